@@ -1,0 +1,145 @@
+//! The admin listener: health, readiness, metrics and reload, apart from client traffic.
+//! With `admin.token` set, every route but `/health` and `/ready` needs
+//! `Authorization: Bearer TOKEN`.
+
+use crate::body::Body;
+use crate::config::reload::Reloader;
+use crate::config::AdminSettings;
+use crate::Shared;
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Binds the admin listener and serves it until `stop` flips.
+pub async fn serve(
+    settings: AdminSettings,
+    shared: Arc<Shared>,
+    reloader: Arc<Reloader>,
+    draining: Arc<AtomicBool>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let listener = TcpListener::bind(settings.address).await?;
+    tracing::info!("admin listening address={}", listener.local_addr()?);
+    let token = settings
+        .token
+        .map(|t| Arc::<str>::from(format!("Bearer {t}")));
+    Ok(tokio::spawn(async move {
+        loop {
+            let stream = tokio::select! {
+                r = listener.accept() => match r { Ok((s, _)) => s, Err(_) => continue },
+                _ = stop.changed() => break,
+            };
+            let (shared, reloader, draining, token) = (
+                shared.clone(),
+                reloader.clone(),
+                draining.clone(),
+                token.clone(),
+            );
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| {
+                    let (shared, reloader, draining, token) = (
+                        shared.clone(),
+                        reloader.clone(),
+                        draining.clone(),
+                        token.clone(),
+                    );
+                    async move {
+                        Ok::<_, Infallible>(
+                            route(req, &shared, &reloader, &draining, token.as_deref()).await,
+                        )
+                    }
+                });
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    }))
+}
+
+async fn route(
+    req: Request<Incoming>,
+    shared: &Shared,
+    reloader: &Reloader,
+    draining: &AtomicBool,
+    token: Option<&str>,
+) -> Response<Body> {
+    let path = req.uri().path();
+    match (req.method(), path) {
+        (&Method::GET, "/health") => return text(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/ready") => {
+            return if draining.load(Ordering::Relaxed) {
+                text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+            } else {
+                text(StatusCode::OK, "ready\n")
+            };
+        }
+        _ => {}
+    }
+    if let Some(expected) = token {
+        let given = req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes);
+        if !given.is_some_and(|g| constant_time_eq(g, expected.as_bytes())) {
+            let mut r = json(
+                StatusCode::UNAUTHORIZED,
+                r#"{"message":"Unauthorized"}"#.to_owned(),
+            );
+            r.headers_mut()
+                .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+            return r;
+        }
+    }
+    match (req.method(), path) {
+        (&Method::GET, "/metrics") => {
+            let mut r = text(StatusCode::OK, shared.metrics.render());
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r
+        }
+        (&Method::POST, "/reload") => match reloader.reload(true).await {
+            Ok(()) => json(StatusCode::OK, r#"{"reloaded":true}"#.to_owned()),
+            Err(errors) => {
+                let list: Vec<String> = errors.to_string().lines().map(str::to_owned).collect();
+                json(
+                    StatusCode::BAD_REQUEST,
+                    serde_json::json!({ "reloaded": false, "errors": list }).to_string(),
+                )
+            }
+        },
+        _ => json(
+            StatusCode::NOT_FOUND,
+            r#"{"message":"Not Found"}"#.to_owned(),
+        ),
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<bytes::Bytes>) -> Response<Body> {
+    let mut r = Response::new(Body::full(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn json(status: StatusCode, body: String) -> Response<Body> {
+    let mut r = Response::new(Body::full(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

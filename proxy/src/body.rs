@@ -1,0 +1,106 @@
+//! The one body type of the gateway, for requests sent upstream and responses sent down.
+//!
+//! An enum rather than a boxed trait object: the common cases (a streamed hyper body, a
+//! fixed buffer) need no allocation and no dynamic dispatch.
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A request or response body.
+#[derive(Debug)]
+pub enum Body {
+    Empty,
+    Full(Option<Bytes>),
+    /// Streamed from a client or a backend, as received.
+    Incoming(Incoming),
+    /// Streamed from a client, failing with [`BodyTooLarge`] past `remaining` bytes.
+    Limited {
+        inner: Incoming,
+        remaining: u64,
+    },
+}
+
+/// A request body went past the configured limit while streaming.
+#[derive(Debug, thiserror::Error)]
+#[error("request body exceeds the configured limit")]
+pub struct BodyTooLarge;
+
+impl Body {
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        let b = bytes.into();
+        if b.is_empty() {
+            Body::Empty
+        } else {
+            Body::Full(Some(b))
+        }
+    }
+
+    pub fn limited(inner: Incoming, limit: u64) -> Self {
+        Body::Limited {
+            inner,
+            remaining: limit,
+        }
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            Body::Empty => Poll::Ready(None),
+            Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Body::Incoming(inner) => Pin::new(inner).poll_frame(cx).map_err(Into::into),
+            Body::Limited { inner, remaining } => match Pin::new(inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Some(data) = frame.data_ref() {
+                        let len = data.len() as u64;
+                        if len > *remaining {
+                            return Poll::Ready(Some(Err(Box::new(BodyTooLarge))));
+                        }
+                        *remaining -= len;
+                    }
+                    Poll::Ready(Some(Ok(frame)))
+                }
+                other => other.map_err(Into::into),
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Empty => true,
+            Body::Full(b) => b.is_none(),
+            Body::Incoming(inner) | Body::Limited { inner, .. } => inner.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::Empty => SizeHint::with_exact(0),
+            Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Body::Incoming(inner) | Body::Limited { inner, .. } => inner.size_hint(),
+        }
+    }
+}
+
+/// Whether `err` or anything in its source chain is a [`BodyTooLarge`].
+pub fn is_body_too_large(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if e.is::<BodyTooLarge>() {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}

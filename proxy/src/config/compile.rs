@@ -1,0 +1,816 @@
+//! Validates a [`RawConfig`] and builds the [`Runtime`] and [`ServerSettings`].
+//!
+//! Every check records its error with the path of the field and carries on, so one run
+//! reports everything wrong with a file.
+
+use super::error::{ConfigErrors, Errors};
+use super::raw::*;
+use super::{AdminSettings, ListenerSettings, Loaded, LogDestination, ServerSettings};
+use crate::context_template::ContextTemplate;
+use crate::error::ResponseType;
+use crate::integration::http_proxy::{HttpProxy, UriTemplate};
+use crate::integration::mock::Mock;
+use crate::integration::Integration;
+use crate::metrics::{Registry, RouteKey};
+use crate::router::{parse_resource_path, ResourceTree, Segment};
+use crate::runtime::*;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const DEFAULT_ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","requestTime":"$context.requestTime","httpMethod":"$context.httpMethod","resourcePath":"$context.resourcePath","path":"$context.path","status":"$context.status","protocol":"$context.protocol","responseLatency":"$context.responseLatency","integrationLatency":"$context.integrationLatency","responseLength":"$context.responseLength","stage":"$context.stage","apiId":"$context.apiId"}"#;
+
+/// Compiles a parsed config. `file` is used in error messages and to resolve relative paths.
+pub fn compile(raw: RawConfig, file: &Path, metrics: &Registry) -> Result<Loaded, ConfigErrors> {
+    let fingerprint = format!(
+        "{:?}|{:?}|{:?}|{:?}|{:?}",
+        raw.listeners, raw.admin, raw.limits, raw.shutdown, raw.access_log.destination
+    );
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let mut e = Errors::default();
+    if raw.version != 1 {
+        e.push_at("version", format!("expected 1, found {}", raw.version));
+    }
+    let settings = server_settings(&raw, dir, &mut e);
+    let runtime = runtime(&raw, metrics, &mut e);
+    if e.is_empty() {
+        Ok(Loaded {
+            settings,
+            runtime,
+            fingerprint,
+        })
+    } else {
+        Err(ConfigErrors {
+            file: file.to_path_buf(),
+            errors: e.list,
+        })
+    }
+}
+
+fn server_settings(raw: &RawConfig, dir: &Path, e: &mut Errors) -> ServerSettings {
+    if raw.listeners.is_empty() {
+        e.push_at("listeners", "expected at least one listener");
+    }
+    let mut names = HashSet::new();
+    let listeners = e.at("listeners", |e| {
+        raw.listeners
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| {
+                e.index(i, |e| {
+                    let name = l.name.clone().unwrap_or_else(|| format!("listener{i}"));
+                    if !names.insert(name.clone()) {
+                        e.push_at("name", format!("listener name `{name}` is used twice"));
+                    }
+                    listener(l, name, dir, e)
+                })
+            })
+            .collect()
+    });
+    let admin = raw.admin.as_ref().and_then(|a| {
+        e.at("admin", |e| {
+            let address = socket_addr(&a.address, e)?;
+            if a.token.as_deref() == Some("") {
+                e.push_at("token", "expected a non-empty token, or no `token` field");
+            }
+            Some(AdminSettings {
+                address,
+                token: a.token.clone(),
+            })
+        })
+    });
+    let limits = &raw.limits;
+    let max_header_bytes = e.at("limits", |e| {
+        let v = limits.max_header_bytes.unwrap_or(16_384);
+        if !(8_192..=1_048_576).contains(&v) {
+            e.push_at(
+                "max_header_bytes",
+                format!("expected 8192..=1048576 bytes, found {v}"),
+            );
+        }
+        v as usize
+    });
+    let header_read_timeout = e.at("limits", |e| {
+        duration(
+            e,
+            "header_read_timeout",
+            limits.header_read_timeout.as_deref(),
+            10_000,
+            100,
+            3_600_000,
+        )
+    });
+    let drain_timeout = e.at("shutdown", |e| {
+        duration(
+            e,
+            "drain_timeout",
+            raw.shutdown.drain_timeout.as_deref(),
+            30_000,
+            0,
+            3_600_000,
+        )
+    });
+    let access_log = match raw.access_log.destination.as_deref() {
+        None | Some("stdout") => LogDestination::Stdout,
+        Some("stderr") => LogDestination::Stderr,
+        Some("off") => LogDestination::Off,
+        Some("") => {
+            e.push_at(
+                "access_log",
+                "destination: expected stdout, stderr, off or a file path",
+            );
+            LogDestination::Off
+        }
+        Some(p) => LogDestination::File(dir.join(p)),
+    };
+    ServerSettings {
+        listeners,
+        admin,
+        max_header_bytes,
+        header_read_timeout,
+        drain_timeout,
+        access_log,
+    }
+}
+
+fn listener(l: &RawListener, name: String, dir: &Path, e: &mut Errors) -> Option<ListenerSettings> {
+    let address = e.at("address", |e| socket_addr(&l.address, e));
+    let protocols = l
+        .protocols
+        .as_deref()
+        .unwrap_or(&[RawProtocol::Http1, RawProtocol::Http2]);
+    if protocols.is_empty() {
+        e.push_at("protocols", "expected at least one of http1, http2");
+    }
+    let http1 = protocols.contains(&RawProtocol::Http1);
+    let http2 = protocols.contains(&RawProtocol::Http2);
+    let tls = l.tls.as_ref().and_then(|t| {
+        e.at("tls", |e| {
+            let mut alpn = Vec::new();
+            if http2 {
+                alpn.push(b"h2".to_vec());
+            }
+            if http1 {
+                alpn.push(b"http/1.1".to_vec());
+            }
+            match tls_config(&dir.join(&t.cert), &dir.join(&t.key), alpn) {
+                Ok(c) => Some(Arc::new(c)),
+                Err((field, msg)) => {
+                    e.push_at(field, msg);
+                    None
+                }
+            }
+        })
+    });
+    Some(ListenerSettings {
+        name,
+        address: address?,
+        http1,
+        http2,
+        tls,
+    })
+}
+
+fn tls_config(
+    cert: &Path,
+    key: &Path,
+    alpn: Vec<Vec<u8>>,
+) -> Result<rustls::ServerConfig, (&'static str, String)> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<_, _>>())
+        .map_err(|err| {
+            (
+                "cert",
+                format!(
+                    "cannot read PEM certificates from `{}`: {err}",
+                    cert.display()
+                ),
+            )
+        })?;
+    if certs.is_empty() {
+        return Err((
+            "cert",
+            format!(
+                "expected PEM certificates in `{}`, found none",
+                cert.display()
+            ),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|err| {
+        (
+            "key",
+            format!(
+                "cannot read a PEM private key from `{}`: {err}",
+                key.display()
+            ),
+        )
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| ("cert", err.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|err| {
+            (
+                "key",
+                format!("the certificate and key cannot be used together: {err}"),
+            )
+        })?;
+    cfg.alpn_protocols = alpn;
+    Ok(cfg)
+}
+
+fn socket_addr(s: &str, e: &mut Errors) -> Option<SocketAddr> {
+    match s.parse() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            e.push(format!(
+                "expected IP:PORT such as 127.0.0.1:8080 or [::1]:8080, found `{s}`"
+            ));
+            None
+        }
+    }
+}
+
+/// Parses `250ms`, `30s`, `5m`, `1h`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    Some(match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.checked_mul(60)?),
+        "h" => Duration::from_secs(n.checked_mul(3600)?),
+        _ => return None,
+    })
+}
+
+fn duration(
+    e: &mut Errors,
+    field: &str,
+    v: Option<&str>,
+    default_ms: u64,
+    min_ms: u64,
+    max_ms: u64,
+) -> Duration {
+    let Some(v) = v else {
+        return Duration::from_millis(default_ms);
+    };
+    let fmt = |ms: u64| format!("{:?}", Duration::from_millis(ms));
+    match parse_duration(v) {
+        Some(d) if d >= Duration::from_millis(min_ms) && d <= Duration::from_millis(max_ms) => d,
+        Some(_) => {
+            e.push_at(
+                field,
+                format!(
+                    "expected a duration from {} to {}, found `{v}`",
+                    fmt(min_ms),
+                    fmt(max_ms)
+                ),
+            );
+            Duration::from_millis(default_ms)
+        }
+        None => {
+            e.push_at(
+                field,
+                format!("expected a duration such as 250ms, 30s, 5m or 1h, found `{v}`"),
+            );
+            Duration::from_millis(default_ms)
+        }
+    }
+}
+
+fn runtime(raw: &RawConfig, metrics: &Registry, e: &mut Errors) -> Runtime {
+    let request_id_header = e.at("request_id_header", |e| {
+        let name = raw
+            .request_id_header
+            .as_deref()
+            .unwrap_or("x-amzn-RequestId");
+        HeaderName::from_bytes(name.as_bytes()).unwrap_or_else(|_| {
+            e.push(format!("expected an HTTP header name, found `{name}`"));
+            HeaderName::from_static("x-amzn-requestid")
+        })
+    });
+    let access_log = if raw.access_log.destination.as_deref() == Some("off") {
+        None
+    } else {
+        let format = raw
+            .access_log
+            .format
+            .as_deref()
+            .unwrap_or(DEFAULT_ACCESS_LOG_FORMAT);
+        match ContextTemplate::compile(format) {
+            Ok(t) => Some(t),
+            Err(msg) => {
+                e.at("access_log", |e| e.push_at("format", msg));
+                None
+            }
+        }
+    };
+    let max_body_bytes = raw.limits.max_body_bytes.unwrap_or(10 * 1024 * 1024);
+    if max_body_bytes == 0 {
+        e.at("limits", |e| {
+            e.push_at("max_body_bytes", "expected at least 1 byte")
+        });
+    }
+    let request_timeout = e.at("limits", |e| {
+        duration(
+            e,
+            "request_timeout",
+            raw.limits.request_timeout.as_deref(),
+            30_000,
+            100,
+            3_600_000,
+        )
+    });
+
+    let mut names = HashSet::new();
+    let mut apis = Vec::with_capacity(raw.apis.len());
+    let mut mounts = Vec::new();
+    e.at("apis", |e| {
+        for (i, a) in raw.apis.iter().enumerate() {
+            e.index(i, |e| {
+                if a.name.is_empty() {
+                    e.push_at("name", "expected a non-empty API name");
+                } else if !names.insert(a.name.as_str()) {
+                    e.push_at("name", format!("API name `{}` is used twice", a.name));
+                }
+                let api = api(a, apis.len(), metrics, &mut mounts, e);
+                apis.push(api);
+            })
+        }
+    });
+    // Host-specific mounts first, then longer prefixes first.
+    mounts.sort_by(|a: &Mount, b: &Mount| {
+        b.host
+            .is_some()
+            .cmp(&a.host.is_some())
+            .then(b.prefix.len().cmp(&a.prefix.len()))
+    });
+    let mut seen = HashSet::new();
+    for m in &mounts {
+        if let Some(stage) = m.stage {
+            if !seen.insert((m.host.clone(), m.prefix.clone())) {
+                e.at("apis", |e| {
+                    e.index(m.api, |e| {
+                        e.at("stages", |e| {
+                            e.push_at(
+                                &apis[m.api].stages[stage].name,
+                                format!(
+                                    "base_path `{}` is already served by another stage",
+                                    if m.prefix.is_empty() { "/" } else { &m.prefix }
+                                ),
+                            )
+                        })
+                    })
+                });
+            }
+        }
+    }
+    Runtime {
+        apis,
+        mounts,
+        request_id_header,
+        access_log,
+        default_responses: GatewayResponses::default(),
+        max_body_bytes,
+        request_timeout,
+        unmatched_metrics: metrics.route(RouteKey {
+            api: "-".into(),
+            stage: "-".into(),
+            resource: "-".into(),
+            method: "-".into(),
+        }),
+    }
+}
+
+/// `/` -> `""`, `/v1` -> `/v1`; `None` when malformed.
+fn base_path(s: &str) -> Option<Box<str>> {
+    if s == "/" {
+        return Some("".into());
+    }
+    let segs = parse_resource_path(s).ok()?;
+    if segs.iter().all(|s| matches!(s, Segment::Literal(_))) {
+        Some(s.into())
+    } else {
+        None
+    }
+}
+
+fn api(
+    a: &RawApi,
+    index: usize,
+    metrics: &Registry,
+    mounts: &mut Vec<Mount>,
+    e: &mut Errors,
+) -> Api {
+    let host = a.host.as_ref().and_then(|h| {
+        let ok = !h.is_empty()
+            && h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'));
+        if !ok {
+            e.push_at(
+                "host",
+                format!("expected a host name such as api.example.com, found `{h}`"),
+            );
+        }
+        ok.then(|| h.to_ascii_lowercase().into_boxed_str())
+    });
+    let prefix = match a.base_path.as_deref() {
+        None => Some("".into()),
+        Some(p) => base_path(p).or_else(|| {
+            e.push_at(
+                "base_path",
+                format!("expected a path of literal segments such as / or /v1, found `{p}`"),
+            );
+            None
+        }),
+    };
+    if a.stages.is_empty() {
+        e.push_at("stages", "expected at least one stage, such as `prod: {}`");
+    }
+    let mut stages = Vec::with_capacity(a.stages.len());
+    let mut path_stage = false;
+    e.at("stages", |e| {
+        for (name, s) in &a.stages {
+            e.at(name, |e| {
+                if name.is_empty()
+                    || !name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+                {
+                    e.push(format!(
+                        "expected a stage name of letters, digits, `_` or `-`, found `{name}`"
+                    ));
+                }
+                let mut variables = Vec::with_capacity(s.variables.len());
+                for (k, v) in &s.variables {
+                    if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                        e.at("variables", |e| {
+                            e.push_at(k, "expected a variable name of letters, digits or `_`")
+                        });
+                    }
+                    if v.chars().any(char::is_control) {
+                        e.at("variables", |e| {
+                            e.push_at(
+                                k,
+                                "a stage variable value cannot contain control characters",
+                            )
+                        });
+                    }
+                    variables.push((k.as_str().into(), v.as_str().into()));
+                }
+                match s.base_path.as_deref() {
+                    Some(p) => match base_path(p) {
+                        Some(prefix) => mounts.push(Mount {
+                            host: host.clone(),
+                            prefix,
+                            api: index,
+                            stage: Some(stages.len()),
+                        }),
+                        None => e.push_at(
+                            "base_path",
+                            format!("expected a path of literal segments such as /v1, found `{p}`"),
+                        ),
+                    },
+                    None => path_stage = true,
+                }
+                stages.push(Stage {
+                    name: name.as_str().into(),
+                    variables,
+                });
+            })
+        }
+    });
+    if let (true, Some(prefix)) = (path_stage, prefix) {
+        mounts.push(Mount {
+            host: host.clone(),
+            prefix,
+            api: index,
+            stage: None,
+        });
+    }
+    let responses = e.at("gateway_responses", |e| {
+        gateway_responses(&a.gateway_responses, e)
+    });
+
+    let mut tree = ResourceTree::default();
+    let mut resources: Vec<Resource> = Vec::with_capacity(a.resources.len());
+    e.at("resources", |e| {
+        for (path, methods) in &a.resources {
+            e.at(path, |e| {
+                let segments = match parse_resource_path(path) {
+                    Ok(s) => s,
+                    Err(msg) => {
+                        e.push(msg);
+                        return;
+                    }
+                };
+                if let Err(other) = tree.insert(&segments, resources.len()) {
+                    e.push(format!("the same resource as `{}` (parameter names do not make resources different)", resources[other].path));
+                    return;
+                }
+                let param_names: Box<[Box<str>]> = segments
+                    .iter()
+                    .filter_map(|s| match s {
+                        Segment::Param(n) | Segment::Greedy(n) => Some(n.as_str().into()),
+                        Segment::Literal(_) => None,
+                    })
+                    .collect();
+                let mut resource = Resource {
+                    path: path.as_str().into(),
+                    param_names,
+                    by_method: [None; MethodKey::COUNT],
+                    methods: Vec::with_capacity(methods.len()),
+                };
+                if methods.is_empty() {
+                    e.push("expected at least one method (GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS or ANY)");
+                }
+                for (m, raw_method) in methods {
+                    e.at(m, |e| {
+                        let Some(key) = MethodKey::from_name(m) else {
+                            e.push(format!("expected a method GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS or ANY, found `{m}`"));
+                            return;
+                        };
+                        let integration = e.at("integration", |e| integration(&raw_method.integration, &resource.param_names, &stages, e));
+                        let Some(integration) = integration else { return };
+                        let metrics = stages
+                            .iter()
+                            .map(|s| {
+                                metrics.route(RouteKey {
+                                    api: a.name.clone(),
+                                    stage: s.name.to_string(),
+                                    resource: path.clone(),
+                                    method: m.clone(),
+                                })
+                            })
+                            .collect();
+                        resource.by_method[key as usize] = Some(resource.methods.len() as u16);
+                        resource.methods.push(MethodEntry { key, integration, metrics });
+                    })
+                }
+                resources.push(resource);
+            })
+        }
+    });
+    Api {
+        name: a.name.as_str().into(),
+        stages,
+        resources,
+        tree,
+        responses,
+    }
+}
+
+fn integration(
+    raw: &RawIntegration,
+    params: &[Box<str>],
+    stages: &[Stage],
+    e: &mut Errors,
+) -> Option<Integration> {
+    match raw {
+        RawIntegration::HttpProxy {
+            uri,
+            method,
+            timeout,
+            http_version,
+        } => {
+            let mut uris = Vec::with_capacity(stages.len());
+            let mut reported = HashSet::new();
+            e.at("uri", |e| {
+                for s in stages {
+                    let lookup = |name: &str| {
+                        s.variables
+                            .iter()
+                            .find(|(k, _)| &**k == name)
+                            .map(|(_, v)| &**v)
+                    };
+                    match UriTemplate::compile(uri, params, lookup) {
+                        Ok(t) => uris.push(t),
+                        Err(msg)
+                            if msg.starts_with("stage variable")
+                                || (msg.contains("absolute") && uri.contains("${")) =>
+                        {
+                            e.push(format!("in stage `{}`: {msg}", s.name));
+                        }
+                        Err(msg) => {
+                            if reported.insert(msg.clone()) {
+                                e.push(msg);
+                            }
+                        }
+                    }
+                }
+                if stages.is_empty() {
+                    if let Err(msg) = UriTemplate::compile(uri, params, |_| Some("x")) {
+                        e.push(msg);
+                    }
+                }
+            });
+            let method = method
+                .as_ref()
+                .and_then(|m| match Method::from_bytes(m.as_bytes()) {
+                    Ok(m) => Some(m),
+                    Err(_) => {
+                        e.push_at(
+                            "method",
+                            format!("expected an HTTP method such as GET or POST, found `{m}`"),
+                        );
+                        None
+                    }
+                });
+            let timeout = duration(e, "timeout", timeout.as_deref(), 29_000, 50, 300_000);
+            let http2_only = match http_version.as_deref() {
+                None | Some("1.1") => false,
+                Some("2") => true,
+                Some(v) => {
+                    e.push_at(
+                        "http_version",
+                        format!("expected \"1.1\" or \"2\", found `{v}`"),
+                    );
+                    false
+                }
+            };
+            (uris.len() == stages.len()).then(|| {
+                Integration::HttpProxy(HttpProxy {
+                    uris: uris.into_boxed_slice(),
+                    method,
+                    timeout,
+                    http2_only,
+                })
+            })
+        }
+        RawIntegration::Mock {
+            status,
+            headers,
+            body,
+        } => {
+            let status = e.at("status", |e| status_code(*status, 200, e));
+            let headers = e.at("headers", |e| header_map(headers, e));
+            Some(Integration::Mock(Mock {
+                status,
+                headers,
+                body: Bytes::from(body.clone()),
+            }))
+        }
+    }
+}
+
+fn status_code(v: Option<u16>, default: u16, e: &mut Errors) -> StatusCode {
+    let v = v.unwrap_or(default);
+    match StatusCode::from_u16(v) {
+        Ok(s) if (100..=599).contains(&v) => s,
+        _ => {
+            e.push(format!(
+                "expected an HTTP status from 100 to 599, found {v}"
+            ));
+            StatusCode::OK
+        }
+    }
+}
+
+fn header_map(raw: &indexmap::IndexMap<String, String>, e: &mut Errors) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(raw.len());
+    for (k, v) in raw {
+        let name = HeaderName::from_bytes(k.as_bytes());
+        let value = HeaderValue::from_str(v);
+        match (name, value) {
+            (Ok(n), Ok(v)) => {
+                out.append(n, v);
+            }
+            (Err(_), _) => e.push_at(k, "expected an HTTP header name"),
+            (_, Err(_)) => e.push_at(k, "expected a header value of visible ASCII characters"),
+        }
+    }
+    out
+}
+
+fn gateway_responses(
+    raw: &indexmap::IndexMap<String, RawGatewayResponse>,
+    e: &mut Errors,
+) -> GatewayResponses {
+    let mut explicit: [Option<Arc<ResponseOverride>>; ResponseType::ALL.len()] = Default::default();
+    for (name, r) in raw {
+        e.at(name, |e| {
+            let Some(t) = ResponseType::from_name(name) else {
+                let known: Vec<&str> = ResponseType::ALL.iter().map(|t| t.name()).collect();
+                e.push(format!(
+                    "unknown gateway response type `{name}`; expected one of {}",
+                    known.join(", ")
+                ));
+                return;
+            };
+            let status = r
+                .status
+                .map(|s| e.at("status", |e| status_code(Some(s), 200, e)));
+            let mut headers = Vec::with_capacity(r.headers.len());
+            e.at("headers", |e| {
+                for (k, v) in &r.headers {
+                    match (
+                        HeaderName::from_bytes(k.as_bytes()),
+                        ContextTemplate::compile(v),
+                    ) {
+                        (Ok(n), Ok(t)) => headers.push((n, t)),
+                        (Err(_), _) => e.push_at(k, "expected an HTTP header name"),
+                        (_, Err(msg)) => e.push_at(k, msg),
+                    }
+                }
+            });
+            let body = r
+                .body
+                .as_deref()
+                .and_then(|b| match ContextTemplate::compile(b) {
+                    Ok(t) => Some(t),
+                    Err(msg) => {
+                        e.push_at("body", msg);
+                        None
+                    }
+                });
+            explicit[t.index()] = Some(Arc::new(ResponseOverride {
+                status,
+                headers,
+                body,
+            }));
+        })
+    }
+    let d4 = explicit[ResponseType::Default4xx.index()].clone();
+    let d5 = explicit[ResponseType::Default5xx.index()].clone();
+    let mut out = GatewayResponses::default();
+    for t in ResponseType::ALL {
+        out.by_type[t.index()] = explicit[t.index()].clone().or_else(|| {
+            if t.is_client_error() {
+                d4.clone()
+            } else {
+                d5.clone()
+            }
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(yaml: &str) -> Vec<String> {
+        let reg = Registry::default();
+        match crate::config::load_str(yaml, Path::new("g.yaml"), &reg) {
+            Ok(_) => vec![],
+            Err(e) => e.to_string().lines().map(str::to_owned).collect(),
+        }
+    }
+
+    const BASE: &str = "version: 1\nlisteners: [{address: '127.0.0.1:0'}]\n";
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("30"), None);
+        assert_eq!(parse_duration("s"), None);
+    }
+
+    #[test]
+    fn a_minimal_config_compiles() {
+        let yaml = format!("{BASE}apis:\n- name: a\n  stages: {{prod: {{}}}}\n  resources:\n    /:\n      GET: {{integration: {{type: mock}}}}\n");
+        assert_eq!(errors(&yaml), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_error_is_reported_with_its_path() {
+        let yaml = format!(
+            "version: 2\nlisteners: [{{address: nope}}]\napis:\n- name: a\n  stages: {{prod: {{variables: {{}}}}}}\n  resources:\n    /pets/{{id}}:\n      FETCH: {{integration: {{type: mock}}}}\n      GET: {{integration: {{type: http_proxy, uri: 'http://${{stageVariables.b}}/{{x}}', timeout: 10ms}}}}\n"
+        );
+        let errs = errors(&yaml);
+        assert_eq!(
+            errs,
+            vec![
+                "g.yaml: version: expected 1, found 2",
+                "g.yaml: listeners[0].address: expected IP:PORT such as 127.0.0.1:8080 or [::1]:8080, found `nope`",
+                "g.yaml: apis[0].resources[\"/pets/{id}\"].FETCH: expected a method GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS or ANY, found `FETCH`",
+                "g.yaml: apis[0].resources[\"/pets/{id}\"].GET.integration.uri: in stage `prod`: stage variable `b` is not defined",
+                "g.yaml: apis[0].resources[\"/pets/{id}\"].GET.integration.timeout: expected a duration from 50ms to 300s, found `10ms`",
+            ],
+            "{errs:#?}"
+        );
+        let _ = BASE;
+    }
+
+    #[test]
+    fn schema_errors_name_the_field() {
+        let errs = errors(&format!("{BASE}apis:\n- name: a\n  stagez: {{}}\n"));
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].starts_with("g.yaml: apis[0]"), "{errs:?}");
+        assert!(errs[0].contains("unknown field `stagez`"), "{errs:?}");
+    }
+}

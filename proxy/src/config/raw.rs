@@ -1,0 +1,136 @@
+//! The serde schema of `gatehouse.yaml`: what the user wrote, nothing resolved.
+//!
+//! Every struct denies unknown fields so a typo is an error, not a silently ignored key.
+//! Semantic checks (addresses, paths, templates, ranges) live in `compile.rs`, which turns
+//! this into the runtime model and reports every problem with its path.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub version: u32,
+    #[serde(default)]
+    pub listeners: Vec<RawListener>,
+    pub admin: Option<RawAdmin>,
+    #[serde(default)]
+    pub limits: RawLimits,
+    #[serde(default)]
+    pub shutdown: RawShutdown,
+    pub request_id_header: Option<String>,
+    #[serde(default)]
+    pub access_log: RawAccessLog,
+    #[serde(default)]
+    pub apis: Vec<RawApi>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListener {
+    pub name: Option<String>,
+    pub address: String,
+    pub protocols: Option<Vec<RawProtocol>>,
+    pub tls: Option<RawTls>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawProtocol {
+    Http1,
+    Http2,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub address: String,
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub max_body_bytes: Option<u64>,
+    pub max_header_bytes: Option<u64>,
+    pub header_read_timeout: Option<String>,
+    pub request_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawShutdown {
+    pub drain_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccessLog {
+    pub destination: Option<String>,
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    pub name: String,
+    pub host: Option<String>,
+    pub base_path: Option<String>,
+    #[serde(default)]
+    pub stages: IndexMap<String, RawStage>,
+    #[serde(default)]
+    pub gateway_responses: IndexMap<String, RawGatewayResponse>,
+    #[serde(default)]
+    pub resources: IndexMap<String, IndexMap<String, RawMethod>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    pub base_path: Option<String>,
+    #[serde(default)]
+    pub variables: IndexMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGatewayResponse {
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMethod {
+    pub integration: RawIntegration,
+}
+
+/// An integration, selected by its `type` field.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawIntegration {
+    HttpProxy {
+        uri: String,
+        method: Option<String>,
+        timeout: Option<String>,
+        http_version: Option<String>,
+    },
+    Mock {
+        status: Option<u16>,
+        #[serde(default)]
+        headers: IndexMap<String, String>,
+        #[serde(default)]
+        body: String,
+    },
+}

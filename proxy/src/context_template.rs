@@ -1,0 +1,359 @@
+//! Templates over API Gateway's `$context` variables, compiled once at load: the access-log
+//! format and gateway-response bodies and headers use them.
+//!
+//! A template is split into literal text and variables. Rendering appends to a caller-owned
+//! buffer. When the template is JSON (it starts with `{`), every value is JSON-escaped so
+//! the line stays valid JSON whatever a client sent.
+
+use crate::pipeline::ctx::RequestCtx;
+use std::fmt::Write as _;
+use std::time::UNIX_EPOCH;
+
+/// A `$context` variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContextVar {
+    RequestId,
+    ExtendedRequestId,
+    ApiId,
+    Stage,
+    ResourcePath,
+    Path,
+    HttpMethod,
+    Protocol,
+    Status,
+    ResponseLatency,
+    IntegrationLatency,
+    IntegrationStatus,
+    ResponseLength,
+    RequestTime,
+    RequestTimeEpoch,
+    DomainName,
+    SourceIp,
+    UserAgent,
+    ErrorMessage,
+    ErrorMessageString,
+    ErrorResponseType,
+}
+
+const VARS: &[(&str, ContextVar)] = &[
+    ("requestId", ContextVar::RequestId),
+    ("extendedRequestId", ContextVar::ExtendedRequestId),
+    ("apiId", ContextVar::ApiId),
+    ("stage", ContextVar::Stage),
+    ("resourcePath", ContextVar::ResourcePath),
+    ("path", ContextVar::Path),
+    ("httpMethod", ContextVar::HttpMethod),
+    ("protocol", ContextVar::Protocol),
+    ("status", ContextVar::Status),
+    ("responseLatency", ContextVar::ResponseLatency),
+    ("integrationLatency", ContextVar::IntegrationLatency),
+    ("integration.latency", ContextVar::IntegrationLatency),
+    ("integrationStatus", ContextVar::IntegrationStatus),
+    ("integration.status", ContextVar::IntegrationStatus),
+    ("responseLength", ContextVar::ResponseLength),
+    ("requestTime", ContextVar::RequestTime),
+    ("requestTimeEpoch", ContextVar::RequestTimeEpoch),
+    ("domainName", ContextVar::DomainName),
+    ("identity.sourceIp", ContextVar::SourceIp),
+    ("identity.userAgent", ContextVar::UserAgent),
+    ("error.message", ContextVar::ErrorMessage),
+    ("error.messageString", ContextVar::ErrorMessageString),
+    ("error.responseType", ContextVar::ErrorResponseType),
+];
+
+/// Names the runtime resolves for the request's indices (API, stage, resource).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Names<'a> {
+    pub api: Option<&'a str>,
+    pub stage: Option<&'a str>,
+    pub resource: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Text(Box<str>),
+    Var(ContextVar),
+}
+
+/// A compiled template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextTemplate {
+    segments: Box<[Segment]>,
+    json: bool,
+}
+
+impl ContextTemplate {
+    /// Compiles `src`; an unknown `$context.X` is an error naming it.
+    pub fn compile(src: &str) -> Result<Self, String> {
+        const PREFIX: &str = "$context.";
+        let mut segments = Vec::new();
+        let mut rest = src;
+        while let Some(at) = rest.find(PREFIX) {
+            if at > 0 {
+                segments.push(Segment::Text(rest[..at].into()));
+            }
+            let after = &rest[at + PREFIX.len()..];
+            let len = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_'))
+                .unwrap_or(after.len());
+            let name = after[..len].trim_end_matches('.');
+            let var = VARS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| *v)
+                .ok_or_else(|| {
+                    format!(
+                        "unknown variable `$context.{name}`; known: {}",
+                        VARS.iter()
+                            .map(|(n, _)| format!("$context.{n}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })?;
+            segments.push(Segment::Var(var));
+            rest = &after[name.len()..];
+        }
+        if !rest.is_empty() {
+            segments.push(Segment::Text(rest.into()));
+        }
+        Ok(Self {
+            segments: segments.into_boxed_slice(),
+            json: src.trim_start().starts_with('{'),
+        })
+    }
+
+    /// Whether the template has no variables (its text can be used as it is).
+    pub fn as_static(&self) -> Option<&str> {
+        match &*self.segments {
+            [] => Some(""),
+            [Segment::Text(t)] => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Appends the rendered template to `out`.
+    pub fn render(&self, ctx: &RequestCtx, names: Names<'_>, out: &mut String) {
+        for seg in self.segments.iter() {
+            match seg {
+                Segment::Text(t) => out.push_str(t),
+                Segment::Var(v) => self.render_var(*v, ctx, names, out),
+            }
+        }
+    }
+
+    fn render_var(&self, var: ContextVar, ctx: &RequestCtx, names: Names<'_>, out: &mut String) {
+        use ContextVar::*;
+        let mut put = |s: &str| push_value(out, s, self.json);
+        match var {
+            RequestId | ExtendedRequestId => {
+                let mut buf = uuid::Uuid::encode_buffer();
+                put(ctx.request_id.hyphenated().encode_lower(&mut buf));
+            }
+            ApiId => put(names.api.unwrap_or("-")),
+            Stage => put(names.stage.unwrap_or("-")),
+            ResourcePath => put(names.resource.unwrap_or("-")),
+            Path => put(ctx.path()),
+            HttpMethod => put(ctx.method.as_str()),
+            Protocol => put(protocol_name(ctx.version)),
+            Status => put_num(out, ctx.status as u64),
+            ResponseLatency => put_opt(out, ctx.response_latency.map(|d| d.as_millis() as u64)),
+            IntegrationLatency => {
+                put_opt(out, ctx.integration_latency.map(|d| d.as_millis() as u64))
+            }
+            IntegrationStatus => put_opt(out, ctx.integration_status.map(u64::from)),
+            ResponseLength => put_opt(out, ctx.response_length),
+            RequestTime => {
+                let mut s = String::with_capacity(26);
+                clf_time(ctx.request_time, &mut s);
+                out.push_str(&s);
+            }
+            RequestTimeEpoch => put_num(
+                out,
+                ctx.request_time
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0),
+            ),
+            DomainName => put(ctx.host_name().unwrap_or("-")),
+            SourceIp => {
+                let _ = write!(out, "{}", ctx.source_ip);
+            }
+            UserAgent => put(ctx
+                .user_agent
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")),
+            ErrorMessage => put(error_message(ctx)),
+            ErrorMessageString => {
+                out.push('"');
+                push_value(out, error_message(ctx), true);
+                out.push('"');
+            }
+            ErrorResponseType => put(ctx.error.as_ref().map(|e| e.kind.name()).unwrap_or("-")),
+        }
+    }
+}
+
+fn error_message(ctx: &RequestCtx) -> &str {
+    ctx.error
+        .as_ref()
+        .map(|e| e.kind.default_message())
+        .unwrap_or("-")
+}
+
+/// `HTTP/1.1`, `HTTP/2.0`, as API Gateway writes `$context.protocol`.
+pub fn protocol_name(v: http::Version) -> &'static str {
+    match v {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+fn put_num(out: &mut String, n: u64) {
+    let _ = write!(out, "{n}");
+}
+
+fn put_opt(out: &mut String, n: Option<u64>) {
+    match n {
+        Some(n) => put_num(out, n),
+        None => out.push('-'),
+    }
+}
+
+/// Appends `s`, JSON-escaped (without quotes) when `json`.
+fn push_value(out: &mut String, s: &str, json: bool) {
+    if !json {
+        out.push_str(s);
+        return;
+    }
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// Appends `t` in Common Log Format, UTC: `24/Nov/2026:20:26:40 +0000`.
+pub fn clf_time(t: std::time::SystemTime, out: &mut String) {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let s = secs % 86_400;
+    let _ = write!(
+        out,
+        "{d:02}/{}/{y}:{:02}:{:02}:{:02} +0000",
+        MONTHS[(m - 1) as usize],
+        s / 3600,
+        (s / 60) % 60,
+        s % 60
+    );
+}
+
+/// Days since 1970-01-01 to (year, month 1..=12, day 1..=31), proleptic Gregorian.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn ctx() -> RequestCtx {
+        let (parts, ()) = http::Request::builder()
+            .method("POST")
+            .uri("/prod/pets/7?x=1")
+            .header("host", "api.example.com:8080")
+            .header("user-agent", "curl/8 \"quoted\"")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let mut c = RequestCtx::new(&parts, "10.0.0.1".parse().unwrap(), false);
+        c.status = 201;
+        c.response_latency = Some(Duration::from_millis(12));
+        c
+    }
+
+    #[test]
+    fn renders_known_variables_and_dashes_for_missing_ones() {
+        let t = ContextTemplate::compile(
+            "$context.httpMethod $context.path $context.status $context.responseLatency $context.integrationLatency $context.domainName $context.stage.",
+        )
+        .unwrap();
+        let mut out = String::new();
+        t.render(
+            &ctx(),
+            Names {
+                stage: Some("prod"),
+                ..Names::default()
+            },
+            &mut out,
+        );
+        assert_eq!(out, "POST /prod/pets/7 201 12 - api.example.com prod.");
+    }
+
+    #[test]
+    fn json_templates_escape_values() {
+        let t = ContextTemplate::compile(r#"{"ua":"$context.identity.userAgent"}"#).unwrap();
+        let mut out = String::new();
+        t.render(&ctx(), Names::default(), &mut out);
+        assert_eq!(out, r#"{"ua":"curl/8 \"quoted\""}"#);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["ua"], "curl/8 \"quoted\"");
+    }
+
+    #[test]
+    fn unknown_variables_are_rejected_by_name() {
+        let err = ContextTemplate::compile("$context.nope").unwrap_err();
+        assert!(err.starts_with("unknown variable `$context.nope`"), "{err}");
+    }
+
+    #[test]
+    fn static_templates_are_detected() {
+        assert_eq!(
+            ContextTemplate::compile("plain").unwrap().as_static(),
+            Some("plain")
+        );
+        assert_eq!(
+            ContextTemplate::compile("$context.status")
+                .unwrap()
+                .as_static(),
+            None
+        );
+    }
+
+    #[test]
+    fn clf_time_matches_known_dates() {
+        let mut s = String::new();
+        clf_time(UNIX_EPOCH + Duration::from_secs(1_795_552_000), &mut s);
+        assert_eq!(s, "24/Nov/2026:20:26:40 +0000");
+        s.clear();
+        clf_time(UNIX_EPOCH + Duration::from_secs(951_782_400), &mut s);
+        assert_eq!(s, "29/Feb/2000:00:00:00 +0000");
+    }
+}

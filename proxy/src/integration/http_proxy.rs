@@ -1,0 +1,312 @@
+//! `http_proxy`: forward the request to a backend and stream both bodies.
+//!
+//! The backend URI is a template with `{param}`, `{greedy}` and `${stageVariables.X}`; stage
+//! variables are substituted at load (one template per stage), path parameters per request.
+
+use crate::body::{is_body_too_large, Body};
+use crate::error::{Rejection, ResponseType};
+use crate::pipeline::ctx::RequestCtx;
+use crate::upstream::Upstreams;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use smallvec::SmallVec;
+use std::error::Error as _;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+#[derive(Debug)]
+pub struct HttpProxy {
+    /// One template per stage, stage variables already substituted.
+    pub uris: Box<[UriTemplate]>,
+    pub method: Option<Method>,
+    pub timeout: Duration,
+    pub http2_only: bool,
+}
+
+/// A backend URI with path parameters still to fill in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UriTemplate {
+    parts: Box<[UriPart]>,
+    has_query: bool,
+    len_hint: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum UriPart {
+    Text(Box<str>),
+    /// Index into the resource's parameters.
+    Param(usize),
+}
+
+impl UriTemplate {
+    /// Compiles `uri` for one stage. `params` are the resource's parameter names in order;
+    /// `var` looks up a stage variable.
+    pub fn compile<'a>(
+        uri: &str,
+        params: &[Box<str>],
+        var: impl Fn(&str) -> Option<&'a str>,
+    ) -> Result<Self, String> {
+        let mut parts = Vec::new();
+        let mut text = String::new();
+        let mut rest = uri;
+        while let Some(open) = rest.find('{') {
+            let is_var = open > 0 && rest.as_bytes()[open - 1] == b'$';
+            let close = rest[open..]
+                .find('}')
+                .map(|c| open + c)
+                .ok_or_else(|| format!("`{{` without a closing `}}` in `{uri}`"))?;
+            let name = &rest[open + 1..close];
+            if is_var {
+                text.push_str(&rest[..open - 1]);
+                let var_name = name.strip_prefix("stageVariables.").ok_or_else(|| {
+                    format!("expected `${{stageVariables.NAME}}`, found `${{{name}}}`")
+                })?;
+                let value = var(var_name)
+                    .ok_or_else(|| format!("stage variable `{var_name}` is not defined"))?;
+                text.push_str(value);
+            } else {
+                text.push_str(&rest[..open]);
+                let bare = name.strip_suffix('+').unwrap_or(name);
+                let idx = params.iter().position(|p| &**p == bare).ok_or_else(|| {
+                    let known: Vec<String> = params.iter().map(|p| format!("{{{p}}}")).collect();
+                    format!(
+                        "`{{{name}}}` is not a path parameter of this resource (it has {})",
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    )
+                })?;
+                if !text.is_empty() {
+                    parts.push(UriPart::Text(std::mem::take(&mut text).into()));
+                }
+                parts.push(UriPart::Param(idx));
+            }
+            rest = &rest[close + 1..];
+        }
+        text.push_str(rest);
+        if !text.is_empty() {
+            parts.push(UriPart::Text(text.into()));
+        }
+        let t = Self {
+            has_query: parts
+                .iter()
+                .any(|p| matches!(p, UriPart::Text(t) if t.contains('?'))),
+            len_hint: parts
+                .iter()
+                .map(|p| match p {
+                    UriPart::Text(t) => t.len(),
+                    UriPart::Param(_) => 16,
+                })
+                .sum(),
+            parts: parts.into_boxed_slice(),
+        };
+        let sample = t.render(|_| Some("x"), None);
+        let parsed: Uri = sample
+            .parse()
+            .map_err(|_| format!("expected an absolute http:// or https:// URL, found `{uri}`"))?;
+        match (parsed.scheme_str(), parsed.authority()) {
+            (Some("http" | "https"), Some(_)) => Ok(t),
+            _ => Err(format!(
+                "expected an absolute http:// or https:// URL, found `{uri}`"
+            )),
+        }
+    }
+
+    /// Renders the URI with parameter values and the client's query string appended.
+    pub fn render<'a>(
+        &self,
+        param: impl Fn(usize) -> Option<&'a str>,
+        query: Option<&str>,
+    ) -> String {
+        let mut out = String::with_capacity(self.len_hint + query.map_or(0, |q| q.len() + 1));
+        for p in self.parts.iter() {
+            match p {
+                UriPart::Text(t) => out.push_str(t),
+                UriPart::Param(i) => out.push_str(param(*i).unwrap_or("")),
+            }
+        }
+        if let Some(q) = query.filter(|q| !q.is_empty()) {
+            out.push(if self.has_query { '&' } else { '?' });
+            out.push_str(q);
+        }
+        out
+    }
+}
+
+impl HttpProxy {
+    pub async fn call(
+        &self,
+        upstreams: &Upstreams,
+        ctx: &mut RequestCtx,
+        stage: usize,
+        parts: Parts,
+        body: Body,
+    ) -> Result<Response<Body>, Rejection> {
+        let uri_text = self.uris[stage].render(|i| ctx.param_raw(i), ctx.uri.query());
+        let uri: Uri = uri_text.parse().map_err(|e| {
+            Rejection::new(
+                ResponseType::ApiConfigurationError,
+                format!("backend URI `{uri_text}` is invalid: {e}"),
+            )
+        })?;
+        let mut headers = parts.headers;
+        strip_hop_by_hop(&mut headers);
+        headers.remove(header::HOST);
+        headers.remove(header::EXPECT);
+        add_forwarded(&mut headers, ctx);
+
+        let mut req = Request::new(body);
+        *req.method_mut() = self.method.clone().unwrap_or(parts.method);
+        *req.uri_mut() = uri;
+        *req.headers_mut() = headers;
+        let client = if self.http2_only {
+            *req.version_mut() = Version::HTTP_2;
+            &upstreams.h2
+        } else {
+            &upstreams.auto
+        };
+
+        let started = Instant::now();
+        let result = tokio::time::timeout(self.timeout, client.request(req)).await;
+        ctx.integration_latency = Some(started.elapsed());
+        let resp = match result {
+            Err(_) => {
+                return Err(Rejection::new(
+                    ResponseType::IntegrationTimeout,
+                    format!("backend did not answer within {:?}", self.timeout),
+                ))
+            }
+            Ok(Err(e)) => return Err(classify(e, &uri_text)),
+            Ok(Ok(resp)) => resp,
+        };
+        ctx.integration_status = Some(resp.status().as_u16());
+        let (mut parts, body) = resp.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        Ok(Response::from_parts(parts, Body::Incoming(body)))
+    }
+}
+
+fn classify(e: hyper_util::client::legacy::Error, uri: &str) -> Rejection {
+    if is_body_too_large(&e) {
+        return Rejection::new(ResponseType::RequestTooLarge, "request body over the limit");
+    }
+    let mut reason = format!("backend `{uri}` failed: {e}");
+    let mut src = e.source();
+    while let Some(s) = src {
+        let _ = write!(reason, ": {s}");
+        src = s.source();
+    }
+    Rejection::new(ResponseType::IntegrationFailure, reason).with_status(StatusCode::BAD_GATEWAY)
+}
+
+/// Removes hop-by-hop headers (RFC 9110 section 7.6.1) and every header `Connection` names.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: SmallVec<[HeaderName; 4]> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        header::TE,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::PROXY_AUTHENTICATE,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+}
+
+/// Adds `X-Forwarded-For`, `X-Forwarded-Proto`, `X-Forwarded-Host` and `Forwarded`.
+fn add_forwarded(headers: &mut HeaderMap, ctx: &RequestCtx) {
+    let ip = ctx.source_ip;
+    let proto = if ctx.tls { "https" } else { "http" };
+    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {ip}"),
+        None => ip.to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        headers.insert("x-forwarded-for", v);
+    }
+    headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    let mut fwd = String::with_capacity(64);
+    if ip.is_ipv6() {
+        let _ = write!(fwd, "for=\"[{ip}]\";proto={proto}");
+    } else {
+        let _ = write!(fwd, "for={ip};proto={proto}");
+    }
+    if let Some(host) = ctx.host.as_ref().and_then(|h| h.to_str().ok()) {
+        let _ = write!(fwd, ";host=\"{host}\"");
+        if let Some(h) = ctx.host.clone() {
+            headers.insert("x-forwarded-host", h);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&fwd) {
+        headers.append(header::FORWARDED, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<Box<str>> {
+        v.iter().map(|s| (*s).into()).collect()
+    }
+
+    #[test]
+    fn substitutes_stage_variables_at_compile_and_params_per_request() {
+        let t = UriTemplate::compile(
+            "http://${stageVariables.host}/pets/{id}/{proxy}",
+            &names(&["id", "proxy"]),
+            |v| (v == "host").then_some("127.0.0.1:9000"),
+        )
+        .unwrap();
+        let vals = ["7", "a/b"];
+        assert_eq!(
+            t.render(|i| vals.get(i).copied(), Some("q=1")),
+            "http://127.0.0.1:9000/pets/7/a/b?q=1"
+        );
+    }
+
+    #[test]
+    fn appends_the_query_after_an_existing_one() {
+        let t = UriTemplate::compile("http://b/x?fixed=1", &[], |_| None).unwrap();
+        assert_eq!(t.render(|_| None, Some("q=2")), "http://b/x?fixed=1&q=2");
+        assert_eq!(t.render(|_| None, None), "http://b/x?fixed=1");
+    }
+
+    #[test]
+    fn explains_bad_templates() {
+        let e = UriTemplate::compile("ftp://x", &[], |_| None).unwrap_err();
+        assert!(e.contains("absolute http:// or https://"), "{e}");
+        let e = UriTemplate::compile("http://b/{id}", &names(&["petId"]), |_| None).unwrap_err();
+        assert!(e.contains("`{id}` is not a path parameter"), "{e}");
+        assert!(e.contains("{petId}"), "{e}");
+        let e = UriTemplate::compile("http://${stageVariables.h}/", &[], |_| None).unwrap_err();
+        assert!(e.contains("stage variable `h` is not defined"), "{e}");
+    }
+
+    #[test]
+    fn removes_hop_by_hop_and_connection_named_headers() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("close, x-custom"));
+        h.insert("x-custom", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("te", HeaderValue::from_static("trailers"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-kept"));
+    }
+}

@@ -1,0 +1,163 @@
+//! Gatehouse: a self-hosted API gateway with Amazon API Gateway's semantics.
+//!
+//! [`run`] loads a config file, binds its listeners and serves until SIGTERM or SIGINT, then
+//! drains in-flight requests. The request path is described in `pipeline.rs`.
+
+pub mod access_log;
+pub mod admin;
+pub mod body;
+pub mod config;
+pub mod context_template;
+pub mod error;
+pub mod integration;
+pub mod listener;
+pub mod metrics;
+pub mod pipeline;
+pub mod router;
+pub mod runtime;
+pub mod upstream;
+
+use arc_swap::ArcSwap;
+use config::reload::Reloader;
+use config::ConfigErrors;
+use runtime::Runtime;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
+
+/// State shared by every request and kept across reloads.
+#[derive(Debug)]
+pub struct Shared {
+    /// The current compiled config; swapped whole on reload.
+    pub runtime: ArcSwap<Runtime>,
+    pub upstreams: upstream::Upstreams,
+    pub metrics: metrics::Registry,
+    pub access_log: Option<access_log::Sink>,
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
+    let what = what.into();
+    move |source| RunError::Io { what, source }
+}
+
+/// Serves `config_path` until SIGTERM or SIGINT, then shuts down gracefully.
+pub async fn run(config_path: PathBuf) -> Result<(), RunError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let text = std::fs::read_to_string(&config_path).map_err(|e| {
+        ConfigErrors::single(&config_path, "", format!("cannot read the file: {e}"))
+    })?;
+    let metrics = metrics::Registry::default();
+    let loaded = config::load_str(&text, &config_path, &metrics)?;
+    let settings = loaded.settings;
+    let access_log = access_log::Sink::open(&settings.access_log)
+        .map_err(io_err("cannot open the access log"))?;
+    let shared = Arc::new(Shared {
+        runtime: ArcSwap::from_pointee(loaded.runtime),
+        upstreams: upstream::Upstreams::new(),
+        metrics,
+        access_log,
+    });
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // Every connection holds a clone of this sender; shutdown waits until all are dropped.
+    let (in_flight, mut drained) = mpsc::channel::<()>(1);
+    let mut accept_tasks = Vec::new();
+    for l in &settings.listeners {
+        let listener = listener::bind(l).await.map_err(io_err(format!(
+            "cannot listen on {} ({})",
+            l.address, l.name
+        )))?;
+        let tls = l.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+        let builder = Arc::new(listener::builder(l, &settings));
+        accept_tasks.push(tokio::spawn(listener::accept_loop(
+            listener,
+            tls,
+            builder,
+            shared.clone(),
+            in_flight.clone(),
+            stop_rx.clone(),
+        )));
+    }
+
+    let reloader = Arc::new(Reloader::new(
+        config_path.clone(),
+        shared.clone(),
+        loaded.fingerprint,
+        &text,
+    ));
+    let _file_watch = match config::reload::watch(reloader.clone()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the config file; reload with SIGHUP or the admin API");
+            None
+        }
+    };
+    let draining = Arc::new(AtomicBool::new(false));
+    let admin_task = match settings.admin.clone() {
+        Some(a) => Some(
+            admin::serve(
+                a.clone(),
+                shared.clone(),
+                reloader,
+                draining.clone(),
+                stop_rx.clone(),
+            )
+            .await
+            .map_err(io_err(format!("cannot listen on {} (admin)", a.address)))?,
+        ),
+        None => None,
+    };
+
+    wait_for_stop_signal().await;
+    tracing::info!(drain_timeout = ?settings.drain_timeout, "shutting down: no new connections, finishing requests in flight");
+    draining.store(true, Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    for t in accept_tasks {
+        let _ = t.await;
+    }
+    drop(in_flight);
+    if tokio::time::timeout(settings.drain_timeout, drained.recv())
+        .await
+        .is_err()
+    {
+        tracing::warn!("drain timeout elapsed; closing the remaining connections");
+    }
+    if let Some(t) = admin_task {
+        t.abort();
+    }
+    if let Some(sink) = &shared.access_log {
+        sink.flush_and_close();
+    }
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+async fn wait_for_stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Prometheus metrics with API Gateway's names.
+//!
+//! Each (api, stage, resource, method) gets its [`RouteMetrics`] when a config is compiled, so
+//! a request only bumps atomics. The registry keeps them across reloads (counters do not reset
+//! when a config is swapped) and forgets the ones no compiled config refers to any more.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Upper bounds of the latency buckets, in milliseconds (API Gateway reports milliseconds).
+const BUCKETS_MS: [u64; 14] = [
+    1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000,
+];
+
+/// A latency histogram in milliseconds.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS_MS.len()],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, d: Duration) {
+        let us = d.as_micros().min(u128::from(u64::MAX)) as u64;
+        let ms_ceil = us.div_ceil(1000);
+        if let Some(i) = BUCKETS_MS.iter().position(|&b| ms_ceil <= b) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_us.fetch_add(us, Relaxed);
+    }
+}
+
+/// The counters and histograms of one route.
+#[derive(Debug, Default)]
+pub struct RouteMetrics {
+    pub count: AtomicU64,
+    pub client_errors: AtomicU64,
+    pub server_errors: AtomicU64,
+    pub latency: Histogram,
+    pub integration_latency: Histogram,
+}
+
+impl RouteMetrics {
+    /// Records one finished request.
+    pub fn record(&self, status: u16, latency: Duration, integration: Option<Duration>) {
+        self.count.fetch_add(1, Relaxed);
+        match status {
+            400..=499 => {
+                self.client_errors.fetch_add(1, Relaxed);
+            }
+            500..=599 => {
+                self.server_errors.fetch_add(1, Relaxed);
+            }
+            _ => {}
+        }
+        self.latency.observe(latency);
+        if let Some(d) = integration {
+            self.integration_latency.observe(d);
+        }
+    }
+}
+
+/// Label values identifying a route.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RouteKey {
+    pub api: String,
+    pub stage: String,
+    pub resource: String,
+    pub method: String,
+}
+
+/// All route metrics of the process.
+#[derive(Debug, Default)]
+pub struct Registry {
+    routes: Mutex<BTreeMap<RouteKey, Arc<RouteMetrics>>>,
+}
+
+impl Registry {
+    /// The metrics of `key`, created on first use. Called while compiling a config.
+    pub fn route(&self, key: RouteKey) -> Arc<RouteMetrics> {
+        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        routes.entry(key).or_default().clone()
+    }
+
+    /// Drops metrics no compiled config holds any more (call after a swap).
+    pub fn prune(&self) {
+        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        routes.retain(|_, m| Arc::strong_count(m) > 1);
+    }
+
+    /// Renders everything in the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let routes: Vec<(RouteKey, Arc<RouteMetrics>)> = {
+            let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+            routes.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        };
+        let mut out = String::with_capacity(256 + routes.len() * 2048);
+        let counters: [(&str, &str, fn(&RouteMetrics) -> &AtomicU64); 3] = [
+            ("Count", "Requests received", |m| &m.count),
+            ("4XXError", "Requests answered with a 4xx status", |m| {
+                &m.client_errors
+            }),
+            ("5XXError", "Requests answered with a 5xx status", |m| {
+                &m.server_errors
+            }),
+        ];
+        for (name, help, get) in counters {
+            let _ = writeln!(out, "# HELP gatehouse_{name} {help}.");
+            let _ = writeln!(out, "# TYPE gatehouse_{name} counter");
+            for (k, m) in &routes {
+                let _ = writeln!(
+                    out,
+                    "gatehouse_{name}{{{}}} {}",
+                    labels(k),
+                    get(m).load(Relaxed)
+                );
+            }
+        }
+        let histograms: [(&str, &str, fn(&RouteMetrics) -> &Histogram); 2] = [
+            (
+                "Latency",
+                "Milliseconds from receiving a request to sending its response head",
+                |m| &m.latency,
+            ),
+            (
+                "IntegrationLatency",
+                "Milliseconds from calling the integration to its response head",
+                |m| &m.integration_latency,
+            ),
+        ];
+        for (name, help, get) in histograms {
+            let _ = writeln!(out, "# HELP gatehouse_{name} {help}.");
+            let _ = writeln!(out, "# TYPE gatehouse_{name} histogram");
+            for (k, m) in &routes {
+                let h = get(m);
+                let l = labels(k);
+                let mut cumulative = 0;
+                for (i, bound) in BUCKETS_MS.iter().enumerate() {
+                    cumulative += h.buckets[i].load(Relaxed);
+                    let _ = writeln!(
+                        out,
+                        "gatehouse_{name}_bucket{{{l},le=\"{bound}\"}} {cumulative}"
+                    );
+                }
+                let count = h.count.load(Relaxed);
+                let _ = writeln!(out, "gatehouse_{name}_bucket{{{l},le=\"+Inf\"}} {count}");
+                let sum_ms = h.sum_us.load(Relaxed) as f64 / 1000.0;
+                let _ = writeln!(out, "gatehouse_{name}_sum{{{l}}} {sum_ms}");
+                let _ = writeln!(out, "gatehouse_{name}_count{{{l}}} {count}");
+            }
+        }
+        out
+    }
+}
+
+fn labels(k: &RouteKey) -> String {
+    let mut s = String::with_capacity(64);
+    for (i, (name, value)) in [
+        ("api", &k.api),
+        ("stage", &k.stage),
+        ("resource", &k.resource),
+        ("method", &k.method),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(name);
+        s.push_str("=\"");
+        for c in value.chars() {
+            match c {
+                '\\' => s.push_str("\\\\"),
+                '"' => s.push_str("\\\""),
+                '\n' => s.push_str("\\n"),
+                c => s.push(c),
+            }
+        }
+        s.push('"');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> RouteKey {
+        RouteKey {
+            api: "pets".into(),
+            stage: "prod".into(),
+            resource: "/pets/{id}".into(),
+            method: "GET".into(),
+        }
+    }
+
+    #[test]
+    fn renders_counters_and_cumulative_buckets() {
+        let reg = Registry::default();
+        let m = reg.route(key());
+        m.record(
+            200,
+            Duration::from_micros(1500),
+            Some(Duration::from_millis(1)),
+        );
+        m.record(404, Duration::from_millis(40), None);
+        m.record(502, Duration::from_secs(60), None);
+        let text = reg.render();
+        let l = r#"api="pets",stage="prod",resource="/pets/{id}",method="GET""#;
+        assert!(
+            text.contains(&format!("gatehouse_Count{{{l}}} 3\n")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("gatehouse_4XXError{{{l}}} 1\n")));
+        assert!(text.contains(&format!("gatehouse_5XXError{{{l}}} 1\n")));
+        assert!(text.contains(&format!("gatehouse_Latency_bucket{{{l},le=\"1\"}} 0\n")));
+        assert!(text.contains(&format!("gatehouse_Latency_bucket{{{l},le=\"2\"}} 1\n")));
+        assert!(text.contains(&format!("gatehouse_Latency_bucket{{{l},le=\"50\"}} 2\n")));
+        assert!(text.contains(&format!("gatehouse_Latency_bucket{{{l},le=\"30000\"}} 2\n")));
+        assert!(text.contains(&format!("gatehouse_Latency_bucket{{{l},le=\"+Inf\"}} 3\n")));
+        assert!(text.contains(&format!("gatehouse_IntegrationLatency_count{{{l}}} 1\n")));
+    }
+
+    #[test]
+    fn the_same_key_shares_metrics_and_prune_drops_unused_ones() {
+        let reg = Registry::default();
+        let a = reg.route(key());
+        let b = reg.route(key());
+        assert!(Arc::ptr_eq(&a, &b));
+        drop((a, b));
+        reg.prune();
+        assert!(!reg.render().contains("gatehouse_Count{"));
+    }
+}

@@ -1,0 +1,124 @@
+//! `RequestCtx`: what the stages learn about one request, passed from stage to stage and read
+//! at the end by the access log, the metrics and gateway-response templates.
+
+use crate::error::Rejection;
+use crate::router::ParamSpans;
+use http::{HeaderValue, Method, Uri, Version};
+use std::net::IpAddr;
+use std::time::{Duration, Instant, SystemTime};
+use uuid::Uuid;
+
+/// Where the router sent the request: indices into the runtime's APIs, stages and resources.
+#[derive(Debug, Clone)]
+pub struct Matched {
+    pub api: usize,
+    pub stage: usize,
+    pub resource: usize,
+    pub method: usize,
+    /// Byte offset in the request path where the resource path starts (after base and stage).
+    pub rest_start: usize,
+    /// Path parameter values, as spans of the request path, in the resource's parameter order.
+    pub params: ParamSpans,
+}
+
+/// Everything known about one request as it moves through the pipeline.
+#[derive(Debug)]
+pub struct RequestCtx {
+    pub request_id: Uuid,
+    pub started: Instant,
+    pub request_time: SystemTime,
+    pub source_ip: IpAddr,
+    pub tls: bool,
+    pub method: Method,
+    pub uri: Uri,
+    pub version: Version,
+    pub host: Option<HeaderValue>,
+    pub user_agent: Option<HeaderValue>,
+    /// API matched by host and base path (even when no resource matched).
+    pub api: Option<usize>,
+    pub stage: Option<usize>,
+    pub matched: Option<Matched>,
+    pub status: u16,
+    pub response_length: Option<u64>,
+    pub response_latency: Option<Duration>,
+    pub integration_latency: Option<Duration>,
+    pub integration_status: Option<u16>,
+    pub error: Option<Rejection>,
+}
+
+impl RequestCtx {
+    pub fn new(parts: &http::request::Parts, source_ip: IpAddr, tls: bool) -> Self {
+        let host = parts.headers.get(http::header::HOST).cloned().or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+        Self {
+            request_id: Uuid::new_v4(),
+            started: Instant::now(),
+            request_time: SystemTime::now(),
+            source_ip,
+            tls,
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            version: parts.version,
+            host,
+            user_agent: parts.headers.get(http::header::USER_AGENT).cloned(),
+            api: None,
+            stage: None,
+            matched: None,
+            status: 0,
+            response_length: None,
+            response_latency: None,
+            integration_latency: None,
+            integration_status: None,
+            error: None,
+        }
+    }
+
+    /// The request path, without the query string.
+    pub fn path(&self) -> &str {
+        self.uri.path()
+    }
+
+    /// The value of the `i`th path parameter, still percent-encoded as the client sent it.
+    pub fn param_raw(&self, i: usize) -> Option<&str> {
+        let m = self.matched.as_ref()?;
+        let (start, end) = *m.params.get(i)?;
+        self.path().get(start as usize..end as usize)
+    }
+
+    /// The host the client asked for, without the port.
+    pub fn host_name(&self) -> Option<&str> {
+        let host = self.host.as_ref()?.to_str().ok()?;
+        Some(strip_port(host))
+    }
+}
+
+/// `example.com:8080` -> `example.com`, `[::1]:80` -> `[::1]`.
+pub fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return match host.find(']') {
+            Some(end) => &host[..=end],
+            None => host,
+        };
+    }
+    match host.rfind(':') {
+        Some(i) if host[i + 1..].bytes().all(|b| b.is_ascii_digit()) => &host[..i],
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_port;
+
+    #[test]
+    fn ports_are_stripped_from_names_and_ipv6_literals() {
+        assert_eq!(strip_port("example.com:8080"), "example.com");
+        assert_eq!(strip_port("example.com"), "example.com");
+        assert_eq!(strip_port("[::1]:80"), "[::1]");
+        assert_eq!(strip_port("[::1]"), "[::1]");
+    }
+}

@@ -1,0 +1,62 @@
+//! The only place a [`Rejection`] becomes an HTTP response: API Gateway's status, the
+//! `x-amzn-ErrorType` header and `{"message": ...}`, or the API's override of them.
+
+use super::ctx::RequestCtx;
+use crate::body::Body;
+use crate::error::Rejection;
+use crate::runtime::Runtime;
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::Response;
+
+/// Builds the gateway response for `rejection` and records it in `ctx`.
+pub fn rejection(rt: &Runtime, ctx: &mut RequestCtx, rejection: Rejection) -> Response<Body> {
+    let kind = rejection.kind;
+    let status = rejection.status.unwrap_or_else(|| kind.default_status());
+    if status.is_server_error() {
+        tracing::warn!(request_id = %ctx.request_id, response = kind.name(), reason = %rejection.reason, "gateway error");
+    } else {
+        tracing::debug!(request_id = %ctx.request_id, response = kind.name(), reason = %rejection.reason, "request rejected");
+    }
+    ctx.error = Some(rejection);
+    let over = rt.responses_for(ctx).get(kind);
+    let status = over.and_then(|o| o.status).unwrap_or(status);
+    let body = match over.and_then(|o| o.body.as_ref()) {
+        Some(t) => {
+            let mut s = String::with_capacity(128);
+            t.render(ctx, rt.names(ctx), &mut s);
+            s
+        }
+        None => {
+            let mut s = String::with_capacity(48);
+            s.push_str("{\"message\":\"");
+            s.push_str(kind.default_message());
+            s.push_str("\"}");
+            s
+        }
+    };
+    let mut resp = Response::new(Body::full(body));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        "x-amzn-errortype",
+        HeaderValue::from_static(kind.error_type()),
+    );
+    if let Some(o) = over {
+        let names = rt.names(ctx);
+        for (name, template) in &o.headers {
+            let value = match template.as_static() {
+                Some(s) => HeaderValue::from_str(s),
+                None => {
+                    let mut s = String::new();
+                    template.render(ctx, names, &mut s);
+                    HeaderValue::from_str(&s)
+                }
+            };
+            if let Ok(v) = value {
+                h.insert(name.clone(), v);
+            }
+        }
+    }
+    resp
+}

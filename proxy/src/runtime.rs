@@ -1,0 +1,242 @@
+//! The compiled, immutable view of a config that every request reads.
+//!
+//! Built by `config/compile.rs`, swapped atomically on reload (`config/reload.rs`); a request
+//! holds one `Arc<Runtime>` from start to end, so a reload never changes it mid-flight.
+
+use crate::context_template::{ContextTemplate, Names};
+use crate::error::ResponseType;
+use crate::integration::Integration;
+use crate::metrics::RouteMetrics;
+use crate::pipeline::ctx::RequestCtx;
+use crate::router::{ParamSpans, ResourceTree};
+use http::{HeaderName, Method, StatusCode};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything a request needs, compiled from one config file.
+#[derive(Debug)]
+pub struct Runtime {
+    pub apis: Vec<Api>,
+    /// Where APIs are served, most specific first.
+    pub mounts: Vec<Mount>,
+    pub request_id_header: HeaderName,
+    pub access_log: Option<ContextTemplate>,
+    /// Gateway responses for requests that reach no API.
+    pub default_responses: GatewayResponses,
+    pub max_body_bytes: u64,
+    pub request_timeout: Duration,
+    /// Metrics of requests that match no resource.
+    pub unmatched_metrics: Arc<RouteMetrics>,
+}
+
+/// One API: its stages, its resources and their methods.
+#[derive(Debug)]
+pub struct Api {
+    pub name: Box<str>,
+    pub stages: Vec<Stage>,
+    pub resources: Vec<Resource>,
+    pub tree: ResourceTree,
+    pub responses: GatewayResponses,
+}
+
+#[derive(Debug)]
+pub struct Stage {
+    pub name: Box<str>,
+    pub variables: Vec<(Box<str>, Box<str>)>,
+}
+
+#[derive(Debug)]
+pub struct Resource {
+    pub path: Box<str>,
+    /// Names of `{param}`s and the `{greedy+}` in path order, matching the router's spans.
+    pub param_names: Box<[Box<str>]>,
+    /// Index into `methods` per [`MethodKey`].
+    pub by_method: [Option<u16>; MethodKey::COUNT],
+    pub methods: Vec<MethodEntry>,
+}
+
+/// A method of a resource.
+#[derive(Debug)]
+pub struct MethodEntry {
+    pub key: MethodKey,
+    pub integration: Integration,
+    /// One per stage, by stage index.
+    pub metrics: Box<[Arc<RouteMetrics>]>,
+}
+
+/// Where an API stage is served.
+#[derive(Debug)]
+pub struct Mount {
+    /// Lowercase host name; `None` serves every host.
+    pub host: Option<Box<str>>,
+    /// Path prefix without a trailing slash (`""` for the root).
+    pub prefix: Box<str>,
+    pub api: usize,
+    /// `None`: the next path segment names the stage; `Some`: this stage, no stage segment.
+    pub stage: Option<usize>,
+}
+
+/// The methods a resource can declare. `Any` matches every method without its own entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodKey {
+    Get,
+    Post,
+    Put,
+    Delete,
+    Patch,
+    Head,
+    Options,
+    Any,
+}
+
+impl MethodKey {
+    pub const COUNT: usize = 8;
+    pub const NAMES: [&'static str; Self::COUNT] = [
+        "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "ANY",
+    ];
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        use MethodKey::*;
+        Some(match name {
+            "GET" => Get,
+            "POST" => Post,
+            "PUT" => Put,
+            "DELETE" => Delete,
+            "PATCH" => Patch,
+            "HEAD" => Head,
+            "OPTIONS" => Options,
+            "ANY" => Any,
+            _ => return None,
+        })
+    }
+
+    /// The key of a request method; methods API Gateway has no name for are only `ANY`.
+    pub fn of(m: &Method) -> Self {
+        use MethodKey::*;
+        match *m {
+            Method::GET => Get,
+            Method::POST => Post,
+            Method::PUT => Put,
+            Method::DELETE => Delete,
+            Method::PATCH => Patch,
+            Method::HEAD => Head,
+            Method::OPTIONS => Options,
+            _ => Any,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+impl Resource {
+    /// The entry serving `method`: its own, else `ANY`.
+    pub fn entry_for(&self, method: MethodKey) -> Option<usize> {
+        self.by_method[method as usize]
+            .or(self.by_method[MethodKey::Any as usize])
+            .map(usize::from)
+    }
+}
+
+/// A gateway response as overridden in config.
+#[derive(Debug)]
+pub struct ResponseOverride {
+    pub status: Option<StatusCode>,
+    pub headers: Vec<(HeaderName, ContextTemplate)>,
+    pub body: Option<ContextTemplate>,
+}
+
+/// The override that applies to each response type, `DEFAULT_4XX`/`DEFAULT_5XX` resolved.
+#[derive(Debug, Default)]
+pub struct GatewayResponses {
+    pub by_type: [Option<Arc<ResponseOverride>>; ResponseType::ALL.len()],
+}
+
+impl GatewayResponses {
+    pub fn get(&self, t: ResponseType) -> Option<&ResponseOverride> {
+        self.by_type[t.index()].as_deref()
+    }
+}
+
+impl Runtime {
+    /// Finds the API stage serving `host` and `path`, returning (api, stage, rest start).
+    ///
+    /// When a mount's prefix matches but its stage segment does not, the API is still
+    /// reported (as `Err(Some(api))`) so its gateway-response overrides apply.
+    pub fn mount_for(
+        &self,
+        host: Option<&str>,
+        path: &str,
+    ) -> Result<(usize, usize, usize), Option<usize>> {
+        let mut api_seen = None;
+        for m in &self.mounts {
+            if let Some(h) = &m.host {
+                match host {
+                    Some(req) if req.eq_ignore_ascii_case(h) => {}
+                    _ => continue,
+                }
+            }
+            let Some(after) = path.strip_prefix(&*m.prefix) else {
+                continue;
+            };
+            if !(after.is_empty() || after.starts_with('/')) {
+                continue;
+            }
+            let base_end = m.prefix.len();
+            match m.stage {
+                Some(stage) => return Ok((m.api, stage, base_end)),
+                None => {
+                    api_seen.get_or_insert(m.api);
+                    let seg = after.strip_prefix('/').unwrap_or(after);
+                    let seg = seg.split('/').next().unwrap_or("");
+                    let stages = &self.apis[m.api].stages;
+                    if let Some(stage) = stages.iter().position(|s| &*s.name == seg) {
+                        return Ok((m.api, stage, base_end + 1 + seg.len()));
+                    }
+                }
+            }
+        }
+        Err(api_seen)
+    }
+
+    /// Routes a request: mount, then resource and method. Fills `params`.
+    pub fn route(
+        &self,
+        host: Option<&str>,
+        path: &str,
+        method: &Method,
+        params: &mut ParamSpans,
+    ) -> Result<(usize, usize, usize, usize, usize), Option<usize>> {
+        let (api_idx, stage, rest) = self.mount_for(host, path)?;
+        let api = &self.apis[api_idx];
+        let key = MethodKey::of(method);
+        let found = api
+            .tree
+            .find(path, rest, &mut |r| api.resources[r].entry_for(key), params);
+        match found {
+            Some((resource, entry)) => Ok((api_idx, stage, resource, entry, rest)),
+            None => Err(Some(api_idx)),
+        }
+    }
+
+    /// Names for `$context` templates.
+    pub fn names(&self, ctx: &RequestCtx) -> Names<'_> {
+        let api = ctx.api.map(|a| &self.apis[a]);
+        Names {
+            api: api.map(|a| &*a.name),
+            stage: api.zip(ctx.stage).map(|(a, s)| &*a.stages[s].name),
+            resource: api
+                .zip(ctx.matched.as_ref())
+                .map(|(a, m)| &*a.resources[m.resource].path),
+        }
+    }
+
+    /// The gateway-response overrides that apply to `ctx`'s API.
+    pub fn responses_for(&self, ctx: &RequestCtx) -> &GatewayResponses {
+        match ctx.api {
+            Some(a) => &self.apis[a].responses,
+            None => &self.default_responses,
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Pooled HTTP clients for backends, shared by every config (pools survive reloads).
+
+use crate::body::Body;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::time::Duration;
+
+type Connector = HttpsConnector<HttpConnector>;
+
+/// The backend clients: one negotiating HTTP/1.1 or HTTP/2 (ALPN on https), one HTTP/2 only
+/// (h2c prior knowledge on http).
+#[derive(Debug)]
+pub struct Upstreams {
+    pub auto: Client<Connector, Body>,
+    pub h2: Client<Connector, Body>,
+}
+
+impl Upstreams {
+    pub fn new() -> Self {
+        let connector = connector();
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256);
+        let auto = builder.build(connector.clone());
+        builder.http2_only(true);
+        let h2 = builder.build(connector);
+        Self { auto, h2 }
+    }
+}
+
+impl Default for Upstreams {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn connector() -> Connector {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(Duration::from_secs(10)));
+    let builder = match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "no system root certificates; https backends will fail verification");
+            let empty = rustls::ClientConfig::builder()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth();
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(empty)
+        }
+    };
+    builder
+        .https_or_http()
+        .enable_all_versions()
+        .wrap_connector(http)
+}
