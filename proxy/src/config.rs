@@ -76,6 +76,42 @@ pub fn parse(text: &str, path: &Path) -> Result<raw::RawConfig, ConfigErrors> {
     let de = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = error::render_serde_path(e.path());
-        ConfigErrors::single(path, field, e.into_inner().to_string())
+        ConfigErrors::single(path, field, strip_yaml_path(&e.into_inner().to_string()))
     })
+}
+
+/// serde_yaml starts its messages with its own rendering of the path (`apis[0].x: ...`); the
+/// path is reported separately, so drop it.
+fn strip_yaml_path(msg: &str) -> String {
+    match msg.split_once(": ") {
+        Some((head, rest)) if !head.is_empty() && !head.contains(' ') => rest.to_owned(),
+        _ => msg.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first_error(yaml: &str) -> String {
+        match load_str(yaml, Path::new("g.yaml"), &Registry::default()) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn schema_errors_name_the_path_once() {
+        let base = "version: 1\nlisteners: [{address: '127.0.0.1:0'}]\napis:\n- name: a\n";
+        assert_eq!(
+            first_error(&format!("{base}  stages: {{p: {{}}}}\n  resources:\n    /x:\n      GET: {{integration: {{type: http_proxy}}}}\n")),
+            "g.yaml: apis[0].resources[\"/x\"].GET.integration: missing field `uri` at line 8 column 12"
+        );
+        assert_eq!(
+            first_error("version: x\n"),
+            "g.yaml: version: invalid type: string \"x\", expected u32 at line 1 column 10"
+        );
+        assert!(first_error(&format!("{base}  stagez: {{}}\n"))
+            .starts_with("g.yaml: apis[0].stagez: unknown field `stagez`, expected one of `name`"));
+    }
 }

@@ -65,6 +65,10 @@ impl RouteMetrics {
     }
 }
 
+/// A metric's name, help text and where to read it from a route's metrics.
+type Counter = (&'static str, &'static str, fn(&RouteMetrics) -> &AtomicU64);
+type HistogramDef = (&'static str, &'static str, fn(&RouteMetrics) -> &Histogram);
+
 /// Label values identifying a route.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RouteKey {
@@ -100,7 +104,7 @@ impl Registry {
             routes.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
         };
         let mut out = String::with_capacity(256 + routes.len() * 2048);
-        let counters: [(&str, &str, fn(&RouteMetrics) -> &AtomicU64); 3] = [
+        let counters: [Counter; 3] = [
             ("Count", "Requests received", |m| &m.count),
             ("4XXError", "Requests answered with a 4xx status", |m| {
                 &m.client_errors
@@ -121,7 +125,7 @@ impl Registry {
                 );
             }
         }
-        let histograms: [(&str, &str, fn(&RouteMetrics) -> &Histogram); 2] = [
+        let histograms: [HistogramDef; 2] = [
             (
                 "Latency",
                 "Milliseconds from receiving a request to sending its response head",

@@ -788,10 +788,17 @@ mod tests {
 
     #[test]
     fn every_error_is_reported_with_its_path() {
-        let yaml = format!(
-            "version: 2\nlisteners: [{{address: nope}}]\napis:\n- name: a\n  stages: {{prod: {{variables: {{}}}}}}\n  resources:\n    /pets/{{id}}:\n      FETCH: {{integration: {{type: mock}}}}\n      GET: {{integration: {{type: http_proxy, uri: 'http://${{stageVariables.b}}/{{x}}', timeout: 10ms}}}}\n"
-        );
-        let errs = errors(&yaml);
+        let yaml = "version: 2
+listeners: [{address: nope}]
+apis:
+- name: a
+  stages: {prod: {variables: {}}}
+  resources:
+    /pets/{id}:
+      FETCH: {integration: {type: mock}}
+      GET: {integration: {type: http_proxy, uri: 'http://${stageVariables.b}/{x}', timeout: 10ms}}
+";
+        let errs = errors(yaml);
         assert_eq!(
             errs,
             vec![
@@ -803,7 +810,6 @@ mod tests {
             ],
             "{errs:#?}"
         );
-        let _ = BASE;
     }
 
     #[test]
