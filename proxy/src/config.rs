@@ -9,6 +9,7 @@ pub mod reload;
 pub use error::{ConfigError, ConfigErrors};
 
 use crate::metrics::Registry;
+use crate::plugin::PluginHost;
 use crate::runtime::Runtime;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -56,19 +57,29 @@ pub struct Loaded {
     pub runtime: Runtime,
     /// Identifies the restart-only settings, to warn when a reload changes them.
     pub fingerprint: String,
+    /// Files besides the config whose change means a reload (plugins).
+    pub watch_paths: Vec<PathBuf>,
+}
+
+/// What compiling a config needs from the process: where route metrics live and the plugin
+/// engine (so unchanged plugins are not compiled again on reload).
+#[derive(Debug, Clone, Copy)]
+pub struct CompileEnv<'a> {
+    pub metrics: &'a Registry,
+    pub plugins: &'a PluginHost,
 }
 
 /// Reads, parses and compiles `path`.
-pub fn load(path: &Path, metrics: &Registry) -> Result<Loaded, ConfigErrors> {
+pub fn load(path: &Path, env: CompileEnv<'_>) -> Result<Loaded, ConfigErrors> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigErrors::single(path, "", format!("cannot read the file: {e}")))?;
-    load_str(&text, path, metrics)
+    load_str(&text, path, env)
 }
 
 /// Parses and compiles `text`, reporting errors against `path`.
-pub fn load_str(text: &str, path: &Path, metrics: &Registry) -> Result<Loaded, ConfigErrors> {
+pub fn load_str(text: &str, path: &Path, env: CompileEnv<'_>) -> Result<Loaded, ConfigErrors> {
     let raw = parse(text, path)?;
-    compile::compile(raw, path, metrics)
+    compile::compile(raw, path, env)
 }
 
 /// Parses YAML into the raw schema; the first schema error is reported with its path.
@@ -94,7 +105,12 @@ mod tests {
     use super::*;
 
     fn first_error(yaml: &str) -> String {
-        match load_str(yaml, Path::new("g.yaml"), &Registry::default()) {
+        let plugins = PluginHost::new(None).unwrap();
+        let env = CompileEnv {
+            metrics: &Registry::default(),
+            plugins: &plugins,
+        };
+        match load_str(yaml, Path::new("g.yaml"), env) {
             Ok(_) => String::new(),
             Err(e) => e.to_string(),
         }

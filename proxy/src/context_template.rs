@@ -10,8 +10,12 @@ use std::fmt::Write as _;
 use std::time::UNIX_EPOCH;
 
 /// A `$context` variable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContextVar {
+    /// `$context.authorizer.principalId`
+    AuthorizerPrincipalId,
+    /// `$context.authorizer.KEY`: a value of the authorizer's context map.
+    Authorizer(Box<str>),
     RequestId,
     ExtendedRequestId,
     ApiId,
@@ -97,13 +101,18 @@ impl ContextTemplate {
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_'))
                 .unwrap_or(after.len());
             let name = after[..len].trim_end_matches('.');
-            let var = VARS
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| *v)
-                .ok_or_else(|| {
+            let authorizer = name.strip_prefix("authorizer.").filter(|k| !k.is_empty());
+            let var = match authorizer {
+                Some("principalId") => Some(ContextVar::AuthorizerPrincipalId),
+                Some(key) => Some(ContextVar::Authorizer(key.into())),
+                None => VARS
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.clone()),
+            };
+            let var = var.ok_or_else(|| {
                     format!(
-                        "unknown variable `$context.{name}`; known: {}",
+                        "unknown variable `$context.{name}`; known: {}, $context.authorizer.principalId, $context.authorizer.KEY",
                         VARS.iter()
                             .map(|(n, _)| format!("$context.{n}"))
                             .collect::<Vec<_>>()
@@ -136,15 +145,20 @@ impl ContextTemplate {
         for seg in self.segments.iter() {
             match seg {
                 Segment::Text(t) => out.push_str(t),
-                Segment::Var(v) => self.render_var(*v, ctx, names, out),
+                Segment::Var(v) => self.render_var(v, ctx, names, out),
             }
         }
     }
 
-    fn render_var(&self, var: ContextVar, ctx: &RequestCtx, names: Names<'_>, out: &mut String) {
+    fn render_var(&self, var: &ContextVar, ctx: &RequestCtx, names: Names<'_>, out: &mut String) {
         use ContextVar::*;
         let mut put = |s: &str| push_value(out, s, self.json);
+        let auth = ctx.authorizer.as_deref();
         match var {
+            AuthorizerPrincipalId => put(auth.map_or("-", |a| &a.principal_id)),
+            Authorizer(key) => put(auth
+                .and_then(|a| a.context.iter().find(|(k, _)| **k == **key))
+                .map_or("-", |(_, v)| v)),
             RequestId | ExtendedRequestId => {
                 let mut buf = uuid::Uuid::encode_buffer();
                 put(ctx.request_id.hyphenated().encode_lower(&mut buf));
@@ -331,6 +345,26 @@ mod tests {
     fn unknown_variables_are_rejected_by_name() {
         let err = ContextTemplate::compile("$context.nope").unwrap_err();
         assert!(err.starts_with("unknown variable `$context.nope`"), "{err}");
+    }
+
+    #[test]
+    fn authorizer_values_come_from_the_context_map() {
+        let t = ContextTemplate::compile(
+            "$context.authorizer.principalId $context.authorizer.user $context.authorizer.nope",
+        )
+        .unwrap();
+        let mut c = ctx();
+        let mut out = String::new();
+        t.render(&c, Names::default(), &mut out);
+        assert_eq!(out, "- - -");
+        c.authorizer = Some(std::sync::Arc::new(crate::pipeline::ctx::AuthContext {
+            principal_id: "alice".into(),
+            context: vec![("user".into(), "a1".into())],
+            usage_identifier_key: None,
+        }));
+        out.clear();
+        t.render(&c, Names::default(), &mut out);
+        assert_eq!(out, "alice a1 -");
     }
 
     #[test]

@@ -2,25 +2,32 @@
 
 pub mod http_proxy;
 pub mod mock;
+pub mod wasm;
 
 use crate::body::Body;
 use crate::error::Rejection;
 use crate::pipeline::ctx::RequestCtx;
+use crate::pipeline::read_body;
+use crate::plugin::Plugin;
+use crate::runtime::Runtime;
 use crate::upstream::Upstreams;
 use http::request::Parts;
 use http::Response;
+use std::sync::Arc;
 
 /// A compiled integration of one method.
 #[derive(Debug)]
 pub enum Integration {
     HttpProxy(http_proxy::HttpProxy),
     Mock(mock::Mock),
+    Wasm(Arc<Plugin>),
 }
 
 impl Integration {
     /// Calls the integration. `stage` selects stage-variable substitutions.
     pub async fn invoke(
         &self,
+        rt: &Runtime,
         upstreams: &Upstreams,
         ctx: &mut RequestCtx,
         stage: usize,
@@ -30,6 +37,10 @@ impl Integration {
         match self {
             Integration::HttpProxy(p) => p.call(upstreams, ctx, stage, parts, body).await,
             Integration::Mock(m) => Ok(m.respond()),
+            Integration::Wasm(plugin) => {
+                let body = read_body(body).await?;
+                wasm::call(rt, plugin, ctx, &parts.headers, body.into())
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod integration;
 pub mod listener;
 pub mod metrics;
 pub mod pipeline;
+pub mod plugin;
 pub mod router;
 pub mod runtime;
 pub mod upstream;
@@ -33,7 +34,18 @@ pub struct Shared {
     pub runtime: ArcSwap<Runtime>,
     pub upstreams: upstream::Upstreams,
     pub metrics: metrics::Registry,
+    pub plugins: plugin::PluginHost,
     pub access_log: Option<access_log::Sink>,
+}
+
+impl Shared {
+    /// What compiling a config needs from the process.
+    pub fn compile_env(&self) -> config::CompileEnv<'_> {
+        config::CompileEnv {
+            metrics: &self.metrics,
+            plugins: &self.plugins,
+        }
+    }
 }
 
 /// Why the gateway could not start.
@@ -60,7 +72,18 @@ pub async fn run(config_path: PathBuf) -> Result<(), RunError> {
         ConfigErrors::single(&config_path, "", format!("cannot read the file: {e}"))
     })?;
     let metrics = metrics::Registry::default();
-    let loaded = config::load_str(&text, &config_path, &metrics)?;
+    let cache_dir = std::env::var_os("GATEHOUSE_PLUGIN_CACHE")
+        .map(PathBuf::from)
+        .or_else(plugin::PluginHost::default_cache_dir);
+    let plugins = plugin::PluginHost::new(cache_dir).map_err(|e| RunError::Io {
+        what: "cannot start the WebAssembly engine".into(),
+        source: std::io::Error::other(format!("{e:#}")),
+    })?;
+    let env = config::CompileEnv {
+        metrics: &metrics,
+        plugins: &plugins,
+    };
+    let loaded = config::load_str(&text, &config_path, env)?;
     let settings = loaded.settings;
     let access_log = access_log::Sink::open(&settings.access_log)
         .map_err(io_err("cannot open the access log"))?;
@@ -68,6 +91,7 @@ pub async fn run(config_path: PathBuf) -> Result<(), RunError> {
         runtime: ArcSwap::from_pointee(loaded.runtime),
         upstreams: upstream::Upstreams::new(),
         metrics,
+        plugins,
         access_log,
     });
 
@@ -98,13 +122,9 @@ pub async fn run(config_path: PathBuf) -> Result<(), RunError> {
         loaded.fingerprint,
         &text,
     ));
-    let _file_watch = match config::reload::watch(reloader.clone()) {
-        Ok(w) => Some(w),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch the config file; reload with SIGHUP or the admin API");
-            None
-        }
-    };
+    if let Err(e) = config::reload::watch(reloader.clone(), &loaded.watch_paths) {
+        tracing::warn!(error = %e, "cannot watch the config and plugin files; reload with SIGHUP or the admin API");
+    }
     let draining = Arc::new(AtomicBool::new(false));
     let admin_task = match settings.admin.clone() {
         Some(a) => Some(

@@ -40,7 +40,18 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { config } => {
             let metrics = gatehouse::metrics::Registry::default();
-            match gatehouse::config::load(&config, &metrics) {
+            let plugins = match gatehouse::plugin::PluginHost::new(None) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("gatehouse: cannot start the WebAssembly engine: {e:#}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let env = gatehouse::config::CompileEnv {
+                metrics: &metrics,
+                plugins: &plugins,
+            };
+            match gatehouse::config::load(&config, env) {
                 Ok(loaded) => {
                     let resources: usize =
                         loaded.runtime.apis.iter().map(|a| a.resources.len()).sum();

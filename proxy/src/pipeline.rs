@@ -1,16 +1,22 @@
 //! The request pipeline: one ordered list of stages.
 //!
 //! ```text
-//! route          pipeline/route.rs    API, stage, resource, method, path parameters
-//! body limit     (below)              413 for a declared length over the limit
-//! integration    integration.rs       http_proxy | mock
-//! observe        pipeline/observe.rs  request id header, metrics, access log: every exit path
+//! route            pipeline/route.rs      API, stage, resource, method, path parameters
+//! body limit       (below)                413 for a declared length over the limit
+//! authorize        pipeline/authorize.rs  Wasm authorizer, decision cache
+//! map request      pipeline/map.rs        mapper plugin
+//! integration      integration.rs         http_proxy | mock | wasm
+//! map response     pipeline/map.rs        mapper plugin
+//! observe          pipeline/observe.rs    request id header, metrics, access log: every exit path
 //! ```
+//! A method without an authorizer or mappers pays nothing for them.
 //! Each stage either lets the request go on or ends it with a [`Rejection`];
 //! `pipeline/respond.rs` is the only place a rejection becomes a response. The runtime is
 //! loaded once per request, so a reload never changes a request half-way.
 
+pub mod authorize;
 pub mod ctx;
+pub mod map;
 pub mod observe;
 pub mod respond;
 pub mod route;
@@ -61,12 +67,45 @@ async fn run(
 ) -> Result<Response<Body>, Rejection> {
     let matched = route::route(rt, ctx)?;
     check_declared_length(rt, &parts)?;
-    let body = Body::limited(body, rt.max_body_bytes);
     let entry = &rt.apis[matched.api].resources[matched.resource].methods[matched.method];
-    entry
+    if let Some(binding) = &entry.authorizer {
+        authorize::authorize(rt, ctx, &parts.headers, binding)?;
+    }
+    let mut parts = parts;
+    let mut body = Body::limited(body, rt.max_body_bytes);
+    // The response mapper sees the request as the client sent it.
+    let original = entry
+        .response_mapper
+        .as_ref()
+        .map(|_| crate::plugin::convert::request(rt, ctx, &parts.headers, Vec::new()));
+    if let Some(mapper) = &entry.request_mapper {
+        let bytes = read_body(body).await?;
+        body = Body::full(map::map_request(rt, ctx, mapper, &mut parts, bytes)?);
+    }
+    let resp = entry
         .integration
-        .invoke(&shared.upstreams, ctx, matched.stage, parts, body)
-        .await
+        .invoke(rt, &shared.upstreams, ctx, matched.stage, parts, body)
+        .await?;
+    match (&entry.response_mapper, &original) {
+        (Some(mapper), Some(original)) => map::map_response(ctx, mapper, original, resp).await,
+        _ => Ok(resp),
+    }
+}
+
+/// Buffers a request body; over the limit is 413, a broken client stream 400.
+pub async fn read_body(body: Body) -> Result<bytes::Bytes, Rejection> {
+    use http_body_util::BodyExt;
+    match body.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if crate::body::is_body_too_large(&*e) => Err(Rejection::new(
+            ResponseType::RequestTooLarge,
+            "request body over the limit",
+        )),
+        Err(e) => Err(Rejection::new(
+            ResponseType::BadRequestBody,
+            format!("reading the request body failed: {e}"),
+        )),
+    }
 }
 
 /// Rejects a body whose declared length is over the limit before reading any of it.

@@ -7,7 +7,9 @@ use crate::context_template::{ContextTemplate, Names};
 use crate::error::ResponseType;
 use crate::integration::Integration;
 use crate::metrics::RouteMetrics;
+use crate::pipeline::authorize::AuthorizerBinding;
 use crate::pipeline::ctx::RequestCtx;
+use crate::plugin::Plugin;
 use crate::router::{ParamSpans, ResourceTree};
 use http::{HeaderName, Method, StatusCode};
 use std::sync::Arc;
@@ -59,6 +61,9 @@ pub struct Resource {
 #[derive(Debug)]
 pub struct MethodEntry {
     pub key: MethodKey,
+    pub authorizer: Option<Arc<AuthorizerBinding>>,
+    pub request_mapper: Option<Arc<Plugin>>,
+    pub response_mapper: Option<Arc<Plugin>>,
     pub integration: Integration,
     /// One per stage, by stage index.
     pub metrics: Box<[Arc<RouteMetrics>]>,

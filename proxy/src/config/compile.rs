@@ -5,18 +5,20 @@
 
 use super::error::{ConfigErrors, Errors};
 use super::raw::*;
-use super::{AdminSettings, ListenerSettings, Loaded, LogDestination, ServerSettings};
+use super::{AdminSettings, CompileEnv, ListenerSettings, Loaded, LogDestination, ServerSettings};
 use crate::context_template::ContextTemplate;
 use crate::error::ResponseType;
 use crate::integration::http_proxy::{HttpProxy, UriTemplate};
 use crate::integration::mock::Mock;
 use crate::integration::Integration;
 use crate::metrics::{Registry, RouteKey};
+use crate::pipeline::authorize::{AuthorizerBinding, IdentitySource};
+use crate::plugin::{Plugin, PluginKind, PluginSettings};
 use crate::router::{parse_resource_path, ResourceTree, Segment};
 use crate::runtime::*;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -25,7 +27,7 @@ use std::time::Duration;
 pub const DEFAULT_ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","requestTime":"$context.requestTime","httpMethod":"$context.httpMethod","resourcePath":"$context.resourcePath","path":"$context.path","status":"$context.status","protocol":"$context.protocol","responseLatency":"$context.responseLatency","integrationLatency":"$context.integrationLatency","responseLength":"$context.responseLength","stage":"$context.stage","apiId":"$context.apiId"}"#;
 
 /// Compiles a parsed config. `file` is used in error messages and to resolve relative paths.
-pub fn compile(raw: RawConfig, file: &Path, metrics: &Registry) -> Result<Loaded, ConfigErrors> {
+pub fn compile(raw: RawConfig, file: &Path, env: CompileEnv<'_>) -> Result<Loaded, ConfigErrors> {
     let fingerprint = format!(
         "{:?}|{:?}|{:?}|{:?}|{:?}",
         raw.listeners, raw.admin, raw.limits, raw.shutdown, raw.access_log.destination
@@ -36,12 +38,14 @@ pub fn compile(raw: RawConfig, file: &Path, metrics: &Registry) -> Result<Loaded
         e.push_at("version", format!("expected 1, found {}", raw.version));
     }
     let settings = server_settings(&raw, dir, &mut e);
-    let runtime = runtime(&raw, metrics, &mut e);
+    let (plugins, watch_paths) = e.at("plugins", |e| plugins(&raw.plugins, dir, env, e));
+    let runtime = runtime(&raw, env.metrics, &plugins, &mut e);
     if e.is_empty() {
         Ok(Loaded {
             settings,
             runtime,
             fingerprint,
+            watch_paths,
         })
     } else {
         Err(ConfigErrors {
@@ -289,7 +293,100 @@ fn duration(
     }
 }
 
-fn runtime(raw: &RawConfig, metrics: &Registry, e: &mut Errors) -> Runtime {
+type Plugins = HashMap<String, Arc<Plugin>>;
+
+fn plugins(
+    raw: &indexmap::IndexMap<String, RawPlugin>,
+    dir: &Path,
+    env: CompileEnv<'_>,
+    e: &mut Errors,
+) -> (Plugins, Vec<std::path::PathBuf>) {
+    let mut out = HashMap::with_capacity(raw.len());
+    let mut paths = Vec::with_capacity(raw.len());
+    for (name, p) in raw {
+        e.at(name, |e| {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+            {
+                e.push(format!(
+                    "expected a plugin name of letters, digits, `_` or `-`, found `{name}`"
+                ));
+            }
+            // Zero means "the default for the plugin's world", known once it is loaded.
+            let timeout = match p.timeout.as_deref() {
+                None => Duration::ZERO,
+                Some(t) => duration(e, "timeout", Some(t), 50, 1, 300_000),
+            };
+            let memory_bytes = p.memory_bytes.unwrap_or(16 << 20);
+            if !(1 << 20..=crate::plugin::engine::MAX_MEMORY_BYTES as u64).contains(&memory_bytes) {
+                e.push_at(
+                    "memory_bytes",
+                    format!(
+                        "expected 1048576..={} bytes, found {memory_bytes}",
+                        crate::plugin::engine::MAX_MEMORY_BYTES
+                    ),
+                );
+            }
+            let settings = PluginSettings {
+                timeout,
+                memory_bytes: memory_bytes as usize,
+                config: Arc::new(
+                    p.config
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                ),
+                env: p.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            };
+            let path = std::path::absolute(dir.join(&p.path)).unwrap_or_else(|_| dir.join(&p.path));
+            match env.plugins.load(name, &path, settings) {
+                Ok(plugin) => {
+                    out.insert(name.clone(), plugin);
+                }
+                Err(msg) => e.push_at("path", msg),
+            }
+            paths.push(path);
+        })
+    }
+    (out, paths)
+}
+
+/// Looks up a plugin of the given world for a reference at the current path.
+fn plugin_ref(
+    plugins: &Plugins,
+    name: &str,
+    kind: PluginKind,
+    e: &mut Errors,
+) -> Option<Arc<Plugin>> {
+    match plugins.get(name) {
+        Some(p) if p.kind == kind => Some(p.clone()),
+        Some(p) => {
+            e.push(format!(
+                "plugin `{name}` is an {} plugin; expected an {} plugin",
+                p.kind.name(),
+                kind.name()
+            ));
+            None
+        }
+        None => {
+            let mut known: Vec<&str> = plugins.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            e.push(format!(
+                "no plugin named `{name}` under `plugins` (defined: {})",
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            ));
+            None
+        }
+    }
+}
+
+fn runtime(raw: &RawConfig, metrics: &Registry, plugins: &Plugins, e: &mut Errors) -> Runtime {
     let request_id_header = e.at("request_id_header", |e| {
         let name = raw
             .request_id_header
@@ -344,7 +441,7 @@ fn runtime(raw: &RawConfig, metrics: &Registry, e: &mut Errors) -> Runtime {
                 } else if !names.insert(a.name.as_str()) {
                     e.push_at("name", format!("API name `{}` is used twice", a.name));
                 }
-                let api = api(a, apis.len(), metrics, &mut mounts, e);
+                let api = api(a, apis.len(), metrics, plugins, &mut mounts, e);
                 apis.push(api);
             })
         }
@@ -410,6 +507,7 @@ fn api(
     a: &RawApi,
     index: usize,
     metrics: &Registry,
+    plugins: &Plugins,
     mounts: &mut Vec<Mount>,
     e: &mut Errors,
 ) -> Api {
@@ -502,6 +600,7 @@ fn api(
     let responses = e.at("gateway_responses", |e| {
         gateway_responses(&a.gateway_responses, e)
     });
+    let authorizers = e.at("authorizers", |e| authorizers(&a.authorizers, plugins, e));
 
     let mut tree = ResourceTree::default();
     let mut resources: Vec<Resource> = Vec::with_capacity(a.resources.len());
@@ -541,7 +640,31 @@ fn api(
                             e.push(format!("expected a method GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS or ANY, found `{m}`"));
                             return;
                         };
-                        let integration = e.at("integration", |e| integration(&raw_method.integration, &resource.param_names, &stages, e));
+                        let authorizer = raw_method.authorizer.as_ref().and_then(|name| {
+                            e.at("authorizer", |e| match authorizers.get(name) {
+                                Some(b) => Some(b.clone()),
+                                None => {
+                                    let mut known: Vec<&str> = authorizers.keys().map(String::as_str).collect();
+                                    known.sort_unstable();
+                                    e.push(format!(
+                                        "no authorizer named `{name}` under this API's `authorizers` (defined: {})",
+                                        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                                    ));
+                                    None
+                                }
+                            })
+                        });
+                        let request_mapper = raw_method
+                            .request_mapper
+                            .as_ref()
+                            .and_then(|n| e.at("request_mapper", |e| plugin_ref(plugins, n, PluginKind::Mapper, e)));
+                        let response_mapper = raw_method
+                            .response_mapper
+                            .as_ref()
+                            .and_then(|n| e.at("response_mapper", |e| plugin_ref(plugins, n, PluginKind::Mapper, e)));
+                        let integration = e.at("integration", |e| {
+                            integration(&raw_method.integration, &resource.param_names, &stages, plugins, e)
+                        });
                         let Some(integration) = integration else { return };
                         let metrics = stages
                             .iter()
@@ -555,7 +678,14 @@ fn api(
                             })
                             .collect();
                         resource.by_method[key as usize] = Some(resource.methods.len() as u16);
-                        resource.methods.push(MethodEntry { key, integration, metrics });
+                        resource.methods.push(MethodEntry {
+                            key,
+                            authorizer,
+                            request_mapper,
+                            response_mapper,
+                            integration,
+                            metrics,
+                        });
                     })
                 }
                 resources.push(resource);
@@ -571,13 +701,53 @@ fn api(
     }
 }
 
+fn authorizers(
+    raw: &indexmap::IndexMap<String, RawAuthorizer>,
+    plugins: &Plugins,
+    e: &mut Errors,
+) -> HashMap<String, Arc<AuthorizerBinding>> {
+    let mut out = HashMap::with_capacity(raw.len());
+    for (name, a) in raw {
+        e.at(name, |e| {
+            let plugin = e.at("plugin", |e| {
+                plugin_ref(plugins, &a.plugin, PluginKind::Authorizer, e)
+            });
+            let sources: Vec<IdentitySource> = e.at("identity_sources", |e| {
+                a.identity_sources
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, s)| {
+                        IdentitySource::parse(s)
+                            .map_err(|msg| e.index(i, |e| e.push(msg)))
+                            .ok()
+                    })
+                    .collect()
+            });
+            let ttl = duration(e, "ttl", a.ttl.as_deref(), 300_000, 0, 3_600_000);
+            if let Some(plugin) = plugin {
+                out.insert(
+                    name.clone(),
+                    Arc::new(AuthorizerBinding::new(name.clone(), plugin, sources, ttl)),
+                );
+            }
+        })
+    }
+    out
+}
+
 fn integration(
     raw: &RawIntegration,
     params: &[Box<str>],
     stages: &[Stage],
+    plugins: &Plugins,
     e: &mut Errors,
 ) -> Option<Integration> {
     match raw {
+        RawIntegration::Wasm { plugin } => e
+            .at("plugin", |e| {
+                plugin_ref(plugins, plugin, PluginKind::Integration, e)
+            })
+            .map(Integration::Wasm),
         RawIntegration::HttpProxy {
             uri,
             method,
@@ -762,7 +932,12 @@ mod tests {
 
     fn errors(yaml: &str) -> Vec<String> {
         let reg = Registry::default();
-        match crate::config::load_str(yaml, Path::new("g.yaml"), &reg) {
+        let plugins = crate::plugin::PluginHost::new(None).unwrap();
+        let env = CompileEnv {
+            metrics: &reg,
+            plugins: &plugins,
+        };
+        match crate::config::load_str(yaml, Path::new("g.yaml"), env) {
             Ok(_) => vec![],
             Err(e) => e.to_string().lines().map(str::to_owned).collect(),
         }

@@ -24,7 +24,32 @@ pub struct RawConfig {
     #[serde(default)]
     pub access_log: RawAccessLog,
     #[serde(default)]
+    pub plugins: IndexMap<String, RawPlugin>,
+    #[serde(default)]
     pub apis: Vec<RawApi>,
+}
+
+/// A Wasm component plugin. Its world (authorizer, mapper, integration) is read from it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlugin {
+    pub path: PathBuf,
+    pub timeout: Option<String>,
+    pub memory_bytes: Option<u64>,
+    #[serde(default)]
+    pub config: IndexMap<String, String>,
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+}
+
+/// An authorizer of an API, referenced by name from methods.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuthorizer {
+    pub plugin: String,
+    #[serde(default)]
+    pub identity_sources: Vec<String>,
+    pub ttl: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,6 +115,8 @@ pub struct RawApi {
     #[serde(default)]
     pub gateway_responses: IndexMap<String, RawGatewayResponse>,
     #[serde(default)]
+    pub authorizers: IndexMap<String, RawAuthorizer>,
+    #[serde(default)]
     pub resources: IndexMap<String, IndexMap<String, RawMethod>>,
 }
 
@@ -113,6 +140,9 @@ pub struct RawGatewayResponse {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMethod {
+    pub authorizer: Option<String>,
+    pub request_mapper: Option<String>,
+    pub response_mapper: Option<String>,
     pub integration: RawIntegration,
 }
 
@@ -125,6 +155,9 @@ pub enum RawIntegration {
         method: Option<String>,
         timeout: Option<String>,
         http_version: Option<String>,
+    },
+    Wasm {
+        plugin: String,
     },
     Mock {
         status: Option<u16>,

@@ -5,6 +5,7 @@
 use super::ConfigErrors;
 use crate::Shared;
 use std::collections::hash_map::DefaultHasher;
+use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,24 @@ pub struct Reloader {
     state: Mutex<State>,
     /// One reload at a time, so two quick edits apply in order.
     serial: tokio::sync::Mutex<()>,
+    watch: Mutex<Watch>,
+}
+
+/// The file watcher and what it watches: the config file and every plugin file.
+#[derive(Default)]
+struct Watch {
+    watcher: Option<notify::RecommendedWatcher>,
+    dirs: HashSet<PathBuf>,
+    /// Plugin files: a change forces a reload even when the config text is unchanged.
+    files: Arc<Mutex<HashSet<PathBuf>>>,
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch")
+            .field("dirs", &self.dirs)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -43,6 +62,49 @@ impl Reloader {
                 text_hash: hash_text(text),
             }),
             serial: tokio::sync::Mutex::new(()),
+            watch: Mutex::new(Watch::default()),
+        }
+    }
+
+    /// Watches the directories of `plugin_files` (and notes the files) as well as the config.
+    fn watch_files(&self, plugin_files: &[PathBuf]) {
+        use notify::{RecursiveMode, Watcher as _};
+        let mut w = self.watch.lock().unwrap_or_else(|p| p.into_inner());
+        let config_dir = self
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let config_dir =
+            std::path::absolute(config_dir).unwrap_or_else(|_| config_dir.to_path_buf());
+        let mut dirs: Vec<PathBuf> = vec![config_dir];
+        dirs.extend(
+            plugin_files
+                .iter()
+                .filter_map(|f| f.parent().map(Path::to_path_buf)),
+        );
+        *w.files.lock().unwrap_or_else(|p| p.into_inner()) = plugin_files.iter().cloned().collect();
+        let Watch {
+            watcher,
+            dirs: watched,
+            ..
+        } = &mut *w;
+        let Some(watcher) = watcher.as_mut() else {
+            return;
+        };
+        for dir in dirs {
+            if watched.contains(&dir) {
+                continue;
+            }
+            // Watch directories: editors and deploy tools replace files rather than write them.
+            match watcher.watch(&dir, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    watched.insert(dir);
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "cannot watch for changes")
+                }
+            }
         }
     }
 
@@ -65,7 +127,7 @@ impl Reloader {
             if !force && hash == last_hash {
                 return Ok(None);
             }
-            super::load_str(&text, &path, &shared.metrics).map(|l| Some((l, hash)))
+            super::load_str(&text, &path, shared.compile_env()).map(|l| Some((l, hash)))
         })
         .await
         .unwrap_or_else(|e| {
@@ -79,6 +141,7 @@ impl Reloader {
             Ok(None) => Ok(()),
             Ok(Some((loaded, hash))) => {
                 self.shared.runtime.store(Arc::new(loaded.runtime));
+                self.watch_files(&loaded.watch_paths);
                 self.shared.metrics.prune();
                 let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
                 st.text_hash = hash;
@@ -96,32 +159,40 @@ impl Reloader {
     }
 }
 
-/// Starts watching the config file and SIGHUP. Keep the returned watcher alive.
-pub fn watch(reloader: Arc<Reloader>) -> Result<notify::RecommendedWatcher, notify::Error> {
-    use notify::{RecursiveMode, Watcher as _};
+/// Starts watching the config file, the plugin files and SIGHUP.
+pub fn watch(reloader: Arc<Reloader>, plugin_files: &[PathBuf]) -> Result<(), notify::Error> {
     let (tx, mut rx) = mpsc::channel::<bool>(1);
-    let file_name = reloader.path.file_name().map(|n| n.to_owned());
+    let config_name = reloader.path.file_name().map(|n| n.to_owned());
+    let files = reloader
+        .watch
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .files
+        .clone();
     let fs_tx = tx.clone();
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+    let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let Ok(event) = res else { return };
         if event.kind.is_access() {
             return;
         }
-        if event
-            .paths
-            .iter()
-            .any(|p| p.file_name() == file_name.as_deref())
-        {
-            let _ = fs_tx.try_send(false);
+        let plugins = files.lock().unwrap_or_else(|p| p.into_inner());
+        for p in &event.paths {
+            if plugins.contains(p) {
+                let _ = fs_tx.try_send(true);
+                return;
+            }
+            if p.file_name() == config_name.as_deref() {
+                let _ = fs_tx.try_send(false);
+                return;
+            }
         }
     })?;
-    // Watch the directory: editors and deploy tools replace the file rather than write it.
-    let dir = reloader
-        .path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    watcher.watch(dir, RecursiveMode::NonRecursive)?;
+    reloader
+        .watch
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .watcher = Some(watcher);
+    reloader.watch_files(plugin_files);
 
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(mut hup) => {
@@ -145,5 +216,5 @@ pub fn watch(reloader: Arc<Reloader>) -> Result<notify::RecommendedWatcher, noti
             let _ = reloader.reload(force).await;
         }
     });
-    Ok(watcher)
+    Ok(())
 }

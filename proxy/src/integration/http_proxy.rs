@@ -145,7 +145,7 @@ impl HttpProxy {
         parts: Parts,
         body: Body,
     ) -> Result<Response<Body>, Rejection> {
-        let uri_text = self.uris[stage].render(|i| ctx.param_raw(i), ctx.uri.query());
+        let uri_text = self.uris[stage].render(|i| ctx.param_raw(i), parts.uri.query());
         let uri: Uri = uri_text.parse().map_err(|e| {
             Rejection::new(
                 ResponseType::ApiConfigurationError,

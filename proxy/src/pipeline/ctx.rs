@@ -5,6 +5,7 @@ use crate::error::Rejection;
 use crate::router::ParamSpans;
 use http::{HeaderValue, Method, Uri, Version};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use uuid::Uuid;
 
@@ -19,6 +20,14 @@ pub struct Matched {
     pub rest_start: usize,
     /// Path parameter values, as spans of the request path, in the resource's parameter order.
     pub params: ParamSpans,
+}
+
+/// What an authorizer allowed: who the caller is and the context it passed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthContext {
+    pub principal_id: String,
+    pub context: Vec<(String, String)>,
+    pub usage_identifier_key: Option<String>,
 }
 
 /// Everything known about one request as it moves through the pipeline.
@@ -44,6 +53,8 @@ pub struct RequestCtx {
     pub integration_latency: Option<Duration>,
     pub integration_status: Option<u16>,
     pub error: Option<Rejection>,
+    /// Set once an authorizer allowed the request.
+    pub authorizer: Option<Arc<AuthContext>>,
 }
 
 impl RequestCtx {
@@ -74,12 +85,18 @@ impl RequestCtx {
             integration_latency: None,
             integration_status: None,
             error: None,
+            authorizer: None,
         }
     }
 
     /// The request path, without the query string.
     pub fn path(&self) -> &str {
         self.uri.path()
+    }
+
+    /// The query string, if any.
+    pub fn query(&self) -> Option<&str> {
+        self.uri.query()
     }
 
     /// The value of the `i`th path parameter, still percent-encoded as the client sent it.

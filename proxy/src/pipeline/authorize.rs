@@ -1,0 +1,209 @@
+//! Authorize: runs the method's authorizer plugin, with API Gateway's rules.
+//!
+//! Reads the identity sources (headers, query parameters). A missing identity source is 401
+//! UNAUTHORIZED without calling the plugin. Decisions are cached by the identity source values
+//! for the authorizer's TTL (0 disables); concurrent requests with the same identity wait for
+//! one plugin call. Allow records the principal and context in `RequestCtx`; deny is 403
+//! ACCESS_DENIED; a plugin failure is 500 AUTHORIZER_FAILURE.
+
+use super::ctx::{AuthContext, RequestCtx};
+use crate::error::{Rejection, ResponseType};
+use crate::plugin::bindings::types::AuthorizerError;
+use crate::plugin::{convert, Plugin};
+use crate::runtime::Runtime;
+use http::HeaderName;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where an authorizer reads the caller's identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentitySource {
+    Header(HeaderName),
+    Query(String),
+}
+
+impl IdentitySource {
+    /// Parses `header.NAME`, `query.NAME`, or API Gateway's `method.request.header.NAME` and
+    /// `method.request.querystring.NAME`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s2 = s.strip_prefix("method.request.").unwrap_or(s);
+        if let Some(h) = s2.strip_prefix("header.") {
+            return HeaderName::from_bytes(h.as_bytes())
+                .map(Self::Header)
+                .map_err(|_| format!("`{h}` is not a valid header name"));
+        }
+        if let Some(q) = s2
+            .strip_prefix("query.")
+            .or_else(|| s2.strip_prefix("querystring."))
+        {
+            if !q.is_empty() {
+                return Ok(Self::Query(q.to_owned()));
+            }
+        }
+        Err(format!(
+            "expected an identity source such as `header.Authorization` or `query.token`, found `{s}`"
+        ))
+    }
+
+    fn value<'a>(&self, headers: &'a http::HeaderMap, query: Option<&'a str>) -> Option<&'a str> {
+        match self {
+            Self::Header(h) => headers
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty()),
+            Self::Query(name) => query?
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v)
+                .filter(|v| !v.is_empty()),
+        }
+    }
+}
+
+/// What an authorizer decided, as cached.
+#[derive(Debug)]
+pub enum Outcome {
+    Allow(Arc<AuthContext>),
+    Deny,
+}
+
+/// An API's authorizer: the plugin, its identity sources and its decision cache.
+#[derive(Debug)]
+pub struct AuthorizerBinding {
+    pub name: String,
+    pub plugin: Arc<Plugin>,
+    pub sources: Vec<IdentitySource>,
+    cache: Option<moka::sync::Cache<String, Arc<Outcome>>>,
+}
+
+impl AuthorizerBinding {
+    pub fn new(
+        name: String,
+        plugin: Arc<Plugin>,
+        sources: Vec<IdentitySource>,
+        ttl: Duration,
+    ) -> Self {
+        // Without identity sources there is no cache key, as in API Gateway.
+        let cache = (!ttl.is_zero() && !sources.is_empty()).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build()
+        });
+        Self {
+            name,
+            plugin,
+            sources,
+            cache,
+        }
+    }
+}
+
+/// Runs `binding` for the request in `ctx`.
+pub fn authorize(
+    rt: &Runtime,
+    ctx: &mut RequestCtx,
+    headers: &http::HeaderMap,
+    binding: &AuthorizerBinding,
+) -> Result<(), Rejection> {
+    let mut key = String::new();
+    for src in &binding.sources {
+        match src.value(headers, ctx.query()) {
+            Some(v) => {
+                key.push_str(v);
+                key.push('\0');
+            }
+            None => {
+                return Err(Rejection::new(
+                    ResponseType::Unauthorized,
+                    format!(
+                        "identity source {src:?} of authorizer `{}` is missing",
+                        binding.name
+                    ),
+                ))
+            }
+        }
+    }
+    let outcome = match &binding.cache {
+        Some(cache) => cache
+            .try_get_with(key, || call(rt, ctx, headers, binding))
+            .map_err(|e| (*e).clone())?,
+        None => call(rt, ctx, headers, binding)?,
+    };
+    match &*outcome {
+        Outcome::Allow(auth) => {
+            ctx.authorizer = Some(auth.clone());
+            Ok(())
+        }
+        Outcome::Deny => Err(Rejection::new(
+            ResponseType::AccessDenied,
+            format!("authorizer `{}` denied the request", binding.name),
+        )),
+    }
+}
+
+fn call(
+    rt: &Runtime,
+    ctx: &RequestCtx,
+    headers: &http::HeaderMap,
+    binding: &AuthorizerBinding,
+) -> Result<Arc<Outcome>, Rejection> {
+    let req = convert::request(rt, ctx, headers, Vec::new());
+    let mut id = uuid::Uuid::encode_buffer();
+    let id = ctx.request_id.hyphenated().encode_lower(&mut id);
+    let plugin = &binding.plugin;
+    match plugin.authorize(id, &req) {
+        Ok(Ok(d)) if d.allow => Ok(Arc::new(Outcome::Allow(Arc::new(AuthContext {
+            principal_id: d.principal_id,
+            context: d.context.into_iter().map(|p| (p.name, p.value)).collect(),
+            usage_identifier_key: d.usage_identifier_key,
+        })))),
+        Ok(Ok(_)) => Ok(Arc::new(Outcome::Deny)),
+        Ok(Err(AuthorizerError::Unauthorized)) => Err(Rejection::new(
+            ResponseType::Unauthorized,
+            format!("authorizer plugin `{}` answered unauthorized", plugin.name),
+        )),
+        Ok(Err(AuthorizerError::Failed(msg))) => Err(Rejection::new(
+            ResponseType::AuthorizerFailure,
+            format!("authorizer plugin `{}` failed: {msg}", plugin.name),
+        )),
+        Err(failure) => Err(Rejection::new(
+            ResponseType::AuthorizerFailure,
+            format!("authorizer plugin `{}` {failure}", plugin.name),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_sources_parse_both_spellings() {
+        assert_eq!(
+            IdentitySource::parse("header.Authorization").unwrap(),
+            IdentitySource::Header(HeaderName::from_static("authorization"))
+        );
+        assert_eq!(
+            IdentitySource::parse("method.request.header.X-Token").unwrap(),
+            IdentitySource::Header(HeaderName::from_static("x-token"))
+        );
+        assert_eq!(
+            IdentitySource::parse("method.request.querystring.t").unwrap(),
+            IdentitySource::Query("t".into())
+        );
+        assert!(IdentitySource::parse("cookie.x").is_err());
+    }
+
+    #[test]
+    fn identity_values_come_from_headers_and_query() {
+        let mut h = http::HeaderMap::new();
+        h.insert("authorization", "Bearer x".parse().unwrap());
+        let src = IdentitySource::parse("header.Authorization").unwrap();
+        assert_eq!(src.value(&h, None), Some("Bearer x"));
+        let q = IdentitySource::parse("query.token").unwrap();
+        assert_eq!(q.value(&h, Some("a=1&token=abc")), Some("abc"));
+        assert_eq!(q.value(&h, Some("token=")), None);
+    }
+}

@@ -1,0 +1,40 @@
+//! The only place WIT bindings are generated. The three worlds import the same interfaces,
+//! so the mapper and integration bindings reuse the authorizer's generated interfaces.
+//! Generated types stay inside `plugin/`.
+
+pub mod authorizer {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "authorizer",
+    });
+}
+
+pub mod mapper {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "mapper",
+        with: {
+            "gatehouse:plugin/types": super::authorizer::gatehouse::plugin::types,
+            "gatehouse:plugin/log": super::authorizer::gatehouse::plugin::log,
+            "gatehouse:plugin/kv": super::authorizer::gatehouse::plugin::kv,
+            "gatehouse:plugin/clock": super::authorizer::gatehouse::plugin::clock,
+            "gatehouse:plugin/config": super::authorizer::gatehouse::plugin::config,
+        },
+    });
+}
+
+pub mod integration {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "integration",
+        with: {
+            "gatehouse:plugin/types": super::authorizer::gatehouse::plugin::types,
+            "gatehouse:plugin/log": super::authorizer::gatehouse::plugin::log,
+            "gatehouse:plugin/kv": super::authorizer::gatehouse::plugin::kv,
+            "gatehouse:plugin/clock": super::authorizer::gatehouse::plugin::clock,
+            "gatehouse:plugin/config": super::authorizer::gatehouse::plugin::config,
+        },
+    });
+}
+
+pub use authorizer::gatehouse::plugin::{clock, config, kv, log, types};

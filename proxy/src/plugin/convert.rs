@@ -1,0 +1,193 @@
+//! Conversions between the gateway's HTTP types and the WIT types plugins see.
+
+use super::bindings::types::{self, MultiValue, Pair};
+use crate::body::Body;
+use crate::pipeline::ctx::RequestCtx;
+use crate::runtime::Runtime;
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use percent_encoding::percent_decode_str;
+use std::time::UNIX_EPOCH;
+
+/// The WIT request for `ctx`'s request with `headers` and `body`.
+pub fn request(
+    rt: &Runtime,
+    ctx: &RequestCtx,
+    headers: &HeaderMap,
+    body: Vec<u8>,
+) -> types::Request {
+    let names = rt.names(ctx);
+    let (path_parameters, stage_variables) = match &ctx.matched {
+        Some(m) => {
+            let api = &rt.apis[m.api];
+            let resource = &api.resources[m.resource];
+            let params = resource
+                .param_names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| Pair {
+                    name: name.to_string(),
+                    value: decode(ctx.param_raw(i).unwrap_or("")),
+                })
+                .collect();
+            let vars = api.stages[m.stage]
+                .variables
+                .iter()
+                .map(|(k, v)| Pair {
+                    name: k.to_string(),
+                    value: v.to_string(),
+                })
+                .collect();
+            (params, vars)
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    let auth = ctx.authorizer.as_deref();
+    let mut request_id = uuid::Uuid::encode_buffer();
+    types::Request {
+        method: ctx.method.as_str().to_owned(),
+        path: ctx.path().to_owned(),
+        resource_path: names.resource.unwrap_or("").to_owned(),
+        path_parameters,
+        query: query(ctx.query()),
+        headers: multi_headers(headers),
+        body,
+        stage_variables,
+        context: types::RequestContext {
+            request_id: ctx
+                .request_id
+                .hyphenated()
+                .encode_lower(&mut request_id)
+                .to_owned(),
+            api_id: names.api.unwrap_or("").to_owned(),
+            stage: names.stage.unwrap_or("").to_owned(),
+            source_ip: ctx.source_ip.to_string(),
+            user_agent: ctx
+                .user_agent
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            principal_id: auth.map(|a| a.principal_id.clone()),
+            authorizer: auth
+                .map(|a| {
+                    a.context
+                        .iter()
+                        .map(|(k, v)| Pair {
+                            name: k.clone(),
+                            value: v.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            request_time_epoch: ctx
+                .request_time
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+        },
+    }
+}
+
+fn decode(s: &str) -> String {
+    percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+/// Query string parameters, decoded, grouped by name in first-seen order.
+pub fn query(q: Option<&str>) -> Vec<MultiValue> {
+    let mut out: Vec<MultiValue> = Vec::new();
+    for part in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        let (k, v) = (decode(k), decode(v));
+        match out.iter_mut().find(|m| m.name == k) {
+            Some(m) => m.values.push(v),
+            None => out.push(MultiValue {
+                name: k,
+                values: vec![v],
+            }),
+        }
+    }
+    out
+}
+
+/// Headers grouped by (lowercase) name.
+pub fn multi_headers(h: &HeaderMap) -> Vec<MultiValue> {
+    h.keys()
+        .map(|name| MultiValue {
+            name: name.as_str().to_owned(),
+            values: h
+                .get_all(name)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect(),
+        })
+        .collect()
+}
+
+/// Headers from a plugin, checked.
+pub fn header_map(list: &[MultiValue]) -> Result<HeaderMap, String> {
+    let mut out = HeaderMap::with_capacity(list.len());
+    for mv in list {
+        let name = HeaderName::from_bytes(mv.name.as_bytes())
+            .map_err(|_| format!("`{}` is not a valid header name", mv.name))?;
+        for v in &mv.values {
+            let value = HeaderValue::from_str(v).map_err(|_| {
+                format!(
+                    "the value of header `{}` is not a valid header value",
+                    mv.name
+                )
+            })?;
+            out.append(name.clone(), value);
+        }
+    }
+    Ok(out)
+}
+
+/// An HTTP response from a plugin's response, checked.
+pub fn http_response(resp: types::Response) -> Result<Response<Body>, String> {
+    let status = StatusCode::from_u16(resp.status)
+        .ok()
+        .filter(|s| (100..=599).contains(&s.as_u16()) && !s.is_informational())
+        .ok_or_else(|| format!("status {} is not a final HTTP status", resp.status))?;
+    let headers = header_map(&resp.headers)?;
+    let mut out = Response::new(Body::full(resp.body));
+    *out.status_mut() = status;
+    *out.headers_mut() = headers;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_decoded_and_grouped() {
+        let q = query(Some("a=1&b=x%20y&a=2&flag"));
+        assert_eq!(q.len(), 3);
+        assert_eq!(q[0].name, "a");
+        assert_eq!(q[0].values, vec!["1", "2"]);
+        assert_eq!(q[1].values, vec!["x y"]);
+        assert_eq!(q[2].values, vec![""]);
+    }
+
+    #[test]
+    fn malformed_plugin_responses_are_refused() {
+        let bad_status = types::Response {
+            status: 1000,
+            headers: vec![],
+            body: vec![],
+        };
+        assert!(http_response(bad_status)
+            .unwrap_err()
+            .contains("status 1000"));
+        let bad_header = types::Response {
+            status: 200,
+            headers: vec![MultiValue {
+                name: "bad name".into(),
+                values: vec!["x".into()],
+            }],
+            body: vec![],
+        };
+        assert!(http_response(bad_header)
+            .unwrap_err()
+            .contains("`bad name`"));
+    }
+}

@@ -1,0 +1,14 @@
+//! `gatehouse:plugin/clock`: wall-clock time without WASI.
+
+use crate::plugin::bindings::clock::Host;
+use crate::plugin::CallState;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+impl Host for CallState {
+    fn now_millis(&mut self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+}

@@ -1,0 +1,212 @@
+//! Loads plugins: each `.wasm` is compiled once (in memory by content digest, and on disk as a
+//! precompiled artifact keyed by digest and engine compatibility), linked once into an
+//! `InstancePre`, and checked against the world it exports.
+
+use super::bindings::{authorizer::AuthorizerPre, integration::IntegrationPre, mapper::MapperPre};
+use super::host::KvStore;
+use super::{CallState, Plugin, PluginKind, PluginPre, PluginSettings};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::Engine;
+
+/// The engine, the linker and every compiled component of the process.
+pub struct PluginHost {
+    pub(crate) engine: Engine,
+    linker: Linker<CallState>,
+    cache_dir: Option<PathBuf>,
+    components: Mutex<HashMap<[u8; 32], Component>>,
+    kv: Mutex<HashMap<String, Arc<KvStore>>>,
+}
+
+impl std::fmt::Debug for PluginHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHost")
+            .field("cache_dir", &self.cache_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginHost {
+    /// Creates the engine and linker. `cache_dir`: where precompiled artifacts go (`None`:
+    /// compile in memory only).
+    pub fn new(cache_dir: Option<PathBuf>) -> wasmtime::Result<Self> {
+        let engine = super::engine::new_engine()?;
+        let mut linker = Linker::new(&engine);
+        // All three worlds import the same interfaces, so one linker serves them all.
+        super::bindings::authorizer::Authorizer::add_to_linker::<_, HasSelf<_>>(
+            &mut linker,
+            |s| s,
+        )?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        Ok(Self {
+            engine,
+            linker,
+            cache_dir,
+            components: Mutex::new(HashMap::new()),
+            kv: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The default on-disk cache: `$XDG_CACHE_HOME/gatehouse/plugins`, else under `$HOME`.
+    pub fn default_cache_dir() -> Option<PathBuf> {
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+        Some(base.join("gatehouse").join("plugins"))
+    }
+
+    /// Loads the plugin `name` from `path`. Errors are single sentences for config errors.
+    /// A zero `settings.timeout` means the default of the plugin's world: 50 ms for
+    /// authorizers and mappers, 1 s for integrations.
+    pub fn load(
+        &self,
+        name: &str,
+        path: &Path,
+        mut settings: PluginSettings,
+    ) -> Result<Arc<Plugin>, String> {
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        let component = self.component(&bytes, digest).map_err(|e| {
+            format!(
+                "`{}` is not a valid WebAssembly component: {e:#}",
+                path.display()
+            )
+        })?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            format!(
+                "`{}` imports something Gatehouse does not provide: {e:#}",
+                path.display()
+            )
+        })?;
+        let exports: Vec<String> = component
+            .component_type()
+            .exports(&self.engine)
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        let has = |n: &str| exports.iter().any(|e| e == n);
+        let (kind, pre) = if has("authorize") {
+            let p = AuthorizerPre::new(pre).map_err(|e| bad_world(path, "authorizer", &e))?;
+            (PluginKind::Authorizer, PluginPre::Authorizer(p))
+        } else if has("map-request") {
+            let p = MapperPre::new(pre).map_err(|e| bad_world(path, "mapper", &e))?;
+            (PluginKind::Mapper, PluginPre::Mapper(p))
+        } else if has("handle") {
+            let p = IntegrationPre::new(pre).map_err(|e| bad_world(path, "integration", &e))?;
+            (PluginKind::Integration, PluginPre::Integration(p))
+        } else {
+            return Err(format!(
+                "`{}` exports none of the gatehouse:plugin worlds (authorizer, mapper, integration); it exports [{}]",
+                path.display(),
+                exports.join(", ")
+            ));
+        };
+        if settings.timeout.is_zero() {
+            settings.timeout = match kind {
+                PluginKind::Integration => std::time::Duration::from_secs(1),
+                _ => std::time::Duration::from_millis(50),
+            };
+        }
+        let kv = self
+            .kv
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.to_owned())
+            .or_default()
+            .clone();
+        Ok(Arc::new(Plugin {
+            name: name.into(),
+            kind,
+            pre,
+            settings,
+            kv,
+            engine: self.engine.clone(),
+            digest: hex(&digest[..8]),
+        }))
+    }
+
+    fn component(&self, bytes: &[u8], digest: [u8; 32]) -> wasmtime::Result<Component> {
+        if let Some(c) = self
+            .components
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&digest)
+        {
+            return Ok(c.clone());
+        }
+        let component = match self.artifact_path(&digest) {
+            Some(path) => match load_artifact(&self.engine, &path) {
+                Some(c) => c,
+                None => {
+                    let c = Component::new(&self.engine, bytes)?;
+                    store_artifact(&c, &path);
+                    c
+                }
+            },
+            None => Component::new(&self.engine, bytes)?,
+        };
+        self.components
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest, component.clone());
+        Ok(component)
+    }
+
+    /// `DIR/<sha256>-<engine compatibility hash>.cwasm`
+    fn artifact_path(&self, digest: &[u8; 32]) -> Option<PathBuf> {
+        let dir = self.cache_dir.as_ref()?;
+        let mut h = DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut h);
+        Some(dir.join(format!("{}-{:016x}.cwasm", hex(digest), h.finish())))
+    }
+}
+
+fn bad_world(path: &Path, world: &str, e: &wasmtime::Error) -> String {
+    format!(
+        "`{}` does not match the `{world}` world of gatehouse:plugin@0.1.0: {e:#}",
+        path.display()
+    )
+}
+
+/// Loads a precompiled artifact this process (or an earlier one) wrote.
+#[allow(unsafe_code)]
+fn load_artifact(engine: &Engine, path: &Path) -> Option<Component> {
+    if !path.is_file() {
+        return None;
+    }
+    // SAFETY: `deserialize_file` trusts the file to be a component compiled by this wasmtime
+    // with these settings. Only Gatehouse writes into its cache directory, the name carries
+    // the content digest and the engine's compatibility hash, and wasmtime re-checks the
+    // header and version. A cache directory writable by others is a configuration error, as
+    // it would be for any executable code.
+    match unsafe { Component::deserialize_file(engine, path) } {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "ignoring unusable precompiled plugin");
+            None
+        }
+    }
+}
+
+fn store_artifact(c: &Component, path: &Path) {
+    let result = (|| -> std::io::Result<()> {
+        let bytes = c.serialize().map_err(std::io::Error::other)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        tracing::debug!(path = %path.display(), error = %e, "cannot store precompiled plugin");
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
