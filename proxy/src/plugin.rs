@@ -47,6 +47,8 @@ impl PluginKind {
 #[derive(Debug, Clone)]
 pub struct PluginSettings {
     pub timeout: Duration,
+    /// Instruction budget of one call (wasmtime fuel); `None`: only the deadline applies.
+    pub fuel: Option<u64>,
     pub memory_bytes: usize,
     pub config: Arc<HashMap<String, String>>,
     pub env: Arc<[(String, String)]>,
@@ -85,6 +87,8 @@ impl std::fmt::Debug for Plugin {
 pub enum PluginFailure {
     #[error("ran past its deadline of {0:?}")]
     Timeout(Duration),
+    #[error("used up its fuel of {0} units")]
+    OutOfFuel(u64),
     #[error("tried to grow its memory past the limit of {0} bytes")]
     OutOfMemory(usize),
     #[error("trapped: {0}")]
@@ -173,6 +177,8 @@ impl Plugin {
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(engine::ticks(self.settings.timeout));
         store.epoch_deadline_trap();
+        // Cannot fail: fuel is enabled on the engine.
+        let _ = store.set_fuel(self.settings.fuel.unwrap_or(u64::MAX));
         store
     }
 
@@ -182,6 +188,7 @@ impl Plugin {
         }
         match err.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => PluginFailure::Timeout(self.settings.timeout),
+            Some(Trap::OutOfFuel) => PluginFailure::OutOfFuel(self.settings.fuel.unwrap_or(0)),
             Some(t) => PluginFailure::Trap(t.to_string()),
             None => PluginFailure::Trap(format!("{err:#}")),
         }

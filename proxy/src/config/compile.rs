@@ -329,8 +329,15 @@ fn plugins(
                     ),
                 );
             }
+            if p.fuel == Some(0) {
+                e.push_at(
+                    "fuel",
+                    "expected a positive instruction budget, or no `fuel` field",
+                );
+            }
             let settings = PluginSettings {
                 timeout,
+                fuel: p.fuel,
                 memory_bytes: memory_bytes as usize,
                 config: Arc::new(
                     p.config

@@ -36,6 +36,7 @@ pub struct RawPlugin {
     pub path: PathBuf,
     pub timeout: Option<String>,
     pub memory_bytes: Option<u64>,
+    pub fuel: Option<u64>,
     #[serde(default)]
     pub config: IndexMap<String, String>,
     #[serde(default)]

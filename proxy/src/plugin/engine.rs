@@ -24,8 +24,11 @@ pub fn new_engine() -> wasmtime::Result<Engine> {
         .total_tables(POOL_INSTANCES)
         .max_memory_size(MAX_MEMORY_BYTES);
     let mut cfg = Config::new();
+    // Fuel is metered always so a plugin can opt into an instruction budget; plugins without
+    // one get an unlimited tank and only the epoch deadline applies.
     cfg.wasm_component_model(true)
         .epoch_interruption(true)
+        .consume_fuel(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = Engine::new(&cfg)?;
     let ticker = engine.weak();
