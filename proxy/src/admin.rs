@@ -115,10 +115,46 @@ async fn route(
                 )
             }
         },
+        (&Method::DELETE, p) if p.starts_with("/cache/") => {
+            flush_cache(shared, &p["/cache/".len()..])
+        }
         _ => json(
             StatusCode::NOT_FOUND,
             r#"{"message":"Not Found"}"#.to_owned(),
         ),
+    }
+}
+
+/// `DELETE /cache/{api}/{stage}`: drops every entry of a stage's cache.
+fn flush_cache(shared: &Shared, rest: &str) -> Response<Body> {
+    let rt = shared.runtime.load();
+    let Some((api_name, stage_name)) = rest.split_once('/') else {
+        return json(
+            StatusCode::NOT_FOUND,
+            r#"{"message":"expected /cache/{api}/{stage}"}"#.to_owned(),
+        );
+    };
+    let stage = rt
+        .apis
+        .iter()
+        .find(|a| &*a.name == api_name)
+        .and_then(|a| a.stages.iter().find(|s| &*s.name == stage_name));
+    match stage {
+        None => json(
+            StatusCode::NOT_FOUND,
+            serde_json::json!({ "message": format!("no stage `{stage_name}` in an API `{api_name}`") }).to_string(),
+        ),
+        Some(s) => match &s.cache {
+            None => json(
+                StatusCode::CONFLICT,
+                serde_json::json!({ "message": format!("stage `{stage_name}` has no cache") }).to_string(),
+            ),
+            Some(c) => {
+                c.flush();
+                tracing::info!(api = api_name, stage = stage_name, "stage cache flushed");
+                json(StatusCode::ACCEPTED, r#"{"flushed":true}"#.to_owned())
+            }
+        },
     }
 }
 

@@ -23,6 +23,8 @@ pub enum Body {
         inner: Incoming,
         remaining: u64,
     },
+    /// One body, then another (a buffered prefix and the rest of a stream).
+    Chain(Box<(Body, Body)>),
 }
 
 /// A request body went past the configured limit while streaming.
@@ -60,6 +62,16 @@ impl http_body::Body for Body {
             Body::Empty => Poll::Ready(None),
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Body::Incoming(inner) => Pin::new(inner).poll_frame(cx).map_err(Into::into),
+            Body::Chain(pair) => {
+                let (first, second) = &mut **pair;
+                if !first.is_end_stream() {
+                    match Pin::new(&mut *first).poll_frame(cx) {
+                        Poll::Ready(None) => {}
+                        other => return other,
+                    }
+                }
+                Pin::new(second).poll_frame(cx)
+            }
             Body::Limited { inner, remaining } => match Pin::new(inner).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Some(data) = frame.data_ref() {
@@ -81,6 +93,7 @@ impl http_body::Body for Body {
             Body::Empty => true,
             Body::Full(b) => b.is_none(),
             Body::Incoming(inner) | Body::Limited { inner, .. } => inner.is_end_stream(),
+            Body::Chain(pair) => pair.0.is_end_stream() && pair.1.is_end_stream(),
         }
     }
 
@@ -89,6 +102,15 @@ impl http_body::Body for Body {
             Body::Empty => SizeHint::with_exact(0),
             Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Body::Incoming(inner) | Body::Limited { inner, .. } => inner.size_hint(),
+            Body::Chain(pair) => {
+                let (a, b) = (pair.0.size_hint(), pair.1.size_hint());
+                let mut h = SizeHint::new();
+                h.set_lower(a.lower() + b.lower());
+                if let (Some(x), Some(y)) = (a.upper(), b.upper()) {
+                    h.set_upper(x + y);
+                }
+                h
+            }
         }
     }
 }

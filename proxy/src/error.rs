@@ -205,6 +205,8 @@ pub struct Rejection {
     pub status: Option<StatusCode>,
     /// Why, for the log; never sent to the client.
     pub reason: Cow<'static, str>,
+    /// Seconds for a `Retry-After` header.
+    pub retry_after: Option<u64>,
 }
 
 impl Rejection {
@@ -213,6 +215,7 @@ impl Rejection {
             kind,
             status: None,
             reason: reason.into(),
+            retry_after: None,
         }
     }
 

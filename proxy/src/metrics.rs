@@ -39,6 +39,8 @@ impl Histogram {
 #[derive(Debug, Default)]
 pub struct RouteMetrics {
     pub count: AtomicU64,
+    pub cache_hits: AtomicU64,
+    pub cache_misses: AtomicU64,
     pub client_errors: AtomicU64,
     pub server_errors: AtomicU64,
     pub latency: Histogram,
@@ -104,7 +106,7 @@ impl Registry {
             routes.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
         };
         let mut out = String::with_capacity(256 + routes.len() * 2048);
-        let counters: [Counter; 3] = [
+        let counters: [Counter; 5] = [
             ("Count", "Requests received", |m| &m.count),
             ("4XXError", "Requests answered with a 4xx status", |m| {
                 &m.client_errors
@@ -112,6 +114,16 @@ impl Registry {
             ("5XXError", "Requests answered with a 5xx status", |m| {
                 &m.server_errors
             }),
+            (
+                "CacheHitCount",
+                "Requests served from the stage cache",
+                |m| &m.cache_hits,
+            ),
+            (
+                "CacheMissCount",
+                "Cacheable requests the stage cache could not serve",
+                |m| &m.cache_misses,
+            ),
         ];
         for (name, help, get) in counters {
             let _ = writeln!(out, "# HELP gatehouse_{name} {help}.");

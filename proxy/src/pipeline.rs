@@ -4,9 +4,12 @@
 //! route            pipeline/route.rs      API, stage, resource, method, path parameters
 //! body limit       (below)                413 for a declared length over the limit
 //! authorize        pipeline/authorize.rs  Wasm authorizer, decision cache
+//! throttle         pipeline/throttle.rs   account, stage, method token buckets
+//! cache            pipeline/cache.rs      stage cache: a hit skips everything below
 //! map request      pipeline/map.rs        mapper plugin
 //! integration      integration.rs         http_proxy | mock | wasm
 //! map response     pipeline/map.rs        mapper plugin
+//! (cache store)    pipeline/cache.rs      successful responses, coalesced per key
 //! observe          pipeline/observe.rs    request id header, metrics, access log: every exit path
 //! ```
 //! A method without an authorizer or mappers pays nothing for them.
@@ -15,15 +18,17 @@
 //! loaded once per request, so a reload never changes a request half-way.
 
 pub mod authorize;
+pub mod cache;
 pub mod ctx;
 pub mod map;
 pub mod observe;
 pub mod respond;
 pub mod route;
+pub mod throttle;
 
 use crate::body::Body;
 use crate::error::{Rejection, ResponseType};
-use crate::runtime::Runtime;
+use crate::runtime::{MethodEntry, Runtime};
 use crate::Shared;
 use ctx::RequestCtx;
 use http::{Request, Response};
@@ -67,12 +72,58 @@ async fn run(
 ) -> Result<Response<Body>, Rejection> {
     let matched = route::route(rt, ctx)?;
     check_declared_length(rt, &parts)?;
-    let entry = &rt.apis[matched.api].resources[matched.resource].methods[matched.method];
+    let api = &rt.apis[matched.api];
+    let stage = &api.stages[matched.stage];
+    let resource = &api.resources[matched.resource];
+    let entry = &resource.methods[matched.method];
     if let Some(binding) = &entry.authorizer {
         authorize::authorize(rt, ctx, &parts.headers, binding)?;
     }
-    let mut parts = parts;
-    let mut body = Body::limited(body, rt.max_body_bytes);
+    throttle::check([&rt.account_throttle], "account")?;
+    throttle::check(stage.throttle.as_ref(), "stage")?;
+    throttle::check(entry.throttle.as_ref().map(|t| &t[matched.stage]), "method")?;
+
+    let body = Body::limited(body, rt.max_body_bytes);
+    let cache = match (&stage.cache, &entry.cache) {
+        (Some(sc), Some(mc)) if mc.all_methods || ctx.method == http::Method::GET => Some((sc, mc)),
+        _ => None,
+    };
+    let Some((stage_cache, method_cache)) = cache else {
+        return fetch(shared, rt, ctx, entry, matched.stage, parts, body).await;
+    };
+    let refresh = stage_cache.refresh_requested(ctx, &parts.headers, false)?;
+    let key = cache::cache_key(
+        ctx,
+        &resource.path,
+        &resource.param_names,
+        &method_cache.key_params,
+        &parts.headers,
+    );
+    let ttl = method_cache.ttl.unwrap_or(stage_cache.default_ttl);
+    let metrics = &entry.metrics[matched.stage];
+    let (result, outcome) = stage_cache
+        .serve(key, ttl, refresh, || {
+            fetch(shared, rt, ctx, entry, matched.stage, parts, body)
+        })
+        .await;
+    let counter = match outcome {
+        cache::Outcome::Hit => &metrics.cache_hits,
+        cache::Outcome::Miss => &metrics.cache_misses,
+    };
+    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    result
+}
+
+/// Everything after the cache: request mapping, the integration, response mapping.
+async fn fetch(
+    shared: &Shared,
+    rt: &Runtime,
+    ctx: &mut RequestCtx,
+    entry: &MethodEntry,
+    stage: usize,
+    mut parts: http::request::Parts,
+    mut body: Body,
+) -> Result<Response<Body>, Rejection> {
     // The response mapper sees the request as the client sent it.
     let original = entry
         .response_mapper
@@ -84,7 +135,7 @@ async fn run(
     }
     let resp = entry
         .integration
-        .invoke(rt, &shared.upstreams, ctx, matched.stage, parts, body)
+        .invoke(rt, &shared.upstreams, ctx, stage, parts, body)
         .await?;
     match (&entry.response_mapper, &original) {
         (Some(mapper), Some(original)) => map::map_response(ctx, mapper, original, resp).await,

@@ -8,7 +8,9 @@ use crate::error::ResponseType;
 use crate::integration::Integration;
 use crate::metrics::RouteMetrics;
 use crate::pipeline::authorize::AuthorizerBinding;
+use crate::pipeline::cache::{MethodCache, StageCache};
 use crate::pipeline::ctx::RequestCtx;
+use crate::pipeline::throttle::Bucket;
 use crate::plugin::Plugin;
 use crate::router::{ParamSpans, ResourceTree};
 use http::{HeaderName, Method, StatusCode};
@@ -29,6 +31,8 @@ pub struct Runtime {
     pub request_timeout: Duration,
     /// Metrics of requests that match no resource.
     pub unmatched_metrics: Arc<RouteMetrics>,
+    /// The account-level throttle every request passes.
+    pub account_throttle: Bucket,
 }
 
 /// One API: its stages, its resources and their methods.
@@ -45,6 +49,8 @@ pub struct Api {
 pub struct Stage {
     pub name: Box<str>,
     pub variables: Vec<(Box<str>, Box<str>)>,
+    pub throttle: Option<Bucket>,
+    pub cache: Option<Arc<StageCache>>,
 }
 
 #[derive(Debug)]
@@ -64,6 +70,10 @@ pub struct MethodEntry {
     pub authorizer: Option<Arc<AuthorizerBinding>>,
     pub request_mapper: Option<Arc<Plugin>>,
     pub response_mapper: Option<Arc<Plugin>>,
+    /// Method-level throttle, one bucket per stage.
+    pub throttle: Option<Box<[Bucket]>>,
+    /// Cache settings when the method is cached (its stage must have a cache).
+    pub cache: Option<MethodCache>,
     pub integration: Integration,
     /// One per stage, by stage index.
     pub metrics: Box<[Arc<RouteMetrics>]>,

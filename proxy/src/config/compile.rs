@@ -13,6 +13,8 @@ use crate::integration::mock::Mock;
 use crate::integration::Integration;
 use crate::metrics::{Registry, RouteKey};
 use crate::pipeline::authorize::{AuthorizerBinding, IdentitySource};
+use crate::pipeline::cache::{Invalidation, MethodCache, StageCache, Unauthorized};
+use crate::pipeline::throttle::{Bucket, ThrottleSettings};
 use crate::plugin::{Plugin, PluginKind, PluginSettings};
 use crate::router::{parse_resource_path, ResourceTree, Segment};
 use crate::runtime::*;
@@ -488,6 +490,11 @@ fn runtime(raw: &RawConfig, metrics: &Registry, plugins: &Plugins, e: &mut Error
         default_responses: GatewayResponses::default(),
         max_body_bytes,
         request_timeout,
+        account_throttle: Bucket::new(
+            raw.throttle
+                .and_then(|t| e.at("throttle", |e| throttle(t, e)))
+                .unwrap_or(ThrottleSettings::ACCOUNT_DEFAULT),
+        ),
         unmatched_metrics: metrics.route(RouteKey {
             api: "-".into(),
             stage: "-".into(),
@@ -589,9 +596,19 @@ fn api(
                     },
                     None => path_stage = true,
                 }
+                let throttle = s
+                    .throttle
+                    .and_then(|t| e.at("throttle", |e| throttle(t, e)))
+                    .map(Bucket::new);
+                let cache = s
+                    .cache
+                    .as_ref()
+                    .map(|c| e.at("cache", |e| stage_cache(c, e)));
                 stages.push(Stage {
                     name: name.as_str().into(),
                     variables,
+                    throttle,
+                    cache,
                 });
             })
         }
@@ -669,6 +686,15 @@ fn api(
                             .response_mapper
                             .as_ref()
                             .and_then(|n| e.at("response_mapper", |e| plugin_ref(plugins, n, PluginKind::Mapper, e)));
+                        let method_throttle = raw_method.throttle.and_then(|t| e.at("throttle", |e| throttle(t, e))).map(|t| {
+                            stages.iter().map(|_| Bucket::new(t)).collect::<Box<[Bucket]>>()
+                        });
+                        let cache = raw_method
+                            .cache
+                            .as_ref()
+                            .map_or(Some(MethodCache { ttl: None, key_params: Vec::new(), all_methods: false }), |c| {
+                                e.at("cache", |e| method_cache(c, e))
+                            });
                         let integration = e.at("integration", |e| {
                             integration(&raw_method.integration, &resource.param_names, &stages, plugins, e)
                         });
@@ -690,6 +716,8 @@ fn api(
                             authorizer,
                             request_mapper,
                             response_mapper,
+                            throttle: method_throttle,
+                            cache,
                             integration,
                             metrics,
                         });
@@ -706,6 +734,101 @@ fn api(
         tree,
         responses,
     }
+}
+
+fn throttle(t: RawThrottle, e: &mut Errors) -> Option<ThrottleSettings> {
+    let s = ThrottleSettings {
+        rate: t.rate,
+        burst: t.burst,
+    };
+    match s.validate() {
+        Ok(()) => Some(s),
+        Err(msg) => {
+            e.push(msg);
+            None
+        }
+    }
+}
+
+fn stage_cache(c: &RawStageCache, e: &mut Errors) -> Arc<StageCache> {
+    let mb = c.capacity_mb.unwrap_or(64);
+    if !(1..=1_048_576).contains(&mb) {
+        e.push_at(
+            "capacity_mb",
+            format!("expected 1..=1048576 megabytes, found {mb}"),
+        );
+    }
+    let ttl = duration(e, "ttl", c.ttl.as_deref(), 300_000, 0, 3_600_000);
+    let invalidation = e.at("invalidation", |e| {
+        let allow = match c.invalidation.allow.as_deref() {
+            None | Some("none") => Invalidation::None,
+            Some("any") => Invalidation::Any,
+            Some("authorized") => Invalidation::Authorized,
+            Some(other) => {
+                e.push_at(
+                    "allow",
+                    format!("expected none, any or authorized, found `{other}`"),
+                );
+                Invalidation::None
+            }
+        };
+        let unauthorized = match c.invalidation.unauthorized.as_deref() {
+            None | Some("ignore") => Unauthorized::Ignore,
+            Some("fail") => Unauthorized::Fail,
+            Some(other) => {
+                e.push_at(
+                    "unauthorized",
+                    format!("expected ignore or fail, found `{other}`"),
+                );
+                Unauthorized::Ignore
+            }
+        };
+        (allow, unauthorized)
+    });
+    let status_header = match c.status_header.as_deref() {
+        None => Some(HeaderName::from_static("x-cache")),
+        Some("") => None,
+        Some(h) => HeaderName::from_bytes(h.as_bytes()).ok().or_else(|| {
+            e.push_at(
+                "status_header",
+                format!("expected an HTTP header name, or \"\" for none, found `{h}`"),
+            );
+            None
+        }),
+    };
+    Arc::new(StageCache::new(
+        mb << 20,
+        ttl,
+        invalidation.0,
+        invalidation.1,
+        status_header,
+    ))
+}
+
+fn method_cache(c: &RawMethodCache, e: &mut Errors) -> Option<MethodCache> {
+    let ttl = c
+        .ttl
+        .as_deref()
+        .map(|t| duration(e, "ttl", Some(t), 300_000, 0, 3_600_000));
+    let key_params = e.at("key_parameters", |e| {
+        c.key_parameters
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                IdentitySource::parse(p)
+                    .map_err(|m| e.index(i, |e| e.push(m)))
+                    .ok()
+            })
+            .collect()
+    });
+    if c.enabled == Some(false) || ttl == Some(Duration::ZERO) {
+        return None;
+    }
+    Some(MethodCache {
+        ttl,
+        key_params,
+        all_methods: c.enabled == Some(true),
+    })
 }
 
 fn authorizers(

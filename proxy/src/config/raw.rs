@@ -23,6 +23,8 @@ pub struct RawConfig {
     pub request_id_header: Option<String>,
     #[serde(default)]
     pub access_log: RawAccessLog,
+    /// Account-level throttle (default: API Gateway's 10,000 rps, burst 5,000).
+    pub throttle: Option<RawThrottle>,
     #[serde(default)]
     pub plugins: IndexMap<String, RawPlugin>,
     #[serde(default)]
@@ -125,6 +127,8 @@ pub struct RawApi {
 #[serde(deny_unknown_fields)]
 pub struct RawStage {
     pub base_path: Option<String>,
+    pub throttle: Option<RawThrottle>,
+    pub cache: Option<RawStageCache>,
     #[serde(default)]
     pub variables: IndexMap<String, String>,
 }
@@ -142,6 +146,8 @@ pub struct RawGatewayResponse {
 #[serde(deny_unknown_fields)]
 pub struct RawMethod {
     pub authorizer: Option<String>,
+    pub throttle: Option<RawThrottle>,
+    pub cache: Option<RawMethodCache>,
     pub request_mapper: Option<String>,
     pub response_mapper: Option<String>,
     pub integration: RawIntegration,
@@ -167,4 +173,42 @@ pub enum RawIntegration {
         #[serde(default)]
         body: String,
     },
+}
+
+/// A token bucket: steady requests per second and burst size.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThrottle {
+    pub rate: f64,
+    pub burst: u32,
+}
+
+/// A stage's response cache.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStageCache {
+    pub capacity_mb: Option<u64>,
+    pub ttl: Option<String>,
+    #[serde(default)]
+    pub invalidation: RawInvalidation,
+    pub status_header: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInvalidation {
+    /// `none` (default), `any` or `authorized`.
+    pub allow: Option<String>,
+    /// `ignore` (default) or `fail` (403).
+    pub unauthorized: Option<String>,
+}
+
+/// A method's cache settings in a caching stage.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMethodCache {
+    pub enabled: Option<bool>,
+    pub ttl: Option<String>,
+    #[serde(default)]
+    pub key_parameters: Vec<String>,
 }

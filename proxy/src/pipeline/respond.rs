@@ -11,6 +11,7 @@ use http::Response;
 /// Builds the gateway response for `rejection` and records it in `ctx`.
 pub fn rejection(rt: &Runtime, ctx: &mut RequestCtx, rejection: Rejection) -> Response<Body> {
     let kind = rejection.kind;
+    let retry_after = rejection.retry_after;
     let status = rejection.status.unwrap_or_else(|| kind.default_status());
     if status.is_server_error() {
         tracing::warn!(request_id = %ctx.request_id, response = kind.name(), reason = %rejection.reason, "gateway error");
@@ -42,6 +43,9 @@ pub fn rejection(rt: &Runtime, ctx: &mut RequestCtx, rejection: Rejection) -> Re
         "x-amzn-errortype",
         HeaderValue::from_static(kind.error_type()),
     );
+    if let Some(secs) = retry_after {
+        h.insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+    }
     if let Some(o) = over {
         let names = rt.names(ctx);
         for (name, template) in &o.headers {

@@ -1,0 +1,523 @@
+//! Cache: API Gateway's stage cache, in memory (moka), weighed in bytes.
+//!
+//! Reads the method's cache settings and the request's key parameters. A hit answers without
+//! touching the integration. Concurrent misses for one key wait for a single fetch; only
+//! successful responses of at most `max_entry_bytes` are stored, each with its method's TTL.
+//! `Cache-Control: max-age=0` from a client refreshes the entry only when the stage's
+//! invalidation policy allows that caller; otherwise it is ignored, or rejected with 403
+//! when the stage says so. The key is built by [`cache_key`] alone.
+
+use super::authorize::IdentitySource;
+use super::ctx::RequestCtx;
+use crate::body::Body;
+use crate::error::{Rejection, ResponseType};
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderMap, HeaderName, HeaderValue, CACHE_CONTROL};
+use http::{Response, StatusCode};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Who may refresh an entry with `Cache-Control: max-age=0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalidation {
+    /// Nobody: the header is ignored (or refused, see [`Unauthorized`]).
+    None,
+    /// Any client.
+    Any,
+    /// Requests allowed by an authorizer or carrying a valid API key.
+    Authorized,
+}
+
+/// What happens to a refresh request the policy does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unauthorized {
+    /// Serve as if the header were absent (API Gateway's `SUCCEED_WITHOUT_RESPONSE_HEADER`).
+    Ignore,
+    /// 403 (API Gateway's `FAIL_WITH_403`).
+    Fail,
+}
+
+/// HIT or MISS, for the status header and the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Hit,
+    Miss,
+}
+
+/// A response as stored.
+#[derive(Debug)]
+pub struct Cached {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub ttl: Duration,
+}
+
+impl Cached {
+    fn response(&self) -> Response<Body> {
+        let mut r = Response::new(Body::full(self.body.clone()));
+        *r.status_mut() = self.status;
+        *r.headers_mut() = self.headers.clone();
+        r
+    }
+}
+
+struct PerEntryTtl;
+
+impl moka::Expiry<String, Arc<Cached>> for PerEntryTtl {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        value: &Arc<Cached>,
+        _at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+/// One stage's cache.
+pub struct StageCache {
+    entries: moka::future::Cache<String, Arc<Cached>>,
+    pub default_ttl: Duration,
+    pub invalidation: Invalidation,
+    pub unauthorized: Unauthorized,
+    pub status_header: Option<HeaderName>,
+    pub max_entry_bytes: usize,
+}
+
+impl std::fmt::Debug for StageCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StageCache")
+            .field("default_ttl", &self.default_ttl)
+            .field("entries", &self.entries.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A method's cache settings.
+#[derive(Debug, Clone)]
+pub struct MethodCache {
+    /// Overrides the stage's TTL.
+    pub ttl: Option<Duration>,
+    pub key_params: Vec<IdentitySource>,
+    /// Cache every method, not only GET (set by `enabled: true` on the method).
+    pub all_methods: bool,
+}
+
+enum Uncached {
+    /// The fetch was rejected: every waiter answers the same.
+    Rejected(Rejection),
+    /// The response cannot be stored: waiters fetch for themselves.
+    NotStored,
+}
+
+impl StageCache {
+    pub fn new(
+        capacity_bytes: u64,
+        default_ttl: Duration,
+        invalidation: Invalidation,
+        unauthorized: Unauthorized,
+        status_header: Option<HeaderName>,
+    ) -> Self {
+        let entries = moka::future::Cache::builder()
+            .max_capacity(capacity_bytes)
+            .weigher(|k: &String, v: &Arc<Cached>| {
+                let headers: usize = v
+                    .headers
+                    .iter()
+                    .map(|(n, v)| n.as_str().len() + v.len() + 32)
+                    .sum();
+                (k.len() + v.body.len() + headers + 64).min(u32::MAX as usize) as u32
+            })
+            .expire_after(PerEntryTtl)
+            .build();
+        Self {
+            entries,
+            default_ttl,
+            invalidation,
+            unauthorized,
+            status_header,
+            max_entry_bytes: (capacity_bytes / 8).clamp(1, 1 << 20) as usize,
+        }
+    }
+
+    /// Drops every entry (admin flush).
+    pub fn flush(&self) {
+        self.entries.invalidate_all();
+    }
+
+    pub fn entry_count(&self) -> u64 {
+        self.entries.entry_count()
+    }
+
+    /// Whether the client asked for a fresh response, and whether that is allowed.
+    pub fn refresh_requested(
+        &self,
+        ctx: &RequestCtx,
+        headers: &HeaderMap,
+        api_key: bool,
+    ) -> Result<bool, Rejection> {
+        let asked = headers
+            .get_all(CACHE_CONTROL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|d| d.trim().eq_ignore_ascii_case("max-age=0"));
+        if !asked {
+            return Ok(false);
+        }
+        let allowed = match self.invalidation {
+            Invalidation::None => false,
+            Invalidation::Any => true,
+            Invalidation::Authorized => ctx.authorizer.is_some() || api_key,
+        };
+        match (allowed, self.unauthorized) {
+            (true, _) => Ok(true),
+            (false, Unauthorized::Ignore) => Ok(false),
+            (false, Unauthorized::Fail) => Err(Rejection::new(
+                ResponseType::AccessDenied,
+                "cache invalidation by this caller is not allowed",
+            )),
+        }
+    }
+
+    /// Answers from the cache, or runs `fetch` once for all concurrent requests of `key`.
+    pub async fn serve<F, Fut>(
+        &self,
+        key: String,
+        ttl: Duration,
+        refresh: bool,
+        fetch: F,
+    ) -> (Result<Response<Body>, Rejection>, Outcome)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Response<Body>, Rejection>>,
+    {
+        if refresh {
+            self.entries.invalidate(&key).await;
+        } else if let Some(hit) = self.entries.get(&key).await {
+            return (Ok(self.mark(hit.response(), Outcome::Hit)), Outcome::Hit);
+        }
+        let mut fetch = Some(fetch);
+        let mut own: Option<Response<Body>> = None;
+        let max = self.max_entry_bytes;
+        let result = self
+            .entries
+            .try_get_with(key, async {
+                let Some(fetch) = fetch.take() else {
+                    return Err(Uncached::NotStored);
+                };
+                match fetch().await {
+                    Err(rejection) => Err(Uncached::Rejected(rejection)),
+                    Ok(resp) if !resp.status().is_success() => {
+                        own = Some(resp);
+                        Err(Uncached::NotStored)
+                    }
+                    Ok(resp) => match buffer(resp, max).await {
+                        Ok((status, headers, body)) => Ok(Arc::new(Cached {
+                            status,
+                            headers,
+                            body,
+                            ttl,
+                        })),
+                        Err(resp) => {
+                            own = Some(resp);
+                            Err(Uncached::NotStored)
+                        }
+                    },
+                }
+            })
+            .await;
+        let response = match result {
+            // The leader and the waiters it served: a miss for the integration either way.
+            Ok(entry) => Ok(entry.response()),
+            Err(e) => match (&*e, own, fetch) {
+                (Uncached::Rejected(r), _, _) => Err(r.clone()),
+                (Uncached::NotStored, Some(resp), _) => Ok(resp),
+                (Uncached::NotStored, None, Some(fetch)) => fetch().await,
+                (Uncached::NotStored, None, None) => Err(Rejection::new(
+                    ResponseType::IntegrationFailure,
+                    "the response could not be read for the cache",
+                )
+                .with_status(StatusCode::BAD_GATEWAY)),
+            },
+        };
+        (response.map(|r| self.mark(r, Outcome::Miss)), Outcome::Miss)
+    }
+
+    fn mark(&self, mut resp: Response<Body>, outcome: Outcome) -> Response<Body> {
+        if let Some(h) = &self.status_header {
+            let v = match outcome {
+                Outcome::Hit => "HIT",
+                Outcome::Miss => "MISS",
+            };
+            resp.headers_mut()
+                .insert(h.clone(), HeaderValue::from_static(v));
+        }
+        resp
+    }
+}
+
+/// Reads a response into memory when it fits in `max` bytes; otherwise gives back a
+/// response that streams what was read and the rest.
+async fn buffer(
+    resp: Response<Body>,
+    max: usize,
+) -> Result<(StatusCode, HeaderMap, Bytes), Response<Body>> {
+    let too_big = resp.body().size_hint().lower() > max as u64;
+    if too_big {
+        return Err(resp);
+    }
+    let (parts, mut body) = resp.into_parts();
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => {
+                if let Ok(data) = f.into_data() {
+                    buf.extend_from_slice(&data);
+                    if buf.len() > max {
+                        let prefix = Body::full(buf.freeze());
+                        return Err(Response::from_parts(parts, chain(prefix, body)));
+                    }
+                }
+            }
+            Err(_) => {
+                let mut r = Response::new(Body::Empty);
+                *r.status_mut() = StatusCode::BAD_GATEWAY;
+                return Err(r);
+            }
+        }
+    }
+    Ok((parts.status, parts.headers, buf.freeze()))
+}
+
+fn chain(first: Body, rest: Body) -> Body {
+    Body::Chain(Box::new((first, rest)))
+}
+
+/// The cache key: method, resource path, path parameters and the configured key
+/// parameters. Two requests share an entry exactly when all of these are equal.
+pub fn cache_key(
+    ctx: &RequestCtx,
+    resource_path: &str,
+    param_names: &[Box<str>],
+    key_params: &[IdentitySource],
+    headers: &HeaderMap,
+) -> String {
+    let mut k = String::with_capacity(64);
+    k.push_str(ctx.method.as_str());
+    k.push(' ');
+    k.push_str(resource_path);
+    for (i, name) in param_names.iter().enumerate() {
+        k.push('\u{0}');
+        k.push_str(name);
+        k.push('=');
+        k.push_str(ctx.param_raw(i).unwrap_or(""));
+    }
+    for p in key_params {
+        k.push('\u{0}');
+        match p {
+            IdentitySource::Header(h) => {
+                k.push_str("h:");
+                k.push_str(h.as_str());
+                k.push('=');
+                for (i, v) in headers.get_all(h).iter().enumerate() {
+                    if i > 0 {
+                        k.push(',');
+                    }
+                    k.push_str(&String::from_utf8_lossy(v.as_bytes()));
+                }
+            }
+            IdentitySource::Query(q) => {
+                k.push_str("q:");
+                k.push_str(q);
+                k.push('=');
+                let values = ctx
+                    .query()
+                    .unwrap_or("")
+                    .split('&')
+                    .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+                    .filter(|(name, _)| name == q)
+                    .map(|(_, v)| v);
+                for (i, v) in values.enumerate() {
+                    if i > 0 {
+                        k.push(',');
+                    }
+                    k.push_str(v);
+                }
+            }
+        }
+    }
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::ctx::Matched;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn ctx(uri: &str, params: &[(u32, u32)]) -> RequestCtx {
+        let (parts, ()) = http::Request::builder()
+            .uri(uri)
+            .body(())
+            .unwrap()
+            .into_parts();
+        let mut c = RequestCtx::new(&parts, "127.0.0.1".parse().unwrap(), false);
+        c.matched = Some(Matched {
+            api: 0,
+            stage: 0,
+            resource: 0,
+            method: 0,
+            rest_start: 5,
+            params: params.iter().copied().collect(),
+        });
+        c
+    }
+
+    #[test]
+    fn keys_differ_by_params_and_chosen_query_and_headers_only() {
+        let names: Vec<Box<str>> = vec!["id".into()];
+        let kp = vec![
+            IdentitySource::parse("query.color").unwrap(),
+            IdentitySource::parse("header.Accept").unwrap(),
+        ];
+        let mut h = HeaderMap::new();
+        h.insert("accept", "application/json".parse().unwrap());
+        let a = cache_key(
+            &ctx("/prod/pets/7?color=red&x=1", &[(11, 12)]),
+            "/pets/{id}",
+            &names,
+            &kp,
+            &h,
+        );
+        let b = cache_key(
+            &ctx("/prod/pets/7?x=2&color=red", &[(11, 12)]),
+            "/pets/{id}",
+            &names,
+            &kp,
+            &h,
+        );
+        let c = cache_key(
+            &ctx("/prod/pets/8?color=red", &[(11, 12)]),
+            "/pets/{id}",
+            &names,
+            &kp,
+            &h,
+        );
+        let d = cache_key(
+            &ctx("/prod/pets/7?color=blue", &[(11, 12)]),
+            "/pets/{id}",
+            &names,
+            &kp,
+            &h,
+        );
+        assert_eq!(a, b, "unlisted query parameters do not split the cache");
+        assert_ne!(a, c);
+        assert_ne!(a, d);
+        h.insert("accept", "text/html".parse().unwrap());
+        let e = cache_key(
+            &ctx("/prod/pets/7?color=red", &[(11, 12)]),
+            "/pets/{id}",
+            &names,
+            &kp,
+            &h,
+        );
+        assert_ne!(a, e);
+        assert!(a.starts_with("GET /pets/{id}\u{0}id=7"));
+    }
+
+    fn ok(body: &'static str) -> Result<Response<Body>, Rejection> {
+        Ok(Response::new(Body::full(body)))
+    }
+
+    #[tokio::test]
+    async fn second_request_hits_and_refresh_refetches() {
+        let cache = StageCache::new(
+            1 << 20,
+            Duration::from_secs(60),
+            Invalidation::Any,
+            Unauthorized::Ignore,
+            Some(HeaderName::from_static("x-cache")),
+        );
+        let calls = AtomicUsize::new(0);
+        let fetch = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            ok("body")
+        };
+        let (r, o) = cache
+            .serve("k".into(), Duration::from_secs(60), false, fetch)
+            .await;
+        assert_eq!(o, Outcome::Miss);
+        assert_eq!(r.unwrap().headers()["x-cache"], "MISS");
+        let (r, o) = cache
+            .serve("k".into(), Duration::from_secs(60), false, fetch)
+            .await;
+        assert_eq!(o, Outcome::Hit);
+        let body = r.unwrap().into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, "body");
+        let (r, o) = cache
+            .serve("k".into(), Duration::from_secs(60), true, fetch)
+            .await;
+        assert_eq!((r.is_ok(), o), (true, Outcome::Miss));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn errors_are_not_stored() {
+        let cache = StageCache::new(
+            1 << 20,
+            Duration::from_secs(60),
+            Invalidation::None,
+            Unauthorized::Ignore,
+            None,
+        );
+        let calls = AtomicUsize::new(0);
+        let fetch = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let mut r = Response::new(Body::full("nope"));
+            *r.status_mut() = StatusCode::NOT_FOUND;
+            Ok(r)
+        };
+        for _ in 0..2 {
+            let (r, _) = cache
+                .serve("k".into(), Duration::from_secs(60), false, fetch)
+                .await;
+            assert_eq!(r.unwrap().status(), StatusCode::NOT_FOUND);
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_misses_share_one_fetch() {
+        let cache = Arc::new(StageCache::new(
+            1 << 20,
+            Duration::from_secs(60),
+            Invalidation::None,
+            Unauthorized::Ignore,
+            None,
+        ));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let (cache, calls) = (cache.clone(), calls.clone());
+            tasks.push(tokio::spawn(async move {
+                let (r, _) = cache
+                    .serve("k".into(), Duration::from_secs(60), false, || async {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        ok("shared")
+                    })
+                    .await;
+                r.unwrap().into_body().collect().await.unwrap().to_bytes()
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), "shared");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}
