@@ -141,7 +141,9 @@ pub async fn run(config_path: PathBuf) -> Result<(), RunError> {
         None => None,
     };
 
-    wait_for_stop_signal().await;
+    let stop = stop_signal();
+    tracing::info!(listeners = settings.listeners.len(), "ready");
+    stop.await;
     tracing::info!(drain_timeout = ?settings.drain_timeout, "shutting down: no new connections, finishing requests in flight");
     draining.store(true, Ordering::Relaxed);
     let _ = stop_tx.send(true);
@@ -165,10 +167,19 @@ pub async fn run(config_path: PathBuf) -> Result<(), RunError> {
     Ok(())
 }
 
-async fn wait_for_stop_signal() {
+/// Installs the SIGTERM and SIGINT handlers at once (so a signal sent after "ready" is never
+/// lost) and returns the future that completes on the first of them.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
+    wait_for_stop_signal(term, int)
+}
+
+async fn wait_for_stop_signal(
+    term: std::io::Result<tokio::signal::unix::Signal>,
+    int: std::io::Result<tokio::signal::unix::Signal>,
+) {
     match (term, int) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {

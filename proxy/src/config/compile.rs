@@ -295,7 +295,8 @@ fn duration(
     }
 }
 
-type Plugins = HashMap<String, Arc<Plugin>>;
+/// Plugins by name; `None` for one declared but not loadable (its error is already reported).
+type Plugins = HashMap<String, Option<Arc<Plugin>>>;
 
 fn plugins(
     raw: &indexmap::IndexMap<String, RawPlugin>,
@@ -352,9 +353,13 @@ fn plugins(
             let path = std::path::absolute(dir.join(&p.path)).unwrap_or_else(|_| dir.join(&p.path));
             match env.plugins.load(name, &path, settings) {
                 Ok(plugin) => {
-                    out.insert(name.clone(), plugin);
+                    out.insert(name.clone(), Some(plugin));
                 }
-                Err(msg) => e.push_at("path", msg),
+                Err(msg) => {
+                    e.push_at("path", format!("`{}`: {msg}", p.path.display()));
+                    // Known but unusable: references to it add no errors of their own.
+                    out.insert(name.clone(), None);
+                }
             }
             paths.push(path);
         })
@@ -370,8 +375,9 @@ fn plugin_ref(
     e: &mut Errors,
 ) -> Option<Arc<Plugin>> {
     match plugins.get(name) {
-        Some(p) if p.kind == kind => Some(p.clone()),
-        Some(p) => {
+        Some(None) => None,
+        Some(Some(p)) if p.kind == kind => Some(p.clone()),
+        Some(Some(p)) => {
             e.push(format!(
                 "plugin `{name}` is an {} plugin; expected an {} plugin",
                 p.kind.name(),
@@ -631,24 +637,27 @@ fn api(
     e.at("resources", |e| {
         for (path, methods) in &a.resources {
             e.at(path, |e| {
-                let segments = match parse_resource_path(path) {
-                    Ok(s) => s,
+                let param_names: Box<[Box<str>]> = match parse_resource_path(path) {
+                    Ok(segments) => {
+                        if let Err(other) = tree.insert(&segments, resources.len()) {
+                            e.push(format!("the same resource as `{}` (parameter names do not make resources different)", resources[other].path));
+                            return;
+                        }
+                        segments
+                            .iter()
+                            .filter_map(|s| match s {
+                                Segment::Param(n) | Segment::Greedy(n) => Some(n.as_str().into()),
+                                Segment::Literal(_) => None,
+                            })
+                            .collect()
+                    }
                     Err(msg) => {
+                        // Report it, and still check the methods (with the names as written)
+                        // so that one run lists every error.
                         e.push(msg);
-                        return;
+                        loose_param_names(path)
                     }
                 };
-                if let Err(other) = tree.insert(&segments, resources.len()) {
-                    e.push(format!("the same resource as `{}` (parameter names do not make resources different)", resources[other].path));
-                    return;
-                }
-                let param_names: Box<[Box<str>]> = segments
-                    .iter()
-                    .filter_map(|s| match s {
-                        Segment::Param(n) | Segment::Greedy(n) => Some(n.as_str().into()),
-                        Segment::Literal(_) => None,
-                    })
-                    .collect();
                 let mut resource = Resource {
                     path: path.as_str().into(),
                     param_names,
@@ -666,7 +675,7 @@ fn api(
                         };
                         let authorizer = raw_method.authorizer.as_ref().and_then(|name| {
                             e.at("authorizer", |e| match authorizers.get(name) {
-                                Some(b) => Some(b.clone()),
+                                Some(b) => b.clone(),
                                 None => {
                                     let mut known: Vec<&str> = authorizers.keys().map(String::as_str).collect();
                                     known.sort_unstable();
@@ -734,6 +743,14 @@ fn api(
         tree,
         responses,
     }
+}
+
+/// The `{name}` and `{name+}` names of a resource path that failed to parse.
+fn loose_param_names(path: &str) -> Box<[Box<str>]> {
+    path.split('/')
+        .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+        .map(|n| n.trim_end_matches('+').into())
+        .collect()
 }
 
 fn throttle(t: RawThrottle, e: &mut Errors) -> Option<ThrottleSettings> {
@@ -835,7 +852,8 @@ fn authorizers(
     raw: &indexmap::IndexMap<String, RawAuthorizer>,
     plugins: &Plugins,
     e: &mut Errors,
-) -> HashMap<String, Arc<AuthorizerBinding>> {
+) -> HashMap<String, Option<Arc<AuthorizerBinding>>> {
+    // `None` for an authorizer with errors of its own: methods naming it add none.
     let mut out = HashMap::with_capacity(raw.len());
     for (name, a) in raw {
         e.at(name, |e| {
@@ -854,12 +872,9 @@ fn authorizers(
                     .collect()
             });
             let ttl = duration(e, "ttl", a.ttl.as_deref(), 300_000, 0, 3_600_000);
-            if let Some(plugin) = plugin {
-                out.insert(
-                    name.clone(),
-                    Arc::new(AuthorizerBinding::new(name.clone(), plugin, sources, ttl)),
-                );
-            }
+            let binding = plugin
+                .map(|plugin| Arc::new(AuthorizerBinding::new(name.clone(), plugin, sources, ttl)));
+            out.insert(name.clone(), binding);
         })
     }
     out

@@ -68,21 +68,15 @@ impl PluginHost {
         path: &Path,
         mut settings: PluginSettings,
     ) -> Result<Arc<Plugin>, String> {
-        let bytes =
-            std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read the file: {e}"))?;
         let digest: [u8; 32] = Sha256::digest(&bytes).into();
-        let component = self.component(&bytes, digest).map_err(|e| {
-            format!(
-                "`{}` is not a valid WebAssembly component: {e:#}",
-                path.display()
-            )
-        })?;
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
-            format!(
-                "`{}` imports something Gatehouse does not provide: {e:#}",
-                path.display()
-            )
-        })?;
+        let component = self
+            .component(&bytes, digest)
+            .map_err(|e| format!("not a valid WebAssembly component: {e:#}"))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| format!("imports something Gatehouse does not provide: {e:#}"))?;
         let exports: Vec<String> = component
             .component_type()
             .exports(&self.engine)
@@ -90,18 +84,17 @@ impl PluginHost {
             .collect();
         let has = |n: &str| exports.iter().any(|e| e == n);
         let (kind, pre) = if has("authorize") {
-            let p = AuthorizerPre::new(pre).map_err(|e| bad_world(path, "authorizer", &e))?;
+            let p = AuthorizerPre::new(pre).map_err(|e| bad_world("authorizer", &e))?;
             (PluginKind::Authorizer, PluginPre::Authorizer(p))
         } else if has("map-request") {
-            let p = MapperPre::new(pre).map_err(|e| bad_world(path, "mapper", &e))?;
+            let p = MapperPre::new(pre).map_err(|e| bad_world("mapper", &e))?;
             (PluginKind::Mapper, PluginPre::Mapper(p))
         } else if has("handle") {
-            let p = IntegrationPre::new(pre).map_err(|e| bad_world(path, "integration", &e))?;
+            let p = IntegrationPre::new(pre).map_err(|e| bad_world("integration", &e))?;
             (PluginKind::Integration, PluginPre::Integration(p))
         } else {
             return Err(format!(
-                "`{}` exports none of the gatehouse:plugin worlds (authorizer, mapper, integration); it exports [{}]",
-                path.display(),
+                "exports none of the gatehouse:plugin worlds (authorizer, mapper, integration); it exports [{}]",
                 exports.join(", ")
             ));
         };
@@ -165,11 +158,8 @@ impl PluginHost {
     }
 }
 
-fn bad_world(path: &Path, world: &str, e: &wasmtime::Error) -> String {
-    format!(
-        "`{}` does not match the `{world}` world of gatehouse:plugin@0.1.0: {e:#}",
-        path.display()
-    )
+fn bad_world(world: &str, e: &wasmtime::Error) -> String {
+    format!("does not match the `{world}` world of gatehouse:plugin@0.1.0: {e:#}")
 }
 
 /// Loads a precompiled artifact this process (or an earlier one) wrote.

@@ -1,0 +1,261 @@
+//! Starting, watching and stopping the real `gatehouse` process.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Lines a process wrote to one of its streams, shared with the thread that reads them.
+#[derive(Debug, Default)]
+pub struct Lines {
+    lines: Mutex<Vec<String>>,
+    grew: Condvar,
+}
+
+impl Lines {
+    fn spawn_reader(stream: impl Read + Send + 'static, echo: &'static str) -> Arc<Self> {
+        let lines = Arc::new(Lines::default());
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                if std::env::var_os("GATEHOUSE_TEST_ECHO").is_some() {
+                    eprintln!("[{echo}] {line}");
+                }
+                sink.lines.lock().expect("lines lock").push(line);
+                sink.grew.notify_all();
+            }
+        });
+        lines
+    }
+
+    /// Every line so far.
+    pub fn all(&self) -> Vec<String> {
+        self.lines.lock().expect("lines lock").clone()
+    }
+
+    /// How many lines so far contain `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.lines
+            .lock()
+            .expect("lines lock")
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    /// Waits until at least `n` lines contain `needle`; returns the `n`th of them.
+    pub fn wait_for_nth(&self, needle: &str, n: usize, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        let mut lines = self.lines.lock().expect("lines lock");
+        loop {
+            if let Some(l) = lines.iter().filter(|l| l.contains(needle)).nth(n - 1) {
+                return Some(l.clone());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            lines = self
+                .grew
+                .wait_timeout(lines, deadline - now)
+                .expect("lines lock")
+                .0;
+        }
+    }
+
+    /// Waits for the first line containing `needle`, panicking with every line seen on timeout.
+    pub fn wait_for(&self, needle: &str, timeout: Duration) -> String {
+        self.wait_for_nth(needle, 1, timeout).unwrap_or_else(|| {
+            panic!(
+                "no line containing {needle:?} within {timeout:?}; lines:\n{}",
+                self.all().join("\n")
+            )
+        })
+    }
+}
+
+/// A running `gatehouse serve` process; killed when dropped.
+#[derive(Debug)]
+pub struct Gateway {
+    child: Child,
+    /// The temporary folder holding the config (and anything else the test puts there).
+    pub dir: tempfile::TempDir,
+    /// The config file being served.
+    pub config_path: PathBuf,
+    /// What the process wrote to stderr (its log).
+    pub log: Arc<Lines>,
+    /// What the process wrote to stdout (the access log, by default).
+    pub stdout: Arc<Lines>,
+    listeners: HashMap<String, SocketAddr>,
+    admin: Option<SocketAddr>,
+}
+
+/// How long a gateway may take to start (a debug build compiling plugins is slow on 2 cores).
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Gateway {
+    /// Writes `yaml` as `gatehouse.yaml` in a fresh folder and serves it.
+    pub fn start(yaml: &str) -> Gateway {
+        Self::start_with(yaml, |_| {})
+    }
+
+    /// Like [`Gateway::start`], letting `prepare` put more files in the folder first.
+    pub fn start_with(yaml: &str, prepare: impl FnOnce(&Path)) -> Gateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        prepare(dir.path());
+        let config_path = dir.path().join("gatehouse.yaml");
+        std::fs::write(&config_path, yaml).expect("write config");
+        Self::serve(dir, config_path)
+    }
+
+    /// Serves `config_path` inside `dir` (which the gateway keeps alive).
+    pub fn serve(dir: tempfile::TempDir, config_path: PathBuf) -> Gateway {
+        let mut child = Command::new(crate::gatehouse_bin())
+            .arg("serve")
+            .arg("-c")
+            .arg(&config_path)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .env("GATEHOUSE_PLUGIN_CACHE", dir.path().join("plugin-cache"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn gatehouse");
+        let log = Lines::spawn_reader(child.stderr.take().expect("stderr"), "gatehouse");
+        let stdout = Lines::spawn_reader(child.stdout.take().expect("stdout"), "stdout");
+        let mut gw = Gateway {
+            child,
+            dir,
+            config_path,
+            log,
+            stdout,
+            listeners: HashMap::new(),
+            admin: None,
+        };
+        if gw.log.wait_for_nth(" ready ", 1, START_TIMEOUT).is_none() {
+            let status = gw.child.try_wait().ok().flatten();
+            panic!(
+                "gatehouse did not become ready (exit: {status:?}); log:\n{}",
+                gw.log.all().join("\n")
+            );
+        }
+        for line in gw.log.all() {
+            if let Some(rest) = line.split("listening listener=").nth(1) {
+                let mut parts = rest.split_whitespace();
+                let name = parts.next().expect("listener name").to_string();
+                let addr = parts
+                    .next()
+                    .and_then(|a| a.strip_prefix("address="))
+                    .and_then(|a| a.parse().ok())
+                    .expect("listener address");
+                gw.listeners.insert(name, addr);
+            } else if let Some(rest) = line.split("admin listening address=").nth(1) {
+                gw.admin = rest.split_whitespace().next().and_then(|a| a.parse().ok());
+            }
+        }
+        gw
+    }
+
+    /// The bound address of the listener called `name`.
+    pub fn addr(&self, name: &str) -> SocketAddr {
+        *self
+            .listeners
+            .get(name)
+            .unwrap_or_else(|| panic!("no listener {name:?}; have {:?}", self.listeners.keys()))
+    }
+
+    /// `http://ADDR` of the listener called `name`.
+    pub fn url(&self, name: &str) -> String {
+        format!("http://{}", self.addr(name))
+    }
+
+    /// `http://ADDR` of the admin listener.
+    pub fn admin_url(&self) -> String {
+        format!(
+            "http://{}",
+            self.admin.expect("config has an admin listener")
+        )
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).expect("pid fits i32")
+    }
+
+    /// Sends a signal (`libc::SIGTERM`, `libc::SIGHUP`, ...) to the process.
+    pub fn signal(&self, sig: i32) {
+        assert!(
+            send_signal(self.pid(), sig),
+            "kill -{sig} {} failed",
+            self.pid()
+        );
+    }
+
+    /// Rewrites the config file in place (the gateway's file watch picks it up).
+    pub fn rewrite_config(&self, yaml: &str) {
+        // Write a sibling and rename, as editors and deploy tools do, so the gateway never
+        // reads a half-written file.
+        let tmp = self.config_path.with_extension("yaml.new");
+        std::fs::write(&tmp, yaml).expect("write new config");
+        std::fs::rename(&tmp, &self.config_path).expect("replace config");
+    }
+
+    /// Waits for the process to exit on its own.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gatehouse did not exit within {timeout:?}; log:\n{}",
+                self.log.all().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Signals a process through the `kill` command, keeping the test crate free of `unsafe`.
+fn send_signal(pid: i32, sig: i32) -> bool {
+    Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs `gatehouse ARGS...` to completion in `cwd`, returning (exit code, stdout, stderr).
+pub fn run_cli(cwd: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(crate::gatehouse_bin())
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "warn")
+        .env(
+            "GATEHOUSE_PLUGIN_CACHE",
+            std::env::temp_dir().join("gatehouse-test-plugin-cache"),
+        )
+        .output()
+        .expect("run gatehouse");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
