@@ -205,6 +205,24 @@ impl Gateway {
         std::fs::rename(&tmp, &self.config_path).expect("replace config");
     }
 
+    /// The JSON lines of `access.log` in the gateway's folder, waiting (up to 10 s) until there
+    /// are at least `at_least` of them, since the log is written off the request path.
+    pub fn access_log(&self, at_least: usize) -> Vec<serde_json::Value> {
+        let path = self.dir.path().join("access.log");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let lines: Vec<serde_json::Value> = text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+                .collect();
+            if lines.len() >= at_least || Instant::now() > deadline {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits for the process to exit on its own.
     pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;

@@ -1,6 +1,8 @@
 //! Graceful shutdown, hot reload of the config (file watch, SIGHUP, admin API) under load, and
 //! refusal of a broken config, against the real binary.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use gatehouse_e2e::{http1_client, json, Backend, Gateway};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;

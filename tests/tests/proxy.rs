@@ -1,6 +1,8 @@
 //! Routing, stages, the `http_proxy` and `mock` integrations and gateway responses, through the
 //! real binary over HTTP/1.1 and h2c.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use gatehouse_e2e::{h2c_client, http1_client, json, Backend, Gateway};
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,7 @@
 //! TLS listeners: ALPN picks HTTP/2 or HTTP/1.1, both reach the same pipeline.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use gatehouse_e2e::tls::TestCert;
 use gatehouse_e2e::{json, Backend, Gateway};
 

@@ -1,0 +1,58 @@
+//! The gateway's host functions: log, per-plugin key/value state, clock and plugin settings.
+//!
+//! They are imported from Gatehouse and exist only when the plugin runs inside it; called in a
+//! native build (a unit test on the developer's machine) they panic.
+
+use crate::world::authorizer::gatehouse::plugin as imports;
+
+pub use imports::log::Level;
+
+/// Writes `message` to the gateway's log at `level`, tagged with the plugin name and request id.
+pub fn log(level: Level, message: &str) {
+    imports::log::log(level, message);
+}
+
+/// Logs at `info` level.
+pub fn info(message: &str) {
+    log(Level::Info, message);
+}
+
+/// Logs at `warn` level.
+pub fn warn(message: &str) {
+    log(Level::Warn, message);
+}
+
+/// Logs at `error` level.
+pub fn error(message: &str) {
+    log(Level::Error, message);
+}
+
+/// Key/value state private to this plugin.
+pub mod kv {
+    use super::imports::kv;
+
+    /// The value stored under `key`.
+    pub fn get(key: &str) -> Option<Vec<u8>> {
+        kv::get(key)
+    }
+
+    /// Stores `value` under `key`; fails when the plugin's quota is used up.
+    pub fn set(key: &str, value: &[u8]) -> Result<(), String> {
+        kv::set(key, value)
+    }
+
+    /// Removes `key`; true when it was there.
+    pub fn delete(key: &str) -> bool {
+        kv::delete(key)
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_millis() -> u64 {
+    imports::clock::now_millis()
+}
+
+/// The plugin setting `name` from `plugins.NAME.config` in `gatehouse.yaml`.
+pub fn config(name: &str) -> Option<String> {
+    imports::config::get(name)
+}

@@ -1,0 +1,128 @@
+//! # gatehouse-sdk
+//!
+//! Write Gatehouse plugins in Rust. A plugin is a WebAssembly component implementing one world
+//! of the WIT package `gatehouse:plugin@0.1.0` (`wit/gatehouse.wit`): an [`Authorizer`], a
+//! [`Mapper`] or an [`Integration`]. With this crate a plugin is one function and one export
+//! line:
+//!
+//! ```no_run
+//! use gatehouse_sdk::{Integration, Request, Response};
+//!
+//! struct Hello;
+//!
+//! impl Integration for Hello {
+//!     fn handle(request: Request) -> Result<Response, String> {
+//!         let name = request.query("name").unwrap_or("world");
+//!         Ok(Response::json(200, &serde_json::json!({ "hello": name })))
+//!     }
+//! }
+//!
+//! gatehouse_sdk::export_integration!(Hello);
+//! # fn main() {}
+//! ```
+//!
+//! Build it for `wasm32-unknown-unknown` as a `cdylib` and turn the module into a component
+//! with `wasm-tools component new` (the repository's `scripts/build-plugins.sh` does both).
+//!
+//! The helpers on [`Request`], [`Response`] and [`Decision`] are plain Rust and work on any
+//! target; the host functions in [`host`] exist only inside Gatehouse.
+
+pub mod host;
+mod types;
+
+/// The generated bindings, one module per world. The `types` interface and the host imports
+/// are generated once (with the authorizer world) and shared by the others, so a
+/// [`Request`] is the same type in every world.
+pub mod world {
+    // Generated ABI glue: wit-bindgen's output is the one place this crate uses `unsafe`.
+    #![allow(unsafe_code, missing_debug_implementations, clippy::all)]
+
+    /// The `authorizer` world.
+    pub mod authorizer {
+        wit_bindgen::generate!({
+            world: "authorizer",
+            path: "../wit",
+            pub_export_macro: true,
+            export_macro_name: "__export_authorizer_world",
+            default_bindings_module: "gatehouse_sdk::world::authorizer",
+        });
+    }
+
+    /// The `mapper` world.
+    pub mod mapper {
+        wit_bindgen::generate!({
+            world: "mapper",
+            path: "../wit",
+            with: {
+                "gatehouse:plugin/types@0.1.0": crate::world::authorizer::gatehouse::plugin::types,
+                "gatehouse:plugin/log@0.1.0": crate::world::authorizer::gatehouse::plugin::log,
+                "gatehouse:plugin/kv@0.1.0": crate::world::authorizer::gatehouse::plugin::kv,
+                "gatehouse:plugin/clock@0.1.0": crate::world::authorizer::gatehouse::plugin::clock,
+                "gatehouse:plugin/config@0.1.0": crate::world::authorizer::gatehouse::plugin::config,
+            },
+            pub_export_macro: true,
+            export_macro_name: "__export_mapper_world",
+            default_bindings_module: "gatehouse_sdk::world::mapper",
+        });
+    }
+
+    /// The `integration` world.
+    pub mod integration {
+        wit_bindgen::generate!({
+            world: "integration",
+            path: "../wit",
+            with: {
+                "gatehouse:plugin/types@0.1.0": crate::world::authorizer::gatehouse::plugin::types,
+                "gatehouse:plugin/log@0.1.0": crate::world::authorizer::gatehouse::plugin::log,
+                "gatehouse:plugin/kv@0.1.0": crate::world::authorizer::gatehouse::plugin::kv,
+                "gatehouse:plugin/clock@0.1.0": crate::world::authorizer::gatehouse::plugin::clock,
+                "gatehouse:plugin/config@0.1.0": crate::world::authorizer::gatehouse::plugin::config,
+            },
+            pub_export_macro: true,
+            export_macro_name: "__export_integration_world",
+            default_bindings_module: "gatehouse_sdk::world::integration",
+        });
+    }
+}
+
+pub use world::authorizer::gatehouse::plugin::types::{
+    AuthorizerError, Decision, MultiValue, Pair, Request, RequestContext, Response,
+};
+
+/// An authorizer: decides whether a request may go on, like an API Gateway Lambda authorizer.
+///
+/// Return `Ok(Decision::allow(..))` or `Ok(Decision::deny(..))`; `Err(AuthorizerError::Unauthorized)`
+/// answers 401, `Err(AuthorizerError::Failed(reason))` answers 500 and logs the reason.
+pub use world::authorizer::Guest as Authorizer;
+
+/// A mapper: rewrites the request before the integration (`map_request`) and the response
+/// after it (`map_response`). An `Err` answers 500 and logs the reason.
+pub use world::mapper::Guest as Mapper;
+
+/// An integration: answers the request itself, like a Lambda proxy integration. An `Err`
+/// answers 502 and logs the reason.
+pub use world::integration::Guest as Integration;
+
+/// Exports a type implementing [`Authorizer`] as the plugin's `authorize` function.
+#[macro_export]
+macro_rules! export_authorizer {
+    ($t:ident) => {
+        $crate::world::authorizer::__export_authorizer_world!($t with_types_in $crate::world::authorizer);
+    };
+}
+
+/// Exports a type implementing [`Mapper`] as the plugin's `map-request` and `map-response`.
+#[macro_export]
+macro_rules! export_mapper {
+    ($t:ident) => {
+        $crate::world::mapper::__export_mapper_world!($t with_types_in $crate::world::mapper);
+    };
+}
+
+/// Exports a type implementing [`Integration`] as the plugin's `handle` function.
+#[macro_export]
+macro_rules! export_integration {
+    ($t:ident) => {
+        $crate::world::integration::__export_integration_world!($t with_types_in $crate::world::integration);
+    };
+}
