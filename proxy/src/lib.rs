@@ -16,6 +16,7 @@ pub mod pipeline;
 pub mod plugin;
 pub mod router;
 pub mod runtime;
+pub mod state;
 pub mod upstream;
 
 use arc_swap::ArcSwap;

@@ -1,0 +1,110 @@
+//! Durable state: API keys and usage-plan quota counters.
+//!
+//! The pipeline never touches storage. It reads [`keys::KeyRegistry`] (an in-memory map of
+//! hashed key values, rebuilt whenever keys change) and counts quota in memory
+//! ([`keys::QuotaCounters`]); a background task writes the counts to the [`StateStore`] every
+//! flush interval and once more at shutdown. A crash (SIGKILL) therefore loses at most one flush
+//! interval of counts. The store is a trait so that a shared one (Redis, for several nodes)
+//! can replace the embedded one without the pipeline noticing.
+
+pub mod keys;
+pub mod redb_store;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// An API key as stored: never the value itself, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredKey {
+    /// A stable id (generated), used by the admin API and the CLI.
+    pub id: String,
+    /// A human name, unique; keys from the config file are matched by it on every load.
+    pub name: String,
+    /// Lowercase hex SHA-256 of the key value.
+    pub hash: String,
+    pub enabled: bool,
+    /// Usage plans by name.
+    pub plans: Vec<String>,
+    /// Seconds since the Unix epoch.
+    pub created_at: u64,
+    /// True for keys imported from the config file's `api_keys`.
+    #[serde(default)]
+    pub from_config: bool,
+}
+
+/// One quota counter: requests of `key_id` under `plan` in the window starting at
+/// `window_start` (seconds since the Unix epoch).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct QuotaKey {
+    pub plan: String,
+    pub key_id: String,
+    pub window_start: u64,
+}
+
+impl QuotaKey {
+    fn encode(&self) -> String {
+        format!(
+            "{}\u{1f}{}\u{1f}{}",
+            self.plan, self.key_id, self.window_start
+        )
+    }
+}
+
+/// A storage error, as text for logs and API answers.
+#[derive(Debug, thiserror::Error)]
+#[error("state store: {0}")]
+pub struct StoreError(pub String);
+
+/// Where keys and quota counts live between restarts.
+pub trait StateStore: Send + Sync + std::fmt::Debug {
+    /// Every stored key.
+    fn keys(&self) -> Result<Vec<StoredKey>, StoreError>;
+    /// Inserts or replaces the key with `key.id`.
+    fn put_key(&self, key: &StoredKey) -> Result<(), StoreError>;
+    /// Removes a key; true when it existed.
+    fn delete_key(&self, id: &str) -> Result<bool, StoreError>;
+    /// The stored count of a quota window (0 when none).
+    fn quota_count(&self, key: &QuotaKey) -> Result<u64, StoreError>;
+    /// Adds the given increments to their counters, atomically as a whole.
+    fn add_quota(&self, increments: &[(QuotaKey, u64)]) -> Result<(), StoreError>;
+}
+
+/// A store that lives as long as the process: the default without `state.data_dir`.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    keys: Mutex<HashMap<String, StoredKey>>,
+    quota: Mutex<HashMap<QuotaKey, u64>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl StateStore for MemoryStore {
+    fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let mut keys: Vec<StoredKey> = lock(&self.keys).values().cloned().collect();
+        keys.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(keys)
+    }
+
+    fn put_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        lock(&self.keys).insert(key.id.clone(), key.clone());
+        Ok(())
+    }
+
+    fn delete_key(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(lock(&self.keys).remove(id).is_some())
+    }
+
+    fn quota_count(&self, key: &QuotaKey) -> Result<u64, StoreError> {
+        Ok(lock(&self.quota).get(key).copied().unwrap_or(0))
+    }
+
+    fn add_quota(&self, increments: &[(QuotaKey, u64)]) -> Result<(), StoreError> {
+        let mut q = lock(&self.quota);
+        for (k, n) in increments {
+            *q.entry(k.clone()).or_default() += n;
+        }
+        Ok(())
+    }
+}

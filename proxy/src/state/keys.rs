@@ -1,0 +1,583 @@
+//! API keys and usage plans: the in-memory side the pipeline reads, and its persistence.
+//!
+//! - Key values are never kept: a request's `x-api-key` (or the authorizer's usage
+//!   identifier) is hashed with SHA-256 and looked up in a map that is replaced whole whenever
+//!   keys change (an `ArcSwap`), so the request path takes no lock.
+//! - Quota counts are atomics in a sharded map, loaded from the store on a window's first use
+//!   and written back by [`ApiKeys::flush`], which the gateway runs every flush interval and at
+//!   shutdown.
+//! - Per-key throttles are token buckets in a bounded cache that forgets idle keys.
+
+use super::{QuotaKey, StateStore, StoreError, StoredKey};
+use crate::pipeline::throttle::{Bucket, ThrottleSettings};
+use arc_swap::ArcSwap;
+use dashmap::DashMap;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How a quota's window is measured, as in API Gateway usage plans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Day,
+    Week,
+    Month,
+}
+
+/// A usage plan's quota: `limit` requests per period; `offset` shifts the window's start (WEEK:
+/// 0 = Sunday .. 6 = Saturday; MONTH: days after the 1st, 0..=27; DAY: 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaSettings {
+    pub limit: u64,
+    pub period: Period,
+    pub offset: u32,
+}
+
+/// A usage plan from the config.
+#[derive(Debug)]
+pub struct UsagePlan {
+    pub name: String,
+    /// The API stages it covers, as (API name, stage name).
+    pub stages: Vec<(String, String)>,
+    pub throttle: Option<ThrottleSettings>,
+    pub quota: Option<QuotaSettings>,
+}
+
+impl UsagePlan {
+    pub fn covers(&self, api: &str, stage: &str) -> bool {
+        self.stages.iter().any(|(a, s)| a == api && s == stage)
+    }
+}
+
+/// A key declared in the config file (`api_keys`), imported into the store on every load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigKey {
+    pub name: String,
+    pub value: String,
+    pub plans: Vec<String>,
+    pub enabled: bool,
+}
+
+/// What the pipeline knows about a key.
+#[derive(Debug)]
+pub struct KeyEntry {
+    pub id: String,
+    pub name: String,
+    pub enabled: bool,
+    pub plans: Vec<String>,
+}
+
+/// SHA-256 of a key value, as stored.
+pub fn hash_value(value: &str) -> [u8; 32] {
+    Sha256::digest(value.as_bytes()).into()
+}
+
+fn hex(bytes: &[u8; 32]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if s.len() != 64 {
+        return None;
+    }
+    for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
+        let text = std::str::from_utf8(chunk).ok()?;
+        out[i] = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Checks a key value supplied by a user: API Gateway requires at least 20 characters.
+pub fn validate_value(value: &str) -> Result<(), String> {
+    if value.len() < 20 || value.len() > 128 {
+        return Err(format!(
+            "expected a key value of 20 to 128 characters, found {}",
+            value.len()
+        ));
+    }
+    if !value.chars().all(|c| c.is_ascii_graphic()) {
+        return Err("a key value has only visible ASCII characters".into());
+    }
+    Ok(())
+}
+
+/// A fresh random key value: 40 characters, like API Gateway's generated keys.
+pub fn generate_value() -> String {
+    let a = uuid::Uuid::new_v4().simple().to_string();
+    let b = uuid::Uuid::new_v4().simple().to_string();
+    format!("{a}{}", &b[..8])
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The start (seconds since the epoch, UTC) of the quota window holding `now`.
+pub fn window_start(q: &QuotaSettings, now: u64) -> u64 {
+    const DAY: u64 = 86_400;
+    let day = now / DAY;
+    let start_day = match q.period {
+        Period::Day => day,
+        Period::Week => {
+            // 1970-01-01 was a Thursday (weekday 4, counting Sunday as 0).
+            let weekday = (day + 4) % 7;
+            let back = (weekday + 7 - u64::from(q.offset % 7)) % 7;
+            day - back
+        }
+        Period::Month => {
+            let (y, m, d) = civil_from_days(day as i64);
+            let offset = i64::from(q.offset.min(27));
+            let this = days_from_civil(y, m, 1) + offset;
+            if i64::from(d) - 1 >= offset {
+                this as u64
+            } else {
+                let (py, pm) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
+                (days_from_civil(py, pm, 1) + offset) as u64
+            }
+        }
+    };
+    start_day * DAY
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day number (the inverse of [`days_from_civil`]).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[derive(Debug, Default)]
+struct Counter {
+    /// Requests counted in the window (stored + not yet flushed).
+    total: AtomicU64,
+    /// Requests not yet written to the store.
+    pending: AtomicU64,
+}
+
+/// Why a quota check failed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum QuotaError {
+    Exceeded,
+    Store(String),
+}
+
+/// Keys, quota counters and per-key throttles of one gateway process; they outlive reloads.
+pub struct ApiKeys {
+    store: Box<dyn StateStore>,
+    by_hash: ArcSwap<HashMap<[u8; 32], Arc<KeyEntry>>>,
+    /// Serializes changes (create, import, delete...), never requests.
+    changes: std::sync::Mutex<()>,
+    counters: DashMap<QuotaKey, Arc<Counter>>,
+    buckets: moka::sync::Cache<(String, String), Arc<Bucket>>,
+}
+
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeys")
+            .field("store", &self.store)
+            .field("keys", &self.by_hash.load().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A key as the admin API and the CLI show it: everything but the value.
+pub type KeyInfo = StoredKey;
+
+impl ApiKeys {
+    pub fn new(store: Box<dyn StateStore>) -> Result<ApiKeys, StoreError> {
+        let keys = ApiKeys {
+            store,
+            by_hash: ArcSwap::from_pointee(HashMap::new()),
+            changes: std::sync::Mutex::new(()),
+            counters: DashMap::new(),
+            // Idle keys leave after 10 minutes; the cache never holds more than 100k buckets.
+            buckets: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(Duration::from_secs(600))
+                .build(),
+        };
+        keys.refresh()?;
+        Ok(keys)
+    }
+
+    fn lock_changes(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.changes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Rebuilds the lookup map from the store.
+    fn refresh(&self) -> Result<(), StoreError> {
+        let mut map = HashMap::new();
+        for k in self.store.keys()? {
+            let Some(hash) = unhex(&k.hash) else {
+                tracing::warn!(key = %k.id, "stored key has a malformed hash; ignored");
+                continue;
+            };
+            map.insert(
+                hash,
+                Arc::new(KeyEntry {
+                    id: k.id,
+                    name: k.name,
+                    enabled: k.enabled,
+                    plans: k.plans,
+                }),
+            );
+        }
+        self.by_hash.store(Arc::new(map));
+        Ok(())
+    }
+
+    /// The key with this value, if any.
+    pub fn lookup(&self, value: &str) -> Option<Arc<KeyEntry>> {
+        self.by_hash.load().get(&hash_value(value)).cloned()
+    }
+
+    /// Every key, by name.
+    pub fn list(&self) -> Result<Vec<KeyInfo>, StoreError> {
+        self.store.keys()
+    }
+
+    /// Makes the stored config keys match the config file: adds and updates keys by name,
+    /// removes config keys no longer listed. Keys made through the admin API or CLI stay.
+    pub fn import(&self, config: &[ConfigKey]) -> Result<(), StoreError> {
+        let _guard = self.lock_changes();
+        let stored = self.store.keys()?;
+        for c in config {
+            let hash = hex(&hash_value(&c.value));
+            let existing = stored.iter().find(|k| k.name == c.name);
+            let key = StoredKey {
+                id: existing.map_or_else(|| uuid::Uuid::new_v4().to_string(), |k| k.id.clone()),
+                name: c.name.clone(),
+                hash,
+                enabled: c.enabled,
+                plans: c.plans.clone(),
+                created_at: existing.map_or_else(now_secs, |k| k.created_at),
+                from_config: true,
+            };
+            if existing != Some(&key) {
+                self.store.put_key(&key)?;
+            }
+        }
+        for k in &stored {
+            if k.from_config && !config.iter().any(|c| c.name == k.name) {
+                self.store.delete_key(&k.id)?;
+            }
+        }
+        self.refresh()
+    }
+
+    /// Creates a key; returns it and its value, which is shown this once.
+    pub fn create(
+        &self,
+        name: &str,
+        plans: Vec<String>,
+        value: Option<String>,
+    ) -> Result<(KeyInfo, String), String> {
+        let _guard = self.lock_changes();
+        if name.is_empty() || name.len() > 128 {
+            return Err("expected a name of 1 to 128 characters".into());
+        }
+        let value = value.unwrap_or_else(generate_value);
+        validate_value(&value)?;
+        let stored = self.store.keys().map_err(|e| e.to_string())?;
+        if stored.iter().any(|k| k.name == name) {
+            return Err(format!("a key named `{name}` exists already"));
+        }
+        let hash = hex(&hash_value(&value));
+        if stored.iter().any(|k| k.hash == hash) {
+            return Err("another key has this value".into());
+        }
+        let key = StoredKey {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: name.into(),
+            hash,
+            enabled: true,
+            plans,
+            created_at: now_secs(),
+            from_config: false,
+        };
+        self.store.put_key(&key).map_err(|e| e.to_string())?;
+        self.refresh().map_err(|e| e.to_string())?;
+        Ok((key, value))
+    }
+
+    /// Enables or disables a key; `None` when there is no such key.
+    pub fn set_enabled(&self, id: &str, enabled: bool) -> Result<Option<KeyInfo>, StoreError> {
+        let _guard = self.lock_changes();
+        let Some(mut key) = self.store.keys()?.into_iter().find(|k| k.id == id) else {
+            return Ok(None);
+        };
+        key.enabled = enabled;
+        self.store.put_key(&key)?;
+        self.refresh()?;
+        Ok(Some(key))
+    }
+
+    /// Deletes a key; false when there was none.
+    pub fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        let _guard = self.lock_changes();
+        let existed = self.store.delete_key(id)?;
+        self.refresh()?;
+        Ok(existed)
+    }
+
+    /// The token bucket of `key_id` under `plan`.
+    pub fn bucket(&self, plan: &str, key_id: &str, settings: ThrottleSettings) -> Arc<Bucket> {
+        let bucket = self
+            .buckets
+            .get_with((plan.to_owned(), key_id.to_owned()), || {
+                Arc::new(Bucket::new(settings))
+            });
+        if bucket.settings == settings {
+            bucket
+        } else {
+            // The plan's throttle changed with a reload: start a bucket with the new numbers.
+            let fresh = Arc::new(Bucket::new(settings));
+            self.buckets
+                .insert((plan.to_owned(), key_id.to_owned()), fresh.clone());
+            fresh
+        }
+    }
+
+    /// Counts one request of `key_id` against `plan`'s quota, unless the quota is used up.
+    pub fn take_quota(
+        &self,
+        plan: &str,
+        key_id: &str,
+        q: &QuotaSettings,
+    ) -> Result<(), QuotaError> {
+        self.take_quota_at(plan, key_id, q, now_secs())
+    }
+
+    fn take_quota_at(
+        &self,
+        plan: &str,
+        key_id: &str,
+        q: &QuotaSettings,
+        now: u64,
+    ) -> Result<(), QuotaError> {
+        let qk = QuotaKey {
+            plan: plan.to_owned(),
+            key_id: key_id.to_owned(),
+            window_start: window_start(q, now),
+        };
+        let counter = match self.counters.get(&qk) {
+            Some(c) => c.clone(),
+            None => {
+                // First use of this window in this process: start from the stored count.
+                let stored = self
+                    .store
+                    .quota_count(&qk)
+                    .map_err(|e| QuotaError::Store(e.to_string()))?;
+                self.counters
+                    .entry(qk)
+                    .or_insert_with(|| {
+                        Arc::new(Counter {
+                            total: AtomicU64::new(stored),
+                            pending: AtomicU64::new(0),
+                        })
+                    })
+                    .clone()
+            }
+        };
+        counter
+            .total
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < q.limit).then_some(n + 1)
+            })
+            .map_err(|_| QuotaError::Exceeded)?;
+        counter.pending.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Writes the counts not yet stored; forgets windows that ended over a month ago.
+    pub fn flush(&self) -> Result<usize, StoreError> {
+        let mut batch = Vec::new();
+        for entry in &self.counters {
+            let n = entry.value().pending.swap(0, Ordering::AcqRel);
+            if n > 0 {
+                batch.push((entry.key().clone(), n));
+            }
+        }
+        if let Err(e) = self.store.add_quota(&batch) {
+            // Put the counts back so the next flush retries them.
+            for (k, n) in &batch {
+                if let Some(c) = self.counters.get(k) {
+                    c.pending.fetch_add(*n, Ordering::AcqRel);
+                }
+            }
+            return Err(e);
+        }
+        let cutoff = now_secs().saturating_sub(40 * 86_400);
+        self.counters
+            .retain(|k, c| k.window_start >= cutoff || c.pending.load(Ordering::Acquire) > 0);
+        Ok(batch.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::MemoryStore;
+
+    const DAY: u64 = 86_400;
+
+    /// Seconds since the epoch of a UTC date.
+    fn at(y: i64, m: u32, d: u32) -> u64 {
+        days_from_civil(y, m, d) as u64 * DAY
+    }
+
+    #[test]
+    fn civil_dates_round_trip() {
+        for day in [0_i64, 59, 60, 365, 10_957, 20_000, 20_781] {
+            let (y, m, d) = civil_from_days(day);
+            assert_eq!(days_from_civil(y, m, d), day);
+        }
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(days_from_civil(2026, 11, 24), 20_781);
+    }
+
+    #[test]
+    fn windows_follow_period_and_offset() {
+        let q = |period, offset| QuotaSettings {
+            limit: 1,
+            period,
+            offset,
+        };
+        // 2026-11-24 is a Tuesday, 13:00 UTC.
+        let now = at(2026, 11, 24) + 13 * 3600;
+        assert_eq!(window_start(&q(Period::Day, 0), now), at(2026, 11, 24));
+        // Weeks from Sunday (offset 0) and from Monday (offset 1).
+        assert_eq!(window_start(&q(Period::Week, 0), now), at(2026, 11, 22));
+        assert_eq!(window_start(&q(Period::Week, 1), now), at(2026, 11, 23));
+        // Offset 3 (Wednesday): the window began last Wednesday.
+        assert_eq!(window_start(&q(Period::Week, 3), now), at(2026, 11, 18));
+        // Months from the 1st, and from the 26th (offset 25): still in October's window.
+        assert_eq!(window_start(&q(Period::Month, 0), now), at(2026, 11, 1));
+        assert_eq!(window_start(&q(Period::Month, 25), now), at(2026, 10, 26));
+        assert_eq!(
+            window_start(&q(Period::Month, 25), at(2026, 1, 3)),
+            at(2025, 12, 26)
+        );
+    }
+
+    #[test]
+    fn quota_counts_up_to_the_limit_per_window_and_flushes() {
+        let keys = ApiKeys::new(Box::<MemoryStore>::default()).expect("keys");
+        let q = QuotaSettings {
+            limit: 3,
+            period: Period::Day,
+            offset: 0,
+        };
+        let today = at(2026, 11, 24);
+        for _ in 0..3 {
+            assert_eq!(keys.take_quota_at("gold", "k", &q, today), Ok(()));
+        }
+        assert_eq!(
+            keys.take_quota_at("gold", "k", &q, today + 60),
+            Err(QuotaError::Exceeded)
+        );
+        // Another key, and the next day, have quotas of their own.
+        assert_eq!(keys.take_quota_at("gold", "other", &q, today), Ok(()));
+        assert_eq!(keys.take_quota_at("gold", "k", &q, today + DAY), Ok(()));
+        assert_eq!(keys.flush().expect("flush"), 3);
+        let stored = keys
+            .store
+            .quota_count(&QuotaKey {
+                plan: "gold".into(),
+                key_id: "k".into(),
+                window_start: today,
+            })
+            .expect("count");
+        assert_eq!(stored, 3);
+        assert_eq!(keys.flush().expect("nothing new"), 0);
+    }
+
+    #[test]
+    fn a_restarted_process_continues_the_stored_count() {
+        let store = MemoryStore::default();
+        let q = QuotaSettings {
+            limit: 5,
+            period: Period::Day,
+            offset: 0,
+        };
+        let today = at(2026, 11, 24);
+        store
+            .add_quota(&[(
+                QuotaKey {
+                    plan: "p".into(),
+                    key_id: "k".into(),
+                    window_start: today,
+                },
+                4,
+            )])
+            .expect("seed");
+        let keys = ApiKeys::new(Box::new(store)).expect("keys");
+        assert_eq!(keys.take_quota_at("p", "k", &q, today + 5), Ok(()));
+        assert_eq!(
+            keys.take_quota_at("p", "k", &q, today + 6),
+            Err(QuotaError::Exceeded)
+        );
+    }
+
+    #[test]
+    fn keys_are_found_by_value_and_never_stored_in_clear() {
+        let keys = ApiKeys::new(Box::<MemoryStore>::default()).expect("keys");
+        let config = vec![ConfigKey {
+            name: "partner".into(),
+            value: "partner-key-0123456789".into(),
+            plans: vec!["gold".into()],
+            enabled: true,
+        }];
+        keys.import(&config).expect("import");
+        keys.import(&config).expect("import is idempotent");
+        let entry = keys.lookup("partner-key-0123456789").expect("found");
+        assert_eq!(entry.name, "partner");
+        assert!(keys.lookup("partner-key-012345678X").is_none());
+        let listed = keys.list().expect("list");
+        assert_eq!(listed.len(), 1);
+        assert_ne!(listed[0].hash, "partner-key-0123456789");
+        assert_eq!(listed[0].id, entry.id);
+
+        let (made, value) = keys.create("cli", vec![], None).expect("create");
+        assert_eq!(value.len(), 40);
+        assert!(keys.lookup(&value).is_some());
+        assert!(
+            keys.create("cli", vec![], None).is_err(),
+            "names are unique"
+        );
+        assert!(keys.create("short", vec![], Some("tiny".into())).is_err());
+        keys.set_enabled(&made.id, false).expect("disable");
+        assert!(!keys.lookup(&value).expect("still there").enabled);
+        assert!(keys.delete(&made.id).expect("delete"));
+        assert!(keys.lookup(&value).is_none());
+
+        // A key removed from the config file is removed from the store.
+        keys.import(&[]).expect("import");
+        assert!(keys.list().expect("list").is_empty());
+    }
+}

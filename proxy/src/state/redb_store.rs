@@ -1,0 +1,161 @@
+//! The embedded, ACID state store: one redb file, `gatehouse.redb`, in `state.data_dir`.
+//!
+//! redb locks the file, so one process at a time: the gateway, or the `gatehouse keys` CLI
+//! while the gateway is stopped.
+
+use super::{QuotaKey, StateStore, StoreError, StoredKey};
+use redb::{Database, ReadableTable, TableDefinition};
+use std::path::Path;
+
+/// Key id → JSON of [`StoredKey`].
+const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
+/// Encoded [`QuotaKey`] → requests counted.
+const QUOTA: TableDefinition<&str, u64> = TableDefinition::new("quota");
+
+/// The file name inside the data directory.
+pub const FILE_NAME: &str = "gatehouse.redb";
+
+#[derive(Debug)]
+pub struct RedbStore {
+    db: Database,
+}
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+impl RedbStore {
+    /// Opens (or creates) the store in `dir`, creating the directory as needed.
+    pub fn open(dir: &Path) -> Result<RedbStore, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError(format!("cannot create `{}`: {e}", dir.display())))?;
+        let path = dir.join(FILE_NAME);
+        let db = Database::create(&path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError(format!(
+                "`{}` is in use by another process (a running gateway?); use the admin API instead",
+                path.display()
+            )),
+            other => StoreError(format!("cannot open `{}`: {other}", path.display())),
+        })?;
+        // Create the tables so that readers find them.
+        let tx = db.begin_write().map_err(err)?;
+        tx.open_table(KEYS).map_err(err)?;
+        tx.open_table(QUOTA).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(RedbStore { db })
+    }
+}
+
+impl StateStore for RedbStore {
+    fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let table = tx.open_table(KEYS).map_err(err)?;
+        let mut keys = Vec::new();
+        for row in table.iter().map_err(err)? {
+            let (_, v) = row.map_err(err)?;
+            keys.push(serde_json::from_slice::<StoredKey>(v.value()).map_err(err)?);
+        }
+        keys.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(keys)
+    }
+
+    fn put_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(key).map_err(err)?;
+        let tx = self.db.begin_write().map_err(err)?;
+        tx.open_table(KEYS)
+            .map_err(err)?
+            .insert(key.id.as_str(), json.as_slice())
+            .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    fn delete_key(&self, id: &str) -> Result<bool, StoreError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        let existed = tx
+            .open_table(KEYS)
+            .map_err(err)?
+            .remove(id)
+            .map_err(err)?
+            .is_some();
+        tx.commit().map_err(err)?;
+        Ok(existed)
+    }
+
+    fn quota_count(&self, key: &QuotaKey) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let table = tx.open_table(QUOTA).map_err(err)?;
+        let count = table.get(key.encode().as_str()).map_err(err)?;
+        Ok(count.map_or(0, |v| v.value()))
+    }
+
+    fn add_quota(&self, increments: &[(QuotaKey, u64)]) -> Result<(), StoreError> {
+        if increments.is_empty() {
+            return Ok(());
+        }
+        let tx = self.db.begin_write().map_err(err)?;
+        {
+            let mut table = tx.open_table(QUOTA).map_err(err)?;
+            for (k, n) in increments {
+                let id = k.encode();
+                let old = table
+                    .get(id.as_str())
+                    .map_err(err)?
+                    .map_or(0, |v| v.value());
+                table.insert(id.as_str(), old + n).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str) -> StoredKey {
+        StoredKey {
+            id: id.into(),
+            name: format!("name-{id}"),
+            hash: "ab".repeat(32),
+            enabled: true,
+            plans: vec!["gold".into()],
+            created_at: 1,
+            from_config: false,
+        }
+    }
+
+    #[test]
+    fn keys_and_counts_survive_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let q = QuotaKey {
+            plan: "gold".into(),
+            key_id: "k1".into(),
+            window_start: 86_400,
+        };
+        {
+            let store = RedbStore::open(dir.path()).expect("open");
+            store.put_key(&key("k1")).expect("put");
+            store.put_key(&key("k2")).expect("put");
+            assert!(store.delete_key("k2").expect("delete"));
+            assert!(!store.delete_key("k2").expect("delete again"));
+            store.add_quota(&[(q.clone(), 5)]).expect("add");
+            store.add_quota(&[(q.clone(), 2)]).expect("add");
+        }
+        let store = RedbStore::open(dir.path()).expect("reopen");
+        assert_eq!(store.keys().expect("keys"), vec![key("k1")]);
+        assert_eq!(store.quota_count(&q).expect("count"), 7);
+        let other = QuotaKey {
+            window_start: 0,
+            ..q
+        };
+        assert_eq!(store.quota_count(&other).expect("count"), 0);
+    }
+
+    #[test]
+    fn a_second_opener_gets_a_clear_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let _first = RedbStore::open(dir.path()).expect("open");
+        let second = RedbStore::open(dir.path()).expect_err("locked");
+        assert!(second.0.contains("in use by another process"), "{second}");
+    }
+}
