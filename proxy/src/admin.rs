@@ -96,7 +96,31 @@ async fn route(
             return r;
         }
     }
-    match (req.method(), path) {
+    let method = req.method().clone();
+    let path = path.to_owned();
+    match (&method, path.as_str()) {
+        (&Method::GET, "/apikeys") => match shared.keys.list() {
+            Ok(list) => json(
+                StatusCode::OK,
+                serde_json::json!({ "items": list }).to_string(),
+            ),
+            Err(e) => store_error(&e),
+        },
+        (&Method::POST, "/apikeys") => create_key(shared, req.into_body()).await,
+        (&Method::PATCH, p) if p.starts_with("/apikeys/") => {
+            update_key(shared, &p["/apikeys/".len()..], req.into_body()).await
+        }
+        (&Method::DELETE, p) if p.starts_with("/apikeys/") => {
+            match shared.keys.delete(&p["/apikeys/".len()..]) {
+                Ok(true) => {
+                    let mut r = Response::new(Body::Empty);
+                    *r.status_mut() = StatusCode::NO_CONTENT;
+                    r
+                }
+                Ok(false) => not_found_key(),
+                Err(e) => store_error(&e),
+            }
+        }
         (&Method::GET, "/metrics") => {
             let mut r = text(StatusCode::OK, shared.metrics.render());
             r.headers_mut().insert(
@@ -123,6 +147,94 @@ async fn route(
             r#"{"message":"Not Found"}"#.to_owned(),
         ),
     }
+}
+
+/// Reads a small JSON request body (at most 64 KiB).
+async fn json_body(body: Incoming) -> Result<serde_json::Value, Response<Body>> {
+    use http_body_util::BodyExt;
+    let limited = http_body_util::Limited::new(body, 64 * 1024);
+    let bytes = match limited.collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) => return Err(bad_request(&format!("cannot read the body: {e}"))),
+    };
+    serde_json::from_slice(&bytes).map_err(|e| bad_request(&format!("expected a JSON object: {e}")))
+}
+
+/// `POST /apikeys` with `{"name": N, "plans": [..], "value": V?}`: 201 with the value, shown once.
+async fn create_key(shared: &Shared, body: Incoming) -> Response<Body> {
+    let doc = match json_body(body).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let Some(name) = doc.get("name").and_then(|v| v.as_str()) else {
+        return bad_request("expected a string `name`");
+    };
+    let plans: Vec<String> = match doc.get("plans") {
+        None => Vec::new(),
+        Some(v) => match serde_json::from_value(v.clone()) {
+            Ok(p) => p,
+            Err(_) => return bad_request("expected `plans` to be a list of usage plan names"),
+        },
+    };
+    let rt = shared.runtime.load();
+    if let Some(p) = plans.iter().find(|p| !rt.usage_plans.contains_key(*p)) {
+        return bad_request(&format!("no usage plan named `{p}`"));
+    }
+    let value = match doc.get("value") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(_) => return bad_request("expected `value` to be a string"),
+    };
+    match shared.keys.create(name, plans, value) {
+        Ok((key, value)) => {
+            tracing::info!(key = %key.id, name = %key.name, "API key created");
+            let mut doc = serde_json::to_value(&key).unwrap_or_default();
+            doc["value"] = serde_json::Value::String(value);
+            json(StatusCode::CREATED, doc.to_string())
+        }
+        Err(msg) => bad_request(&msg),
+    }
+}
+
+/// `PATCH /apikeys/{id}` with `{"enabled": bool}`.
+async fn update_key(shared: &Shared, id: &str, body: Incoming) -> Response<Body> {
+    let doc = match json_body(body).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let Some(enabled) = doc.get("enabled").and_then(|v| v.as_bool()) else {
+        return bad_request("expected a boolean `enabled`");
+    };
+    match shared.keys.set_enabled(id, enabled) {
+        Ok(Some(key)) => json(
+            StatusCode::OK,
+            serde_json::to_string(&key).unwrap_or_default(),
+        ),
+        Ok(None) => not_found_key(),
+        Err(e) => store_error(&e),
+    }
+}
+
+fn bad_request(msg: &str) -> Response<Body> {
+    json(
+        StatusCode::BAD_REQUEST,
+        serde_json::json!({ "message": msg }).to_string(),
+    )
+}
+
+fn not_found_key() -> Response<Body> {
+    json(
+        StatusCode::NOT_FOUND,
+        r#"{"message":"no such API key"}"#.to_owned(),
+    )
+}
+
+fn store_error(e: &crate::state::StoreError) -> Response<Body> {
+    tracing::error!(error = %e, "admin API: state store failed");
+    json(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        serde_json::json!({ "message": e.to_string() }).to_string(),
+    )
 }
 
 /// `DELETE /cache/{api}/{stage}`: drops every entry of a stage's cache.

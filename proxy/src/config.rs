@@ -25,6 +25,16 @@ pub struct ServerSettings {
     pub header_read_timeout: Duration,
     pub drain_timeout: Duration,
     pub access_log: LogDestination,
+    pub state: StateSettings,
+}
+
+/// Where API keys and quota counts are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateSettings {
+    /// The folder of the embedded store; in memory only when `None`.
+    pub data_dir: Option<PathBuf>,
+    /// How often quota counts are written to the store.
+    pub flush_interval: Duration,
 }
 
 #[derive(Debug)]

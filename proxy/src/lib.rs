@@ -37,6 +37,8 @@ pub struct Shared {
     pub metrics: metrics::Registry,
     pub plugins: plugin::PluginHost,
     pub access_log: Option<access_log::Sink>,
+    /// API keys and quota counters; they outlive reloads.
+    pub keys: state::keys::ApiKeys,
 }
 
 impl Shared {
@@ -59,6 +61,38 @@ pub enum RunError {
         what: String,
         source: std::io::Error,
     },
+}
+
+fn store_err(e: state::StoreError) -> RunError {
+    RunError::Io {
+        what: "cannot open the state store".into(),
+        source: std::io::Error::other(e.0),
+    }
+}
+
+/// Writes quota counts to the state store every `every`, until shutdown (which flushes once
+/// more itself).
+async fn flush_quota_counts(
+    shared: Arc<Shared>,
+    every: std::time::Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let s = shared.clone();
+        match tokio::task::spawn_blocking(move || s.keys.flush()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot write quota counts; retrying at the next flush")
+            }
+            Err(e) => tracing::warn!(error = %e, "quota flush task failed"),
+        }
+    }
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
@@ -88,15 +122,28 @@ pub async fn run(config_path: PathBuf) -> Result<(), RunError> {
     let settings = loaded.settings;
     let access_log = access_log::Sink::open(&settings.access_log)
         .map_err(io_err("cannot open the access log"))?;
+    let store: Box<dyn state::StateStore> = match &settings.state.data_dir {
+        Some(dir) => Box::new(state::redb_store::RedbStore::open(dir).map_err(store_err)?),
+        None => Box::new(state::MemoryStore::default()),
+    };
+    let keys = state::keys::ApiKeys::new(store).map_err(store_err)?;
+    keys.import(&loaded.runtime.config_keys)
+        .map_err(store_err)?;
     let shared = Arc::new(Shared {
         runtime: ArcSwap::from_pointee(loaded.runtime),
         upstreams: upstream::Upstreams::new(),
         metrics,
         plugins,
         access_log,
+        keys,
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let flusher = tokio::spawn(flush_quota_counts(
+        shared.clone(),
+        settings.state.flush_interval,
+        stop_rx.clone(),
+    ));
     // Every connection holds a clone of this sender; shutdown waits until all are dropped.
     let (in_flight, mut drained) = mpsc::channel::<()>(1);
     let mut accept_tasks = Vec::new();
@@ -163,6 +210,13 @@ pub async fn run(config_path: PathBuf) -> Result<(), RunError> {
     }
     if let Some(sink) = &shared.access_log {
         sink.flush_and_close();
+    }
+    flusher.abort();
+    let last = shared.clone();
+    match tokio::task::spawn_blocking(move || last.keys.flush()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "cannot write the last quota counts"),
+        Err(e) => tracing::error!(error = %e, "quota flush task failed"),
     }
     tracing::info!("shutdown complete");
     Ok(())

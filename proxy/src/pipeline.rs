@@ -4,7 +4,9 @@
 //! route            pipeline/route.rs      API, stage, resource, method, path parameters
 //! body limit       (below)                413 for a declared length over the limit
 //! authorize        pipeline/authorize.rs  Wasm authorizer, decision cache
-//! throttle         pipeline/throttle.rs   account, stage, method token buckets
+//! API key          pipeline/api_key.rs    key, usage plan (403 without one)
+//! throttle         pipeline/throttle.rs   account, stage, method token buckets; per-key
+//!                  pipeline/api_key.rs    buckets and quota of the key's usage plan
 //! cache            pipeline/cache.rs      stage cache: a hit skips everything below
 //! map request      pipeline/map.rs        mapper plugin
 //! integration      integration.rs         http_proxy | mock | wasm
@@ -17,6 +19,7 @@
 //! `pipeline/respond.rs` is the only place a rejection becomes a response. The runtime is
 //! loaded once per request, so a reload never changes a request half-way.
 
+pub mod api_key;
 pub mod authorize;
 pub mod cache;
 pub mod ctx;
@@ -81,7 +84,22 @@ async fn run(
     }
     throttle::check([&rt.account_throttle], "account")?;
     throttle::check(stage.throttle.as_ref(), "stage")?;
+    let admitted = if entry.api_key_required {
+        Some(api_key::identify(
+            &shared.keys,
+            rt,
+            api,
+            stage,
+            ctx,
+            &parts.headers,
+        )?)
+    } else {
+        None
+    };
     throttle::check(entry.throttle.as_ref().map(|t| &t[matched.stage]), "method")?;
+    if let Some(admitted) = &admitted {
+        api_key::limit(&shared.keys, admitted)?;
+    }
 
     let body = Body::limited(body, rt.max_body_bytes);
     let cache = match (&stage.cache, &entry.cache) {

@@ -13,6 +13,7 @@ use crate::pipeline::ctx::RequestCtx;
 use crate::pipeline::throttle::Bucket;
 use crate::plugin::Plugin;
 use crate::router::{ParamSpans, ResourceTree};
+use crate::state::keys::{ConfigKey, UsagePlan};
 use http::{HeaderName, Method, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +34,19 @@ pub struct Runtime {
     pub unmatched_metrics: Arc<RouteMetrics>,
     /// The account-level throttle every request passes.
     pub account_throttle: Bucket,
+    /// Usage plans by name.
+    pub usage_plans: std::collections::HashMap<String, Arc<UsagePlan>>,
+    /// The config file's `api_keys`, imported into the state store after loading.
+    pub config_keys: Vec<ConfigKey>,
+}
+
+/// Where an API's keys come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiKeySource {
+    /// The `x-api-key` header.
+    Header,
+    /// The authorizer's usage identifier key.
+    Authorizer,
 }
 
 /// One API: its stages, its resources and their methods.
@@ -43,6 +57,7 @@ pub struct Api {
     pub resources: Vec<Resource>,
     pub tree: ResourceTree,
     pub responses: GatewayResponses,
+    pub api_key_source: ApiKeySource,
 }
 
 #[derive(Debug)]
@@ -68,6 +83,8 @@ pub struct Resource {
 pub struct MethodEntry {
     pub key: MethodKey,
     pub authorizer: Option<Arc<AuthorizerBinding>>,
+    /// Requests need an API key of a usage plan covering the stage.
+    pub api_key_required: bool,
     pub request_mapper: Option<Arc<Plugin>>,
     pub response_mapper: Option<Arc<Plugin>>,
     /// Method-level throttle, one bucket per stage.

@@ -5,7 +5,10 @@
 
 use super::error::{ConfigErrors, Errors};
 use super::raw::*;
-use super::{AdminSettings, CompileEnv, ListenerSettings, Loaded, LogDestination, ServerSettings};
+use super::{
+    AdminSettings, CompileEnv, ListenerSettings, Loaded, LogDestination, ServerSettings,
+    StateSettings,
+};
 use crate::context_template::ContextTemplate;
 use crate::error::ResponseType;
 use crate::integration::http_proxy::{HttpProxy, UriTemplate};
@@ -18,6 +21,7 @@ use crate::pipeline::throttle::{Bucket, ThrottleSettings};
 use crate::plugin::{Plugin, PluginKind, PluginSettings};
 use crate::router::{parse_resource_path, ResourceTree, Segment};
 use crate::runtime::*;
+use crate::state::keys::{validate_value, ConfigKey, Period, QuotaSettings, UsagePlan};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use std::collections::{HashMap, HashSet};
@@ -31,8 +35,8 @@ pub const DEFAULT_ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId"
 /// Compiles a parsed config. `file` is used in error messages and to resolve relative paths.
 pub fn compile(raw: RawConfig, file: &Path, env: CompileEnv<'_>) -> Result<Loaded, ConfigErrors> {
     let fingerprint = format!(
-        "{:?}|{:?}|{:?}|{:?}|{:?}",
-        raw.listeners, raw.admin, raw.limits, raw.shutdown, raw.access_log.destination
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        raw.listeners, raw.admin, raw.limits, raw.shutdown, raw.access_log.destination, raw.state
     );
     let dir = file.parent().unwrap_or(Path::new("."));
     let mut e = Errors::default();
@@ -133,6 +137,17 @@ fn server_settings(raw: &RawConfig, dir: &Path, e: &mut Errors) -> ServerSetting
         }
         Some(p) => LogDestination::File(dir.join(p)),
     };
+    let state = e.at("state", |e| StateSettings {
+        data_dir: raw.state.data_dir.as_ref().map(|d| dir.join(d)),
+        flush_interval: duration(
+            e,
+            "flush_interval",
+            raw.state.flush_interval.as_deref(),
+            1_000,
+            10,
+            3_600_000,
+        ),
+    });
     ServerSettings {
         listeners,
         admin,
@@ -140,6 +155,7 @@ fn server_settings(raw: &RawConfig, dir: &Path, e: &mut Errors) -> ServerSetting
         header_read_timeout,
         drain_timeout,
         access_log,
+        state,
     }
 }
 
@@ -488,7 +504,11 @@ fn runtime(raw: &RawConfig, metrics: &Registry, plugins: &Plugins, e: &mut Error
             }
         }
     }
+    let usage_plans = e.at("usage_plans", |e| usage_plans(&raw.usage_plans, &apis, e));
+    let config_keys = e.at("api_keys", |e| api_keys(&raw.api_keys, &usage_plans, e));
     Runtime {
+        usage_plans,
+        config_keys,
         apis,
         mounts,
         request_id_header,
@@ -508,6 +528,121 @@ fn runtime(raw: &RawConfig, metrics: &Registry, plugins: &Plugins, e: &mut Error
             method: "-".into(),
         }),
     }
+}
+
+fn usage_plans(
+    raw: &indexmap::IndexMap<String, RawUsagePlan>,
+    apis: &[Api],
+    e: &mut Errors,
+) -> HashMap<String, Arc<UsagePlan>> {
+    let mut out = HashMap::with_capacity(raw.len());
+    for (name, p) in raw {
+        e.at(name, |e| {
+            let mut stages = Vec::with_capacity(p.stages.len());
+            e.at("stages", |e| {
+                for (i, s) in p.stages.iter().enumerate() {
+                    e.index(i, |e| {
+                        let Some((api, stage)) = s.split_once('/') else {
+                            e.push(format!("expected API/STAGE such as pets/prod, found `{s}`"));
+                            return;
+                        };
+                        match apis.iter().find(|a| &*a.name == api) {
+                            None => e.push(format!("no API named `{api}`")),
+                            Some(a) if !a.stages.iter().any(|st| &*st.name == stage) => {
+                                e.push(format!("API `{api}` has no stage `{stage}`"))
+                            }
+                            Some(_) => stages.push((api.to_owned(), stage.to_owned())),
+                        }
+                    })
+                }
+            });
+            let throttle = p
+                .throttle
+                .and_then(|t| e.at("throttle", |e| throttle(t, e)));
+            let quota = p.quota.as_ref().and_then(|q| {
+                e.at("quota", |e| {
+                    let period = match q.period.as_str() {
+                        "DAY" => Period::Day,
+                        "WEEK" => Period::Week,
+                        "MONTH" => Period::Month,
+                        other => {
+                            e.push_at(
+                                "period",
+                                format!("expected DAY, WEEK or MONTH, found `{other}`"),
+                            );
+                            return None;
+                        }
+                    };
+                    let max_offset = match period {
+                        Period::Day => 0,
+                        Period::Week => 6,
+                        Period::Month => 27,
+                    };
+                    if q.offset > max_offset {
+                        e.push_at(
+                            "offset",
+                            format!(
+                                "expected 0..={max_offset} for {}, found {}",
+                                q.period, q.offset
+                            ),
+                        );
+                    }
+                    if q.limit == 0 {
+                        e.push_at("limit", "expected at least 1 request");
+                    }
+                    Some(QuotaSettings {
+                        limit: q.limit,
+                        period,
+                        offset: q.offset,
+                    })
+                })
+            });
+            out.insert(
+                name.clone(),
+                Arc::new(UsagePlan {
+                    name: name.clone(),
+                    stages,
+                    throttle,
+                    quota,
+                }),
+            );
+        })
+    }
+    out
+}
+
+fn api_keys(
+    raw: &indexmap::IndexMap<String, RawApiKey>,
+    plans: &HashMap<String, Arc<UsagePlan>>,
+    e: &mut Errors,
+) -> Vec<ConfigKey> {
+    let mut values = HashSet::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (name, k) in raw {
+        e.at(name, |e| {
+            if let Err(msg) = validate_value(&k.value) {
+                e.push_at("value", msg);
+            } else if !values.insert(k.value.as_str()) {
+                e.push_at("value", "another key has the same value");
+            }
+            e.at("plans", |e| {
+                for (i, p) in k.plans.iter().enumerate() {
+                    if !plans.contains_key(p) {
+                        e.index(i, |e| {
+                            e.push(format!("no usage plan named `{p}` under `usage_plans`"))
+                        });
+                    }
+                }
+            });
+            out.push(ConfigKey {
+                name: name.clone(),
+                value: k.value.clone(),
+                plans: k.plans.clone(),
+                enabled: k.enabled,
+            });
+        })
+    }
+    out
 }
 
 /// `/` -> `""`, `/v1` -> `/v1`; `None` when malformed.
@@ -723,6 +858,7 @@ fn api(
                         resource.methods.push(MethodEntry {
                             key,
                             authorizer,
+                            api_key_required: raw_method.api_key_required,
                             request_mapper,
                             response_mapper,
                             throttle: method_throttle,
@@ -736,8 +872,20 @@ fn api(
             })
         }
     });
+    let api_key_source = match a.api_key_source.as_deref() {
+        None | Some("HEADER") => ApiKeySource::Header,
+        Some("AUTHORIZER") => ApiKeySource::Authorizer,
+        Some(other) => {
+            e.push_at(
+                "api_key_source",
+                format!("expected HEADER or AUTHORIZER, found `{other}`"),
+            );
+            ApiKeySource::Header
+        }
+    };
     Api {
         name: a.name.as_str().into(),
+        api_key_source,
         stages,
         resources,
         tree,

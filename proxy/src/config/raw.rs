@@ -29,6 +29,55 @@ pub struct RawConfig {
     pub plugins: IndexMap<String, RawPlugin>,
     #[serde(default)]
     pub apis: Vec<RawApi>,
+    /// Where keys and quota counts are kept.
+    #[serde(default)]
+    pub state: RawState,
+    /// Usage plans by name.
+    #[serde(default)]
+    pub usage_plans: IndexMap<String, RawUsagePlan>,
+    /// API keys by name, imported into the state store on every load.
+    #[serde(default)]
+    pub api_keys: IndexMap<String, RawApiKey>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    pub data_dir: Option<PathBuf>,
+    pub flush_interval: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUsagePlan {
+    /// `API/STAGE` entries.
+    #[serde(default)]
+    pub stages: Vec<String>,
+    pub throttle: Option<RawThrottle>,
+    pub quota: Option<RawQuota>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuota {
+    pub limit: u64,
+    pub period: String,
+    #[serde(default)]
+    pub offset: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiKey {
+    pub value: String,
+    #[serde(default)]
+    pub plans: Vec<String>,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
 }
 
 /// A Wasm component plugin. Its world (authorizer, mapper, integration) is read from it.
@@ -119,6 +168,8 @@ pub struct RawApi {
     pub gateway_responses: IndexMap<String, RawGatewayResponse>,
     #[serde(default)]
     pub authorizers: IndexMap<String, RawAuthorizer>,
+    /// Where API keys come from: HEADER (`x-api-key`, the default) or AUTHORIZER.
+    pub api_key_source: Option<String>,
     #[serde(default)]
     pub resources: IndexMap<String, IndexMap<String, RawMethod>>,
 }
@@ -146,6 +197,8 @@ pub struct RawGatewayResponse {
 #[serde(deny_unknown_fields)]
 pub struct RawMethod {
     pub authorizer: Option<String>,
+    #[serde(default)]
+    pub api_key_required: bool,
     pub throttle: Option<RawThrottle>,
     pub cache: Option<RawMethodCache>,
     pub request_mapper: Option<String>,

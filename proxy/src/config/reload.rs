@@ -140,6 +140,9 @@ impl Reloader {
         match compiled {
             Ok(None) => Ok(()),
             Ok(Some((loaded, hash))) => {
+                if let Err(e) = self.shared.keys.import(&loaded.runtime.config_keys) {
+                    tracing::error!(error = %e, "cannot import the config's api_keys; the stored keys stay as they were");
+                }
                 self.shared.runtime.store(Arc::new(loaded.runtime));
                 self.watch_files(&loaded.watch_paths);
                 self.shared.metrics.prune();

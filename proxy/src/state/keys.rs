@@ -133,7 +133,8 @@ pub fn window_start(q: &QuotaSettings, now: u64) -> u64 {
             let (y, m, d) = civil_from_days(day as i64);
             let offset = i64::from(q.offset.min(27));
             let this = days_from_civil(y, m, 1) + offset;
-            if i64::from(d) - 1 >= offset {
+            // Day d (1-based) is inside this month's window when d - 1 >= offset.
+            if i64::from(d) > offset {
                 this as u64
             } else {
                 let (py, pm) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
