@@ -122,10 +122,11 @@ pub async fn run(config_path: PathBuf) -> Result<(), RunError> {
     let settings = loaded.settings;
     let access_log = access_log::Sink::open(&settings.access_log)
         .map_err(io_err("cannot open the access log"))?;
-    let store: Box<dyn state::StateStore> = match &settings.state.data_dir {
-        Some(dir) => Box::new(state::redb_store::RedbStore::open(dir).map_err(store_err)?),
-        None => Box::new(state::MemoryStore::default()),
+    let store: state::SharedStore = match &settings.state.data_dir {
+        Some(dir) => Arc::new(state::redb_store::RedbStore::open(dir).map_err(store_err)?),
+        None => Arc::new(state::MemoryStore::default()),
     };
+    plugins.use_store(store.clone());
     let keys = state::keys::ApiKeys::new(store).map_err(store_err)?;
     keys.import(&loaded.runtime.config_keys)
         .map_err(store_err)?;

@@ -155,7 +155,7 @@ fn keys(config: Option<PathBuf>, action: KeysAction) -> Result<String, String> {
         )
     })?;
     let store = RedbStore::open(dir).map_err(|e| e.to_string())?;
-    let keys = ApiKeys::new(Box::new(store)).map_err(|e| e.to_string())?;
+    let keys = ApiKeys::new(std::sync::Arc::new(store)).map_err(|e| e.to_string())?;
     keys.import(&loaded.runtime.config_keys)
         .map_err(|e| e.to_string())?;
     let show = |k: &gatehouse::state::StoredKey| {

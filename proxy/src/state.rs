@@ -1,10 +1,11 @@
-//! Durable state: API keys and usage-plan quota counters.
+//! Durable state: API keys, usage-plan quota counters and the plugins' key/value data.
 //!
 //! The pipeline never touches storage. It reads [`keys::KeyRegistry`] (an in-memory map of
 //! hashed key values, rebuilt whenever keys change) and counts quota in memory
 //! ([`keys::QuotaCounters`]); a background task writes the counts to the [`StateStore`] every
 //! flush interval and once more at shutdown. A crash (SIGKILL) therefore loses at most one flush
-//! interval of counts. The store is a trait so that a shared one (Redis, for several nodes)
+//! interval of counts. Plugins' `kv` calls go to the store directly (see
+//! `plugin::host::KvStore`), one small transaction each. The store is a trait so that a shared one (Redis, for several nodes)
 //! can replace the embedded one without the pipeline noticing.
 
 pub mod keys;
@@ -67,13 +68,33 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     fn quota_count(&self, key: &QuotaKey) -> Result<u64, StoreError>;
     /// Adds the given increments to their counters, atomically as a whole.
     fn add_quota(&self, increments: &[(QuotaKey, u64)]) -> Result<(), StoreError>;
+
+    /// The value `plugin` stored under `key`.
+    fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Stores a value for `plugin`, durably before returning.
+    fn kv_put(&self, plugin: &str, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Removes a value of `plugin`; true when it existed.
+    fn kv_delete(&self, plugin: &str, key: &str) -> Result<bool, StoreError>;
+    /// How much `plugin` has stored, for its limits.
+    fn kv_usage(&self, plugin: &str) -> Result<KvUsage, StoreError>;
 }
+
+/// The number of keys and bytes (keys plus values) one plugin has stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KvUsage {
+    pub keys: usize,
+    pub bytes: usize,
+}
+
+/// A store shared by the key registry and the plugin host.
+pub type SharedStore = std::sync::Arc<dyn StateStore>;
 
 /// A store that lives as long as the process: the default without `state.data_dir`.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     keys: Mutex<HashMap<String, StoredKey>>,
     quota: Mutex<HashMap<QuotaKey, u64>>,
+    kv: Mutex<HashMap<(String, String), Vec<u8>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -106,5 +127,33 @@ impl StateStore for MemoryStore {
             *q.entry(k.clone()).or_default() += n;
         }
         Ok(())
+    }
+
+    fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(lock(&self.kv)
+            .get(&(plugin.to_owned(), key.to_owned()))
+            .cloned())
+    }
+
+    fn kv_put(&self, plugin: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        lock(&self.kv).insert((plugin.to_owned(), key.to_owned()), value.to_vec());
+        Ok(())
+    }
+
+    fn kv_delete(&self, plugin: &str, key: &str) -> Result<bool, StoreError> {
+        Ok(lock(&self.kv)
+            .remove(&(plugin.to_owned(), key.to_owned()))
+            .is_some())
+    }
+
+    fn kv_usage(&self, plugin: &str) -> Result<KvUsage, StoreError> {
+        let mut usage = KvUsage::default();
+        for ((p, k), v) in lock(&self.kv).iter() {
+            if p == plugin {
+                usage.keys += 1;
+                usage.bytes += k.len() + v.len();
+            }
+        }
+        Ok(usage)
     }
 }

@@ -161,6 +161,22 @@ impl Gateway {
         gw
     }
 
+    /// Stops the process (it must already be stopping or stopped) and keeps its folder.
+    pub fn into_dir(mut self) -> tempfile::TempDir {
+        let placeholder = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, placeholder)
+    }
+
+    /// Stops gracefully (SIGTERM, which must exit 0) and serves the same folder and config
+    /// again, as an operator restarting the gateway would.
+    pub fn restart(mut self) -> Gateway {
+        self.signal(libc::SIGTERM);
+        let status = self.wait_exit(Duration::from_secs(15));
+        assert!(status.success(), "graceful stop failed: {status}");
+        let config_path = self.config_path.clone();
+        Gateway::serve(self.into_dir(), config_path)
+    }
+
     /// The bound address of the listener called `name`.
     pub fn addr(&self, name: &str) -> SocketAddr {
         *self

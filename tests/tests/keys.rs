@@ -127,7 +127,7 @@ async fn quota_survives_restart_and_sigkill() {
     }
     gw.signal(libc::SIGTERM);
     assert!(gw.wait_exit(Duration::from_secs(15)).success());
-    let dir = take_dir(gw);
+    let dir = gw.into_dir();
 
     // 2 more, a wait longer than the flush interval, then SIGKILL: nothing is lost.
     let mut gw = Gateway::serve(dir, keep.join("gatehouse.yaml"));
@@ -138,7 +138,7 @@ async fn quota_survives_restart_and_sigkill() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     gw.signal(libc::SIGKILL);
     gw.wait_exit(Duration::from_secs(5));
-    let dir = take_dir(gw);
+    let dir = gw.into_dir();
 
     // 6 - 4 = 2 left.
     let gw = Gateway::serve(dir, keep.join("gatehouse.yaml"));
@@ -149,11 +149,6 @@ async fn quota_survives_restart_and_sigkill() {
 }
 
 /// Moves the folder out of a gateway that has exited.
-fn take_dir(mut gw: Gateway) -> tempfile::TempDir {
-    let placeholder = tempfile::tempdir().unwrap();
-    std::mem::replace(&mut gw.dir, placeholder)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_lifecycle_through_admin_api_and_cli() {
     let dir = tempfile::tempdir().unwrap();

@@ -421,3 +421,69 @@ apis:
     let r = c.get(&url).send().await.unwrap();
     assert_eq!(json(r).await["message"], "not found");
 }
+
+/// The `kv` import is backed by the state store: with `state.data_dir`, a plugin's data
+/// survives a restart, and one plugin's data is invisible to another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_kv_data_survives_a_restart() {
+    let yaml = format!(
+        r#"
+version: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:0
+state:
+  data_dir: state
+plugins:
+  items:
+    path: {items}
+  other-items:
+    path: {items}
+apis:
+  - name: kv
+    stages:
+      prod: {{}}
+    resources:
+      /items/{{id}}:
+        ANY: {{ integration: {{ type: wasm, plugin: items }} }}
+      /other/{{id}}:
+        ANY: {{ integration: {{ type: wasm, plugin: other-items }} }}
+"#,
+        items = plugin("kv-items").display(),
+    );
+    let gw = Gateway::start(&yaml);
+    let c = http1_client();
+    let base = gw.url("public");
+    let r = c
+        .put(format!("{base}/prod/items/7"))
+        .body(r#"{"kept":true}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = c
+        .put(format!("{base}/prod/items/8"))
+        .body(r#"{"kept":false}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = c
+        .delete(format!("{base}/prod/items/8"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+
+    let gw = gw.restart();
+    assert!(gw.dir.path().join("state/gatehouse.redb").exists());
+    let base = gw.url("public");
+    let r = c.get(format!("{base}/prod/items/7")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(json(r).await, serde_json::json!({"kept": true}));
+    let r = c.get(format!("{base}/prod/items/8")).send().await.unwrap();
+    assert_eq!(r.status(), 404, "a deleted value stays deleted");
+    // The same component under another name has its own namespace.
+    let r = c.get(format!("{base}/prod/other/7")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+}

@@ -5,6 +5,6 @@ mod config;
 mod kv;
 mod log;
 
-pub use kv::KvStore;
+pub use kv::{KvStore, StoreSlot};
 
 impl super::bindings::types::Host for super::CallState {}

@@ -3,7 +3,7 @@
 //! `InstancePre`, and checked against the world it exports.
 
 use super::bindings::{authorizer::AuthorizerPre, integration::IntegrationPre, mapper::MapperPre};
-use super::host::KvStore;
+use super::host::{KvStore, StoreSlot};
 use super::{CallState, Plugin, PluginKind, PluginPre, PluginSettings};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -20,6 +20,7 @@ pub struct PluginHost {
     cache_dir: Option<PathBuf>,
     components: Mutex<HashMap<[u8; 32], Component>>,
     kv: Mutex<HashMap<String, Arc<KvStore>>>,
+    store: Arc<StoreSlot>,
 }
 
 impl std::fmt::Debug for PluginHost {
@@ -48,7 +49,14 @@ impl PluginHost {
             cache_dir,
             components: Mutex::new(HashMap::new()),
             kv: Mutex::new(HashMap::new()),
+            store: Arc::default(),
         })
+    }
+
+    /// Keeps the plugins' `kv` data in `store` from now on. Call before the first plugin call;
+    /// false when a (process-local) store was already in use.
+    pub fn use_store(&self, store: crate::state::SharedStore) -> bool {
+        self.store.set(store)
     }
 
     /// The default on-disk cache: `$XDG_CACHE_HOME/gatehouse/plugins`, else under `$HOME`.
@@ -109,7 +117,7 @@ impl PluginHost {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(name.to_owned())
-            .or_default()
+            .or_insert_with(|| Arc::new(KvStore::new(name, self.store.clone())))
             .clone();
         Ok(Arc::new(Plugin {
             name: name.into(),

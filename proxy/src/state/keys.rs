@@ -8,7 +8,7 @@
 //!   shutdown.
 //! - Per-key throttles are token buckets in a bounded cache that forgets idle keys.
 
-use super::{QuotaKey, StateStore, StoreError, StoredKey};
+use super::{QuotaKey, SharedStore, StoreError, StoredKey};
 use crate::pipeline::throttle::{Bucket, ThrottleSettings};
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
@@ -187,7 +187,7 @@ pub enum QuotaError {
 
 /// Keys, quota counters and per-key throttles of one gateway process; they outlive reloads.
 pub struct ApiKeys {
-    store: Box<dyn StateStore>,
+    store: SharedStore,
     by_hash: ArcSwap<HashMap<[u8; 32], Arc<KeyEntry>>>,
     /// Serializes changes (create, import, delete...), never requests.
     changes: std::sync::Mutex<()>,
@@ -208,7 +208,7 @@ impl std::fmt::Debug for ApiKeys {
 pub type KeyInfo = StoredKey;
 
 impl ApiKeys {
-    pub fn new(store: Box<dyn StateStore>) -> Result<ApiKeys, StoreError> {
+    pub fn new(store: SharedStore) -> Result<ApiKeys, StoreError> {
         let keys = ApiKeys {
             store,
             by_hash: ArcSwap::from_pointee(HashMap::new()),
@@ -443,7 +443,7 @@ impl ApiKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::MemoryStore;
+    use crate::state::{MemoryStore, StateStore};
 
     const DAY: u64 = 86_400;
 
@@ -488,7 +488,7 @@ mod tests {
 
     #[test]
     fn quota_counts_up_to_the_limit_per_window_and_flushes() {
-        let keys = ApiKeys::new(Box::<MemoryStore>::default()).expect("keys");
+        let keys = ApiKeys::new(Arc::new(MemoryStore::default())).expect("keys");
         let q = QuotaSettings {
             limit: 3,
             period: Period::Day,
@@ -537,7 +537,7 @@ mod tests {
                 4,
             )])
             .expect("seed");
-        let keys = ApiKeys::new(Box::new(store)).expect("keys");
+        let keys = ApiKeys::new(Arc::new(store)).expect("keys");
         assert_eq!(keys.take_quota_at("p", "k", &q, today + 5), Ok(()));
         assert_eq!(
             keys.take_quota_at("p", "k", &q, today + 6),
@@ -547,7 +547,7 @@ mod tests {
 
     #[test]
     fn keys_are_found_by_value_and_never_stored_in_clear() {
-        let keys = ApiKeys::new(Box::<MemoryStore>::default()).expect("keys");
+        let keys = ApiKeys::new(Arc::new(MemoryStore::default())).expect("keys");
         let config = vec![ConfigKey {
             name: "partner".into(),
             value: "partner-key-0123456789".into(),

@@ -3,7 +3,7 @@
 //! redb locks the file, so one process at a time: the gateway, or the `gatehouse keys` CLI
 //! while the gateway is stopped.
 
-use super::{QuotaKey, StateStore, StoreError, StoredKey};
+use super::{KvUsage, QuotaKey, StateStore, StoreError, StoredKey};
 use redb::{Database, ReadableTable, TableDefinition};
 use std::path::Path;
 
@@ -11,6 +11,8 @@ use std::path::Path;
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
 /// Encoded [`QuotaKey`] → requests counted.
 const QUOTA: TableDefinition<&str, u64> = TableDefinition::new("quota");
+/// (plugin name, key) → value, for the plugins' `kv` import.
+const PLUGIN_KV: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("plugin_kv");
 
 /// The file name inside the data directory.
 pub const FILE_NAME: &str = "gatehouse.redb";
@@ -41,6 +43,7 @@ impl RedbStore {
         let tx = db.begin_write().map_err(err)?;
         tx.open_table(KEYS).map_err(err)?;
         tx.open_table(QUOTA).map_err(err)?;
+        tx.open_table(PLUGIN_KV).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(RedbStore { db })
     }
@@ -106,6 +109,51 @@ impl StateStore for RedbStore {
         }
         tx.commit().map_err(err)
     }
+
+    fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let table = tx.open_table(PLUGIN_KV).map_err(err)?;
+        let value = table.get((plugin, key)).map_err(err)?;
+        Ok(value.map(|v| v.value().to_vec()))
+    }
+
+    fn kv_put(&self, plugin: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        tx.open_table(PLUGIN_KV)
+            .map_err(err)?
+            .insert((plugin, key), value)
+            .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    fn kv_delete(&self, plugin: &str, key: &str) -> Result<bool, StoreError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        let existed = tx
+            .open_table(PLUGIN_KV)
+            .map_err(err)?
+            .remove((plugin, key))
+            .map_err(err)?
+            .is_some();
+        tx.commit().map_err(err)?;
+        Ok(existed)
+    }
+
+    fn kv_usage(&self, plugin: &str) -> Result<KvUsage, StoreError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let table = tx.open_table(PLUGIN_KV).map_err(err)?;
+        let mut usage = KvUsage::default();
+        // Tuple keys sort by plugin first, so one plugin's rows are one contiguous range.
+        for row in table.range((plugin, "")..).map_err(err)? {
+            let (k, v) = row.map_err(err)?;
+            let (p, key) = k.value();
+            if p != plugin {
+                break;
+            }
+            usage.keys += 1;
+            usage.bytes += key.len() + v.value().len();
+        }
+        Ok(usage)
+    }
 }
 
 #[cfg(test)]
@@ -149,6 +197,32 @@ mod tests {
             ..q
         };
         assert_eq!(store.quota_count(&other).expect("count"), 0);
+    }
+
+    #[test]
+    fn plugin_values_survive_reopening_and_stay_per_plugin() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = RedbStore::open(dir.path()).expect("open");
+            store.kv_put("a", "x", b"1").expect("put");
+            store.kv_put("a", "y", b"22").expect("put");
+            store.kv_put("ab", "x", b"333").expect("put");
+            store.kv_put("b", "x", b"4444").expect("put");
+            assert!(store.kv_delete("b", "x").expect("delete"));
+            assert!(!store.kv_delete("b", "x").expect("delete again"));
+        }
+        let store = RedbStore::open(dir.path()).expect("reopen");
+        assert_eq!(store.kv_get("a", "y").expect("get"), Some(b"22".to_vec()));
+        assert_eq!(store.kv_get("b", "x").expect("get"), None);
+        assert_eq!(
+            store.kv_usage("a").expect("usage"),
+            KvUsage { keys: 2, bytes: 5 }
+        );
+        assert_eq!(
+            store.kv_usage("ab").expect("usage"),
+            KvUsage { keys: 1, bytes: 4 }
+        );
+        assert_eq!(store.kv_usage("b").expect("usage"), KvUsage::default());
     }
 
     #[test]
