@@ -1,0 +1,172 @@
+//! Micro-benchmarks of the request path's hot spots: routing, the cache key, and one Wasm
+//! plugin call (fresh instance per call, as the gateway makes it).
+//!
+//! `cargo bench -p gatehouse-bench --bench micro`; the plugin benchmark needs
+//! `scripts/build-plugins.sh` to have built `plugins/dist/token-authorizer.wasm`.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use gatehouse::config::{self, CompileEnv};
+use gatehouse::metrics::Registry;
+use gatehouse::pipeline::authorize::IdentitySource;
+use gatehouse::pipeline::cache::cache_key;
+use gatehouse::pipeline::ctx::RequestCtx;
+use gatehouse::pipeline::route::route;
+use gatehouse::plugin::{convert, PluginHost, PluginSettings};
+use gatehouse::runtime::Runtime;
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A config shaped like a real API: literals, parameters, greedy paths, several methods.
+const CONFIG: &str = r#"
+version: 1
+listeners: [{ address: "127.0.0.1:0" }]
+apis:
+  - name: shop
+    stages: { prod: {}, beta: {} }
+    resources:
+      /: { GET: { integration: { type: mock } } }
+      /health: { GET: { integration: { type: mock } } }
+      /pets: { GET: { integration: { type: mock } }, POST: { integration: { type: mock } } }
+      /pets/{id}: { ANY: { integration: { type: mock } } }
+      /pets/{id}/photos: { GET: { integration: { type: mock } } }
+      /pets/{id}/photos/{photoId}: { GET: { integration: { type: mock } } }
+      /owners: { GET: { integration: { type: mock } } }
+      /owners/{ownerId}: { GET: { integration: { type: mock } }, PUT: { integration: { type: mock } } }
+      /owners/{ownerId}/pets: { GET: { integration: { type: mock } } }
+      /orders: { GET: { integration: { type: mock } } }
+      /orders/{orderId}: { GET: { integration: { type: mock } }, DELETE: { integration: { type: mock } } }
+      /store/inventory: { GET: { integration: { type: mock } } }
+      /files/{proxy+}: { GET: { integration: { type: mock } } }
+      /{proxy+}: { ANY: { integration: { type: mock } } }
+"#;
+
+fn runtime(host: &PluginHost) -> Runtime {
+    let metrics = Registry::default();
+    let env = CompileEnv {
+        metrics: &metrics,
+        plugins: host,
+    };
+    match config::load_str(CONFIG, Path::new("bench.yaml"), env) {
+        Ok(loaded) => loaded.runtime,
+        Err(e) => panic!("benchmark config: {e}"),
+    }
+}
+
+fn ctx(method: &str, uri: &str) -> RequestCtx {
+    let req = http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", "api.example.test")
+        .header("accept", "application/json")
+        .body(())
+        .unwrap_or_default();
+    let (parts, ()) = req.into_parts();
+    RequestCtx::new(&parts, IpAddr::V4(Ipv4Addr::LOCALHOST), false)
+}
+
+fn host() -> PluginHost {
+    match PluginHost::new(None) {
+        Ok(h) => h,
+        Err(e) => panic!("wasm engine: {e:#}"),
+    }
+}
+
+fn routing(c: &mut Criterion) {
+    let host = host();
+    let rt = runtime(&host);
+    let mut g = c.benchmark_group("route");
+    for (name, method, uri) in [
+        ("literal", "GET", "/prod/store/inventory"),
+        ("two params", "GET", "/prod/pets/42/photos/7"),
+        ("greedy", "GET", "/prod/files/a/b/c/d.txt"),
+        ("fallback", "PATCH", "/prod/unknown/deep/path"),
+    ] {
+        let template = ctx(method, uri);
+        g.bench_function(name, |b| {
+            b.iter_batched_ref(
+                || {
+                    let mut c = ctx(method, uri);
+                    c.request_id = template.request_id;
+                    c
+                },
+                |c| black_box(route(&rt, c).is_ok()),
+                criterion::BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+fn cache_keys(c: &mut Criterion) {
+    let host = host();
+    let rt = runtime(&host);
+    let mut ctx = ctx("GET", "/prod/pets/42/photos/7?size=large&color=red&page=2");
+    if route(&rt, &mut ctx).is_err() {
+        panic!("benchmark request did not route");
+    }
+    let names: Vec<Box<str>> = vec!["id".into(), "photoId".into()];
+    let params: Vec<IdentitySource> = ["query.size", "header.Accept"]
+        .iter()
+        .filter_map(|s| IdentitySource::parse(s).ok())
+        .collect();
+    let mut headers = http::HeaderMap::new();
+    headers.insert("accept", http::HeaderValue::from_static("application/json"));
+    c.bench_function("cache key (2 path params, 1 query, 1 header)", |b| {
+        b.iter(|| {
+            black_box(cache_key(
+                &ctx,
+                "/pets/{id}/photos/{photoId}",
+                &names,
+                &params,
+                &headers,
+            ))
+        })
+    });
+}
+
+fn plugin_call(c: &mut Criterion) {
+    let wasm =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist/token-authorizer.wasm");
+    if !wasm.is_file() {
+        eprintln!(
+            "skipping the plugin benchmark: {} is missing (run scripts/build-plugins.sh)",
+            wasm.display()
+        );
+        return;
+    }
+    let host = host();
+    let rt = runtime(&host);
+    let settings = PluginSettings {
+        timeout: Duration::from_millis(50),
+        fuel: None,
+        memory_bytes: 16 << 20,
+        config: Arc::new([("tokens".to_owned(), "tok-alice=alice".to_owned())].into()),
+        env: Arc::new([]),
+    };
+    let plugin = match host.load("tokens", &wasm, settings) {
+        Ok(p) => p,
+        Err(e) => panic!("cannot load {}: {e}", wasm.display()),
+    };
+    let mut ctx = ctx("GET", "/prod/pets/42");
+    if route(&rt, &mut ctx).is_err() {
+        panic!("benchmark request did not route");
+    }
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "authorization",
+        http::HeaderValue::from_static("Bearer tok-alice"),
+    );
+    let request = convert::request(&rt, &ctx, &headers, Vec::new());
+    c.bench_function("wasm authorizer call (instantiate + authorize)", |b| {
+        b.iter(|| {
+            let decision = plugin.authorize("bench", &request);
+            black_box(matches!(decision, Ok(Ok(_))))
+        })
+    });
+}
+
+criterion_group!(benches, routing, cache_keys, plugin_call);
+criterion_main!(benches);

@@ -1,0 +1,513 @@
+//! `gatehouse-bench`: Gatehouse beside nginx on the same machine, in one run.
+//!
+//! Starts a minimal backend, nginx (one worker, upstream keepalive) and Gatehouse (one worker
+//! thread) with equivalent configs (see `configs.rs`), then for each scenario loads each
+//! target in turn, A B A B, for a fixed time, on loopback only. Prints a Markdown report
+//! (also written to `--out`). Run it through `scripts/bench.sh`.
+
+mod configs;
+mod load;
+mod procs;
+mod report;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use load::{Run, Tool};
+use procs::{free_port, open_idle, wait_ready, which, Proc, RssSampler};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(about = "Gatehouse beside nginx: one invocation, alternating runs, loopback only")]
+struct Args {
+    /// Seconds of load per run.
+    #[arg(long, default_value_t = 5)]
+    duration: u64,
+    /// Runs per target and scenario, alternating between targets.
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
+    /// Only the scenarios with these ids (comma-separated); all by default.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// The gatehouse binary (default: next to this one).
+    #[arg(long)]
+    gatehouse: Option<PathBuf>,
+    /// Where the built plugins are (for the Wasm scenarios).
+    #[arg(long, default_value = "plugins/dist")]
+    plugins: PathBuf,
+    /// Where the Markdown report goes (besides stdout).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// What answers a scenario's requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Gatehouse,
+    Nginx,
+    Direct,
+}
+
+/// Which of a target's listeners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listener {
+    Plain,
+    Tls,
+    H2c,
+}
+
+/// One side of a comparison.
+#[derive(Debug, Clone, Copy)]
+pub struct Arm {
+    pub label: &'static str,
+    pub target: Target,
+    listener: Listener,
+    path: &'static str,
+}
+
+#[derive(Debug)]
+pub struct Scenario {
+    pub id: &'static str,
+    pub title: &'static str,
+    /// What the first arm is measured against, for the report.
+    pub compares: &'static str,
+    tool: Tool,
+    pub arms: Vec<Arm>,
+    /// Idle keep-alive connections held open during the runs.
+    idle: usize,
+    needs_plugins: bool,
+}
+
+const fn arm(label: &'static str, target: Target, listener: Listener, path: &'static str) -> Arm {
+    Arm {
+        label,
+        target,
+        listener,
+        path,
+    }
+}
+
+const GH: Arm = arm(
+    "Gatehouse",
+    Target::Gatehouse,
+    Listener::Plain,
+    "/prod/small",
+);
+const NGINX: Arm = arm("nginx", Target::Nginx, Listener::Plain, "/prod/small");
+const DIRECT: Arm = arm("direct", Target::Direct, Listener::Plain, "/prod/small");
+const GH_PLAIN: Arm = arm(
+    "Gatehouse plain proxy",
+    Target::Gatehouse,
+    Listener::Plain,
+    "/prod/small",
+);
+
+fn wrk(conns: usize) -> Tool {
+    Tool::Wrk {
+        conns,
+        post_bytes: 0,
+    }
+}
+
+fn scenarios() -> Vec<Scenario> {
+    let plain = |id, title, tool, path: &'static str| Scenario {
+        id,
+        title,
+        compares: "nginx proxy_pass",
+        tool,
+        arms: vec![
+            Arm { path, ..GH },
+            Arm { path, ..NGINX },
+            Arm { path, ..DIRECT },
+        ],
+        idle: 0,
+        needs_plugins: false,
+    };
+    let wasm = |id, title, path: &'static str| Scenario {
+        id,
+        title,
+        compares: "Gatehouse plain proxy",
+        tool: wrk(50),
+        arms: vec![
+            arm("Gatehouse", Target::Gatehouse, Listener::Plain, path),
+            GH_PLAIN,
+        ],
+        idle: 0,
+        needs_plugins: true,
+    };
+    vec![
+        plain(
+            "get",
+            "HTTP/1.1 keep-alive GET, small JSON, 50 connections",
+            wrk(50),
+            "/prod/small",
+        ),
+        plain(
+            "post16k",
+            "HTTP/1.1 POST, 16 KiB body, 50 connections",
+            Tool::Wrk {
+                conns: 50,
+                post_bytes: 16 << 10,
+            },
+            "/prod/small",
+        ),
+        Scenario {
+            arms: vec![
+                arm("Gatehouse", Target::Gatehouse, Listener::H2c, "/prod/small"),
+                arm("nginx", Target::Nginx, Listener::H2c, "/prod/small"),
+                arm("direct", Target::Direct, Listener::H2c, "/prod/small"),
+            ],
+            ..plain(
+                "h2",
+                "HTTP/2 (h2c), 10 connections x 100 streams",
+                Tool::H2load {
+                    conns: 10,
+                    streams: 100,
+                },
+                "",
+            )
+        },
+        plain(
+            "resp1k",
+            "GET, 1 KiB response, 50 connections",
+            wrk(50),
+            "/prod/bytes/1024",
+        ),
+        plain(
+            "resp1m",
+            "GET, 1 MiB response, 10 connections",
+            wrk(10),
+            "/prod/bytes/1048576",
+        ),
+        plain(
+            "conns1000",
+            "1,000 active connections",
+            wrk(1000),
+            "/prod/small",
+        ),
+        Scenario {
+            arms: vec![GH, NGINX],
+            idle: 1000,
+            ..plain(
+                "idle1000",
+                "1,000 idle keep-alive connections + 50 active",
+                wrk(50),
+                "",
+            )
+        },
+        Scenario {
+            compares: "nginx TLS",
+            arms: vec![
+                arm("Gatehouse", Target::Gatehouse, Listener::Tls, "/prod/small"),
+                arm("nginx", Target::Nginx, Listener::Tls, "/prod/small"),
+            ],
+            ..plain(
+                "tls",
+                "HTTPS (TLS 1.3, keep-alive) GET, 50 connections",
+                wrk(50),
+                "",
+            )
+        },
+        Scenario {
+            compares: "nginx proxy_cache",
+            arms: vec![
+                arm(
+                    "Gatehouse",
+                    Target::Gatehouse,
+                    Listener::Plain,
+                    "/cached/small",
+                ),
+                arm("nginx", Target::Nginx, Listener::Plain, "/cached/small"),
+                GH_PLAIN,
+            ],
+            ..plain("cache", "Cache hit, small GET", wrk(50), "")
+        },
+        Scenario {
+            compares: "nginx limit_req",
+            arms: vec![
+                arm(
+                    "Gatehouse",
+                    Target::Gatehouse,
+                    Listener::Plain,
+                    "/prod/limited/small",
+                ),
+                arm(
+                    "nginx",
+                    Target::Nginx,
+                    Listener::Plain,
+                    "/prod/limited/small",
+                ),
+                GH_PLAIN,
+            ],
+            ..plain("429", "Throttled: 429 answers, small GET", wrk(50), "")
+        },
+        wasm(
+            "authz",
+            "Wasm authorizer on every request (decision cache off)",
+            "/prod/authz/small",
+        ),
+        wasm(
+            "authz-cached",
+            "Wasm authorizer, decision cached (300 s)",
+            "/prod/authz-cached/small",
+        ),
+        wasm(
+            "mapped",
+            "Wasm request and response mapper (JSON)",
+            "/prod/mapped/small",
+        ),
+    ]
+}
+
+/// Everything started for the run.
+struct Bench {
+    dir: tempfile::TempDir,
+    ports: configs::Ports,
+    gatehouse: Proc,
+    nginx: Proc,
+    backend: Proc,
+}
+
+impl Bench {
+    fn addr(&self, target: Target, listener: Listener) -> SocketAddr {
+        let port = match (target, listener) {
+            (Target::Gatehouse, Listener::Tls) => self.ports.gatehouse_tls,
+            (Target::Gatehouse, _) => self.ports.gatehouse,
+            (Target::Nginx, Listener::Plain) => self.ports.nginx,
+            (Target::Nginx, Listener::Tls) => self.ports.nginx_tls,
+            (Target::Nginx, Listener::H2c) => self.ports.nginx_h2,
+            (Target::Direct, _) => self.ports.backend.port(),
+        };
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn url(&self, arm: &Arm) -> String {
+        let scheme = if arm.listener == Listener::Tls {
+            "https"
+        } else {
+            "http"
+        };
+        format!(
+            "{scheme}://{}{}",
+            self.addr(arm.target, arm.listener),
+            arm.path
+        )
+    }
+
+    fn proc(&self, target: Target) -> &Proc {
+        match target {
+            Target::Gatehouse => &self.gatehouse,
+            Target::Nginx => &self.nginx,
+            Target::Direct => &self.backend,
+        }
+    }
+}
+
+fn start(args: &Args, plugins: Option<&configs::Plugins>) -> anyhow::Result<Bench> {
+    let dir = tempfile::tempdir()?;
+    let here = std::env::current_exe()?;
+    let bin_dir = here
+        .parent()
+        .context("no parent of the current executable")?;
+    let gatehouse_bin = args
+        .gatehouse
+        .clone()
+        .unwrap_or_else(|| bin_dir.join("gatehouse"));
+    if !gatehouse_bin.is_file() {
+        bail!(
+            "{} not found: build with `cargo build --release -p gatehouse -p gatehouse-bench`",
+            gatehouse_bin.display()
+        );
+    }
+    let nginx_bin = which("nginx").context("nginx not found (scripts/bench.sh installs it)")?;
+
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])?;
+    std::fs::write(dir.path().join("cert.pem"), cert.cert.pem())?;
+    std::fs::write(dir.path().join("key.pem"), cert.key_pair.serialize_pem())?;
+    for sub in ["tmp", "cache"] {
+        std::fs::create_dir_all(dir.path().join(sub))?;
+    }
+
+    let mut backend = Proc::spawn(
+        "backend",
+        Command::new(bin_dir.join("bench-backend"))
+            .args(["127.0.0.1:0", "1"])
+            .stdout(Stdio::piped()),
+    )?;
+    let backend_addr: SocketAddr = backend.stdout_line("listening ")?.parse()?;
+    let ports = configs::Ports {
+        backend: backend_addr,
+        gatehouse: free_port()?,
+        gatehouse_tls: free_port()?,
+        nginx: free_port()?,
+        nginx_tls: free_port()?,
+        nginx_h2: free_port()?,
+    };
+
+    let gh_config = dir.path().join("gatehouse.yaml");
+    std::fs::write(&gh_config, configs::gatehouse(&ports, dir.path(), plugins))?;
+    let mut gatehouse = Proc::spawn(
+        "gatehouse",
+        Command::new(&gatehouse_bin)
+            .args(["serve", "--workers", "1", "-c"])
+            .arg(&gh_config)
+            .env("RUST_LOG", "warn")
+            .env("GATEHOUSE_PLUGIN_CACHE", dir.path().join("plugin-cache"))
+            .stdout(Stdio::null()),
+    )?;
+    let ngx_config = dir.path().join("nginx.conf");
+    std::fs::write(&ngx_config, configs::nginx(&ports, dir.path()))?;
+    let mut nginx = Proc::spawn(
+        "nginx",
+        Command::new(nginx_bin)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            .arg("-c")
+            .arg(&ngx_config)
+            .args(["-g", "daemon off; master_process on;"])
+            .stdout(Stdio::null()),
+    )?;
+    let probe = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+    wait_ready(&mut gatehouse, probe(ports.gatehouse), "/prod/small")?;
+    wait_ready(&mut nginx, probe(ports.nginx), "/prod/small")?;
+    Ok(Bench {
+        dir,
+        ports,
+        gatehouse,
+        nginx,
+        backend,
+    })
+}
+
+/// The results of one scenario: per arm, one [`Run`] per round.
+#[derive(Debug)]
+pub struct Measured<'a> {
+    pub scenario: &'a Scenario,
+    pub runs: Vec<Vec<Run>>,
+}
+
+fn measure<'a>(bench: &Bench, s: &'a Scenario, args: &Args) -> anyhow::Result<Measured<'a>> {
+    let duration = Duration::from_secs(args.duration);
+    // Warm every arm (connections, caches, JIT-free but page-cache-warm) before measuring.
+    for arm in &s.arms {
+        load::run(
+            s.tool,
+            &bench.url(arm),
+            Duration::from_secs(1),
+            bench.dir.path(),
+        )?;
+    }
+    let mut runs = vec![Vec::new(); s.arms.len()];
+    for round in 0..args.rounds {
+        for (i, arm) in s.arms.iter().enumerate() {
+            let idle = if s.idle > 0 {
+                open_idle(bench.addr(arm.target, arm.listener), "/prod/small", s.idle)?
+            } else {
+                Vec::new()
+            };
+            let sampler = RssSampler::start(bench.proc(arm.target).pids());
+            let mut run = load::run(s.tool, &bench.url(arm), duration, bench.dir.path())
+                .with_context(|| format!("{} / {}", s.id, arm.label))?;
+            run.peak_rss = sampler.finish();
+            drop(idle);
+            eprintln!(
+                "  {:<14} round {}  {:<22} {:>10.0} req/s  p99 {:>7.2} ms  ({} non-2xx, {} errors)",
+                s.id,
+                round + 1,
+                arm.label,
+                run.rps,
+                run.p99 / 1000.0,
+                run.non_2xx,
+                run.errors
+            );
+            runs[i].push(run);
+        }
+    }
+    Ok(Measured { scenario: s, runs })
+}
+
+/// Resident memory per idle keep-alive connection: RSS before and after opening `n`.
+fn idle_cost(bench: &Bench, target: Target, n: usize) -> anyhow::Result<(u64, u64)> {
+    std::thread::sleep(Duration::from_millis(300));
+    let before = bench.proc(target).rss();
+    let conns = open_idle(bench.addr(target, Listener::Plain), "/prod/small", n)?;
+    std::thread::sleep(Duration::from_millis(500));
+    let after = bench.proc(target).rss();
+    drop(conns);
+    Ok((before, after))
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    for tool in ["wrk", "h2load", "nginx"] {
+        if which(tool).is_none() {
+            bail!("`{tool}` not found: run scripts/bench.sh, which installs it");
+        }
+    }
+    let plugins = {
+        let authorizer = args.plugins.join("token-authorizer.wasm");
+        let mapper = args.plugins.join("json-mapper.wasm");
+        (authorizer.is_file() && mapper.is_file()).then(|| configs::Plugins {
+            authorizer: std::fs::canonicalize(&authorizer).unwrap_or(authorizer),
+            mapper: std::fs::canonicalize(&mapper).unwrap_or(mapper),
+        })
+    };
+    if plugins.is_none() {
+        eprintln!(
+            "note: no plugins in {}; the Wasm scenarios are skipped (scripts/build-plugins.sh builds them)",
+            args.plugins.display()
+        );
+    }
+    let all = scenarios();
+    let chosen: Vec<&Scenario> = all
+        .iter()
+        .filter(|s| args.only.is_empty() || args.only.iter().any(|o| o == s.id))
+        .filter(|s| plugins.is_some() || !s.needs_plugins)
+        .collect();
+    if chosen.is_empty() {
+        bail!(
+            "no scenario matches --only {:?}; ids: {}",
+            args.only,
+            all.iter().map(|s| s.id).collect::<Vec<_>>().join(", ")
+        );
+    }
+
+    let bench = start(&args, plugins.as_ref())?;
+    eprintln!(
+        "gatehouse on 127.0.0.1:{}, nginx on 127.0.0.1:{}, backend on {}; {} s per run, {} rounds",
+        bench.ports.gatehouse, bench.ports.nginx, bench.ports.backend, args.duration, args.rounds
+    );
+    let idle = [
+        (
+            Target::Gatehouse,
+            idle_cost(&bench, Target::Gatehouse, 1000)?,
+        ),
+        (Target::Nginx, idle_cost(&bench, Target::Nginx, 1000)?),
+    ];
+    let mut results = Vec::new();
+    for s in chosen {
+        eprintln!("{}: {}", s.id, s.title);
+        results.push(measure(&bench, s, &args)?);
+    }
+    let text = report::markdown(&args_line(&args), &results, &idle);
+    println!("{text}");
+    if let Some(out) = &args.out {
+        if let Some(parent) = out.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(out, &text).with_context(|| format!("cannot write {}", out.display()))?;
+        eprintln!("report written to {}", out.display());
+    }
+    Ok(())
+}
+
+fn args_line(args: &Args) -> String {
+    format!(
+        "{} s per run, {} rounds per target, targets alternating",
+        args.duration, args.rounds
+    )
+}

@@ -1,0 +1,210 @@
+//! The Markdown report: the machine, the versions, one row per scenario and target, the
+//! issue's targets with where Gatehouse stands, and memory per idle connection.
+
+use crate::load::Run;
+use crate::procs::{version_of, which};
+use crate::{Measured, Target};
+use std::fmt::Write;
+
+/// The mean of each figure over a target's rounds, and the spread of requests/s.
+struct Summary {
+    rps: f64,
+    spread: f64,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    peak_rss: u64,
+    non_2xx: u64,
+    errors: u64,
+    requests: u64,
+}
+
+fn summarize(runs: &[Run]) -> Summary {
+    let n = runs.len().max(1) as f64;
+    let mean = |f: fn(&Run) -> f64| runs.iter().map(f).sum::<f64>() / n;
+    let rps = mean(|r| r.rps);
+    let (lo, hi) = runs.iter().fold((f64::MAX, 0.0f64), |(lo, hi), r| {
+        (lo.min(r.rps), hi.max(r.rps))
+    });
+    Summary {
+        rps,
+        spread: if rps > 0.0 && runs.len() > 1 {
+            (hi - lo) / 2.0 / rps * 100.0
+        } else {
+            0.0
+        },
+        p50: mean(|r| r.p50),
+        p99: mean(|r| r.p99),
+        p999: mean(|r| r.p999),
+        peak_rss: runs.iter().map(|r| r.peak_rss).max().unwrap_or(0),
+        non_2xx: runs.iter().map(|r| r.non_2xx).sum(),
+        errors: runs.iter().map(|r| r.errors).sum(),
+        requests: runs.iter().map(|r| r.requests).sum(),
+    }
+}
+
+fn ms(us: f64) -> String {
+    format!("{:.2}", us / 1000.0)
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .map_or("?".into(), |kb| format!("{:.0} GiB", kb as f64 / 1048576.0));
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    format!("{cpu}, {cores} cores, {mem} RAM, Linux {kernel}")
+}
+
+fn versions() -> String {
+    let v = |tool: &str, args: &[&str]| {
+        which(tool).map_or("not found".into(), |p| version_of(&p, args))
+    };
+    format!(
+        "{}; {}; {}",
+        v("nginx", &["-v"]),
+        v("wrk", &["-v"]),
+        v("h2load", &["--version"])
+    )
+}
+
+pub fn markdown(settings: &str, results: &[Measured<'_>], idle: &[(Target, (u64, u64))]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Machine: {}  ", machine());
+    let _ = writeln!(out, "Tools: {}  ", versions());
+    let _ = writeln!(
+        out,
+        "Setup: Gatehouse `--workers 1`, nginx `worker_processes 1`, backend 1 thread, load \
+         generator 1 thread, all on loopback; {settings}. Latencies in ms; RSS in MiB, peak \
+         during the runs (nginx: master + worker)."
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| scenario | target | req/s | ± | p50 | p99 | p99.9 | peak RSS | non-2xx | errors | ratio |"
+    );
+    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+    let mut find = std::collections::HashMap::new();
+    for m in results {
+        let sums: Vec<Summary> = m.runs.iter().map(|r| summarize(r)).collect();
+        let base = sums.get(1).map_or(0.0, |s| s.rps);
+        for (i, (arm, s)) in m.scenario.arms.iter().zip(&sums).enumerate() {
+            let ratio = match (i, arm.target) {
+                (0, _) if base > 0.0 => format!("{:.2}× {}", s.rps / base, m.scenario.compares),
+                (_, Target::Direct) => "ceiling".into(),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.0} | {:.1}% | {} | {} | {} | {} | {} | {} | {} |",
+                if i == 0 { m.scenario.title } else { "" },
+                arm.label,
+                s.rps,
+                s.spread,
+                ms(s.p50),
+                ms(s.p99),
+                ms(s.p999),
+                mib(s.peak_rss),
+                if s.non_2xx == s.requests && s.requests > 0 {
+                    "all".to_owned()
+                } else {
+                    s.non_2xx.to_string()
+                },
+                s.errors,
+                ratio
+            );
+        }
+        find.insert(m.scenario.id, sums);
+    }
+
+    let _ = writeln!(out);
+    let _ = writeln!(out, "| target | measured | met |");
+    let _ = writeln!(out, "|---|---|---|");
+    let rps = |id: &str, arm: usize| find.get(id).and_then(|s| s.get(arm)).map(|s| s.rps);
+    let p99 = |id: &str, arm: usize| find.get(id).and_then(|s| s.get(arm)).map(|s| s.p99);
+    let mut target = |name: &str, measured: Option<(String, bool)>| {
+        let (text, met) = measured.unwrap_or(("not measured in this run".into(), false));
+        let _ = writeln!(
+            out,
+            "| {name} | {text} | {} |",
+            if met { "yes" } else { "no" }
+        );
+    };
+    target(
+        "Plain HTTP/1.1 proxy: req/s >= nginx",
+        rps("get", 0)
+            .zip(rps("get", 1))
+            .map(|(g, n)| (format!("{:.2}× nginx", g / n), g >= n)),
+    );
+    target(
+        "Plain HTTP/1.1 proxy: p99 <= nginx",
+        p99("get", 0)
+            .zip(p99("get", 1))
+            .map(|(g, n)| (format!("{} ms vs {} ms", ms(g), ms(n)), g <= n)),
+    );
+    target(
+        "Wasm authorizer, uncached: >= 70% of plain proxy",
+        rps("authz", 0)
+            .zip(rps("authz", 1))
+            .map(|(a, p)| (format!("{:.0}%", a / p * 100.0), a >= 0.7 * p)),
+    );
+    target(
+        "Wasm authorizer, cached: >= 95% of plain proxy",
+        rps("authz-cached", 0)
+            .zip(rps("authz-cached", 1))
+            .map(|(a, p)| (format!("{:.0}%", a / p * 100.0), a >= 0.95 * p)),
+    );
+    target(
+        "Cache hit: >= 1.5× plain proxy",
+        rps("cache", 0)
+            .zip(rps("cache", 2))
+            .map(|(c, p)| (format!("{:.2}×", c / p), c >= 1.5 * p)),
+    );
+    target(
+        "Cache hit: >= nginx proxy_cache",
+        rps("cache", 0)
+            .zip(rps("cache", 1))
+            .map(|(c, n)| (format!("{:.2}× nginx", c / n), c >= n)),
+    );
+
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| idle keep-alive connections | RSS before | RSS with 1,000 idle | per connection |"
+    );
+    let _ = writeln!(out, "|---|--:|--:|--:|");
+    for (t, (before, after)) in idle {
+        let name = match t {
+            Target::Gatehouse => "Gatehouse",
+            Target::Nginx => "nginx",
+            Target::Direct => "backend",
+        };
+        let _ = writeln!(
+            out,
+            "| {name} | {} MiB | {} MiB | {:.1} KiB |",
+            mib(*before),
+            mib(*after),
+            after.saturating_sub(*before) as f64 / 1000.0 / 1024.0
+        );
+    }
+    out
+}
