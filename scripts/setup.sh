@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Gatehouse needs on a Debian machine. Safe to run again.
-# So far only a Rust toolchain with rustfmt and clippy is needed; later steps (the Wasm
-# toolchain, redis-server, nginx) are added here as the features that need them land.
+# A Rust toolchain with rustfmt and clippy, and the Debian packages the end-to-end tests use as
+# third-party clients (ngtcp2-client: an HTTP/3 client). The Wasm toolchain has its own script
+# (scripts/setup-wasm.sh, run by scripts/build-plugins.sh); benchmarks have scripts/bench.sh.
 set -euo pipefail
 
 if ! command -v cargo >/dev/null; then
@@ -19,3 +20,17 @@ for component in rustfmt clippy; do
     fi
   fi
 done
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
+missing=()
+for p in ngtcp2-client; do
+  installed "$p" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  sudo=()
+  if [ "$(id -u)" != 0 ]; then sudo=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null
+  "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -77,6 +77,7 @@ listeners:
     address: 127.0.0.1:{plain}
   - name: tls
     address: 127.0.0.1:{tls}
+    protocols: [http1, http2, http3]
     tls: {{ cert: {dir}/cert.pem, key: {dir}/key.pem }}
 access_log: {{ destination: "off" }}
 # API Gateway's account default (10,000 rps) would cap the benchmark, not measure it.
@@ -128,14 +129,13 @@ http {{
     proxy_buffers 32 64k;
     proxy_max_temp_file_size 0;
     keepalive_requests 1000000;
-    http2_max_requests 1000000;
     upstream backend {{
         server {backend};
         keepalive 256;
         keepalive_requests 1000000;
     }}
     proxy_cache_path {d}/cache levels=1:2 keys_zone=bench:10m max_size=64m inactive=10m use_temp_path=off;
-    limit_req_zone $host zone=bench:1m rate=1r/s;
+    limit_req_zone $host zone=limited:1m rate=1r/s;
     server {{
         listen 127.0.0.1:{plain};
         listen 127.0.0.1:{tls} ssl;
@@ -152,7 +152,7 @@ http {{
             {proxy}
         }}
         location /prod/limited/ {{
-            limit_req zone=bench burst=1 nodelay;
+            limit_req zone=limited burst=1 nodelay;
             limit_req_status 429;
             {proxy}
         }}

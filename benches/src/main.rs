@@ -65,6 +65,21 @@ pub struct Arm {
     pub target: Target,
     listener: Listener,
     path: &'static str,
+    /// For h2load over TLS: the ALPN protocol of this arm, instead of the scenario's.
+    alpn: Option<&'static str>,
+}
+
+impl Arm {
+    fn tool(&self, tool: Tool) -> Tool {
+        match (tool, self.alpn) {
+            (Tool::H2load { conns, streams, .. }, Some(alpn)) => Tool::H2load {
+                conns,
+                streams,
+                alpn,
+            },
+            _ => tool,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -86,6 +101,7 @@ const fn arm(label: &'static str, target: Target, listener: Listener, path: &'st
         target,
         listener,
         path,
+        alpn: None,
     }
 }
 
@@ -165,6 +181,7 @@ fn scenarios() -> Vec<Scenario> {
                 Tool::H2load {
                     conns: 10,
                     streams: 100,
+                    alpn: "h2",
                 },
                 "",
             )
@@ -410,8 +427,13 @@ fn measure<'a>(bench: &Bench, s: &'a Scenario, args: &Args) -> anyhow::Result<Me
                 Vec::new()
             };
             let sampler = RssSampler::start(bench.proc(arm.target).pids());
-            let mut run = load::run(s.tool, &bench.url(arm), duration, bench.dir.path())
-                .with_context(|| format!("{} / {}", s.id, arm.label))?;
+            let mut run = load::run(
+                arm.tool(s.tool),
+                &bench.url(arm),
+                duration,
+                bench.dir.path(),
+            )
+            .with_context(|| format!("{} / {}", s.id, arm.label))?;
             run.peak_rss = sampler.finish();
             drop(idle);
             eprintln!(

@@ -20,11 +20,54 @@ pub enum Body {
     Incoming(Incoming),
     /// Streamed from a client, failing with [`BodyTooLarge`] past `remaining` bytes.
     Limited {
-        inner: Incoming,
+        inner: RequestBody,
         remaining: u64,
     },
     /// One body, then another (a buffered prefix and the rest of a stream).
     Chain(Box<(Body, Body)>),
+}
+
+/// A request body as a listener received it: from hyper (HTTP/1.1, HTTP/2) or from an
+/// HTTP/3 request stream. The pipeline does not care which.
+#[derive(Debug)]
+pub enum RequestBody {
+    Hyper(Incoming),
+    H3(crate::listener::h3::RecvBody),
+}
+
+impl From<Incoming> for RequestBody {
+    fn from(b: Incoming) -> Self {
+        RequestBody::Hyper(b)
+    }
+}
+
+impl http_body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            RequestBody::Hyper(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            RequestBody::H3(b) => Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RequestBody::Hyper(b) => b.is_end_stream(),
+            RequestBody::H3(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RequestBody::Hyper(b) => b.size_hint(),
+            RequestBody::H3(b) => b.size_hint(),
+        }
+    }
 }
 
 /// A request body went past the configured limit while streaming.
@@ -42,7 +85,7 @@ impl Body {
         }
     }
 
-    pub fn limited(inner: Incoming, limit: u64) -> Self {
+    pub fn limited(inner: RequestBody, limit: u64) -> Self {
         Body::Limited {
             inner,
             remaining: limit,
@@ -92,7 +135,8 @@ impl http_body::Body for Body {
         match self {
             Body::Empty => true,
             Body::Full(b) => b.is_none(),
-            Body::Incoming(inner) | Body::Limited { inner, .. } => inner.is_end_stream(),
+            Body::Incoming(inner) => inner.is_end_stream(),
+            Body::Limited { inner, .. } => inner.is_end_stream(),
             Body::Chain(pair) => pair.0.is_end_stream() && pair.1.is_end_stream(),
         }
     }
@@ -101,7 +145,8 @@ impl http_body::Body for Body {
         match self {
             Body::Empty => SizeHint::with_exact(0),
             Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            Body::Incoming(inner) | Body::Limited { inner, .. } => inner.size_hint(),
+            Body::Incoming(inner) => inner.size_hint(),
+            Body::Limited { inner, .. } => inner.size_hint(),
             Body::Chain(pair) => {
                 let (a, b) = (pair.0.size_hint(), pair.1.size_hint());
                 let mut h = SizeHint::new();

@@ -44,6 +44,8 @@ pub struct ListenerSettings {
     pub http1: bool,
     pub http2: bool,
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// With `http3`: the TLS config for QUIC (ALPN `h3`), served on the same port over UDP.
+    pub quic: Option<Arc<rustls::ServerConfig>>,
 }
 
 #[derive(Debug, Clone)]

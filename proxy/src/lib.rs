@@ -148,17 +148,53 @@ pub async fn run(config_path: PathBuf) -> Result<(), RunError> {
     // Every connection holds a clone of this sender; shutdown waits until all are dropped.
     let (in_flight, mut drained) = mpsc::channel::<()>(1);
     let mut accept_tasks = Vec::new();
+    let settings = Arc::new(settings);
     for l in &settings.listeners {
-        let listener = listener::bind(l).await.map_err(io_err(format!(
-            "cannot listen on {} ({})",
-            l.address, l.name
-        )))?;
+        let tcp = if l.http1 || l.http2 {
+            let listener = listener::bind(l).await.map_err(io_err(format!(
+                "cannot listen on {} ({})",
+                l.address, l.name
+            )))?;
+            Some(listener)
+        } else {
+            None
+        };
+        // HTTP/3 takes the TCP listener's port number (the one Alt-Svc names).
+        let port = match &tcp {
+            Some(t) => t
+                .local_addr()
+                .map_err(io_err("cannot read a bound address"))?
+                .port(),
+            None => l.address.port(),
+        };
+        let mut alt_svc = None;
+        if let Some(quic) = &l.quic {
+            let endpoint = listener::h3::bind(l, quic.clone(), port).map_err(io_err(format!(
+                "cannot listen on UDP {}:{port} for HTTP/3 ({})",
+                l.address.ip(),
+                l.name
+            )))?;
+            alt_svc = http::HeaderValue::from_str(&format!("h3=\":{port}\"; ma=86400")).ok();
+            let (settings, shared, in_flight, stop) = (
+                settings.clone(),
+                shared.clone(),
+                in_flight.clone(),
+                stop_rx.clone(),
+            );
+            accept_tasks.push(tokio::spawn(async move {
+                listener::h3::accept_loop(endpoint, &settings, shared, in_flight, stop).await
+            }));
+        }
+        let Some(listener) = tcp else {
+            continue;
+        };
         let tls = l.tls.clone().map(tokio_rustls::TlsAcceptor::from);
         let builder = Arc::new(listener::builder(l, &settings));
         accept_tasks.push(tokio::spawn(listener::accept_loop(
             listener,
             tls,
             builder,
+            alt_svc,
             shared.clone(),
             in_flight.clone(),
             stop_rx.clone(),

@@ -2,11 +2,16 @@
 //! knowledge on plain TCP) served by hyper. Nothing below knows which protocol carried a
 //! request. Each connection task holds a clone of a `mpsc::Sender` guard, so shutdown can wait
 //! for the last one to end; on the stop signal a connection finishes its request in flight
-//! and closes (HTTP/2 sends GOAWAY).
+//! and closes (HTTP/2 sends GOAWAY). HTTP/3 is in [`h3`]; a listener with it advertises it on
+//! its TCP responses with `Alt-Svc`.
 
+pub mod h3;
+
+use crate::body::RequestBody;
 use crate::config::{ListenerSettings, ServerSettings};
 use crate::pipeline::{self, ConnInfo};
 use crate::Shared;
+use http::HeaderValue;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -55,6 +60,7 @@ pub async fn accept_loop(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     builder: Arc<auto::Builder<TokioExecutor>>,
+    alt_svc: Option<HeaderValue>,
     shared: Arc<Shared>,
     in_flight: mpsc::Sender<()>,
     mut stop: watch::Receiver<bool>,
@@ -76,6 +82,7 @@ pub async fn accept_loop(
         let shared = shared.clone();
         let builder = builder.clone();
         let tls = tls.clone();
+        let alt_svc = alt_svc.clone();
         let in_flight = in_flight.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
@@ -84,9 +91,17 @@ pub async fn accept_loop(
                 peer,
                 tls: tls.is_some(),
             };
-            let svc = service_fn(move |req| {
+            let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let shared = shared.clone();
-                async move { Ok::<_, Infallible>(pipeline::handle(shared, req, conn).await) }
+                let alt_svc = alt_svc.clone();
+                async move {
+                    let req = req.map(RequestBody::Hyper);
+                    let mut resp = pipeline::handle(shared, req, conn).await;
+                    if let Some(v) = alt_svc {
+                        resp.headers_mut().insert(http::header::ALT_SVC, v);
+                    }
+                    Ok::<_, Infallible>(resp)
+                }
             });
             let result = match tls {
                 None => {

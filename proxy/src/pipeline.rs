@@ -30,12 +30,12 @@ pub mod route;
 pub mod throttle;
 
 use crate::body::Body;
+use crate::body::RequestBody;
 use crate::error::{Rejection, ResponseType};
 use crate::runtime::{MethodEntry, Runtime};
 use crate::Shared;
 use ctx::RequestCtx;
 use http::{Request, Response};
-use hyper::body::Incoming;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -47,7 +47,11 @@ pub struct ConnInfo {
 }
 
 /// Serves one request from start to finish.
-pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
+pub async fn handle(
+    shared: Arc<Shared>,
+    req: Request<RequestBody>,
+    conn: ConnInfo,
+) -> Response<Body> {
     let rt = shared.runtime.load_full();
     let (parts, body) = req.into_parts();
     let mut ctx = RequestCtx::new(&parts, conn.peer.ip(), conn.tls);
@@ -71,7 +75,7 @@ async fn run(
     rt: &Runtime,
     ctx: &mut RequestCtx,
     parts: http::request::Parts,
-    body: Incoming,
+    body: RequestBody,
 ) -> Result<Response<Body>, Rejection> {
     let matched = route::route(rt, ctx)?;
     check_declared_length(rt, &parts)?;

@@ -91,6 +91,7 @@ pub struct Gateway {
     /// What the process wrote to stdout (the access log, by default).
     pub stdout: Arc<Lines>,
     listeners: HashMap<String, SocketAddr>,
+    h3: HashMap<String, SocketAddr>,
     admin: Option<SocketAddr>,
 }
 
@@ -135,6 +136,7 @@ impl Gateway {
             log,
             stdout,
             listeners: HashMap::new(),
+            h3: HashMap::new(),
             admin: None,
         };
         if gw.log.wait_for_nth(" ready ", 1, START_TIMEOUT).is_none() {
@@ -154,6 +156,15 @@ impl Gateway {
                     .and_then(|a| a.parse().ok())
                     .expect("listener address");
                 gw.listeners.insert(name, addr);
+            } else if let Some(rest) = line.split("serving HTTP/3 listener=").nth(1) {
+                let mut parts = rest.split_whitespace();
+                let name = parts.next().expect("listener name").to_string();
+                let addr = parts
+                    .next()
+                    .and_then(|a| a.strip_prefix("udp="))
+                    .and_then(|a| a.parse().ok())
+                    .expect("HTTP/3 address");
+                gw.h3.insert(name, addr);
             } else if let Some(rest) = line.split("admin listening address=").nth(1) {
                 gw.admin = rest.split_whitespace().next().and_then(|a| a.parse().ok());
             }
@@ -175,6 +186,14 @@ impl Gateway {
         assert!(status.success(), "graceful stop failed: {status}");
         let config_path = self.config_path.clone();
         Gateway::serve(self.into_dir(), config_path)
+    }
+
+    /// The UDP address of the listener `name`'s HTTP/3 endpoint.
+    pub fn h3_addr(&self, name: &str) -> SocketAddr {
+        *self
+            .h3
+            .get(name)
+            .unwrap_or_else(|| panic!("listener {name} serves no HTTP/3"))
     }
 
     /// The bound address of the listener called `name`.

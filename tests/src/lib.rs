@@ -9,6 +9,7 @@
 
 pub mod backend;
 pub mod gateway;
+pub mod h3;
 pub mod tls;
 
 pub use backend::Backend;

@@ -166,10 +166,18 @@ fn listener(l: &RawListener, name: String, dir: &Path, e: &mut Errors) -> Option
         .as_deref()
         .unwrap_or(&[RawProtocol::Http1, RawProtocol::Http2]);
     if protocols.is_empty() {
-        e.push_at("protocols", "expected at least one of http1, http2");
+        e.push_at("protocols", "expected at least one of http1, http2, http3");
     }
     let http1 = protocols.contains(&RawProtocol::Http1);
     let http2 = protocols.contains(&RawProtocol::Http2);
+    let http3 = protocols.contains(&RawProtocol::Http3);
+    if http3 && l.tls.is_none() {
+        e.push_at(
+            "protocols",
+            "http3 needs `tls` on the listener (QUIC is always encrypted)",
+        );
+    }
+    let mut quic = None;
     let tls = l.tls.as_ref().and_then(|t| {
         e.at("tls", |e| {
             let mut alpn = Vec::new();
@@ -179,8 +187,16 @@ fn listener(l: &RawListener, name: String, dir: &Path, e: &mut Errors) -> Option
             if http1 {
                 alpn.push(b"http/1.1".to_vec());
             }
-            match tls_config(&dir.join(&t.cert), &dir.join(&t.key), alpn) {
-                Ok(c) => Some(Arc::new(c)),
+            let (cert, key) = (dir.join(&t.cert), dir.join(&t.key));
+            match tls_config(&cert, &key, alpn) {
+                Ok(c) => {
+                    if http3 {
+                        quic = tls_config(&cert, &key, vec![b"h3".to_vec()])
+                            .ok()
+                            .map(Arc::new);
+                    }
+                    Some(Arc::new(c))
+                }
                 Err((field, msg)) => {
                     e.push_at(field, msg);
                     None
@@ -194,6 +210,7 @@ fn listener(l: &RawListener, name: String, dir: &Path, e: &mut Errors) -> Option
         http1,
         http2,
         tls,
+        quic,
     })
 }
 

@@ -118,6 +118,7 @@ pub struct RawListener {
 pub enum RawProtocol {
     Http1,
     Http2,
+    Http3,
 }
 
 #[derive(Debug, Deserialize)]

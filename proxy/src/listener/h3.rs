@@ -1,0 +1,276 @@
+//! HTTP/3 over QUIC (quinn + h3) on a listener's port, over UDP, with the listener's
+//! certificate. Requests go to the same pipeline as HTTP/1.1 and HTTP/2: the request body is
+//! streamed from the QUIC stream ([`RecvBody`]) and the response body is streamed back frame by
+//! frame. On the stop signal each connection sends GOAWAY, finishes its requests in flight and
+//! closes; the endpoint then closes once every connection is gone.
+
+use crate::body::{BoxError, RequestBody};
+use crate::config::{ListenerSettings, ServerSettings};
+use crate::pipeline::{self, ConnInfo};
+use crate::Shared;
+use bytes::{Buf, Bytes};
+use h3::server::RequestResolver;
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
+use quinn::crypto::rustls::QuicServerConfig;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+type Stream<S> = h3::server::RequestStream<S, Bytes>;
+
+/// The HTTP/3 error code of a clean close (RFC 9114, section 8.1).
+const H3_NO_ERROR: u32 = 0x100;
+
+/// How long a QUIC connection may stay silent before it is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Binds the UDP side of a listener: `port` is the TCP listener's bound port, so that
+/// `Alt-Svc: h3=":PORT"` points at it.
+pub fn bind(
+    l: &ListenerSettings,
+    quic: Arc<rustls::ServerConfig>,
+    port: u16,
+) -> std::io::Result<quinn::Endpoint> {
+    let crypto = QuicServerConfig::try_from(quic).map_err(std::io::Error::other)?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport.max_idle_timeout(Some(
+        IDLE_TIMEOUT.try_into().map_err(std::io::Error::other)?,
+    ));
+    config.transport_config(Arc::new(transport));
+    let addr = SocketAddr::new(l.address.ip(), port);
+    let endpoint = quinn::Endpoint::server(config, addr)?;
+    tracing::info!(
+        "serving HTTP/3 listener={} udp={}",
+        l.name,
+        endpoint.local_addr()?
+    );
+    Ok(endpoint)
+}
+
+/// Accepts QUIC connections until `stop` flips, then closes the endpoint once every
+/// connection has finished.
+pub async fn accept_loop(
+    endpoint: quinn::Endpoint,
+    settings: &ServerSettings,
+    shared: Arc<Shared>,
+    in_flight: mpsc::Sender<()>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let max_field_section = settings.max_header_bytes as u64;
+    let (conns_tx, mut conns_done) = mpsc::channel::<()>(1);
+    loop {
+        let incoming = tokio::select! {
+            i = endpoint.accept() => match i {
+                Some(i) => i,
+                None => break,
+            },
+            _ = stop.changed() => break,
+        };
+        let shared = shared.clone();
+        let in_flight = in_flight.clone();
+        let conns = conns_tx.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let _guards = (in_flight, conns);
+            if let Err(e) = connection(incoming, shared, max_field_section, stop).await {
+                tracing::debug!(error = %e, "HTTP/3 connection ended with an error");
+            }
+        });
+    }
+    // Refuse new connections; let the open ones drain, then say goodbye at the QUIC layer.
+    endpoint.set_server_config(None);
+    drop(conns_tx);
+    let _ = conns_done.recv().await;
+    endpoint.close(quinn::VarInt::from_u32(0), b"shutdown");
+    endpoint.wait_idle().await;
+}
+
+async fn connection(
+    incoming: quinn::Incoming,
+    shared: Arc<Shared>,
+    max_field_section: u64,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), BoxError> {
+    let conn = incoming.await?;
+    let quic = conn.clone();
+    let info = ConnInfo {
+        peer: conn.remote_address(),
+        tls: true,
+    };
+    let mut h3 = h3::server::builder()
+        .max_field_section_size(max_field_section)
+        .build::<_, Bytes>(h3_quinn::Connection::new(conn))
+        .await?;
+    // Every request task holds a clone; `requests_done` yields `None` once all have ended.
+    let (requests, mut requests_done) = mpsc::channel::<()>(1);
+    if !*stop.borrow() {
+        loop {
+            tokio::select! {
+                accepted = h3.accept() => match accepted {
+                    Ok(Some(resolver)) => {
+                        let (shared, guard) = (shared.clone(), requests.clone());
+                        tokio::spawn(async move {
+                            request(resolver, shared, info).await;
+                            drop(guard);
+                        });
+                    }
+                    Ok(None) => return Ok(()),
+                    Err(e) if e.is_h3_no_error() => return Ok(()),
+                    Err(e) => return Err(e.into()),
+                },
+                _ = stop.changed() => break,
+            }
+        }
+    }
+    // GOAWAY: no new requests; those already accepted run to completion, then the connection
+    // closes even if the client would keep it open.
+    h3.shutdown(0).await?;
+    drop(requests);
+    let _ = requests_done.recv().await;
+    quic.close(quinn::VarInt::from_u32(H3_NO_ERROR), b"");
+    Ok(())
+}
+
+async fn request<C>(resolver: RequestResolver<C, Bytes>, shared: Arc<Shared>, conn: ConnInfo)
+where
+    C: h3::quic::Connection<Bytes>,
+    C::BidiStream: h3::quic::BidiStream<Bytes> + Send + 'static,
+    <C::BidiStream as h3::quic::BidiStream<Bytes>>::RecvStream: Send + 'static,
+    <C::BidiStream as h3::quic::BidiStream<Bytes>>::SendStream: Send + 'static,
+{
+    let (req, stream) = match resolver.resolve_request().await {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::debug!(peer = %conn.peer, error = %e, "malformed HTTP/3 request");
+            return;
+        }
+    };
+    let (mut send, recv) = stream.split();
+    let body = RecvBody::new(recv);
+    let req = req.map(|()| RequestBody::H3(body));
+    let resp = pipeline::handle(shared, req, conn).await;
+    if let Err(e) = respond(&mut send, resp).await {
+        tracing::debug!(peer = %conn.peer, error = %e, "HTTP/3 response not delivered");
+    }
+}
+
+async fn respond<S>(
+    send: &mut Stream<S>,
+    resp: http::Response<crate::body::Body>,
+) -> Result<(), BoxError>
+where
+    S: h3::quic::SendStream<Bytes>,
+{
+    let (parts, mut body) = resp.into_parts();
+    send.send_response(http::Response::from_parts(parts, ()))
+        .await?;
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(f) => f,
+            Err(e) => {
+                // The backend broke off mid-body: reset the stream so the client sees it.
+                send.stop_stream(h3::error::Code::H3_INTERNAL_ERROR);
+                return Err(e);
+            }
+        };
+        match frame.into_data() {
+            Ok(data) => {
+                if !data.is_empty() {
+                    send.send_data(data).await?;
+                }
+            }
+            Err(frame) => {
+                if let Ok(trailers) = frame.into_trailers() {
+                    send.send_trailers(trailers).await?;
+                }
+            }
+        }
+    }
+    send.finish().await?;
+    Ok(())
+}
+
+/// The receiving half of an HTTP/3 request stream, as an [`http_body::Body`].
+pub struct RecvBody {
+    stream: Box<dyn RecvData>,
+    done: bool,
+}
+
+impl std::fmt::Debug for RecvBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvBody")
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Object-safe view of `RequestStream<R, Bytes>::poll_recv_data`, so that [`RecvBody`] (and
+/// with it the gateway's body type) needs no type parameter for the QUIC stream.
+trait RecvData: Send {
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, BoxError>>;
+}
+
+impl<R> RecvData for Stream<R>
+where
+    R: h3::quic::RecvStream + Send,
+{
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, BoxError>> {
+        self.poll_recv_data(cx).map(|r| match r {
+            Ok(Some(mut buf)) => Ok(Some(buf.copy_to_bytes(buf.remaining()))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(Box::new(e) as BoxError),
+        })
+    }
+}
+
+impl RecvBody {
+    fn new<R>(stream: Stream<R>) -> RecvBody
+    where
+        R: h3::quic::RecvStream + Send + 'static,
+    {
+        RecvBody {
+            stream: Box::new(stream),
+            done: false,
+        }
+    }
+}
+
+impl http_body::Body for RecvBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        match this.stream.poll_data(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(Some(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
+            Poll::Ready(Ok(None)) => {
+                this.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Err(e)) => {
+                this.done = true;
+                Poll::Ready(Some(Err(e)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
