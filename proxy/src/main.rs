@@ -23,7 +23,8 @@ enum Command {
         /// The config file (gatehouse.yaml).
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
-        /// Worker threads (default: one per CPU).
+        /// Worker threads (default: one per CPU). With 1, requests are served on a single
+        /// thread, like one nginx worker process.
         #[arg(long, value_name = "N")]
         workers: Option<usize>,
     },
@@ -113,10 +114,15 @@ fn main() -> ExitCode {
             }
         },
         Command::Serve { config, workers } => {
-            let mut rt = tokio::runtime::Builder::new_multi_thread();
+            // One worker: a single-threaded scheduler, as nginx's one worker process is; tasks
+            // never cross threads, so wake-ups cost no cross-core signalling.
+            let mut rt = match workers {
+                Some(1) => tokio::runtime::Builder::new_current_thread(),
+                _ => tokio::runtime::Builder::new_multi_thread(),
+            };
             rt.enable_all();
-            if let Some(n) = workers {
-                rt.worker_threads(n.max(1));
+            if let Some(n) = workers.filter(|&n| n > 1) {
+                rt.worker_threads(n);
             }
             let rt = match rt.build() {
                 Ok(rt) => rt,
