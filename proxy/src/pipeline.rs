@@ -113,7 +113,7 @@ async fn run(
     let Some((stage_cache, method_cache)) = cache else {
         return fetch(shared, rt, ctx, entry, matched.stage, parts, body).await;
     };
-    let refresh = stage_cache.refresh_requested(ctx, &parts.headers, false)?;
+    let refresh = stage_cache.refresh_requested(ctx, &parts.headers, admitted.is_some())?;
     let key = cache::cache_key(
         ctx,
         &resource.path,

@@ -185,3 +185,107 @@ apis:
     assert_eq!(status("/beta/a").await.status(), 200);
     assert_eq!(status("/beta/a").await.status(), 429);
 }
+
+/// `invalidation: {allow: authorized, unauthorized: fail}`: a caller that passed an authorizer
+/// or presented a valid API key may refresh an entry; anyone else asking gets 403.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_refresh_only_for_authorized_callers_else_403() {
+    let backend = Backend::start("cached").await;
+    let authorizer = gatehouse_e2e::repo_root().join("plugins/dist/token-authorizer.wasm");
+    assert!(
+        authorizer.exists(),
+        "run scripts/build-plugins.sh first ({} is missing)",
+        authorizer.display()
+    );
+    let yaml = format!(
+        r#"
+version: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:0
+access_log: {{ destination: off }}
+plugins:
+  tokens:
+    path: {authorizer}
+    config: {{ tokens: "tok-alice=alice" }}
+usage_plans:
+  gold: {{ stages: [shop/prod] }}
+api_keys:
+  partner: {{ value: partner-key-0123456789abcdef, plans: [gold] }}
+apis:
+  - name: shop
+    stages:
+      prod:
+        cache:
+          invalidation: {{ allow: authorized, unauthorized: fail }}
+    authorizers:
+      bearer: {{ plugin: tokens, identity_sources: [header.Authorization] }}
+    resources:
+      /open/{{id}}:
+        GET: {{ integration: {{ type: http_proxy, uri: "http://{addr}/open/{{id}}" }} }}
+      /private/{{id}}:
+        GET:
+          authorizer: bearer
+          integration: {{ type: http_proxy, uri: "http://{addr}/private/{{id}}" }}
+      /keyed/{{id}}:
+        GET:
+          api_key_required: true
+          integration: {{ type: http_proxy, uri: "http://{addr}/keyed/{{id}}" }}
+"#,
+        authorizer = authorizer.display(),
+        addr = backend.addr
+    );
+    let gw = Gateway::start(&yaml);
+    let c = http1_client();
+    let base = gw.url("public");
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        let mut req = c.get(format!("{base}{path}"));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send()
+    };
+    const REFRESH: (&str, &str) = ("cache-control", "max-age=0");
+    const TOKEN: (&str, &str) = ("authorization", "Bearer tok-alice");
+    const KEY: (&str, &str) = ("x-api-key", "partner-key-0123456789abcdef");
+
+    // Anonymous: served from the cache normally, but asking for a refresh is refused.
+    assert_eq!(
+        get("/prod/open/1", &[]).await.unwrap().headers()["x-cache"],
+        "MISS"
+    );
+    assert_eq!(
+        get("/prod/open/1", &[]).await.unwrap().headers()["x-cache"],
+        "HIT"
+    );
+    let r = get("/prod/open/1", &[REFRESH]).await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        json(r).await["message"],
+        "User is not authorized to access this resource"
+    );
+    assert_eq!(
+        backend.hits(),
+        1,
+        "a refused refresh does not reach the backend"
+    );
+
+    // Through the authorizer: the refresh goes to the backend.
+    let r = get("/prod/private/1", &[TOKEN]).await.unwrap();
+    assert_eq!(r.headers()["x-cache"], "MISS");
+    let r = get("/prod/private/1", &[TOKEN, REFRESH]).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-cache"], "MISS");
+    assert_eq!(backend.hits(), 3);
+
+    // With a valid API key: likewise.
+    let r = get("/prod/keyed/1", &[KEY]).await.unwrap();
+    assert_eq!(r.headers()["x-cache"], "MISS");
+    assert_eq!(
+        get("/prod/keyed/1", &[KEY]).await.unwrap().headers()["x-cache"],
+        "HIT"
+    );
+    let r = get("/prod/keyed/1", &[KEY, REFRESH]).await.unwrap();
+    assert_eq!(r.headers()["x-cache"], "MISS");
+    assert_eq!(backend.hits(), 5);
+}
