@@ -35,6 +35,12 @@ pub enum Tool {
         streams: usize,
         alpn: &'static str,
     },
+    /// Gatehouse's own generator (`rustload.rs`), for HTTP/3 and HTTP/2 over TLS.
+    Rust {
+        proto: crate::rustload::Proto,
+        conns: usize,
+        streams: usize,
+    },
 }
 
 /// A header every run sends: the Wasm authorizer's token (ignored where nothing checks it).
@@ -58,6 +64,27 @@ pub fn run(tool: Tool, url: &str, duration: Duration, dir: &Path) -> anyhow::Res
             streams,
             alpn,
         } => h2load(url, conns, streams, alpn, duration, dir),
+        Tool::Rust {
+            proto,
+            conns,
+            streams,
+        } => {
+            let uri: http::Uri = url.parse()?;
+            let addr = uri
+                .authority()
+                .context("URL without an address")?
+                .as_str()
+                .parse()?;
+            crate::rustload::run(
+                proto,
+                addr,
+                uri.path(),
+                conns,
+                streams,
+                duration,
+                &dir.join("cert.pem"),
+            )
+        }
     }
 }
 
@@ -188,7 +215,7 @@ fn h2load(
 }
 
 /// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[u64], p: f64) -> f64 {
+pub fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

@@ -9,6 +9,7 @@ mod configs;
 mod load;
 mod procs;
 mod report;
+mod rustload;
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -65,17 +66,21 @@ pub struct Arm {
     pub target: Target,
     listener: Listener,
     path: &'static str,
-    /// For h2load over TLS: the ALPN protocol of this arm, instead of the scenario's.
-    alpn: Option<&'static str>,
+    /// Load this arm with Gatehouse's own generator in this protocol, with the scenario's
+    /// connections and streams.
+    rust: Option<rustload::Proto>,
 }
 
 impl Arm {
     fn tool(&self, tool: Tool) -> Tool {
-        match (tool, self.alpn) {
-            (Tool::H2load { conns, streams, .. }, Some(alpn)) => Tool::H2load {
+        match (tool, self.rust) {
+            (
+                Tool::H2load { conns, streams, .. } | Tool::Rust { conns, streams, .. },
+                Some(proto),
+            ) => Tool::Rust {
+                proto,
                 conns,
                 streams,
-                alpn,
             },
             _ => tool,
         }
@@ -101,7 +106,7 @@ const fn arm(label: &'static str, target: Target, listener: Listener, path: &'st
         target,
         listener,
         path,
-        alpn: None,
+        rust: None,
     }
 }
 
@@ -211,6 +216,39 @@ fn scenarios() -> Vec<Scenario> {
                 "idle1000",
                 "1,000 idle keep-alive connections + 50 active",
                 wrk(50),
+                "",
+            )
+        },
+        Scenario {
+            compares: "Gatehouse HTTP/2 over TLS",
+            arms: vec![
+                Arm {
+                    rust: Some(rustload::Proto::H3),
+                    ..arm(
+                        "Gatehouse HTTP/3",
+                        Target::Gatehouse,
+                        Listener::Tls,
+                        "/prod/small",
+                    )
+                },
+                Arm {
+                    rust: Some(rustload::Proto::H2Tls),
+                    ..arm(
+                        "Gatehouse HTTP/2",
+                        Target::Gatehouse,
+                        Listener::Tls,
+                        "/prod/small",
+                    )
+                },
+            ],
+            ..plain(
+                "h3",
+                "HTTP/3 (QUIC) beside HTTP/2 (TLS), 10 connections x 10 streams, same generator",
+                Tool::H2load {
+                    conns: 10,
+                    streams: 10,
+                    alpn: "h2",
+                },
                 "",
             )
         },
