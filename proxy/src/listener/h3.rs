@@ -25,6 +25,9 @@ type Stream<S> = h3::server::RequestStream<S, Bytes>;
 /// The HTTP/3 error code of a clean close (RFC 9114, section 8.1).
 const H3_NO_ERROR: u32 = 0x100;
 
+/// After shutdown, how long a connection with nothing in flight waits for the client to close.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// How long a QUIC connection may stay silent before it is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -127,11 +130,26 @@ async fn connection(
             }
         }
     }
-    // GOAWAY: no new requests; those already accepted run to completion, then the connection
-    // closes even if the client would keep it open.
+    // GOAWAY: no new requests; those already accepted run to completion while the connection
+    // keeps being driven. Then the client gets a moment to read the last responses and close
+    // on its own (closing first would discard response data not yet acknowledged); after
+    // that the connection is closed even if the client would keep it open.
+    tracing::debug!(peer = %info.peer, "HTTP/3 connection draining");
     h3.shutdown(0).await?;
     drop(requests);
-    let _ = requests_done.recv().await;
+    let mut driving = true;
+    loop {
+        tokio::select! {
+            _ = requests_done.recv() => break,
+            accepted = h3.accept(), if driving => {
+                // After GOAWAY nothing new is accepted; stop polling once the peer is done.
+                if !matches!(accepted, Ok(Some(_))) {
+                    driving = false;
+                }
+            }
+        }
+    }
+    let _ = tokio::time::timeout(CLOSE_GRACE, quic.closed()).await;
     quic.close(quinn::VarInt::from_u32(H3_NO_ERROR), b"");
     Ok(())
 }
