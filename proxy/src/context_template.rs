@@ -209,10 +209,7 @@ impl ContextTemplate {
 }
 
 fn error_message(ctx: &RequestCtx) -> &str {
-    ctx.error
-        .as_ref()
-        .map(|e| e.kind.default_message())
-        .unwrap_or("-")
+    ctx.error.as_ref().map(|e| e.message()).unwrap_or("-")
 }
 
 /// `HTTP/1.1`, `HTTP/2.0`, as API Gateway writes `$context.protocol`.

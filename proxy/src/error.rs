@@ -207,6 +207,9 @@ pub struct Rejection {
     pub reason: Cow<'static, str>,
     /// Seconds for a `Retry-After` header.
     pub retry_after: Option<u64>,
+    /// A message for the client instead of the type's default (`$context.error.message`),
+    /// e.g. which request parameters are missing.
+    pub message: Option<Box<str>>,
 }
 
 impl Rejection {
@@ -216,7 +219,20 @@ impl Rejection {
             status: None,
             reason: reason.into(),
             retry_after: None,
+            message: None,
         }
+    }
+
+    pub fn with_message(mut self, message: impl Into<Box<str>>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+
+    /// What the client is told: the specific message, else the type's default.
+    pub fn message(&self) -> &str {
+        self.message
+            .as_deref()
+            .unwrap_or(self.kind.default_message())
     }
 
     pub fn with_status(mut self, status: StatusCode) -> Self {

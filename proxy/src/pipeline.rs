@@ -28,6 +28,7 @@ pub mod observe;
 pub mod respond;
 pub mod route;
 pub mod throttle;
+pub mod validate;
 
 use crate::body::Body;
 use crate::body::RequestBody;
@@ -105,7 +106,15 @@ async fn run(
         api_key::limit(&shared.keys, admitted)?;
     }
 
-    let body = Body::limited(body, rt.max_body_bytes);
+    let mut body = Body::limited(body, rt.max_body_bytes);
+    if let Some(v) = &entry.validation {
+        v.check_params(ctx, &parts.headers)?;
+        if let Some(model) = v.model_for(&parts.headers) {
+            let bytes = read_body(body).await?;
+            validate::check_body(model, &bytes)?;
+            body = Body::full(bytes);
+        }
+    }
     let cache = match (&stage.cache, &entry.cache) {
         (Some(sc), Some(mc)) if mc.all_methods || ctx.method == http::Method::GET => Some((sc, mc)),
         _ => None,

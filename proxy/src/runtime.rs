@@ -87,6 +87,8 @@ pub struct MethodEntry {
     pub api_key_required: bool,
     pub request_mapper: Option<Arc<Plugin>>,
     pub response_mapper: Option<Arc<Plugin>>,
+    /// Request validation, when the method names a validator.
+    pub validation: Option<Box<crate::pipeline::validate::Validation>>,
     /// Method-level throttle, one bucket per stage.
     pub throttle: Option<Box<[Bucket]>>,
     /// Cache settings when the method is cached (its stage must have a cache).

@@ -18,6 +18,7 @@ use crate::metrics::{Registry, RouteKey};
 use crate::pipeline::authorize::{AuthorizerBinding, IdentitySource};
 use crate::pipeline::cache::{Invalidation, MethodCache, StageCache, Unauthorized};
 use crate::pipeline::throttle::{Bucket, ThrottleSettings};
+use crate::pipeline::validate;
 use crate::plugin::{Plugin, PluginKind, PluginSettings};
 use crate::router::{parse_resource_path, ResourceTree, Segment};
 use crate::runtime::*;
@@ -783,6 +784,7 @@ fn api(
         gateway_responses(&a.gateway_responses, e)
     });
     let authorizers = e.at("authorizers", |e| authorizers(&a.authorizers, plugins, e));
+    let models = e.at("models", |e| models(&a.models, e));
 
     let mut tree = ResourceTree::default();
     let mut resources: Vec<Resource> = Vec::with_capacity(a.resources.len());
@@ -847,6 +849,7 @@ fn api(
                             .response_mapper
                             .as_ref()
                             .and_then(|n| e.at("response_mapper", |e| plugin_ref(plugins, n, PluginKind::Mapper, e)));
+                        let validation = request_validation(a, raw_method, &models, &resource.param_names, e);
                         let method_throttle = raw_method.throttle.and_then(|t| e.at("throttle", |e| throttle(t, e))).map(|t| {
                             stages.iter().map(|_| Bucket::new(t)).collect::<Box<[Bucket]>>()
                         });
@@ -878,6 +881,7 @@ fn api(
                             api_key_required: raw_method.api_key_required,
                             request_mapper,
                             response_mapper,
+                            validation,
                             throttle: method_throttle,
                             cache,
                             integration,
@@ -911,6 +915,109 @@ fn api(
 }
 
 /// The `{name}` and `{name+}` names of a resource path that failed to parse.
+/// Compiles an API's models; a schema that does not compile is reported at its name.
+fn models(
+    raw: &indexmap::IndexMap<String, serde_json::Value>,
+    e: &mut Errors,
+) -> HashMap<String, validate::Model> {
+    let mut out = HashMap::with_capacity(raw.len());
+    for (name, schema) in raw {
+        match validate::compile_model(schema) {
+            Ok(m) => {
+                out.insert(name.clone(), m);
+            }
+            Err(msg) => e.push_at(name, format!("not a valid JSON Schema: {msg}")),
+        }
+    }
+    out
+}
+
+/// A method's request validation: the validator it names, the required parameters and the
+/// models by content type. Parameters and models are checked even without a validator, so a
+/// typo is reported rather than silently never enforced.
+fn request_validation(
+    a: &RawApi,
+    m: &RawMethod,
+    models: &HashMap<String, validate::Model>,
+    param_names: &[Box<str>],
+    e: &mut Errors,
+) -> Option<Box<validate::Validation>> {
+    let mut params = Vec::new();
+    e.at("request_parameters", |e| {
+        for (key, &required) in &m.request_parameters {
+            let rest = key.strip_prefix("method.request.").unwrap_or("");
+            let parsed = if let Some(name) = rest.strip_prefix("path.") {
+                match param_names.iter().position(|p| **p == *name) {
+                    Some(i) => Some((name, validate::Required::Path(i))),
+                    None => {
+                        e.push_at(key, format!("the resource has no path parameter `{name}`"));
+                        continue;
+                    }
+                }
+            } else if let Some(name) = rest.strip_prefix("querystring.") {
+                (!name.is_empty()).then(|| (name, validate::Required::Source(IdentitySource::Query(name.to_owned()))))
+            } else if let Some(name) = rest.strip_prefix("header.") {
+                http::HeaderName::from_bytes(name.as_bytes())
+                    .ok()
+                    .map(|h| (name, validate::Required::Source(IdentitySource::Header(h))))
+            } else {
+                None
+            };
+            match parsed {
+                Some((name, req)) if required => params.push((name.into(), req)),
+                Some(_) => {}
+                None => e.push_at(
+                    key,
+                    "expected method.request.querystring.NAME, method.request.header.NAME or method.request.path.NAME",
+                ),
+            }
+        }
+    });
+    let mut by_type = Vec::new();
+    e.at("request_models", |e| {
+        for (media, name) in &m.request_models {
+            match models.get(name) {
+                Some(model) => {
+                    by_type.push((media.to_ascii_lowercase().into_boxed_str(), model.clone()))
+                }
+                None if a.models.contains_key(name) => {} // reported under `models`
+                None => {
+                    let mut known: Vec<&str> = a.models.keys().map(String::as_str).collect();
+                    known.sort_unstable();
+                    e.push_at(
+                        media,
+                        format!(
+                            "no model named `{name}` under this API's `models` (defined: {})",
+                            if known.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    );
+                }
+            }
+        }
+    });
+    let name = m.request_validator.as_ref()?;
+    let Some(v) = a.request_validators.get(name) else {
+        let mut known: Vec<&str> = a.request_validators.keys().map(String::as_str).collect();
+        known.sort_unstable();
+        e.push_at(
+            "request_validator",
+            format!(
+                "no request validator named `{name}` under this API's `request_validators` (defined: {})",
+                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+            ),
+        );
+        return None;
+    };
+    Some(Box::new(validate::Validation {
+        params: if v.params { params } else { Vec::new() },
+        models: if v.body { by_type } else { Vec::new() },
+    }))
+}
+
 fn loose_param_names(path: &str) -> Box<[Box<str>]> {
     path.split('/')
         .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))

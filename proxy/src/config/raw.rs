@@ -173,6 +173,21 @@ pub struct RawApi {
     pub api_key_source: Option<String>,
     #[serde(default)]
     pub resources: IndexMap<String, IndexMap<String, RawMethod>>,
+    /// JSON Schema models by name, for request validation.
+    #[serde(default)]
+    pub models: IndexMap<String, serde_json::Value>,
+    /// Request validators by name: what they check.
+    #[serde(default)]
+    pub request_validators: IndexMap<String, RawRequestValidator>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequestValidator {
+    #[serde(default)]
+    pub body: bool,
+    #[serde(default)]
+    pub params: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -204,6 +219,14 @@ pub struct RawMethod {
     pub cache: Option<RawMethodCache>,
     pub request_mapper: Option<String>,
     pub response_mapper: Option<String>,
+    /// The API's request validator this method applies.
+    pub request_validator: Option<String>,
+    /// Content type → model name.
+    #[serde(default)]
+    pub request_models: IndexMap<String, String>,
+    /// `method.request.{querystring,header,path}.NAME` → required.
+    #[serde(default)]
+    pub request_parameters: IndexMap<String, bool>,
     pub integration: RawIntegration,
 }
 

@@ -45,7 +45,11 @@ impl IdentitySource {
         ))
     }
 
-    fn value<'a>(&self, headers: &'a http::HeaderMap, query: Option<&'a str>) -> Option<&'a str> {
+    pub fn value<'a>(
+        &self,
+        headers: &'a http::HeaderMap,
+        query: Option<&'a str>,
+    ) -> Option<&'a str> {
         match self {
             Self::Header(h) => headers
                 .get(h)

@@ -28,10 +28,18 @@ pub fn rejection(rt: &Runtime, ctx: &mut RequestCtx, rejection: Rejection) -> Re
             s
         }
         None => {
+            let message = ctx
+                .error
+                .as_ref()
+                .map_or(kind.default_message(), |e| e.message());
             let mut s = String::with_capacity(48);
-            s.push_str("{\"message\":\"");
-            s.push_str(kind.default_message());
-            s.push_str("\"}");
+            s.push_str("{\"message\":");
+            // Default messages need no escaping; specific ones (parameter names) may.
+            match serde_json::to_string(message) {
+                Ok(quoted) => s.push_str(&quoted),
+                Err(_) => s.push_str("\"\""),
+            }
+            s.push('}');
             s
         }
     };
