@@ -1,4 +1,5 @@
-//! The admin listener: health, readiness, metrics and reload, apart from client traffic.
+//! The admin listener: health, readiness, metrics, reload, API keys, cache flushes and the
+//! WebSocket `@connections` API, apart from client traffic.
 //! With `admin.token` set, every route but `/health` and `/ready` needs
 //! `Authorization: Bearer TOKEN`.
 
@@ -142,11 +143,85 @@ async fn route(
         (&Method::DELETE, p) if p.starts_with("/cache/") => {
             flush_cache(shared, &p["/cache/".len()..])
         }
+        (_, p) if p.starts_with("/@connections/") => {
+            let id = p["/@connections/".len()..].to_owned();
+            connection(shared, &method, &id, req.into_body()).await
+        }
         _ => json(
             StatusCode::NOT_FOUND,
             r#"{"message":"Not Found"}"#.to_owned(),
         ),
     }
+}
+
+/// `@connections/{id}`: POST sends the body to the client, GET describes the connection,
+/// DELETE closes it; an unknown or closed connection is 410 Gone, as in API Gateway.
+async fn connection(shared: &Shared, method: &Method, id: &str, body: Incoming) -> Response<Body> {
+    use crate::state::connections::{Push, PushError};
+    use http_body_util::BodyExt;
+    let registry = &shared.websockets.registry;
+    let result =
+        match *method {
+            Method::GET => return match registry.get(id) {
+                Some(c) => json(
+                    StatusCode::OK,
+                    serde_json::json!({
+                        "connectedAt": crate::context_template::iso8601_millis(c.connected_at),
+                        "lastActiveAt": crate::context_template::iso8601_millis(c.last_active_at),
+                        "identity": {
+                            "sourceIp": c.source_ip.to_string(),
+                            "userAgent": c.user_agent,
+                        },
+                        "principalId": c.principal_id,
+                        "apiId": &*c.api,
+                        "stage": &*c.stage,
+                    })
+                    .to_string(),
+                ),
+                None => gone(),
+            },
+            Method::POST => {
+                // API Gateway's limit on a posted message.
+                let limited = http_body_util::Limited::new(body, 128 * 1024);
+                let data = match limited.collect().await {
+                    Ok(c) => c.to_bytes(),
+                    Err(_) => {
+                        return json(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            r#"{"message":"Request Too Long"}"#.to_owned(),
+                        )
+                    }
+                };
+                registry.push(id, Push::message(data))
+            }
+            Method::DELETE => registry.push(id, Push::Close),
+            _ => {
+                return json(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    r#"{"message":"Method Not Allowed"}"#.to_owned(),
+                )
+            }
+        };
+    match result {
+        Ok(()) => {
+            let mut r = Response::new(Body::Empty);
+            *r.status_mut() = if *method == Method::DELETE {
+                StatusCode::NO_CONTENT
+            } else {
+                StatusCode::OK
+            };
+            r
+        }
+        Err(PushError::Gone) => gone(),
+        Err(PushError::Full) => json(
+            StatusCode::TOO_MANY_REQUESTS,
+            r#"{"message":"Too Many Requests"}"#.to_owned(),
+        ),
+    }
+}
+
+fn gone() -> Response<Body> {
+    json(StatusCode::GONE, r#"{"message":"Gone"}"#.to_owned())
 }
 
 /// Reads a small JSON request body (at most 64 KiB).

@@ -276,6 +276,20 @@ pub fn clf_time(t: std::time::SystemTime, out: &mut String) {
     );
 }
 
+/// Milliseconds since the Unix epoch as ISO 8601 in UTC: `2026-11-24T20:26:40.123Z`.
+pub fn iso8601_millis(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let s = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        s / 3600,
+        (s / 60) % 60,
+        s % 60,
+        ms % 1000
+    )
+}
+
 /// Days since 1970-01-01 to (year, month 1..=12, day 1..=31), proleptic Gregorian.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -376,6 +390,15 @@ mod tests {
                 .as_static(),
             None
         );
+    }
+
+    #[test]
+    fn iso8601_matches_a_known_date() {
+        assert_eq!(
+            iso8601_millis(1_795_897_600_123),
+            "2026-11-28T20:26:40.123Z"
+        );
+        assert_eq!(iso8601_millis(0), "1970-01-01T00:00:00.000Z");
     }
 
     #[test]

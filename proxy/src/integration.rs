@@ -10,7 +10,7 @@ use crate::pipeline::ctx::RequestCtx;
 use crate::pipeline::read_body;
 use crate::plugin::Plugin;
 use crate::runtime::Runtime;
-use crate::upstream::Upstreams;
+use crate::Shared;
 use http::request::Parts;
 use http::Response;
 use std::sync::Arc;
@@ -28,14 +28,14 @@ impl Integration {
     pub async fn invoke(
         &self,
         rt: &Runtime,
-        upstreams: &Upstreams,
+        shared: &Shared,
         ctx: &mut RequestCtx,
         stage: usize,
         parts: Parts,
         body: Body,
     ) -> Result<Response<Body>, Rejection> {
         match self {
-            Integration::HttpProxy(p) => p.call(upstreams, ctx, stage, parts, body).await,
+            Integration::HttpProxy(p) => p.call(shared, ctx, stage, parts, body).await,
             Integration::Mock(m) => Ok(m.respond()),
             Integration::Wasm(plugin) => {
                 let body = read_body(body).await?;

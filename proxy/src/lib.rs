@@ -18,6 +18,7 @@ pub mod router;
 pub mod runtime;
 pub mod state;
 pub mod upstream;
+pub mod websocket;
 
 use arc_swap::ArcSwap;
 use config::reload::Reloader;
@@ -39,6 +40,8 @@ pub struct Shared {
     pub access_log: Option<access_log::Sink>,
     /// API keys and quota counters; they outlive reloads.
     pub keys: state::keys::ApiKeys,
+    /// Open WebSocket connections and pass-through tunnels.
+    pub websockets: websocket::Hub,
 }
 
 impl Shared {
@@ -130,6 +133,10 @@ pub async fn run(config_path: PathBuf) -> Result<(), RunError> {
     let keys = state::keys::ApiKeys::new(store).map_err(store_err)?;
     keys.import(&loaded.runtime.config_keys)
         .map_err(store_err)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let connections: state::connections::SharedConnections =
+        Arc::new(state::connections::LocalConnections::default());
+    plugins.use_connections(connections.clone());
     let shared = Arc::new(Shared {
         runtime: ArcSwap::from_pointee(loaded.runtime),
         upstreams: upstream::Upstreams::new(),
@@ -137,9 +144,9 @@ pub async fn run(config_path: PathBuf) -> Result<(), RunError> {
         plugins,
         access_log,
         keys,
+        websockets: websocket::Hub::new(connections, stop_rx.clone()),
     });
 
-    let (stop_tx, stop_rx) = watch::channel(false);
     let flusher = tokio::spawn(flush_quota_counts(
         shared.clone(),
         settings.state.flush_interval,
@@ -236,7 +243,12 @@ pub async fn run(config_path: PathBuf) -> Result<(), RunError> {
         let _ = t.await;
     }
     drop(in_flight);
-    if tokio::time::timeout(settings.drain_timeout, drained.recv())
+    let drain = async {
+        drained.recv().await;
+        // WebSocket sessions close with 1001 and run `$disconnect`; tunnels end.
+        shared.websockets.wait().await;
+    };
+    if tokio::time::timeout(settings.drain_timeout, drain)
         .await
         .is_err()
     {

@@ -1,6 +1,7 @@
 //! The request pipeline: one ordered list of stages.
 //!
 //! ```text
+//! (WebSocket)      websocket.rs           an upgrade to a WebSocket API stage leaves here
 //! route            pipeline/route.rs      API, stage, resource, method, path parameters
 //! body limit       (below)                413 for a declared length over the limit
 //! authorize        pipeline/authorize.rs  Wasm authorizer, decision cache
@@ -72,12 +73,17 @@ pub async fn handle(
 }
 
 async fn run(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     rt: &Runtime,
     ctx: &mut RequestCtx,
     parts: http::request::Parts,
     body: RequestBody,
 ) -> Result<Response<Body>, Rejection> {
+    if rt.has_websocket_apis {
+        if let Some((api, stage)) = websocket_mount(rt, ctx) {
+            return crate::websocket::handshake(shared, rt, ctx, api, stage, parts).await;
+        }
+    }
     let matched = route::route(rt, ctx)?;
     check_declared_length(rt, &parts)?;
     let api = &rt.apis[matched.api];
@@ -116,7 +122,13 @@ async fn run(
         }
     }
     let cache = match (&stage.cache, &entry.cache) {
-        (Some(sc), Some(mc)) if mc.all_methods || ctx.method == http::Method::GET => Some((sc, mc)),
+        // An upgrade is never cached (nor coalesced with another).
+        (Some(sc), Some(mc))
+            if (mc.all_methods || ctx.method == http::Method::GET)
+                && !crate::websocket::is_upgrade(&parts.headers) =>
+        {
+            Some((sc, mc))
+        }
         _ => None,
     };
     let Some((stage_cache, method_cache)) = cache else {
@@ -145,6 +157,19 @@ async fn run(
     result
 }
 
+/// The WebSocket API stage a request reaches, if any (its path must be the stage's root).
+fn websocket_mount(rt: &Runtime, ctx: &mut RequestCtx) -> Option<(usize, usize)> {
+    let path = ctx.uri.path();
+    let (api, stage, rest) = rt.mount_for(ctx.host_name(), path).ok()?;
+    rt.apis[api].websocket.as_ref()?;
+    if !matches!(&path[rest..], "" | "/") {
+        return None;
+    }
+    ctx.api = Some(api);
+    ctx.stage = Some(stage);
+    Some((api, stage))
+}
+
 /// Everything after the cache: request mapping, the integration, response mapping.
 async fn fetch(
     shared: &Shared,
@@ -166,7 +191,7 @@ async fn fetch(
     }
     let resp = entry
         .integration
-        .invoke(rt, &shared.upstreams, ctx, stage, parts, body)
+        .invoke(rt, shared, ctx, stage, parts, body)
         .await?;
     match (&entry.response_mapper, &original) {
         (Some(mapper), Some(original)) => map::map_response(ctx, mapper, original, resp).await,

@@ -1,4 +1,4 @@
-//! WebAssembly component plugins: authorizers, mappers and integrations.
+//! WebAssembly component plugins: authorizers, mappers, integrations and WebSocket handlers.
 //!
 //! Each call gets a fresh instance from the plugin's `InstancePre` in a new `Store` with the
 //! plugin's limits: an epoch deadline (a loop is stopped), a memory cap (growth past it
@@ -17,6 +17,7 @@ use bindings::authorizer::AuthorizerPre;
 use bindings::integration::IntegrationPre;
 use bindings::mapper::MapperPre;
 use bindings::types;
+use bindings::websocket_handler::WebsocketHandlerPre;
 pub use registry::PluginHost;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub enum PluginKind {
     Authorizer,
     Mapper,
     Integration,
+    WebsocketHandler,
 }
 
 impl PluginKind {
@@ -39,6 +41,7 @@ impl PluginKind {
             PluginKind::Authorizer => "authorizer",
             PluginKind::Mapper => "mapper",
             PluginKind::Integration => "integration",
+            PluginKind::WebsocketHandler => "websocket-handler",
         }
     }
 }
@@ -58,6 +61,7 @@ pub(crate) enum PluginPre {
     Authorizer(AuthorizerPre<CallState>),
     Mapper(MapperPre<CallState>),
     Integration(IntegrationPre<CallState>),
+    WebsocketHandler(WebsocketHandlerPre<CallState>),
 }
 
 /// A loaded plugin, ready to be called.
@@ -67,6 +71,7 @@ pub struct Plugin {
     pre: PluginPre,
     pub settings: PluginSettings,
     kv: Arc<host::KvStore>,
+    connections: Arc<host::ConnectionsSlot>,
     engine: wasmtime::Engine,
     /// First bytes of the content digest, for logs.
     pub digest: String,
@@ -108,6 +113,7 @@ pub struct CallState {
     pub(crate) request_id: String,
     pub(crate) config: Arc<HashMap<String, String>>,
     pub(crate) kv: Arc<host::KvStore>,
+    pub(crate) connections: Arc<host::ConnectionsSlot>,
 }
 
 impl std::fmt::Debug for CallState {
@@ -172,6 +178,7 @@ impl Plugin {
             request_id: request_id.to_owned(),
             config: self.settings.config.clone(),
             kv: self.kv.clone(),
+            connections: self.connections.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -260,6 +267,23 @@ impl Plugin {
             .instantiate(&mut store)
             .map_err(|e| PluginFailure::Instantiate(format!("{e:#}")))?;
         inst.call_handle(&mut store, req)
+            .map_err(|e| self.failure(&store, e))
+    }
+
+    /// Calls a WebSocket handler's `handle-event`.
+    pub fn handle_event(
+        &self,
+        request_id: &str,
+        event: &bindings::websocket::Event,
+    ) -> Result<Result<Option<Vec<u8>>, String>, PluginFailure> {
+        let PluginPre::WebsocketHandler(pre) = &self.pre else {
+            return Err(self.wrong_kind(PluginKind::WebsocketHandler));
+        };
+        let mut store = self.store(request_id);
+        let inst = pre
+            .instantiate(&mut store)
+            .map_err(|e| PluginFailure::Instantiate(format!("{e:#}")))?;
+        inst.call_handle_event(&mut store, event)
             .map_err(|e| self.failure(&store, e))
     }
 

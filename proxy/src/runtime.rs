@@ -38,6 +38,8 @@ pub struct Runtime {
     pub usage_plans: std::collections::HashMap<String, Arc<UsagePlan>>,
     /// The config file's `api_keys`, imported into the state store after loading.
     pub config_keys: Vec<ConfigKey>,
+    /// Whether any API is a WebSocket API (only then does routing look for one first).
+    pub has_websocket_apis: bool,
 }
 
 /// Where an API's keys come from.
@@ -58,6 +60,8 @@ pub struct Api {
     pub tree: ResourceTree,
     pub responses: GatewayResponses,
     pub api_key_source: ApiKeySource,
+    /// Set for an API of protocol `websocket` (which has routes instead of resources).
+    pub websocket: Option<Box<crate::websocket::WsApi>>,
 }
 
 #[derive(Debug)]

@@ -8,6 +8,7 @@
 //! `plugin::host::KvStore`), one small transaction each. The store is a trait so that a shared one (Redis, for several nodes)
 //! can replace the embedded one without the pipeline noticing.
 
+pub mod connections;
 pub mod keys;
 pub mod redb_store;
 
@@ -77,6 +78,8 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     fn kv_delete(&self, plugin: &str, key: &str) -> Result<bool, StoreError>;
     /// How much `plugin` has stored, for its limits.
     fn kv_usage(&self, plugin: &str) -> Result<KvUsage, StoreError>;
+    /// Up to `limit` keys of `plugin` starting with `prefix`, in order.
+    fn kv_keys(&self, plugin: &str, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError>;
 }
 
 /// The number of keys and bytes (keys plus values) one plugin has stored.
@@ -155,5 +158,16 @@ impl StateStore for MemoryStore {
             }
         }
         Ok(usage)
+    }
+
+    fn kv_keys(&self, plugin: &str, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let mut keys: Vec<String> = lock(&self.kv)
+            .keys()
+            .filter(|(p, k)| p == plugin && k.starts_with(prefix))
+            .map(|(_, k)| k.clone())
+            .collect();
+        keys.sort_unstable();
+        keys.truncate(limit);
+        Ok(keys)
     }
 }

@@ -5,6 +5,9 @@
 //! - `/bytes/{n}`: `n` bytes of `x`, sent in 16 KiB chunks;
 //! - `/status/{code}`: that status with a small JSON body;
 //! - `/stream-echo`: streams the request body back as it arrives;
+//! - `/events/reply`, `/events/quiet`: records the JSON request body (a WebSocket event) and
+//!   answers with the event's `body` (reply) or nothing (quiet); `/events/status/{code}`
+//!   records and answers `code`;
 //! - anything else: 200 with a JSON description of the request (method, path, query,
 //!   headers, body) and `x-backend: NAME`.
 //!
@@ -18,7 +21,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -30,6 +33,7 @@ pub struct Backend {
     /// Where it listens.
     pub addr: SocketAddr,
     hits: Arc<AtomicUsize>,
+    events: Arc<Mutex<Vec<serde_json::Value>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -43,6 +47,8 @@ impl Backend {
         let hits = Arc::new(AtomicUsize::new(0));
         let name: Arc<str> = name.into();
         let counter = hits.clone();
+        let events: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+        let recorded = events.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -50,10 +56,11 @@ impl Backend {
                 };
                 let name = name.clone();
                 let counter = counter.clone();
+                let recorded = recorded.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
                         counter.fetch_add(1, Ordering::SeqCst);
-                        handle(req, name.clone())
+                        handle(req, name.clone(), recorded.clone())
                     });
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), svc)
@@ -61,7 +68,35 @@ impl Backend {
                 });
             }
         });
-        Backend { addr, hits, task }
+        Backend {
+            addr,
+            hits,
+            events,
+            task,
+        }
+    }
+
+    /// The WebSocket events POSTed to `/events/...`, in arrival order.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.events.lock().expect("events").clone()
+    }
+
+    /// Waits until an event matches `pred`, for at most `timeout`.
+    pub async fn wait_event(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> Option<serde_json::Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(e) = self.events().into_iter().find(|e| pred(e)) {
+                return Some(e);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// How many requests it has received.
@@ -88,10 +123,36 @@ fn full(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Res
         .expect("response")
 }
 
-async fn handle(req: Request<Incoming>, name: Arc<str>) -> Result<Response<RespBody>, Infallible> {
+type Events = Arc<Mutex<Vec<serde_json::Value>>>;
+
+async fn handle(
+    req: Request<Incoming>,
+    name: Arc<str>,
+    events: Events,
+) -> Result<Response<RespBody>, Infallible> {
     let path = req.uri().path().to_string();
     let mut segments = path.trim_start_matches('/').split('/');
     match segments.next() {
+        Some("events") => {
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            let event: serde_json::Value =
+                serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+            let reply = event["body"].as_str().unwrap_or("").to_owned();
+            events.lock().expect("events").push(event);
+            Ok(match segments.next() {
+                Some("reply") => full(200, "text/plain", reply),
+                Some("status") => {
+                    let code = segments.next().and_then(|s| s.parse().ok()).unwrap_or(500);
+                    full(code, "text/plain", "denied by the backend")
+                }
+                _ => full(200, "text/plain", ""),
+            })
+        }
         Some("delay") => {
             let ms: u64 = segments.next().and_then(|s| s.parse().ok()).unwrap_or(0);
             tokio::time::sleep(Duration::from_millis(ms)).await;

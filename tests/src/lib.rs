@@ -11,6 +11,7 @@ pub mod backend;
 pub mod gateway;
 pub mod h3;
 pub mod tls;
+pub mod ws;
 
 pub use backend::Backend;
 pub use gateway::Gateway;

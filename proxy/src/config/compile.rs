@@ -23,6 +23,7 @@ use crate::plugin::{Plugin, PluginKind, PluginSettings};
 use crate::router::{parse_resource_path, ResourceTree, Segment};
 use crate::runtime::*;
 use crate::state::keys::{validate_value, ConfigKey, Period, QuotaSettings, UsagePlan};
+use crate::websocket;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use std::collections::{HashMap, HashSet};
@@ -527,6 +528,7 @@ fn runtime(raw: &RawConfig, metrics: &Registry, plugins: &Plugins, e: &mut Error
     Runtime {
         usage_plans,
         config_keys,
+        has_websocket_apis: apis.iter().any(|a| a.websocket.is_some()),
         apis,
         mounts,
         request_id_header,
@@ -904,6 +906,45 @@ fn api(
             ApiKeySource::Header
         }
     };
+    let websocket = match a.protocol.as_deref() {
+        None | Some("rest") => {
+            for (field, set) in [
+                ("routes", !a.routes.is_empty()),
+                (
+                    "route_selection_expression",
+                    a.route_selection_expression.is_some(),
+                ),
+                ("websocket", a.websocket.is_some()),
+            ] {
+                if set {
+                    e.push_at(field, "only an API with `protocol: websocket` has this");
+                }
+            }
+            None
+        }
+        Some("websocket") => {
+            if !a.resources.is_empty() {
+                e.push_at(
+                    "resources",
+                    "a WebSocket API has `routes` ($connect, $disconnect, $default, custom keys), not resources",
+                );
+            }
+            Some(Box::new(websocket_api(
+                a,
+                &authorizers,
+                &stages,
+                plugins,
+                e,
+            )))
+        }
+        Some(other) => {
+            e.push_at(
+                "protocol",
+                format!("expected rest or websocket, found `{other}`"),
+            );
+            None
+        }
+    };
     Api {
         name: a.name.as_str().into(),
         api_key_source,
@@ -911,6 +952,162 @@ fn api(
         resources,
         tree,
         responses,
+        websocket,
+    }
+}
+
+/// Compiles a WebSocket API's route selection, routes and limits.
+fn websocket_api(
+    a: &RawApi,
+    authorizers: &HashMap<String, Option<Arc<AuthorizerBinding>>>,
+    stages: &[Stage],
+    plugins: &Plugins,
+    e: &mut Errors,
+) -> websocket::WsApi {
+    let selection = e.at("route_selection_expression", |e| {
+        let expr = a
+            .route_selection_expression
+            .as_deref()
+            .unwrap_or("$request.body.action");
+        websocket::parse_selection(expr).unwrap_or_else(|msg| {
+            e.push(msg);
+            Box::default()
+        })
+    });
+    let defaults = websocket::Limits::default();
+    let limits = match &a.websocket {
+        None => defaults,
+        Some(l) => e.at("websocket", |e| {
+            let bytes = |e: &mut Errors, field: &str, v: Option<usize>, default: usize| match v {
+                Some(n) if (125..=16 * 1024 * 1024).contains(&n) => n,
+                Some(n) => {
+                    e.push_at(field, format!("expected 125 to 16777216 bytes, found {n}"));
+                    default
+                }
+                None => default,
+            };
+            let max_frame_bytes = bytes(
+                e,
+                "max_frame_bytes",
+                l.max_frame_bytes,
+                defaults.max_frame_bytes,
+            );
+            let max_message_bytes = bytes(
+                e,
+                "max_message_bytes",
+                l.max_message_bytes,
+                defaults.max_message_bytes,
+            );
+            if max_frame_bytes > max_message_bytes {
+                e.push_at("max_frame_bytes", "cannot be larger than max_message_bytes");
+            }
+            websocket::Limits {
+                max_frame_bytes,
+                max_message_bytes,
+                idle_timeout: duration(
+                    e,
+                    "idle_timeout",
+                    l.idle_timeout.as_deref(),
+                    600_000,
+                    100,
+                    7_200_000,
+                ),
+                max_duration: duration(
+                    e,
+                    "max_duration",
+                    l.max_duration.as_deref(),
+                    7_200_000,
+                    100,
+                    86_400_000,
+                ),
+            }
+        }),
+    };
+    let mut out = websocket::WsApi {
+        selection,
+        connect: None,
+        disconnect: None,
+        default: None,
+        routes: HashMap::new(),
+        limits,
+    };
+    e.at("routes", |e| {
+        for (key, r) in &a.routes {
+            e.at(key, |e| {
+                if key.is_empty() || (key.starts_with('$') && !matches!(key.as_str(), "$connect" | "$disconnect" | "$default")) {
+                    e.push(format!("expected $connect, $disconnect, $default or a route key without `$`, found `{key}`"));
+                    return;
+                }
+                let authorizer = r.authorizer.as_ref().and_then(|name| {
+                    e.at("authorizer", |e| {
+                        if key != "$connect" {
+                            e.push("only the $connect route can have an authorizer");
+                            return None;
+                        }
+                        match authorizers.get(name) {
+                            Some(b) => b.clone(),
+                            None => {
+                                e.push(format!("no authorizer named `{name}` under this API's `authorizers`"));
+                                None
+                            }
+                        }
+                    })
+                });
+                let integration = e.at("integration", |e| route_integration(&r.integration, stages, plugins, e));
+                let Some(integration) = integration else { return };
+                let route = websocket::Route { key: key.as_str().into(), authorizer, integration };
+                match key.as_str() {
+                    "$connect" => out.connect = Some(route),
+                    "$disconnect" => out.disconnect = Some(route),
+                    "$default" => out.default = Some(route),
+                    _ => {
+                        out.routes.insert(key.as_str().into(), route);
+                    }
+                }
+            })
+        }
+    });
+    out
+}
+
+fn route_integration(
+    raw: &RawRouteIntegration,
+    stages: &[Stage],
+    plugins: &Plugins,
+    e: &mut Errors,
+) -> Option<websocket::RouteIntegration> {
+    match raw {
+        RawRouteIntegration::Mock { status, body } => Some(websocket::RouteIntegration::Mock {
+            status: e.at("status", |e| status_code(*status, 200, e)),
+            body: Bytes::from(body.clone()),
+        }),
+        RawRouteIntegration::Wasm { plugin } => e
+            .at("plugin", |e| {
+                plugin_ref(plugins, plugin, PluginKind::WebsocketHandler, e)
+            })
+            .map(websocket::RouteIntegration::Wasm),
+        RawRouteIntegration::Http { uri, timeout } => {
+            let mut uris = Vec::with_capacity(stages.len());
+            e.at("uri", |e| {
+                for s in stages {
+                    let lookup = |name: &str| {
+                        s.variables
+                            .iter()
+                            .find(|(k, _)| &**k == name)
+                            .map(|(_, v)| &**v)
+                    };
+                    match UriTemplate::compile(uri, &[], lookup) {
+                        Ok(t) => uris.push(t),
+                        Err(msg) => e.push(format!("in stage `{}`: {msg}", s.name)),
+                    }
+                }
+            });
+            let timeout = duration(e, "timeout", timeout.as_deref(), 29_000, 50, 300_000);
+            (uris.len() == stages.len()).then(|| websocket::RouteIntegration::Http {
+                uris: uris.into_boxed_slice(),
+                timeout,
+            })
+        }
     }
 }
 

@@ -179,6 +179,53 @@ pub struct RawApi {
     /// Request validators by name: what they check.
     #[serde(default)]
     pub request_validators: IndexMap<String, RawRequestValidator>,
+    /// `rest` (the default) or `websocket`.
+    pub protocol: Option<String>,
+    /// WebSocket APIs: where the route key is read from each message
+    /// (default `$request.body.action`).
+    pub route_selection_expression: Option<String>,
+    /// WebSocket APIs: routes by key (`$connect`, `$disconnect`, `$default`, custom keys).
+    #[serde(default)]
+    pub routes: IndexMap<String, RawRoute>,
+    /// WebSocket APIs: frame, message, idle and duration limits.
+    pub websocket: Option<RawWebSocketLimits>,
+}
+
+/// A route of a WebSocket API.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    /// An authorizer of the API (only on `$connect`).
+    pub authorizer: Option<String>,
+    pub integration: RawRouteIntegration,
+}
+
+/// What handles a WebSocket route's events.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawRouteIntegration {
+    /// POST the event (JSON) to a backend.
+    Http {
+        uri: String,
+        timeout: Option<String>,
+    },
+    /// A `websocket-handler` plugin.
+    Wasm { plugin: String },
+    /// A fixed answer: `status` decides `$connect`, `body` is sent back for messages.
+    Mock {
+        status: Option<u16>,
+        #[serde(default)]
+        body: String,
+    },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebSocketLimits {
+    pub max_frame_bytes: Option<usize>,
+    pub max_message_bytes: Option<usize>,
+    pub idle_timeout: Option<String>,
+    pub max_duration: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,15 +1,19 @@
 //! `http_proxy`: forward the request to a backend and stream both bodies.
 //!
+//! A WebSocket upgrade (HTTP/1.1) is passed through: the backend's `101` goes back to the
+//! client and the two connections are spliced until either side closes or the gateway stops.
+//!
 //! The backend URI is a template with `{param}`, `{greedy}` and `${stageVariables.X}`; stage
 //! variables are substituted at load (one template per stage), path parameters per request.
 
 use crate::body::{is_body_too_large, Body};
 use crate::error::{Rejection, ResponseType};
 use crate::pipeline::ctx::RequestCtx;
-use crate::upstream::Upstreams;
+use crate::Shared;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper_util::rt::TokioIo;
 use smallvec::SmallVec;
 use std::error::Error as _;
 use std::fmt::Write as _;
@@ -139,12 +143,20 @@ impl UriTemplate {
 impl HttpProxy {
     pub async fn call(
         &self,
-        upstreams: &Upstreams,
+        shared: &Shared,
         ctx: &mut RequestCtx,
         stage: usize,
-        parts: Parts,
+        mut parts: Parts,
         body: Body,
     ) -> Result<Response<Body>, Rejection> {
+        let upstreams = &shared.upstreams;
+        let upgrade = match crate::websocket::is_upgrade(&parts.headers) {
+            true => parts
+                .extensions
+                .remove::<hyper::upgrade::OnUpgrade>()
+                .zip(parts.headers.get(header::UPGRADE).cloned()),
+            false => None,
+        };
         let uri_text = self.uris[stage].render(|i| ctx.param_raw(i), parts.uri.query());
         let uri: Uri = uri_text.parse().map_err(|e| {
             Rejection::new(
@@ -157,12 +169,16 @@ impl HttpProxy {
         headers.remove(header::HOST);
         headers.remove(header::EXPECT);
         add_forwarded(&mut headers, ctx);
+        if let Some((_, protocol)) = &upgrade {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            headers.insert(header::UPGRADE, protocol.clone());
+        }
 
         let mut req = Request::new(body);
         *req.method_mut() = self.method.clone().unwrap_or(parts.method);
         *req.uri_mut() = uri;
         *req.headers_mut() = headers;
-        let client = if self.http2_only {
+        let client = if self.http2_only && upgrade.is_none() {
             *req.version_mut() = Version::HTTP_2;
             &upstreams.h2
         } else {
@@ -183,10 +199,45 @@ impl HttpProxy {
             Ok(Ok(resp)) => resp,
         };
         ctx.integration_status = Some(resp.status().as_u16());
+        if let (StatusCode::SWITCHING_PROTOCOLS, Some((client_side, _))) = (resp.status(), upgrade)
+        {
+            return Ok(tunnel(shared, client_side, resp));
+        }
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         Ok(Response::from_parts(parts, Body::Incoming(body)))
     }
+}
+
+/// Answers the client with the backend's `101` and splices the two upgraded connections.
+fn tunnel(
+    shared: &Shared,
+    client_side: hyper::upgrade::OnUpgrade,
+    mut resp: Response<hyper::body::Incoming>,
+) -> Response<Body> {
+    let backend_side = hyper::upgrade::on(&mut resp);
+    let mut stop = shared.websockets.stop_signal();
+    shared.websockets.spawn(async move {
+        let (client, backend) = match tokio::try_join!(client_side, backend_side) {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::debug!(error = %e, "upgrade pass-through failed");
+                return;
+            }
+        };
+        let mut client = TokioIo::new(client);
+        let mut backend = TokioIo::new(backend);
+        tokio::select! {
+            r = tokio::io::copy_bidirectional(&mut client, &mut backend) => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "upgrade pass-through ended with an error");
+                }
+            }
+            _ = stop.wait_for(|s| *s) => {}
+        }
+    });
+    let (parts, _) = resp.into_parts();
+    Response::from_parts(parts, Body::full(bytes::Bytes::new()))
 }
 
 fn classify(e: hyper_util::client::legacy::Error, uri: &str) -> Rejection {

@@ -1,5 +1,5 @@
-//! The only place WIT bindings are generated. The three worlds import the same interfaces,
-//! so the mapper and integration bindings reuse the authorizer's generated interfaces.
+//! The only place WIT bindings are generated. The worlds import the same interfaces (the
+//! WebSocket handler a few more), so the later bindings reuse the authorizer's generated ones.
 //! Generated types stay inside `plugin/`.
 
 pub mod authorizer {
@@ -38,3 +38,19 @@ pub mod integration {
 }
 
 pub use authorizer::gatehouse::plugin::{clock, config, kv, log, types};
+
+pub mod websocket_handler {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "websocket-handler",
+        with: {
+            "gatehouse:plugin/types": super::authorizer::gatehouse::plugin::types,
+            "gatehouse:plugin/log": super::authorizer::gatehouse::plugin::log,
+            "gatehouse:plugin/kv": super::authorizer::gatehouse::plugin::kv,
+            "gatehouse:plugin/clock": super::authorizer::gatehouse::plugin::clock,
+            "gatehouse:plugin/config": super::authorizer::gatehouse::plugin::config,
+        },
+    });
+}
+
+pub use websocket_handler::gatehouse::plugin::{connections, kv_keys, websocket};

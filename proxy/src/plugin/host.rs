@@ -2,9 +2,13 @@
 
 mod clock;
 mod config;
+mod connections;
 mod kv;
 mod log;
 
+pub use connections::ConnectionsSlot;
 pub use kv::{KvStore, StoreSlot};
 
 impl super::bindings::types::Host for super::CallState {}
+
+impl super::bindings::websocket::Host for super::CallState {}

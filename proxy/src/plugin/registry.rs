@@ -2,8 +2,9 @@
 //! precompiled artifact keyed by digest and engine compatibility), linked once into an
 //! `InstancePre`, and checked against the world it exports.
 
+use super::bindings::websocket_handler::WebsocketHandlerPre;
 use super::bindings::{authorizer::AuthorizerPre, integration::IntegrationPre, mapper::MapperPre};
-use super::host::{KvStore, StoreSlot};
+use super::host::{ConnectionsSlot, KvStore, StoreSlot};
 use super::{CallState, Plugin, PluginKind, PluginPre, PluginSettings};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ pub struct PluginHost {
     components: Mutex<HashMap<[u8; 32], Component>>,
     kv: Mutex<HashMap<String, Arc<KvStore>>>,
     store: Arc<StoreSlot>,
+    connections: Arc<ConnectionsSlot>,
 }
 
 impl std::fmt::Debug for PluginHost {
@@ -37,11 +39,14 @@ impl PluginHost {
     pub fn new(cache_dir: Option<PathBuf>) -> wasmtime::Result<Self> {
         let engine = super::engine::new_engine()?;
         let mut linker = Linker::new(&engine);
-        // All three worlds import the same interfaces, so one linker serves them all.
+        // The worlds import the same interfaces (the WebSocket handler two more), so one
+        // linker serves them all.
         super::bindings::authorizer::Authorizer::add_to_linker::<_, HasSelf<_>>(
             &mut linker,
             |s| s,
         )?;
+        super::bindings::kv_keys::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        super::bindings::connections::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         Ok(Self {
             engine,
@@ -50,6 +55,7 @@ impl PluginHost {
             components: Mutex::new(HashMap::new()),
             kv: Mutex::new(HashMap::new()),
             store: Arc::default(),
+            connections: Arc::default(),
         })
     }
 
@@ -57,6 +63,11 @@ impl PluginHost {
     /// false when a (process-local) store was already in use.
     pub fn use_store(&self, store: crate::state::SharedStore) -> bool {
         self.store.set(store)
+    }
+
+    /// Lets plugins reach WebSocket connections through `registry`. Call once at startup.
+    pub fn use_connections(&self, registry: crate::state::connections::SharedConnections) -> bool {
+        self.connections.set(registry)
     }
 
     /// The default on-disk cache: `$XDG_CACHE_HOME/gatehouse/plugins`, else under `$HOME`.
@@ -97,18 +108,24 @@ impl PluginHost {
         } else if has("map-request") {
             let p = MapperPre::new(pre).map_err(|e| bad_world("mapper", &e))?;
             (PluginKind::Mapper, PluginPre::Mapper(p))
+        } else if has("handle-event") {
+            let p =
+                WebsocketHandlerPre::new(pre).map_err(|e| bad_world("websocket-handler", &e))?;
+            (PluginKind::WebsocketHandler, PluginPre::WebsocketHandler(p))
         } else if has("handle") {
             let p = IntegrationPre::new(pre).map_err(|e| bad_world("integration", &e))?;
             (PluginKind::Integration, PluginPre::Integration(p))
         } else {
             return Err(format!(
-                "exports none of the gatehouse:plugin worlds (authorizer, mapper, integration); it exports [{}]",
+                "exports none of the gatehouse:plugin worlds (authorizer, mapper, integration, websocket-handler); it exports [{}]",
                 exports.join(", ")
             ));
         };
         if settings.timeout.is_zero() {
             settings.timeout = match kind {
-                PluginKind::Integration => std::time::Duration::from_secs(1),
+                PluginKind::Integration | PluginKind::WebsocketHandler => {
+                    std::time::Duration::from_secs(1)
+                }
                 _ => std::time::Duration::from_millis(50),
             };
         }
@@ -125,6 +142,7 @@ impl PluginHost {
             pre,
             settings,
             kv,
+            connections: self.connections.clone(),
             engine: self.engine.clone(),
             digest: hex(&digest[..8]),
         }))

@@ -154,6 +154,24 @@ impl StateStore for RedbStore {
         }
         Ok(usage)
     }
+
+    fn kv_keys(&self, plugin: &str, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let table = tx.open_table(PLUGIN_KV).map_err(err)?;
+        let mut keys = Vec::new();
+        for row in table.range((plugin, prefix)..).map_err(err)? {
+            if keys.len() >= limit {
+                break;
+            }
+            let (k, _) = row.map_err(err)?;
+            let (p, key) = k.value();
+            if p != plugin || !key.starts_with(prefix) {
+                break;
+            }
+            keys.push(key.to_owned());
+        }
+        Ok(keys)
+    }
 }
 
 #[cfg(test)]
@@ -223,6 +241,10 @@ mod tests {
             KvUsage { keys: 1, bytes: 4 }
         );
         assert_eq!(store.kv_usage("b").expect("usage"), KvUsage::default());
+        assert_eq!(store.kv_keys("a", "", 10).expect("keys"), vec!["x", "y"]);
+        assert_eq!(store.kv_keys("a", "y", 10).expect("keys"), vec!["y"]);
+        assert_eq!(store.kv_keys("a", "", 1).expect("keys"), vec!["x"]);
+        assert!(store.kv_keys("a", "z", 10).expect("keys").is_empty());
     }
 
     #[test]

@@ -88,6 +88,14 @@ impl KvStore {
         Ok(())
     }
 
+    /// Up to `limit` (at most 10,000) keys starting with `prefix`.
+    pub fn keys(&self, prefix: &str, limit: usize) -> Result<Vec<String>, String> {
+        self.store
+            .get()
+            .kv_keys(&self.plugin, prefix, limit.min(MAX_KEYS))
+            .map_err(|e| e.to_string())
+    }
+
     pub fn delete(&self, key: &str) -> Result<bool, String> {
         let store = self.store.get();
         let mut guard = self.usage.lock().unwrap_or_else(|p| p.into_inner());
@@ -145,6 +153,15 @@ impl Host for CallState {
         self.kv.delete(&key).unwrap_or_else(|e| {
             self.kv_failed("delete", &e);
             false
+        })
+    }
+}
+
+impl crate::plugin::bindings::kv_keys::Host for CallState {
+    fn keys(&mut self, prefix: String, limit: u32) -> Vec<String> {
+        self.kv.keys(&prefix, limit as usize).unwrap_or_else(|e| {
+            self.kv_failed("list", &e);
+            Vec::new()
         })
     }
 }

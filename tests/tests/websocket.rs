@@ -1,0 +1,352 @@
+//! WebSocket APIs through the real binary: `$connect` / `$disconnect` / `$default` and custom
+//! routes with mock, HTTP and Wasm integrations, `@connections` on the admin listener, the
+//! `$connect` authorizer, the size and idle limits, shutdown, and pass-through of upgrades on
+//! REST routes. Clients are tokio-tungstenite; backends are real HTTP and WebSocket servers.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use gatehouse_e2e::ws::{Connect, WsClient, WsEcho};
+use gatehouse_e2e::{http1_client, repo_root, Backend, Gateway};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn plugin(name: &str) -> String {
+    let p = repo_root()
+        .join("plugins/dist")
+        .join(format!("{name}.wasm"));
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/build-plugins.sh",
+        p.display()
+    );
+    p.display().to_string()
+}
+
+fn ws_url(gw: &Gateway, path: &str) -> String {
+    format!("ws://{}{path}", gw.addr("public"))
+}
+
+fn config(backend: &Backend, extra_api: &str) -> String {
+    format!(
+        r#"
+version: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:0
+admin:
+  address: 127.0.0.1:0
+access_log: {{ destination: off }}
+apis:
+  - name: chat
+    protocol: websocket
+    stages: {{ prod: {{ variables: {{ room: lobby }} }} }}
+    routes:
+      $connect:
+        integration: {{ type: http, uri: "http://{b}/events/quiet" }}
+      $disconnect:
+        integration: {{ type: http, uri: "http://{b}/events/quiet" }}
+      $default:
+        integration: {{ type: mock, body: "no route for that" }}
+      echo:
+        integration: {{ type: http, uri: "http://{b}/events/reply" }}
+      ping:
+        integration: {{ type: mock, body: pong }}
+      broken:
+        integration: {{ type: http, uri: "http://{b}/events/status/500" }}
+{extra_api}"#,
+        b = backend.addr
+    )
+}
+
+async fn connect_event(backend: &Backend) -> serde_json::Value {
+    backend
+        .wait_event(WAIT, |e| e["requestContext"]["eventType"] == "CONNECT")
+        .await
+        .expect("the $connect event reached the backend")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_messages_and_connections_api_push_get_and_delete() {
+    let backend = Backend::start("events").await;
+    let gw = Gateway::start(&config(&backend, ""));
+    let mut client = match WsClient::connect_with(
+        &ws_url(&gw, "/prod?user=ann&user=bo"),
+        &[("x-client", "t1")],
+    )
+    .await
+    {
+        Connect::Open(c) => *c,
+        Connect::Refused(s, b) => panic!("refused: {s} {b}"),
+    };
+
+    // $connect saw the upgrade request's headers and query, in API Gateway's event shape.
+    let connect = connect_event(&backend).await;
+    let rc = &connect["requestContext"];
+    assert_eq!(rc["routeKey"], "$connect");
+    assert_eq!(rc["stage"], "prod");
+    assert_eq!(rc["apiId"], "chat");
+    assert_eq!(rc["identity"]["sourceIp"], "127.0.0.1");
+    assert_eq!(connect["headers"]["x-client"], "t1");
+    assert_eq!(
+        connect["multiValueQueryStringParameters"]["user"],
+        serde_json::json!(["ann", "bo"])
+    );
+    assert_eq!(connect["stageVariables"]["room"], "lobby");
+    let id = rc["connectionId"].as_str().unwrap().to_owned();
+
+    // Route selection on $request.body.action: a custom route over HTTP, a mock, $default.
+    client.send_text(r#"{"action":"echo","n":1}"#).await;
+    assert_eq!(client.recv_text(WAIT).await, r#"{"action":"echo","n":1}"#);
+    let echoed = backend
+        .wait_event(WAIT, |e| e["requestContext"]["routeKey"] == "echo")
+        .await
+        .unwrap();
+    assert_eq!(echoed["requestContext"]["eventType"], "MESSAGE");
+    assert_eq!(echoed["requestContext"]["connectionId"], id.as_str());
+    assert_eq!(echoed["isBase64Encoded"], false);
+    client.send_text(r#"{"action":"ping"}"#).await;
+    assert_eq!(client.recv_text(WAIT).await, "pong");
+    client.send_text("not json at all").await;
+    assert_eq!(client.recv_text(WAIT).await, "no route for that");
+    client.send_text(r#"{"action":"nope"}"#).await;
+    assert_eq!(client.recv_text(WAIT).await, "no route for that");
+    // A failing integration gives the caller API Gateway's error message; the connection stays.
+    client.send_text(r#"{"action":"broken"}"#).await;
+    let err: serde_json::Value = serde_json::from_str(&client.recv_text(WAIT).await).unwrap();
+    assert_eq!(err["message"], "Internal server error");
+    assert_eq!(err["connectionId"], id.as_str());
+    assert!(err["requestId"].is_string());
+
+    // @connections on the admin listener.
+    let http = http1_client();
+    let url = format!("{}/@connections/{id}", gw.admin_url());
+    let info: serde_json::Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(info["identity"]["sourceIp"], "127.0.0.1");
+    assert!(info["connectedAt"].as_str().unwrap().ends_with('Z'));
+    assert!(info["lastActiveAt"].as_str().unwrap() >= info["connectedAt"].as_str().unwrap());
+    let r = http.post(&url).body("pushed hello").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(client.recv_text(WAIT).await, "pushed hello");
+    let r = http
+        .post(&url)
+        .body(vec![0xffu8, 0x00, 0x01])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        client.recv(WAIT).await,
+        Message::Binary(vec![0xffu8, 0x00, 0x01].into())
+    );
+    let r = http.delete(&url).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(client.closed_with(WAIT).await, 1000);
+    let gone = backend
+        .wait_event(WAIT, |e| e["requestContext"]["eventType"] == "DISCONNECT")
+        .await
+        .expect("$disconnect ran");
+    assert_eq!(gone["requestContext"]["connectionId"], id.as_str());
+    assert_eq!(gone["requestContext"]["disconnectStatusCode"], 1000);
+    for r in [
+        http.get(&url).send().await.unwrap(),
+        http.post(&url).body("late").send().await.unwrap(),
+        http.delete(&url).send().await.unwrap(),
+    ] {
+        assert_eq!(r.status(), 410);
+        assert_eq!(r.text().await.unwrap(), r#"{"message":"Gone"}"#);
+    }
+    let never = format!("{}/@connections/AAAAAAAAAAAAAAAA", gw.admin_url());
+    assert_eq!(
+        http.post(&never).body("x").send().await.unwrap().status(),
+        410
+    );
+
+    // A client that closes gets $disconnect with its close code.
+    let mut second = WsClient::connect(&ws_url(&gw, "/prod")).await;
+    second.send_text(r#"{"action":"ping"}"#).await;
+    assert_eq!(second.recv_text(WAIT).await, "pong");
+    second.ws.close(None).await.unwrap();
+    let closes = || {
+        backend
+            .events()
+            .into_iter()
+            .filter(|e| e["requestContext"]["eventType"] == "DISCONNECT")
+            .count()
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while closes() < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(closes(), 2, "the client's close ran $disconnect");
+
+    // Plain HTTP to a WebSocket stage is 426; other paths under it are not routes.
+    let r = http.get(gw.url("public") + "/prod").send().await.unwrap();
+    assert_eq!(r.status(), 426);
+    let r = http.get(gw.url("public") + "/prod/x").send().await.unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_authorizer_and_connect_integration_decide_the_handshake() {
+    let backend = Backend::start("events").await;
+    let extra = format!(
+        r#"
+  - name: guarded
+    protocol: websocket
+    base_path: /guarded
+    stages: {{ prod: {{}} }}
+    authorizers:
+      bearer: {{ plugin: tokens, identity_sources: [header.Authorization] }}
+    routes:
+      $connect:
+        authorizer: bearer
+        integration: {{ type: http, uri: "http://{b}/events/quiet" }}
+      $default:
+        integration: {{ type: http, uri: "http://{b}/events/reply" }}
+  - name: refusing
+    protocol: websocket
+    base_path: /refusing
+    stages: {{ prod: {{}} }}
+    routes:
+      $connect:
+        integration: {{ type: http, uri: "http://{b}/events/status/403" }}
+plugins:
+  tokens:
+    path: {p}
+    config: {{ tokens: "tok-alice=alice" }}
+"#,
+        b = backend.addr,
+        p = plugin("token-authorizer"),
+    );
+    let gw = Gateway::start(&config(&backend, &extra));
+    let url = ws_url(&gw, "/guarded/prod");
+
+    match WsClient::connect_with(&url, &[]).await {
+        Connect::Refused(401, body) => assert_eq!(body, r#"{"message":"Unauthorized"}"#),
+        other => panic!("expected 401, got {other:?}"),
+    }
+    match WsClient::connect_with(&url, &[("authorization", "Bearer tok-mallory")]).await {
+        Connect::Refused(403, body) => assert!(body.contains("not authorized"), "{body}"),
+        other => panic!("expected 403, got {other:?}"),
+    }
+    assert!(
+        backend.events().is_empty(),
+        "a refused handshake never reaches $connect"
+    );
+    let mut alice =
+        match WsClient::connect_with(&url, &[("authorization", "Bearer tok-alice")]).await {
+            Connect::Open(c) => *c,
+            other => panic!("expected a connection, got {other:?}"),
+        };
+    let connect = connect_event(&backend).await;
+    assert_eq!(
+        connect["requestContext"]["authorizer"]["principalId"],
+        "alice"
+    );
+    alice.send_text("hello").await;
+    assert_eq!(alice.recv_text(WAIT).await, "hello");
+    let msg = backend
+        .wait_event(WAIT, |e| e["requestContext"]["routeKey"] == "$default")
+        .await
+        .unwrap();
+    assert_eq!(msg["requestContext"]["authorizer"]["principalId"], "alice");
+
+    // A $connect integration that answers 403 refuses the handshake with it.
+    match WsClient::connect_with(&ws_url(&gw, "/refusing/prod"), &[]).await {
+        Connect::Refused(403, body) => assert_eq!(body, "denied by the backend"),
+        other => panic!("expected 403, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_idle_connections_are_closed_and_shutdown_says_going_away() {
+    let backend = Backend::start("events").await;
+    let yaml = config(&backend, "").replace(
+        "    routes:\n",
+        "    websocket: { max_frame_bytes: 1024, max_message_bytes: 4096, idle_timeout: 600ms }\n    routes:\n",
+    );
+    let mut gw = Gateway::start(&yaml);
+    let url = ws_url(&gw, "/prod");
+    let disconnects = |reason: &'static str| {
+        let events = backend.events();
+        events
+            .into_iter()
+            .filter(|e| e["requestContext"]["disconnectReason"] == reason)
+            .count()
+    };
+
+    // A message over max_message_bytes is 1009 (Message Too Big).
+    let mut big = WsClient::connect(&url).await;
+    big.send_text(&"a".repeat(5000)).await;
+    assert_eq!(big.closed_with(WAIT).await, 1009);
+    // One frame over max_frame_bytes is 1009 as well.
+    let mut wide = WsClient::connect(&url).await;
+    wide.send_text(&"b".repeat(2000)).await;
+    assert_eq!(wide.closed_with(WAIT).await, 1009);
+
+    // Within the limits all is well, and activity keeps a connection open past the timeout.
+    let mut busy = WsClient::connect(&url).await;
+    for _ in 0..6 {
+        busy.send_text(r#"{"action":"ping"}"#).await;
+        assert_eq!(busy.recv_text(WAIT).await, "pong");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Silence past idle_timeout is 1001 and a $disconnect saying why.
+    assert_eq!(busy.closed_with(WAIT).await, 1001);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while disconnects("Idle timeout") < 1 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(disconnects("Idle timeout"), 1);
+    assert_eq!(disconnects("Message too big"), 2);
+
+    // SIGTERM closes open connections with 1001 and still runs $disconnect.
+    let mut open = WsClient::connect(&url).await;
+    open.send_text(r#"{"action":"ping"}"#).await;
+    assert_eq!(open.recv_text(WAIT).await, "pong");
+    gw.signal(libc::SIGTERM);
+    assert_eq!(open.closed_with(WAIT).await, 1001);
+    assert!(gw.wait_exit(Duration::from_secs(10)).success());
+    assert_eq!(disconnects("Going away"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_routes_pass_websocket_upgrades_through_to_the_backend() {
+    let echo = WsEcho::start().await;
+    let yaml = format!(
+        r#"
+version: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:0
+access_log: {{ destination: off }}
+apis:
+  - name: tunnel
+    stages: {{ prod: {{}} }}
+    resources:
+      /ws:
+        GET:
+          cache: {{ enabled: false }}
+          integration: {{ type: http_proxy, uri: "http://{e}/ws" }}
+"#,
+        e = echo.addr
+    );
+    let gw = Gateway::start(&yaml);
+    let mut a = WsClient::connect(&ws_url(&gw, "/prod/ws")).await;
+    let mut b = WsClient::connect(&ws_url(&gw, "/prod/ws")).await;
+    a.send_text("through the tunnel").await;
+    b.send_text("second tunnel").await;
+    assert_eq!(a.recv_text(WAIT).await, "through the tunnel");
+    assert_eq!(b.recv_text(WAIT).await, "second tunnel");
+    use futures_util::SinkExt;
+    let big = vec![7u8; 300 * 1024];
+    a.ws.send(Message::Binary(big.clone().into()))
+        .await
+        .unwrap();
+    assert_eq!(a.recv(WAIT).await, Message::Binary(big.into()));
+    a.ws.close(None).await.unwrap();
+    b.send_text("still open").await;
+    assert_eq!(b.recv_text(WAIT).await, "still open");
+}
