@@ -1,4 +1,5 @@
-//! The gateway's host functions: log, per-plugin key/value state, clock and plugin settings.
+//! The gateway's host functions: log, per-plugin key/value state, clock, plugin settings, and
+//! for WebSocket handlers the key listing and `@connections`.
 //!
 //! They are imported from Gatehouse and exist only when the plugin runs inside it; called in a
 //! native build (a unit test on the developer's machine) they panic.
@@ -44,6 +45,28 @@ pub mod kv {
     /// Removes `key`; true when it was there.
     pub fn delete(key: &str) -> bool {
         kv::delete(key)
+    }
+
+    /// Up to `limit` keys starting with `prefix`, in byte order (WebSocket handlers only).
+    pub fn keys(prefix: &str, limit: u32) -> Vec<String> {
+        crate::world::websocket_handler::gatehouse::plugin::kv_keys::keys(prefix, limit)
+    }
+}
+
+/// Sends to and disconnects WebSocket clients by connection id (WebSocket handlers only).
+pub mod connections {
+    use crate::world::websocket_handler::gatehouse::plugin::connections as imp;
+
+    pub use imp::ConnectionError;
+
+    /// Sends `data` to connection `id` (text when UTF-8); `Gone` when it is not open.
+    pub fn send(id: &str, data: &[u8]) -> Result<(), ConnectionError> {
+        imp::send(id, data)
+    }
+
+    /// Closes connection `id`; its `$disconnect` route runs.
+    pub fn disconnect(id: &str) -> Result<(), ConnectionError> {
+        imp::disconnect(id)
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! Write Gatehouse plugins in Rust. A plugin is a WebAssembly component implementing one world
 //! of the WIT package `gatehouse:plugin@0.1.0` (`wit/gatehouse.wit`): an [`Authorizer`], a
-//! [`Mapper`] or an [`Integration`]. With this crate a plugin is one function and one export
+//! [`Mapper`], an [`Integration`] or a [`WebSocketHandler`]. With this crate a plugin is one function and one export
 //! line:
 //!
 //! ```no_run
@@ -83,6 +83,24 @@ pub mod world {
             default_bindings_module: "gatehouse_sdk::world::integration",
         });
     }
+
+    /// The `websocket-handler` world.
+    pub mod websocket_handler {
+        wit_bindgen::generate!({
+            world: "websocket-handler",
+            path: "../wit",
+            with: {
+                "gatehouse:plugin/types@0.1.0": crate::world::authorizer::gatehouse::plugin::types,
+                "gatehouse:plugin/log@0.1.0": crate::world::authorizer::gatehouse::plugin::log,
+                "gatehouse:plugin/kv@0.1.0": crate::world::authorizer::gatehouse::plugin::kv,
+                "gatehouse:plugin/clock@0.1.0": crate::world::authorizer::gatehouse::plugin::clock,
+                "gatehouse:plugin/config@0.1.0": crate::world::authorizer::gatehouse::plugin::config,
+            },
+            pub_export_macro: true,
+            export_macro_name: "__export_websocket_handler_world",
+            default_bindings_module: "gatehouse_sdk::world::websocket_handler",
+        });
+    }
 }
 
 pub use world::authorizer::gatehouse::plugin::types::{
@@ -102,6 +120,21 @@ pub use world::mapper::Guest as Mapper;
 /// An integration: answers the request itself, like a Lambda proxy integration. An `Err`
 /// answers 502 and logs the reason.
 pub use world::integration::Guest as Integration;
+
+/// A WebSocket handler: handles `$connect`, `$disconnect` and message events of WebSocket API
+/// routes. Return `Ok(Some(bytes))` to answer the caller of a message; an `Err` on connect
+/// rejects the handshake, on a message sends API Gateway's `Internal server error` message.
+pub use world::websocket_handler::Guest as WebSocketHandler;
+
+pub use world::websocket_handler::gatehouse::plugin::websocket::{Event, EventType};
+
+/// Exports a type implementing [`WebSocketHandler`] as the plugin's `handle-event` function.
+#[macro_export]
+macro_rules! export_websocket_handler {
+    ($t:ident) => {
+        $crate::world::websocket_handler::__export_websocket_handler_world!($t with_types_in $crate::world::websocket_handler);
+    };
+}
 
 /// Exports a type implementing [`Authorizer`] as the plugin's `authorize` function.
 #[macro_export]

@@ -350,3 +350,91 @@ apis:
     b.send_text("still open").await;
     assert_eq!(b.recv_text(WAIT).await, "still open");
 }
+
+/// `examples/chat.yaml` as shipped (ports and plugin paths adjusted): many clients in two
+/// rooms; each message reaches exactly its room's members through `@connections`, a client
+/// that leaves stops receiving, and connecting without a token is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_example_fans_messages_out_to_room_members() {
+    let text = std::fs::read_to_string(repo_root().join("examples/chat.yaml")).unwrap();
+    let dist = repo_root().join("plugins/dist");
+    let yaml = text
+        .replace("127.0.0.1:8082", "127.0.0.1:0")
+        .replace("127.0.0.1:9092", "127.0.0.1:0")
+        .replace("../plugins/dist", &dist.display().to_string());
+    plugin("chat");
+    let gw = Gateway::start(&yaml);
+    let url = ws_url(&gw, "/prod");
+    match WsClient::connect_with(&url, &[]).await {
+        Connect::Refused(401, _) => {}
+        other => panic!("expected 401 without a token, got {other:?}"),
+    }
+
+    const LOBBY: usize = 24;
+    const OTHER: usize = 6;
+    let mut clients = Vec::new();
+    for i in 0..LOBBY + OTHER {
+        let token = if i % 2 == 0 {
+            "Bearer tok-alice"
+        } else {
+            "Bearer tok-bob"
+        };
+        let mut c = match WsClient::connect_with(&url, &[("authorization", token)]).await {
+            Connect::Open(c) => *c,
+            other => panic!("client {i}: {other:?}"),
+        };
+        let room = if i < LOBBY { "lobby" } else { "other" };
+        c.send_text(&format!(
+            r#"{{"action":"join","room":"{room}","name":"u{i}"}}"#
+        ))
+        .await;
+        let joined: serde_json::Value = serde_json::from_str(&c.recv_text(WAIT).await).unwrap();
+        assert_eq!(joined["joined"], room);
+        let expected = if i < LOBBY { i + 1 } else { i + 1 - LOBBY };
+        assert_eq!(joined["members"], expected, "client {i}");
+        clients.push(c);
+    }
+
+    clients[3]
+        .send_text(r#"{"action":"send","text":"hello lobby"}"#)
+        .await;
+    for (i, c) in clients.iter_mut().enumerate().take(LOBBY) {
+        let got: serde_json::Value = serde_json::from_str(&c.recv_text(WAIT).await).unwrap();
+        assert_eq!(
+            got,
+            serde_json::json!({ "room": "lobby", "from": "u3", "text": "hello lobby" }),
+            "client {i}"
+        );
+    }
+    for c in clients.iter_mut().skip(LOBBY) {
+        c.expect_silence(Duration::from_millis(200)).await;
+    }
+
+    // Client 0 leaves; its $disconnect removes it from the room.
+    let mut gone = clients.remove(0);
+    gone.ws.close(None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let last = clients.len() - 1;
+    clients[last]
+        .send_text(r#"{"action":"send","text":"in other"}"#)
+        .await;
+    for c in clients.iter_mut().skip(LOBBY - 1) {
+        let got: serde_json::Value = serde_json::from_str(&c.recv_text(WAIT).await).unwrap();
+        assert_eq!(got["text"], "in other");
+        assert_eq!(got["from"], format!("u{}", LOBBY + OTHER - 1));
+    }
+    let mut late = WsClient::connect_with(&url, &[("authorization", "Bearer tok-bob")]).await;
+    let Connect::Open(late) = &mut late else {
+        panic!("connect")
+    };
+    late.send_text(r#"{"action":"join","room":"lobby","name":"late"}"#)
+        .await;
+    let joined: serde_json::Value = serde_json::from_str(&late.recv_text(WAIT).await).unwrap();
+    assert_eq!(
+        joined["members"], LOBBY,
+        "the one that left is no longer counted"
+    );
+    late.send_text(r#"{"action":"dance"}"#).await;
+    let help: serde_json::Value = serde_json::from_str(&late.recv_text(WAIT).await).unwrap();
+    assert!(help["error"].as_str().unwrap().contains("unknown action"));
+}
