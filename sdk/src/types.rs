@@ -226,6 +226,27 @@ impl Decision {
     }
 }
 
+impl crate::Event {
+    /// The message as text, when it came in a text frame.
+    pub fn text(&self) -> Option<&str> {
+        if self.is_text {
+            std::str::from_utf8(&self.body).ok()
+        } else {
+            None
+        }
+    }
+
+    /// The message parsed as JSON.
+    pub fn json(&self) -> Result<serde_json::Value, String> {
+        serde_json::from_slice(&self.body).map_err(|e| format!("message is not JSON: {e}"))
+    }
+
+    /// The value of stage variable `name`.
+    pub fn stage_variable(&self, name: &str) -> Option<&str> {
+        find_pair(&self.stage_variables, name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,26 +292,5 @@ mod tests {
         assert!(!d.allow);
         assert_eq!(d.principal_id, "bob");
         assert_eq!(d.context.len(), 1);
-    }
-}
-
-impl crate::Event {
-    /// The message as text, when it came in a text frame.
-    pub fn text(&self) -> Option<&str> {
-        if self.is_text {
-            std::str::from_utf8(&self.body).ok()
-        } else {
-            None
-        }
-    }
-
-    /// The message parsed as JSON.
-    pub fn json(&self) -> Result<serde_json::Value, String> {
-        serde_json::from_slice(&self.body).map_err(|e| format!("message is not JSON: {e}"))
-    }
-
-    /// The value of stage variable `name`.
-    pub fn stage_variable(&self, name: &str) -> Option<&str> {
-        find_pair(&self.stage_variables, name)
     }
 }
