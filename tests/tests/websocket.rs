@@ -438,3 +438,97 @@ async fn chat_example_fans_messages_out_to_room_members() {
     let help: serde_json::Value = serde_json::from_str(&late.recv_text(WAIT).await).unwrap();
     assert!(help["error"].as_str().unwrap().contains("unknown action"));
 }
+
+/// The Autobahn WebSocket test suite's cases (run by kosoku, installed by scripts/setup.sh)
+/// against an echo server behind a pass-through route: the gateway must not disturb any of
+/// the protocol. Compression cases (12.*, 13.*) are excluded: permessage-deflate is not
+/// offered. Every case must end OK, NON-STRICT or INFORMATIONAL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autobahn_cases_pass_through_the_gateway() {
+    let kosoku = std::env::var_os("GATEHOUSE_KOSOKU")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| {
+                    std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache")
+                });
+            cache.join("gatehouse-tools/venv/bin/kosoku")
+        });
+    assert!(
+        kosoku.exists(),
+        "{} is missing: run scripts/setup.sh",
+        kosoku.display()
+    );
+    let echo = WsEcho::start().await;
+    let yaml = format!(
+        r#"
+version: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:0
+access_log: {{ destination: off }}
+apis:
+  - name: tunnel
+    stages: {{ prod: {{ base_path: / }} }}
+    resources:
+      /:
+        GET:
+          integration: {{ type: http_proxy, uri: "http://{e}/" }}
+      /{{proxy+}}:
+        GET:
+          integration: {{ type: http_proxy, uri: "http://{e}/{{proxy}}" }}
+"#,
+        e = echo.addr
+    );
+    let gw = Gateway::start(&yaml);
+    let out = gw.dir.path().join("autobahn");
+    let url = format!("ws://{}", gw.addr("public"));
+    let run = tokio::process::Command::new(&kosoku)
+        .args([
+            "-m",
+            "fuzzingclient",
+            "-x",
+            "12.*",
+            "-x",
+            "13.*",
+            "-p",
+            "4",
+            "-o",
+        ])
+        .arg(&out)
+        .arg(&url)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(600), run)
+        .await
+        .expect("kosoku finished within 10 minutes")
+        .unwrap();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap_or_else(|e| {
+            panic!(
+                "no report ({e}); kosoku said:\n{}\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        }))
+        .unwrap();
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    let mut failed = Vec::new();
+    for cases in index.as_object().unwrap().values() {
+        for (id, case) in cases.as_object().unwrap() {
+            let behavior = case["behavior"].as_str().unwrap_or("?").to_owned();
+            let close = case["behaviorClose"].as_str().unwrap_or("?");
+            if !matches!(behavior.as_str(), "OK" | "NON-STRICT" | "INFORMATIONAL")
+                || !matches!(close, "OK" | "INFORMATIONAL")
+            {
+                failed.push(format!("{id}: {behavior}/{close}"));
+            }
+            *counts.entry(behavior).or_default() += 1;
+        }
+    }
+    let total: usize = counts.values().sum();
+    println!("Autobahn through Gatehouse: {total} cases, {counts:?}");
+    assert!(total > 200, "only {total} cases ran: {counts:?}");
+    assert!(failed.is_empty(), "failed cases: {failed:?}");
+}
