@@ -35,6 +35,8 @@ pub enum Tool {
         streams: usize,
         alpn: &'static str,
     },
+    /// WebSocket echo round trips (`wsload.rs`) over `conns` connections.
+    WsEcho { conns: usize },
     /// Gatehouse's own generator (`rustload.rs`), for HTTP/3 and HTTP/2 over TLS.
     Rust {
         proto: crate::rustload::Proto,
@@ -64,6 +66,13 @@ pub fn run(tool: Tool, url: &str, duration: Duration, dir: &Path) -> anyhow::Res
             streams,
             alpn,
         } => h2load(url, conns, streams, alpn, duration, dir),
+        Tool::WsEcho { conns } => {
+            let rest = url
+                .strip_prefix("http://")
+                .context("a ws echo target is http://")?;
+            let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            crate::wsload::echo(host.parse()?, path, conns, duration)
+        }
         Tool::Rust {
             proto,
             conns,

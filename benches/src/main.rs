@@ -10,6 +10,7 @@ mod load;
 mod procs;
 mod report;
 mod rustload;
+mod wsload;
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -266,6 +267,20 @@ fn scenarios() -> Vec<Scenario> {
             )
         },
         Scenario {
+            compares: "nginx WebSocket proxy",
+            arms: vec![
+                arm("Gatehouse", Target::Gatehouse, Listener::Plain, "/prod/ws"),
+                arm("nginx", Target::Nginx, Listener::Plain, "/prod/ws"),
+                arm("direct", Target::Direct, Listener::Plain, "/prod/ws"),
+            ],
+            ..plain(
+                "ws-echo",
+                "WebSocket echo (upgrade pass-through), 64-byte messages, 50 connections",
+                Tool::WsEcho { conns: 50 },
+                "",
+            )
+        },
+        Scenario {
             compares: "nginx proxy_cache",
             arms: vec![
                 arm(
@@ -490,15 +505,42 @@ fn measure<'a>(bench: &Bench, s: &'a Scenario, args: &Args) -> anyhow::Result<Me
     Ok(Measured { scenario: s, runs })
 }
 
-/// Resident memory per idle keep-alive connection: RSS before and after opening `n`.
-fn idle_cost(bench: &Bench, target: Target, n: usize) -> anyhow::Result<(u64, u64)> {
+/// Resident memory of a target before and after opening `count` idle connections.
+#[derive(Debug)]
+pub struct IdleCost {
+    pub what: String,
+    pub count: usize,
+    pub before: u64,
+    pub after: u64,
+}
+
+/// Resident memory per idle connection: RSS before and after opening `n` keep-alive HTTP/1.1
+/// connections (`websocket`: WebSocket connections) to `path`.
+fn idle_cost(
+    bench: &Bench,
+    target: Target,
+    what: &str,
+    path: &str,
+    n: usize,
+    websocket: bool,
+) -> anyhow::Result<IdleCost> {
     std::thread::sleep(Duration::from_millis(300));
     let before = bench.proc(target).rss();
-    let conns = open_idle(bench.addr(target, Listener::Plain), "/prod/small", n)?;
-    std::thread::sleep(Duration::from_millis(500));
+    let addr = bench.addr(target, Listener::Plain);
+    let (http, ws) = if websocket {
+        (Vec::new(), wsload::open_idle(addr, path, n)?)
+    } else {
+        (open_idle(addr, path, n)?, Vec::new())
+    };
+    std::thread::sleep(Duration::from_millis(800));
     let after = bench.proc(target).rss();
-    drop(conns);
-    Ok((before, after))
+    drop((http, ws));
+    Ok(IdleCost {
+        what: what.to_owned(),
+        count: n,
+        before,
+        after,
+    })
 }
 
 fn main() -> anyhow::Result<()> {
@@ -541,13 +583,52 @@ fn main() -> anyhow::Result<()> {
         "gatehouse on 127.0.0.1:{}, nginx on 127.0.0.1:{}, backend on {}; {} s per run, {} rounds",
         bench.ports.gatehouse, bench.ports.nginx, bench.ports.backend, args.duration, args.rounds
     );
-    let idle = [
-        (
+    let mut idle = vec![
+        idle_cost(
+            &bench,
             Target::Gatehouse,
-            idle_cost(&bench, Target::Gatehouse, 1000)?,
-        ),
-        (Target::Nginx, idle_cost(&bench, Target::Nginx, 1000)?),
+            "Gatehouse, HTTP/1.1 keep-alive",
+            "/prod/small",
+            1000,
+            false,
+        )?,
+        idle_cost(
+            &bench,
+            Target::Nginx,
+            "nginx, HTTP/1.1 keep-alive",
+            "/prod/small",
+            1000,
+            false,
+        )?,
     ];
+    if args.only.is_empty() || args.only.iter().any(|o| o == "ws-echo") {
+        // Sessions held by Gatehouse itself (a WebSocket API stage, no backend connection).
+        idle.push(idle_cost(
+            &bench,
+            Target::Gatehouse,
+            "Gatehouse, WebSocket API sessions",
+            "/wsapi",
+            10_000,
+            true,
+        )?);
+        // Pass-through holds two sockets per connection, so fewer fit the file limit.
+        idle.push(idle_cost(
+            &bench,
+            Target::Gatehouse,
+            "Gatehouse, WebSocket pass-through",
+            "/prod/ws",
+            4_000,
+            true,
+        )?);
+        idle.push(idle_cost(
+            &bench,
+            Target::Nginx,
+            "nginx, WebSocket proxy",
+            "/prod/ws",
+            4_000,
+            true,
+        )?);
+    }
     let mut results = Vec::new();
     for s in chosen {
         eprintln!("{}: {}", s.id, s.title);

@@ -87,7 +87,7 @@ fn versions() -> String {
     )
 }
 
-pub fn markdown(settings: &str, results: &[Measured<'_>], idle: &[(Target, (u64, u64))]) -> String {
+pub fn markdown(settings: &str, results: &[Measured<'_>], idle: &[crate::IdleCost]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Machine: {}  ", machine());
     let _ = writeln!(out, "Tools: {}  ", versions());
@@ -189,21 +189,18 @@ pub fn markdown(settings: &str, results: &[Measured<'_>], idle: &[(Target, (u64,
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| idle keep-alive connections | RSS before | RSS with 1,000 idle | per connection |"
+        "| idle connections | count | RSS before | RSS with them open | per connection |"
     );
-    let _ = writeln!(out, "|---|--:|--:|--:|");
-    for (t, (before, after)) in idle {
-        let name = match t {
-            Target::Gatehouse => "Gatehouse",
-            Target::Nginx => "nginx",
-            Target::Direct => "backend",
-        };
+    let _ = writeln!(out, "|---|--:|--:|--:|--:|");
+    for c in idle {
         let _ = writeln!(
             out,
-            "| {name} | {} MiB | {} MiB | {:.1} KiB |",
-            mib(*before),
-            mib(*after),
-            after.saturating_sub(*before) as f64 / 1000.0 / 1024.0
+            "| {} | {} | {} MiB | {} MiB | {:.1} KiB |",
+            c.what,
+            c.count,
+            mib(c.before),
+            mib(c.after),
+            c.after.saturating_sub(c.before) as f64 / c.count.max(1) as f64 / 1024.0
         );
     }
     out

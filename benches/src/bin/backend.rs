@@ -2,6 +2,7 @@
 //! measure the proxy in front of it.
 //!
 //! - `GET /bytes/{n}`: `n` bytes (at most 8 MiB) of `application/octet-stream`;
+//! - a WebSocket upgrade to a path ending in `/ws`: echoes every message;
 //! - any other request: its body is read to the end, then a small JSON answer.
 //!
 //! Speaks HTTP/1.1 and h2c (prior knowledge) on one port. Usage:
@@ -19,7 +20,45 @@ use std::io::Write;
 const SMALL: &[u8] = b"{\"message\":\"hello from the backend\"}";
 const MAX_BYTES: usize = 8 << 20;
 
+/// Answers the upgrade with 101 and echoes text and binary messages on the new connection.
+fn websocket(mut req: Request<Incoming>) -> Response<Full<Bytes>> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::protocol::Role;
+    let Some(key) = req.headers().get("sec-websocket-key").cloned() else {
+        return Response::builder()
+            .status(400)
+            .body(Full::default())
+            .unwrap_or_default();
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(io) = on_upgrade.await else { return };
+        let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            TokioIo::new(io),
+            Role::Server,
+            None,
+        )
+        .await;
+        while let Some(Ok(m)) = ws.next().await {
+            if (m.is_text() || m.is_binary()) && ws.send(m).await.is_err() {
+                break;
+            }
+        }
+    });
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    Response::builder()
+        .status(101)
+        .header("upgrade", "websocket")
+        .header("connection", "Upgrade")
+        .header("sec-websocket-accept", accept)
+        .body(Full::default())
+        .unwrap_or_default()
+}
+
 async fn answer(req: Request<Incoming>, big: Bytes) -> Result<Response<Full<Bytes>>, Infallible> {
+    if req.uri().path().ends_with("/ws") && req.headers().contains_key("upgrade") {
+        return Ok(websocket(req));
+    }
     let n = req
         .uri()
         .path()
@@ -68,7 +107,7 @@ fn main() -> anyhow::Result<()> {
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| answer(req, big.clone()));
                 let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
                     .await;
             });
         }
