@@ -24,8 +24,8 @@ fi
 ./scripts/build-plugins.sh
 cargo build --release --locked -p gatehouse -p gatehouse-bench
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-# 1,000 idle connections plus load need more descriptors than some shells allow.
-ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# 10,000 idle WebSocket connections plus load need more descriptors than some shells allow.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 out=target/bench/latest.md
 for arg in "$@"; do [ "$arg" = "--out" ] && out=""; done
 exec "$target_dir/release/gatehouse-bench" --plugins plugins/dist ${out:+--out "$out"} "$@"

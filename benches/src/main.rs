@@ -602,15 +602,6 @@ fn main() -> anyhow::Result<()> {
         )?,
     ];
     if args.only.is_empty() || args.only.iter().any(|o| o == "ws-echo") {
-        // Sessions held by Gatehouse itself (a WebSocket API stage, no backend connection).
-        idle.push(idle_cost(
-            &bench,
-            Target::Gatehouse,
-            "Gatehouse, WebSocket API sessions",
-            "/wsapi",
-            10_000,
-            true,
-        )?);
         // Pass-through holds two sockets per connection, so fewer fit the file limit.
         idle.push(idle_cost(
             &bench,
@@ -626,6 +617,15 @@ fn main() -> anyhow::Result<()> {
             "nginx, WebSocket proxy",
             "/prod/ws",
             4_000,
+            true,
+        )?);
+        // Sessions held by Gatehouse itself (a WebSocket API stage, no backend connection).
+        idle.push(idle_cost(
+            &bench,
+            Target::Gatehouse,
+            "Gatehouse, WebSocket API sessions",
+            "/wsapi",
+            10_000,
             true,
         )?);
     }

@@ -40,6 +40,9 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::task::TaskTracker;
 
+/// The initial read buffer of a session.
+const READ_BUFFER_BYTES: usize = 4096;
+
 /// How long a closing handshake may take before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -336,7 +339,11 @@ pub async fn handshake(
         },
         tx,
     );
+    // tungstenite reads into a 128 KiB buffer by default, allocated per connection; most
+    // messages are small, and the buffer grows for the large ones.
     let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
         .max_frame_size(Some(ws.limits.max_frame_bytes))
         .max_message_size(Some(ws.limits.max_message_bytes));
     let limits = ws.limits;
