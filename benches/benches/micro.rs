@@ -1,5 +1,5 @@
-//! Micro-benchmarks of the request path's hot spots: routing, the cache key, and one Wasm
-//! plugin call (fresh instance per call, as the gateway makes it).
+//! Micro-benchmarks of the request path's hot spots: routing, the cache key, one Wasm
+//! plugin call (fresh instance per call, as the gateway makes it), and VTL mapping templates.
 //!
 //! `cargo bench -p gatehouse-bench --bench micro`; the plugin benchmark needs
 //! `scripts/build-plugins.sh` to have built `plugins/dist/token-authorizer.wasm`.
@@ -168,5 +168,64 @@ fn plugin_call(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, routing, cache_keys, plugin_call);
+/// The API Gateway guide's photos output mapping over its two-photo input (a `#foreach` with
+/// property reads and JSON output), and a small request template using params and context.
+fn vtl(c: &mut Criterion) {
+    use gatehouse::vtl::{Inputs, Template};
+    let photos = r#"{"photos":{"page":1,"pages":"1234","perpage":100,"total":"123398","photo":[
+        {"id":"12345678901","owner":"23456789@A12","secret":"abc123d456","server":"1234","farm":1,
+         "title":"Sample photo 1","ispublic":1,"isfriend":0,"isfamily":0},
+        {"id":"23456789012","owner":"34567890@B23","secret":"bcd234e567","server":"2345","farm":2,
+         "title":"Sample photo 2","ispublic":1,"isfriend":0,"isfamily":0}]}}"#;
+    let template = Template::compile(
+        r#"#set($inputRoot = $input.path('$'))
+{
+  "photos": [
+#foreach($elem in $inputRoot.photos.photo)
+    {
+      "id": "$elem.id",
+      "owner": "$elem.owner",
+      "title": "$elem.title",
+      "ispublic": $elem.ispublic,
+      "isfriend": $elem.isfriend,
+      "isfamily": $elem.isfamily
+    }#if($foreach.hasNext),#end
+#end
+  ]
+}"#,
+    )
+    .unwrap_or_else(|e| panic!("template: {e}"));
+    let inputs = Inputs {
+        body: photos.as_bytes(),
+        context: serde_json::json!({ "stage": "prod" }),
+        stage_variables: serde_json::json!({}),
+        ..Inputs::default()
+    };
+    c.bench_function("vtl: guide's photos output mapping (2 items)", |b| {
+        b.iter(|| black_box(template.render(black_box(&inputs))))
+    });
+    let small = Template::compile(
+        r#"{"name": "$input.params('name')", "stage": "$context.stage", "pet": $input.json('$.pet')}"#,
+    )
+    .unwrap_or_else(|e| panic!("template: {e}"));
+    let inputs = Inputs {
+        body: br#"{"pet": {"id": 7, "type": "dog"}}"#,
+        querystring: vec![("name".into(), "rex".into())],
+        context: serde_json::json!({ "stage": "prod", "requestId": "r-1" }),
+        stage_variables: serde_json::json!({}),
+        ..Inputs::default()
+    };
+    c.bench_function("vtl: request template (param, context, $input.json)", |b| {
+        b.iter(|| black_box(small.render(black_box(&inputs))))
+    });
+    c.bench_function("vtl: compile the photos template", |b| {
+        b.iter(|| {
+            black_box(Template::compile(black_box(
+                "#set($r = $input.path('$'))#foreach($e in $r.items)\"$e.id\"#if($foreach.hasNext),#end#end",
+            )))
+        })
+    });
+}
+
+criterion_group!(benches, routing, cache_keys, plugin_call, vtl);
 criterion_main!(benches);

@@ -18,6 +18,7 @@ pub mod router;
 pub mod runtime;
 pub mod state;
 pub mod upstream;
+pub mod vtl;
 pub mod websocket;
 
 use arc_swap::ArcSwap;
