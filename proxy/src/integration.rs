@@ -1,5 +1,6 @@
 //! Integrations: what answers a routed request.
 
+pub mod http_mapped;
 pub mod http_proxy;
 pub mod mock;
 pub mod wasm;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub enum Integration {
     HttpProxy(http_proxy::HttpProxy),
+    Http(Box<http_mapped::HttpMapped>),
     Mock(mock::Mock),
     Wasm(Arc<Plugin>),
 }
@@ -37,6 +39,10 @@ impl Integration {
         match self {
             Integration::HttpProxy(p) => p.call(shared, ctx, stage, parts, body).await,
             Integration::Mock(m) => Ok(m.respond()),
+            Integration::Http(h) => {
+                let body = read_body(body).await?;
+                h.call(rt, shared, ctx, stage, parts, body).await
+            }
             Integration::Wasm(plugin) => {
                 let body = read_body(body).await?;
                 wasm::call(rt, plugin, ctx, &parts.headers, body.into())

@@ -978,6 +978,32 @@ impl Renderer<'_> {
     }
 
     fn reference(&mut self, r: &Ref) -> Result<Val, String> {
+        // Fast path: properties of data are read in place; only the result is copied.
+        if r.parts.iter().all(|p| matches!(p, Part::Prop(_))) {
+            static NULL: Value = Value::Null;
+            let root = match r.root.as_str() {
+                "input" | "util" => None,
+                "context" => Some(&self.context),
+                "stageVariables" => Some(&self.inputs.stage_variables),
+                name => Some(self.vars.get(name).unwrap_or(&NULL)),
+            };
+            if let Some(mut cur) = root {
+                let mut objects_only = true;
+                for p in &r.parts {
+                    match (cur, p) {
+                        (Value::Object(m), Part::Prop(name)) => cur = m.get(name).unwrap_or(&NULL),
+                        (Value::Null, _) => break,
+                        _ => {
+                            objects_only = false;
+                            break;
+                        }
+                    }
+                }
+                if objects_only {
+                    return Ok(Val::Json(cur.clone()));
+                }
+            }
+        }
         let mut cur = match r.root.as_str() {
             "input" => Val::Input,
             "util" => Val::Util,
@@ -1464,7 +1490,7 @@ fn escape_javascript(s: &str) -> String {
 }
 
 /// `application/x-www-form-urlencoded`, as Java's `URLEncoder` (UTF-8).
-fn url_encode(s: &str) -> String {
+pub fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {

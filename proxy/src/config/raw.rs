@@ -290,6 +290,22 @@ pub enum RawIntegration {
     Wasm {
         plugin: String,
     },
+    /// HTTP with mapping templates and integration responses (API Gateway's `http`).
+    Http {
+        uri: String,
+        method: Option<String>,
+        timeout: Option<String>,
+        /// `integration.request.header.X` / `integration.request.querystring.X` → source.
+        #[serde(default)]
+        request_parameters: IndexMap<String, String>,
+        /// Media type → VTL template.
+        #[serde(default)]
+        request_templates: IndexMap<String, String>,
+        /// `when_no_match` (default), `when_no_templates` or `never`.
+        passthrough_behavior: Option<String>,
+        #[serde(default)]
+        responses: Vec<RawIntegrationResponse>,
+    },
     Mock {
         status: Option<u16>,
         #[serde(default)]
@@ -297,6 +313,21 @@ pub enum RawIntegration {
         #[serde(default)]
         body: String,
     },
+}
+
+/// An integration response, chosen by `selection_pattern` over the backend status.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIntegrationResponse {
+    /// A regular expression matched against the whole status code; absent: the default.
+    pub selection_pattern: Option<String>,
+    pub status: Option<u16>,
+    /// `method.response.header.X` → source.
+    #[serde(default)]
+    pub response_parameters: IndexMap<String, String>,
+    /// Media type → VTL template.
+    #[serde(default)]
+    pub response_templates: IndexMap<String, String>,
 }
 
 /// A token bucket: steady requests per second and burst size.

@@ -240,7 +240,7 @@ fn tunnel(
     Response::from_parts(parts, Body::full(bytes::Bytes::new()))
 }
 
-fn classify(e: hyper_util::client::legacy::Error, uri: &str) -> Rejection {
+pub(crate) fn classify(e: hyper_util::client::legacy::Error, uri: &str) -> Rejection {
     if is_body_too_large(&e) {
         return Rejection::new(ResponseType::RequestTooLarge, "request body over the limit");
     }
@@ -279,7 +279,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// Adds `X-Forwarded-For`, `X-Forwarded-Proto`, `X-Forwarded-Host` and `Forwarded`.
-fn add_forwarded(headers: &mut HeaderMap, ctx: &RequestCtx) {
+pub(crate) fn add_forwarded(headers: &mut HeaderMap, ctx: &RequestCtx) {
     let ip = ctx.source_ip;
     let proto = if ctx.tls { "https" } else { "http" };
     let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {

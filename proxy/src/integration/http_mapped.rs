@@ -1,0 +1,458 @@
+//! `http`: API Gateway's HTTP (non-proxy) integration. The request is rebuilt from mapping
+//! parameters and a VTL request template chosen by content type (`passthrough_behavior` decides
+//! what happens without one); the backend's answer picks an integration response by
+//! `selection_pattern` (a regular expression over the status code), whose response parameters
+//! map headers and whose response template renders the body.
+
+use super::http_proxy::{add_forwarded, classify, strip_hop_by_hop, UriTemplate};
+use crate::body::Body;
+use crate::error::{Rejection, ResponseType};
+use crate::pipeline::ctx::RequestCtx;
+use crate::runtime::Runtime;
+use crate::vtl::{Inputs, Template};
+use crate::Shared;
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body_util::BodyExt;
+use serde_json::{Map, Value};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+/// Most bytes of a backend answer read for mapping.
+const MAX_RESPONSE_BYTES: usize = 10 << 20;
+
+#[derive(Debug)]
+pub struct HttpMapped {
+    pub uris: Box<[UriTemplate]>,
+    pub method: Option<Method>,
+    pub timeout: Duration,
+    /// Backend request headers and query parameters from method request values.
+    pub request_parameters: Vec<(Target, Source)>,
+    /// By lowercase media type.
+    pub request_templates: Vec<(Box<str>, Template)>,
+    pub passthrough: Passthrough,
+    /// In order; the first whose pattern matches the status wins, else the default.
+    pub responses: Vec<IntegrationResponse>,
+}
+
+/// Where a mapped request value goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Header(HeaderName),
+    Query(String),
+}
+
+/// Where a mapped value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Static(String),
+    MethodHeader(HeaderName),
+    MethodQuery(String),
+    /// Index of the resource's path parameter.
+    MethodPath(usize),
+    IntegrationHeader(HeaderName),
+    StageVariable(String),
+    ContextVariable(String),
+}
+
+/// `passthroughBehavior`: what a request whose content type has no template gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passthrough {
+    /// Passed through unchanged when no template matches (the default).
+    WhenNoMatch,
+    /// Passed through only when the integration has no templates at all; else 415.
+    WhenNoTemplates,
+    /// Always 415 without a matching template.
+    Never,
+}
+
+#[derive(Debug)]
+pub struct IntegrationResponse {
+    /// `None`: the default response.
+    pub pattern: Option<regex::Regex>,
+    pub status: StatusCode,
+    pub headers: Vec<(HeaderName, Source)>,
+    pub templates: Vec<(Box<str>, Template)>,
+}
+
+/// The media type without parameters, lowercase.
+fn media_type(v: Option<&HeaderValue>) -> Option<String> {
+    let v = v?.to_str().ok()?;
+    let t = v
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    (!t.is_empty()).then_some(t)
+}
+
+fn pick<'t>(templates: &'t [(Box<str>, Template)], media: &str) -> Option<(&'t str, &'t Template)> {
+    templates
+        .iter()
+        .find(|(m, _)| **m == *media)
+        .map(|(m, t)| (&**m, t))
+}
+
+/// `$context` for templates.
+pub fn context_value(rt: &Runtime, ctx: &RequestCtx) -> Value {
+    let names = rt.names(ctx);
+    let mut identity = Map::new();
+    identity.insert("sourceIp".into(), ctx.source_ip.to_string().into());
+    if let Some(ua) = ctx.user_agent.as_ref().and_then(|v| v.to_str().ok()) {
+        identity.insert("userAgent".into(), ua.into());
+    }
+    let mut c = Map::new();
+    c.insert("requestId".into(), ctx.request_id.to_string().into());
+    c.insert("apiId".into(), names.api.unwrap_or("").into());
+    c.insert("stage".into(), names.stage.unwrap_or("").into());
+    c.insert("resourcePath".into(), names.resource.unwrap_or("").into());
+    c.insert("httpMethod".into(), ctx.method.as_str().into());
+    c.insert("path".into(), ctx.path().into());
+    c.insert(
+        "requestTimeEpoch".into(),
+        ctx.request_time
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+            .into(),
+    );
+    c.insert("identity".into(), Value::Object(identity));
+    if let Some(auth) = &ctx.authorizer {
+        let mut a = Map::new();
+        a.insert("principalId".into(), auth.principal_id.as_str().into());
+        for (k, v) in &auth.context {
+            a.insert(k.clone(), v.as_str().into());
+        }
+        c.insert("authorizer".into(), Value::Object(a));
+    }
+    Value::Object(c)
+}
+
+/// The method request's values as templates see them (`$input.params()`).
+struct MethodValues {
+    path: Vec<(String, String)>,
+    querystring: Vec<(String, String)>,
+    header: Vec<(String, String)>,
+    context: Value,
+    stage_variables: Value,
+}
+
+impl MethodValues {
+    fn new(rt: &Runtime, ctx: &RequestCtx, headers: &HeaderMap) -> Self {
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let mut path = Vec::new();
+        let mut stage_variables = Map::new();
+        if let Some(m) = &ctx.matched {
+            let api = &rt.apis[m.api];
+            for (i, name) in api.resources[m.resource].param_names.iter().enumerate() {
+                path.push((name.to_string(), decode(ctx.param_raw(i).unwrap_or(""))));
+            }
+            for (k, v) in &api.stages[m.stage].variables {
+                stage_variables.insert(k.to_string(), (**v).into());
+            }
+        }
+        let querystring = crate::plugin::convert::query(ctx.query())
+            .into_iter()
+            .filter_map(|mv| mv.values.last().map(|v| (mv.name.clone(), v.clone())))
+            .collect();
+        let header = headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        Self {
+            path,
+            querystring,
+            header,
+            context: context_value(rt, ctx),
+            stage_variables: Value::Object(stage_variables),
+        }
+    }
+
+    fn inputs<'a>(&'a self, body: &'a [u8]) -> Inputs<'a> {
+        Inputs {
+            body,
+            path: self.path.clone(),
+            querystring: self.querystring.clone(),
+            header: self.header.clone(),
+            context: self.context.clone(),
+            stage_variables: self.stage_variables.clone(),
+        }
+    }
+
+    fn source(&self, s: &Source, response_headers: Option<&HeaderMap>) -> Option<String> {
+        let find = |list: &[(String, String)], n: &str| {
+            list.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
+        };
+        match s {
+            Source::Static(v) => Some(v.clone()),
+            Source::MethodHeader(h) => find(&self.header, h.as_str()),
+            Source::MethodQuery(q) => find(&self.querystring, q),
+            Source::MethodPath(i) => self.path.get(*i).map(|(_, v)| v.clone()),
+            Source::IntegrationHeader(h) => {
+                response_headers?.get(h)?.to_str().ok().map(str::to_owned)
+            }
+            Source::StageVariable(n) => self.stage_variables.get(n)?.as_str().map(str::to_owned),
+            Source::ContextVariable(n) => {
+                let mut cur = &self.context;
+                for part in n.split('.') {
+                    cur = cur.get(part)?;
+                }
+                Some(match cur {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+            }
+        }
+    }
+}
+
+fn template_error(which: &str, e: String) -> Rejection {
+    Rejection::new(
+        ResponseType::Default5xx,
+        format!("{which} mapping template failed: {e}"),
+    )
+    .with_status(StatusCode::INTERNAL_SERVER_ERROR)
+    .with_message("Internal server error")
+}
+
+impl HttpMapped {
+    pub async fn call(
+        &self,
+        rt: &Runtime,
+        shared: &Shared,
+        ctx: &mut RequestCtx,
+        stage: usize,
+        parts: Parts,
+        body: Bytes,
+    ) -> Result<Response<Body>, Rejection> {
+        let values = MethodValues::new(rt, ctx, &parts.headers);
+        let media = media_type(parts.headers.get(header::CONTENT_TYPE))
+            .unwrap_or_else(|| "application/json".into());
+        let (out_body, out_type, request_overrides) = match pick(&self.request_templates, &media) {
+            Some((m, t)) => {
+                let r = t
+                    .render(&values.inputs(&body))
+                    .map_err(|e| template_error("request", e))?;
+                let overrides = r.header_overrides("requestOverride");
+                (Bytes::from(r.body), Some(m.to_owned()), overrides)
+            }
+            None => {
+                let pass = match self.passthrough {
+                    Passthrough::WhenNoMatch => true,
+                    Passthrough::WhenNoTemplates => self.request_templates.is_empty(),
+                    Passthrough::Never => false,
+                };
+                if !pass {
+                    return Err(Rejection::new(
+                        ResponseType::UnsupportedMediaType,
+                        format!("no request template for `{media}` and passthrough is not allowed"),
+                    ));
+                }
+                (body.clone(), None, Vec::new())
+            }
+        };
+
+        let mut query_extra = Vec::new();
+        let mut headers = HeaderMap::new();
+        for (k, v) in &parts.headers {
+            headers.append(k.clone(), v.clone());
+        }
+        strip_hop_by_hop(&mut headers);
+        headers.remove(header::HOST);
+        headers.remove(header::CONTENT_LENGTH);
+        headers.remove(header::EXPECT);
+        add_forwarded(&mut headers, ctx);
+        if let Some(t) = &out_type {
+            if let Ok(v) = HeaderValue::from_str(t) {
+                headers.insert(header::CONTENT_TYPE, v);
+            }
+        }
+        for (target, source) in &self.request_parameters {
+            let Some(v) = values.source(source, None) else {
+                continue;
+            };
+            match target {
+                Target::Header(h) => {
+                    if let Ok(v) = HeaderValue::from_str(&v) {
+                        headers.insert(h.clone(), v);
+                    }
+                }
+                Target::Query(q) => query_extra.push((q.clone(), v)),
+            }
+        }
+        for (k, v) in request_overrides {
+            if let (Ok(k), Ok(v)) = (
+                HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(&v),
+            ) {
+                headers.insert(k, v);
+            }
+        }
+        let mut query = parts.uri.query().unwrap_or("").to_owned();
+        for (k, v) in query_extra {
+            if !query.is_empty() {
+                query.push('&');
+            }
+            query.push_str(&crate::vtl::url_encode(&k));
+            query.push('=');
+            query.push_str(&crate::vtl::url_encode(&v));
+        }
+        let uri_text = self.uris[stage].render(|i| ctx.param_raw(i), Some(&query));
+        let uri: Uri = uri_text.parse().map_err(|e| {
+            Rejection::new(
+                ResponseType::ApiConfigurationError,
+                format!("backend URI `{uri_text}` is invalid: {e}"),
+            )
+        })?;
+        let mut req = Request::new(Body::full(out_body));
+        *req.method_mut() = self.method.clone().unwrap_or(parts.method);
+        *req.uri_mut() = uri;
+        *req.headers_mut() = headers;
+
+        let started = Instant::now();
+        let call = async {
+            let resp = shared
+                .upstreams
+                .auto
+                .request(req)
+                .await
+                .map_err(|e| classify(e, &uri_text))?;
+            let (rparts, rbody) = resp.into_parts();
+            let bytes = http_body_util::Limited::new(rbody, MAX_RESPONSE_BYTES)
+                .collect()
+                .await
+                .map_err(|e| {
+                    Rejection::new(
+                        ResponseType::IntegrationFailure,
+                        format!("reading `{uri_text}` failed: {e}"),
+                    )
+                    .with_status(StatusCode::BAD_GATEWAY)
+                })?
+                .to_bytes();
+            Ok::<_, Rejection>((rparts, bytes))
+        };
+        let (rparts, rbody) = tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| {
+                Rejection::new(
+                    ResponseType::IntegrationTimeout,
+                    format!("backend did not answer within {:?}", self.timeout),
+                )
+            })??;
+        ctx.integration_latency = Some(started.elapsed());
+        ctx.integration_status = Some(rparts.status.as_u16());
+
+        let status_text = rparts.status.as_u16().to_string();
+        let chosen = self
+            .responses
+            .iter()
+            .find(|r| r.pattern.as_ref().is_some_and(|p| p.is_match(&status_text)))
+            .or_else(|| self.responses.iter().find(|r| r.pattern.is_none()));
+        let Some(chosen) = chosen else {
+            // Without integration responses the backend's answer goes out as it is.
+            let mut h = rparts.headers;
+            strip_hop_by_hop(&mut h);
+            h.remove(header::CONTENT_LENGTH);
+            let mut resp = Response::new(Body::full(rbody));
+            *resp.status_mut() = rparts.status;
+            *resp.headers_mut() = h;
+            return Ok(resp);
+        };
+        let mut status = chosen.status;
+        let mut out = HeaderMap::new();
+        let accept = media_type(parts.headers.get(header::ACCEPT)).filter(|a| a != "*/*");
+        let template = accept
+            .as_deref()
+            .and_then(|a| pick(&chosen.templates, a))
+            .or_else(|| pick(&chosen.templates, "application/json"))
+            .or_else(|| chosen.templates.first().map(|(m, t)| (&**m, t)));
+        let body = match template {
+            Some((m, t)) => {
+                let r = t
+                    .render(&values.inputs(&rbody))
+                    .map_err(|e| template_error("response", e))?;
+                if let Some(s) = r
+                    .status_override()
+                    .and_then(|s| StatusCode::from_u16(s).ok())
+                {
+                    status = s;
+                }
+                for (k, v) in r.header_overrides("responseOverride") {
+                    if let (Ok(k), Ok(v)) = (
+                        HeaderName::from_bytes(k.as_bytes()),
+                        HeaderValue::from_str(&v),
+                    ) {
+                        out.insert(k, v);
+                    }
+                }
+                if let Ok(v) = HeaderValue::from_str(m) {
+                    out.insert(header::CONTENT_TYPE, v);
+                }
+                Bytes::from(r.body)
+            }
+            None => {
+                if let Some(ct) = rparts.headers.get(header::CONTENT_TYPE) {
+                    out.insert(header::CONTENT_TYPE, ct.clone());
+                }
+                rbody
+            }
+        };
+        for (name, source) in &chosen.headers {
+            if let Some(v) = values.source(source, Some(&rparts.headers)) {
+                if let Ok(v) = HeaderValue::from_str(&v) {
+                    out.insert(name.clone(), v);
+                }
+            }
+        }
+        let mut resp = Response::new(Body::full(body));
+        *resp.status_mut() = status;
+        *resp.headers_mut() = out;
+        Ok(resp)
+    }
+}
+
+/// Parses a mapping source: `method.request.header.X`, `method.request.querystring.X`,
+/// `method.request.path.X`, `integration.response.header.X` (responses only),
+/// `stageVariables.X`, `context.X` or a quoted static `'value'`.
+pub fn parse_source(s: &str, params: &[Box<str>], response: bool) -> Result<Source, String> {
+    if let Some(v) = s.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
+        return Ok(Source::Static(v.to_owned()));
+    }
+    let header = |n: &str| {
+        HeaderName::from_bytes(n.as_bytes()).map_err(|_| format!("`{n}` is not a header name"))
+    };
+    if let Some(n) = s.strip_prefix("method.request.header.") {
+        return Ok(Source::MethodHeader(header(n)?));
+    }
+    if let Some(n) = s.strip_prefix("method.request.querystring.") {
+        return Ok(Source::MethodQuery(n.to_owned()));
+    }
+    if let Some(n) = s.strip_prefix("method.request.path.") {
+        return params
+            .iter()
+            .position(|p| **p == *n)
+            .map(Source::MethodPath)
+            .ok_or_else(|| format!("the resource has no path parameter `{n}`"));
+    }
+    if let Some(n) = s.strip_prefix("integration.response.header.") {
+        if !response {
+            return Err("integration.response values exist only in responses".into());
+        }
+        return Ok(Source::IntegrationHeader(header(n)?));
+    }
+    if let Some(n) = s.strip_prefix("stageVariables.") {
+        return Ok(Source::StageVariable(n.to_owned()));
+    }
+    if let Some(n) = s.strip_prefix("context.") {
+        return Ok(Source::ContextVariable(n.to_owned()));
+    }
+    Err(format!(
+        "expected method.request.header.X, method.request.querystring.X, method.request.path.X{}, stageVariables.X, context.X or a quoted 'value', found `{s}`",
+        if response { ", integration.response.header.X" } else { "" }
+    ))
+}
