@@ -2,6 +2,7 @@
 
 pub mod http_mapped;
 pub mod http_proxy;
+pub mod lambda;
 pub mod mock;
 pub mod wasm;
 
@@ -21,6 +22,7 @@ use std::sync::Arc;
 pub enum Integration {
     HttpProxy(http_proxy::HttpProxy),
     Http(Box<http_mapped::HttpMapped>),
+    Lambda(lambda::Lambda),
     Mock(mock::Mock),
     Wasm(Arc<Plugin>),
 }
@@ -39,6 +41,10 @@ impl Integration {
         match self {
             Integration::HttpProxy(p) => p.call(shared, ctx, stage, parts, body).await,
             Integration::Mock(m) => Ok(m.respond()),
+            Integration::Lambda(l) => {
+                let body = read_body(body).await?;
+                l.call(rt, shared, ctx, stage, &parts.headers, body).await
+            }
             Integration::Http(h) => {
                 let body = read_body(body).await?;
                 h.call(rt, shared, ctx, stage, parts, body).await

@@ -789,6 +789,25 @@ fn api(
     let authorizers = e.at("authorizers", |e| authorizers(&a.authorizers, plugins, e));
     let models = e.at("models", |e| models(&a.models, e));
 
+    let binary_media_types: Box<[Box<str>]> = e.at("binary_media_types", |e| {
+        a.binary_media_types
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| {
+                let t = t.trim().to_ascii_lowercase();
+                if t.split('/').count() == 2 && !t.starts_with('/') && !t.ends_with('/') {
+                    Some(t.into_boxed_str())
+                } else {
+                    e.index(i, |e| {
+                        e.push(format!(
+                            "expected a media type such as image/png or image/*, found `{t}`"
+                        ))
+                    });
+                    None
+                }
+            })
+            .collect()
+    });
     let mut tree = ResourceTree::default();
     let mut resources: Vec<Resource> = Vec::with_capacity(a.resources.len());
     e.at("resources", |e| {
@@ -863,7 +882,7 @@ fn api(
                                 e.at("cache", |e| method_cache(c, e))
                             });
                         let integration = e.at("integration", |e| {
-                            integration(&raw_method.integration, &resource.param_names, &stages, plugins, e)
+                            integration(&raw_method.integration, &resource.param_names, &stages, plugins, &binary_media_types, e)
                         });
                         let Some(integration) = integration else { return };
                         let metrics = stages
@@ -1355,9 +1374,71 @@ fn integration(
     params: &[Box<str>],
     stages: &[Stage],
     plugins: &Plugins,
+    binary_media_types: &[Box<str>],
     e: &mut Errors,
 ) -> Option<Integration> {
     match raw {
+        RawIntegration::Lambda {
+            endpoint,
+            function,
+            payload_format,
+            timeout,
+        } => {
+            let format = match payload_format.as_deref() {
+                None | Some("1.0") => crate::integration::lambda::PayloadFormat::V1,
+                Some("2.0") => crate::integration::lambda::PayloadFormat::V2,
+                Some(other) => {
+                    e.push_at(
+                        "payload_format",
+                        format!("expected \"1.0\" or \"2.0\", found `{other}`"),
+                    );
+                    crate::integration::lambda::PayloadFormat::V1
+                }
+            };
+            let base = endpoint.trim_end_matches('/');
+            let mut uris = Vec::with_capacity(stages.len());
+            for s in stages {
+                let lookup = |name: &str| {
+                    s.variables
+                        .iter()
+                        .find(|(k, _)| &**k == name)
+                        .map(|(_, v)| &**v)
+                };
+                let f = match UriTemplate::compile(&format!("http://x/{function}"), &[], lookup) {
+                    Ok(t) => t.render(|_| None, None)["http://x/".len()..].to_owned(),
+                    Err(msg) => {
+                        e.push_at("function", format!("in stage `{}`: {msg}", s.name));
+                        continue;
+                    }
+                };
+                if f.is_empty() || f.contains(['/', '?', '#']) {
+                    e.push_at("function", format!("expected a function name, found `{f}`"));
+                    continue;
+                }
+                let text = format!("{base}/2015-03-31/functions/{f}/invocations");
+                match text.parse::<http::Uri>() {
+                    Ok(u)
+                        if matches!(u.scheme_str(), Some("http" | "https"))
+                            && u.authority().is_some() =>
+                    {
+                        uris.push(u)
+                    }
+                    _ => {
+                        e.push_at("endpoint", format!("expected an http:// or https:// URL such as http://127.0.0.1:9001, found `{endpoint}`"));
+                        break;
+                    }
+                }
+            }
+            let timeout = duration(e, "timeout", timeout.as_deref(), 29_000, 50, 300_000);
+            (uris.len() == stages.len()).then(|| {
+                Integration::Lambda(crate::integration::lambda::Lambda {
+                    invoke_uris: uris.into_boxed_slice(),
+                    format,
+                    timeout,
+                    binary_media_types: binary_media_types.into(),
+                })
+            })
+        }
         RawIntegration::Wasm { plugin } => e
             .at("plugin", |e| {
                 plugin_ref(plugins, plugin, PluginKind::Integration, e)
@@ -1509,6 +1590,7 @@ fn http_mapped(
         params,
         stages,
         &HashMap::new(),
+        &[],
         e,
     );
     let mut mapped_params = Vec::new();

@@ -189,6 +189,9 @@ pub struct RawApi {
     pub routes: IndexMap<String, RawRoute>,
     /// WebSocket APIs: frame, message, idle and duration limits.
     pub websocket: Option<RawWebSocketLimits>,
+    /// Media types whose bodies Lambda integrations receive base64-encoded.
+    #[serde(default)]
+    pub binary_media_types: Vec<String>,
 }
 
 /// A route of a WebSocket API.
@@ -289,6 +292,16 @@ pub enum RawIntegration {
     },
     Wasm {
         plugin: String,
+    },
+    /// A Lambda proxy integration against a Lambda-compatible invoke endpoint.
+    Lambda {
+        /// Base URL of the invoke API, e.g. `http://127.0.0.1:9001`.
+        endpoint: String,
+        /// The function name (may use `${stageVariables.X}`).
+        function: String,
+        /// `"1.0"` (default, REST) or `"2.0"` (HTTP API).
+        payload_format: Option<String>,
+        timeout: Option<String>,
     },
     /// HTTP with mapping templates and integration responses (API Gateway's `http`).
     Http {

@@ -1,0 +1,126 @@
+//! A Lambda-compatible invoke endpoint on loopback (`POST /2015-03-31/functions/{name}/invocations`,
+//! as the Lambda runtime interface emulator serves it), with functions that answer in each way
+//! the gateway must handle. Every event received is recorded.
+//!
+//! Functions: `echo` (200, the event as the JSON body, a multi-value `set-cookie`), `binary`
+//! (a base64 PNG header), `cookies` (payload 2.0 `cookies`), `inferred` (a bare JSON object,
+//! valid only in payload 2.0), `malformed` (not JSON), `badfield` (an unknown field), `crash`
+//! (a function error); any other name is 404 like an unknown function.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+type Events = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
+
+#[derive(Debug)]
+pub struct LambdaEndpoint {
+    pub addr: SocketAddr,
+    events: Events,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LambdaEndpoint {
+    pub async fn start() -> LambdaEndpoint {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind lambda endpoint");
+        let addr = listener.local_addr().expect("lambda addr");
+        let events: Events = Arc::default();
+        let recorded = events.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let recorded = recorded.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| invoke(req, recorded.clone()));
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        LambdaEndpoint { addr, events, task }
+    }
+
+    /// `(function, event)` pairs in arrival order.
+    pub fn events(&self) -> Vec<(String, serde_json::Value)> {
+        self.events.lock().expect("events").clone()
+    }
+}
+
+impl Drop for LambdaEndpoint {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn reply(status: u16, body: impl Into<Bytes>, error: bool) -> Response<Full<Bytes>> {
+    let mut b = Response::builder()
+        .status(status)
+        .header("content-type", "application/json");
+    if error {
+        b = b.header("x-amz-function-error", "Unhandled");
+    }
+    b.body(Full::new(body.into())).expect("response")
+}
+
+async fn invoke(
+    req: Request<Incoming>,
+    events: Events,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path().to_owned();
+    let name = path
+        .strip_prefix("/2015-03-31/functions/")
+        .and_then(|p| p.strip_suffix("/invocations"))
+        .unwrap_or("")
+        .to_owned();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let event: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    events
+        .lock()
+        .expect("events")
+        .push((name.clone(), event.clone()));
+    let json = |v: serde_json::Value| reply(200, v.to_string(), false);
+    Ok(match name.as_str() {
+        "echo" => json(serde_json::json!({
+            "statusCode": 200,
+            "headers": { "content-type": "application/json", "x-fn": "echo", "set-cookie": "ignored=1" },
+            "multiValueHeaders": { "set-cookie": ["a=1", "b=2"] },
+            "body": event.to_string(),
+            "isBase64Encoded": false,
+        })),
+        "binary" => json(serde_json::json!({
+            "statusCode": 200,
+            "headers": { "content-type": "image/png" },
+            "body": "iVBORw0K/w==",
+            "isBase64Encoded": true,
+        })),
+        "cookies" => json(serde_json::json!({
+            "statusCode": 201,
+            "cookies": ["c=1; Path=/", "d=2"],
+            "body": "made",
+        })),
+        "inferred" => json(serde_json::json!({ "hello": "world" })),
+        "malformed" => reply(200, "this is not json", false),
+        "badfield" => json(serde_json::json!({ "statusCode": 200, "bogus": 1 })),
+        "crash" => reply(200, r#"{"errorMessage":"boom","errorType":"Error"}"#, true),
+        _ => reply(
+            404,
+            r#"{"Type":"User","message":"Function not found"}"#,
+            false,
+        ),
+    })
+}
