@@ -6,6 +6,7 @@
 //! its TCP responses with `Alt-Svc`.
 
 pub mod h3;
+pub mod linger;
 
 use crate::body::RequestBody;
 use crate::config::{ListenerSettings, ServerSettings};
@@ -79,6 +80,7 @@ pub async fn accept_loop(
             _ = stop.changed() => break,
         };
         let _ = stream.set_nodelay(true);
+        let stream = linger::Lingering::new(stream);
         let shared = shared.clone();
         let builder = builder.clone();
         let tls = tls.clone();

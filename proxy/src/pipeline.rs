@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! (WebSocket)      websocket.rs           an upgrade to a WebSocket API stage leaves here
+//! (CORS preflight) pipeline/cors.rs       answered here for resources without OPTIONS
 //! route            pipeline/route.rs      API, stage, resource, method, path parameters
 //! body limit       (below)                413 for a declared length over the limit
 //! authorize        pipeline/authorize.rs  Wasm authorizer, decision cache
@@ -23,6 +24,7 @@
 pub mod api_key;
 pub mod authorize;
 pub mod cache;
+pub mod cors;
 pub mod ctx;
 pub mod map;
 pub mod observe;
@@ -68,6 +70,11 @@ pub async fn handle(
             Rejection::new(ResponseType::IntegrationTimeout, "request_timeout elapsed"),
         ),
     };
+    if let (true, Some(origin), Some(api)) = (rt.has_cors, &ctx.origin, ctx.api) {
+        if let Some(c) = &rt.apis[api].cors {
+            c.decorate(origin, resp.headers_mut());
+        }
+    }
     observe::finish(&shared, &rt, &mut ctx, &mut resp);
     resp
 }
@@ -82,6 +89,17 @@ async fn run(
     if rt.has_websocket_apis {
         if let Some((api, stage)) = websocket_mount(rt, ctx) {
             return crate::websocket::handshake(shared, rt, ctx, api, stage, parts).await;
+        }
+    }
+    if rt.has_cors {
+        if let Some(resp) = cors::preflight(
+            rt,
+            ctx.host_name(),
+            &parts.method,
+            &parts.headers,
+            ctx.uri.path(),
+        ) {
+            return Ok(resp);
         }
     }
     let matched = route::route(rt, ctx)?;

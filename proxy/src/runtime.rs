@@ -40,6 +40,8 @@ pub struct Runtime {
     pub config_keys: Vec<ConfigKey>,
     /// Whether any API is a WebSocket API (only then does routing look for one first).
     pub has_websocket_apis: bool,
+    /// Whether any API has CORS settings.
+    pub has_cors: bool,
 }
 
 /// Where an API's keys come from.
@@ -60,6 +62,8 @@ pub struct Api {
     pub tree: ResourceTree,
     pub responses: GatewayResponses,
     pub api_key_source: ApiKeySource,
+    /// CORS settings, when the API has them.
+    pub cors: Option<Box<crate::pipeline::cors::Cors>>,
     /// Set for an API of protocol `websocket` (which has routes instead of resources).
     pub websocket: Option<Box<crate::websocket::WsApi>>,
 }

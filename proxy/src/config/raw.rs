@@ -189,9 +189,29 @@ pub struct RawApi {
     pub routes: IndexMap<String, RawRoute>,
     /// WebSocket APIs: frame, message, idle and duration limits.
     pub websocket: Option<RawWebSocketLimits>,
+    /// CORS: preflights answered by the gateway and headers on responses.
+    pub cors: Option<RawCors>,
     /// Media types whose bodies Lambda integrations receive base64-encoded.
     #[serde(default)]
     pub binary_media_types: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCors {
+    pub allow_origins: Vec<String>,
+    /// Default: GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS.
+    #[serde(default)]
+    pub allow_methods: Vec<String>,
+    /// Default: the headers the preflight asks for.
+    #[serde(default)]
+    pub allow_headers: Vec<String>,
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    /// Seconds browsers may cache a preflight.
+    pub max_age: Option<u32>,
+    #[serde(default)]
+    pub allow_credentials: bool,
 }
 
 /// A route of a WebSocket API.

@@ -43,6 +43,8 @@ pub struct RequestCtx {
     pub version: Version,
     pub host: Option<HeaderValue>,
     pub user_agent: Option<HeaderValue>,
+    /// The `Origin` header, for CORS.
+    pub origin: Option<HeaderValue>,
     /// API matched by host and base path (even when no resource matched).
     pub api: Option<usize>,
     pub stage: Option<usize>,
@@ -76,6 +78,7 @@ impl RequestCtx {
             version: parts.version,
             host,
             user_agent: parts.headers.get(http::header::USER_AGENT).cloned(),
+            origin: parts.headers.get(http::header::ORIGIN).cloned(),
             api: None,
             stage: None,
             matched: None,

@@ -1,0 +1,104 @@
+//! CORS for an API with `cors` settings (API Gateway's `x-amazon-apigateway-cors`): preflight
+//! `OPTIONS` requests to a resource without its own `OPTIONS` method are answered by the gateway
+//! (before authorizers, as preflights carry no credentials), and every response to an allowed
+//! `Origin` carries the `Access-Control-*` headers.
+
+use crate::body::Body;
+use crate::runtime::Runtime;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Response, StatusCode};
+
+#[derive(Debug)]
+pub struct Cors {
+    /// Allowed origins, lowercase; `*` allows any.
+    pub origins: Vec<Box<str>>,
+    /// `Access-Control-Allow-Methods` (comma-joined).
+    pub methods: HeaderValue,
+    pub headers: Option<HeaderValue>,
+    pub expose: Option<HeaderValue>,
+    pub max_age: Option<HeaderValue>,
+    pub credentials: bool,
+}
+
+impl Cors {
+    /// The `Access-Control-Allow-Origin` value for `origin`, if it is allowed.
+    fn allow_origin(&self, origin: &HeaderValue) -> Option<HeaderValue> {
+        let o = origin.to_str().ok()?;
+        let any = self.origins.iter().any(|x| &**x == "*");
+        if any && !self.credentials {
+            return Some(HeaderValue::from_static("*"));
+        }
+        (any || self.origins.iter().any(|x| x.eq_ignore_ascii_case(o))).then(|| origin.clone())
+    }
+
+    /// Adds the response headers for an allowed `origin`.
+    pub fn decorate(&self, origin: &HeaderValue, headers: &mut HeaderMap) {
+        let Some(allow) = self.allow_origin(origin) else {
+            return;
+        };
+        if allow != "*" {
+            headers.append(header::VARY, HeaderValue::from_static("Origin"));
+        }
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
+        if self.credentials {
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+        }
+        if let Some(e) = &self.expose {
+            headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, e.clone());
+        }
+    }
+
+    /// The answer to a preflight: 204, with the allow headers when the origin is allowed.
+    pub fn preflight(
+        &self,
+        origin: Option<&HeaderValue>,
+        request_headers: Option<&HeaderValue>,
+    ) -> Response<Body> {
+        let mut resp = Response::new(Body::Empty);
+        *resp.status_mut() = StatusCode::NO_CONTENT;
+        let Some(origin) = origin else { return resp };
+        if self.allow_origin(origin).is_none() {
+            return resp;
+        }
+        let h = resp.headers_mut();
+        self.decorate(origin, h);
+        h.remove(header::ACCESS_CONTROL_EXPOSE_HEADERS);
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, self.methods.clone());
+        // Without configured headers, the ones asked for are allowed.
+        if let Some(v) = self.headers.clone().or_else(|| request_headers.cloned()) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v);
+        }
+        if let Some(m) = &self.max_age {
+            h.insert(header::ACCESS_CONTROL_MAX_AGE, m.clone());
+        }
+        resp
+    }
+}
+
+/// A preflight to a CORS-enabled API's resource that has no `OPTIONS` method of its own.
+pub fn preflight(
+    rt: &Runtime,
+    host: Option<&str>,
+    method: &Method,
+    headers: &HeaderMap,
+    path: &str,
+) -> Option<Response<Body>> {
+    if method != Method::OPTIONS || !headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
+        return None;
+    }
+    let (api_idx, _, rest) = rt.mount_for(host, path).ok()?;
+    let api = &rt.apis[api_idx];
+    let cors = api.cors.as_deref()?;
+    let mut params = crate::router::ParamSpans::new();
+    let (resource, ()) = api.tree.find(path, rest, &mut |_| Some(()), &mut params)?;
+    if api.resources[resource].by_method[crate::runtime::MethodKey::Options as usize].is_some() {
+        return None;
+    }
+    Some(cors.preflight(
+        headers.get(header::ORIGIN),
+        headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS),
+    ))
+}
