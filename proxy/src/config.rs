@@ -69,8 +69,10 @@ pub struct Loaded {
     pub runtime: Runtime,
     /// Identifies the restart-only settings, to warn when a reload changes them.
     pub fingerprint: String,
-    /// Files besides the config whose change means a reload (plugins).
+    /// Files besides the config whose change means a reload (plugins, OpenAPI documents).
     pub watch_paths: Vec<PathBuf>,
+    /// What an imported OpenAPI document asked for that is not served (`FILE#/pointer: why`).
+    pub warnings: Vec<String>,
 }
 
 /// What compiling a config needs from the process: where route metrics live and the plugin

@@ -12,6 +12,7 @@ pub mod error;
 pub mod integration;
 pub mod listener;
 pub mod metrics;
+pub mod openapi;
 pub mod pipeline;
 pub mod plugin;
 pub mod router;
@@ -123,6 +124,9 @@ pub async fn run(config_path: PathBuf) -> Result<(), RunError> {
         plugins: &plugins,
     };
     let loaded = config::load_str(&text, &config_path, env)?;
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
     let settings = loaded.settings;
     let access_log = access_log::Sink::open(&settings.access_log)
         .map_err(io_err("cannot open the access log"))?;

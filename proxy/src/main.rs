@@ -1,4 +1,4 @@
-//! The `gatehouse` command: serve a config, or check one.
+//! The `gatehouse` command: serve a config, check one, import OpenAPI, check plugins, manage keys.
 
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
@@ -33,6 +33,24 @@ enum Command {
         /// The config file (gatehouse.yaml).
         config: PathBuf,
     },
+    /// Work with plugin components.
+    Plugin {
+        #[command(subcommand)]
+        action: PluginAction,
+    },
+    /// Print the native config of an OpenAPI 3 / Swagger 2 document with Amazon API Gateway
+    /// extensions (the `apis[]` entry `gatehouse.yaml` takes); what is not served is listed on
+    /// stderr with its place in the document.
+    Import {
+        /// The document (JSON or YAML).
+        file: PathBuf,
+        /// The API's name.
+        #[arg(long, default_value = "imported")]
+        name: String,
+        /// A Lambda-compatible invoke endpoint for the document's Lambda functions.
+        #[arg(long, value_name = "URL")]
+        lambda_endpoint: Option<String>,
+    },
     /// Manage the API keys in a config's state store (`state.data_dir`) while the gateway is
     /// stopped; while it runs, use the admin API (`/apikeys`).
     Keys {
@@ -41,6 +59,16 @@ enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginAction {
+    /// Report which gatehouse:plugin world a component exports and whether it links against
+    /// this gateway's host (its imports are all provided); exits non-zero when it does not.
+    Check {
+        /// The component (.wasm).
+        file: PathBuf,
     },
 }
 
@@ -87,6 +115,9 @@ fn main() -> ExitCode {
             };
             match gatehouse::config::load(&config, env) {
                 Ok(loaded) => {
+                    for w in &loaded.warnings {
+                        eprintln!("warning: {w}");
+                    }
                     let resources: usize =
                         loaded.runtime.apis.iter().map(|a| a.resources.len()).sum();
                     println!(
@@ -103,6 +134,14 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Plugin {
+            action: PluginAction::Check { file },
+        } => plugin_check(&file),
+        Command::Import {
+            file,
+            name,
+            lambda_endpoint,
+        } => import(&file, &name, lambda_endpoint),
         Command::Keys { config, action } => match keys(config, action) {
             Ok(out) => {
                 println!("{out}");
@@ -219,4 +258,81 @@ fn init_tracing() {
         .with_writer(std::io::stderr)
         .with_ansi(ansi)
         .init();
+}
+
+fn import(file: &std::path::Path, name: &str, lambda_endpoint: Option<String>) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("gatehouse: cannot read {}: {e}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = gatehouse::openapi::ImportOptions {
+        file: file.display().to_string(),
+        lambda_endpoint,
+        ..Default::default()
+    };
+    let imported =
+        gatehouse::openapi::parse(&text).and_then(|d| gatehouse::openapi::import(&d, &opts));
+    match imported {
+        Ok(imported) => {
+            for w in &imported.warnings {
+                eprintln!("warning: {}{w}", file.display());
+            }
+            let mut api = serde_json::Map::new();
+            api.insert("name".into(), name.into());
+            api.insert("stages".into(), serde_json::json!({ "prod": {} }));
+            if let serde_json::Value::Object(rest) = imported.api {
+                api.extend(rest);
+            }
+            let doc = serde_json::json!({ "apis": [api] });
+            match serde_yaml::to_string(&doc) {
+                Ok(y) => {
+                    print!("{y}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("gatehouse: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(msg) => {
+            eprintln!("gatehouse: {}: {msg}", file.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn plugin_check(file: &std::path::Path) -> ExitCode {
+    let host = match gatehouse::plugin::PluginHost::new(None) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("gatehouse: cannot start the WebAssembly engine: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let settings = gatehouse::plugin::PluginSettings {
+        timeout: std::time::Duration::ZERO,
+        fuel: None,
+        memory_bytes: 16 << 20,
+        config: Default::default(),
+        env: Vec::new().into(),
+    };
+    match host.load("check", file, settings) {
+        Ok(p) => {
+            println!(
+                "{}: exports the `{}` world of gatehouse:plugin@0.1.0 and links against this gateway (sha256 {}...)",
+                file.display(),
+                p.kind.name(),
+                p.digest
+            );
+            ExitCode::SUCCESS
+        }
+        Err(msg) => {
+            eprintln!("{}: {msg}", file.display());
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -27,6 +27,7 @@ use crate::vtl::Template;
 use crate::websocket;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -36,7 +37,11 @@ use std::time::Duration;
 pub const DEFAULT_ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","requestTime":"$context.requestTime","httpMethod":"$context.httpMethod","resourcePath":"$context.resourcePath","path":"$context.path","status":"$context.status","protocol":"$context.protocol","responseLatency":"$context.responseLatency","integrationLatency":"$context.integrationLatency","responseLength":"$context.responseLength","stage":"$context.stage","apiId":"$context.apiId"}"#;
 
 /// Compiles a parsed config. `file` is used in error messages and to resolve relative paths.
-pub fn compile(raw: RawConfig, file: &Path, env: CompileEnv<'_>) -> Result<Loaded, ConfigErrors> {
+pub fn compile(
+    mut raw: RawConfig,
+    file: &Path,
+    env: CompileEnv<'_>,
+) -> Result<Loaded, ConfigErrors> {
     let fingerprint = format!(
         "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
         raw.listeners, raw.admin, raw.limits, raw.shutdown, raw.access_log.destination, raw.state
@@ -47,7 +52,17 @@ pub fn compile(raw: RawConfig, file: &Path, env: CompileEnv<'_>) -> Result<Loade
         e.push_at("version", format!("expected 1, found {}", raw.version));
     }
     let settings = server_settings(&raw, dir, &mut e);
-    let (plugins, watch_paths) = e.at("plugins", |e| plugins(&raw.plugins, dir, env, e));
+    let (plugins, mut watch_paths) = e.at("plugins", |e| plugins(&raw.plugins, dir, env, e));
+    let mut warnings = Vec::new();
+    e.at("apis", |e| {
+        for (i, a) in raw.apis.iter_mut().enumerate() {
+            e.index(i, |e| {
+                if let Some(path) = import_openapi(a, dir, &mut warnings, e) {
+                    watch_paths.push(path);
+                }
+            })
+        }
+    });
     let runtime = runtime(&raw, env.metrics, &plugins, &mut e);
     if e.is_empty() {
         Ok(Loaded {
@@ -55,6 +70,7 @@ pub fn compile(raw: RawConfig, file: &Path, env: CompileEnv<'_>) -> Result<Loade
             runtime,
             fingerprint,
             watch_paths,
+            warnings,
         })
     } else {
         Err(ConfigErrors {
@@ -665,6 +681,80 @@ fn api_keys(
         })
     }
     out
+}
+
+/// Fills `a` from its `openapi` document; returns the document's path to watch.
+fn import_openapi(
+    a: &mut RawApi,
+    dir: &Path,
+    warnings: &mut Vec<String>,
+    e: &mut Errors,
+) -> Option<std::path::PathBuf> {
+    let opts = a.openapi.take()?;
+    e.at("openapi", |e| {
+        let path = dir.join(&opts.file);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(err) => {
+                e.push_at("file", format!("cannot read `{}`: {err}", path.display()));
+                return None;
+            }
+        };
+        let imported =
+            crate::openapi::parse(&text).and_then(|doc| crate::openapi::import(&doc, &opts));
+        let imported = match imported {
+            Ok(i) => i,
+            Err(msg) => {
+                e.push_at("file", format!("`{}`: {msg}", path.display()));
+                return None;
+            }
+        };
+        warnings.extend(
+            imported
+                .warnings
+                .iter()
+                .map(|w| format!("{}{w}", path.display())),
+        );
+        let mut doc = imported.api;
+        doc["name"] = Value::String(a.name.clone());
+        let from_doc: RawApi = match serde_path_to_error::deserialize(doc) {
+            Ok(r) => r,
+            Err(err) => {
+                e.push_at(
+                    "file",
+                    format!(
+                        "`{}` imports as `{}`: {}",
+                        path.display(),
+                        err.path(),
+                        err.inner()
+                    ),
+                );
+                return None;
+            }
+        };
+        // What gatehouse.yaml says wins over the document.
+        if a.resources.is_empty() {
+            a.resources = from_doc.resources;
+        }
+        for (k, v) in from_doc.models {
+            a.models.entry(k).or_insert(v);
+        }
+        for (k, v) in from_doc.request_validators {
+            a.request_validators.entry(k).or_insert(v);
+        }
+        for (k, v) in from_doc.authorizers {
+            a.authorizers.entry(k).or_insert(v);
+        }
+        for (k, v) in from_doc.gateway_responses {
+            a.gateway_responses.entry(k).or_insert(v);
+        }
+        if a.binary_media_types.is_empty() {
+            a.binary_media_types = from_doc.binary_media_types;
+        }
+        a.api_key_source = a.api_key_source.take().or(from_doc.api_key_source);
+        a.cors = a.cors.take().or(from_doc.cors);
+        Some(path)
+    })
 }
 
 /// `/` -> `""`, `/v1` -> `/v1`; `None` when malformed.

@@ -157,7 +157,7 @@ pub struct RawAccessLog {
     pub format: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawApi {
     pub name: String,
@@ -191,6 +191,9 @@ pub struct RawApi {
     pub websocket: Option<RawWebSocketLimits>,
     /// CORS: preflights answered by the gateway and headers on responses.
     pub cors: Option<RawCors>,
+    /// Resources, models, validators, ... imported from an OpenAPI 3 / Swagger 2 document
+    /// with API Gateway extensions; fields set here take precedence.
+    pub openapi: Option<crate::openapi::ImportOptions>,
     /// Media types whose bodies Lambda integrations receive base64-encoded.
     #[serde(default)]
     pub binary_media_types: Vec<String>,

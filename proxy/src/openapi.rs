@@ -1,0 +1,813 @@
+//! OpenAPI 3 and Swagger 2 import with Amazon API Gateway's `x-amazon-apigateway-*` extensions.
+//!
+//! A document becomes the native config of one API (the same shape `gatehouse.yaml` takes under
+//! `apis[]`, as JSON), so everything after import is the ordinary config path: one set of
+//! checks, one set of errors. What is not served yet becomes a warning naming its place in the
+//! document (a JSON pointer), never a silent omission: such a method is left out, so it answers
+//! API Gateway's 403 rather than something it was not meant to do.
+//!
+//! Lambda ARNs (in `aws_proxy` URIs) are bound with [`ImportOptions::lambda_endpoint`] (a
+//! Lambda-compatible invoke endpoint; the function name comes from the ARN) or per function
+//! with [`ImportOptions::functions`] (a `wasm` integration plugin). Authorizers are bound to
+//! authorizer plugins by security scheme name with [`ImportOptions::authorizers`]; backend hosts
+//! can be redirected with [`ImportOptions::backends`].
+
+use indexmap::IndexMap;
+use serde_json::{json, Map, Value};
+
+/// How the document's AWS references are bound to what this gateway runs.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportOptions {
+    /// The document: JSON or YAML, relative to the config file.
+    #[serde(default)]
+    pub file: String,
+    /// A Lambda-compatible invoke endpoint for every Lambda function the document names.
+    pub lambda_endpoint: Option<String>,
+    /// Lambda function name → a `wasm` integration plugin.
+    #[serde(default)]
+    pub functions: IndexMap<String, String>,
+    /// Security scheme name → an authorizer plugin.
+    #[serde(default)]
+    pub authorizers: IndexMap<String, String>,
+    /// Backend host (as in the document's URIs) → `host:port` to use instead.
+    #[serde(default)]
+    pub backends: IndexMap<String, String>,
+}
+
+/// The native API (without `name` and `stages`) and the warnings.
+#[derive(Debug)]
+pub struct Imported {
+    pub api: Value,
+    pub warnings: Vec<String>,
+}
+
+const METHODS: [&str; 7] = ["get", "put", "post", "delete", "patch", "head", "options"];
+
+/// A JSON pointer segment (RFC 6901).
+fn esc(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// Parses a document (JSON or YAML).
+pub fn parse(text: &str) -> Result<Value, String> {
+    match serde_json::from_str(text) {
+        Ok(v) => Ok(v),
+        Err(json_err) => serde_yaml::from_str::<Value>(text)
+            .map_err(|e| format!("neither JSON ({json_err}) nor YAML ({e})")),
+    }
+}
+
+struct Ctx<'a> {
+    opts: &'a ImportOptions,
+    warnings: Vec<String>,
+    /// Security schemes by name.
+    schemes: Map<String, Value>,
+    authorizers: Map<String, Value>,
+}
+
+impl Ctx<'_> {
+    fn warn(&mut self, at: &str, msg: impl std::fmt::Display) {
+        self.warnings.push(format!("#{at}: {msg}"));
+    }
+}
+
+pub fn import(doc: &Value, opts: &ImportOptions) -> Result<Imported, String> {
+    let swagger2 = doc.get("swagger").is_some();
+    if !swagger2 && doc.get("openapi").is_none() {
+        return Err(
+            "not an OpenAPI 3 or Swagger 2 document (no `openapi` or `swagger` field)".into(),
+        );
+    }
+    let schemes = if swagger2 {
+        doc.get("securityDefinitions")
+    } else {
+        doc.pointer("/components/securitySchemes")
+    }
+    .and_then(Value::as_object)
+    .cloned()
+    .unwrap_or_default();
+    let mut cx = Ctx {
+        opts,
+        warnings: Vec::new(),
+        schemes,
+        authorizers: Map::new(),
+    };
+    let mut api = Map::new();
+
+    // Models: definitions (Swagger 2) or components/schemas (OpenAPI 3), each carrying the
+    // others so `$ref`s between them resolve.
+    let defs_ptr = if swagger2 {
+        "/definitions"
+    } else {
+        "/components/schemas"
+    };
+    let defs = doc
+        .pointer(defs_ptr)
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let mut models = Map::new();
+    let rewritten: Map<String, Value> = defs
+        .iter()
+        .map(|(k, v)| (k.clone(), rewrite_refs(v)))
+        .collect();
+    for (name, schema) in &rewritten {
+        let mut m = match schema {
+            Value::Object(o) => o.clone(),
+            _ => {
+                cx.warn(
+                    &format!("{defs_ptr}/{}", esc(name)),
+                    "not a schema object; left out",
+                );
+                continue;
+            }
+        };
+        if !rewritten.is_empty() {
+            m.entry("definitions")
+                .or_insert_with(|| Value::Object(rewritten.clone()));
+        }
+        models.insert(name.clone(), Value::Object(m));
+    }
+    if !models.is_empty() {
+        api.insert("models".into(), Value::Object(models));
+    }
+
+    // Request validators.
+    if let Some(vs) = doc
+        .get("x-amazon-apigateway-request-validators")
+        .and_then(Value::as_object)
+    {
+        let mut out = Map::new();
+        for (name, v) in vs {
+            out.insert(
+                name.clone(),
+                json!({
+                    "body": v.get("validateRequestBody").and_then(Value::as_bool).unwrap_or(false),
+                    "params": v.get("validateRequestParameters").and_then(Value::as_bool).unwrap_or(false),
+                }),
+            );
+        }
+        api.insert("request_validators".into(), Value::Object(out));
+    }
+    let default_validator = doc
+        .get("x-amazon-apigateway-request-validator")
+        .and_then(Value::as_str);
+
+    if let Some(src) = doc
+        .get("x-amazon-apigateway-api-key-source")
+        .and_then(Value::as_str)
+    {
+        api.insert("api_key_source".into(), src.into());
+    }
+    if let Some(types) = doc
+        .get("x-amazon-apigateway-binary-media-types")
+        .and_then(Value::as_array)
+    {
+        api.insert("binary_media_types".into(), Value::Array(types.clone()));
+    }
+    if let Some(c) = doc.get("x-amazon-apigateway-cors") {
+        let list = |k: &str| c.get(k).cloned().unwrap_or(Value::Array(Vec::new()));
+        let mut cors = Map::new();
+        cors.insert("allow_origins".into(), list("allowOrigins"));
+        cors.insert("allow_methods".into(), list("allowMethods"));
+        cors.insert("allow_headers".into(), list("allowHeaders"));
+        cors.insert("expose_headers".into(), list("exposeHeaders"));
+        if let Some(m) = c.get("maxAge") {
+            cors.insert("max_age".into(), m.clone());
+        }
+        if let Some(b) = c.get("allowCredentials") {
+            cors.insert("allow_credentials".into(), b.clone());
+        }
+        api.insert("cors".into(), Value::Object(cors));
+    }
+    if let Some(gr) = doc
+        .get("x-amazon-apigateway-gateway-responses")
+        .and_then(Value::as_object)
+    {
+        let mut out = Map::new();
+        for (ty, r) in gr {
+            let mut o = Map::new();
+            if let Some(s) = r.get("statusCode").and_then(number) {
+                o.insert("status".into(), s.into());
+            }
+            let mut headers = Map::new();
+            for (k, v) in r
+                .get("responseParameters")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                let at = format!(
+                    "/x-amazon-apigateway-gateway-responses/{}/responseParameters/{}",
+                    esc(ty),
+                    esc(k)
+                );
+                match (k.strip_prefix("gatewayresponse.header."), v.as_str().and_then(static_value)) {
+                    (Some(h), Some(val)) => {
+                        headers.insert(h.to_owned(), val.into());
+                    }
+                    _ => cx.warn(&at, "only gatewayresponse.header.NAME with a quoted static value is served; left out"),
+                }
+            }
+            if !headers.is_empty() {
+                o.insert("headers".into(), Value::Object(headers));
+            }
+            if let Some(t) = r
+                .pointer("/responseTemplates/application~1json")
+                .and_then(Value::as_str)
+            {
+                o.insert("body".into(), t.into());
+            }
+            out.insert(ty.clone(), Value::Object(o));
+        }
+        api.insert("gateway_responses".into(), Value::Object(out));
+    }
+    for (k, _) in doc.as_object().into_iter().flatten() {
+        let handled = matches!(
+            k.as_str(),
+            "x-amazon-apigateway-request-validators"
+                | "x-amazon-apigateway-request-validator"
+                | "x-amazon-apigateway-api-key-source"
+                | "x-amazon-apigateway-binary-media-types"
+                | "x-amazon-apigateway-cors"
+                | "x-amazon-apigateway-gateway-responses"
+        );
+        if k.starts_with("x-amazon-apigateway-") && !handled {
+            let why = match k.as_str() {
+                "x-amazon-apigateway-policy" => "resource policies are not served yet; the API is open to every caller the listener admits",
+                "x-amazon-apigateway-documentation" => "documentation parts are not used by the gateway",
+                _ => "not supported; ignored",
+            };
+            cx.warn(&format!("/{}", esc(k)), why);
+        }
+    }
+
+    // Resources and methods.
+    let mut resources = Map::new();
+    for (path, item) in doc
+        .get("paths")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        let at_path = format!("/paths/{}", esc(path));
+        let mut methods = Map::new();
+        let path_params = item
+            .get("parameters")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for (key, op) in item.as_object().into_iter().flatten() {
+            let method = if key == "x-amazon-apigateway-any-method" {
+                "ANY".to_owned()
+            } else if METHODS.contains(&key.as_str()) {
+                key.to_ascii_uppercase()
+            } else {
+                if key != "parameters"
+                    && !key.starts_with("x-")
+                    && !matches!(key.as_str(), "summary" | "description" | "servers")
+                {
+                    cx.warn(
+                        &format!("{at_path}/{}", esc(key)),
+                        "not a method API Gateway serves; left out",
+                    );
+                }
+                continue;
+            };
+            let at = format!("{at_path}/{}", esc(key));
+            if let Some(m) = method_of(&mut cx, doc, op, &path_params, &at, default_validator) {
+                methods.insert(method, m);
+            }
+        }
+        if !methods.is_empty() {
+            resources.insert(path.clone(), Value::Object(methods));
+        }
+    }
+    api.insert("resources".into(), Value::Object(resources));
+    if !cx.authorizers.is_empty() {
+        api.insert(
+            "authorizers".into(),
+            Value::Object(std::mem::take(&mut cx.authorizers)),
+        );
+    }
+    Ok(Imported {
+        api: Value::Object(api),
+        warnings: cx.warnings,
+    })
+}
+
+/// A number, or a string holding one (API Gateway writes status codes both ways).
+fn number(v: &Value) -> Option<u64> {
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+}
+
+/// `'value'` → `value`.
+fn static_value(s: &str) -> Option<&str> {
+    s.strip_prefix('\'')?.strip_suffix('\'')
+}
+
+/// `$ref`s to API Gateway model URLs or to definitions/components become `#/definitions/X`.
+fn rewrite_refs(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| {
+                    if k == "$ref" {
+                        if let Some(r) = v.as_str() {
+                            let name = r.rsplit('/').next().unwrap_or(r);
+                            return (k.clone(), Value::String(format!("#/definitions/{name}")));
+                        }
+                    }
+                    (k.clone(), rewrite_refs(v))
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(rewrite_refs).collect()),
+        other => other.clone(),
+    }
+}
+
+fn ref_name(schema: &Value) -> Option<String> {
+    let r = schema.get("$ref")?.as_str()?;
+    Some(r.rsplit('/').next().unwrap_or(r).to_owned())
+}
+
+fn method_of(
+    cx: &mut Ctx<'_>,
+    doc: &Value,
+    op: &Value,
+    path_params: &[Value],
+    at: &str,
+    default_validator: Option<&str>,
+) -> Option<Value> {
+    let mut m = Map::new();
+    let Some(integ) = op.get("x-amazon-apigateway-integration") else {
+        cx.warn(at, "no x-amazon-apigateway-integration; left out");
+        return None;
+    };
+    let integration = integration_of(cx, integ, &format!("{at}/x-amazon-apigateway-integration"))?;
+    m.insert("integration".into(), integration);
+
+    // Parameters: required ones are checked by a params validator.
+    let mut required = Map::new();
+    let params = path_params.iter().chain(
+        op.get("parameters")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten(),
+    );
+    let mut models = Map::new();
+    for p in params {
+        let (Some(name), Some(loc)) = (
+            p.get("name").and_then(Value::as_str),
+            p.get("in").and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        let req = p.get("required").and_then(Value::as_bool).unwrap_or(false);
+        let kind = match loc {
+            "query" => "querystring",
+            "header" => "header",
+            "path" => "path",
+            "body" => {
+                if let Some(model) = p.get("schema").and_then(ref_name) {
+                    let consumes = op
+                        .get("consumes")
+                        .or_else(|| doc.get("consumes"))
+                        .and_then(Value::as_array)
+                        .and_then(|c| c.first())
+                        .and_then(Value::as_str)
+                        .unwrap_or("application/json");
+                    models.insert(consumes.to_owned(), model.into());
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        if req || kind == "path" {
+            required.insert(format!("method.request.{kind}.{name}"), req.into());
+        }
+    }
+    if let Some(content) = op
+        .pointer("/requestBody/content")
+        .and_then(Value::as_object)
+    {
+        for (media, c) in content {
+            if let Some(model) = c.get("schema").and_then(ref_name) {
+                models.insert(media.clone(), model.into());
+            }
+        }
+    }
+    let required: Map<String, Value> = required
+        .into_iter()
+        .filter(|(_, v)| v == &Value::Bool(true))
+        .collect();
+    if !required.is_empty() {
+        m.insert("request_parameters".into(), Value::Object(required));
+    }
+    if !models.is_empty() {
+        m.insert("request_models".into(), Value::Object(models));
+    }
+    let validator = op
+        .get("x-amazon-apigateway-request-validator")
+        .and_then(Value::as_str)
+        .or(default_validator);
+    if let Some(v) = validator {
+        m.insert("request_validator".into(), v.into());
+    }
+
+    // Security: API keys and authorizers.
+    let security = op
+        .get("security")
+        .or_else(|| doc.get("security"))
+        .and_then(Value::as_array);
+    for req in security.into_iter().flatten() {
+        for (scheme_name, _) in req.as_object().into_iter().flatten() {
+            // API Gateway's exports name the API key requirement `api_key`, defined or not.
+            if scheme_name == "api_key" && !cx.schemes.contains_key(scheme_name) {
+                m.insert("api_key_required".into(), true.into());
+                continue;
+            }
+            let Some(scheme) = cx.schemes.get(scheme_name).cloned() else {
+                cx.warn(
+                    &format!("{at}/security"),
+                    format!("security scheme `{scheme_name}` is not defined; left out"),
+                );
+                return None;
+            };
+            if let Some(auth) = scheme.get("x-amazon-apigateway-authorizer") {
+                let sources = identity_sources(auth, &scheme);
+                let plugin = match cx.opts.authorizers.get(scheme_name) {
+                    Some(p) => p.clone(),
+                    None => {
+                        cx.warn(
+                            &format!("{at}/security"),
+                            format!("authorizer `{scheme_name}` needs a plugin: bind it under openapi.authorizers (the config names plugin `authorizer-{scheme_name}` until then)"),
+                        );
+                        format!("authorizer-{scheme_name}")
+                    }
+                };
+                let ttl = auth
+                    .get("authorizerResultTtlInSeconds")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(300);
+                cx.authorizers.insert(
+                    scheme_name.clone(),
+                    json!({ "plugin": plugin, "identity_sources": sources, "ttl": format!("{ttl}s") }),
+                );
+                m.insert("authorizer".into(), scheme_name.clone().into());
+            } else if scheme.get("type").and_then(Value::as_str) == Some("apiKey") {
+                m.insert("api_key_required".into(), true.into());
+            } else {
+                cx.warn(
+                    &format!("{at}/security"),
+                    format!(
+                        "security scheme `{scheme_name}` ({}) is not served; left out",
+                        scheme.get("type").and_then(Value::as_str).unwrap_or("?")
+                    ),
+                );
+                return None;
+            }
+        }
+    }
+    if let Some(auth) = op.get("x-amazon-apigateway-auth") {
+        if auth
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| !t.eq_ignore_ascii_case("none"))
+        {
+            cx.warn(
+                &format!("{at}/x-amazon-apigateway-auth"),
+                "IAM (SigV4) authorization is not served; left out",
+            );
+            return None;
+        }
+    }
+    Some(Value::Object(m))
+}
+
+fn identity_sources(auth: &Value, scheme: &Value) -> Vec<String> {
+    let from_auth = auth.get("identitySource").and_then(Value::as_str).map(|s| {
+        s.split(',')
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+    });
+    match from_auth {
+        Some(list) if !list.is_empty() => list,
+        // A token authorizer reads the header the scheme names.
+        _ => scheme
+            .get("name")
+            .and_then(Value::as_str)
+            .map(|h| vec![format!("method.request.header.{h}")])
+            .unwrap_or_default(),
+    }
+}
+
+/// `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:ALIAS]` inside an invoke URI.
+fn lambda_function(uri: &str) -> Option<String> {
+    let i = uri.find(":function:")?;
+    let rest = &uri[i + ":function:".len()..];
+    let end = rest.find(['/', ':']).unwrap_or(rest.len());
+    Some(rest[..end].to_owned())
+}
+
+fn rebind_host(uri: &str, backends: &IndexMap<String, String>) -> String {
+    for (host, to) in backends {
+        for scheme in ["http://", "https://"] {
+            if let Some(rest) = uri.strip_prefix(&format!("{scheme}{host}")) {
+                if rest.is_empty() || rest.starts_with(['/', ':', '?']) {
+                    let rest = match rest.strip_prefix(':') {
+                        Some(r) => r.trim_start_matches(|c: char| c.is_ascii_digit()),
+                        None => rest,
+                    };
+                    return format!("http://{to}{rest}");
+                }
+            }
+        }
+    }
+    uri.to_owned()
+}
+
+fn integration_of(cx: &mut Ctx<'_>, integ: &Value, at: &str) -> Option<Value> {
+    let ty = integ
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let uri = integ.get("uri").and_then(Value::as_str).unwrap_or("");
+    let timeout = integ
+        .get("timeoutInMillis")
+        .and_then(number)
+        .map(|ms| format!("{ms}ms"));
+    let backend_method = integ.get("httpMethod").and_then(Value::as_str);
+    for (k, why) in [
+        (
+            "contentHandling",
+            "contentHandling conversions are not served; bodies pass as they are",
+        ),
+        (
+            "cacheKeyParameters",
+            "cache keys come from the stage cache settings in gatehouse.yaml",
+        ),
+        ("connectionType", "VPC links are not served"),
+    ] {
+        if integ.get(k).is_some() {
+            cx.warn(&format!("{at}/{k}"), why);
+        }
+    }
+    let mut out = Map::new();
+    match ty.as_str() {
+        "http_proxy" => {
+            out.insert("type".into(), "http_proxy".into());
+            out.insert("uri".into(), rebind_host(uri, &cx.opts.backends).into());
+            if let Some(m) = backend_method.filter(|m| !m.eq_ignore_ascii_case("ANY")) {
+                out.insert("method".into(), m.to_ascii_uppercase().into());
+            }
+        }
+        "http" => {
+            out.insert("type".into(), "http".into());
+            out.insert("uri".into(), rebind_host(uri, &cx.opts.backends).into());
+            if let Some(m) = backend_method.filter(|m| !m.eq_ignore_ascii_case("ANY")) {
+                out.insert("method".into(), m.to_ascii_uppercase().into());
+            }
+            mapping(cx, integ, at, &mut out);
+        }
+        "mock" => {
+            out.insert("type".into(), "mock".into());
+            // A mock's integration response is served statically: status, static headers
+            // and the application/json template as the body.
+            let resp = integ.pointer("/responses/default").or_else(|| {
+                integ
+                    .get("responses")
+                    .and_then(Value::as_object)
+                    .and_then(|r| r.values().next())
+            });
+            if let Some(r) = resp {
+                if let Some(s) = r.get("statusCode").and_then(number) {
+                    out.insert("status".into(), s.into());
+                }
+                let mut headers = Map::new();
+                for (k, v) in r
+                    .get("responseParameters")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                {
+                    match (
+                        k.strip_prefix("method.response.header."),
+                        v.as_str().and_then(static_value),
+                    ) {
+                        (Some(h), Some(val)) => {
+                            headers.insert(h.to_owned(), val.into());
+                        }
+                        _ => cx.warn(
+                            &format!("{at}/responses/responseParameters/{}", esc(k)),
+                            "a mock serves static header values only; left out",
+                        ),
+                    }
+                }
+                if !headers.is_empty() {
+                    out.insert("headers".into(), Value::Object(headers));
+                }
+                if let Some(t) = r
+                    .pointer("/responseTemplates/application~1json")
+                    .and_then(Value::as_str)
+                {
+                    if t.contains('$') || t.contains('#') {
+                        cx.warn(
+                            &format!("{at}/responses"),
+                            "a mock's response template is served as static text",
+                        );
+                    }
+                    out.insert("body".into(), t.into());
+                }
+            }
+            if integ
+                .get("responses")
+                .and_then(Value::as_object)
+                .is_some_and(|r| r.len() > 1)
+            {
+                cx.warn(
+                    &format!("{at}/responses"),
+                    "a mock serves its default response only",
+                );
+            }
+        }
+        "aws_proxy" => {
+            let Some(function) = lambda_function(uri) else {
+                cx.warn(
+                    at,
+                    format!("aws_proxy to `{uri}` is not a Lambda function; left out"),
+                );
+                return None;
+            };
+            if let Some(plugin) = cx.opts.functions.get(&function) {
+                out.insert("type".into(), "wasm".into());
+                out.insert("plugin".into(), plugin.clone().into());
+            } else if let Some(endpoint) = &cx.opts.lambda_endpoint {
+                out.insert("type".into(), "lambda".into());
+                out.insert("endpoint".into(), endpoint.clone().into());
+                out.insert("function".into(), function.into());
+                if let Some(t) = &timeout {
+                    out.insert("timeout".into(), t.clone().into());
+                }
+                return Some(Value::Object(out));
+            } else {
+                cx.warn(at, format!("Lambda function `{function}` is not bound: set openapi.lambda_endpoint or openapi.functions.{function}; left out"));
+                return None;
+            }
+            return Some(Value::Object(out));
+        }
+        "aws" => {
+            let service = uri.split(':').nth(4).unwrap_or("an AWS service");
+            cx.warn(
+                at,
+                format!("an AWS service integration ({service}) is not served; left out"),
+            );
+            return None;
+        }
+        other => {
+            cx.warn(
+                at,
+                format!("integration type `{other}` is not known; left out"),
+            );
+            return None;
+        }
+    }
+    if let Some(t) = timeout {
+        out.insert("timeout".into(), t.into());
+    }
+    Some(Value::Object(out))
+}
+
+/// Request parameters, templates, passthrough and integration responses of an `http`
+/// integration.
+fn mapping(cx: &mut Ctx<'_>, integ: &Value, at: &str, out: &mut Map<String, Value>) {
+    if let Some(p) = integ.get("requestParameters").and_then(Value::as_object) {
+        let mut params = Map::new();
+        for (k, v) in p {
+            if k.starts_with("integration.request.path.") {
+                cx.warn(
+                    &format!("{at}/requestParameters/{}", esc(k)),
+                    "path parameters come from the uri template's {name}s; left out",
+                );
+                continue;
+            }
+            params.insert(k.clone(), v.clone());
+        }
+        out.insert("request_parameters".into(), Value::Object(params));
+    }
+    if let Some(t) = integ.get("requestTemplates") {
+        out.insert("request_templates".into(), t.clone());
+    }
+    if let Some(p) = integ.get("passthroughBehavior").and_then(Value::as_str) {
+        out.insert("passthrough_behavior".into(), p.to_ascii_lowercase().into());
+    }
+    let mut responses = Vec::new();
+    let mut default = None;
+    for (pattern, r) in integ
+        .get("responses")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        let mut o = Map::new();
+        if pattern != "default" {
+            o.insert("selection_pattern".into(), pattern.clone().into());
+        }
+        if let Some(s) = r.get("statusCode").and_then(number) {
+            o.insert("status".into(), s.into());
+        }
+        if let Some(p) = r.get("responseParameters") {
+            o.insert("response_parameters".into(), p.clone());
+        }
+        if let Some(t) = r.get("responseTemplates") {
+            o.insert("response_templates".into(), t.clone());
+        }
+        if pattern == "default" {
+            default = Some(Value::Object(o));
+        } else {
+            responses.push(Value::Object(o));
+        }
+    }
+    responses.extend(default);
+    if !responses.is_empty() {
+        out.insert("responses".into(), Value::Array(responses));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(name: &str) -> Value {
+        let p = format!("{}/testdata/openapi/{name}", env!("CARGO_MANIFEST_DIR"));
+        parse(&std::fs::read_to_string(p).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn lambda_arns_and_hosts_are_rebound() {
+        assert_eq!(
+            lambda_function("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123:function:Calc:live/invocations"),
+            Some("Calc".into())
+        );
+        let mut b = IndexMap::new();
+        b.insert(
+            "petstore.example.com".to_owned(),
+            "127.0.0.1:9000".to_owned(),
+        );
+        assert_eq!(
+            rebind_host("https://petstore.example.com/pets/{id}", &b),
+            "http://127.0.0.1:9000/pets/{id}"
+        );
+        assert_eq!(
+            rebind_host("https://petstore.example.com:443/x", &b),
+            "http://127.0.0.1:9000/x"
+        );
+        assert_eq!(
+            rebind_host("https://other.example.com/x", &b),
+            "https://other.example.com/x"
+        );
+    }
+
+    #[test]
+    fn every_shared_document_imports_with_warnings_naming_places() {
+        let dir = format!("{}/testdata/openapi", env!("CARGO_MANIFEST_DIR"));
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".json"))
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 8);
+        let opts = ImportOptions {
+            lambda_endpoint: Some("http://127.0.0.1:9001".into()),
+            ..ImportOptions::default()
+        };
+        for n in &names {
+            let imported = import(&doc(n), &opts).unwrap_or_else(|e| panic!("{n}: {e}"));
+            for w in &imported.warnings {
+                assert!(w.starts_with("#/"), "{n}: {w}");
+            }
+            assert!(imported.api["resources"].is_object(), "{n}");
+        }
+        // AWS service integrations are named, not dropped silently.
+        let s3 = import(&doc("awsdocs-s3-proxy.swagger2.json"), &opts).unwrap();
+        assert!(
+            s3.warnings
+                .iter()
+                .any(|w| w.contains("AWS service integration (s3)")),
+            "{:?}",
+            s3.warnings
+        );
+        let kinesis = import(&doc("awsdocs-kinesis-proxy.oas30.json"), &opts).unwrap();
+        assert!(
+            kinesis.warnings.iter().any(|w| w.contains("(kinesis)")),
+            "{:?}",
+            kinesis.warnings
+        );
+    }
+}

@@ -1,0 +1,160 @@
+//! OpenAPI import through the real binary: the API Gateway guide's PetStore request-validation
+//! export (Swagger 2, `proxy/testdata/openapi`) served as it is, its backend host rebound to a
+//! local backend: API key requirement, request validators (params-only by default, all on
+//! POST), the body model, request parameter mapping and integration responses. And the
+//! `import` and `plugin check` commands.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use gatehouse_e2e::gateway::run_cli;
+use gatehouse_e2e::{http1_client, json, repo_root, Backend, Gateway};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exported_petstore_document_is_served_unmodified() {
+    let backend = Backend::start("petstore").await;
+    let doc = repo_root()
+        .join("proxy/testdata/openapi/awsdocs-petstore-request-validation.swagger2.json");
+    let yaml = format!(
+        r#"
+version: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:0
+access_log: {{ destination: off }}
+usage_plans:
+  basic: {{ stages: [petstore/v1] }}
+api_keys:
+  tester: {{ value: "test-key-0123456789abcdef", plans: [basic] }}
+apis:
+  - name: petstore
+    stages: {{ v1: {{}} }}
+    openapi:
+      file: "{doc}"
+      backends: {{ petstore-demo-endpoint.execute-api.com: "{b}" }}
+"#,
+        doc = doc.display(),
+        b = backend.addr
+    );
+    let gw = Gateway::start(&yaml);
+    let http = http1_client();
+    let url = format!("{}/v1/validation", gw.url("public"));
+    let key = ("x-api-key", "test-key-0123456789abcdef");
+
+    let r = http.get(&url).query(&[("q1", "cat")]).send().await.unwrap();
+    assert_eq!(r.status(), 403, "the document's api_key requirement");
+    let r = http.get(&url).header(key.0, key.1).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        json(r).await["message"],
+        "Missing required request parameters: [q1]"
+    );
+    let r = http
+        .get(&url)
+        .header(key.0, key.1)
+        .query(&[("q1", "cat")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "2\\d{{2}} selects the 200 response");
+    let seen = json(r).await;
+    assert_eq!(seen["path"], "/petstore/pets");
+    assert_eq!(
+        seen["query"], "q1=cat&type=cat",
+        "integration.request.querystring.type from q1"
+    );
+
+    let post = |body: &'static str, h1: bool| {
+        let mut req = http
+            .post(&url)
+            .header(key.0, key.1)
+            .header("content-type", "application/json")
+            .body(body);
+        if h1 {
+            req = req.header("h1", "v1");
+        }
+        req.send()
+    };
+    let r = post(r#"{"type":"dog","name":"rex","price":30}"#, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        json(r).await["message"],
+        "Missing required request parameters: [h1]"
+    );
+    let r = post(r#"{"type":"cow","name":"rex","price":30}"#, true)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(json(r).await["message"], "Invalid request body");
+    let r = post(r#"{"type":"dog","name":"rex","price":10}"#, true)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "price below the model's minimum");
+    let hits = backend.hits();
+    let r = post(r#"{"type":"dog","name":"rex","price":30}"#, true)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let seen = json(r).await;
+    assert_eq!(seen["method"], "POST");
+    assert_eq!(seen["headers"]["custom_h1"], "v1");
+    assert_eq!(backend.hits(), hits + 1);
+}
+
+#[test]
+fn import_prints_native_config_and_names_what_is_not_served() {
+    let dir = repo_root().join("proxy/testdata/openapi");
+    let (code, stdout, stderr) = run_cli(&dir, &["import", "awsdocs-s3-proxy.swagger2.json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("apis:\n- name: imported\n"), "{stdout}");
+    assert!(
+        stderr.contains("awsdocs-s3-proxy.swagger2.json#/paths/")
+            && stderr.contains("AWS service integration (s3) is not served"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = run_cli(
+        &dir,
+        &[
+            "import",
+            "localstack-swagger-mock-cors.json",
+            "--lambda-endpoint",
+            "http://127.0.0.1:9001",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("type: lambda") && stdout.contains("type: mock"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = run_cli(&dir, &["import", "localstack-swagger-mock-cors.json"]);
+    assert_eq!(code, 0);
+    assert!(
+        stderr.contains("is not bound: set openapi.lambda_endpoint"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn plugin_check_names_the_world_and_refuses_what_does_not_link() {
+    let dist = repo_root().join("plugins/dist");
+    for (file, world) in [
+        ("chat.wasm", "websocket-handler"),
+        ("token-authorizer.wasm", "authorizer"),
+        ("kv-items.wasm", "integration"),
+    ] {
+        let (code, stdout, stderr) = run_cli(&dist, &["plugin", "check", file]);
+        assert_eq!(code, 0, "{file}: {stderr}");
+        assert!(
+            stdout.contains(&format!("exports the `{world}` world")),
+            "{stdout}"
+        );
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("junk.wasm"), b"not wasm").unwrap();
+    let (code, _, stderr) = run_cli(tmp.path(), &["plugin", "check", "junk.wasm"]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("not a valid WebAssembly component"),
+        "{stderr}"
+    );
+}
