@@ -51,6 +51,16 @@ enum Command {
         #[arg(long, value_name = "URL")]
         lambda_endpoint: Option<String>,
     },
+    /// Print one API of a config as an OpenAPI 3 document with Amazon API Gateway extensions
+    /// (importing it gives the same API back).
+    Export {
+        /// The config file (gatehouse.yaml).
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// The API's name (needed when the config has several).
+        #[arg(long)]
+        api: Option<String>,
+    },
     /// Manage the API keys in a config's state store (`state.data_dir`) while the gateway is
     /// stopped; while it runs, use the admin API (`/apikeys`).
     Keys {
@@ -142,6 +152,16 @@ fn main() -> ExitCode {
             name,
             lambda_endpoint,
         } => import(&file, &name, lambda_endpoint),
+        Command::Export { config, api } => match export(&config, api.as_deref()) {
+            Ok(doc) => {
+                println!("{doc}");
+                ExitCode::SUCCESS
+            }
+            Err(msg) => {
+                eprintln!("gatehouse: {msg}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Keys { config, action } => match keys(config, action) {
             Ok(out) => {
                 println!("{out}");
@@ -335,4 +355,49 @@ fn plugin_check(file: &std::path::Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn export(config: &std::path::Path, api: Option<&str>) -> Result<String, String> {
+    let text = std::fs::read_to_string(config)
+        .map_err(|e| format!("cannot read {}: {e}", config.display()))?;
+    let doc: serde_json::Value =
+        serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", config.display()))?;
+    let apis = doc
+        .get("apis")
+        .and_then(|a| a.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let mut chosen = match api {
+        Some(n) => apis
+            .into_iter()
+            .find(|a| a.get("name").and_then(|v| v.as_str()) == Some(n))
+            .ok_or_else(|| format!("{}: no API named `{n}`", config.display()))?,
+        None if apis.len() == 1 => apis.into_iter().next().unwrap_or_default(),
+        None => {
+            return Err(format!(
+                "{}: has {} APIs; name one with --api",
+                config.display(),
+                apis.len()
+            ))
+        }
+    };
+    // An API imported from a document is exported with what the document gave it.
+    if let Some(o) = chosen.as_object_mut().and_then(|m| m.remove("openapi")) {
+        let mut opts: gatehouse::openapi::ImportOptions =
+            serde_json::from_value(o).map_err(|e| format!("openapi: {e}"))?;
+        let dir = config.parent().unwrap_or(std::path::Path::new("."));
+        opts.file = dir.join(&opts.file).display().to_string();
+        let text = std::fs::read_to_string(&opts.file)
+            .map_err(|e| format!("cannot read {}: {e}", opts.file))?;
+        let imported =
+            gatehouse::openapi::parse(&text).and_then(|d| gatehouse::openapi::import(&d, &opts))?;
+        if let (serde_json::Value::Object(mut base), Some(own)) = (imported.api, chosen.as_object())
+        {
+            for (k, v) in own {
+                base.insert(k.clone(), v.clone());
+            }
+            chosen = serde_json::Value::Object(base);
+        }
+    }
+    serde_json::to_string_pretty(&gatehouse::openapi::export(&chosen)).map_err(|e| e.to_string())
 }

@@ -158,3 +158,24 @@ fn plugin_check_names_the_world_and_refuses_what_does_not_link() {
         "{stderr}"
     );
 }
+
+#[test]
+fn export_writes_openapi_that_imports_back() {
+    let examples = repo_root().join("examples");
+    let (code, stdout, stderr) = run_cli(&examples, &["export", "-c", "quickstart.yaml"]);
+    assert_eq!(code, 0, "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["openapi"], "3.0.1");
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(!paths.is_empty());
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("exported.json"), &stdout).unwrap();
+    let (code, yaml, stderr) = run_cli(tmp.path(), &["import", "exported.json"]);
+    assert_eq!(code, 0, "{stderr}");
+    for path in paths.keys() {
+        assert!(
+            yaml.contains(&format!("    {path}:")),
+            "{path} missing from:\n{yaml}"
+        );
+    }
+}
