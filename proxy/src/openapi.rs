@@ -447,6 +447,18 @@ fn method_of(
                 return None;
             };
             if let Some(auth) = scheme.get("x-amazon-apigateway-authorizer") {
+                let kind = auth
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("token")
+                    .to_ascii_lowercase();
+                if !matches!(kind.as_str(), "token" | "request") {
+                    cx.warn(
+                        &format!("{at}/security"),
+                        format!("authorizer `{scheme_name}` of type `{kind}` is not served yet (token and request authorizers are, as plugins); left out"),
+                    );
+                    return None;
+                }
                 let sources = identity_sources(auth, &scheme);
                 let exported = auth.get("x-gatehouse-plugin").and_then(Value::as_str);
                 let plugin = match cx
@@ -1191,6 +1203,25 @@ mod tests {
                 .any(|w| w.contains("AWS service integration (s3)")),
             "{:?}",
             s3.warnings
+        );
+        let jwt = json!({
+            "openapi": "3.0.1",
+            "components": { "securitySchemes": { "jwt": { "type": "oauth2",
+                "x-amazon-apigateway-authorizer": { "type": "jwt", "identitySource": "$request.header.Authorization" } } } },
+            "paths": { "/me": { "get": { "security": [{ "jwt": [] }],
+                "x-amazon-apigateway-integration": { "type": "mock" } } } }
+        });
+        let imported = import(&jwt, &opts).unwrap();
+        assert_eq!(
+            imported.api["resources"],
+            json!({}),
+            "never served without its authorizer"
+        );
+        assert!(
+            imported.warnings[0]
+                .starts_with("#/paths/~1me/get/security: authorizer `jwt` of type `jwt`"),
+            "{:?}",
+            imported.warnings
         );
         let kinesis = import(&doc("awsdocs-kinesis-proxy.oas30.json"), &opts).unwrap();
         assert!(
