@@ -23,6 +23,7 @@ pub enum Integration {
     HttpProxy(http_proxy::HttpProxy),
     Http(Box<http_mapped::HttpMapped>),
     Lambda(lambda::Lambda),
+    MappedMock(Box<http_mapped::MappedMock>),
     Mock(mock::Mock),
     Wasm(Arc<Plugin>),
 }
@@ -41,6 +42,10 @@ impl Integration {
         match self {
             Integration::HttpProxy(p) => p.call(shared, ctx, stage, parts, body).await,
             Integration::Mock(m) => Ok(m.respond()),
+            Integration::MappedMock(m) => {
+                let body = read_body(body).await?;
+                m.call(rt, ctx, &parts.headers, body)
+            }
             Integration::Lambda(l) => {
                 let body = read_body(body).await?;
                 l.call(rt, shared, ctx, stage, &parts.headers, body).await

@@ -299,7 +299,7 @@ pub fn import(doc: &Value, opts: &ImportOptions) -> Result<Imported, String> {
 }
 
 /// A number, or a string holding one (API Gateway writes status codes both ways).
-fn number(v: &Value) -> Option<u64> {
+pub fn number(v: &Value) -> Option<u64> {
     v.as_u64()
         .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
@@ -605,63 +605,12 @@ fn integration_of(cx: &mut Ctx<'_>, integ: &Value, at: &str) -> Option<Value> {
         }
         "mock" => {
             out.insert("type".into(), "mock".into());
-            // A mock's integration response is served statically: status, static headers
-            // and the application/json template as the body.
-            let resp = integ.pointer("/responses/default").or_else(|| {
-                integ
-                    .get("responses")
-                    .and_then(Value::as_object)
-                    .and_then(|r| r.values().next())
-            });
-            if let Some(r) = resp {
-                if let Some(s) = r.get("statusCode").and_then(number) {
-                    out.insert("status".into(), s.into());
-                }
-                let mut headers = Map::new();
-                for (k, v) in r
-                    .get("responseParameters")
-                    .and_then(Value::as_object)
-                    .into_iter()
-                    .flatten()
-                {
-                    match (
-                        k.strip_prefix("method.response.header."),
-                        v.as_str().and_then(static_value),
-                    ) {
-                        (Some(h), Some(val)) => {
-                            headers.insert(h.to_owned(), val.into());
-                        }
-                        _ => cx.warn(
-                            &format!("{at}/responses/responseParameters/{}", esc(k)),
-                            "a mock serves static header values only; left out",
-                        ),
-                    }
-                }
-                if !headers.is_empty() {
-                    out.insert("headers".into(), Value::Object(headers));
-                }
-                if let Some(t) = r
-                    .pointer("/responseTemplates/application~1json")
-                    .and_then(Value::as_str)
-                {
-                    if t.contains('$') || t.contains('#') {
-                        cx.warn(
-                            &format!("{at}/responses"),
-                            "a mock's response template is served as static text",
-                        );
-                    }
-                    out.insert("body".into(), t.into());
-                }
-            }
-            if integ
-                .get("responses")
-                .and_then(Value::as_object)
-                .is_some_and(|r| r.len() > 1)
-            {
-                cx.warn(
-                    &format!("{at}/responses"),
-                    "a mock serves its default response only",
-                );
+            // As API Gateway runs it: the request template's statusCode selects the
+            // integration response, whose template renders the body.
+            if integ.get("responses").is_some() {
+                mapping(cx, integ, at, &mut out);
+                out.remove("request_parameters");
+                out.remove("passthrough_behavior");
             }
         }
         "aws_proxy" => {
@@ -1001,6 +950,41 @@ fn authorizer_scheme(def: &Value) -> Value {
     })
 }
 
+/// Native integration responses as API Gateway's `responses` map (pattern or `default`).
+fn export_responses(i: &Value) -> Value {
+    let mut responses = Map::new();
+    for r in i
+        .get("responses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let key = r
+            .get("selection_pattern")
+            .and_then(Value::as_str)
+            .unwrap_or("default");
+        let mut o = Map::new();
+        o.insert(
+            "statusCode".into(),
+            r.get("status")
+                .and_then(number)
+                .unwrap_or(200)
+                .to_string()
+                .into(),
+        );
+        for (native, ext) in [
+            ("response_parameters", "responseParameters"),
+            ("response_templates", "responseTemplates"),
+        ] {
+            if let Some(v) = r.get(native) {
+                o.insert(ext.into(), v.clone());
+            }
+        }
+        responses.insert(key.to_owned(), Value::Object(o));
+    }
+    Value::Object(responses)
+}
+
 fn export_integration(i: &Value) -> Value {
     let ty = i.get("type").and_then(Value::as_str).unwrap_or("");
     let mut out = Map::new();
@@ -1029,40 +1013,17 @@ fn export_integration(i: &Value) -> Value {
                 if let Some(p) = i.get("passthrough_behavior").and_then(Value::as_str) {
                     out.insert("passthroughBehavior".into(), p.to_ascii_uppercase().into());
                 }
-                let mut responses = Map::new();
-                for r in i
-                    .get("responses")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let key = r
-                        .get("selection_pattern")
-                        .and_then(Value::as_str)
-                        .unwrap_or("default");
-                    let mut o = Map::new();
-                    o.insert(
-                        "statusCode".into(),
-                        r.get("status")
-                            .and_then(number)
-                            .unwrap_or(200)
-                            .to_string()
-                            .into(),
-                    );
-                    for (native, ext) in [
-                        ("response_parameters", "responseParameters"),
-                        ("response_templates", "responseTemplates"),
-                    ] {
-                        if let Some(v) = r.get(native) {
-                            o.insert(ext.into(), v.clone());
-                        }
-                    }
-                    responses.insert(key.to_owned(), Value::Object(o));
-                }
-                if !responses.is_empty() {
-                    out.insert("responses".into(), Value::Object(responses));
+                if i.get("responses").is_some() {
+                    out.insert("responses".into(), export_responses(i));
                 }
             }
+        }
+        "mock" if i.get("responses").is_some() => {
+            out.insert("type".into(), "mock".into());
+            if let Some(t) = i.get("request_templates") {
+                out.insert("requestTemplates".into(), t.clone());
+            }
+            out.insert("responses".into(), export_responses(i));
         }
         "mock" => {
             let status = i.get("status").and_then(number).unwrap_or(200);

@@ -67,6 +67,22 @@ apis:
               - selection_pattern: "5\\d\\d"
                 status: 502
               - status: 200
+      /mock/{{code}}:
+        GET:
+          integration:
+            type: mock
+            request_templates:
+              application/json: '{{"statusCode": $input.params(''code'')}}'
+            responses:
+              - selection_pattern: "4\\d\\d"
+                status: 404
+                response_templates:
+                  application/json: '{{"missing": "$input.params(''code'')"}}'
+              - status: 200
+                response_parameters:
+                  method.response.header.x-mock: "'yes'"
+                response_templates:
+                  application/json: '{{"ok": true, "stage": "$context.stage"}}'
 "#,
         b = backend.addr
     )
@@ -156,4 +172,25 @@ async fn request_templates_parameters_and_integration_responses_shape_the_exchan
         .unwrap();
     assert_eq!(r.status(), 200, "the default response");
     assert_eq!(backend.hits(), calls + 4);
+
+    // A mock as API Gateway runs one: the request template's statusCode picks the response.
+    let r = http
+        .get(format!("{base}/prod/mock/200"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-mock"], "yes");
+    assert_eq!(
+        json(r).await,
+        serde_json::json!({"ok": true, "stage": "prod"})
+    );
+    let r = http
+        .get(format!("{base}/prod/mock/418"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(json(r).await, serde_json::json!({"missing": "418"}));
+    assert_eq!(backend.hits(), calls + 4, "mocks never reach the backend");
 }

@@ -323,3 +323,62 @@ async fn orders_example_binds_its_lambda_functions_to_wasm_plugins() {
         .unwrap();
     assert_eq!(r.status(), 404, "orders are per principal");
 }
+
+/// LocalStack's shopping-cart export: CORS preflights are mocks with mapping templates and
+/// the reads are Lambda proxies, bound to a Lambda-compatible endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_cors_and_lambda_document_is_served() {
+    let lambda = gatehouse_e2e::lambda::LambdaEndpoint::start().await;
+    let doc = repo_root().join("proxy/testdata/openapi/localstack-swagger-mock-cors.json");
+    let yaml = format!(
+        r#"
+version: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:0
+access_log: {{ destination: off }}
+apis:
+  - name: cart
+    stages: {{ prod: {{}} }}
+    openapi: {{ file: "{doc}", lambda_endpoint: "http://{l}" }}
+"#,
+        doc = doc.display(),
+        l = lambda.addr
+    );
+    let gw = Gateway::start(&yaml);
+    let http = http1_client();
+    let r = http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/prod/product/7", gw.url("public")),
+        )
+        .header("origin", "http://localhost:8080")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "http://localhost:8080"
+    );
+    assert_eq!(
+        r.headers()["access-control-allow-methods"],
+        "OPTIONS,POST,GET"
+    );
+    assert_eq!(r.text().await.unwrap(), "{}\n");
+    // The function is unknown to the endpoint: a bound Lambda proxy that fails is 502.
+    let r = http
+        .get(format!("{}/prod/product/7", gw.url("public")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    let events = lambda.events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].0,
+        "aws-serverless-shopping-cart-produc-GetProductFunction-28378339"
+    );
+    assert_eq!(events[0].1["pathParameters"]["product_id"], "7");
+}

@@ -1691,10 +1691,37 @@ fn integration(
             e,
         ),
         RawIntegration::Mock {
+            responses,
+            request_templates,
             status,
             headers,
             body,
+        } if !responses.is_empty() => {
+            if status.is_some() || !headers.is_empty() || !body.is_empty() {
+                e.push("a mock has either status/headers/body or responses (with request_templates), not both");
+            }
+            let request_templates = e.at("request_templates", |e| templates(request_templates, e));
+            let responses = e.at("responses", |e| integration_responses(responses, params, e));
+            Some(Integration::MappedMock(Box::new(
+                crate::integration::http_mapped::MappedMock {
+                    request_templates,
+                    responses,
+                },
+            )))
+        }
+        RawIntegration::Mock {
+            status,
+            headers,
+            body,
+            request_templates,
+            ..
         } => {
+            if !request_templates.is_empty() {
+                e.push_at(
+                    "request_templates",
+                    "a mock's request templates choose among its responses; add responses",
+                );
+            }
             let status = e.at("status", |e| status_code(*status, 200, e));
             let headers = e.at("headers", |e| header_map(headers, e));
             Some(Integration::Mock(Mock {
@@ -1733,9 +1760,7 @@ fn http_mapped(
     stages: &[Stage],
     e: &mut Errors,
 ) -> Option<Integration> {
-    use crate::integration::http_mapped::{
-        parse_source, HttpMapped, IntegrationResponse, Passthrough, Target,
-    };
+    use crate::integration::http_mapped::{parse_source, HttpMapped, Passthrough, Target};
     let proxy = integration(
         &RawIntegration::HttpProxy {
             uri: uri.to_owned(),
@@ -1783,59 +1808,7 @@ fn http_mapped(
             Passthrough::WhenNoMatch
         }
     };
-    let mut out_responses = Vec::with_capacity(responses.len());
-    e.at("responses", |e| {
-        for (i, r) in responses.iter().enumerate() {
-            e.index(i, |e| {
-                let pattern = r.selection_pattern.as_ref().and_then(|p| {
-                    match regex::Regex::new(&format!("^(?:{p})$")) {
-                        Ok(re) => Some(re),
-                        Err(err) => {
-                            e.push_at(
-                                "selection_pattern",
-                                format!("not a valid regular expression: {err}"),
-                            );
-                            None
-                        }
-                    }
-                });
-                let status = e.at("status", |e| status_code(r.status, 200, e));
-                let mut headers = Vec::new();
-                e.at("response_parameters", |e| {
-                    for (target, source) in &r.response_parameters {
-                        let Some(h) = target
-                            .strip_prefix("method.response.header.")
-                            .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok())
-                        else {
-                            e.push_at(target, "expected method.response.header.NAME");
-                            continue;
-                        };
-                        match parse_source(source, params, true) {
-                            Ok(s) => headers.push((h, s)),
-                            Err(msg) => e.push_at(target, msg),
-                        }
-                    }
-                });
-                let templates = e.at("response_templates", |e| {
-                    templates(&r.response_templates, e)
-                });
-                out_responses.push(IntegrationResponse {
-                    pattern,
-                    status,
-                    headers,
-                    templates,
-                });
-            })
-        }
-        if responses
-            .iter()
-            .filter(|r| r.selection_pattern.is_none())
-            .count()
-            > 1
-        {
-            e.push("at most one response without selection_pattern (the default)");
-        }
-    });
+    let out_responses = e.at("responses", |e| integration_responses(responses, params, e));
     match proxy {
         Some(Integration::HttpProxy(p)) => Some(Integration::Http(Box::new(HttpMapped {
             uris: p.uris,
@@ -1848,6 +1821,66 @@ fn http_mapped(
         }))),
         _ => None,
     }
+}
+
+fn integration_responses(
+    responses: &[RawIntegrationResponse],
+    params: &[Box<str>],
+    e: &mut Errors,
+) -> Vec<crate::integration::http_mapped::IntegrationResponse> {
+    use crate::integration::http_mapped::{parse_source, IntegrationResponse};
+    let mut out_responses = Vec::with_capacity(responses.len());
+    for (i, r) in responses.iter().enumerate() {
+        e.index(i, |e| {
+            let pattern = r.selection_pattern.as_ref().and_then(|p| {
+                match regex::Regex::new(&format!("^(?:{p})$")) {
+                    Ok(re) => Some(re),
+                    Err(err) => {
+                        e.push_at(
+                            "selection_pattern",
+                            format!("not a valid regular expression: {err}"),
+                        );
+                        None
+                    }
+                }
+            });
+            let status = e.at("status", |e| status_code(r.status, 200, e));
+            let mut headers = Vec::new();
+            e.at("response_parameters", |e| {
+                for (target, source) in &r.response_parameters {
+                    let Some(h) = target
+                        .strip_prefix("method.response.header.")
+                        .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok())
+                    else {
+                        e.push_at(target, "expected method.response.header.NAME");
+                        continue;
+                    };
+                    match parse_source(source, params, true) {
+                        Ok(s) => headers.push((h, s)),
+                        Err(msg) => e.push_at(target, msg),
+                    }
+                }
+            });
+            let templates = e.at("response_templates", |e| {
+                templates(&r.response_templates, e)
+            });
+            out_responses.push(IntegrationResponse {
+                pattern,
+                status,
+                headers,
+                templates,
+            });
+        })
+    }
+    if responses
+        .iter()
+        .filter(|r| r.selection_pattern.is_none())
+        .count()
+        > 1
+    {
+        e.push("at most one response without selection_pattern (the default)");
+    }
+    out_responses
 }
 
 fn status_code(v: Option<u16>, default: u16, e: &mut Errors) -> StatusCode {

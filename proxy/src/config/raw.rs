@@ -348,6 +348,12 @@ pub enum RawIntegration {
         headers: IndexMap<String, String>,
         #[serde(default)]
         body: String,
+        /// Mapped form, as API Gateway's mocks: a template giving `{"statusCode": N}`...
+        #[serde(default)]
+        request_templates: IndexMap<String, String>,
+        /// ...which selects one of these integration responses.
+        #[serde(default)]
+        responses: Vec<RawIntegrationResponse>,
     },
 }
 

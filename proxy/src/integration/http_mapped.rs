@@ -347,13 +347,7 @@ impl HttpMapped {
         ctx.integration_latency = Some(started.elapsed());
         ctx.integration_status = Some(rparts.status.as_u16());
 
-        let status_text = rparts.status.as_u16().to_string();
-        let chosen = self
-            .responses
-            .iter()
-            .find(|r| r.pattern.as_ref().is_some_and(|p| p.is_match(&status_text)))
-            .or_else(|| self.responses.iter().find(|r| r.pattern.is_none()));
-        let Some(chosen) = chosen else {
+        let Some(chosen) = select(&self.responses, rparts.status.as_u16()) else {
             // Without integration responses the backend's answer goes out as it is.
             let mut h = rparts.headers;
             strip_hop_by_hop(&mut h);
@@ -363,56 +357,130 @@ impl HttpMapped {
             *resp.headers_mut() = h;
             return Ok(resp);
         };
-        let mut status = chosen.status;
-        let mut out = HeaderMap::new();
-        let accept = media_type(parts.headers.get(header::ACCEPT)).filter(|a| a != "*/*");
-        let template = accept
-            .as_deref()
-            .and_then(|a| pick(&chosen.templates, a))
-            .or_else(|| pick(&chosen.templates, "application/json"))
-            .or_else(|| chosen.templates.first().map(|(m, t)| (&**m, t)));
-        let body = match template {
-            Some((m, t)) => {
-                let r = t
-                    .render(&values.inputs(&rbody))
-                    .map_err(|e| template_error("response", e))?;
-                if let Some(s) = r
-                    .status_override()
-                    .and_then(|s| StatusCode::from_u16(s).ok())
-                {
-                    status = s;
-                }
-                for (k, v) in r.header_overrides("responseOverride") {
-                    if let (Ok(k), Ok(v)) = (
-                        HeaderName::from_bytes(k.as_bytes()),
-                        HeaderValue::from_str(&v),
-                    ) {
-                        out.insert(k, v);
-                    }
-                }
-                if let Ok(v) = HeaderValue::from_str(m) {
-                    out.insert(header::CONTENT_TYPE, v);
-                }
-                Bytes::from(r.body)
+        respond(
+            chosen,
+            &values,
+            &parts.headers,
+            rbody,
+            Some(&rparts.headers),
+        )
+    }
+}
+
+/// The integration response for `status`: the first whose pattern matches, else the default.
+fn select(responses: &[IntegrationResponse], status: u16) -> Option<&IntegrationResponse> {
+    let text = status.to_string();
+    responses
+        .iter()
+        .find(|r| r.pattern.as_ref().is_some_and(|p| p.is_match(&text)))
+        .or_else(|| responses.iter().find(|r| r.pattern.is_none()))
+}
+
+/// Builds the method response from an integration response: its status, its template (by
+/// the request's `Accept`, else application/json, else the first) over `body`, and its
+/// response parameters. `integration_headers` are the backend's (none for a mock).
+fn respond(
+    chosen: &IntegrationResponse,
+    values: &MethodValues,
+    request_headers: &HeaderMap,
+    body: Bytes,
+    integration_headers: Option<&HeaderMap>,
+) -> Result<Response<Body>, Rejection> {
+    let mut status = chosen.status;
+    let mut out = HeaderMap::new();
+    let accept = media_type(request_headers.get(header::ACCEPT)).filter(|a| a != "*/*");
+    let template = accept
+        .as_deref()
+        .and_then(|a| pick(&chosen.templates, a))
+        .or_else(|| pick(&chosen.templates, "application/json"))
+        .or_else(|| chosen.templates.first().map(|(m, t)| (&**m, t)));
+    let body = match template {
+        Some((m, t)) => {
+            let r = t
+                .render(&values.inputs(&body))
+                .map_err(|e| template_error("response", e))?;
+            if let Some(s) = r
+                .status_override()
+                .and_then(|s| StatusCode::from_u16(s).ok())
+            {
+                status = s;
             }
-            None => {
-                if let Some(ct) = rparts.headers.get(header::CONTENT_TYPE) {
-                    out.insert(header::CONTENT_TYPE, ct.clone());
+            for (k, v) in r.header_overrides("responseOverride") {
+                if let (Ok(k), Ok(v)) = (
+                    HeaderName::from_bytes(k.as_bytes()),
+                    HeaderValue::from_str(&v),
+                ) {
+                    out.insert(k, v);
                 }
-                rbody
             }
-        };
-        for (name, source) in &chosen.headers {
-            if let Some(v) = values.source(source, Some(&rparts.headers)) {
-                if let Ok(v) = HeaderValue::from_str(&v) {
-                    out.insert(name.clone(), v);
-                }
+            if let Ok(v) = HeaderValue::from_str(m) {
+                out.insert(header::CONTENT_TYPE, v);
+            }
+            Bytes::from(r.body)
+        }
+        None => {
+            if let Some(ct) = integration_headers.and_then(|h| h.get(header::CONTENT_TYPE)) {
+                out.insert(header::CONTENT_TYPE, ct.clone());
+            }
+            body
+        }
+    };
+    for (name, source) in &chosen.headers {
+        if let Some(v) = values.source(source, integration_headers) {
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                out.insert(name.clone(), v);
             }
         }
-        let mut resp = Response::new(Body::full(body));
-        *resp.status_mut() = status;
-        *resp.headers_mut() = out;
-        Ok(resp)
+    }
+    let mut resp = Response::new(Body::full(body));
+    *resp.status_mut() = status;
+    *resp.headers_mut() = out;
+    Ok(resp)
+}
+
+/// A mock with mapping templates, as API Gateway runs one: the request template's
+/// `statusCode` picks the integration response, whose template renders the body.
+#[derive(Debug)]
+pub struct MappedMock {
+    pub request_templates: Vec<(Box<str>, Template)>,
+    pub responses: Vec<IntegrationResponse>,
+}
+
+impl MappedMock {
+    pub fn call(
+        &self,
+        rt: &Runtime,
+        ctx: &RequestCtx,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<Body>, Rejection> {
+        let values = MethodValues::new(rt, ctx, headers);
+        let media = media_type(headers.get(header::CONTENT_TYPE))
+            .unwrap_or_else(|| "application/json".into());
+        let template = pick(&self.request_templates, &media)
+            .or_else(|| pick(&self.request_templates, "application/json"));
+        let status = match template {
+            Some((_, t)) => {
+                let r = t
+                    .render(&values.inputs(&body))
+                    .map_err(|e| template_error("request", e))?;
+                serde_json::from_str::<Value>(&r.body)
+                    .ok()
+                    .and_then(|v| v.get("statusCode").and_then(crate::openapi::number))
+                    .and_then(|n| u16::try_from(n).ok())
+                    .unwrap_or(200)
+            }
+            None => 200,
+        };
+        let Some(chosen) = select(&self.responses, status) else {
+            return Err(Rejection::new(
+                ResponseType::ApiConfigurationError,
+                format!("no integration response for mock status {status}"),
+            )
+            .with_status(StatusCode::INTERNAL_SERVER_ERROR)
+            .with_message("Internal server error"));
+        };
+        respond(chosen, &values, headers, Bytes::new(), None)
     }
 }
 
