@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Gatehouse needs on a Debian machine. Safe to run again.
 # A Rust toolchain with rustfmt and clippy, and the Debian packages the end-to-end tests use as
-# third-party clients (ngtcp2-client: an HTTP/3 client). The Wasm toolchain has its own script
+# third-party clients (ngtcp2-client: an HTTP/3 client), and kosoku from PyPI (the Autobahn
+# WebSocket test cases) in a virtualenv of its own. The Wasm toolchain has its own script
 # (scripts/setup-wasm.sh, run by scripts/build-plugins.sh); benchmarks have scripts/bench.sh.
 set -euo pipefail
 
