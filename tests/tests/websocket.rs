@@ -108,6 +108,21 @@ async fn routes_messages_and_connections_api_push_get_and_delete() {
     assert_eq!(echoed["isBase64Encoded"], false);
     client.send_text(r#"{"action":"ping"}"#).await;
     assert_eq!(client.recv_text(WAIT).await, "pong");
+    // A protocol ping is answered with a pong carrying the same payload.
+    {
+        use futures_util::{SinkExt, StreamExt};
+        client
+            .ws
+            .send(Message::Ping(b"are you there".to_vec().into()))
+            .await
+            .unwrap();
+        let pong = tokio::time::timeout(WAIT, client.ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(pong, Message::Pong(b"are you there".to_vec().into()));
+    }
     client.send_text("not json at all").await;
     assert_eq!(client.recv_text(WAIT).await, "no route for that");
     client.send_text(r#"{"action":"nope"}"#).await;
