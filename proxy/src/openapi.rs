@@ -233,14 +233,22 @@ pub fn import(doc: &Value, opts: &ImportOptions) -> Result<Imported, String> {
                 | "x-amazon-apigateway-binary-media-types"
                 | "x-amazon-apigateway-cors"
                 | "x-amazon-apigateway-gateway-responses"
+                | "x-amazon-apigateway-policy"
         );
         if k.starts_with("x-amazon-apigateway-") && !handled {
             let why = match k.as_str() {
-                "x-amazon-apigateway-policy" => "resource policies are not served yet; the API is open to every caller the listener admits",
-                "x-amazon-apigateway-documentation" => "documentation parts are not used by the gateway",
+                "x-amazon-apigateway-documentation" => {
+                    "documentation parts are not used by the gateway"
+                }
                 _ => "not supported; ignored",
             };
             cx.warn(&format!("/{}", esc(k)), why);
+        }
+    }
+
+    if let Some(policy) = doc.get("x-amazon-apigateway-policy") {
+        if let Some(p) = resource_policy(&mut cx, policy) {
+            api.insert("resource_policy".into(), p);
         }
     }
 
@@ -302,6 +310,58 @@ pub fn import(doc: &Value, opts: &ImportOptions) -> Result<Imported, String> {
 pub fn number(v: &Value) -> Option<u64> {
     v.as_u64()
         .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+}
+
+/// An IAM-style resource policy's `aws:SourceIp` conditions as a native resource policy.
+/// Statements it cannot enforce are warnings saying so.
+fn resource_policy(cx: &mut Ctx<'_>, policy: &Value) -> Option<Value> {
+    let at = "/x-amazon-apigateway-policy/Statement";
+    let statements = match policy.get("Statement") {
+        Some(Value::Array(a)) => a.clone(),
+        Some(one @ Value::Object(_)) => vec![one.clone()],
+        _ => {
+            cx.warn("/x-amazon-apigateway-policy", "no Statement; ignored");
+            return None;
+        }
+    };
+    let ips = |v: Option<&Value>| -> Vec<Value> {
+        match v {
+            Some(Value::String(s)) => vec![s.clone().into()],
+            Some(Value::Array(a)) => a.clone(),
+            _ => Vec::new(),
+        }
+    };
+    let mut allow = Vec::new();
+    let mut deny = Vec::new();
+    for (i, st) in statements.iter().enumerate() {
+        let effect = st.get("Effect").and_then(Value::as_str).unwrap_or("");
+        let cond = st.get("Condition").and_then(Value::as_object);
+        let Some(cond) = cond else {
+            if effect == "Deny" {
+                cx.warn(
+                    &format!("{at}/{i}"),
+                    "a Deny without a condition is not enforced; only aws:SourceIp conditions are",
+                );
+            }
+            continue;
+        };
+        for (op, args) in cond {
+            let list = ips(args.get("aws:SourceIp"));
+            let known = args.as_object().is_some_and(|o| o.len() == 1) && !list.is_empty();
+            match (effect, op.as_str(), known) {
+                ("Allow", "IpAddress", true) | ("Deny", "NotIpAddress", true) => allow.extend(list),
+                ("Deny", "IpAddress", true) | ("Allow", "NotIpAddress", true) => deny.extend(list),
+                _ => cx.warn(
+                    &format!("{at}/{i}/Condition/{}", esc(op)),
+                    "only aws:SourceIp with IpAddress or NotIpAddress is enforced; this condition is not",
+                ),
+            }
+        }
+    }
+    if allow.is_empty() && deny.is_empty() {
+        return None;
+    }
+    Some(json!({ "allow_source_ips": allow, "deny_source_ips": deny }))
 }
 
 /// `'value'` → `value`.
@@ -871,6 +931,28 @@ pub fn export(api: &Value) -> Value {
         }
         doc.insert("x-amazon-apigateway-cors".into(), Value::Object(out));
     }
+    if let Some(p) = api.get("resource_policy") {
+        let mut statements = Vec::new();
+        for (field, effect, op) in [
+            ("allow_source_ips", "Deny", "NotIpAddress"),
+            ("deny_source_ips", "Deny", "IpAddress"),
+        ] {
+            if let Some(list) = p
+                .get(field)
+                .and_then(Value::as_array)
+                .filter(|l| !l.is_empty())
+            {
+                statements.push(json!({
+                    "Effect": effect, "Principal": "*", "Action": "execute-api:Invoke",
+                    "Resource": "execute-api:/*", "Condition": { op: { "aws:SourceIp": list } },
+                }));
+            }
+        }
+        doc.insert(
+            "x-amazon-apigateway-policy".into(),
+            json!({ "Version": "2012-10-17", "Statement": statements }),
+        );
+    }
     if let Some(gr) = api.get("gateway_responses").and_then(Value::as_object) {
         let mut out = Map::new();
         for (ty, r) in gr {
@@ -1108,6 +1190,35 @@ mod tests {
                 again.warnings
             );
         }
+    }
+
+    #[test]
+    fn source_ip_policies_import_and_export() {
+        let doc = json!({
+            "openapi": "3.0.1",
+            "paths": {},
+            "x-amazon-apigateway-policy": { "Version": "2012-10-17", "Statement": [
+                { "Effect": "Allow", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*" },
+                { "Effect": "Deny", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*",
+                  "Condition": { "NotIpAddress": { "aws:SourceIp": ["10.0.0.0/8", "192.0.2.1"] } } },
+                { "Effect": "Deny", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*",
+                  "Condition": { "IpAddress": { "aws:SourceIp": "10.9.0.0/16" } } },
+                { "Effect": "Deny", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*",
+                  "Condition": { "StringNotEquals": { "aws:SourceVpce": "vpce-1" } } }
+            ] }
+        });
+        let imported = import(&doc, &ImportOptions::default()).unwrap();
+        assert_eq!(
+            imported.api["resource_policy"],
+            json!({ "allow_source_ips": ["10.0.0.0/8", "192.0.2.1"], "deny_source_ips": ["10.9.0.0/16"] })
+        );
+        assert_eq!(imported.warnings.len(), 1, "{:?}", imported.warnings);
+        assert!(imported.warnings[0]
+            .starts_with("#/x-amazon-apigateway-policy/Statement/3/Condition/StringNotEquals"));
+        let mut native = imported.api.clone();
+        native["name"] = "x".into();
+        let again = import(&export(&native), &ImportOptions::default()).unwrap();
+        assert_eq!(again.api, imported.api);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! (WebSocket)      websocket.rs           an upgrade to a WebSocket API stage leaves here
 //! (CORS preflight) pipeline/cors.rs       answered here for resources without OPTIONS
 //! route            pipeline/route.rs      API, stage, resource, method, path parameters
+//! resource policy  pipeline/policy.rs     source IP allow/deny (403)
 //! body limit       (below)                413 for a declared length over the limit
 //! authorize        pipeline/authorize.rs  Wasm authorizer, decision cache
 //! API key          pipeline/api_key.rs    key, usage plan (403 without one)
@@ -28,6 +29,7 @@ pub mod cors;
 pub mod ctx;
 pub mod map;
 pub mod observe;
+pub mod policy;
 pub mod respond;
 pub mod route;
 pub mod throttle;
@@ -103,11 +105,19 @@ async fn run(
         }
     }
     let matched = route::route(rt, ctx)?;
-    check_declared_length(rt, &parts)?;
     let api = &rt.apis[matched.api];
     let stage = &api.stages[matched.stage];
     let resource = &api.resources[matched.resource];
     let entry = &resource.methods[matched.method];
+    if let Some(policy) = &api.policy {
+        policy.check(ctx.source_ip, || {
+            format!(
+                "{}/{}/{}{}",
+                api.name, stage.name, ctx.method, resource.path
+            )
+        })?;
+    }
+    check_declared_length(rt, &parts)?;
     if let Some(binding) = &entry.authorizer {
         authorize::authorize(rt, ctx, &parts.headers, binding)?;
     }

@@ -62,6 +62,8 @@ pub struct Api {
     pub tree: ResourceTree,
     pub responses: GatewayResponses,
     pub api_key_source: ApiKeySource,
+    /// Who may call, by source IP.
+    pub policy: Option<Box<crate::pipeline::policy::ResourcePolicy>>,
     /// CORS settings, when the API has them.
     pub cors: Option<Box<crate::pipeline::cors::Cors>>,
     /// Set for an API of protocol `websocket` (which has routes instead of resources).

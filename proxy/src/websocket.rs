@@ -286,6 +286,11 @@ pub async fn handshake(
         .with_status(StatusCode::UPGRADE_REQUIRED)
         .with_message("Upgrade Required"));
     };
+    if let Some(policy) = &api.policy {
+        policy.check(ctx.source_ip, || {
+            format!("{}/{}/$connect", api.name, api.stages[stage].name)
+        })?;
+    }
     if let Some(binding) = ws.connect.as_ref().and_then(|r| r.authorizer.as_ref()) {
         crate::pipeline::authorize::authorize(rt, ctx, &parts.headers, binding)?;
     }

@@ -753,6 +753,7 @@ fn import_openapi(
         }
         a.api_key_source = a.api_key_source.take().or(from_doc.api_key_source);
         a.cors = a.cors.take().or(from_doc.cors);
+        a.resource_policy = a.resource_policy.take().or(from_doc.resource_policy);
         Some(path)
     })
 }
@@ -1057,6 +1058,26 @@ fn api(
         }
     };
     let cors = a.cors.as_ref().and_then(|c| e.at("cors", |e| cors(c, e)));
+    let policy = a.resource_policy.as_ref().map(|p| {
+        e.at("resource_policy", |e| {
+            let mut list = |field: &str, items: &[String]| {
+                let mut out = Vec::with_capacity(items.len());
+                e.at(field, |e| {
+                    for (i, s) in items.iter().enumerate() {
+                        match crate::pipeline::policy::Cidr::parse(s) {
+                            Ok(c) => out.push(c),
+                            Err(msg) => e.index(i, |e| e.push(msg)),
+                        }
+                    }
+                });
+                out
+            };
+            Box::new(crate::pipeline::policy::ResourcePolicy {
+                allow: list("allow_source_ips", &p.allow_source_ips),
+                deny: list("deny_source_ips", &p.deny_source_ips),
+            })
+        })
+    });
     Api {
         name: a.name.as_str().into(),
         api_key_source,
@@ -1066,6 +1087,7 @@ fn api(
         responses,
         websocket,
         cors,
+        policy,
     }
 }
 

@@ -191,12 +191,25 @@ pub struct RawApi {
     pub websocket: Option<RawWebSocketLimits>,
     /// CORS: preflights answered by the gateway and headers on responses.
     pub cors: Option<RawCors>,
+    /// Who may call the API, by source IP.
+    pub resource_policy: Option<RawResourcePolicy>,
     /// Resources, models, validators, ... imported from an OpenAPI 3 / Swagger 2 document
     /// with API Gateway extensions; fields set here take precedence.
     pub openapi: Option<crate::openapi::ImportOptions>,
     /// Media types whose bodies Lambda integrations receive base64-encoded.
     #[serde(default)]
     pub binary_media_types: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResourcePolicy {
+    /// When set, only these networks (`10.0.0.0/8`, `2001:db8::/32`, single addresses) may call.
+    #[serde(default)]
+    pub allow_source_ips: Vec<String>,
+    /// These may never call.
+    #[serde(default)]
+    pub deny_source_ips: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
