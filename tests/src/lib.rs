@@ -15,6 +15,10 @@ pub mod tls;
 pub mod ws;
 
 pub use backend::Backend;
+
+/// The top of most test configs: `version`, one plain listener named `public` on a free port,
+/// no access log. Tests write `{BASE}` at the start of their YAML.
+pub const BASE: &str = "version: 1\nlisteners:\n  - name: public\n    address: 127.0.0.1:0\naccess_log: { destination: off }\n";
 pub use gateway::Gateway;
 
 use std::path::{Path, PathBuf};

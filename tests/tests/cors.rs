@@ -4,18 +4,14 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use gatehouse_e2e::{http1_client, Backend, Gateway};
+use gatehouse_e2e::{http1_client, Backend, Gateway, BASE};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preflights_and_response_headers_follow_the_cors_settings() {
     let backend = Backend::start("cors").await;
     let yaml = format!(
         r#"
-version: 1
-listeners:
-  - name: public
-    address: 127.0.0.1:0
-access_log: {{ destination: off }}
+{BASE}
 apis:
   - name: web
     stages: {{ prod: {{}} }}

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use gatehouse_e2e::{http1_client, json, Backend, Gateway};
+use gatehouse_e2e::{http1_client, json, Backend, Gateway, BASE};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,11 +199,7 @@ async fn cache_refresh_only_for_authorized_callers_else_403() {
     );
     let yaml = format!(
         r#"
-version: 1
-listeners:
-  - name: public
-    address: 127.0.0.1:0
-access_log: {{ destination: off }}
+{BASE}
 plugins:
   tokens:
     path: {authorizer}

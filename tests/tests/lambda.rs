@@ -7,17 +7,13 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use gatehouse_e2e::lambda::LambdaEndpoint;
-use gatehouse_e2e::{http1_client, json, repo_root, Gateway};
+use gatehouse_e2e::{http1_client, json, repo_root, Gateway, BASE};
 use serde_json::Value;
 
 fn config(lambda: &LambdaEndpoint) -> String {
     format!(
         r#"
-version: 1
-listeners:
-  - name: public
-    address: 127.0.0.1:0
-access_log: {{ destination: off }}
+{BASE}
 apis:
   - name: fns
     stages: {{ prod: {{ variables: {{ fn: echo }} }} }}

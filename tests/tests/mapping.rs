@@ -5,16 +5,12 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use gatehouse_e2e::{http1_client, json, Backend, Gateway};
+use gatehouse_e2e::{http1_client, json, Backend, Gateway, BASE};
 
 fn config(backend: &Backend) -> String {
     format!(
         r#"
-version: 1
-listeners:
-  - name: public
-    address: 127.0.0.1:0
-access_log: {{ destination: off }}
+{BASE}
 apis:
   - name: pets
     stages: {{ prod: {{ variables: {{ tier: gold }} }} }}

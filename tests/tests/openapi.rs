@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use gatehouse_e2e::gateway::run_cli;
-use gatehouse_e2e::{http1_client, json, repo_root, Backend, Gateway};
+use gatehouse_e2e::{http1_client, json, repo_root, Backend, Gateway, BASE};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exported_petstore_document_is_served_unmodified() {
@@ -16,11 +16,7 @@ async fn an_exported_petstore_document_is_served_unmodified() {
         .join("proxy/testdata/openapi/awsdocs-petstore-request-validation.swagger2.json");
     let yaml = format!(
         r#"
-version: 1
-listeners:
-  - name: public
-    address: 127.0.0.1:0
-access_log: {{ destination: off }}
+{BASE}
 usage_plans:
   basic: {{ stages: [petstore/v1] }}
 api_keys:
@@ -332,11 +328,7 @@ async fn mock_cors_and_lambda_document_is_served() {
     let doc = repo_root().join("proxy/testdata/openapi/localstack-swagger-mock-cors.json");
     let yaml = format!(
         r#"
-version: 1
-listeners:
-  - name: public
-    address: 127.0.0.1:0
-access_log: {{ destination: off }}
+{BASE}
 apis:
   - name: cart
     stages: {{ prod: {{}} }}

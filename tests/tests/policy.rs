@@ -4,18 +4,14 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use gatehouse_e2e::ws::{Connect, WsClient};
-use gatehouse_e2e::{http1_client, json, Backend, Gateway};
+use gatehouse_e2e::{http1_client, json, Backend, Gateway, BASE};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn source_ip_policies_admit_and_refuse_callers() {
     let backend = Backend::start("guarded").await;
     let yaml = format!(
         r#"
-version: 1
-listeners:
-  - name: public
-    address: 127.0.0.1:0
-access_log: {{ destination: off }}
+{BASE}
 apis:
   - name: office
     base_path: /office

@@ -3,18 +3,14 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use gatehouse_e2e::{http1_client, json, Backend, Gateway};
+use gatehouse_e2e::{http1_client, json, Backend, Gateway, BASE};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validators_check_parameters_then_body_before_the_backend() {
     let backend = Backend::start("validated").await;
     let yaml = format!(
         r#"
-version: 1
-listeners:
-  - name: public
-    address: 127.0.0.1:0
-access_log: {{ destination: off }}
+{BASE}
 apis:
   - name: pets
     stages: {{ prod: {{}} }}

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use gatehouse_e2e::ws::{Connect, WsClient, WsEcho};
-use gatehouse_e2e::{http1_client, repo_root, Backend, Gateway};
+use gatehouse_e2e::{http1_client, repo_root, Backend, Gateway, BASE};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -332,11 +332,7 @@ async fn rest_routes_pass_websocket_upgrades_through_to_the_backend() {
     let echo = WsEcho::start().await;
     let yaml = format!(
         r#"
-version: 1
-listeners:
-  - name: public
-    address: 127.0.0.1:0
-access_log: {{ destination: off }}
+{BASE}
 apis:
   - name: tunnel
     stages: {{ prod: {{}} }}
@@ -478,11 +474,7 @@ async fn autobahn_cases_pass_through_the_gateway() {
     let echo = WsEcho::start().await;
     let yaml = format!(
         r#"
-version: 1
-listeners:
-  - name: public
-    address: 127.0.0.1:0
-access_log: {{ destination: off }}
+{BASE}
 apis:
   - name: tunnel
     stages: {{ prod: {{ base_path: / }} }}
