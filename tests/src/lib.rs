@@ -15,11 +15,11 @@ pub mod tls;
 pub mod ws;
 
 pub use backend::Backend;
+pub use gateway::Gateway;
 
 /// The top of most test configs: `version`, one plain listener named `public` on a free port,
 /// no access log. Tests write `{BASE}` at the start of their YAML.
 pub const BASE: &str = "version: 1\nlisteners:\n  - name: public\n    address: 127.0.0.1:0\naccess_log: { destination: off }\n";
-pub use gateway::Gateway;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,6 +34,20 @@ pub fn repo_root() -> &'static Path {
             .expect("tests/ has a parent")
             .to_path_buf()
     })
+}
+
+/// A plugin built by `scripts/build-plugins.sh` (`plugins/dist/NAME.wasm`); panics with what
+/// to run when it is missing.
+pub fn plugin_path(name: &str) -> PathBuf {
+    let p = repo_root()
+        .join("plugins/dist")
+        .join(format!("{name}.wasm"));
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/build-plugins.sh",
+        p.display()
+    );
+    p
 }
 
 /// The path of the `gatehouse` binary, built on first use.

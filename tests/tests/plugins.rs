@@ -4,22 +4,14 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use gatehouse_e2e::{http1_client, json, repo_root, Backend, Gateway};
+use gatehouse_e2e::{http1_client, json, Backend, Gateway};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn plugin(name: &str) -> PathBuf {
-    let p = repo_root()
-        .join("plugins/dist")
-        .join(format!("{name}.wasm"));
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/build-plugins.sh",
-        p.display()
-    );
-    p
+    gatehouse_e2e::plugin_path(name)
 }
 
 /// Copies a built plugin into the gateway's folder (so a test can replace it) atomically.

@@ -13,15 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 const WAIT: Duration = Duration::from_secs(5);
 
 fn plugin(name: &str) -> String {
-    let p = repo_root()
-        .join("plugins/dist")
-        .join(format!("{name}.wasm"));
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/build-plugins.sh",
-        p.display()
-    );
-    p.display().to_string()
+    gatehouse_e2e::plugin_path(name).display().to_string()
 }
 
 fn ws_url(gw: &Gateway, path: &str) -> String {
