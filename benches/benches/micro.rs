@@ -195,10 +195,10 @@ fn vtl(c: &mut Criterion) {
 }"#,
     )
     .unwrap_or_else(|e| panic!("template: {e}"));
+    let context = serde_json::json!({ "stage": "prod" });
     let inputs = Inputs {
         body: photos.as_bytes(),
-        context: serde_json::json!({ "stage": "prod" }),
-        stage_variables: serde_json::json!({}),
+        context: &context,
         ..Inputs::default()
     };
     c.bench_function("vtl: guide's photos output mapping (2 items)", |b| {
@@ -208,11 +208,12 @@ fn vtl(c: &mut Criterion) {
         r#"{"name": "$input.params('name')", "stage": "$context.stage", "pet": $input.json('$.pet')}"#,
     )
     .unwrap_or_else(|e| panic!("template: {e}"));
+    let querystring = [("name".to_owned(), "rex".to_owned())];
+    let context = serde_json::json!({ "stage": "prod", "requestId": "r-1" });
     let inputs = Inputs {
         body: br#"{"pet": {"id": 7, "type": "dog"}}"#,
-        querystring: vec![("name".into(), "rex".into())],
-        context: serde_json::json!({ "stage": "prod", "requestId": "r-1" }),
-        stage_variables: serde_json::json!({}),
+        querystring: &querystring,
+        context: &context,
         ..Inputs::default()
     };
     c.bench_function("vtl: request template (param, context, $input.json)", |b| {

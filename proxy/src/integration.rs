@@ -61,3 +61,44 @@ impl Integration {
         }
     }
 }
+
+/// Sends `req` to a backend and reads its whole answer (at most `limit` bytes) within
+/// `timeout`, for the integrations that map or inspect answers instead of streaming them:
+/// an unreachable backend or a broken answer is 502, no answer in time 504.
+pub(crate) async fn exchange(
+    shared: &Shared,
+    req: http::Request<Body>,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<(http::response::Parts, bytes::Bytes), Rejection> {
+    use crate::error::ResponseType;
+    use http_body_util::BodyExt;
+    let uri = req.uri().clone();
+    let call = async {
+        let resp = shared
+            .upstreams
+            .auto
+            .request(req)
+            .await
+            .map_err(|e| http_proxy::classify(e, &uri.to_string()))?;
+        let (parts, body) = resp.into_parts();
+        let bytes = http_body_util::Limited::new(body, limit)
+            .collect()
+            .await
+            .map_err(|e| {
+                Rejection::new(
+                    ResponseType::IntegrationFailure,
+                    format!("reading the answer of `{uri}` failed: {e}"),
+                )
+                .with_status(http::StatusCode::BAD_GATEWAY)
+            })?
+            .to_bytes();
+        Ok((parts, bytes))
+    };
+    tokio::time::timeout(timeout, call).await.map_err(|_| {
+        Rejection::new(
+            ResponseType::IntegrationTimeout,
+            format!("`{uri}` did not answer within {timeout:?}"),
+        )
+    })?
+}

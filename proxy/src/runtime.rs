@@ -78,6 +78,16 @@ pub struct Stage {
     pub cache: Option<Arc<StageCache>>,
 }
 
+impl Stage {
+    /// The value of stage variable `name`.
+    pub fn variable(&self, name: &str) -> Option<&str> {
+        self.variables
+            .iter()
+            .find(|(k, _)| &**k == name)
+            .map(|(_, v)| &**v)
+    }
+}
+
 #[derive(Debug)]
 pub struct Resource {
     pub path: Box<str>,
@@ -261,6 +271,31 @@ impl Runtime {
         match found {
             Some((resource, entry)) => Ok((api_idx, stage, resource, entry, rest)),
             None => Err(Some(api_idx)),
+        }
+    }
+
+    /// The matched resource's path parameters by name, percent-decoded, in path order.
+    pub fn path_parameters<'a>(&'a self, ctx: &RequestCtx) -> Vec<(&'a str, String)> {
+        let Some(m) = &ctx.matched else {
+            return Vec::new();
+        };
+        self.apis[m.api].resources[m.resource]
+            .param_names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let raw = ctx.param_raw(i).unwrap_or("");
+                let value = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+                (&**name, value.into_owned())
+            })
+            .collect()
+    }
+
+    /// The matched stage's variables.
+    pub fn stage_variables(&self, ctx: &RequestCtx) -> &[(Box<str>, Box<str>)] {
+        match &ctx.matched {
+            Some(m) => &self.apis[m.api].stages[m.stage].variables,
+            None => &[],
         }
     }
 

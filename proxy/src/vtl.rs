@@ -38,19 +38,33 @@ pub struct Template {
     nodes: Vec<Node>,
 }
 
-/// What a template reads.
-#[derive(Debug, Default)]
+/// What a template reads; borrowed, so one request's values serve all its templates.
+#[derive(Debug, Clone, Copy)]
 pub struct Inputs<'a> {
     /// The request (or integration response) body.
     pub body: &'a [u8],
     /// Path parameters, query string parameters and headers, in that order of lookup.
-    pub path: Vec<(String, String)>,
-    pub querystring: Vec<(String, String)>,
-    pub header: Vec<(String, String)>,
-    /// `$context`: a JSON object.
-    pub context: Value,
-    /// `$stageVariables`: a JSON object.
-    pub stage_variables: Value,
+    pub path: &'a [(String, String)],
+    pub querystring: &'a [(String, String)],
+    pub header: &'a [(String, String)],
+    /// `$context`: a JSON object (null: empty).
+    pub context: &'a Value,
+    /// `$stageVariables`: a JSON object (null: empty).
+    pub stage_variables: &'a Value,
+}
+
+impl Default for Inputs<'_> {
+    fn default() -> Self {
+        static NULL: Value = Value::Null;
+        Inputs {
+            body: &[],
+            path: &[],
+            querystring: &[],
+            header: &[],
+            context: &NULL,
+            stage_variables: &NULL,
+        }
+    }
 }
 
 /// A rendered template: the text and what it set under `$context.requestOverride` and
@@ -984,7 +998,7 @@ impl Renderer<'_> {
             let root = match r.root.as_str() {
                 "input" | "util" => None,
                 "context" => Some(&self.context),
-                "stageVariables" => Some(&self.inputs.stage_variables),
+                "stageVariables" => Some(self.inputs.stage_variables),
                 name => Some(self.vars.get(name).unwrap_or(&NULL)),
             };
             if let Some(mut cur) = root {
@@ -1080,16 +1094,16 @@ impl Renderer<'_> {
                 match args.first() {
                     None => {
                         let mut all = Map::new();
-                        all.insert("path".into(), map(&i.path));
-                        all.insert("querystring".into(), map(&i.querystring));
-                        all.insert("header".into(), map(&i.header));
+                        all.insert("path".into(), map(i.path));
+                        all.insert("querystring".into(), map(i.querystring));
+                        all.insert("header".into(), map(i.header));
                         Ok(Value::Object(all))
                     }
                     Some(Value::String(n)) => {
                         let found = i
                             .path
                             .iter()
-                            .chain(&i.querystring)
+                            .chain(i.querystring)
                             .find(|(k, _)| k == n)
                             .or_else(|| i.header.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)));
                         Ok(found.map_or(Value::Null, |(_, v)| Value::String(v.clone())))

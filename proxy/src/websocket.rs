@@ -17,7 +17,7 @@ use crate::body::Body;
 use crate::error::{Rejection, ResponseType};
 use crate::integration::http_proxy::UriTemplate;
 use crate::pipeline::ctx::{AuthContext, RequestCtx};
-use crate::plugin::bindings::types::{MultiValue, Pair, RequestContext};
+use crate::plugin::bindings::types::{MultiValue, RequestContext};
 use crate::plugin::bindings::websocket as wit;
 use crate::plugin::{convert, Plugin};
 use crate::runtime::{Api, Runtime};
@@ -26,7 +26,6 @@ use crate::Shared;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
-use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -618,38 +617,15 @@ async fn invoke(
                 http::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
-            let call = async {
-                let resp = shared.upstreams.auto.request(req).await.map_err(|e| {
-                    Rejection::new(
-                        ResponseType::IntegrationFailure,
-                        format!("backend `{uri}` failed: {e}"),
-                    )
-                    .with_status(StatusCode::BAD_GATEWAY)
-                })?;
-                let status = resp.status();
-                let limit = api
-                    .websocket
-                    .as_ref()
-                    .map_or(128 * 1024, |w| w.limits.max_message_bytes);
-                let body = http_body_util::Limited::new(resp.into_body(), limit)
-                    .collect()
-                    .await
-                    .map_err(|e| {
-                        Rejection::new(
-                            ResponseType::IntegrationFailure,
-                            format!("reading the answer of `{uri}` failed: {e}"),
-                        )
-                        .with_status(StatusCode::BAD_GATEWAY)
-                    })?
-                    .to_bytes();
-                Ok(Answer { status, body })
-            };
-            tokio::time::timeout(*timeout, call).await.map_err(|_| {
-                Rejection::new(
-                    ResponseType::IntegrationTimeout,
-                    format!("backend `{uri}` did not answer within {timeout:?}"),
-                )
-            })?
+            let limit = api
+                .websocket
+                .as_ref()
+                .map_or(128 * 1024, |w| w.limits.max_message_bytes);
+            let (parts, body) = crate::integration::exchange(shared, req, limit, *timeout).await?;
+            Ok(Answer {
+                status: parts.status,
+                body,
+            })
         }
         RouteIntegration::Wasm(plugin) => {
             let event = event_wit(api, stage, ev);
@@ -672,13 +648,6 @@ async fn invoke(
             }
         }
     }
-}
-
-fn stage_variables(api: &Api, stage: usize) -> impl Iterator<Item = (&str, &str)> {
-    api.stages[stage]
-        .variables
-        .iter()
-        .map(|(k, v)| (&**k, &**v))
 }
 
 /// The event in API Gateway's WebSocket Lambda event shape.
@@ -709,36 +678,17 @@ fn event_json(api: &Api, stage: usize, ev: &Event<'_>) -> Value {
         json!({ "sourceIp": conn.source_ip.to_string(), "userAgent": conn.user_agent }),
     );
     if let Some(auth) = &conn.auth {
-        let mut a = Map::new();
-        a.insert("principalId".into(), auth.principal_id.as_str().into());
-        for (k, v) in &auth.context {
-            a.insert(k.clone(), v.as_str().into());
-        }
-        rc.insert("authorizer".into(), Value::Object(a));
+        rc.insert("authorizer".into(), Value::Object(auth.json()));
     }
     let mut root = Map::new();
     root.insert("requestContext".into(), Value::Object(rc));
     if let Some((headers, query)) = ev.request {
-        let mut single = Map::new();
-        let mut multi = Map::new();
-        for mv in convert::multi_headers(headers) {
-            if let Some(last) = mv.values.last() {
-                single.insert(mv.name.clone(), last.as_str().into());
-            }
-            multi.insert(mv.name, mv.values.into());
-        }
+        let (single, multi) = convert::last_and_all(convert::multi_headers(headers));
         root.insert("headers".into(), Value::Object(single));
         root.insert("multiValueHeaders".into(), Value::Object(multi));
         let params = convert::query(query);
         if !params.is_empty() {
-            let mut single = Map::new();
-            let mut multi = Map::new();
-            for mv in params {
-                if let Some(last) = mv.values.last() {
-                    single.insert(mv.name.clone(), last.as_str().into());
-                }
-                multi.insert(mv.name, mv.values.into());
-            }
+            let (single, multi) = convert::last_and_all(params);
             root.insert("queryStringParameters".into(), Value::Object(single));
             root.insert(
                 "multiValueQueryStringParameters".into(),
@@ -746,8 +696,10 @@ fn event_json(api: &Api, stage: usize, ev: &Event<'_>) -> Value {
             );
         }
     }
-    let vars: Map<String, Value> = stage_variables(api, stage)
-        .map(|(k, v)| (k.to_owned(), v.into()))
+    let vars: Map<String, Value> = api.stages[stage]
+        .variables
+        .iter()
+        .map(|(k, v)| (k.to_string(), (**v).into()))
         .collect();
     if !vars.is_empty() {
         root.insert("stageVariables".into(), Value::Object(vars));
@@ -791,12 +743,7 @@ fn event_wit(api: &Api, stage: usize, ev: &Event<'_>) -> wit::Event {
         is_text: ev.is_text,
         headers,
         query,
-        stage_variables: stage_variables(api, stage)
-            .map(|(k, v)| Pair {
-                name: k.to_owned(),
-                value: v.to_owned(),
-            })
-            .collect(),
+        stage_variables: convert::pairs(&api.stages[stage].variables),
         connected_at: conn.connected_at,
         context: RequestContext {
             request_id: ev.request_id.to_string(),
@@ -805,17 +752,7 @@ fn event_wit(api: &Api, stage: usize, ev: &Event<'_>) -> wit::Event {
             source_ip: conn.source_ip.to_string(),
             user_agent: conn.user_agent.clone(),
             principal_id: auth.map(|a| a.principal_id.clone()),
-            authorizer: auth
-                .map(|a| {
-                    a.context
-                        .iter()
-                        .map(|(k, v)| Pair {
-                            name: k.clone(),
-                            value: v.clone(),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
+            authorizer: convert::authorizer_pairs(auth),
             request_time_epoch: now_millis(),
         },
     }

@@ -1288,12 +1288,7 @@ fn route_integration(
             let mut uris = Vec::with_capacity(stages.len());
             e.at("uri", |e| {
                 for s in stages {
-                    let lookup = |name: &str| {
-                        s.variables
-                            .iter()
-                            .find(|(k, _)| &**k == name)
-                            .map(|(_, v)| &**v)
-                    };
+                    let lookup = |name: &str| s.variable(name);
                     match UriTemplate::compile(uri, &[], lookup) {
                         Ok(t) => uris.push(t),
                         Err(msg) => e.push(format!("in stage `{}`: {msg}", s.name)),
@@ -1576,12 +1571,7 @@ fn integration(
             let base = endpoint.trim_end_matches('/');
             let mut uris = Vec::with_capacity(stages.len());
             for s in stages {
-                let lookup = |name: &str| {
-                    s.variables
-                        .iter()
-                        .find(|(k, _)| &**k == name)
-                        .map(|(_, v)| &**v)
-                };
+                let lookup = |name: &str| s.variable(name);
                 let f = match UriTemplate::compile(&format!("http://x/{function}"), &[], lookup) {
                     Ok(t) => t.render(|_| None, None)["http://x/".len()..].to_owned(),
                     Err(msg) => {
@@ -1632,12 +1622,7 @@ fn integration(
             let mut reported = HashSet::new();
             e.at("uri", |e| {
                 for s in stages {
-                    let lookup = |name: &str| {
-                        s.variables
-                            .iter()
-                            .find(|(k, _)| &**k == name)
-                            .map(|(_, v)| &**v)
-                    };
+                    let lookup = |name: &str| s.variable(name);
                     match UriTemplate::compile(uri, params, lookup) {
                         Ok(t) => uris.push(t),
                         Err(msg)

@@ -4,7 +4,7 @@
 //! `selection_pattern` (a regular expression over the status code), whose response parameters
 //! map headers and whose response template renders the body.
 
-use super::http_proxy::{add_forwarded, classify, strip_hop_by_hop, UriTemplate};
+use super::http_proxy::{add_forwarded, strip_hop_by_hop, UriTemplate};
 use crate::body::Body;
 use crate::error::{Rejection, ResponseType};
 use crate::pipeline::ctx::RequestCtx;
@@ -15,9 +15,8 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode, Uri};
-use http_body_util::BodyExt;
 use serde_json::{Map, Value};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Most bytes of a backend answer read for mapping.
 const MAX_RESPONSE_BYTES: usize = 10 << 20;
@@ -110,21 +109,10 @@ pub fn context_value(rt: &Runtime, ctx: &RequestCtx) -> Value {
     c.insert("resourcePath".into(), names.resource.unwrap_or("").into());
     c.insert("httpMethod".into(), ctx.method.as_str().into());
     c.insert("path".into(), ctx.path().into());
-    c.insert(
-        "requestTimeEpoch".into(),
-        ctx.request_time
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
-            .into(),
-    );
+    c.insert("requestTimeEpoch".into(), ctx.request_time_ms().into());
     c.insert("identity".into(), Value::Object(identity));
     if let Some(auth) = &ctx.authorizer {
-        let mut a = Map::new();
-        a.insert("principalId".into(), auth.principal_id.as_str().into());
-        for (k, v) in &auth.context {
-            a.insert(k.clone(), v.as_str().into());
-        }
-        c.insert("authorizer".into(), Value::Object(a));
+        c.insert("authorizer".into(), Value::Object(auth.json()));
     }
     Value::Object(c)
 }
@@ -140,22 +128,16 @@ struct MethodValues {
 
 impl MethodValues {
     fn new(rt: &Runtime, ctx: &RequestCtx, headers: &HeaderMap) -> Self {
-        let decode = |s: &str| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        };
-        let mut path = Vec::new();
-        let mut stage_variables = Map::new();
-        if let Some(m) = &ctx.matched {
-            let api = &rt.apis[m.api];
-            for (i, name) in api.resources[m.resource].param_names.iter().enumerate() {
-                path.push((name.to_string(), decode(ctx.param_raw(i).unwrap_or(""))));
-            }
-            for (k, v) in &api.stages[m.stage].variables {
-                stage_variables.insert(k.to_string(), (**v).into());
-            }
-        }
+        let path = rt
+            .path_parameters(ctx)
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        let stage_variables = rt
+            .stage_variables(ctx)
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::from(&**v)))
+            .collect();
         let querystring = crate::plugin::convert::query(ctx.query())
             .into_iter()
             .filter_map(|mv| mv.values.last().map(|v| (mv.name.clone(), v.clone())))
@@ -176,11 +158,11 @@ impl MethodValues {
     fn inputs<'a>(&'a self, body: &'a [u8]) -> Inputs<'a> {
         Inputs {
             body,
-            path: self.path.clone(),
-            querystring: self.querystring.clone(),
-            header: self.header.clone(),
-            context: self.context.clone(),
-            stage_variables: self.stage_variables.clone(),
+            path: &self.path,
+            querystring: &self.querystring,
+            header: &self.header,
+            context: &self.context,
+            stage_variables: &self.stage_variables,
         }
     }
 
@@ -315,35 +297,8 @@ impl HttpMapped {
         *req.headers_mut() = headers;
 
         let started = Instant::now();
-        let call = async {
-            let resp = shared
-                .upstreams
-                .auto
-                .request(req)
-                .await
-                .map_err(|e| classify(e, &uri_text))?;
-            let (rparts, rbody) = resp.into_parts();
-            let bytes = http_body_util::Limited::new(rbody, MAX_RESPONSE_BYTES)
-                .collect()
-                .await
-                .map_err(|e| {
-                    Rejection::new(
-                        ResponseType::IntegrationFailure,
-                        format!("reading `{uri_text}` failed: {e}"),
-                    )
-                    .with_status(StatusCode::BAD_GATEWAY)
-                })?
-                .to_bytes();
-            Ok::<_, Rejection>((rparts, bytes))
-        };
-        let (rparts, rbody) = tokio::time::timeout(self.timeout, call)
-            .await
-            .map_err(|_| {
-                Rejection::new(
-                    ResponseType::IntegrationTimeout,
-                    format!("backend did not answer within {:?}", self.timeout),
-                )
-            })??;
+        let (rparts, rbody) =
+            super::exchange(shared, req, MAX_RESPONSE_BYTES, self.timeout).await?;
         ctx.integration_latency = Some(started.elapsed());
         ctx.integration_status = Some(rparts.status.as_u16());
 

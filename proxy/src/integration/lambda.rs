@@ -10,13 +10,13 @@
 use crate::body::Body;
 use crate::error::{Rejection, ResponseType};
 use crate::pipeline::ctx::RequestCtx;
+use crate::plugin::convert;
 use crate::runtime::Runtime;
 use crate::Shared;
 use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
-use http_body_util::BodyExt;
 use serde_json::{Map, Value};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -80,39 +80,17 @@ impl Lambda {
             PayloadFormat::V1 => event_v1(rt, ctx, headers, &body, binary),
             PayloadFormat::V2 => event_v2(rt, ctx, headers, &body, binary),
         };
-        let uri = self.invoke_uris[stage].clone();
         let mut req = Request::new(Body::full(event.to_string()));
         *req.method_mut() = http::Method::POST;
-        *req.uri_mut() = uri.clone();
+        *req.uri_mut() = self.invoke_uris[stage].clone();
         req.headers_mut().insert(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
         let started = Instant::now();
-        let call = async {
-            let resp = shared
-                .upstreams
-                .auto
-                .request(req)
-                .await
-                .map_err(|e| super::http_proxy::classify(e, &uri.to_string()))?;
-            let status = resp.status();
-            let function_error = resp.headers().get("x-amz-function-error").cloned();
-            let bytes = http_body_util::Limited::new(resp.into_body(), MAX_PAYLOAD)
-                .collect()
-                .await
-                .map_err(|e| malformed(format!("reading the function's response failed: {e}")))?
-                .to_bytes();
-            Ok::<_, Rejection>((status, function_error, bytes))
-        };
-        let (status, function_error, payload) = tokio::time::timeout(self.timeout, call)
-            .await
-            .map_err(|_| {
-            Rejection::new(
-                ResponseType::IntegrationTimeout,
-                format!("the function did not answer within {:?}", self.timeout),
-            )
-        })??;
+        let (parts, payload) = super::exchange(shared, req, MAX_PAYLOAD, self.timeout).await?;
+        let status = parts.status;
+        let function_error = parts.headers.get("x-amz-function-error");
         ctx.integration_latency = Some(started.elapsed());
         ctx.integration_status = Some(status.as_u16());
         if !status.is_success() {
@@ -258,18 +236,6 @@ fn put(headers: &mut HeaderMap, name: &str, value: &str, append: bool) -> Result
 }
 
 /// Headers as API Gateway gives them: `headers` (last value) and `multiValueHeaders`.
-fn header_maps(headers: &HeaderMap) -> (Map<String, Value>, Map<String, Value>) {
-    let mut single = Map::new();
-    let mut multi = Map::new();
-    for mv in crate::plugin::convert::multi_headers(headers) {
-        if let Some(last) = mv.values.last() {
-            single.insert(mv.name.clone(), last.as_str().into());
-        }
-        multi.insert(mv.name, mv.values.into());
-    }
-    (single, multi)
-}
-
 fn or_null(m: Map<String, Value>) -> Value {
     if m.is_empty() {
         Value::Null
@@ -306,40 +272,24 @@ struct Common {
 
 fn common(rt: &Runtime, ctx: &RequestCtx) -> Common {
     let names = rt.names(ctx);
-    let mut path_parameters = Map::new();
-    let mut stage_variables = Map::new();
-    if let Some(m) = &ctx.matched {
-        let api = &rt.apis[m.api];
-        for (i, name) in api.resources[m.resource].param_names.iter().enumerate() {
-            let raw = ctx.param_raw(i).unwrap_or("");
-            let v = percent_encoding::percent_decode_str(raw)
-                .decode_utf8_lossy()
-                .into_owned();
-            path_parameters.insert(name.to_string(), v.into());
-        }
-        for (k, v) in &api.stages[m.stage].variables {
-            stage_variables.insert(k.to_string(), (**v).into());
-        }
-    }
-    let authorizer = ctx.authorizer.as_ref().map(|a| {
-        let mut m = Map::new();
-        m.insert("principalId".into(), a.principal_id.as_str().into());
-        for (k, v) in &a.context {
-            m.insert(k.clone(), v.as_str().into());
-        }
-        m
-    });
+    let path_parameters = rt
+        .path_parameters(ctx)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.into()))
+        .collect();
+    let stage_variables = rt
+        .stage_variables(ctx)
+        .iter()
+        .map(|(k, v)| (k.to_string(), (**v).into()))
+        .collect();
     Common {
         path_parameters,
         stage_variables,
         resource: names.resource.unwrap_or("").to_owned(),
         stage: names.stage.unwrap_or("").to_owned(),
         api: names.api.unwrap_or("").to_owned(),
-        epoch_ms: ctx
-            .request_time
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
-        authorizer,
+        epoch_ms: ctx.request_time_ms(),
+        authorizer: ctx.authorizer.as_ref().map(|a| a.json()),
     }
 }
 
@@ -367,15 +317,8 @@ pub fn event_v1(
     binary: bool,
 ) -> Value {
     let c = common(rt, ctx);
-    let (single, multi) = header_maps(headers);
-    let mut qs = Map::new();
-    let mut mqs = Map::new();
-    for mv in crate::plugin::convert::query(ctx.query()) {
-        if let Some(last) = mv.values.last() {
-            qs.insert(mv.name.clone(), last.as_str().into());
-        }
-        mqs.insert(mv.name, mv.values.into());
-    }
+    let (single, multi) = convert::last_and_all(convert::multi_headers(headers));
+    let (qs, mqs) = convert::last_and_all(convert::query(ctx.query()));
     let mut identity = Map::new();
     identity.insert("sourceIp".into(), ctx.source_ip.to_string().into());
     identity.insert(
@@ -429,7 +372,7 @@ pub fn event_v2(
     let c = common(rt, ctx);
     let mut h = Map::new();
     let mut cookies = Vec::new();
-    for mv in crate::plugin::convert::multi_headers(headers) {
+    for mv in convert::multi_headers(headers) {
         if mv.name == "cookie" {
             for v in &mv.values {
                 cookies.extend(v.split(';').map(|c| Value::from(c.trim())));
@@ -439,7 +382,7 @@ pub fn event_v2(
         h.insert(mv.name, mv.values.join(",").into());
     }
     let mut qs = Map::new();
-    for mv in crate::plugin::convert::query(ctx.query()) {
+    for mv in convert::query(ctx.query()) {
         qs.insert(mv.name, mv.values.join(",").into());
     }
     let route_key = format!("{} {}", ctx.method.as_str(), c.resource);

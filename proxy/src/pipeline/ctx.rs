@@ -30,6 +30,18 @@ pub struct AuthContext {
     pub usage_identifier_key: Option<String>,
 }
 
+impl AuthContext {
+    /// `{"principalId": .., KEY: VALUE, ..}`, as Lambda events and templates see it.
+    pub fn json(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("principalId".into(), self.principal_id.as_str().into());
+        for (k, v) in &self.context {
+            m.insert(k.clone(), v.as_str().into());
+        }
+        m
+    }
+}
+
 /// Everything known about one request as it moves through the pipeline.
 #[derive(Debug)]
 pub struct RequestCtx {
@@ -90,6 +102,13 @@ impl RequestCtx {
             error: None,
             authorizer: None,
         }
+    }
+
+    /// Milliseconds since the Unix epoch when the request arrived.
+    pub fn request_time_ms(&self) -> u64 {
+        self.request_time
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
     }
 
     /// The request path, without the query string.

@@ -6,7 +6,6 @@ use crate::pipeline::ctx::RequestCtx;
 use crate::runtime::Runtime;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use percent_encoding::percent_decode_str;
-use std::time::UNIX_EPOCH;
 
 /// The WIT request for `ctx`'s request with `headers` and `body`.
 pub fn request(
@@ -16,31 +15,15 @@ pub fn request(
     body: Vec<u8>,
 ) -> types::Request {
     let names = rt.names(ctx);
-    let (path_parameters, stage_variables) = match &ctx.matched {
-        Some(m) => {
-            let api = &rt.apis[m.api];
-            let resource = &api.resources[m.resource];
-            let params = resource
-                .param_names
-                .iter()
-                .enumerate()
-                .map(|(i, name)| Pair {
-                    name: name.to_string(),
-                    value: decode(ctx.param_raw(i).unwrap_or("")),
-                })
-                .collect();
-            let vars = api.stages[m.stage]
-                .variables
-                .iter()
-                .map(|(k, v)| Pair {
-                    name: k.to_string(),
-                    value: v.to_string(),
-                })
-                .collect();
-            (params, vars)
-        }
-        None => (Vec::new(), Vec::new()),
-    };
+    let path_parameters = rt
+        .path_parameters(ctx)
+        .into_iter()
+        .map(|(name, value)| Pair {
+            name: name.to_owned(),
+            value,
+        })
+        .collect();
+    let stage_variables = pairs(rt.stage_variables(ctx));
     let auth = ctx.authorizer.as_deref();
     let mut request_id = uuid::Uuid::encode_buffer();
     types::Request {
@@ -67,24 +50,53 @@ pub fn request(
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
             principal_id: auth.map(|a| a.principal_id.clone()),
-            authorizer: auth
-                .map(|a| {
-                    a.context
-                        .iter()
-                        .map(|(k, v)| Pair {
-                            name: k.clone(),
-                            value: v.clone(),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            request_time_epoch: ctx
-                .request_time
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0),
+            authorizer: authorizer_pairs(auth),
+            request_time_epoch: ctx.request_time_ms(),
         },
     }
+}
+
+/// API Gateway's pair of maps for events: each name's last value (`headers`,
+/// `queryStringParameters`) and all its values (`multiValueHeaders`, ...).
+pub fn last_and_all(
+    list: Vec<MultiValue>,
+) -> (
+    serde_json::Map<String, serde_json::Value>,
+    serde_json::Map<String, serde_json::Value>,
+) {
+    let mut last = serde_json::Map::new();
+    let mut all = serde_json::Map::new();
+    for mv in list {
+        if let Some(v) = mv.values.last() {
+            last.insert(mv.name.clone(), v.as_str().into());
+        }
+        all.insert(mv.name, mv.values.into());
+    }
+    (last, all)
+}
+
+/// Name/value pairs as WIT sees them (stage variables, ...).
+pub fn pairs(list: &[(Box<str>, Box<str>)]) -> Vec<Pair> {
+    list.iter()
+        .map(|(k, v)| Pair {
+            name: k.to_string(),
+            value: v.to_string(),
+        })
+        .collect()
+}
+
+/// An authorizer's context map as WIT pairs (empty without an authorizer).
+pub fn authorizer_pairs(auth: Option<&crate::pipeline::ctx::AuthContext>) -> Vec<Pair> {
+    auth.map(|a| {
+        a.context
+            .iter()
+            .map(|(k, v)| Pair {
+                name: k.clone(),
+                value: v.clone(),
+            })
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 fn decode(s: &str) -> String {

@@ -15,8 +15,6 @@ fn render(t: &str, inputs: &Inputs<'_>) -> String {
 fn with_body(body: &[u8]) -> Inputs<'_> {
     Inputs {
         body,
-        context: json!({}),
-        stage_variables: json!({}),
         ..Inputs::default()
     }
 }
@@ -77,15 +75,17 @@ fn reference_examples_give_the_documented_text() {
     // `id` and `count` are reliable in this one (see the file's caveat on `things`).
     let ex = reference("ref-things-input-functions");
     let mut inputs = with_body(ex["request"]["body"].as_str().unwrap().as_bytes());
-    inputs.path = vec![("id".into(), "abc".into())];
+    let path = [("id".into(), "abc".into())];
+    inputs.path = &path;
     let out = render(ex["template"].as_str().unwrap(), &inputs);
     assert!(out.contains("\"id\" : \"abc\""), "{out}");
     assert!(out.contains("\"count\" : \"3\""), "{out}");
     assert!(out.contains(r#"{\"1\":{},\"2\":{},\"3\":{}}"#), "{out}");
 
     let ex = reference("ref-authorizer-context-stringify");
+    let context = json!({ "authorizer": ex["authorizer_context"] });
     let inputs = Inputs {
-        context: json!({ "authorizer": ex["authorizer_context"] }),
+        context: &context,
         ..with_body(b"")
     };
     for case in ex["cases"].as_array().unwrap() {
@@ -108,10 +108,11 @@ fn response_override_and_request_header_override_examples() {
 
     let ex = reference("override-request-headers");
     let mut inputs = with_body(b"{}");
-    inputs.header = vec![
+    let header = [
         ("header1".into(), "header1Val".into()),
         ("header2".into(), "header2Val".into()),
     ];
+    inputs.header = &header;
     let r = Template::compile(ex["template"].as_str().unwrap())
         .unwrap()
         .render(&inputs)
@@ -128,9 +129,12 @@ fn response_override_and_request_header_override_examples() {
 fn all_params_foreach_lists_path_querystring_and_header() {
     let ex = reference("ref-all-params-foreach");
     let mut inputs = with_body(b"");
-    inputs.path = vec![("path_name".into(), "path_value".into())];
-    inputs.querystring = vec![("querystring_name".into(), "querystring_value".into())];
-    inputs.header = vec![("header_name".into(), "header_value".into())];
+    let path = [("path_name".into(), "path_value".into())];
+    let querystring = [("querystring_name".into(), "querystring_value".into())];
+    let header = [("header_name".into(), "header_value".into())];
+    inputs.path = &path;
+    inputs.querystring = &querystring;
+    inputs.header = &header;
     let out = render(ex["template"].as_str().unwrap(), &inputs);
     let got: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(got, ex["documented_output_shape"]);
@@ -166,7 +170,8 @@ fn directive_lines_leave_no_blank_lines() {
 #[test]
 fn util_functions_match_java() {
     let mut i = with_body(b"");
-    i.querystring = vec![("q".into(), "it's a \"q\" / é\n".into())];
+    let querystring = [("q".into(), "it's a \"q\" / é\n".into())];
+    i.querystring = &querystring;
     assert_eq!(
         render("$util.escapeJavaScript($input.params('q'))", &i),
         r#"it\'s a \"q\" \/ \u00E9\n"#
@@ -192,11 +197,16 @@ fn util_functions_match_java() {
 #[test]
 fn input_functions_read_body_params_and_context() {
     let mut i = with_body(br#"{"pet": {"name": "rex", "tags": ["a"]}}"#);
-    i.path = vec![("id".into(), "7".into())];
-    i.querystring = vec![("q".into(), "x".into())];
-    i.header = vec![("X-Trace".into(), "t1".into())];
-    i.context = json!({"stage": "prod", "identity": {"sourceIp": "127.0.0.1"}});
-    i.stage_variables = json!({"env": "test"});
+    let path = [("id".into(), "7".into())];
+    let querystring = [("q".into(), "x".into())];
+    let header = [("X-Trace".into(), "t1".into())];
+    let context = json!({"stage": "prod", "identity": {"sourceIp": "127.0.0.1"}});
+    let stage_variables = json!({"env": "test"});
+    i.path = &path;
+    i.querystring = &querystring;
+    i.header = &header;
+    i.context = &context;
+    i.stage_variables = &stage_variables;
     assert_eq!(
         render("$input.json('$.pet')", &i),
         r#"{"name":"rex","tags":["a"]}"#
