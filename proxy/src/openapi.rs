@@ -15,6 +15,8 @@
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 
+mod security;
+
 /// How the document's AWS references are bound to what this gateway runs.
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -487,91 +489,13 @@ fn method_of(
         m.insert("request_validator".into(), v.into());
     }
 
-    // Security: API keys and authorizers.
-    let security = op
-        .get("security")
-        .or_else(|| doc.get("security"))
-        .and_then(Value::as_array);
-    for req in security.into_iter().flatten() {
-        for (scheme_name, _) in req.as_object().into_iter().flatten() {
-            // API Gateway's exports name the API key requirement `api_key`, defined or not.
-            if scheme_name == "api_key" && !cx.schemes.contains_key(scheme_name) {
-                m.insert("api_key_required".into(), true.into());
-                continue;
-            }
-            let Some(scheme) = cx.schemes.get(scheme_name).cloned() else {
-                cx.warn(
-                    &format!("{at}/security"),
-                    format!("security scheme `{scheme_name}` is not defined; left out"),
-                );
-                return None;
-            };
-            if let Some(auth) = scheme.get("x-amazon-apigateway-authorizer") {
-                let kind = auth
-                    .get("type")
-                    .and_then(Value::as_str)
-                    .unwrap_or("token")
-                    .to_ascii_lowercase();
-                if !matches!(kind.as_str(), "token" | "request") {
-                    cx.warn(
-                        &format!("{at}/security"),
-                        format!("authorizer `{scheme_name}` of type `{kind}` is not served yet (token and request authorizers are, as plugins); left out"),
-                    );
-                    return None;
-                }
-                let sources = identity_sources(auth, &scheme);
-                let exported = auth.get("x-gatehouse-plugin").and_then(Value::as_str);
-                let plugin = match cx
-                    .opts
-                    .authorizers
-                    .get(scheme_name)
-                    .map(String::as_str)
-                    .or(exported)
-                {
-                    Some(p) => p.to_owned(),
-                    None => {
-                        cx.warn(
-                            &format!("{at}/security"),
-                            format!("authorizer `{scheme_name}` needs a plugin: bind it under openapi.authorizers (the config names plugin `authorizer-{scheme_name}` until then)"),
-                        );
-                        format!("authorizer-{scheme_name}")
-                    }
-                };
-                let ttl = auth
-                    .get("authorizerResultTtlInSeconds")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(300);
-                cx.authorizers.insert(
-                    scheme_name.clone(),
-                    json!({ "plugin": plugin, "identity_sources": sources, "ttl": format!("{ttl}s") }),
-                );
-                m.insert("authorizer".into(), scheme_name.clone().into());
-            } else if scheme.get("type").and_then(Value::as_str) == Some("apiKey") {
-                m.insert("api_key_required".into(), true.into());
-            } else {
-                cx.warn(
-                    &format!("{at}/security"),
-                    format!(
-                        "security scheme `{scheme_name}` ({}) is not served; left out",
-                        scheme.get("type").and_then(Value::as_str).unwrap_or("?")
-                    ),
-                );
-                return None;
-            }
-        }
+    // Security: API keys and authorizers (openapi/security.rs).
+    let sec = security::of_operation(cx, doc, op, at)?;
+    if sec.api_key {
+        m.insert("api_key_required".into(), true.into());
     }
-    if let Some(auth) = op.get("x-amazon-apigateway-auth") {
-        if auth
-            .get("type")
-            .and_then(Value::as_str)
-            .is_some_and(|t| !t.eq_ignore_ascii_case("none"))
-        {
-            cx.warn(
-                &format!("{at}/x-amazon-apigateway-auth"),
-                "IAM (SigV4) authorization is not served; left out",
-            );
-            return None;
-        }
+    if let Some(a) = sec.authorizer {
+        m.insert("authorizer".into(), a.into());
     }
     Some(Value::Object(m))
 }
@@ -1291,7 +1215,7 @@ mod tests {
         );
         assert!(
             imported.warnings[0]
-                .starts_with("#/paths/~1me/get/security: authorizer `jwt` of type `jwt`"),
+                .starts_with("#/paths/~1me/get/security/0/jwt: authorizer `jwt` of type `jwt`"),
             "{:?}",
             imported.warnings
         );

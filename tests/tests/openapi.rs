@@ -374,3 +374,103 @@ apis:
     );
     assert_eq!(events[0].1["pathParameters"]["product_id"], "7");
 }
+
+/// An IAM-protected method in API Gateway's export form (a security scheme with
+/// `x-amazon-apigateway-authtype: awsSigv4`), Swagger 2 and OpenAPI 3, is left out with a
+/// warning: it answers 403 `Missing Authentication Token` with or without an API key, never
+/// served as an API key method. A method of the same document with an API key requirement
+/// is served. `serve`, `validate` and `import` all print the warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iam_methods_in_an_import_are_left_out_never_served_as_api_key_methods() {
+    let mock = r#"{ "type": "mock", "requestTemplates": { "application/json": "{\"statusCode\": 200}" },
+                    "responses": { "default": { "statusCode": "200" } } }"#;
+    let sigv4 = r#"{ "type": "apiKey", "name": "Authorization", "in": "header",
+                     "x-amazon-apigateway-authtype": "awsSigv4" }"#;
+    let api_key = r#"{ "type": "apiKey", "name": "x-api-key", "in": "header" }"#;
+    let paths = format!(
+        r#"{{ "/iam": {{ "get": {{ "x-amazon-apigateway-integration": {mock} }} }},
+              "/keyed": {{ "get": {{ "security": [{{ "api_key": [] }}],
+                                    "x-amazon-apigateway-integration": {mock} }} }} }}"#
+    );
+    let swagger2 = format!(
+        r#"{{ "swagger": "2.0", "info": {{ "title": "iam", "version": "1" }},
+              "security": [{{ "sigv4": [] }}],
+              "securityDefinitions": {{ "sigv4": {sigv4}, "api_key": {api_key} }},
+              "paths": {paths} }}"#
+    );
+    let oas3 = format!(
+        r#"{{ "openapi": "3.0.1", "info": {{ "title": "iam", "version": "1" }},
+              "security": [{{ "sigv4": [] }}],
+              "components": {{ "securitySchemes": {{ "sigv4": {sigv4}, "api_key": {api_key} }} }},
+              "paths": {paths} }}"#
+    );
+    let yaml = format!(
+        r#"
+{BASE}
+usage_plans:
+  basic: {{ stages: [s2/prod, o3/prod] }}
+api_keys:
+  tester: {{ value: "test-key-0123456789abcdef", plans: [basic] }}
+apis:
+  - name: s2
+    base_path: /s2
+    stages: {{ prod: {{}} }}
+    openapi: {{ file: swagger2.json }}
+  - name: o3
+    base_path: /o3
+    stages: {{ prod: {{}} }}
+    openapi: {{ file: oas3.json }}
+"#
+    );
+    let gw = Gateway::start_with(&yaml, |dir| {
+        std::fs::write(dir.join("swagger2.json"), &swagger2).unwrap();
+        std::fs::write(dir.join("oas3.json"), &oas3).unwrap();
+    });
+    let warning = "#/security/0/sigv4: security scheme `sigv4` is IAM (SigV4) authorization, which is not served; left out";
+    gw.log.wait_for(warning, std::time::Duration::from_secs(10));
+    let http = http1_client();
+    let public = gw.url("public");
+    for api in ["s2", "o3"] {
+        for key in [None, Some("test-key-0123456789abcdef")] {
+            let mut req = http.get(format!("{public}/{api}/prod/iam"));
+            if let Some(k) = key {
+                req = req.header("x-api-key", k);
+            }
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 403, "{api} key={key:?}");
+            assert_eq!(
+                r.headers()["x-amzn-errortype"],
+                "MissingAuthenticationTokenException"
+            );
+            assert_eq!(json(r).await["message"], "Missing Authentication Token");
+        }
+    }
+    for api in ["s2", "o3"] {
+        let url = format!("{public}/{api}/prod/keyed");
+        let r = http.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{api}: the api_key method needs its key");
+        assert_eq!(json(r).await["message"], "Forbidden");
+        let r = http
+            .get(&url)
+            .header("x-api-key", "test-key-0123456789abcdef")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{api}");
+    }
+
+    let (code, _, stderr) = run_cli(gw.dir.path(), &["validate", "gatehouse.yaml"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(&format!("swagger2.json{warning}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("oas3.json{warning}")), "{stderr}");
+    for file in ["swagger2.json", "oas3.json"] {
+        let (code, stdout, stderr) = run_cli(gw.dir.path(), &["import", file]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stderr.contains(&format!("{file}{warning}")), "{stderr}");
+        assert!(!stdout.contains("/iam"), "{stdout}");
+        assert!(stdout.contains("/keyed"), "{stdout}");
+    }
+}
