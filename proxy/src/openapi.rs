@@ -768,22 +768,24 @@ pub fn export(api: &Value) -> Value {
             if let Some(v) = m.get("request_validator") {
                 op.insert("x-amazon-apigateway-request-validator".into(), v.clone());
             }
-            let mut security = Vec::new();
+            // One requirement object: its schemes all apply (separate objects would be
+            // alternatives).
+            let mut security = Map::new();
             if m.get("api_key_required").and_then(Value::as_bool) == Some(true) {
                 schemes.insert(
                     "api_key".into(),
                     json!({ "type": "apiKey", "name": "x-api-key", "in": "header" }),
                 );
-                security.push(json!({ "api_key": [] }));
+                security.insert("api_key".into(), json!([]));
             }
             if let Some(a) = m.get("authorizer").and_then(Value::as_str) {
-                security.push(json!({ a: [] }));
+                security.insert(a.into(), json!([]));
                 if let Some(def) = authorizers.and_then(|all| all.get(a)) {
                     schemes.insert(a.to_owned(), authorizer_scheme(def));
                 }
             }
             if !security.is_empty() {
-                op.insert("security".into(), Value::Array(security));
+                op.insert("security".into(), json!([security]));
             }
             op.insert(
                 "responses".into(),
@@ -1114,6 +1116,25 @@ mod tests {
                 again.warnings
             );
         }
+    }
+
+    /// A method with an API key and an authorizer exports as one requirement object (both
+    /// apply) and imports back with both.
+    #[test]
+    fn api_key_and_authorizer_round_trip_as_one_requirement() {
+        let native = json!({ "name": "x",
+            "authorizers": { "tok": { "plugin": "p", "identity_sources": ["method.request.header.Authorization"], "ttl": "300s" } },
+            "resources": { "/a": { "GET": { "api_key_required": true, "authorizer": "tok",
+                "integration": { "type": "mock" } } } } });
+        let exported = export(&native);
+        assert_eq!(
+            exported.pointer("/paths/~1a/get/security"),
+            Some(&json!([{ "api_key": [], "tok": [] }]))
+        );
+        let again = import(&exported, &ImportOptions::default()).unwrap();
+        let m = &again.api["resources"]["/a"]["GET"];
+        assert_eq!(m["api_key_required"], true, "{:?}", again.warnings);
+        assert_eq!(m["authorizer"], "tok");
     }
 
     #[test]
