@@ -19,8 +19,9 @@ pub mod router;
 pub mod runtime;
 pub mod state;
 pub mod upstream;
-pub mod vtl;
 pub mod websocket;
+
+pub use gatehouse_vtl as vtl;
 
 use arc_swap::ArcSwap;
 use config::reload::Reloader;
