@@ -2,11 +2,9 @@
 //! reported by path (`compile`), and hot reload (`reload`).
 
 pub mod compile;
-pub mod error;
-pub mod raw;
 pub mod reload;
 
-pub use error::{ConfigError, ConfigErrors};
+pub use gatehouse_config::{parse, raw, ConfigError, ConfigErrors};
 
 use crate::metrics::Registry;
 use crate::plugin::PluginHost;
@@ -94,24 +92,6 @@ pub fn load(path: &Path, env: CompileEnv<'_>) -> Result<Loaded, ConfigErrors> {
 pub fn load_str(text: &str, path: &Path, env: CompileEnv<'_>) -> Result<Loaded, ConfigErrors> {
     let raw = parse(text, path)?;
     compile::compile(raw, path, env)
-}
-
-/// Parses YAML into the raw schema; the first schema error is reported with its path.
-pub fn parse(text: &str, path: &Path) -> Result<raw::RawConfig, ConfigErrors> {
-    let de = serde_yaml::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = error::render_serde_path(e.path());
-        ConfigErrors::single(path, field, strip_yaml_path(&e.into_inner().to_string()))
-    })
-}
-
-/// serde_yaml starts its messages with its own rendering of the path (`apis[0].x: ...`); the
-/// path is reported separately, so drop it.
-fn strip_yaml_path(msg: &str) -> String {
-    match msg.split_once(": ") {
-        Some((head, rest)) if !head.is_empty() && !head.contains(' ') => rest.to_owned(),
-        _ => msg.to_owned(),
-    }
 }
 
 #[cfg(test)]

@@ -17,25 +17,7 @@ use serde_json::{json, Map, Value};
 
 mod security;
 
-/// How the document's AWS references are bound to what this gateway runs.
-#[derive(Debug, Default, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ImportOptions {
-    /// The document: JSON or YAML, relative to the config file.
-    #[serde(default)]
-    pub file: String,
-    /// A Lambda-compatible invoke endpoint for every Lambda function the document names.
-    pub lambda_endpoint: Option<String>,
-    /// Lambda function name → a `wasm` integration plugin.
-    #[serde(default)]
-    pub functions: IndexMap<String, String>,
-    /// Security scheme name → an authorizer plugin.
-    #[serde(default)]
-    pub authorizers: IndexMap<String, String>,
-    /// Backend host (as in the document's URIs) → `host:port` to use instead.
-    #[serde(default)]
-    pub backends: IndexMap<String, String>,
-}
+pub use gatehouse_config::raw::ImportOptions;
 
 /// The native API (without `name` and `stages`) and the warnings.
 #[derive(Debug)]
@@ -940,7 +922,7 @@ fn authorizer_scheme(def: &Value) -> Value {
     let ttl = def
         .get("ttl")
         .and_then(Value::as_str)
-        .and_then(crate::config::compile::parse_duration)
+        .and_then(gatehouse_config::parse_duration)
         .map_or(300, |d| d.as_secs());
     let plugin = def.get("plugin").and_then(Value::as_str).unwrap_or("");
     json!({
@@ -999,7 +981,7 @@ fn export_integration(i: &Value) -> Value {
     let timeout = i
         .get("timeout")
         .and_then(Value::as_str)
-        .and_then(crate::config::compile::parse_duration)
+        .and_then(gatehouse_config::parse_duration)
         .map(|d| d.as_millis() as u64);
     match ty {
         "http_proxy" | "http" => {

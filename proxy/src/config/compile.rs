@@ -3,7 +3,6 @@
 //! Every check records its error with the path of the field and carries on, so one run
 //! reports everything wrong with a file.
 
-use super::error::{ConfigErrors, Errors};
 use super::raw::*;
 use super::{
     AdminSettings, CompileEnv, ListenerSettings, Loaded, LogDestination, ServerSettings,
@@ -26,6 +25,7 @@ use crate::state::keys::{validate_value, ConfigKey, Period, QuotaSettings, Usage
 use crate::vtl::Template;
 use crate::websocket;
 use bytes::Bytes;
+use gatehouse_config::{duration, ConfigErrors, Errors};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -73,10 +73,7 @@ pub fn compile(
             warnings,
         })
     } else {
-        Err(ConfigErrors {
-            file: file.to_path_buf(),
-            errors: e.list,
-        })
+        Err(e.into_config_errors(file))
     }
 }
 
@@ -293,56 +290,6 @@ fn socket_addr(s: &str, e: &mut Errors) -> Option<SocketAddr> {
                 "expected IP:PORT such as 127.0.0.1:8080 or [::1]:8080, found `{s}`"
             ));
             None
-        }
-    }
-}
-
-/// Parses `250ms`, `30s`, `5m`, `1h`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    Some(match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.checked_mul(60)?),
-        "h" => Duration::from_secs(n.checked_mul(3600)?),
-        _ => return None,
-    })
-}
-
-fn duration(
-    e: &mut Errors,
-    field: &str,
-    v: Option<&str>,
-    default_ms: u64,
-    min_ms: u64,
-    max_ms: u64,
-) -> Duration {
-    let Some(v) = v else {
-        return Duration::from_millis(default_ms);
-    };
-    let fmt = |ms: u64| format!("{:?}", Duration::from_millis(ms));
-    match parse_duration(v) {
-        Some(d) if d >= Duration::from_millis(min_ms) && d <= Duration::from_millis(max_ms) => d,
-        Some(_) => {
-            e.push_at(
-                field,
-                format!(
-                    "expected a duration from {} to {}, found `{v}`",
-                    fmt(min_ms),
-                    fmt(max_ms)
-                ),
-            );
-            Duration::from_millis(default_ms)
-        }
-        None => {
-            e.push_at(
-                field,
-                format!("expected a duration such as 250ms, 30s, 5m or 1h, found `{v}`"),
-            );
-            Duration::from_millis(default_ms)
         }
     }
 }
@@ -2000,16 +1947,6 @@ mod tests {
     }
 
     const BASE: &str = "version: 1\nlisteners: [{address: '127.0.0.1:0'}]\n";
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("30"), None);
-        assert_eq!(parse_duration("s"), None);
-    }
 
     #[test]
     fn a_minimal_config_compiles() {

@@ -1,8 +1,8 @@
 //! The serde schema of `gatehouse.yaml`: what the user wrote, nothing resolved.
 //!
 //! Every struct denies unknown fields so a typo is an error, not a silently ignored key.
-//! Semantic checks (addresses, paths, templates, ranges) live in `compile.rs`, which turns
-//! this into the runtime model and reports every problem with its path.
+//! Semantic checks (addresses, paths, templates, ranges) are made where each part is compiled
+//! into its runtime form (the `gatehouse` crate), which reports every problem with its path.
 
 use indexmap::IndexMap;
 use serde::Deserialize;
@@ -195,7 +195,7 @@ pub struct RawApi {
     pub resource_policy: Option<RawResourcePolicy>,
     /// Resources, models, validators, ... imported from an OpenAPI 3 / Swagger 2 document
     /// with API Gateway extensions; fields set here take precedence.
-    pub openapi: Option<crate::openapi::ImportOptions>,
+    pub openapi: Option<ImportOptions>,
     /// Media types whose bodies Lambda integrations receive base64-encoded.
     #[serde(default)]
     pub binary_media_types: Vec<String>,
@@ -421,4 +421,24 @@ pub struct RawMethodCache {
     pub ttl: Option<String>,
     #[serde(default)]
     pub key_parameters: Vec<String>,
+}
+
+/// How the document's AWS references are bound to what this gateway runs.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportOptions {
+    /// The document: JSON or YAML, relative to the config file.
+    #[serde(default)]
+    pub file: String,
+    /// A Lambda-compatible invoke endpoint for every Lambda function the document names.
+    pub lambda_endpoint: Option<String>,
+    /// Lambda function name → a `wasm` integration plugin.
+    #[serde(default)]
+    pub functions: IndexMap<String, String>,
+    /// Security scheme name → an authorizer plugin.
+    #[serde(default)]
+    pub authorizers: IndexMap<String, String>,
+    /// Backend host (as in the document's URIs) → `host:port` to use instead.
+    #[serde(default)]
+    pub backends: IndexMap<String, String>,
 }

@@ -53,7 +53,7 @@ impl std::error::Error for ConfigErrors {}
 #[derive(Debug, Default)]
 pub struct Errors {
     path: Vec<PathPart>,
-    pub(crate) list: Vec<ConfigError>,
+    list: Vec<ConfigError>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +96,14 @@ impl Errors {
         self.list.is_empty()
     }
 
+    /// Every error recorded, reported against `file`.
+    pub fn into_config_errors(self, file: &Path) -> ConfigErrors {
+        ConfigErrors {
+            file: file.to_path_buf(),
+            errors: self.list,
+        }
+    }
+
     fn render(&self) -> String {
         let mut out = String::new();
         for part in &self.path {
@@ -113,7 +121,7 @@ impl Errors {
 }
 
 /// Appends `.name`, or `["name"]` when the name is not a plain identifier.
-pub(crate) fn push_field(out: &mut String, name: &str) {
+pub fn push_field(out: &mut String, name: &str) {
     let plain = !name.is_empty()
         && name
             .chars()
@@ -136,7 +144,7 @@ pub(crate) fn push_field(out: &mut String, name: &str) {
 }
 
 /// Renders a serde path (from `serde_path_to_error`) in the same style as compile errors.
-pub(crate) fn render_serde_path(path: &serde_path_to_error::Path) -> String {
+pub fn render_serde_path(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut out = String::new();
     for seg in path.iter() {
