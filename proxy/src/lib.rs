@@ -12,7 +12,6 @@ pub mod error;
 pub mod integration;
 pub mod listener;
 pub mod metrics;
-pub mod openapi;
 pub mod pipeline;
 pub mod plugin;
 pub mod router;
@@ -21,6 +20,7 @@ pub mod state;
 pub mod upstream;
 pub mod websocket;
 
+pub use gatehouse_openapi as openapi;
 pub use gatehouse_vtl as vtl;
 
 use arc_swap::ArcSwap;

@@ -1,5 +1,5 @@
 //! OpenAPI import through the real binary: the API Gateway guide's PetStore request-validation
-//! export (Swagger 2, `proxy/testdata/openapi`) served as it is, its backend host rebound to a
+//! export (Swagger 2, `crates/openapi/testdata/openapi`) served as it is, its backend host rebound to a
 //! local backend: API key requirement, request validators (params-only by default, all on
 //! POST), the body model, request parameter mapping and integration responses. And the
 //! `import` and `plugin check` commands.
@@ -13,7 +13,7 @@ use gatehouse_e2e::{http1_client, json, repo_root, Backend, Gateway, BASE};
 async fn an_exported_petstore_document_is_served_unmodified() {
     let backend = Backend::start("petstore").await;
     let doc = repo_root()
-        .join("proxy/testdata/openapi/awsdocs-petstore-request-validation.swagger2.json");
+        .join("crates/openapi/testdata/openapi/awsdocs-petstore-request-validation.swagger2.json");
     let yaml = format!(
         r#"
 {BASE}
@@ -99,7 +99,7 @@ apis:
 
 #[test]
 fn import_prints_native_config_and_names_what_is_not_served() {
-    let dir = repo_root().join("proxy/testdata/openapi");
+    let dir = repo_root().join("crates/openapi/testdata/openapi");
     let (code, stdout, stderr) = run_cli(&dir, &["import", "awsdocs-s3-proxy.swagger2.json"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.starts_with("apis:\n- name: imported\n"), "{stdout}");
@@ -325,7 +325,7 @@ async fn orders_example_binds_its_lambda_functions_to_wasm_plugins() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mock_cors_and_lambda_document_is_served() {
     let lambda = gatehouse_e2e::lambda::LambdaEndpoint::start().await;
-    let doc = repo_root().join("proxy/testdata/openapi/localstack-swagger-mock-cors.json");
+    let doc = repo_root().join("crates/openapi/testdata/openapi/localstack-swagger-mock-cors.json");
     let yaml = format!(
         r#"
 {BASE}

@@ -205,7 +205,7 @@ fn bind_authorizer(cx: &mut Ctx<'_>, name: &str, auth: &Value, scheme: &Value, a
     if cx.authorizers.contains_key(name) {
         return;
     }
-    let sources = super::identity_sources(auth, scheme);
+    let sources = crate::operation::identity_sources(auth, scheme);
     let exported = auth.get("x-gatehouse-plugin").and_then(Value::as_str);
     let plugin = match cx
         .opts

@@ -1,0 +1,70 @@
+//! OpenAPI 3 and Swagger 2 import with Amazon API Gateway's `x-amazon-apigateway-*` extensions.
+//!
+//! A document becomes the native config of one API (the same shape `gatehouse.yaml` takes under
+//! `apis[]`, as JSON), so everything after import is the ordinary config path: one set of
+//! checks, one set of errors. What is not served yet becomes a warning naming its place in the
+//! document (a JSON pointer), never a silent omission: such a method is left out, so it answers
+//! API Gateway's 403 rather than something it was not meant to do.
+//!
+//! Lambda ARNs (in `aws_proxy` URIs) are bound with [`ImportOptions::lambda_endpoint`] (a
+//! Lambda-compatible invoke endpoint; the function name comes from the ARN) or per function
+//! with [`ImportOptions::functions`] (a `wasm` integration plugin). Authorizers are bound to
+//! authorizer plugins by security scheme name with [`ImportOptions::authorizers`]; backend hosts
+//! can be redirected with [`ImportOptions::backends`].
+
+use serde_json::{Map, Value};
+
+mod export;
+mod import;
+mod operation;
+mod security;
+
+pub use export::export;
+pub use import::import;
+
+pub use gatehouse_config::raw::ImportOptions;
+
+/// The native API (without `name` and `stages`) and the warnings.
+#[derive(Debug)]
+pub struct Imported {
+    pub api: Value,
+    pub warnings: Vec<String>,
+}
+
+pub(crate) const METHODS: [&str; 7] = ["get", "put", "post", "delete", "patch", "head", "options"];
+
+/// A JSON pointer segment (RFC 6901).
+pub(crate) fn esc(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// Parses a document (JSON or YAML).
+pub fn parse(text: &str) -> Result<Value, String> {
+    match serde_json::from_str(text) {
+        Ok(v) => Ok(v),
+        Err(json_err) => serde_yaml::from_str::<Value>(text)
+            .map_err(|e| format!("neither JSON ({json_err}) nor YAML ({e})")),
+    }
+}
+
+pub(crate) struct Ctx<'a> {
+    pub(crate) opts: &'a ImportOptions,
+    pub(crate) warnings: Vec<String>,
+    /// Security schemes by name.
+    pub(crate) schemes: Map<String, Value>,
+    pub(crate) authorizers: Map<String, Value>,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn warn(&mut self, at: &str, msg: impl std::fmt::Display) {
+        self.warnings.push(format!("#{at}: {msg}"));
+    }
+}
+
+/// A number, or a string holding one (API Gateway writes status codes both ways).
+pub fn number(v: &Value) -> Option<u64> {
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+}
+#[cfg(test)]
+mod tests;

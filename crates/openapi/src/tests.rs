@@ -1,0 +1,165 @@
+//! Import and export against the documents in `testdata/openapi`.
+
+use super::*;
+use crate::operation::{lambda_function, rebind_host};
+use indexmap::IndexMap;
+use serde_json::json;
+
+fn doc(name: &str) -> Value {
+    let p = format!("{}/testdata/openapi/{name}", env!("CARGO_MANIFEST_DIR"));
+    parse(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// import(export(x)) is x for every API an import produced (and thus for the documents).
+#[test]
+fn export_then_import_gives_the_same_api() {
+    let dir = format!("{}/testdata/openapi", env!("CARGO_MANIFEST_DIR"));
+    let opts = ImportOptions {
+        lambda_endpoint: Some("http://127.0.0.1:9001".into()),
+        ..ImportOptions::default()
+    };
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let first = import(&doc(path.file_name().unwrap().to_str().unwrap()), &opts).unwrap();
+        let mut native = first.api.clone();
+        native["name"] = "x".into();
+        let exported = export(&native);
+        let again = import(&exported, &opts).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(again.api, first.api, "{}", path.display());
+        assert!(
+            again.warnings.is_empty() || !first.warnings.is_empty(),
+            "{:?}",
+            again.warnings
+        );
+    }
+}
+
+/// A method with an API key and an authorizer exports as one requirement object (both
+/// apply) and imports back with both.
+#[test]
+fn api_key_and_authorizer_round_trip_as_one_requirement() {
+    let native = json!({ "name": "x",
+        "authorizers": { "tok": { "plugin": "p", "identity_sources": ["method.request.header.Authorization"], "ttl": "300s" } },
+        "resources": { "/a": { "GET": { "api_key_required": true, "authorizer": "tok",
+            "integration": { "type": "mock" } } } } });
+    let exported = export(&native);
+    assert_eq!(
+        exported.pointer("/paths/~1a/get/security"),
+        Some(&json!([{ "api_key": [], "tok": [] }]))
+    );
+    let again = import(&exported, &ImportOptions::default()).unwrap();
+    let m = &again.api["resources"]["/a"]["GET"];
+    assert_eq!(m["api_key_required"], true, "{:?}", again.warnings);
+    assert_eq!(m["authorizer"], "tok");
+}
+
+#[test]
+fn source_ip_policies_import_and_export() {
+    let doc = json!({
+        "openapi": "3.0.1",
+        "paths": {},
+        "x-amazon-apigateway-policy": { "Version": "2012-10-17", "Statement": [
+            { "Effect": "Allow", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*" },
+            { "Effect": "Deny", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*",
+              "Condition": { "NotIpAddress": { "aws:SourceIp": ["10.0.0.0/8", "192.0.2.1"] } } },
+            { "Effect": "Deny", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*",
+              "Condition": { "IpAddress": { "aws:SourceIp": "10.9.0.0/16" } } },
+            { "Effect": "Deny", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*",
+              "Condition": { "StringNotEquals": { "aws:SourceVpce": "vpce-1" } } }
+        ] }
+    });
+    let imported = import(&doc, &ImportOptions::default()).unwrap();
+    assert_eq!(
+        imported.api["resource_policy"],
+        json!({ "allow_source_ips": ["10.0.0.0/8", "192.0.2.1"], "deny_source_ips": ["10.9.0.0/16"] })
+    );
+    assert_eq!(imported.warnings.len(), 1, "{:?}", imported.warnings);
+    assert!(imported.warnings[0]
+        .starts_with("#/x-amazon-apigateway-policy/Statement/3/Condition/StringNotEquals"));
+    let mut native = imported.api.clone();
+    native["name"] = "x".into();
+    let again = import(&export(&native), &ImportOptions::default()).unwrap();
+    assert_eq!(again.api, imported.api);
+}
+
+#[test]
+fn lambda_arns_and_hosts_are_rebound() {
+    assert_eq!(
+        lambda_function("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123:function:Calc:live/invocations"),
+        Some("Calc".into())
+    );
+    let mut b = IndexMap::new();
+    b.insert(
+        "petstore.example.com".to_owned(),
+        "127.0.0.1:9000".to_owned(),
+    );
+    assert_eq!(
+        rebind_host("https://petstore.example.com/pets/{id}", &b),
+        "http://127.0.0.1:9000/pets/{id}"
+    );
+    assert_eq!(
+        rebind_host("https://petstore.example.com:443/x", &b),
+        "http://127.0.0.1:9000/x"
+    );
+    assert_eq!(
+        rebind_host("https://other.example.com/x", &b),
+        "https://other.example.com/x"
+    );
+}
+
+#[test]
+fn every_shared_document_imports_with_warnings_naming_places() {
+    let dir = format!("{}/testdata/openapi", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 8);
+    let opts = ImportOptions {
+        lambda_endpoint: Some("http://127.0.0.1:9001".into()),
+        ..ImportOptions::default()
+    };
+    for n in &names {
+        let imported = import(&doc(n), &opts).unwrap_or_else(|e| panic!("{n}: {e}"));
+        for w in &imported.warnings {
+            assert!(w.starts_with("#/"), "{n}: {w}");
+        }
+        assert!(imported.api["resources"].is_object(), "{n}");
+    }
+    // AWS service integrations are named, not dropped silently.
+    let s3 = import(&doc("awsdocs-s3-proxy.swagger2.json"), &opts).unwrap();
+    assert!(
+        s3.warnings
+            .iter()
+            .any(|w| w.contains("AWS service integration (s3)")),
+        "{:?}",
+        s3.warnings
+    );
+    let jwt = json!({
+        "openapi": "3.0.1",
+        "components": { "securitySchemes": { "jwt": { "type": "oauth2",
+            "x-amazon-apigateway-authorizer": { "type": "jwt", "identitySource": "$request.header.Authorization" } } } },
+        "paths": { "/me": { "get": { "security": [{ "jwt": [] }],
+            "x-amazon-apigateway-integration": { "type": "mock" } } } }
+    });
+    let imported = import(&jwt, &opts).unwrap();
+    assert_eq!(
+        imported.api["resources"],
+        json!({}),
+        "never served without its authorizer"
+    );
+    assert!(
+        imported.warnings[0]
+            .starts_with("#/paths/~1me/get/security/0/jwt: authorizer `jwt` of type `jwt`"),
+        "{:?}",
+        imported.warnings
+    );
+    let kinesis = import(&doc("awsdocs-kinesis-proxy.oas30.json"), &opts).unwrap();
+    assert!(
+        kinesis.warnings.iter().any(|w| w.contains("(kinesis)")),
+        "{:?}",
+        kinesis.warnings
+    );
+}
