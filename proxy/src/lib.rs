@@ -16,11 +16,11 @@ pub mod pipeline;
 pub mod plugin;
 pub mod router;
 pub mod runtime;
-pub mod state;
 pub mod upstream;
 pub mod websocket;
 
 pub use gatehouse_openapi as openapi;
+pub use gatehouse_state as state;
 pub use gatehouse_vtl as vtl;
 
 use arc_swap::ArcSwap;

@@ -9,7 +9,7 @@
 //! - Per-key throttles are token buckets in a bounded cache that forgets idle keys.
 
 use super::{QuotaKey, SharedStore, StoreError, StoredKey};
-use crate::pipeline::throttle::{Bucket, ThrottleSettings};
+use crate::limiter::{Bucket, ThrottleSettings};
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
 use sha2::{Digest, Sha256};
@@ -443,7 +443,7 @@ impl ApiKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{MemoryStore, StateStore};
+    use crate::{MemoryStore, StateStore};
 
     const DAY: u64 = 86_400;
 

@@ -1,15 +1,20 @@
 //! Durable state: API keys, usage-plan quota counters and the plugins' key/value data.
 //!
-//! The pipeline never touches storage. It reads [`keys::KeyRegistry`] (an in-memory map of
-//! hashed key values, rebuilt whenever keys change) and counts quota in memory
-//! ([`keys::QuotaCounters`]); a background task writes the counts to the [`StateStore`] every
-//! flush interval and once more at shutdown. A crash (SIGKILL) therefore loses at most one flush
-//! interval of counts. Plugins' `kv` calls go to the store directly (see
-//! `plugin::host::KvStore`), one small transaction each. The store is a trait so that a shared one (Redis, for several nodes)
-//! can replace the embedded one without the pipeline noticing.
+//! The pipeline never touches storage. It reads [`keys::ApiKeys`], which holds an in-memory map
+//! of hashed key values (replaced whole whenever keys change) and counts quota in memory; a
+//! background task calls [`keys::ApiKeys::flush`] to write the counts to the [`StateStore`]
+//! every flush interval and once more at shutdown. A crash (SIGKILL) therefore loses at most one
+//! flush interval of counts. Plugins' `kv` calls go to the store directly (the plugin host's
+//! `KvStore`), one small transaction each. The store is a trait so that a shared one (Redis,
+//! for several nodes) can replace the embedded one without the pipeline noticing.
+//!
+//! Backends: [`MemoryStore`] and [`redb_store::RedbStore`] (embedded, durable). Beside them:
+//! [`connections`] (the open WebSocket connections `@connections` reaches) and [`limiter`]
+//! (token buckets for throttles).
 
 pub mod connections;
 pub mod keys;
+pub mod limiter;
 pub mod redb_store;
 
 use std::collections::HashMap;
