@@ -1,7 +1,7 @@
 //! `gatehouse:plugin/log`: to the gateway's log, tagged with plugin and request id.
 
-use crate::plugin::bindings::log::{Host, Level};
-use crate::plugin::CallState;
+use crate::bindings::log::{Host, Level};
+use crate::CallState;
 
 /// Longest message kept; a plugin cannot flood the log with one call.
 const MAX_MESSAGE: usize = 4096;

@@ -1,7 +1,7 @@
 //! `gatehouse:plugin/clock`: wall-clock time without WASI.
 
-use crate::plugin::bindings::clock::Host;
-use crate::plugin::CallState;
+use crate::bindings::clock::Host;
+use crate::CallState;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 impl Host for CallState {

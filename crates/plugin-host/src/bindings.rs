@@ -4,14 +4,14 @@
 
 pub mod authorizer {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../wit",
         world: "authorizer",
     });
 }
 
 pub mod mapper {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../wit",
         world: "mapper",
         with: {
             "gatehouse:plugin/types": super::authorizer::gatehouse::plugin::types,
@@ -25,7 +25,7 @@ pub mod mapper {
 
 pub mod integration {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../wit",
         world: "integration",
         with: {
             "gatehouse:plugin/types": super::authorizer::gatehouse::plugin::types,
@@ -41,7 +41,7 @@ pub use authorizer::gatehouse::plugin::{clock, config, kv, log, types};
 
 pub mod websocket_handler {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../wit",
         world: "websocket-handler",
         with: {
             "gatehouse:plugin/types": super::authorizer::gatehouse::plugin::types,

@@ -5,9 +5,9 @@
 //! Each plugin is bounded in keys and bytes so that it cannot exhaust the store. Writes are
 //! durable before `set` and `delete` return; they are meant for small, infrequent state.
 
-use crate::plugin::bindings::kv::Host;
-use crate::plugin::CallState;
-use crate::state::{KvUsage, MemoryStore, SharedStore};
+use crate::bindings::kv::Host;
+use crate::CallState;
+use gatehouse_state::{KvUsage, MemoryStore, SharedStore};
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub const MAX_KEYS: usize = 10_000;
@@ -157,7 +157,7 @@ impl Host for CallState {
     }
 }
 
-impl crate::plugin::bindings::kv_keys::Host for CallState {
+impl crate::bindings::kv_keys::Host for CallState {
     fn keys(&mut self, prefix: String, limit: u32) -> Vec<String> {
         self.kv.keys(&prefix, limit as usize).unwrap_or_else(|e| {
             self.kv_failed("list", &e);

@@ -61,12 +61,15 @@ impl PluginHost {
 
     /// Keeps the plugins' `kv` data in `store` from now on. Call before the first plugin call;
     /// false when a (process-local) store was already in use.
-    pub fn use_store(&self, store: crate::state::SharedStore) -> bool {
+    pub fn use_store(&self, store: gatehouse_state::SharedStore) -> bool {
         self.store.set(store)
     }
 
     /// Lets plugins reach WebSocket connections through `registry`. Call once at startup.
-    pub fn use_connections(&self, registry: crate::state::connections::SharedConnections) -> bool {
+    pub fn use_connections(
+        &self,
+        registry: gatehouse_state::connections::SharedConnections,
+    ) -> bool {
         self.connections.set(registry)
     }
 

@@ -1,7 +1,7 @@
 //! `gatehouse:plugin/config`: the plugin's own settings (`plugins.NAME.config`).
 
-use crate::plugin::bindings::config::Host;
-use crate::plugin::CallState;
+use crate::bindings::config::Host;
+use crate::CallState;
 
 impl Host for CallState {
     fn get(&mut self, name: String) -> Option<String> {

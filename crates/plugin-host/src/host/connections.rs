@@ -1,9 +1,9 @@
 //! `gatehouse:plugin/connections`: `@connections` for plugins, through the process's
 //! connection registry.
 
-use crate::plugin::bindings::connections::{ConnectionError, Host};
-use crate::plugin::CallState;
-use crate::state::connections::{Push, PushError, SharedConnections};
+use crate::bindings::connections::{ConnectionError, Host};
+use crate::CallState;
+use gatehouse_state::connections::{Push, PushError, SharedConnections};
 use std::sync::OnceLock;
 
 /// The registry plugins reach, set once at startup (absent: every connection is gone).
