@@ -1,8 +1,8 @@
 //! The Markdown report: the machine, the versions, one row per scenario and target, the
 //! issue's targets with where Gatehouse stands, and memory per idle connection.
 
-use crate::load::Run;
 use crate::procs::{version_of, which};
+use crate::run::Run;
 use crate::{Measured, Target};
 use std::fmt::Write;
 

@@ -2,7 +2,7 @@
 //! HTTP/2 over TLS through the same code, so the two protocols are compared like for like:
 //! `conns` connections, each with `streams` request loops, for a fixed time, on one thread.
 
-use crate::load::Run;
+use crate::run::Run;
 use anyhow::Context;
 use bytes::{Buf, Bytes};
 use http_body_util::{BodyExt, Empty};
@@ -66,9 +66,9 @@ pub fn run(
         lat.sort_unstable();
         Ok(Run {
             rps: lat.len() as f64 / secs,
-            p50: crate::load::percentile(&lat, 50.0),
-            p99: crate::load::percentile(&lat, 99.0),
-            p999: crate::load::percentile(&lat, 99.9),
+            p50: crate::run::percentile(&lat, 50.0),
+            p99: crate::run::percentile(&lat, 99.0),
+            p999: crate::run::percentile(&lat, 99.9),
             requests: lat.len() as u64,
             non_2xx: all.non_2xx,
             errors: all.errors,

@@ -1,7 +1,7 @@
 //! WebSocket load: echo round trips over N connections for a fixed time, and many idle
 //! connections held open for the memory figure. Loopback only.
 
-use crate::load::Run;
+use crate::run::Run;
 use futures_util::{SinkExt, StreamExt};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -61,9 +61,9 @@ pub fn echo(addr: SocketAddr, path: &str, conns: usize, duration: Duration) -> a
         all.sort_unstable();
         Ok(Run {
             rps: all.len() as f64 / secs,
-            p50: crate::load::percentile(&all, 50.0),
-            p99: crate::load::percentile(&all, 99.0),
-            p999: crate::load::percentile(&all, 99.9),
+            p50: crate::run::percentile(&all, 50.0),
+            p99: crate::run::percentile(&all, 99.0),
+            p999: crate::run::percentile(&all, 99.9),
             requests: all.len() as u64,
             non_2xx: 0,
             errors,

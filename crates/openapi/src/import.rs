@@ -329,8 +329,3 @@ pub(crate) fn has_ref(v: &Value) -> bool {
         _ => false,
     }
 }
-
-pub(crate) fn ref_name(schema: &Value) -> Option<String> {
-    let r = schema.get("$ref")?.as_str()?;
-    Some(r.rsplit('/').next().unwrap_or(r).to_owned())
-}

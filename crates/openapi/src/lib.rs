@@ -66,5 +66,10 @@ pub fn number(v: &Value) -> Option<u64> {
     v.as_u64()
         .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
+pub(crate) fn ref_name(schema: &Value) -> Option<String> {
+    let r = schema.get("$ref")?.as_str()?;
+    Some(r.rsplit('/').next().unwrap_or(r).to_owned())
+}
+
 #[cfg(test)]
 mod tests;

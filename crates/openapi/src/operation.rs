@@ -1,7 +1,6 @@
 //! One operation: its method settings, integration and mappings.
 
-use crate::import::ref_name;
-use crate::{esc, number, security, Ctx};
+use crate::{esc, number, ref_name, security, Ctx};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
@@ -98,24 +97,6 @@ pub(crate) fn method_of(
         m.insert("authorizer".into(), a.into());
     }
     Some(Value::Object(m))
-}
-
-pub(crate) fn identity_sources(auth: &Value, scheme: &Value) -> Vec<String> {
-    let from_auth = auth.get("identitySource").and_then(Value::as_str).map(|s| {
-        s.split(',')
-            .map(|p| p.trim().to_owned())
-            .filter(|p| !p.is_empty())
-            .collect::<Vec<_>>()
-    });
-    match from_auth {
-        Some(list) if !list.is_empty() => list,
-        // A token authorizer reads the header the scheme names.
-        _ => scheme
-            .get("name")
-            .and_then(Value::as_str)
-            .map(|h| vec![format!("method.request.header.{h}")])
-            .unwrap_or_default(),
-    }
 }
 
 /// `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:ALIAS]` inside an invoke URI.

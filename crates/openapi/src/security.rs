@@ -205,7 +205,7 @@ fn bind_authorizer(cx: &mut Ctx<'_>, name: &str, auth: &Value, scheme: &Value, a
     if cx.authorizers.contains_key(name) {
         return;
     }
-    let sources = crate::operation::identity_sources(auth, scheme);
+    let sources = identity_sources(auth, scheme);
     let exported = auth.get("x-gatehouse-plugin").and_then(Value::as_str);
     let plugin = match cx
         .opts
@@ -237,6 +237,24 @@ fn bind_authorizer(cx: &mut Ctx<'_>, name: &str, auth: &Value, scheme: &Value, a
         name.to_owned(),
         json!({ "plugin": plugin, "identity_sources": sources, "ttl": format!("{ttl}s") }),
     );
+}
+
+pub(crate) fn identity_sources(auth: &Value, scheme: &Value) -> Vec<String> {
+    let from_auth = auth.get("identitySource").and_then(Value::as_str).map(|s| {
+        s.split(',')
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+    });
+    match from_auth {
+        Some(list) if !list.is_empty() => list,
+        // A token authorizer reads the header the scheme names.
+        _ => scheme
+            .get("name")
+            .and_then(Value::as_str)
+            .map(|h| vec![format!("method.request.header.{h}")])
+            .unwrap_or_default(),
+    }
 }
 
 #[cfg(test)]

@@ -2,9 +2,23 @@
 //! methods of strings, lists and maps, and `$util`.
 
 use crate::ast::Op;
-use crate::render::display;
 use serde_json::{Number, Value};
 use std::fmt::Write as _;
+
+/// How a value prints in a template: nothing for null, strings as they are, the rest as JSON.
+pub(crate) fn display(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        other => other.to_string(),
+    }
+}
+
+pub(crate) fn truthy(v: &Value) -> bool {
+    !matches!(v, Value::Null | Value::Bool(false))
+}
 
 pub(crate) fn property(v: &Value, name: &str) -> Value {
     match v {

@@ -106,10 +106,10 @@ impl Rendered {
                 let text = match v {
                     Value::Array(items) => items
                         .iter()
-                        .map(render::display)
+                        .map(functions::display)
                         .collect::<Vec<_>>()
                         .join(","),
-                    other => render::display(other),
+                    other => functions::display(other),
                 };
                 (k.clone(), text)
             })

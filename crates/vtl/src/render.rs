@@ -28,20 +28,6 @@ pub(crate) struct Renderer<'a> {
     pub(crate) body_json: Option<Value>,
 }
 
-pub(crate) fn display(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        other => other.to_string(),
-    }
-}
-
-pub(crate) fn truthy(v: &Value) -> bool {
-    !matches!(v, Value::Null | Value::Bool(false))
-}
-
 impl Renderer<'_> {
     pub(crate) fn nodes(&mut self, nodes: &[Node]) -> Result<Flow, String> {
         for n in nodes {
