@@ -3,6 +3,7 @@
 //! An enum rather than a boxed trait object: the common cases (a streamed hyper body, a
 //! fixed buffer) need no allocation and no dynamic dispatch.
 
+use crate::error::{Rejection, ResponseType};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
@@ -32,7 +33,7 @@ pub enum Body {
 #[derive(Debug)]
 pub enum RequestBody {
     Hyper(Incoming),
-    H3(crate::listener::h3::RecvBody),
+    H3(RecvBody),
 }
 
 impl From<Incoming> for RequestBody {
@@ -170,4 +171,85 @@ pub fn is_body_too_large(err: &(dyn std::error::Error + 'static)) -> bool {
         cur = e.source();
     }
     false
+}
+
+/// The receiving half of an HTTP/3 request stream, as an [`http_body::Body`].
+pub struct RecvBody {
+    stream: Box<dyn RecvData>,
+    done: bool,
+}
+
+impl std::fmt::Debug for RecvBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvBody")
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Object-safe view of `RequestStream<R, Bytes>::poll_recv_data`, so that [`RecvBody`] (and
+/// with it the gateway's body type) needs no type parameter for the QUIC stream; the HTTP/3
+/// listener implements it for its request streams.
+pub trait RecvData: Send {
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, BoxError>>;
+}
+
+impl RecvBody {
+    pub fn new(stream: Box<dyn RecvData>) -> RecvBody {
+        RecvBody {
+            stream,
+            done: false,
+        }
+    }
+}
+
+impl http_body::Body for RecvBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        match this.stream.poll_data(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(Some(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
+            Poll::Ready(Ok(None)) => {
+                this.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Err(e)) => {
+                this.done = true;
+                Poll::Ready(Some(Err(e)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
+/// Buffers a request body; over the limit is 413, a broken client stream 400.
+pub async fn read_body(body: Body) -> Result<bytes::Bytes, Rejection> {
+    use http_body_util::BodyExt;
+    match body.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if is_body_too_large(&*e) => Err(Rejection::new(
+            ResponseType::RequestTooLarge,
+            "request body over the limit",
+        )),
+        Err(e) => Err(Rejection::new(
+            ResponseType::BadRequestBody,
+            format!("reading the request body failed: {e}"),
+        )),
+    }
 }

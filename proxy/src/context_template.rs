@@ -5,7 +5,8 @@
 //! buffer. When the template is JSON (it starts with `{`), every value is JSON-escaped so
 //! the line stays valid JSON whatever a client sent.
 
-use crate::pipeline::ctx::RequestCtx;
+pub use crate::ctx::Names;
+use crate::ctx::RequestCtx;
 use std::fmt::Write as _;
 use std::time::UNIX_EPOCH;
 
@@ -64,14 +65,6 @@ const VARS: &[(&str, ContextVar)] = &[
     ("error.messageString", ContextVar::ErrorMessageString),
     ("error.responseType", ContextVar::ErrorResponseType),
 ];
-
-/// Names the runtime resolves for the request's indices (API, stage, resource).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Names<'a> {
-    pub api: Option<&'a str>,
-    pub stage: Option<&'a str>,
-    pub resource: Option<&'a str>,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
@@ -368,7 +361,7 @@ mod tests {
         let mut out = String::new();
         t.render(&c, Names::default(), &mut out);
         assert_eq!(out, "- - -");
-        c.authorizer = Some(std::sync::Arc::new(crate::pipeline::ctx::AuthContext {
+        c.authorizer = Some(std::sync::Arc::new(crate::ctx::AuthContext {
             principal_id: "alice".into(),
             context: vec![("user".into(), "a1".into())],
             usage_identifier_key: None,

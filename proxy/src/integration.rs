@@ -6,12 +6,12 @@ pub mod lambda;
 pub mod mock;
 pub mod wasm;
 
+use crate::body::read_body;
 use crate::body::Body;
+use crate::ctx::RequestCtx;
+use crate::ctx::RouteInfo;
 use crate::error::Rejection;
-use crate::pipeline::ctx::RequestCtx;
-use crate::pipeline::read_body;
 use crate::plugin::Plugin;
-use crate::runtime::Runtime;
 use crate::Shared;
 use http::request::Parts;
 use http::Response;
@@ -32,7 +32,7 @@ impl Integration {
     /// Calls the integration. `stage` selects stage-variable substitutions.
     pub async fn invoke(
         &self,
-        rt: &Runtime,
+        rt: &dyn RouteInfo,
         shared: &Shared,
         ctx: &mut RequestCtx,
         stage: usize,

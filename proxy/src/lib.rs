@@ -8,6 +8,7 @@ pub mod admin;
 pub mod body;
 pub mod config;
 pub mod context_template;
+pub mod ctx;
 pub mod error;
 pub mod integration;
 pub mod listener;
@@ -16,6 +17,7 @@ pub mod pipeline;
 pub mod plugin;
 pub mod router;
 pub mod runtime;
+pub mod stage;
 pub mod upstream;
 pub mod websocket;
 

@@ -2,19 +2,19 @@
 //!
 //! ```text
 //! (WebSocket)      websocket.rs           an upgrade to a WebSocket API stage leaves here
-//! (CORS preflight) pipeline/cors.rs       answered here for resources without OPTIONS
+//! (CORS preflight) pipeline/route.rs      answered here for resources without OPTIONS
 //! route            pipeline/route.rs      API, stage, resource, method, path parameters
-//! resource policy  pipeline/policy.rs     source IP allow/deny (403)
+//! resource policy  stage/policy.rs        source IP allow/deny (403)
 //! body limit       (below)                413 for a declared length over the limit
-//! authorize        pipeline/authorize.rs  Wasm authorizer, decision cache
+//! authorize        stage/authorize.rs     Wasm authorizer, decision cache
 //! API key          pipeline/api_key.rs    key, usage plan (403 without one)
-//! throttle         pipeline/throttle.rs   account, stage, method token buckets; per-key
+//! throttle         stage/throttle.rs      account, stage, method token buckets; per-key
 //!                  pipeline/api_key.rs    buckets and quota of the key's usage plan
-//! cache            pipeline/cache.rs      stage cache: a hit skips everything below
+//! cache            stage/cache.rs         stage cache: a hit skips everything below
 //! map request      pipeline/map.rs        mapper plugin
 //! integration      integration.rs         http_proxy | mock | wasm
 //! map response     pipeline/map.rs        mapper plugin
-//! (cache store)    pipeline/cache.rs      successful responses, coalesced per key
+//! (cache store)    stage/cache.rs         successful responses, coalesced per key
 //! observe          pipeline/observe.rs    request id header, metrics, access log: every exit path
 //! ```
 //! A method without an authorizer or mappers pays nothing for them.
@@ -23,20 +23,17 @@
 //! loaded once per request, so a reload never changes a request half-way.
 
 pub mod api_key;
-pub mod authorize;
-pub mod cache;
-pub mod cors;
-pub mod ctx;
 pub mod map;
 pub mod observe;
-pub mod policy;
 pub mod respond;
 pub mod route;
-pub mod throttle;
-pub mod validate;
+pub mod websocket;
 
-use crate::body::Body;
+pub use crate::ctx;
+pub use crate::stage::{authorize, cache, cors, policy, throttle, validate};
+
 use crate::body::RequestBody;
+use crate::body::{read_body, Body};
 use crate::error::{Rejection, ResponseType};
 use crate::runtime::{MethodEntry, Runtime};
 use crate::Shared;
@@ -90,11 +87,11 @@ async fn run(
 ) -> Result<Response<Body>, Rejection> {
     if rt.has_websocket_apis {
         if let Some((api, stage)) = websocket_mount(rt, ctx) {
-            return crate::websocket::handshake(shared, rt, ctx, api, stage, parts).await;
+            return websocket::handshake(shared, rt, ctx, api, stage, parts).await;
         }
     }
     if rt.has_cors {
-        if let Some(resp) = cors::preflight(
+        if let Some(resp) = route::preflight(
             rt,
             ctx.host_name(),
             &parts.method,
@@ -153,7 +150,7 @@ async fn run(
         // An upgrade is never cached (nor coalesced with another).
         (Some(sc), Some(mc))
             if (mc.all_methods || ctx.method == http::Method::GET)
-                && !crate::websocket::is_upgrade(&parts.headers) =>
+                && !crate::integration::http_proxy::is_upgrade(&parts.headers) =>
         {
             Some((sc, mc))
         }
@@ -224,22 +221,6 @@ async fn fetch(
     match (&entry.response_mapper, &original) {
         (Some(mapper), Some(original)) => map::map_response(ctx, mapper, original, resp).await,
         _ => Ok(resp),
-    }
-}
-
-/// Buffers a request body; over the limit is 413, a broken client stream 400.
-pub async fn read_body(body: Body) -> Result<bytes::Bytes, Rejection> {
-    use http_body_util::BodyExt;
-    match body.collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if crate::body::is_body_too_large(&*e) => Err(Rejection::new(
-            ResponseType::RequestTooLarge,
-            "request body over the limit",
-        )),
-        Err(e) => Err(Rejection::new(
-            ResponseType::BadRequestBody,
-            format!("reading the request body failed: {e}"),
-        )),
     }
 }
 

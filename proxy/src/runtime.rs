@@ -4,15 +4,15 @@
 //! holds one `Arc<Runtime>` from start to end, so a reload never changes it mid-flight.
 
 use crate::context_template::{ContextTemplate, Names};
+use crate::ctx::{RequestCtx, RouteInfo};
 use crate::error::ResponseType;
 use crate::integration::Integration;
 use crate::metrics::RouteMetrics;
-use crate::pipeline::authorize::AuthorizerBinding;
-use crate::pipeline::cache::{MethodCache, StageCache};
-use crate::pipeline::ctx::RequestCtx;
-use crate::pipeline::throttle::Bucket;
 use crate::plugin::Plugin;
 use crate::router::{ParamSpans, ResourceTree};
+use crate::stage::authorize::AuthorizerBinding;
+use crate::stage::cache::{MethodCache, StageCache};
+use crate::stage::throttle::Bucket;
 use crate::state::keys::{ConfigKey, UsagePlan};
 use http::{HeaderName, Method, StatusCode};
 use std::sync::Arc;
@@ -63,9 +63,9 @@ pub struct Api {
     pub responses: GatewayResponses,
     pub api_key_source: ApiKeySource,
     /// Who may call, by source IP.
-    pub policy: Option<Box<crate::pipeline::policy::ResourcePolicy>>,
+    pub policy: Option<Box<crate::stage::policy::ResourcePolicy>>,
     /// CORS settings, when the API has them.
-    pub cors: Option<Box<crate::pipeline::cors::Cors>>,
+    pub cors: Option<Box<crate::stage::cors::Cors>>,
     /// Set for an API of protocol `websocket` (which has routes instead of resources).
     pub websocket: Option<Box<crate::websocket::WsApi>>,
 }
@@ -108,7 +108,7 @@ pub struct MethodEntry {
     pub request_mapper: Option<Arc<Plugin>>,
     pub response_mapper: Option<Arc<Plugin>>,
     /// Request validation, when the method names a validator.
-    pub validation: Option<Box<crate::pipeline::validate::Validation>>,
+    pub validation: Option<Box<crate::stage::validate::Validation>>,
     /// Method-level throttle, one bucket per stage.
     pub throttle: Option<Box<[Bucket]>>,
     /// Cache settings when the method is cached (its stage must have a cache).
@@ -274,8 +274,18 @@ impl Runtime {
         }
     }
 
+    /// The gateway-response overrides that apply to `ctx`'s API.
+    pub fn responses_for(&self, ctx: &RequestCtx) -> &GatewayResponses {
+        match ctx.api {
+            Some(a) => &self.apis[a].responses,
+            None => &self.default_responses,
+        }
+    }
+}
+
+impl RouteInfo for Runtime {
     /// The matched resource's path parameters by name, percent-decoded, in path order.
-    pub fn path_parameters<'a>(&'a self, ctx: &RequestCtx) -> Vec<(&'a str, String)> {
+    fn path_parameters(&self, ctx: &RequestCtx) -> Vec<(&str, String)> {
         let Some(m) = &ctx.matched else {
             return Vec::new();
         };
@@ -292,7 +302,7 @@ impl Runtime {
     }
 
     /// The matched stage's variables.
-    pub fn stage_variables(&self, ctx: &RequestCtx) -> &[(Box<str>, Box<str>)] {
+    fn stage_variables(&self, ctx: &RequestCtx) -> &[(Box<str>, Box<str>)] {
         match &ctx.matched {
             Some(m) => &self.apis[m.api].stages[m.stage].variables,
             None => &[],
@@ -300,7 +310,7 @@ impl Runtime {
     }
 
     /// Names for `$context` templates.
-    pub fn names(&self, ctx: &RequestCtx) -> Names<'_> {
+    fn names(&self, ctx: &RequestCtx) -> Names<'_> {
         let api = ctx.api.map(|a| &self.apis[a]);
         Names {
             api: api.map(|a| &*a.name),
@@ -308,14 +318,6 @@ impl Runtime {
             resource: api
                 .zip(ctx.matched.as_ref())
                 .map(|(a, m)| &*a.resources[m.resource].path),
-        }
-    }
-
-    /// The gateway-response overrides that apply to `ctx`'s API.
-    pub fn responses_for(&self, ctx: &RequestCtx) -> &GatewayResponses {
-        match ctx.api {
-            Some(a) => &self.apis[a].responses,
-            None => &self.default_responses,
         }
     }
 }

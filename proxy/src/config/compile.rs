@@ -14,13 +14,13 @@ use crate::integration::http_proxy::{HttpProxy, UriTemplate};
 use crate::integration::mock::Mock;
 use crate::integration::Integration;
 use crate::metrics::{Registry, RouteKey};
-use crate::pipeline::authorize::{AuthorizerBinding, IdentitySource};
-use crate::pipeline::cache::{Invalidation, MethodCache, StageCache, Unauthorized};
-use crate::pipeline::throttle::{Bucket, ThrottleSettings};
-use crate::pipeline::validate;
 use crate::plugin::{Plugin, PluginKind, PluginSettings};
 use crate::router::{parse_resource_path, ResourceTree, Segment};
 use crate::runtime::*;
+use crate::stage::authorize::{AuthorizerBinding, IdentitySource};
+use crate::stage::cache::{Invalidation, MethodCache, StageCache, Unauthorized};
+use crate::stage::throttle::{Bucket, ThrottleSettings};
+use crate::stage::validate;
 use crate::state::keys::{validate_value, ConfigKey, Period, QuotaSettings, UsagePlan};
 use crate::vtl::Template;
 use crate::websocket;
@@ -1011,7 +1011,7 @@ fn api(
                 let mut out = Vec::with_capacity(items.len());
                 e.at(field, |e| {
                     for (i, s) in items.iter().enumerate() {
-                        match crate::pipeline::policy::Cidr::parse(s) {
+                        match crate::stage::policy::Cidr::parse(s) {
                             Ok(c) => out.push(c),
                             Err(msg) => e.index(i, |e| e.push(msg)),
                         }
@@ -1019,7 +1019,7 @@ fn api(
                 });
                 out
             };
-            Box::new(crate::pipeline::policy::ResourcePolicy {
+            Box::new(crate::stage::policy::ResourcePolicy {
                 allow: list("allow_source_ips", &p.allow_source_ips),
                 deny: list("deny_source_ips", &p.deny_source_ips),
             })
@@ -1038,7 +1038,7 @@ fn api(
     }
 }
 
-fn cors(c: &RawCors, e: &mut Errors) -> Option<Box<crate::pipeline::cors::Cors>> {
+fn cors(c: &RawCors, e: &mut Errors) -> Option<Box<crate::stage::cors::Cors>> {
     let list = |e: &mut Errors, field: &str, items: &[String]| -> Option<HeaderValue> {
         if items.is_empty() {
             return None;
@@ -1083,7 +1083,7 @@ fn cors(c: &RawCors, e: &mut Errors) -> Option<Box<crate::pipeline::cors::Cors>>
     let methods = list(e, "allow_methods", &c.allow_methods).unwrap_or(HeaderValue::from_static(
         "GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS",
     ));
-    Some(Box::new(crate::pipeline::cors::Cors {
+    Some(Box::new(crate::stage::cors::Cors {
         origins: c
             .allow_origins
             .iter()

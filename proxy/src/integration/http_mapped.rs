@@ -6,9 +6,9 @@
 
 use super::http_proxy::{add_forwarded, strip_hop_by_hop, UriTemplate};
 use crate::body::Body;
+use crate::ctx::RequestCtx;
+use crate::ctx::RouteInfo;
 use crate::error::{Rejection, ResponseType};
-use crate::pipeline::ctx::RequestCtx;
-use crate::runtime::Runtime;
 use crate::vtl::{Inputs, Template};
 use crate::Shared;
 use bytes::Bytes;
@@ -95,7 +95,7 @@ fn pick<'t>(templates: &'t [(Box<str>, Template)], media: &str) -> Option<(&'t s
 }
 
 /// `$context` for templates.
-pub fn context_value(rt: &Runtime, ctx: &RequestCtx) -> Value {
+pub fn context_value(rt: &dyn RouteInfo, ctx: &RequestCtx) -> Value {
     let names = rt.names(ctx);
     let mut identity = Map::new();
     identity.insert("sourceIp".into(), ctx.source_ip.to_string().into());
@@ -127,7 +127,7 @@ struct MethodValues {
 }
 
 impl MethodValues {
-    fn new(rt: &Runtime, ctx: &RequestCtx, headers: &HeaderMap) -> Self {
+    fn new(rt: &dyn RouteInfo, ctx: &RequestCtx, headers: &HeaderMap) -> Self {
         let path = rt
             .path_parameters(ctx)
             .into_iter()
@@ -205,7 +205,7 @@ fn template_error(which: &str, e: String) -> Rejection {
 impl HttpMapped {
     pub async fn call(
         &self,
-        rt: &Runtime,
+        rt: &dyn RouteInfo,
         shared: &Shared,
         ctx: &mut RequestCtx,
         stage: usize,
@@ -404,7 +404,7 @@ pub struct MappedMock {
 impl MappedMock {
     pub fn call(
         &self,
-        rt: &Runtime,
+        rt: &dyn RouteInfo,
         ctx: &RequestCtx,
         headers: &HeaderMap,
         body: Bytes,

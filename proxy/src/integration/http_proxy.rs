@@ -7,8 +7,8 @@
 //! variables are substituted at load (one template per stage), path parameters per request.
 
 use crate::body::{is_body_too_large, Body};
+use crate::ctx::RequestCtx;
 use crate::error::{Rejection, ResponseType};
-use crate::pipeline::ctx::RequestCtx;
 use crate::Shared;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
@@ -150,7 +150,7 @@ impl HttpProxy {
         body: Body,
     ) -> Result<Response<Body>, Rejection> {
         let upstreams = &shared.upstreams;
-        let upgrade = match crate::websocket::is_upgrade(&parts.headers) {
+        let upgrade = match is_upgrade(&parts.headers) {
             true => parts
                 .extensions
                 .remove::<hyper::upgrade::OnUpgrade>()
@@ -307,6 +307,19 @@ pub(crate) fn add_forwarded(headers: &mut HeaderMap, ctx: &RequestCtx) {
     }
 }
 
+/// Whether the request asks for a WebSocket upgrade (RFC 6455 section 4.2.1).
+pub fn is_upgrade(headers: &HeaderMap) -> bool {
+    let has_token = |name: http::header::HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    has_token(http::header::UPGRADE, "websocket") && has_token(http::header::CONNECTION, "upgrade")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,5 +372,17 @@ mod tests {
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn upgrade_needs_both_headers_in_any_case() {
+        let mut h = HeaderMap::new();
+        h.insert("upgrade", HeaderValue::from_static("WebSocket"));
+        assert!(!is_upgrade(&h));
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
+        assert!(is_upgrade(&h));
     }
 }

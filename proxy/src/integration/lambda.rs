@@ -8,10 +8,10 @@
 //! malformed response is 502 `{"message": "Internal server error"}`, as in API Gateway.
 
 use crate::body::Body;
+use crate::ctx::RequestCtx;
+use crate::ctx::RouteInfo;
 use crate::error::{Rejection, ResponseType};
-use crate::pipeline::ctx::RequestCtx;
 use crate::plugin::convert;
-use crate::runtime::Runtime;
 use crate::Shared;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -64,7 +64,7 @@ pub fn is_binary(types: &[Box<str>], content_type: Option<&str>) -> bool {
 impl Lambda {
     pub async fn call(
         &self,
-        rt: &Runtime,
+        rt: &dyn RouteInfo,
         shared: &Shared,
         ctx: &mut RequestCtx,
         stage: usize,
@@ -270,7 +270,7 @@ struct Common {
     authorizer: Option<Map<String, Value>>,
 }
 
-fn common(rt: &Runtime, ctx: &RequestCtx) -> Common {
+fn common(rt: &dyn RouteInfo, ctx: &RequestCtx) -> Common {
     let names = rt.names(ctx);
     let path_parameters = rt
         .path_parameters(ctx)
@@ -310,7 +310,7 @@ fn clf(epoch_ms: u64) -> String {
 
 /// Payload format 1.0 (REST APIs).
 pub fn event_v1(
-    rt: &Runtime,
+    rt: &dyn RouteInfo,
     ctx: &RequestCtx,
     headers: &HeaderMap,
     body: &[u8],
@@ -363,7 +363,7 @@ pub fn event_v1(
 
 /// Payload format 2.0 (HTTP APIs).
 pub fn event_v2(
-    rt: &Runtime,
+    rt: &dyn RouteInfo,
     ctx: &RequestCtx,
     headers: &HeaderMap,
     body: &[u8],

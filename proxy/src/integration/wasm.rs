@@ -1,17 +1,17 @@
 //! `wasm`: a plugin answers the request itself, like a Lambda proxy integration.
 
 use crate::body::Body;
+use crate::ctx::RequestCtx;
+use crate::ctx::RouteInfo;
 use crate::error::{Rejection, ResponseType};
-use crate::pipeline::ctx::RequestCtx;
 use crate::plugin::{convert, Plugin, PluginFailure};
-use crate::runtime::Runtime;
 use http::{Response, StatusCode};
 use std::sync::Arc;
 use std::time::Instant;
 
 /// Calls `plugin` with the buffered request.
 pub fn call(
-    rt: &Runtime,
+    rt: &dyn RouteInfo,
     plugin: &Arc<Plugin>,
     ctx: &mut RequestCtx,
     headers: &http::HeaderMap,

@@ -4,17 +4,15 @@
 //! frame. On the stop signal each connection sends GOAWAY, finishes its requests in flight and
 //! closes; the endpoint then closes once every connection is gone.
 
-use crate::body::{BoxError, RequestBody};
+use crate::body::{BoxError, RecvBody, RecvData, RequestBody};
 use crate::config::{ListenerSettings, ServerSettings};
 use crate::pipeline::{self, ConnInfo};
 use crate::Shared;
 use bytes::{Buf, Bytes};
 use h3::server::RequestResolver;
-use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 use quinn::crypto::rustls::QuicServerConfig;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -169,7 +167,7 @@ where
         }
     };
     let (mut send, recv) = stream.split();
-    let body = RecvBody::new(recv);
+    let body = RecvBody::new(Box::new(recv));
     let req = req.map(|()| RequestBody::H3(body));
     let resp = pipeline::handle(shared, req, conn).await;
     if let Err(e) = respond(&mut send, resp).await {
@@ -213,26 +211,6 @@ where
     Ok(())
 }
 
-/// The receiving half of an HTTP/3 request stream, as an [`http_body::Body`].
-pub struct RecvBody {
-    stream: Box<dyn RecvData>,
-    done: bool,
-}
-
-impl std::fmt::Debug for RecvBody {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecvBody")
-            .field("done", &self.done)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Object-safe view of `RequestStream<R, Bytes>::poll_recv_data`, so that [`RecvBody`] (and
-/// with it the gateway's body type) needs no type parameter for the QUIC stream.
-trait RecvData: Send {
-    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, BoxError>>;
-}
-
 impl<R> RecvData for Stream<R>
 where
     R: h3::quic::RecvStream + Send,
@@ -243,52 +221,5 @@ where
             Ok(None) => Ok(None),
             Err(e) => Err(Box::new(e) as BoxError),
         })
-    }
-}
-
-impl RecvBody {
-    fn new<R>(stream: Stream<R>) -> RecvBody
-    where
-        R: h3::quic::RecvStream + Send + 'static,
-    {
-        RecvBody {
-            stream: Box::new(stream),
-            done: false,
-        }
-    }
-}
-
-impl http_body::Body for RecvBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.get_mut();
-        if this.done {
-            return Poll::Ready(None);
-        }
-        match this.stream.poll_data(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(Some(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
-            Poll::Ready(Ok(None)) => {
-                this.done = true;
-                Poll::Ready(None)
-            }
-            Poll::Ready(Err(e)) => {
-                this.done = true;
-                Poll::Ready(Some(Err(e)))
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.done
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
     }
 }

@@ -7,10 +7,10 @@
 //! stage, is 403 `{"message":"Forbidden"}` (INVALID_API_KEY) as in API Gateway; the per-key
 //! throttle is 429 `Too Many Requests`; a used-up quota is 429 `Limit Exceeded`.
 
-use super::ctx::RequestCtx;
-use super::throttle::throttled;
+use crate::ctx::RequestCtx;
 use crate::error::{Rejection, ResponseType};
 use crate::runtime::{Api, ApiKeySource, Runtime, Stage};
+use crate::stage::throttle::throttled;
 use crate::state::keys::{ApiKeys, QuotaError, UsagePlan};
 use http::HeaderMap;
 use std::sync::Arc;

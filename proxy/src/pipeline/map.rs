@@ -5,12 +5,12 @@
 //! the one to send. A mapper that fails, traps, times out or returns malformed headers ends
 //! the request with 500 (API_CONFIGURATION_ERROR), the reason logged.
 
-use super::ctx::RequestCtx;
 use crate::body::Body;
+use crate::ctx::RequestCtx;
+use crate::ctx::RouteInfo;
 use crate::error::{Rejection, ResponseType};
 use crate::plugin::bindings::types;
 use crate::plugin::{convert, Plugin};
-use crate::runtime::Runtime;
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::Response;
@@ -29,7 +29,7 @@ fn failed(plugin: &Plugin, what: &str, why: impl std::fmt::Display) -> Rejection
 
 /// Runs `map-request`; rewrites `parts` and returns the new body.
 pub fn map_request(
-    rt: &Runtime,
+    rt: &dyn RouteInfo,
     ctx: &RequestCtx,
     plugin: &Plugin,
     parts: &mut http::request::Parts,

@@ -1,8 +1,9 @@
 //! Observe: runs on every exit path. Adds the request id header, records the route's metrics
 //! and writes the access log line.
 
-use super::ctx::RequestCtx;
 use crate::body::Body;
+use crate::ctx::RequestCtx;
+use crate::ctx::RouteInfo;
 use crate::runtime::Runtime;
 use crate::Shared;
 use http::header::HeaderValue;

@@ -1,8 +1,9 @@
 //! The only place a [`Rejection`] becomes an HTTP response: API Gateway's status, the
 //! `x-amzn-ErrorType` header and `{"message": ...}`, or the API's override of them.
 
-use super::ctx::RequestCtx;
 use crate::body::Body;
+use crate::ctx::RequestCtx;
+use crate::ctx::RouteInfo;
 use crate::error::Rejection;
 use crate::runtime::Runtime;
 use http::header::{HeaderValue, CONTENT_TYPE};

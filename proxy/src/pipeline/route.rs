@@ -4,10 +4,14 @@
 //! Rejects with MISSING_AUTHENTICATION_TOKEN (403) when nothing matches, as API Gateway does
 //! for an unknown resource, stage or method.
 
-use super::ctx::{Matched, RequestCtx};
+use crate::body::Body;
+use crate::ctx::{Matched, RequestCtx};
 use crate::error::Rejection;
 use crate::router::ParamSpans;
+use crate::runtime::MethodKey;
 use crate::runtime::Runtime;
+use http::header::{self, HeaderMap};
+use http::{Method, Response};
 
 /// Routes `ctx`'s request; returns a copy of the match for the stages after it.
 pub fn route(rt: &Runtime, ctx: &mut RequestCtx) -> Result<Matched, Rejection> {
@@ -42,4 +46,29 @@ pub fn route(rt: &Runtime, ctx: &mut RequestCtx) -> Result<Matched, Rejection> {
             Err(Rejection::missing_token())
         }
     }
+}
+
+/// A preflight to a CORS-enabled API's resource that has no `OPTIONS` method of its own.
+pub fn preflight(
+    rt: &Runtime,
+    host: Option<&str>,
+    method: &Method,
+    headers: &HeaderMap,
+    path: &str,
+) -> Option<Response<Body>> {
+    if method != Method::OPTIONS || !headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
+        return None;
+    }
+    let (api_idx, _, rest) = rt.mount_for(host, path).ok()?;
+    let api = &rt.apis[api_idx];
+    let cors = api.cors.as_deref()?;
+    let mut params = ParamSpans::new();
+    let (resource, ()) = api.tree.find(path, rest, &mut |_| Some(()), &mut params)?;
+    if api.resources[resource].by_method[MethodKey::Options as usize].is_some() {
+        return None;
+    }
+    Some(cors.preflight(
+        headers.get(header::ORIGIN),
+        headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS),
+    ))
 }

@@ -2,14 +2,14 @@
 
 use super::bindings::types::{self, MultiValue, Pair};
 use crate::body::Body;
-use crate::pipeline::ctx::RequestCtx;
-use crate::runtime::Runtime;
+use crate::ctx::RequestCtx;
+use crate::ctx::RouteInfo;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use percent_encoding::percent_decode_str;
 
 /// The WIT request for `ctx`'s request with `headers` and `body`.
 pub fn request(
-    rt: &Runtime,
+    rt: &dyn RouteInfo,
     ctx: &RequestCtx,
     headers: &HeaderMap,
     body: Vec<u8>,
@@ -86,7 +86,7 @@ pub fn pairs(list: &[(Box<str>, Box<str>)]) -> Vec<Pair> {
 }
 
 /// An authorizer's context map as WIT pairs (empty without an authorizer).
-pub fn authorizer_pairs(auth: Option<&crate::pipeline::ctx::AuthContext>) -> Vec<Pair> {
+pub fn authorizer_pairs(auth: Option<&crate::ctx::AuthContext>) -> Vec<Pair> {
     auth.map(|a| {
         a.context
             .iter()

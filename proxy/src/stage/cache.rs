@@ -7,10 +7,10 @@
 //! invalidation policy allows that caller; otherwise it is ignored, or rejected with 403
 //! when the stage says so. The key is built by [`cache_key`] alone.
 
-use super::authorize::IdentitySource;
-use super::ctx::RequestCtx;
 use crate::body::Body;
+use crate::ctx::RequestCtx;
 use crate::error::{Rejection, ResponseType};
+use crate::stage::authorize::IdentitySource;
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue, CACHE_CONTROL};
 use http::{Response, StatusCode};
@@ -357,7 +357,7 @@ pub fn cache_key(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::ctx::Matched;
+    use crate::ctx::Matched;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn ctx(uri: &str, params: &[(u32, u32)]) -> RequestCtx {

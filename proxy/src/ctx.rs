@@ -149,6 +149,25 @@ pub fn strip_port(host: &str) -> &str {
     }
 }
 
+/// Names the runtime resolves for the request's indices (API, stage, resource).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Names<'a> {
+    pub api: Option<&'a str>,
+    pub stage: Option<&'a str>,
+    pub resource: Option<&'a str>,
+}
+
+/// What the stages and integrations read of the matched route beside the request itself: the
+/// runtime implements it, so the code below the runtime does not depend on it.
+pub trait RouteInfo: Sync {
+    /// The matched resource's path parameters by name, percent-decoded, in path order.
+    fn path_parameters(&self, ctx: &RequestCtx) -> Vec<(&str, String)>;
+    /// The matched stage's variables.
+    fn stage_variables(&self, ctx: &RequestCtx) -> &[(Box<str>, Box<str>)];
+    /// Names for `$context` templates.
+    fn names(&self, ctx: &RequestCtx) -> Names<'_>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::strip_port;

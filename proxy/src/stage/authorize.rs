@@ -6,11 +6,11 @@
 //! one plugin call. Allow records the principal and context in `RequestCtx`; deny is 403
 //! ACCESS_DENIED; a plugin failure is 500 AUTHORIZER_FAILURE.
 
-use super::ctx::{AuthContext, RequestCtx};
+use crate::ctx::RouteInfo;
+use crate::ctx::{AuthContext, RequestCtx};
 use crate::error::{Rejection, ResponseType};
 use crate::plugin::bindings::types::AuthorizerError;
 use crate::plugin::{convert, Plugin};
-use crate::runtime::Runtime;
 use http::HeaderName;
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,7 +106,7 @@ impl AuthorizerBinding {
 
 /// Runs `binding` for the request in `ctx`.
 pub fn authorize(
-    rt: &Runtime,
+    rt: &dyn RouteInfo,
     ctx: &mut RequestCtx,
     headers: &http::HeaderMap,
     binding: &AuthorizerBinding,
@@ -148,7 +148,7 @@ pub fn authorize(
 }
 
 fn call(
-    rt: &Runtime,
+    rt: &dyn RouteInfo,
     ctx: &RequestCtx,
     headers: &http::HeaderMap,
     binding: &AuthorizerBinding,

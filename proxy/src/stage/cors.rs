@@ -4,9 +4,8 @@
 //! `Origin` carries the `Access-Control-*` headers.
 
 use crate::body::Body;
-use crate::runtime::Runtime;
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, Response, StatusCode};
+use http::{Response, StatusCode};
 
 #[derive(Debug)]
 pub struct Cors {
@@ -76,29 +75,4 @@ impl Cors {
         }
         resp
     }
-}
-
-/// A preflight to a CORS-enabled API's resource that has no `OPTIONS` method of its own.
-pub fn preflight(
-    rt: &Runtime,
-    host: Option<&str>,
-    method: &Method,
-    headers: &HeaderMap,
-    path: &str,
-) -> Option<Response<Body>> {
-    if method != Method::OPTIONS || !headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
-        return None;
-    }
-    let (api_idx, _, rest) = rt.mount_for(host, path).ok()?;
-    let api = &rt.apis[api_idx];
-    let cors = api.cors.as_deref()?;
-    let mut params = crate::router::ParamSpans::new();
-    let (resource, ()) = api.tree.find(path, rest, &mut |_| Some(()), &mut params)?;
-    if api.resources[resource].by_method[crate::runtime::MethodKey::Options as usize].is_some() {
-        return None;
-    }
-    Some(cors.preflight(
-        headers.get(header::ORIGIN),
-        headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS),
-    ))
 }
