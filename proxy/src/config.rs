@@ -1,64 +1,20 @@
 //! Configuration: the YAML schema (`raw`), its compilation into a [`Runtime`] with every error
 //! reported by path (`compile`), and hot reload (`reload`).
 
+mod api;
 pub mod compile;
+mod import;
 pub mod reload;
 
+pub use crate::settings::{
+    AdminSettings, ListenerSettings, LogDestination, ServerSettings, StateSettings,
+};
 pub use gatehouse_config::{parse, raw, ConfigError, ConfigErrors};
 
 use crate::metrics::Registry;
 use crate::plugin::PluginHost;
 use crate::runtime::Runtime;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
-
-/// Settings fixed for the life of the process (a reload that changes them logs a warning).
-#[derive(Debug)]
-pub struct ServerSettings {
-    pub listeners: Vec<ListenerSettings>,
-    pub admin: Option<AdminSettings>,
-    pub max_header_bytes: usize,
-    pub header_read_timeout: Duration,
-    pub drain_timeout: Duration,
-    pub access_log: LogDestination,
-    pub state: StateSettings,
-}
-
-/// Where API keys and quota counts are kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StateSettings {
-    /// The folder of the embedded store; in memory only when `None`.
-    pub data_dir: Option<PathBuf>,
-    /// How often quota counts are written to the store.
-    pub flush_interval: Duration,
-}
-
-#[derive(Debug)]
-pub struct ListenerSettings {
-    pub name: String,
-    pub address: SocketAddr,
-    pub http1: bool,
-    pub http2: bool,
-    pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// With `http3`: the TLS config for QUIC (ALPN `h3`), served on the same port over UDP.
-    pub quic: Option<Arc<rustls::ServerConfig>>,
-}
-
-#[derive(Debug, Clone)]
-pub struct AdminSettings {
-    pub address: SocketAddr,
-    pub token: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LogDestination {
-    Off,
-    Stdout,
-    Stderr,
-    File(PathBuf),
-}
 
 /// A compiled config file.
 #[derive(Debug)]

@@ -5,7 +5,7 @@
 
 use crate::context_template::{ContextTemplate, Names};
 use crate::ctx::{RequestCtx, RouteInfo};
-use crate::error::ResponseType;
+pub use crate::gateway_responses::{GatewayResponses, ResponseOverride};
 use crate::integration::Integration;
 use crate::metrics::RouteMetrics;
 use crate::plugin::Plugin;
@@ -14,7 +14,7 @@ use crate::stage::authorize::AuthorizerBinding;
 use crate::stage::cache::{MethodCache, StageCache};
 use crate::stage::throttle::Bucket;
 use crate::state::keys::{ConfigKey, UsagePlan};
-use http::{HeaderName, Method, StatusCode};
+use http::{HeaderName, Method};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,6 +79,14 @@ pub struct Stage {
 }
 
 impl Stage {
+    /// The name and variables, as integrations' config reads them.
+    pub fn view(&self) -> crate::integration::StageView<'_> {
+        crate::integration::StageView {
+            name: &self.name,
+            variables: &self.variables,
+        }
+    }
+
     /// The value of stage variable `name`.
     pub fn variable(&self, name: &str) -> Option<&str> {
         self.variables
@@ -190,26 +198,6 @@ impl Resource {
         self.by_method[method as usize]
             .or(self.by_method[MethodKey::Any as usize])
             .map(usize::from)
-    }
-}
-
-/// A gateway response as overridden in config.
-#[derive(Debug)]
-pub struct ResponseOverride {
-    pub status: Option<StatusCode>,
-    pub headers: Vec<(HeaderName, ContextTemplate)>,
-    pub body: Option<ContextTemplate>,
-}
-
-/// The override that applies to each response type, `DEFAULT_4XX`/`DEFAULT_5XX` resolved.
-#[derive(Debug, Default)]
-pub struct GatewayResponses {
-    pub by_type: [Option<Arc<ResponseOverride>>; ResponseType::ALL.len()],
-}
-
-impl GatewayResponses {
-    pub fn get(&self, t: ResponseType) -> Option<&ResponseOverride> {
-        self.by_type[t.index()].as_deref()
     }
 }
 

@@ -3,9 +3,16 @@
 //! `pipeline::websocket`'s.
 
 use crate::integration::http_proxy::UriTemplate;
+use crate::integration::StageView;
+use crate::plugin::compile::{plugin_ref, Plugins};
 use crate::plugin::Plugin;
+use crate::plugin::PluginKind;
+use crate::stage::authorize::AuthorizerBinding;
 use crate::state::connections::SharedConnections;
 use bytes::Bytes;
+use gatehouse_config::http::status_code;
+use gatehouse_config::raw::{RawApi, RawRouteIntegration};
+use gatehouse_config::{duration, Errors};
 use http::StatusCode;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -141,6 +148,156 @@ impl Hub {
     /// How many sessions and tunnels are running.
     pub fn running(&self) -> usize {
         self.tracker.len()
+    }
+}
+
+/// Compiles a WebSocket API's route selection, routes and limits.
+pub fn compile(
+    a: &RawApi,
+    authorizers: &HashMap<String, Option<Arc<AuthorizerBinding>>>,
+    stages: &[StageView<'_>],
+    plugins: &Plugins,
+    e: &mut Errors,
+) -> WsApi {
+    let selection = e.at("route_selection_expression", |e| {
+        let expr = a
+            .route_selection_expression
+            .as_deref()
+            .unwrap_or("$request.body.action");
+        parse_selection(expr).unwrap_or_else(|msg| {
+            e.push(msg);
+            Box::default()
+        })
+    });
+    let defaults = Limits::default();
+    let limits = match &a.websocket {
+        None => defaults,
+        Some(l) => e.at("websocket", |e| {
+            let bytes = |e: &mut Errors, field: &str, v: Option<usize>, default: usize| match v {
+                Some(n) if (125..=16 * 1024 * 1024).contains(&n) => n,
+                Some(n) => {
+                    e.push_at(field, format!("expected 125 to 16777216 bytes, found {n}"));
+                    default
+                }
+                None => default,
+            };
+            let max_frame_bytes = bytes(
+                e,
+                "max_frame_bytes",
+                l.max_frame_bytes,
+                defaults.max_frame_bytes,
+            );
+            let max_message_bytes = bytes(
+                e,
+                "max_message_bytes",
+                l.max_message_bytes,
+                defaults.max_message_bytes,
+            );
+            if max_frame_bytes > max_message_bytes {
+                e.push_at("max_frame_bytes", "cannot be larger than max_message_bytes");
+            }
+            Limits {
+                max_frame_bytes,
+                max_message_bytes,
+                idle_timeout: duration(
+                    e,
+                    "idle_timeout",
+                    l.idle_timeout.as_deref(),
+                    600_000,
+                    100,
+                    7_200_000,
+                ),
+                max_duration: duration(
+                    e,
+                    "max_duration",
+                    l.max_duration.as_deref(),
+                    7_200_000,
+                    100,
+                    86_400_000,
+                ),
+            }
+        }),
+    };
+    let mut out = WsApi {
+        selection,
+        connect: None,
+        disconnect: None,
+        default: None,
+        routes: HashMap::new(),
+        limits,
+    };
+    e.at("routes", |e| {
+        for (key, r) in &a.routes {
+            e.at(key, |e| {
+                if key.is_empty() || (key.starts_with('$') && !matches!(key.as_str(), "$connect" | "$disconnect" | "$default")) {
+                    e.push(format!("expected $connect, $disconnect, $default or a route key without `$`, found `{key}`"));
+                    return;
+                }
+                let authorizer = r.authorizer.as_ref().and_then(|name| {
+                    e.at("authorizer", |e| {
+                        if key != "$connect" {
+                            e.push("only the $connect route can have an authorizer");
+                            return None;
+                        }
+                        match authorizers.get(name) {
+                            Some(b) => b.clone(),
+                            None => {
+                                e.push(format!("no authorizer named `{name}` under this API's `authorizers`"));
+                                None
+                            }
+                        }
+                    })
+                });
+                let integration = e.at("integration", |e| route_integration(&r.integration, stages, plugins, e));
+                let Some(integration) = integration else { return };
+                let route = Route { key: key.as_str().into(), authorizer, integration };
+                match key.as_str() {
+                    "$connect" => out.connect = Some(route),
+                    "$disconnect" => out.disconnect = Some(route),
+                    "$default" => out.default = Some(route),
+                    _ => {
+                        out.routes.insert(key.as_str().into(), route);
+                    }
+                }
+            })
+        }
+    });
+    out
+}
+
+fn route_integration(
+    raw: &RawRouteIntegration,
+    stages: &[StageView<'_>],
+    plugins: &Plugins,
+    e: &mut Errors,
+) -> Option<RouteIntegration> {
+    match raw {
+        RawRouteIntegration::Mock { status, body } => Some(RouteIntegration::Mock {
+            status: e.at("status", |e| status_code(*status, 200, e)),
+            body: Bytes::from(body.clone()),
+        }),
+        RawRouteIntegration::Wasm { plugin } => e
+            .at("plugin", |e| {
+                plugin_ref(plugins, plugin, PluginKind::WebsocketHandler, e)
+            })
+            .map(RouteIntegration::Wasm),
+        RawRouteIntegration::Http { uri, timeout } => {
+            let mut uris = Vec::with_capacity(stages.len());
+            e.at("uri", |e| {
+                for s in stages {
+                    let lookup = |name: &str| s.variable(name);
+                    match UriTemplate::compile(uri, &[], lookup) {
+                        Ok(t) => uris.push(t),
+                        Err(msg) => e.push(format!("in stage `{}`: {msg}", s.name)),
+                    }
+                }
+            });
+            let timeout = duration(e, "timeout", timeout.as_deref(), 29_000, 50, 300_000);
+            (uris.len() == stages.len()).then(|| RouteIntegration::Http {
+                uris: uris.into_boxed_slice(),
+                timeout,
+            })
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 
 pub mod duration;
 mod error;
+pub mod http;
 pub mod raw;
 
 pub use duration::{duration, parse_duration};

@@ -4,6 +4,8 @@
 //! `selection_pattern` (a regular expression over the status code), whose response parameters
 //! map headers and whose response template renders the body.
 
+pub mod compile;
+
 use super::http_proxy::{add_forwarded, strip_hop_by_hop, UriTemplate};
 use crate::body::Body;
 use crate::ctx::RequestCtx;

@@ -11,8 +11,12 @@ use crate::ctx::RequestCtx;
 use crate::error::{Rejection, ResponseType};
 use crate::runtime::{Api, ApiKeySource, Runtime, Stage};
 use crate::stage::throttle::throttled;
+use crate::state::keys::{validate_value, ConfigKey, Period, QuotaSettings};
 use crate::state::keys::{ApiKeys, QuotaError, UsagePlan};
+use gatehouse_config::raw::{RawApiKey, RawUsagePlan};
+use gatehouse_config::Errors;
 use http::HeaderMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// The plan and key a request was admitted under.
@@ -84,4 +88,119 @@ pub fn limit(keys: &ApiKeys, admitted: &Admitted) -> Result<(), Rejection> {
         }
     }
     Ok(())
+}
+
+pub fn usage_plans(
+    raw: &indexmap::IndexMap<String, RawUsagePlan>,
+    apis: &[Api],
+    e: &mut Errors,
+) -> HashMap<String, Arc<UsagePlan>> {
+    let mut out = HashMap::with_capacity(raw.len());
+    for (name, p) in raw {
+        e.at(name, |e| {
+            let mut stages = Vec::with_capacity(p.stages.len());
+            e.at("stages", |e| {
+                for (i, s) in p.stages.iter().enumerate() {
+                    e.index(i, |e| {
+                        let Some((api, stage)) = s.split_once('/') else {
+                            e.push(format!("expected API/STAGE such as pets/prod, found `{s}`"));
+                            return;
+                        };
+                        match apis.iter().find(|a| &*a.name == api) {
+                            None => e.push(format!("no API named `{api}`")),
+                            Some(a) if !a.stages.iter().any(|st| &*st.name == stage) => {
+                                e.push(format!("API `{api}` has no stage `{stage}`"))
+                            }
+                            Some(_) => stages.push((api.to_owned(), stage.to_owned())),
+                        }
+                    })
+                }
+            });
+            let throttle = p
+                .throttle
+                .and_then(|t| e.at("throttle", |e| crate::stage::throttle::compile(t, e)));
+            let quota = p.quota.as_ref().and_then(|q| {
+                e.at("quota", |e| {
+                    let period = match q.period.as_str() {
+                        "DAY" => Period::Day,
+                        "WEEK" => Period::Week,
+                        "MONTH" => Period::Month,
+                        other => {
+                            e.push_at(
+                                "period",
+                                format!("expected DAY, WEEK or MONTH, found `{other}`"),
+                            );
+                            return None;
+                        }
+                    };
+                    let max_offset = match period {
+                        Period::Day => 0,
+                        Period::Week => 6,
+                        Period::Month => 27,
+                    };
+                    if q.offset > max_offset {
+                        e.push_at(
+                            "offset",
+                            format!(
+                                "expected 0..={max_offset} for {}, found {}",
+                                q.period, q.offset
+                            ),
+                        );
+                    }
+                    if q.limit == 0 {
+                        e.push_at("limit", "expected at least 1 request");
+                    }
+                    Some(QuotaSettings {
+                        limit: q.limit,
+                        period,
+                        offset: q.offset,
+                    })
+                })
+            });
+            out.insert(
+                name.clone(),
+                Arc::new(UsagePlan {
+                    name: name.clone(),
+                    stages,
+                    throttle,
+                    quota,
+                }),
+            );
+        })
+    }
+    out
+}
+
+pub fn api_keys(
+    raw: &indexmap::IndexMap<String, RawApiKey>,
+    plans: &HashMap<String, Arc<UsagePlan>>,
+    e: &mut Errors,
+) -> Vec<ConfigKey> {
+    let mut values = HashSet::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (name, k) in raw {
+        e.at(name, |e| {
+            if let Err(msg) = validate_value(&k.value) {
+                e.push_at("value", msg);
+            } else if !values.insert(k.value.as_str()) {
+                e.push_at("value", "another key has the same value");
+            }
+            e.at("plans", |e| {
+                for (i, p) in k.plans.iter().enumerate() {
+                    if !plans.contains_key(p) {
+                        e.index(i, |e| {
+                            e.push(format!("no usage plan named `{p}` under `usage_plans`"))
+                        });
+                    }
+                }
+            });
+            out.push(ConfigKey {
+                name: name.clone(),
+                value: k.value.clone(),
+                plans: k.plans.clone(),
+                enabled: k.enabled,
+            });
+        })
+    }
+    out
 }

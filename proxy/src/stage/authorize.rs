@@ -10,8 +10,13 @@ use crate::ctx::RouteInfo;
 use crate::ctx::{AuthContext, RequestCtx};
 use crate::error::{Rejection, ResponseType};
 use crate::plugin::bindings::types::AuthorizerError;
+use crate::plugin::compile::{plugin_ref, Plugins};
+use crate::plugin::PluginKind;
 use crate::plugin::{convert, Plugin};
+use gatehouse_config::raw::RawAuthorizer;
+use gatehouse_config::{duration, Errors};
 use http::HeaderName;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -177,6 +182,38 @@ fn call(
             format!("authorizer plugin `{}` {failure}", plugin.name),
         )),
     }
+}
+
+pub fn compile(
+    raw: &indexmap::IndexMap<String, RawAuthorizer>,
+    plugins: &Plugins,
+    e: &mut Errors,
+) -> HashMap<String, Option<Arc<AuthorizerBinding>>> {
+    // `None` for an authorizer with errors of its own: methods naming it add none.
+    let mut out = HashMap::with_capacity(raw.len());
+    for (name, a) in raw {
+        e.at(name, |e| {
+            let plugin = e.at("plugin", |e| {
+                plugin_ref(plugins, &a.plugin, PluginKind::Authorizer, e)
+            });
+            let sources: Vec<IdentitySource> = e.at("identity_sources", |e| {
+                a.identity_sources
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, s)| {
+                        IdentitySource::parse(s)
+                            .map_err(|msg| e.index(i, |e| e.push(msg)))
+                            .ok()
+                    })
+                    .collect()
+            });
+            let ttl = duration(e, "ttl", a.ttl.as_deref(), 300_000, 0, 3_600_000);
+            let binding = plugin
+                .map(|plugin| Arc::new(AuthorizerBinding::new(name.clone(), plugin, sources, ttl)));
+            out.insert(name.clone(), binding);
+        })
+    }
+    out
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ use crate::ctx::RequestCtx;
 use crate::error::{Rejection, ResponseType};
 use crate::stage::authorize::IdentitySource;
 use bytes::{Bytes, BytesMut};
+use gatehouse_config::raw::{RawMethodCache, RawStageCache};
+use gatehouse_config::{duration, Errors};
 use http::header::{HeaderMap, HeaderName, HeaderValue, CACHE_CONTROL};
 use http::{Response, StatusCode};
 use http_body::Body as _;
@@ -352,6 +354,87 @@ pub fn cache_key(
         }
     }
     k
+}
+
+pub fn compile_stage(c: &RawStageCache, e: &mut Errors) -> Arc<StageCache> {
+    let mb = c.capacity_mb.unwrap_or(64);
+    if !(1..=1_048_576).contains(&mb) {
+        e.push_at(
+            "capacity_mb",
+            format!("expected 1..=1048576 megabytes, found {mb}"),
+        );
+    }
+    let ttl = duration(e, "ttl", c.ttl.as_deref(), 300_000, 0, 3_600_000);
+    let invalidation = e.at("invalidation", |e| {
+        let allow = match c.invalidation.allow.as_deref() {
+            None | Some("none") => Invalidation::None,
+            Some("any") => Invalidation::Any,
+            Some("authorized") => Invalidation::Authorized,
+            Some(other) => {
+                e.push_at(
+                    "allow",
+                    format!("expected none, any or authorized, found `{other}`"),
+                );
+                Invalidation::None
+            }
+        };
+        let unauthorized = match c.invalidation.unauthorized.as_deref() {
+            None | Some("ignore") => Unauthorized::Ignore,
+            Some("fail") => Unauthorized::Fail,
+            Some(other) => {
+                e.push_at(
+                    "unauthorized",
+                    format!("expected ignore or fail, found `{other}`"),
+                );
+                Unauthorized::Ignore
+            }
+        };
+        (allow, unauthorized)
+    });
+    let status_header = match c.status_header.as_deref() {
+        None => Some(HeaderName::from_static("x-cache")),
+        Some("") => None,
+        Some(h) => HeaderName::from_bytes(h.as_bytes()).ok().or_else(|| {
+            e.push_at(
+                "status_header",
+                format!("expected an HTTP header name, or \"\" for none, found `{h}`"),
+            );
+            None
+        }),
+    };
+    Arc::new(StageCache::new(
+        mb << 20,
+        ttl,
+        invalidation.0,
+        invalidation.1,
+        status_header,
+    ))
+}
+
+pub fn compile_method(c: &RawMethodCache, e: &mut Errors) -> Option<MethodCache> {
+    let ttl = c
+        .ttl
+        .as_deref()
+        .map(|t| duration(e, "ttl", Some(t), 300_000, 0, 3_600_000));
+    let key_params = e.at("key_parameters", |e| {
+        c.key_parameters
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                IdentitySource::parse(p)
+                    .map_err(|m| e.index(i, |e| e.push(m)))
+                    .ok()
+            })
+            .collect()
+    });
+    if c.enabled == Some(false) || ttl == Some(Duration::ZERO) {
+        return None;
+    }
+    Some(MethodCache {
+        ttl,
+        key_params,
+        all_methods: c.enabled == Some(true),
+    })
 }
 
 #[cfg(test)]

@@ -4,8 +4,10 @@
 //! `Origin` carries the `Access-Control-*` headers.
 
 use crate::body::Body;
+use gatehouse_config::raw::RawCors;
+use gatehouse_config::Errors;
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Response, StatusCode};
+use http::{Method, Response, StatusCode};
 
 #[derive(Debug)]
 pub struct Cors {
@@ -75,4 +77,67 @@ impl Cors {
         }
         resp
     }
+}
+
+pub fn compile(c: &RawCors, e: &mut Errors) -> Option<Box<crate::stage::cors::Cors>> {
+    let list = |e: &mut Errors, field: &str, items: &[String]| -> Option<HeaderValue> {
+        if items.is_empty() {
+            return None;
+        }
+        let joined = items.join(", ");
+        HeaderValue::from_str(&joined)
+            .map_err(|_| e.push_at(field, format!("`{joined}` is not a valid header value")))
+            .ok()
+    };
+    if c.allow_origins.is_empty() {
+        e.push_at(
+            "allow_origins",
+            "expected at least one origin, such as https://app.example.com or *",
+        );
+    }
+    for (i, o) in c.allow_origins.iter().enumerate() {
+        if o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) {
+            e.at("allow_origins", |e| {
+                e.index(i, |e| {
+                    e.push(format!(
+                        "expected * or an origin such as https://app.example.com, found `{o}`"
+                    ))
+                })
+            });
+        }
+    }
+    if c.allow_credentials && c.allow_origins.iter().any(|o| o == "*") {
+        e.push_at(
+            "allow_credentials",
+            "browsers refuse credentials with a `*` origin; list the origins instead",
+        );
+    }
+    for (i, m) in c.allow_methods.iter().enumerate() {
+        if m != "*" && Method::from_bytes(m.as_bytes()).is_err() {
+            e.at("allow_methods", |e| {
+                e.index(i, |e| {
+                    e.push(format!("expected an HTTP method, found `{m}`"))
+                })
+            });
+        }
+    }
+    let methods = list(e, "allow_methods", &c.allow_methods).unwrap_or(HeaderValue::from_static(
+        "GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS",
+    ));
+    Some(Box::new(crate::stage::cors::Cors {
+        origins: c
+            .allow_origins
+            .iter()
+            .map(|o| {
+                o.trim_end_matches('/')
+                    .to_ascii_lowercase()
+                    .into_boxed_str()
+            })
+            .collect(),
+        methods,
+        headers: list(e, "allow_headers", &c.allow_headers),
+        expose: list(e, "expose_headers", &c.expose_headers),
+        max_age: c.max_age.map(HeaderValue::from),
+        credentials: c.allow_credentials,
+    }))
 }

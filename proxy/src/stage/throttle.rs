@@ -6,6 +6,8 @@
 //! are `gatehouse_state::limiter`'s.
 
 use crate::error::{Rejection, ResponseType};
+use gatehouse_config::raw::RawThrottle;
+use gatehouse_config::Errors;
 use governor::clock::Clock;
 use std::time::Duration;
 
@@ -32,6 +34,20 @@ pub fn throttled(wait: Duration, level: &str) -> Rejection {
     );
     r.retry_after = Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
     r
+}
+
+pub fn compile(t: RawThrottle, e: &mut Errors) -> Option<ThrottleSettings> {
+    let s = ThrottleSettings {
+        rate: t.rate,
+        burst: t.burst,
+    };
+    match s.validate() {
+        Ok(()) => Some(s),
+        Err(msg) => {
+            e.push(msg);
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,10 @@ use crate::ctx::RequestCtx;
 use crate::error::{Rejection, ResponseType};
 use crate::stage::authorize::IdentitySource;
 use bytes::Bytes;
+use gatehouse_config::raw::{RawApi, RawMethod};
+use gatehouse_config::Errors;
 use http::HeaderMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A compiled model.
@@ -111,6 +114,110 @@ pub fn check_body(model: &Model, body: &Bytes) -> Result<(), Rejection> {
             errors.join("; ")
         )))
     }
+}
+
+/// The `{name}` and `{name+}` names of a resource path that failed to parse.
+/// Compiles an API's models; a schema that does not compile is reported at its name.
+pub fn models(
+    raw: &indexmap::IndexMap<String, serde_json::Value>,
+    e: &mut Errors,
+) -> HashMap<String, Model> {
+    let mut out = HashMap::with_capacity(raw.len());
+    for (name, schema) in raw {
+        match compile_model(schema) {
+            Ok(m) => {
+                out.insert(name.clone(), m);
+            }
+            Err(msg) => e.push_at(name, format!("not a valid JSON Schema: {msg}")),
+        }
+    }
+    out
+}
+
+/// A method's request validation: the validator it names, the required parameters and the
+/// models by content type. Parameters and models are checked even without a validator, so a
+/// typo is reported rather than silently never enforced.
+pub fn compile(
+    a: &RawApi,
+    m: &RawMethod,
+    models: &HashMap<String, Model>,
+    param_names: &[Box<str>],
+    e: &mut Errors,
+) -> Option<Box<Validation>> {
+    let mut params = Vec::new();
+    e.at("request_parameters", |e| {
+        for (key, &required) in &m.request_parameters {
+            let rest = key.strip_prefix("method.request.").unwrap_or("");
+            let parsed = if let Some(name) = rest.strip_prefix("path.") {
+                match param_names.iter().position(|p| **p == *name) {
+                    Some(i) => Some((name, Required::Path(i))),
+                    None => {
+                        e.push_at(key, format!("the resource has no path parameter `{name}`"));
+                        continue;
+                    }
+                }
+            } else if let Some(name) = rest.strip_prefix("querystring.") {
+                (!name.is_empty()).then(|| (name, Required::Source(IdentitySource::Query(name.to_owned()))))
+            } else if let Some(name) = rest.strip_prefix("header.") {
+                http::HeaderName::from_bytes(name.as_bytes())
+                    .ok()
+                    .map(|h| (name, Required::Source(IdentitySource::Header(h))))
+            } else {
+                None
+            };
+            match parsed {
+                Some((name, req)) if required => params.push((name.into(), req)),
+                Some(_) => {}
+                None => e.push_at(
+                    key,
+                    "expected method.request.querystring.NAME, method.request.header.NAME or method.request.path.NAME",
+                ),
+            }
+        }
+    });
+    let mut by_type = Vec::new();
+    e.at("request_models", |e| {
+        for (media, name) in &m.request_models {
+            match models.get(name) {
+                Some(model) => {
+                    by_type.push((media.to_ascii_lowercase().into_boxed_str(), model.clone()))
+                }
+                None if a.models.contains_key(name) => {} // reported under `models`
+                None => {
+                    let mut known: Vec<&str> = a.models.keys().map(String::as_str).collect();
+                    known.sort_unstable();
+                    e.push_at(
+                        media,
+                        format!(
+                            "no model named `{name}` under this API's `models` (defined: {})",
+                            if known.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    );
+                }
+            }
+        }
+    });
+    let name = m.request_validator.as_ref()?;
+    let Some(v) = a.request_validators.get(name) else {
+        let mut known: Vec<&str> = a.request_validators.keys().map(String::as_str).collect();
+        known.sort_unstable();
+        e.push_at(
+            "request_validator",
+            format!(
+                "no request validator named `{name}` under this API's `request_validators` (defined: {})",
+                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+            ),
+        );
+        return None;
+    };
+    Some(Box::new(Validation {
+        params: if v.params { params } else { Vec::new() },
+        models: if v.body { by_type } else { Vec::new() },
+    }))
 }
 
 #[cfg(test)]

@@ -1,0 +1,274 @@
+//! Settings fixed for the life of the process: listeners (addresses, protocols, TLS), the
+//! admin listener, header limits, shutdown, the access log destination and the state store;
+//! [`compile`] reads them from the config.
+
+use gatehouse_config::raw::*;
+use gatehouse_config::{duration, Errors};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Settings fixed for the life of the process (a reload that changes them logs a warning).
+#[derive(Debug)]
+pub struct ServerSettings {
+    pub listeners: Vec<ListenerSettings>,
+    pub admin: Option<AdminSettings>,
+    pub max_header_bytes: usize,
+    pub header_read_timeout: Duration,
+    pub drain_timeout: Duration,
+    pub access_log: LogDestination,
+    pub state: StateSettings,
+}
+
+/// Where API keys and quota counts are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateSettings {
+    /// The folder of the embedded store; in memory only when `None`.
+    pub data_dir: Option<PathBuf>,
+    /// How often quota counts are written to the store.
+    pub flush_interval: Duration,
+}
+
+#[derive(Debug)]
+pub struct ListenerSettings {
+    pub name: String,
+    pub address: SocketAddr,
+    pub http1: bool,
+    pub http2: bool,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// With `http3`: the TLS config for QUIC (ALPN `h3`), served on the same port over UDP.
+    pub quic: Option<Arc<rustls::ServerConfig>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    pub address: SocketAddr,
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogDestination {
+    Off,
+    Stdout,
+    Stderr,
+    File(PathBuf),
+}
+
+pub fn compile(raw: &RawConfig, dir: &Path, e: &mut Errors) -> ServerSettings {
+    if raw.listeners.is_empty() {
+        e.push_at("listeners", "expected at least one listener");
+    }
+    let mut names = HashSet::new();
+    let listeners = e.at("listeners", |e| {
+        raw.listeners
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| {
+                e.index(i, |e| {
+                    let name = l.name.clone().unwrap_or_else(|| format!("listener{i}"));
+                    if !names.insert(name.clone()) {
+                        e.push_at("name", format!("listener name `{name}` is used twice"));
+                    }
+                    listener(l, name, dir, e)
+                })
+            })
+            .collect()
+    });
+    let admin = raw.admin.as_ref().and_then(|a| {
+        e.at("admin", |e| {
+            let address = socket_addr(&a.address, e)?;
+            if a.token.as_deref() == Some("") {
+                e.push_at("token", "expected a non-empty token, or no `token` field");
+            }
+            Some(AdminSettings {
+                address,
+                token: a.token.clone(),
+            })
+        })
+    });
+    let limits = &raw.limits;
+    let max_header_bytes = e.at("limits", |e| {
+        let v = limits.max_header_bytes.unwrap_or(16_384);
+        if !(8_192..=1_048_576).contains(&v) {
+            e.push_at(
+                "max_header_bytes",
+                format!("expected 8192..=1048576 bytes, found {v}"),
+            );
+        }
+        v as usize
+    });
+    let header_read_timeout = e.at("limits", |e| {
+        duration(
+            e,
+            "header_read_timeout",
+            limits.header_read_timeout.as_deref(),
+            10_000,
+            100,
+            3_600_000,
+        )
+    });
+    let drain_timeout = e.at("shutdown", |e| {
+        duration(
+            e,
+            "drain_timeout",
+            raw.shutdown.drain_timeout.as_deref(),
+            30_000,
+            0,
+            3_600_000,
+        )
+    });
+    let access_log = match raw.access_log.destination.as_deref() {
+        None | Some("stdout") => LogDestination::Stdout,
+        Some("stderr") => LogDestination::Stderr,
+        Some("off") => LogDestination::Off,
+        Some("") => {
+            e.push_at(
+                "access_log",
+                "destination: expected stdout, stderr, off or a file path",
+            );
+            LogDestination::Off
+        }
+        Some(p) => LogDestination::File(dir.join(p)),
+    };
+    let state = e.at("state", |e| StateSettings {
+        data_dir: raw.state.data_dir.as_ref().map(|d| dir.join(d)),
+        flush_interval: duration(
+            e,
+            "flush_interval",
+            raw.state.flush_interval.as_deref(),
+            1_000,
+            10,
+            3_600_000,
+        ),
+    });
+    ServerSettings {
+        listeners,
+        admin,
+        max_header_bytes,
+        header_read_timeout,
+        drain_timeout,
+        access_log,
+        state,
+    }
+}
+
+fn listener(l: &RawListener, name: String, dir: &Path, e: &mut Errors) -> Option<ListenerSettings> {
+    let address = e.at("address", |e| socket_addr(&l.address, e));
+    let protocols = l
+        .protocols
+        .as_deref()
+        .unwrap_or(&[RawProtocol::Http1, RawProtocol::Http2]);
+    if protocols.is_empty() {
+        e.push_at("protocols", "expected at least one of http1, http2, http3");
+    }
+    let http1 = protocols.contains(&RawProtocol::Http1);
+    let http2 = protocols.contains(&RawProtocol::Http2);
+    let http3 = protocols.contains(&RawProtocol::Http3);
+    if http3 && l.tls.is_none() {
+        e.push_at(
+            "protocols",
+            "http3 needs `tls` on the listener (QUIC is always encrypted)",
+        );
+    }
+    let mut quic = None;
+    let tls = l.tls.as_ref().and_then(|t| {
+        e.at("tls", |e| {
+            let mut alpn = Vec::new();
+            if http2 {
+                alpn.push(b"h2".to_vec());
+            }
+            if http1 {
+                alpn.push(b"http/1.1".to_vec());
+            }
+            let (cert, key) = (dir.join(&t.cert), dir.join(&t.key));
+            match tls_config(&cert, &key, alpn) {
+                Ok(c) => {
+                    if http3 {
+                        quic = tls_config(&cert, &key, vec![b"h3".to_vec()])
+                            .ok()
+                            .map(Arc::new);
+                    }
+                    Some(Arc::new(c))
+                }
+                Err((field, msg)) => {
+                    e.push_at(field, msg);
+                    None
+                }
+            }
+        })
+    });
+    Some(ListenerSettings {
+        name,
+        address: address?,
+        http1,
+        http2,
+        tls,
+        quic,
+    })
+}
+
+fn tls_config(
+    cert: &Path,
+    key: &Path,
+    alpn: Vec<Vec<u8>>,
+) -> Result<rustls::ServerConfig, (&'static str, String)> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<_, _>>())
+        .map_err(|err| {
+            (
+                "cert",
+                format!(
+                    "cannot read PEM certificates from `{}`: {err}",
+                    cert.display()
+                ),
+            )
+        })?;
+    if certs.is_empty() {
+        return Err((
+            "cert",
+            format!(
+                "expected PEM certificates in `{}`, found none",
+                cert.display()
+            ),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|err| {
+        (
+            "key",
+            format!(
+                "cannot read a PEM private key from `{}`: {err}",
+                key.display()
+            ),
+        )
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| ("cert", err.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|err| {
+            (
+                "key",
+                format!("the certificate and key cannot be used together: {err}"),
+            )
+        })?;
+    cfg.alpn_protocols = alpn;
+    Ok(cfg)
+}
+
+fn socket_addr(s: &str, e: &mut Errors) -> Option<SocketAddr> {
+    match s.parse() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            e.push(format!(
+                "expected IP:PORT such as 127.0.0.1:8080 or [::1]:8080, found `{s}`"
+            ));
+            None
+        }
+    }
+}
