@@ -1,7 +1,7 @@
 //! The access log writer: lines are handed to a dedicated thread so a slow disk or a full
 //! pipe never stalls a request. When the queue is full a line is dropped and counted.
 
-use crate::config::LogDestination;
+use crate::settings::LogDestination;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};

@@ -6,7 +6,7 @@
 use crate::body::Body;
 use crate::config::reload::Reloader;
 use crate::config::AdminSettings;
-use crate::Shared;
+use crate::shared::Shared;
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;

@@ -37,6 +37,16 @@ pub struct CompileEnv<'a> {
     pub plugins: &'a PluginHost,
 }
 
+impl<'a> CompileEnv<'a> {
+    /// What the running gateway compiles a reloaded config with.
+    pub fn of(shared: &'a crate::shared::Shared) -> Self {
+        CompileEnv {
+            metrics: &shared.metrics,
+            plugins: &shared.plugins,
+        }
+    }
+}
+
 /// Reads, parses and compiles `path`.
 pub fn load(path: &Path, env: CompileEnv<'_>) -> Result<Loaded, ConfigErrors> {
     let text = std::fs::read_to_string(path)

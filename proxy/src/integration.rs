@@ -11,10 +11,11 @@ use crate::body::Body;
 use crate::ctx::RequestCtx;
 use crate::ctx::RouteInfo;
 use crate::error::Rejection;
+use crate::hub::Hub;
 use crate::plugin::compile::{plugin_ref, Plugins};
 use crate::plugin::Plugin;
 use crate::plugin::PluginKind;
-use crate::Shared;
+use crate::upstream::Upstreams;
 use bytes::Bytes;
 use gatehouse_config::http::{header_map, status_code};
 use gatehouse_config::raw::RawIntegration;
@@ -43,7 +44,7 @@ impl Integration {
     pub async fn invoke(
         &self,
         rt: &dyn RouteInfo,
-        shared: &Shared,
+        shared: &dyn Outbound,
         ctx: &mut RequestCtx,
         stage: usize,
         parts: Parts,
@@ -76,7 +77,7 @@ impl Integration {
 /// `timeout`, for the integrations that map or inspect answers instead of streaming them:
 /// an unreachable backend or a broken answer is 502, no answer in time 504.
 pub(crate) async fn exchange(
-    shared: &Shared,
+    shared: &dyn Outbound,
     req: http::Request<Body>,
     limit: usize,
     timeout: std::time::Duration,
@@ -86,7 +87,7 @@ pub(crate) async fn exchange(
     let uri = req.uri().clone();
     let call = async {
         let resp = shared
-            .upstreams
+            .upstreams()
             .auto
             .request(req)
             .await
@@ -111,6 +112,13 @@ pub(crate) async fn exchange(
             format!("`{uri}` did not answer within {timeout:?}"),
         )
     })?
+}
+
+/// What integrations reach beyond the request: the upstream clients, and the hub that tracks
+/// WebSocket pass-through tunnels. The gateway's shared state implements it.
+pub trait Outbound: Sync {
+    fn upstreams(&self) -> &Upstreams;
+    fn websockets(&self) -> &Hub;
 }
 
 /// A stage as an integration's config reads it: its name (for errors) and its variables.

@@ -11,6 +11,7 @@ pub mod context_template;
 pub mod ctx;
 pub mod error;
 pub mod gateway_responses;
+pub mod hub;
 pub mod integration;
 pub mod listener;
 pub mod metrics;
@@ -19,6 +20,7 @@ pub mod plugin;
 pub mod router;
 pub mod runtime;
 pub mod settings;
+pub mod shared;
 pub mod stage;
 pub mod upstream;
 pub mod websocket;
@@ -26,40 +28,15 @@ pub mod websocket;
 pub use gatehouse_openapi as openapi;
 pub use gatehouse_state as state;
 pub use gatehouse_vtl as vtl;
+pub use shared::Shared;
 
 use arc_swap::ArcSwap;
 use config::reload::Reloader;
 use config::ConfigErrors;
-use runtime::Runtime;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
-
-/// State shared by every request and kept across reloads.
-#[derive(Debug)]
-pub struct Shared {
-    /// The current compiled config; swapped whole on reload.
-    pub runtime: ArcSwap<Runtime>,
-    pub upstreams: upstream::Upstreams,
-    pub metrics: metrics::Registry,
-    pub plugins: plugin::PluginHost,
-    pub access_log: Option<access_log::Sink>,
-    /// API keys and quota counters; they outlive reloads.
-    pub keys: state::keys::ApiKeys,
-    /// Open WebSocket connections and pass-through tunnels.
-    pub websockets: websocket::Hub,
-}
-
-impl Shared {
-    /// What compiling a config needs from the process.
-    pub fn compile_env(&self) -> config::CompileEnv<'_> {
-        config::CompileEnv {
-            metrics: &self.metrics,
-            plugins: &self.plugins,
-        }
-    }
-}
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]

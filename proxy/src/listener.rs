@@ -11,7 +11,7 @@ pub mod linger;
 use crate::body::RequestBody;
 use crate::config::{ListenerSettings, ServerSettings};
 use crate::pipeline::{self, ConnInfo};
-use crate::Shared;
+use crate::shared::Shared;
 use http::HeaderValue;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};

@@ -1,5 +1,7 @@
 //! The `gatehouse` command: serve a config, check one, import OpenAPI, check plugins, manage keys.
 
+mod cli;
+
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -146,13 +148,13 @@ fn main() -> ExitCode {
         }
         Command::Plugin {
             action: PluginAction::Check { file },
-        } => plugin_check(&file),
+        } => cli::plugin::plugin_check(&file),
         Command::Import {
             file,
             name,
             lambda_endpoint,
-        } => import(&file, &name, lambda_endpoint),
-        Command::Export { config, api } => match export(&config, api.as_deref()) {
+        } => cli::openapi::import(&file, &name, lambda_endpoint),
+        Command::Export { config, api } => match cli::openapi::export(&config, api.as_deref()) {
             Ok(doc) => {
                 println!("{doc}");
                 ExitCode::SUCCESS
@@ -162,7 +164,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Keys { config, action } => match keys(config, action) {
+        Command::Keys { config, action } => match cli::keys::keys(config, action) {
             Ok(out) => {
                 println!("{out}");
                 ExitCode::SUCCESS
@@ -201,74 +203,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs a `gatehouse keys` action against the config's state store.
-fn keys(config: Option<PathBuf>, action: KeysAction) -> Result<String, String> {
-    use gatehouse::state::{keys::ApiKeys, redb_store::RedbStore};
-    let config = config.ok_or("expected --config FILE")?;
-    let metrics = gatehouse::metrics::Registry::default();
-    let plugins = gatehouse::plugin::PluginHost::new(None)
-        .map_err(|e| format!("cannot start the WebAssembly engine: {e:#}"))?;
-    let env = gatehouse::config::CompileEnv {
-        metrics: &metrics,
-        plugins: &plugins,
-    };
-    let loaded = gatehouse::config::load(&config, env).map_err(|e| e.to_string())?;
-    let dir = loaded.settings.state.data_dir.as_ref().ok_or_else(|| {
-        format!(
-            "{}: state.data_dir: not set, so keys live only in the running gateway's memory; set it, or use the admin API",
-            config.display()
-        )
-    })?;
-    let store = RedbStore::open(dir).map_err(|e| e.to_string())?;
-    let keys = ApiKeys::new(std::sync::Arc::new(store)).map_err(|e| e.to_string())?;
-    keys.import(&loaded.runtime.config_keys)
-        .map_err(|e| e.to_string())?;
-    let show = |k: &gatehouse::state::StoredKey| {
-        format!(
-            "{}  {}  {}  plans=[{}]{}",
-            k.id,
-            k.name,
-            if k.enabled { "enabled" } else { "disabled" },
-            k.plans.join(","),
-            if k.from_config { "  (from config)" } else { "" }
-        )
-    };
-    let missing = |id: &str| format!("no API key with id `{id}`");
-    match action {
-        KeysAction::Create { name, plans, value } => {
-            if let Some(p) = plans
-                .iter()
-                .find(|p| !loaded.runtime.usage_plans.contains_key(*p))
-            {
-                return Err(format!("no usage plan named `{p}` in {}", config.display()));
-            }
-            let (key, value) = keys.create(&name, plans, value)?;
-            Ok(format!("{}\nvalue: {value}", show(&key)))
-        }
-        KeysAction::List => {
-            let list = keys.list().map_err(|e| e.to_string())?;
-            Ok(list.iter().map(show).collect::<Vec<_>>().join("\n"))
-        }
-        KeysAction::Enable { id } => keys
-            .set_enabled(&id, true)
-            .map_err(|e| e.to_string())?
-            .map(|k| show(&k))
-            .ok_or_else(|| missing(&id)),
-        KeysAction::Disable { id } => keys
-            .set_enabled(&id, false)
-            .map_err(|e| e.to_string())?
-            .map(|k| show(&k))
-            .ok_or_else(|| missing(&id)),
-        KeysAction::Delete { id } => {
-            if keys.delete(&id).map_err(|e| e.to_string())? {
-                Ok(format!("deleted {id}"))
-            } else {
-                Err(missing(&id))
-            }
-        }
-    }
-}
-
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -278,126 +212,4 @@ fn init_tracing() {
         .with_writer(std::io::stderr)
         .with_ansi(ansi)
         .init();
-}
-
-fn import(file: &std::path::Path, name: &str, lambda_endpoint: Option<String>) -> ExitCode {
-    let text = match std::fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("gatehouse: cannot read {}: {e}", file.display());
-            return ExitCode::FAILURE;
-        }
-    };
-    let opts = gatehouse::openapi::ImportOptions {
-        file: file.display().to_string(),
-        lambda_endpoint,
-        ..Default::default()
-    };
-    let imported =
-        gatehouse::openapi::parse(&text).and_then(|d| gatehouse::openapi::import(&d, &opts));
-    match imported {
-        Ok(imported) => {
-            for w in &imported.warnings {
-                eprintln!("warning: {}{w}", file.display());
-            }
-            let mut api = serde_json::Map::new();
-            api.insert("name".into(), name.into());
-            api.insert("stages".into(), serde_json::json!({ "prod": {} }));
-            if let serde_json::Value::Object(rest) = imported.api {
-                api.extend(rest);
-            }
-            let doc = serde_json::json!({ "apis": [api] });
-            match serde_yaml::to_string(&doc) {
-                Ok(y) => {
-                    print!("{y}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("gatehouse: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Err(msg) => {
-            eprintln!("gatehouse: {}: {msg}", file.display());
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn plugin_check(file: &std::path::Path) -> ExitCode {
-    let host = match gatehouse::plugin::PluginHost::new(None) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("gatehouse: cannot start the WebAssembly engine: {e:#}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let settings = gatehouse::plugin::PluginSettings {
-        timeout: std::time::Duration::ZERO,
-        fuel: None,
-        memory_bytes: 16 << 20,
-        config: Default::default(),
-        env: Vec::new().into(),
-    };
-    match host.load("check", file, settings) {
-        Ok(p) => {
-            println!(
-                "{}: exports the `{}` world of gatehouse:plugin@0.1.0 and links against this gateway (sha256 {}...)",
-                file.display(),
-                p.kind.name(),
-                p.digest
-            );
-            ExitCode::SUCCESS
-        }
-        Err(msg) => {
-            eprintln!("{}: {msg}", file.display());
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn export(config: &std::path::Path, api: Option<&str>) -> Result<String, String> {
-    let text = std::fs::read_to_string(config)
-        .map_err(|e| format!("cannot read {}: {e}", config.display()))?;
-    let doc: serde_json::Value =
-        serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", config.display()))?;
-    let apis = doc
-        .get("apis")
-        .and_then(|a| a.as_array())
-        .cloned()
-        .unwrap_or_default();
-    let mut chosen = match api {
-        Some(n) => apis
-            .into_iter()
-            .find(|a| a.get("name").and_then(|v| v.as_str()) == Some(n))
-            .ok_or_else(|| format!("{}: no API named `{n}`", config.display()))?,
-        None if apis.len() == 1 => apis.into_iter().next().unwrap_or_default(),
-        None => {
-            return Err(format!(
-                "{}: has {} APIs; name one with --api",
-                config.display(),
-                apis.len()
-            ))
-        }
-    };
-    // An API imported from a document is exported with what the document gave it.
-    if let Some(o) = chosen.as_object_mut().and_then(|m| m.remove("openapi")) {
-        let mut opts: gatehouse::openapi::ImportOptions =
-            serde_json::from_value(o).map_err(|e| format!("openapi: {e}"))?;
-        let dir = config.parent().unwrap_or(std::path::Path::new("."));
-        opts.file = dir.join(&opts.file).display().to_string();
-        let text = std::fs::read_to_string(&opts.file)
-            .map_err(|e| format!("cannot read {}: {e}", opts.file))?;
-        let imported =
-            gatehouse::openapi::parse(&text).and_then(|d| gatehouse::openapi::import(&d, &opts))?;
-        if let (serde_json::Value::Object(mut base), Some(own)) = (imported.api, chosen.as_object())
-        {
-            for (k, v) in own {
-                base.insert(k.clone(), v.clone());
-            }
-            chosen = serde_json::Value::Object(base);
-        }
-    }
-    serde_json::to_string_pretty(&gatehouse::openapi::export(&chosen)).map_err(|e| e.to_string())
 }

@@ -36,7 +36,7 @@ use crate::body::RequestBody;
 use crate::body::{read_body, Body};
 use crate::error::{Rejection, ResponseType};
 use crate::runtime::{MethodEntry, Runtime};
-use crate::Shared;
+use crate::shared::Shared;
 use ctx::RequestCtx;
 use http::{Request, Response};
 use std::net::SocketAddr;

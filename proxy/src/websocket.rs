@@ -2,13 +2,13 @@
 //! limits, and the [`Hub`] of running sessions. The sessions themselves are
 //! `pipeline::websocket`'s.
 
+pub use crate::hub::Hub;
 use crate::integration::http_proxy::UriTemplate;
 use crate::integration::StageView;
 use crate::plugin::compile::{plugin_ref, Plugins};
 use crate::plugin::Plugin;
 use crate::plugin::PluginKind;
 use crate::stage::authorize::AuthorizerBinding;
-use crate::state::connections::SharedConnections;
 use bytes::Bytes;
 use gatehouse_config::http::status_code;
 use gatehouse_config::raw::{RawApi, RawRouteIntegration};
@@ -18,8 +18,6 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
-use tokio_util::task::TaskTracker;
 
 /// A WebSocket API's routes and limits.
 #[derive(Debug)]
@@ -105,49 +103,6 @@ impl WsApi {
         });
         key.and_then(|k| self.routes.get(k.as_str()))
             .or(self.default.as_ref())
-    }
-}
-
-/// The process's WebSocket sessions: the registry, a tracker shutdown waits on, and the stop
-/// signal that closes them.
-#[derive(Debug)]
-pub struct Hub {
-    pub registry: SharedConnections,
-    tracker: TaskTracker,
-    stop: watch::Receiver<bool>,
-}
-
-impl Hub {
-    pub fn new(registry: SharedConnections, stop: watch::Receiver<bool>) -> Self {
-        Self {
-            registry,
-            tracker: TaskTracker::new(),
-            stop,
-        }
-    }
-
-    /// Runs a task shutdown waits for (a session or a pass-through tunnel).
-    pub fn spawn<F>(&self, task: F)
-    where
-        F: std::future::Future<Output = ()> + Send + 'static,
-    {
-        self.tracker.spawn(task);
-    }
-
-    /// The signal that flips once at shutdown.
-    pub fn stop_signal(&self) -> watch::Receiver<bool> {
-        self.stop.clone()
-    }
-
-    /// Waits until every session and tunnel has ended.
-    pub async fn wait(&self) {
-        self.tracker.close();
-        self.tracker.wait().await;
-    }
-
-    /// How many sessions and tunnels are running.
-    pub fn running(&self) -> usize {
-        self.tracker.len()
     }
 }
 

@@ -318,26 +318,10 @@ pub fn api(
         .cors
         .as_ref()
         .and_then(|c| e.at("cors", |e| crate::stage::cors::compile(c, e)));
-    let policy = a.resource_policy.as_ref().map(|p| {
-        e.at("resource_policy", |e| {
-            let mut list = |field: &str, items: &[String]| {
-                let mut out = Vec::with_capacity(items.len());
-                e.at(field, |e| {
-                    for (i, s) in items.iter().enumerate() {
-                        match crate::stage::policy::Cidr::parse(s) {
-                            Ok(c) => out.push(c),
-                            Err(msg) => e.index(i, |e| e.push(msg)),
-                        }
-                    }
-                });
-                out
-            };
-            Box::new(crate::stage::policy::ResourcePolicy {
-                allow: list("allow_source_ips", &p.allow_source_ips),
-                deny: list("deny_source_ips", &p.deny_source_ips),
-            })
-        })
-    });
+    let policy = a
+        .resource_policy
+        .as_ref()
+        .map(|p| e.at("resource_policy", |e| crate::stage::policy::compile(p, e)));
     Api {
         name: a.name.as_str().into(),
         api_key_source,

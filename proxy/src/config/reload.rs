@@ -3,7 +3,7 @@
 //! with. A config with errors is refused, logged, and the old one keeps serving.
 
 use super::ConfigErrors;
-use crate::Shared;
+use crate::shared::Shared;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -127,7 +127,7 @@ impl Reloader {
             if !force && hash == last_hash {
                 return Ok(None);
             }
-            super::load_str(&text, &path, shared.compile_env()).map(|l| Some((l, hash)))
+            super::load_str(&text, &path, super::CompileEnv::of(&shared)).map(|l| Some((l, hash)))
         })
         .await
         .unwrap_or_else(|e| {

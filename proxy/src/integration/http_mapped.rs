@@ -11,8 +11,8 @@ use crate::body::Body;
 use crate::ctx::RequestCtx;
 use crate::ctx::RouteInfo;
 use crate::error::{Rejection, ResponseType};
+use crate::integration::Outbound;
 use crate::vtl::{Inputs, Template};
-use crate::Shared;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
@@ -208,7 +208,7 @@ impl HttpMapped {
     pub async fn call(
         &self,
         rt: &dyn RouteInfo,
-        shared: &Shared,
+        shared: &dyn Outbound,
         ctx: &mut RequestCtx,
         stage: usize,
         parts: Parts,

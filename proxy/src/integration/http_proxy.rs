@@ -9,7 +9,7 @@
 use crate::body::{is_body_too_large, Body};
 use crate::ctx::RequestCtx;
 use crate::error::{Rejection, ResponseType};
-use crate::Shared;
+use crate::integration::Outbound;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
@@ -143,13 +143,13 @@ impl UriTemplate {
 impl HttpProxy {
     pub async fn call(
         &self,
-        shared: &Shared,
+        shared: &dyn Outbound,
         ctx: &mut RequestCtx,
         stage: usize,
         mut parts: Parts,
         body: Body,
     ) -> Result<Response<Body>, Rejection> {
-        let upstreams = &shared.upstreams;
+        let upstreams = &shared.upstreams();
         let upgrade = match is_upgrade(&parts.headers) {
             true => parts
                 .extensions
@@ -211,13 +211,13 @@ impl HttpProxy {
 
 /// Answers the client with the backend's `101` and splices the two upgraded connections.
 fn tunnel(
-    shared: &Shared,
+    shared: &dyn Outbound,
     client_side: hyper::upgrade::OnUpgrade,
     mut resp: Response<hyper::body::Incoming>,
 ) -> Response<Body> {
     let backend_side = hyper::upgrade::on(&mut resp);
-    let mut stop = shared.websockets.stop_signal();
-    shared.websockets.spawn(async move {
+    let mut stop = shared.websockets().stop_signal();
+    shared.websockets().spawn(async move {
         let (client, backend) = match tokio::try_join!(client_side, backend_side) {
             Ok(pair) => pair,
             Err(e) => {

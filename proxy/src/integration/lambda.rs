@@ -11,8 +11,8 @@ use crate::body::Body;
 use crate::ctx::RequestCtx;
 use crate::ctx::RouteInfo;
 use crate::error::{Rejection, ResponseType};
+use crate::integration::Outbound;
 use crate::plugin::convert;
-use crate::Shared;
 use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -65,7 +65,7 @@ impl Lambda {
     pub async fn call(
         &self,
         rt: &dyn RouteInfo,
-        shared: &Shared,
+        shared: &dyn Outbound,
         ctx: &mut RequestCtx,
         stage: usize,
         headers: &HeaderMap,

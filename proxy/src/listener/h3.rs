@@ -7,7 +7,7 @@
 use crate::body::{BoxError, RecvBody, RecvData, RequestBody};
 use crate::config::{ListenerSettings, ServerSettings};
 use crate::pipeline::{self, ConnInfo};
-use crate::Shared;
+use crate::shared::Shared;
 use bytes::{Buf, Bytes};
 use h3::server::RequestResolver;
 use http_body_util::BodyExt;

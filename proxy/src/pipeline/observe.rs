@@ -5,7 +5,7 @@ use crate::body::Body;
 use crate::ctx::RequestCtx;
 use crate::ctx::RouteInfo;
 use crate::runtime::Runtime;
-use crate::Shared;
+use crate::shared::Shared;
 use http::header::HeaderValue;
 use http::Response;
 use http_body::Body as _;

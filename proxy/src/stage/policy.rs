@@ -2,6 +2,8 @@
 //! with `aws:SourceIp` conditions. Checked right after routing, before authorizers.
 
 use crate::error::{Rejection, ResponseType};
+use gatehouse_config::raw::RawResourcePolicy;
+use gatehouse_config::Errors;
 use std::net::IpAddr;
 
 /// An IP network, `10.0.0.0/8` or `2001:db8::/32` (a bare address is a /32 or /128).
@@ -71,6 +73,26 @@ impl ResourcePolicy {
             "User: anonymous is not authorized to perform: execute-api:Invoke on resource: {resource} with an explicit deny"
         )))
     }
+}
+
+/// The config's `resource_policy`: its CIDR lists, each entry checked.
+pub fn compile(p: &RawResourcePolicy, e: &mut Errors) -> Box<ResourcePolicy> {
+    let mut list = |field: &str, items: &[String]| {
+        let mut out = Vec::with_capacity(items.len());
+        e.at(field, |e| {
+            for (i, s) in items.iter().enumerate() {
+                match Cidr::parse(s) {
+                    Ok(c) => out.push(c),
+                    Err(msg) => e.index(i, |e| e.push(msg)),
+                }
+            }
+        });
+        out
+    };
+    Box::new(ResourcePolicy {
+        allow: list("allow_source_ips", &p.allow_source_ips),
+        deny: list("deny_source_ips", &p.deny_source_ips),
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,5 @@
+//! The subcommands other than `serve`, one module each.
+
+pub mod keys;
+pub mod openapi;
+pub mod plugin;

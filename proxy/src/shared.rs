@@ -1,0 +1,30 @@
+//! What every request and every reload share: the current runtime and what outlives it.
+
+use crate::runtime::Runtime;
+use crate::{access_log, metrics, plugin, state, upstream, websocket};
+use arc_swap::ArcSwap;
+
+/// State shared by every request and kept across reloads.
+#[derive(Debug)]
+pub struct Shared {
+    /// The current compiled config; swapped whole on reload.
+    pub runtime: ArcSwap<Runtime>,
+    pub upstreams: upstream::Upstreams,
+    pub metrics: metrics::Registry,
+    pub plugins: plugin::PluginHost,
+    pub access_log: Option<access_log::Sink>,
+    /// API keys and quota counters; they outlive reloads.
+    pub keys: state::keys::ApiKeys,
+    /// Open WebSocket connections and pass-through tunnels.
+    pub websockets: websocket::Hub,
+}
+
+impl crate::integration::Outbound for Shared {
+    fn upstreams(&self) -> &upstream::Upstreams {
+        &self.upstreams
+    }
+
+    fn websockets(&self) -> &websocket::Hub {
+        &self.websockets
+    }
+}
