@@ -1,5 +1,6 @@
-//! Configuration: the YAML schema (`raw`), its compilation into a [`Runtime`] with every error
-//! reported by path (`compile`), and hot reload (`reload`).
+//! Configuration: the YAML schema (`raw`, from `gatehouse_config`), its compilation into a
+//! [`Runtime`] with every error reported by path (`compile`, which walks the config and calls
+//! each part's own compiler), and hot reload (`reload`).
 
 mod api;
 pub mod compile;

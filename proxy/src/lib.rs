@@ -1,7 +1,8 @@
 //! Gatehouse: a self-hosted API gateway with Amazon API Gateway's semantics.
 //!
 //! [`run`] loads a config file, binds its listeners and serves until SIGTERM or SIGINT, then
-//! drains in-flight requests. The request path is described in `pipeline.rs`.
+//! drains in-flight requests. The request path is described in `pipeline.rs`; the crates and
+//! the layers of this one in `docs/architecture.md`.
 
 pub mod access_log;
 pub mod admin;

@@ -1,7 +1,7 @@
 //! The request pipeline: one ordered list of stages.
 //!
 //! ```text
-//! (WebSocket)      websocket.rs           an upgrade to a WebSocket API stage leaves here
+//! (WebSocket)      pipeline/websocket.rs  an upgrade to a WebSocket API stage leaves here
 //! (CORS preflight) pipeline/route.rs      answered here for resources without OPTIONS
 //! route            pipeline/route.rs      API, stage, resource, method, path parameters
 //! resource policy  stage/policy.rs        source IP allow/deny (403)

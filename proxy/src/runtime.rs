@@ -1,7 +1,8 @@
 //! The compiled, immutable view of a config that every request reads.
 //!
-//! Built by `config/compile.rs`, swapped atomically on reload (`config/reload.rs`); a request
-//! holds one `Arc<Runtime>` from start to end, so a reload never changes it mid-flight.
+//! Built by `config::compile` (each part by the module that runs it), swapped atomically on
+//! reload (`config::reload`); a request holds one `Arc<Runtime>` from start to end, so a
+//! reload never changes it mid-flight.
 
 use crate::context_template::{ContextTemplate, Names};
 use crate::ctx::{RequestCtx, RouteInfo};

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! upgrade request ─ route (mount) ─ authorizer ($connect) ─ throttles ─ $connect integration
-//!        └─ 101: the connection is registered (`state/connections.rs`) and a session task
+//!        └─ 101: the connection is registered (`gatehouse_state::connections`) and a session task
 //!           reads messages: route key from the route selection expression → route
 //!           integration → its answer (if any) back to the caller; pushes from
 //!           `@connections` arrive through the mailbox; idle timeout, maximum duration,
