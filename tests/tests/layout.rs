@@ -351,3 +351,74 @@ fn no_source_file_is_over_600_lines_without_its_tests() {
     assert!(sizes.len() > 50, "found only {} source files", sizes.len());
     assert!(long.is_empty(), "over 600 lines:\n{}", long.join("\n"));
 }
+
+/// The rows of the module table in `docs/architecture.md`: each module named in a row (the
+/// first segment of a backticked path) with the row's index.
+fn documented_layers() -> BTreeMap<String, usize> {
+    let doc = std::fs::read_to_string(repo_root().join("docs/architecture.md")).expect("read");
+    let table = doc
+        .split("\n## ")
+        .find(|s| s.starts_with("Modules of the `gatehouse` crate"))
+        .expect("the module table section");
+    let mut out = BTreeMap::new();
+    let rows = table
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| layer"));
+    for (i, row) in rows.enumerate() {
+        let modules = row.split('|').nth(2).unwrap_or("");
+        for (j, quoted) in modules.split('`').enumerate() {
+            if j % 2 == 1 {
+                let name: String = quoted
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                out.entry(name).or_insert(i);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_gatehouse_crate_follows_the_documented_layers() {
+    let layers = documented_layers();
+    let src = repo_root().join("proxy/src");
+    let (_, top) = graphs()
+        .into_iter()
+        .find(|(label, _)| label == "proxy")
+        .expect("the proxy graph");
+    let mut modules = BTreeSet::new();
+    for e in std::fs::read_dir(&src).expect("read proxy/src").flatten() {
+        let name = e
+            .file_name()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_owned();
+        if !matches!(name.as_str(), "lib" | "main" | "cli") {
+            modules.insert(name);
+        }
+    }
+    let missing: Vec<&String> = modules
+        .iter()
+        .filter(|m| !layers.contains_key(*m))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "modules not in docs/architecture.md: {missing:?}"
+    );
+    let mut upward = Vec::new();
+    for (from, tos) in &top {
+        for to in tos {
+            if let (Some(a), Some(b)) = (layers.get(from), layers.get(to)) {
+                if a < b {
+                    upward.push(format!("{from} (row {a}) uses {to} (row {b})"));
+                }
+            }
+        }
+    }
+    assert!(
+        upward.is_empty(),
+        "uses a later layer:\n{}",
+        upward.join("\n")
+    );
+}
