@@ -91,6 +91,7 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
 /// Serves `config_path` until SIGTERM or SIGINT, then shuts down gracefully.
 pub async fn run(config_path: PathBuf) -> Result<(), RunError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    listener::raise_descriptor_limit();
     let text = std::fs::read_to_string(&config_path).map_err(|e| {
         ConfigErrors::single(&config_path, "", format!("cannot read the file: {e}"))
     })?;

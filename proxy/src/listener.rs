@@ -154,3 +154,30 @@ async fn until_stopped<C: GracefulConnection>(
         }
     }
 }
+/// Raises the open-file limit to the hard limit, so that connections, not a default of 1,024,
+/// are what runs out; logs the limit the gateway runs with.
+pub fn raise_descriptor_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    // Linux refuses an unlimited soft limit for open files; its default ceiling is 2^20.
+    let hard = limit.maximum.unwrap_or(1 << 20);
+    match limit.current {
+        Some(soft) if soft < hard => {
+            let raised = Rlimit {
+                current: Some(hard),
+                maximum: limit.maximum,
+            };
+            match setrlimit(Resource::Nofile, raised) {
+                Ok(()) => tracing::info!(
+                    from = soft,
+                    to = hard,
+                    "raised the open-file limit to the hard limit"
+                ),
+                Err(e) => {
+                    tracing::warn!(limit = soft, error = %e, "cannot raise the open-file limit")
+                }
+            }
+        }
+        soft => tracing::info!(limit = soft.unwrap_or(hard), "open-file limit"),
+    }
+}

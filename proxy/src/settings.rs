@@ -61,6 +61,7 @@ pub fn compile(raw: &RawConfig, dir: &Path, e: &mut Errors) -> ServerSettings {
         e.push_at("listeners", "expected at least one listener");
     }
     let mut names = HashSet::new();
+    let mut taken: Vec<Socket> = Vec::new();
     let listeners = e.at("listeners", |e| {
         raw.listeners
             .iter()
@@ -71,7 +72,16 @@ pub fn compile(raw: &RawConfig, dir: &Path, e: &mut Errors) -> ServerSettings {
                     if !names.insert(name.clone()) {
                         e.push_at("name", format!("listener name `{name}` is used twice"));
                     }
-                    listener(l, name, dir, e)
+                    let l = listener(l, name, dir, e)?;
+                    let socket = Socket {
+                        owner: format!("listener `{}`", l.name),
+                        address: l.address,
+                        tcp: l.http1 || l.http2,
+                        udp: l.quic.is_some(),
+                    };
+                    check_free(&socket, &taken, e);
+                    taken.push(socket);
+                    Some(l)
                 })
             })
             .collect()
@@ -79,6 +89,13 @@ pub fn compile(raw: &RawConfig, dir: &Path, e: &mut Errors) -> ServerSettings {
     let admin = raw.admin.as_ref().and_then(|a| {
         e.at("admin", |e| {
             let address = socket_addr(&a.address, e)?;
+            let socket = Socket {
+                owner: "the admin listener".into(),
+                address,
+                tcp: true,
+                udp: false,
+            };
+            check_free(&socket, &taken, e);
             if a.token.as_deref() == Some("") {
                 e.push_at("token", "expected a non-empty token, or no `token` field");
             }
@@ -151,6 +168,39 @@ pub fn compile(raw: &RawConfig, dir: &Path, e: &mut Errors) -> ServerSettings {
         drain_timeout,
         access_log,
         state,
+    }
+}
+
+/// A socket the config asks for, to find two that cannot both be bound.
+struct Socket {
+    owner: String,
+    address: SocketAddr,
+    tcp: bool,
+    udp: bool,
+}
+
+/// Records an error at `address` when `s` cannot be bound beside one already taken: the same
+/// transport and port (other than 0, which picks a free one), and the same IP or, in the same
+/// family, the unspecified address (which covers every IP of its family).
+fn check_free(s: &Socket, taken: &[Socket], e: &mut Errors) {
+    let (a, port) = (s.address, s.address.port());
+    let clash = taken.iter().find(|t| {
+        let b = t.address;
+        port != 0
+            && b.port() == port
+            && ((s.tcp && t.tcp) || (s.udp && t.udp))
+            && (a.ip() == b.ip()
+                || (a.is_ipv4() == b.is_ipv4()
+                    && (a.ip().is_unspecified() || b.ip().is_unspecified())))
+    });
+    if let Some(t) = clash {
+        e.push_at(
+            "address",
+            format!(
+                "`{a}` overlaps `{}` of {}: two sockets cannot be bound to it; give each its own port",
+                t.address, t.owner
+            ),
+        );
     }
 }
 

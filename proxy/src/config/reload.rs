@@ -165,6 +165,33 @@ impl Reloader {
 /// Starts watching the config file, the plugin files and SIGHUP.
 pub fn watch(reloader: Arc<Reloader>, plugin_files: &[PathBuf]) -> Result<(), notify::Error> {
     let (tx, mut rx) = mpsc::channel::<bool>(1);
+    // SIGHUP first, so that it reloads even when the file watcher cannot start (without a
+    // handler, its default action would end the process).
+    let fs_tx = tx.clone();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut hup) => {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: reloading config");
+                    let _ = tx.send(true).await;
+                }
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP"),
+    }
+
+    let looped = reloader.clone();
+    tokio::spawn(async move {
+        while let Some(mut force) = rx.recv().await {
+            // Let a burst of events from one save settle, then reload once.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            while let Ok(f) = rx.try_recv() {
+                force |= f;
+            }
+            let _ = looped.reload(force).await;
+        }
+    });
+
     let config_name = reloader.path.file_name().map(|n| n.to_owned());
     let files = reloader
         .watch
@@ -172,7 +199,6 @@ pub fn watch(reloader: Arc<Reloader>, plugin_files: &[PathBuf]) -> Result<(), no
         .unwrap_or_else(|p| p.into_inner())
         .files
         .clone();
-    let fs_tx = tx.clone();
     let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let Ok(event) = res else { return };
         if event.kind.is_access() {
@@ -197,27 +223,5 @@ pub fn watch(reloader: Arc<Reloader>, plugin_files: &[PathBuf]) -> Result<(), no
         .watcher = Some(watcher);
     reloader.watch_files(plugin_files);
 
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        Ok(mut hup) => {
-            tokio::spawn(async move {
-                while hup.recv().await.is_some() {
-                    tracing::info!("SIGHUP: reloading config");
-                    let _ = tx.send(true).await;
-                }
-            });
-        }
-        Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP"),
-    }
-
-    tokio::spawn(async move {
-        while let Some(mut force) = rx.recv().await {
-            // Let a burst of events from one save settle, then reload once.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            while let Ok(f) = rx.try_recv() {
-                force |= f;
-            }
-            let _ = reloader.reload(force).await;
-        }
-    });
     Ok(())
 }
