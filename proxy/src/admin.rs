@@ -11,11 +11,12 @@ use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -29,13 +30,22 @@ pub async fn serve(
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     let listener = TcpListener::bind(settings.address).await?;
     tracing::info!("admin listening address={}", listener.local_addr()?);
+    let header_read_timeout = settings.header_read_timeout;
     let token = settings
         .token
         .map(|t| Arc::<str>::from(format!("Bearer {t}")));
     Ok(tokio::spawn(async move {
         loop {
             let stream = tokio::select! {
-                r = listener.accept() => match r { Ok((s, _)) => s, Err(_) => continue },
+                r = listener.accept() => match r {
+                    Ok((s, _)) => s,
+                    Err(e) => {
+                        // Out of descriptors, most likely: let some close before trying again.
+                        tracing::warn!(error = %e, "admin accept failed");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                },
                 _ = stop.changed() => break,
             };
             let (shared, reloader, draining, token) = (
@@ -45,6 +55,9 @@ pub async fn serve(
                 token.clone(),
             );
             tokio::spawn(async move {
+                if !crate::listener::first_bytes(&stream, header_read_timeout).await {
+                    return;
+                }
                 let svc = service_fn(move |req| {
                     let (shared, reloader, draining, token) = (
                         shared.clone(),
@@ -58,9 +71,12 @@ pub async fn serve(
                         )
                     }
                 });
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
+                let mut builder = auto::Builder::new(TokioExecutor::new());
+                builder
+                    .http1()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_read_timeout);
+                let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
             });
         }
     }))

@@ -185,11 +185,11 @@ pub async fn run(config_path: PathBuf) -> Result<(), RunError> {
             continue;
         };
         let tls = l.tls.clone().map(tokio_rustls::TlsAcceptor::from);
-        let builder = Arc::new(listener::builder(l, &settings));
+        let builders = Arc::new(listener::Builders::new(l, &settings));
         accept_tasks.push(tokio::spawn(listener::accept_loop(
             listener,
             tls,
-            builder,
+            builders,
             alt_svc,
             shared.clone(),
             in_flight.clone(),

@@ -38,6 +38,64 @@ pub async fn bind(l: &ListenerSettings) -> std::io::Result<TcpListener> {
     Ok(listener)
 }
 
+/// A listener's connection builders: `auto` reads the first bytes to tell HTTP/2's preface
+/// from HTTP/1.1 (plain TCP); on TLS, ALPN has said which, and the builder of that protocol
+/// serves it without guessing.
+#[derive(Debug, Clone)]
+pub struct Builders {
+    pub auto: auto::Builder<TokioExecutor>,
+    pub http1: auto::Builder<TokioExecutor>,
+    pub http2: auto::Builder<TokioExecutor>,
+    /// How long a new connection may stay silent (`limits.header_read_timeout`).
+    pub first_bytes_timeout: Duration,
+    /// Whether the listener serves HTTP/1.1 (the protocol of a TLS client without ALPN).
+    pub serves_http1: bool,
+}
+
+impl Builders {
+    pub fn new(l: &ListenerSettings, s: &ServerSettings) -> Self {
+        let auto = builder(l, s);
+        Builders {
+            http1: auto.clone().http1_only(),
+            http2: auto.clone().http2_only(),
+            auto,
+            first_bytes_timeout: s.header_read_timeout,
+            serves_http1: l.http1,
+        }
+    }
+
+    /// The builder for a TLS connection: HTTP/2 when ALPN chose `h2`, HTTP/1.1 when it chose
+    /// `http/1.1`; without ALPN, the listener's first protocol.
+    fn for_alpn(&self, alpn: Option<&[u8]>) -> &auto::Builder<TokioExecutor> {
+        match alpn {
+            Some(b"h2") => &self.http2,
+            Some(_) => &self.http1,
+            None if self.serves_http1 => &self.http1,
+            None => &self.http2,
+        }
+    }
+}
+
+/// Waits up to `timeout` for a new connection's first bytes, and for the rest of an HTTP/2
+/// preface it has begun; `false` when it sent nothing in time or closed. A silent socket
+/// would otherwise hold its descriptor for ever, since HTTP/1.1's header timeout starts only
+/// once the protocol is known.
+pub async fn first_bytes(stream: &tokio::net::TcpStream, timeout: Duration) -> bool {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let wait = async {
+        let mut buf = [0u8; PREFACE.len()];
+        loop {
+            match stream.peek(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) if n == PREFACE.len() || buf[..n] != PREFACE[..n] => return true,
+                // Part of the preface: the rest is on its way or never comes.
+                Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    };
+    tokio::time::timeout(timeout, wait).await.unwrap_or(false)
+}
+
 /// The hyper connection builder for a listener's protocols and limits.
 pub fn builder(l: &ListenerSettings, s: &ServerSettings) -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
@@ -60,7 +118,7 @@ pub fn builder(l: &ListenerSettings, s: &ServerSettings) -> auto::Builder<TokioE
 pub async fn accept_loop(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    builders: Arc<Builders>,
     alt_svc: Option<HeaderValue>,
     shared: Arc<Shared>,
     in_flight: mpsc::Sender<()>,
@@ -80,15 +138,19 @@ pub async fn accept_loop(
             _ = stop.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let stream = linger::Lingering::new(stream);
         let shared = shared.clone();
-        let builder = builder.clone();
+        let builders = builders.clone();
         let tls = tls.clone();
         let alt_svc = alt_svc.clone();
         let in_flight = in_flight.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
             let _in_flight = in_flight;
+            if tls.is_none() && !first_bytes(&stream, builders.first_bytes_timeout).await {
+                tracing::debug!(%peer, "closed a connection that sent nothing");
+                return;
+            }
+            let stream = linger::Lingering::new(stream);
             let conn = ConnInfo {
                 peer,
                 tls: tls.is_some(),
@@ -107,7 +169,9 @@ pub async fn accept_loop(
             });
             let result = match tls {
                 None => {
-                    let c = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                    let c = builders
+                        .auto
+                        .serve_connection_with_upgrades(TokioIo::new(stream), svc);
                     until_stopped(c, stop).await
                 }
                 Some(acceptor) => {
@@ -125,6 +189,7 @@ pub async fn accept_loop(
                                 return;
                             }
                         };
+                    let builder = builders.for_alpn(stream.get_ref().1.alpn_protocol());
                     let c = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
                     until_stopped(c, stop).await
                 }

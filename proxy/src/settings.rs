@@ -46,6 +46,8 @@ pub struct ListenerSettings {
 pub struct AdminSettings {
     pub address: SocketAddr,
     pub token: Option<String>,
+    /// The listeners' `limits.header_read_timeout`, which the admin listener applies too.
+    pub header_read_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,25 +88,6 @@ pub fn compile(raw: &RawConfig, dir: &Path, e: &mut Errors) -> ServerSettings {
             })
             .collect()
     });
-    let admin = raw.admin.as_ref().and_then(|a| {
-        e.at("admin", |e| {
-            let address = socket_addr(&a.address, e)?;
-            let socket = Socket {
-                owner: "the admin listener".into(),
-                address,
-                tcp: true,
-                udp: false,
-            };
-            check_free(&socket, &taken, e);
-            if a.token.as_deref() == Some("") {
-                e.push_at("token", "expected a non-empty token, or no `token` field");
-            }
-            Some(AdminSettings {
-                address,
-                token: a.token.clone(),
-            })
-        })
-    });
     let limits = &raw.limits;
     let max_header_bytes = e.at("limits", |e| {
         let v = limits.max_header_bytes.unwrap_or(16_384);
@@ -125,6 +108,26 @@ pub fn compile(raw: &RawConfig, dir: &Path, e: &mut Errors) -> ServerSettings {
             100,
             3_600_000,
         )
+    });
+    let admin = raw.admin.as_ref().and_then(|a| {
+        e.at("admin", |e| {
+            let address = socket_addr(&a.address, e)?;
+            let socket = Socket {
+                owner: "the admin listener".into(),
+                address,
+                tcp: true,
+                udp: false,
+            };
+            check_free(&socket, &taken, e);
+            if a.token.as_deref() == Some("") {
+                e.push_at("token", "expected a non-empty token, or no `token` field");
+            }
+            Some(AdminSettings {
+                address,
+                token: a.token.clone(),
+                header_read_timeout,
+            })
+        })
     });
     let drain_timeout = e.at("shutdown", |e| {
         duration(
