@@ -87,6 +87,20 @@ impl Errors {
         });
     }
 
+    /// Records an error at the current path unless `name` (of a `what`: "stage", "plugin")
+    /// is letters, digits, `_` and `-`, at least one.
+    pub fn check_name(&mut self, what: &str, name: &str) {
+        let ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+        if !ok {
+            self.push(format!(
+                "expected a {what} name of letters, digits, `_` or `-`, found `{name}`"
+            ));
+        }
+    }
+
     /// Records an error at `field` below the current path.
     pub fn push_at(&mut self, field: &str, message: impl Into<String>) {
         self.at(field, |e| e.push(message));

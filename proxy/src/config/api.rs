@@ -63,15 +63,7 @@ pub fn api(
     e.at("stages", |e| {
         for (name, s) in &a.stages {
             e.at(name, |e| {
-                if name.is_empty()
-                    || !name
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
-                {
-                    e.push(format!(
-                        "expected a stage name of letters, digits, `_` or `-`, found `{name}`"
-                    ));
-                }
+                e.check_name("stage", name);
                 let mut variables = Vec::with_capacity(s.variables.len());
                 for (k, v) in &s.variables {
                     if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {

@@ -22,15 +22,7 @@ pub fn plugins(
     let mut paths = Vec::with_capacity(raw.len());
     for (name, p) in raw {
         e.at(name, |e| {
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
-            {
-                e.push(format!(
-                    "expected a plugin name of letters, digits, `_` or `-`, found `{name}`"
-                ));
-            }
+            e.check_name("plugin", name);
             // Zero means "the default for the plugin's world", known once it is loaded.
             let timeout = match p.timeout.as_deref() {
                 None => Duration::ZERO,
