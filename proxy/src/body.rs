@@ -19,6 +19,8 @@ pub enum Body {
     Full(Option<Bytes>),
     /// Streamed from a client or a backend, as received.
     Incoming(Incoming),
+    /// Streamed from a plain-HTTP/1.1 backend's pooled connection.
+    Upstream(gatehouse_upstream::ResponseBody<Body>),
     /// Streamed from a client, failing with [`BodyTooLarge`] past `remaining` bytes.
     Limited {
         inner: RequestBody,
@@ -106,6 +108,7 @@ impl http_body::Body for Body {
             Body::Empty => Poll::Ready(None),
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Body::Incoming(inner) => Pin::new(inner).poll_frame(cx).map_err(Into::into),
+            Body::Upstream(inner) => Pin::new(inner).poll_frame(cx).map_err(Into::into),
             Body::Chain(pair) => {
                 let (first, second) = &mut **pair;
                 if !first.is_end_stream() {
@@ -137,6 +140,7 @@ impl http_body::Body for Body {
             Body::Empty => true,
             Body::Full(b) => b.is_none(),
             Body::Incoming(inner) => inner.is_end_stream(),
+            Body::Upstream(inner) => inner.is_end_stream(),
             Body::Limited { inner, .. } => inner.is_end_stream(),
             Body::Chain(pair) => pair.0.is_end_stream() && pair.1.is_end_stream(),
         }
@@ -147,6 +151,7 @@ impl http_body::Body for Body {
             Body::Empty => SizeHint::with_exact(0),
             Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Body::Incoming(inner) => inner.size_hint(),
+            Body::Upstream(inner) => inner.size_hint(),
             Body::Limited { inner, .. } => inner.size_hint(),
             Body::Chain(pair) => {
                 let (a, b) = (pair.0.size_hint(), pair.1.size_hint());

@@ -266,6 +266,7 @@ pub fn compile(
             };
             (uris.len() == stages.len()).then(|| {
                 Integration::HttpProxy(HttpProxy {
+                    backends: uris.iter().map(|_| Default::default()).collect(),
                     uris: uris.into_boxed_slice(),
                     method,
                     timeout,

@@ -128,7 +128,7 @@ pub async fn run(config_path: PathBuf) -> Result<(), RunError> {
     plugins.use_connections(connections.clone());
     let shared = Arc::new(Shared {
         runtime: ArcSwap::from_pointee(loaded.runtime),
-        upstreams: upstream::Upstreams::new(),
+        upstreams: upstream::Upstreams::new(&settings.upstream),
         metrics,
         plugins,
         access_log,

@@ -20,6 +20,8 @@ pub struct ServerSettings {
     pub drain_timeout: Duration,
     pub access_log: LogDestination,
     pub state: StateSettings,
+    /// Backend connection pools.
+    pub upstream: gatehouse_upstream::PoolConfig,
 }
 
 /// Where API keys and quota counts are kept.
@@ -163,6 +165,7 @@ pub fn compile(raw: &RawConfig, dir: &Path, e: &mut Errors) -> ServerSettings {
             3_600_000,
         ),
     });
+    let upstream = e.at("upstream", |e| upstream(&raw.upstream, e));
     ServerSettings {
         listeners,
         admin,
@@ -171,6 +174,48 @@ pub fn compile(raw: &RawConfig, dir: &Path, e: &mut Errors) -> ServerSettings {
         drain_timeout,
         access_log,
         state,
+        upstream,
+    }
+}
+
+fn upstream(raw: &RawUpstream, e: &mut Errors) -> gatehouse_upstream::PoolConfig {
+    let defaults = gatehouse_upstream::PoolConfig::default();
+    let mut count = |field: &str, v: Option<u64>, min: u64| {
+        v.and_then(|n| {
+            if (min..=1_000_000).contains(&n) {
+                Some(n as usize)
+            } else {
+                e.push_at(field, format!("expected {min}..=1000000, found {n}"));
+                None
+            }
+        })
+    };
+    let max_connections = count(
+        "max_connections_per_backend",
+        raw.max_connections_per_backend,
+        1,
+    );
+    let max_idle =
+        count("max_idle_per_backend", raw.max_idle_per_backend, 0).unwrap_or(defaults.max_idle);
+    gatehouse_upstream::PoolConfig {
+        max_connections,
+        max_idle,
+        idle_timeout: duration(
+            e,
+            "idle_timeout",
+            raw.idle_timeout.as_deref(),
+            90_000,
+            100,
+            3_600_000,
+        ),
+        connect_timeout: duration(
+            e,
+            "connect_timeout",
+            raw.connect_timeout.as_deref(),
+            10_000,
+            10,
+            300_000,
+        ),
     }
 }
 

@@ -113,12 +113,25 @@ impl Gateway {
         Self::serve(dir, config_path)
     }
 
+    /// Like [`Gateway::start`] with `--workers n`.
+    pub fn start_workers(yaml: &str, n: usize) -> Gateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config_path = dir.path().join("gatehouse.yaml");
+        std::fs::write(&config_path, yaml).expect("write config");
+        Self::serve_args(dir, config_path, &["--workers", &n.to_string()])
+    }
+
     /// Serves `config_path` inside `dir` (which the gateway keeps alive).
     pub fn serve(dir: tempfile::TempDir, config_path: PathBuf) -> Gateway {
+        Self::serve_args(dir, config_path, &[])
+    }
+
+    fn serve_args(dir: tempfile::TempDir, config_path: PathBuf, args: &[&str]) -> Gateway {
         let mut child = Command::new(crate::gatehouse_bin())
             .arg("serve")
             .arg("-c")
             .arg(&config_path)
+            .args(args)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .env("GATEHOUSE_PLUGIN_CACHE", dir.path().join("plugin-cache"))

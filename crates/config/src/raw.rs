@@ -20,6 +20,9 @@ pub struct RawConfig {
     pub limits: RawLimits,
     #[serde(default)]
     pub shutdown: RawShutdown,
+    /// Connection pools to backends.
+    #[serde(default)]
+    pub upstream: RawUpstream,
     pub request_id_header: Option<String>,
     #[serde(default)]
     pub access_log: RawAccessLog,
@@ -142,6 +145,17 @@ pub struct RawLimits {
     pub max_header_bytes: Option<u64>,
     pub header_read_timeout: Option<String>,
     pub request_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    /// Open connections per backend (`host:port`), over all workers; no cap when absent.
+    pub max_connections_per_backend: Option<u64>,
+    /// Idle connections kept per backend (per worker for plain-HTTP/1.1 backends).
+    pub max_idle_per_backend: Option<u64>,
+    pub idle_timeout: Option<String>,
+    pub connect_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -27,8 +27,14 @@ pub fn compile(
     env: CompileEnv<'_>,
 ) -> Result<Loaded, ConfigErrors> {
     let fingerprint = format!(
-        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
-        raw.listeners, raw.admin, raw.limits, raw.shutdown, raw.access_log.destination, raw.state
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        raw.listeners,
+        raw.admin,
+        raw.limits,
+        raw.shutdown,
+        raw.access_log.destination,
+        raw.state,
+        raw.upstream
     );
     let dir = file.parent().unwrap_or(Path::new("."));
     let mut e = Errors::default();

@@ -149,7 +149,7 @@ impl Reloader {
                 let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
                 st.text_hash = hash;
                 if st.fingerprint != loaded.fingerprint {
-                    tracing::warn!("listeners, admin, limits, shutdown or access_log.destination changed: they apply after a restart");
+                    tracing::warn!("listeners, admin, limits, shutdown, upstream, state or access_log.destination changed: they apply after a restart");
                 }
                 tracing::info!(file = %self.path.display(), "config reloaded");
                 Ok(())

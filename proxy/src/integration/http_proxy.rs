@@ -10,19 +10,24 @@ use crate::body::{is_body_too_large, Body};
 use crate::ctx::RequestCtx;
 use crate::error::{Rejection, ResponseType};
 use crate::integration::Outbound;
+use gatehouse_upstream::{Backend, SendBody};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
+use http::uri::Authority;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::TokioIo;
 use smallvec::SmallVec;
 use std::error::Error as _;
 use std::fmt::Write as _;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
 pub struct HttpProxy {
     /// One template per stage, stage variables already substituted.
     pub uris: Box<[UriTemplate]>,
+    /// Per stage: the plain-HTTP/1.1 backend, looked up on first use.
+    pub backends: Box<[OnceLock<Arc<Backend>>]>,
     pub method: Option<Method>,
     pub timeout: Duration,
     pub http2_only: bool,
@@ -34,6 +39,9 @@ pub struct UriTemplate {
     parts: Box<[UriPart]>,
     has_query: bool,
     len_hint: usize,
+    /// When the URI is `http://` with an authority free of parameters: that authority, and
+    /// the parts that make the request target (path and query).
+    origin: Option<(Authority, Box<[UriPart]>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +102,9 @@ impl UriTemplate {
         if !text.is_empty() {
             parts.push(UriPart::Text(text.into()));
         }
+        let origin = plain_origin(&parts);
         let t = Self {
+            origin,
             has_query: parts
                 .iter()
                 .any(|p| matches!(p, UriPart::Text(t) if t.contains('?'))),
@@ -125,8 +135,28 @@ impl UriTemplate {
         param: impl Fn(usize) -> Option<&'a str>,
         query: Option<&str>,
     ) -> String {
+        self.render_parts(&self.parts, param, query)
+    }
+
+    /// For a plain `http://` backend with a fixed authority: the authority and the request
+    /// target (path and query) rendered like [`Self::render`].
+    pub fn render_target<'a>(
+        &self,
+        param: impl Fn(usize) -> Option<&'a str>,
+        query: Option<&str>,
+    ) -> Option<(&Authority, String)> {
+        let (authority, path) = self.origin.as_ref()?;
+        Some((authority, self.render_parts(path, param, query)))
+    }
+
+    fn render_parts<'a>(
+        &self,
+        parts: &[UriPart],
+        param: impl Fn(usize) -> Option<&'a str>,
+        query: Option<&str>,
+    ) -> String {
         let mut out = String::with_capacity(self.len_hint + query.map_or(0, |q| q.len() + 1));
-        for p in self.parts.iter() {
+        for p in parts {
             match p {
                 UriPart::Text(t) => out.push_str(t),
                 UriPart::Param(i) => out.push_str(param(*i).unwrap_or("")),
@@ -138,6 +168,33 @@ impl UriTemplate {
         }
         out
     }
+}
+
+/// The authority and target parts of a template that starts `http://host[:port]` with no
+/// parameter, user info or fragment in the authority.
+fn plain_origin(parts: &[UriPart]) -> Option<(Authority, Box<[UriPart]>)> {
+    let UriPart::Text(first) = parts.first()? else {
+        return None;
+    };
+    let rest = first.strip_prefix("http://")?;
+    let end = rest.find(['/', '?']);
+    if end.is_none() && parts.len() > 1 {
+        return None;
+    }
+    let (authority, target) = rest.split_at(end.unwrap_or(rest.len()));
+    if authority.contains('@') || authority.is_empty() {
+        return None;
+    }
+    let authority: Authority = authority.parse().ok()?;
+    let mut target_parts = Vec::with_capacity(parts.len());
+    let lead = if target.starts_with('/') {
+        target.to_owned()
+    } else {
+        format!("/{target}")
+    };
+    target_parts.push(UriPart::Text(lead.into()));
+    target_parts.extend(parts[1..].iter().cloned());
+    Some((authority, target_parts.into_boxed_slice()))
 }
 
 impl HttpProxy {
@@ -157,6 +214,22 @@ impl HttpProxy {
                 .zip(parts.headers.get(header::UPGRADE).cloned()),
             false => None,
         };
+        let mut headers = std::mem::take(&mut parts.headers);
+        strip_hop_by_hop(&mut headers);
+        headers.remove(header::HOST);
+        headers.remove(header::EXPECT);
+        add_forwarded(&mut headers, ctx);
+        let method = self.method.clone().unwrap_or(parts.method);
+        if upgrade.is_none() && !self.http2_only {
+            if let Some((authority, target)) =
+                self.uris[stage].render_target(|i| ctx.param_raw(i), parts.uri.query())
+            {
+                let backend = self.backends[stage].get_or_init(|| upstreams.h1.backend(authority));
+                return self
+                    .call_h1(backend, ctx, &method, &target, &headers, body)
+                    .await;
+            }
+        }
         let uri_text = self.uris[stage].render(|i| ctx.param_raw(i), parts.uri.query());
         let uri: Uri = uri_text.parse().map_err(|e| {
             Rejection::new(
@@ -164,18 +237,13 @@ impl HttpProxy {
                 format!("backend URI `{uri_text}` is invalid: {e}"),
             )
         })?;
-        let mut headers = parts.headers;
-        strip_hop_by_hop(&mut headers);
-        headers.remove(header::HOST);
-        headers.remove(header::EXPECT);
-        add_forwarded(&mut headers, ctx);
         if let Some((_, protocol)) = &upgrade {
             headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             headers.insert(header::UPGRADE, protocol.clone());
         }
 
         let mut req = Request::new(body);
-        *req.method_mut() = self.method.clone().unwrap_or(parts.method);
+        *req.method_mut() = method;
         *req.uri_mut() = uri;
         *req.headers_mut() = headers;
         let client = if self.http2_only && upgrade.is_none() {
@@ -185,19 +253,9 @@ impl HttpProxy {
             &upstreams.auto
         };
 
-        let started = Instant::now();
-        let result = tokio::time::timeout(self.timeout, client.request(req)).await;
-        ctx.integration_latency = Some(started.elapsed());
-        let resp = match result {
-            Err(_) => {
-                return Err(Rejection::new(
-                    ResponseType::IntegrationTimeout,
-                    format!("backend did not answer within {:?}", self.timeout),
-                ))
-            }
-            Ok(Err(e)) => return Err(classify(e, &uri_text)),
-            Ok(Ok(resp)) => resp,
-        };
+        let resp = within(ctx, self.timeout, client.request(req))
+            .await?
+            .map_err(|e| classify(e, &uri_text))?;
         ctx.integration_status = Some(resp.status().as_u16());
         if let (StatusCode::SWITCHING_PROTOCOLS, Some((client_side, _))) = (resp.status(), upgrade)
         {
@@ -207,6 +265,81 @@ impl HttpProxy {
         strip_hop_by_hop(&mut parts.headers);
         Ok(Response::from_parts(parts, Body::Incoming(body)))
     }
+}
+
+impl HttpProxy {
+    /// The same exchange over a pooled plain-HTTP/1.1 connection, on this task.
+    async fn call_h1(
+        &self,
+        backend: &Arc<Backend>,
+        ctx: &mut RequestCtx,
+        method: &Method,
+        target: &str,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Result<Response<Body>, Rejection> {
+        if let Some(bad) = target.bytes().find(|b| !is_target_byte(*b)) {
+            return Err(Rejection::new(
+                ResponseType::ApiConfigurationError,
+                format!("backend request target `{target}` has the byte 0x{bad:02x}, which a URI cannot hold"),
+            ));
+        }
+        let body = match body {
+            Body::Empty => SendBody::Bytes(bytes::Bytes::new()),
+            Body::Full(b) => SendBody::Bytes(b.unwrap_or_default()),
+            other => SendBody::Stream(other),
+        };
+        let resp = within(
+            ctx,
+            self.timeout,
+            backend.send(method, target, headers, body),
+        )
+        .await?
+        .map_err(|e| classify_h1(&e, backend, target))?;
+        ctx.integration_status = Some(resp.status().as_u16());
+        let (mut parts, body) = resp.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        Ok(Response::from_parts(parts, Body::Upstream(body)))
+    }
+}
+
+/// Runs `call` (up to the answer's head) within `timeout`, recording the integration
+/// latency; past the timeout, API Gateway's 504.
+async fn within<T>(
+    ctx: &mut RequestCtx,
+    timeout: Duration,
+    call: impl std::future::Future<Output = T>,
+) -> Result<T, Rejection> {
+    let started = Instant::now();
+    let result = tokio::time::timeout(timeout, call).await;
+    ctx.integration_latency = Some(started.elapsed());
+    result.map_err(|_| {
+        Rejection::new(
+            ResponseType::IntegrationTimeout,
+            format!("backend did not answer within {timeout:?}"),
+        )
+    })
+}
+
+/// What a request target may hold: RFC 3986's unreserved, reserved and `%` characters.
+fn is_target_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~:/?[]@!$&'()*+,;=%".contains(&b)
+}
+
+fn classify_h1(e: &gatehouse_upstream::Error, backend: &Backend, target: &str) -> Rejection {
+    if e.request_body_error().is_some_and(|b| is_body_too_large(b)) {
+        return Rejection::new(ResponseType::RequestTooLarge, "request body over the limit");
+    }
+    let mut reason = format!(
+        "backend `http://{}{target}` failed: {e}",
+        backend.authority()
+    );
+    let mut src = e.source();
+    while let Some(s) = src {
+        let _ = write!(reason, ": {s}");
+        src = s.source();
+    }
+    Rejection::new(ResponseType::IntegrationFailure, reason).with_status(StatusCode::BAD_GATEWAY)
 }
 
 /// Answers the client with the backend's `101` and splices the two upgraded connections.
