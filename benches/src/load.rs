@@ -138,6 +138,7 @@ fn wrk(
         p99: v[8],
         p999: v[9],
         peak_rss: 0,
+        cpu_us_per_req: None,
     })
 }
 
@@ -205,5 +206,6 @@ fn h2load(
         non_2xx: done.saturating_sub(ok),
         errors,
         peak_rss: 0,
+        cpu_us_per_req: None,
     })
 }

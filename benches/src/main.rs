@@ -197,7 +197,9 @@ fn measure<'a>(bench: &Bench, s: &'a Scenario, args: &Args) -> anyhow::Result<Me
             } else {
                 Vec::new()
             };
-            let sampler = RssSampler::start(bench.proc(arm.target).pids());
+            let target = bench.proc(arm.target);
+            let sampler = RssSampler::start(target.pids());
+            let cpu_before = target.cpu_time();
             let mut run = load::run(
                 arm.tool(s.tool),
                 &bench.url(arm),
@@ -205,7 +207,9 @@ fn measure<'a>(bench: &Bench, s: &'a Scenario, args: &Args) -> anyhow::Result<Me
                 bench.dir.path(),
             )
             .with_context(|| format!("{} / {}", s.id, arm.label))?;
+            let cpu_after = target.cpu_time();
             run.peak_rss = sampler.finish();
+            run.cpu_us_per_req = cpu_per_request(cpu_before, cpu_after, run.requests);
             drop(idle);
             eprintln!(
                 "  {:<14} round {}  {:<22} {:>10.0} req/s  p99 {:>7.2} ms  ({} non-2xx, {} errors)",
@@ -221,6 +225,17 @@ fn measure<'a>(bench: &Bench, s: &'a Scenario, args: &Args) -> anyhow::Result<Me
         }
     }
     Ok(Measured { scenario: s, runs })
+}
+
+/// Microseconds of the target's CPU time per request, from its CPU time before and after a
+/// run of `requests` requests.
+fn cpu_per_request(
+    before: Option<Duration>,
+    after: Option<Duration>,
+    requests: u64,
+) -> Option<f64> {
+    let delta = after?.checked_sub(before?)?;
+    (requests > 0).then(|| delta.as_secs_f64() * 1e6 / requests as f64)
 }
 
 /// Resident memory of a target before and after opening `count` idle connections.

@@ -1,5 +1,5 @@
 //! The processes under test: the backend, nginx and Gatehouse, each killed when dropped, and
-//! their resident memory read from `/proc`.
+//! their resident memory and CPU time read from `/proc`.
 
 use anyhow::{bail, Context};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -46,6 +46,16 @@ impl Proc {
     /// Resident memory of the process and its children, in bytes.
     pub fn rss(&self) -> u64 {
         self.pids().iter().map(|&p| rss_of(p)).sum()
+    }
+
+    /// CPU time (user + system, all threads) of the process and its children so far, or `None`
+    /// when `/proc` cannot be read for the process itself.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let mut pids = self.pids().into_iter();
+        let own = cpu_ticks_of(pids.next()?)?;
+        // A child that exited between the two readings just drops out.
+        let ticks = own + pids.filter_map(cpu_ticks_of).sum::<u64>();
+        Some(Duration::from_secs_f64(ticks as f64 / CLOCK_TICKS_PER_SEC))
     }
 
     /// Fails when the process has exited.
@@ -101,6 +111,24 @@ fn rss_of(pid: u32) -> u64 {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|kb| kb.parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
+}
+
+/// The unit of the times in `/proc/PID/stat` (`sysconf(_SC_CLK_TCK)`). This crate does not
+/// depend on `libc` (and denies `unsafe`), so it assumes 100, which is what Linux reports to
+/// user space on every architecture it supports (`USER_HZ`), whatever the kernel's `HZ`.
+const CLOCK_TICKS_PER_SEC: f64 = 100.0;
+
+/// `utime + stime` (fields 14 and 15 of `/proc/PID/stat`) of every thread of `pid`, in clock
+/// ticks.
+fn cpu_ticks_of(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 2, the command name, is in parentheses and may itself hold spaces or `)`; the
+    // fields after the last `)` start at field 3.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(14 - 3);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
 }
 
 /// Samples a process's resident memory every 20 ms while a load runs; the peak is kept.
@@ -248,4 +276,22 @@ pub fn version_of(cmd: &Path, args: &[&str]) -> String {
         .find(|l| !l.is_empty())
         .unwrap_or("unknown")
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cpu_ticks_of;
+
+    #[test]
+    fn reads_own_cpu_ticks() {
+        // Burn a little CPU so the reading cannot go backwards unnoticed.
+        let before = cpu_ticks_of(std::process::id()).expect("own /proc/PID/stat");
+        let mut x = 0u64;
+        for i in 0..10_000_000u64 {
+            x = std::hint::black_box(x.wrapping_add(i));
+        }
+        let after = cpu_ticks_of(std::process::id()).expect("own /proc/PID/stat");
+        assert!(after >= before, "{after} < {before} ({x})");
+        assert_eq!(cpu_ticks_of(u32::MAX), None);
+    }
 }

@@ -14,6 +14,8 @@ struct Summary {
     p99: f64,
     p999: f64,
     peak_rss: u64,
+    /// Mean CPU µs per request over the rounds that have a reading.
+    cpu_us_per_req: Option<f64>,
     non_2xx: u64,
     errors: u64,
     requests: u64,
@@ -37,6 +39,10 @@ fn summarize(runs: &[Run]) -> Summary {
         p99: mean(|r| r.p99),
         p999: mean(|r| r.p999),
         peak_rss: runs.iter().map(|r| r.peak_rss).max().unwrap_or(0),
+        cpu_us_per_req: {
+            let cpu: Vec<f64> = runs.iter().filter_map(|r| r.cpu_us_per_req).collect();
+            (!cpu.is_empty()).then(|| cpu.iter().sum::<f64>() / cpu.len() as f64)
+        },
         non_2xx: runs.iter().map(|r| r.non_2xx).sum(),
         errors: runs.iter().map(|r| r.errors).sum(),
         requests: runs.iter().map(|r| r.requests).sum(),
@@ -45,6 +51,10 @@ fn summarize(runs: &[Run]) -> Summary {
 
 fn ms(us: f64) -> String {
     format!("{:.2}", us / 1000.0)
+}
+
+fn cpu(us: Option<f64>) -> String {
+    us.map_or("-".into(), |us| format!("{us:.1}"))
 }
 
 fn mib(bytes: u64) -> String {
@@ -95,14 +105,17 @@ pub fn markdown(settings: &str, results: &[Measured<'_>], idle: &[crate::IdleCos
         out,
         "Setup: Gatehouse `--workers 1`, nginx `worker_processes 1`, backend 1 thread, load \
          generator 1 thread, all on loopback; {settings}. Latencies in ms; RSS in MiB, peak \
-         during the runs (nginx: master + worker)."
+         during the runs (nginx: master + worker). CPU µs/req: user + system CPU time of the \
+         target's processes (Gatehouse; nginx master + worker; for `direct`, the backend alone) \
+         during a run, divided by the requests answered in it, mean over rounds; it leaves out \
+         the load generator and, for the proxies, the backend."
     );
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| scenario | target | req/s | ± | p50 | p99 | p99.9 | peak RSS | non-2xx | errors | ratio |"
+        "| scenario | target | req/s | ± | p50 | p99 | p99.9 | peak RSS | CPU µs/req | non-2xx | errors | ratio |"
     );
-    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
     let mut find = std::collections::HashMap::new();
     for m in results {
         let sums: Vec<Summary> = m.runs.iter().map(|r| summarize(r)).collect();
@@ -115,7 +128,7 @@ pub fn markdown(settings: &str, results: &[Measured<'_>], idle: &[crate::IdleCos
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.0} | {:.1}% | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {:.0} | {:.1}% | {} | {} | {} | {} | {} | {} | {} | {} |",
                 if i == 0 { m.scenario.title } else { "" },
                 arm.label,
                 s.rps,
@@ -124,6 +137,7 @@ pub fn markdown(settings: &str, results: &[Measured<'_>], idle: &[crate::IdleCos
                 ms(s.p99),
                 ms(s.p999),
                 mib(s.peak_rss),
+                cpu(s.cpu_us_per_req),
                 if s.non_2xx == s.requests && s.requests > 0 {
                     "all".to_owned()
                 } else {

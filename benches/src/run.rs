@@ -15,6 +15,9 @@ pub struct Run {
     pub errors: u64,
     /// Peak resident memory of the target during the run, bytes.
     pub peak_rss: u64,
+    /// CPU time (user + system) the target's processes spent during the run, in microseconds
+    /// per request answered; `None` where it was not read (no requests, or no `/proc`).
+    pub cpu_us_per_req: Option<f64>,
 }
 
 /// Nearest-rank percentile of sorted values.

@@ -73,6 +73,7 @@ pub fn run(
             non_2xx: all.non_2xx,
             errors: all.errors,
             peak_rss: 0,
+            cpu_us_per_req: None,
         })
     })
 }

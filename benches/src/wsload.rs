@@ -68,6 +68,7 @@ pub fn echo(addr: SocketAddr, path: &str, conns: usize, duration: Duration) -> a
             non_2xx: 0,
             errors,
             peak_rss: 0,
+            cpu_us_per_req: None,
         })
     })
 }

@@ -88,8 +88,15 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
     move |source| RunError::Io { what, source }
 }
 
-/// Serves `config_path` until SIGTERM or SIGINT, then shuts down gracefully.
+/// Serves `config_path` until SIGTERM or SIGINT, then shuts down gracefully, on the calling
+/// runtime alone.
 pub async fn run(config_path: PathBuf) -> Result<(), RunError> {
+    run_workers(config_path, 1).await
+}
+
+/// Like [`run`], with `workers - 1` more threads accepting and serving TCP connections
+/// ([`listener::workers`]).
+pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), RunError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     listener::raise_descriptor_limit();
     let text = std::fs::read_to_string(&config_path).map_err(|e| {
@@ -144,10 +151,11 @@ pub async fn run(config_path: PathBuf) -> Result<(), RunError> {
     // Every connection holds a clone of this sender; shutdown waits until all are dropped.
     let (in_flight, mut drained) = mpsc::channel::<()>(1);
     let mut accept_tasks = Vec::new();
+    let mut listening = Vec::new();
     let settings = Arc::new(settings);
     for l in &settings.listeners {
         let tcp = if l.http1 || l.http2 {
-            let listener = listener::bind(l).await.map_err(io_err(format!(
+            let listener = listener::bind(l, workers > 1).map_err(io_err(format!(
                 "cannot listen on {} ({})",
                 l.address, l.name
             )))?;
@@ -186,6 +194,14 @@ pub async fn run(config_path: PathBuf) -> Result<(), RunError> {
         };
         let tls = l.tls.clone().map(tokio_rustls::TlsAcceptor::from);
         let builders = Arc::new(listener::Builders::new(l, &settings));
+        listening.push(listener::workers::Listening {
+            address: listener
+                .local_addr()
+                .map_err(io_err("cannot read a bound address"))?,
+            tls: tls.clone(),
+            builders: builders.clone(),
+            alt_svc: alt_svc.clone(),
+        });
         accept_tasks.push(tokio::spawn(listener::accept_loop(
             listener,
             tls,
@@ -195,6 +211,20 @@ pub async fn run(config_path: PathBuf) -> Result<(), RunError> {
             in_flight.clone(),
             stop_rx.clone(),
         )));
+    }
+
+    let (done_tx, done_rx) = watch::channel(false);
+    let worker_threads = listener::workers::start(
+        workers,
+        &listening,
+        &shared,
+        &in_flight,
+        &stop_rx,
+        &done_rx,
+    )
+    .map_err(io_err("cannot start the workers"))?;
+    if workers > 1 {
+        tracing::info!(workers, "workers accept on their own sockets (SO_REUSEPORT)");
     }
 
     let reloader = Arc::new(Reloader::new(
@@ -242,6 +272,10 @@ pub async fn run(config_path: PathBuf) -> Result<(), RunError> {
         .is_err()
     {
         tracing::warn!("drain timeout elapsed; closing the remaining connections");
+    }
+    let _ = done_tx.send(true);
+    for t in worker_threads {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
     if let Some(t) = admin_task {
         t.abort();

@@ -7,6 +7,7 @@
 
 pub mod h3;
 pub mod linger;
+pub mod workers;
 
 use crate::body::RequestBody;
 use crate::config::{ListenerSettings, ServerSettings};
@@ -25,9 +26,10 @@ use tokio::sync::{mpsc, watch};
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Binds a listener; the address is logged once bound (port 0 picks a free port).
-pub async fn bind(l: &ListenerSettings) -> std::io::Result<TcpListener> {
-    let listener = TcpListener::bind(l.address).await?;
+/// Binds a listener; the address is logged once bound (port 0 picks a free port). With
+/// `reuse_port`, other workers bind the same address afterwards ([`workers`]).
+pub fn bind(l: &ListenerSettings, reuse_port: bool) -> std::io::Result<TcpListener> {
+    let listener = workers::bind(l.address, reuse_port)?;
     let local = listener.local_addr()?;
     tracing::info!(
         "listening listener={} address={} tls={}",

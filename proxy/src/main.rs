@@ -25,8 +25,8 @@ enum Command {
         /// The config file (gatehouse.yaml).
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
-        /// Worker threads (default: one per CPU). With 1, requests are served on a single
-        /// thread, like one nginx worker process.
+        /// Workers (default: one per CPU): threads that each accept and serve their own
+        /// share of the TCP connections, like nginx's worker processes.
         #[arg(long, value_name = "N")]
         workers: Option<usize>,
     },
@@ -175,24 +175,23 @@ fn main() -> ExitCode {
             }
         },
         Command::Serve { config, workers } => {
-            // One worker: a single-threaded scheduler, as nginx's one worker process is; tasks
-            // never cross threads, so wake-ups cost no cross-core signalling.
-            let mut rt = match workers {
-                Some(1) => tokio::runtime::Builder::new_current_thread(),
-                _ => tokio::runtime::Builder::new_multi_thread(),
-            };
-            rt.enable_all();
-            if let Some(n) = workers.filter(|&n| n > 1) {
-                rt.worker_threads(n);
-            }
-            let rt = match rt.build() {
+            // Each worker is a single-threaded runtime, as each nginx worker process is:
+            // tasks never cross threads, so wake-ups cost no cross-core signalling. This
+            // thread is the first worker.
+            let workers = workers.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            });
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("gatehouse: cannot start the async runtime: {e}");
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(gatehouse::run(config)) {
+            match rt.block_on(gatehouse::run_workers(config, workers.max(1))) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("{e}");
