@@ -214,17 +214,14 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
     }
 
     let (done_tx, done_rx) = watch::channel(false);
-    let worker_threads = listener::workers::start(
-        workers,
-        &listening,
-        &shared,
-        &in_flight,
-        &stop_rx,
-        &done_rx,
-    )
-    .map_err(io_err("cannot start the workers"))?;
+    let worker_threads =
+        listener::workers::start(workers, &listening, &shared, &in_flight, &stop_rx, &done_rx)
+            .map_err(io_err("cannot start the workers"))?;
     if workers > 1 {
-        tracing::info!(workers, "workers accept on their own sockets (SO_REUSEPORT)");
+        tracing::info!(
+            workers,
+            "workers accept on their own sockets (SO_REUSEPORT)"
+        );
     }
 
     let reloader = Arc::new(Reloader::new(
