@@ -145,6 +145,7 @@ fn plugin_call(c: &mut Criterion) {
         memory_bytes: 16 << 20,
         config: Arc::new([("tokens".to_owned(), "tok-alice=alice".to_owned())].into()),
         env: Arc::new([]),
+        instances: gatehouse::plugin::Instances::Fresh,
     };
     let plugin = match host.load("tokens", &wasm, settings) {
         Ok(p) => p,
@@ -160,9 +161,13 @@ fn plugin_call(c: &mut Criterion) {
         http::HeaderValue::from_static("Bearer tok-alice"),
     );
     let request = convert::request(&rt, &ctx, &headers, Vec::new());
+    let exec = match tokio::runtime::Builder::new_current_thread().build() {
+        Ok(rt) => rt,
+        Err(e) => panic!("tokio runtime: {e}"),
+    };
     c.bench_function("wasm authorizer call (instantiate + authorize)", |b| {
         b.iter(|| {
-            let decision = plugin.authorize("bench", &request);
+            let decision = exec.block_on(plugin.authorize("bench", &request));
             black_box(matches!(decision, Ok(Ok(_))))
         })
     });

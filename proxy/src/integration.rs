@@ -67,7 +67,7 @@ impl Integration {
             }
             Integration::Wasm(plugin) => {
                 let body = read_body(body).await?;
-                wasm::call(rt, plugin, ctx, &parts.headers, body.into())
+                wasm::call(rt, plugin, ctx, &parts.headers, body.into()).await
             }
         }
     }

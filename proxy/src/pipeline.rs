@@ -116,7 +116,7 @@ async fn run(
     }
     check_declared_length(rt, &parts)?;
     if let Some(binding) = &entry.authorizer {
-        authorize::authorize(rt, ctx, &parts.headers, binding)?;
+        authorize::authorize(rt, ctx, &parts.headers, binding).await?;
     }
     throttle::check([&rt.account_throttle], "account")?;
     throttle::check(stage.throttle.as_ref(), "stage")?;
@@ -212,7 +212,7 @@ async fn fetch(
         .map(|_| crate::plugin::convert::request(rt, ctx, &parts.headers, Vec::new()));
     if let Some(mapper) = &entry.request_mapper {
         let bytes = read_body(body).await?;
-        body = Body::full(map::map_request(rt, ctx, mapper, &mut parts, bytes)?);
+        body = Body::full(map::map_request(rt, ctx, mapper, &mut parts, bytes).await?);
     }
     let resp = entry
         .integration

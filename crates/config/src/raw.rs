@@ -95,6 +95,22 @@ pub struct RawPlugin {
     pub config: IndexMap<String, String>,
     #[serde(default)]
     pub env: IndexMap<String, String>,
+    /// Warm instances kept between calls (the default), or a new one per call.
+    #[serde(default)]
+    pub instances: RawInstances,
+    /// With `reuse`: calls an instance serves before it is replaced.
+    pub max_calls: Option<u64>,
+    /// With `reuse`: how long a ready instance may wait for a call (a duration).
+    pub max_idle: Option<String>,
+}
+
+/// `instances` of a plugin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawInstances {
+    #[default]
+    Reuse,
+    Fresh,
 }
 
 /// An authorizer of an API, referenced by name from methods.

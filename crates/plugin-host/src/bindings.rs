@@ -1,11 +1,17 @@
 //! The only place WIT bindings are generated. The worlds import the same interfaces (the
 //! WebSocket handler a few more), so the later bindings reuse the authorizer's generated ones.
 //! Generated types stay inside `plugin/`.
+//!
+//! Every import and export is async on the host side: exports are called with `call_async` on
+//! a fiber that yields at each epoch tick, and imports that do I/O (`kv`) await it instead of
+//! blocking the worker thread.
 
 pub mod authorizer {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "authorizer",
+        imports: { default: async },
+        exports: { default: async },
     });
 }
 
@@ -13,6 +19,8 @@ pub mod mapper {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "mapper",
+        imports: { default: async },
+        exports: { default: async },
         with: {
             "gatehouse:plugin/types": super::authorizer::gatehouse::plugin::types,
             "gatehouse:plugin/log": super::authorizer::gatehouse::plugin::log,
@@ -27,6 +35,8 @@ pub mod integration {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "integration",
+        imports: { default: async },
+        exports: { default: async },
         with: {
             "gatehouse:plugin/types": super::authorizer::gatehouse::plugin::types,
             "gatehouse:plugin/log": super::authorizer::gatehouse::plugin::log,
@@ -43,6 +53,8 @@ pub mod websocket_handler {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "websocket-handler",
+        imports: { default: async },
+        exports: { default: async },
         with: {
             "gatehouse:plugin/types": super::authorizer::gatehouse::plugin::types,
             "gatehouse:plugin/log": super::authorizer::gatehouse::plugin::log,

@@ -1,12 +1,15 @@
-//! The one `wasmtime::Engine`: component model, pooling allocator, epoch interruption.
+//! The `wasmtime::Engine`s: component model, pooling allocator, epoch interruption, and fuel
+//! metering only in the engine of plugins that set a fuel budget.
 //!
-//! A ticker thread advances the epoch every [`TICK`]; a call's deadline is a number of ticks,
-//! so a plugin that loops is stopped within one tick of its timeout.
+//! A ticker thread advances each engine's epoch every [`TICK`]. At each tick a running call
+//! checks its deadline (see `Plugin`): past it the call traps, before it the call yields to
+//! the async executor, so a plugin that computes for a while shares its worker thread with
+//! the other requests and is stopped within about one tick of its timeout.
 
 use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-/// Epoch granularity: deadlines are rounded up to this.
+/// Epoch granularity: how often a running plugin yields and checks its deadline.
 pub const TICK: Duration = Duration::from_millis(1);
 
 /// Hard ceiling for any plugin's linear memory; per-plugin caps are lower (`ResourceLimiter`).
@@ -15,28 +18,29 @@ pub const MAX_MEMORY_BYTES: usize = 256 << 20;
 /// Bytes of each pooled linear memory kept resident between instances (see `new_engine`).
 const KEEP_RESIDENT_BYTES: usize = 1 << 20;
 
-/// Plugin instances alive at once; beyond it a call fails with a clear error.
+/// Plugin instances alive at once per engine (running or kept warm); beyond it a call fails
+/// with a clear error.
 const POOL_INSTANCES: u32 = 1000;
 
-/// Builds the engine and starts its epoch ticker.
-pub fn new_engine() -> wasmtime::Result<Engine> {
+/// Builds an engine and starts its epoch ticker. `fuel`: whether compiled code meters fuel
+/// (it costs on every loop and call, so only the engine of plugins with a budget has it).
+pub fn new_engine(fuel: bool) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(POOL_INSTANCES)
         .total_core_instances(POOL_INSTANCES)
         .total_memories(POOL_INSTANCES)
         .total_tables(POOL_INSTANCES)
+        .total_stacks(POOL_INSTANCES)
         .max_memory_size(MAX_MEMORY_BYTES)
-        // Reset the first pages of a used slot with memset instead of madvise: every call
-        // frees an instance, and an madvise per call costs page faults and TLB shootdowns
-        // (interrupting the other cores) that dwarf the call itself.
+        // Reset the first pages of a used slot with memset instead of madvise: a fresh
+        // instance per call frees a slot per call, and an madvise per call costs page faults
+        // and TLB shootdowns (interrupting the other cores) that dwarf the call itself.
         .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
         .table_keep_resident(KEEP_RESIDENT_BYTES / 16);
     let mut cfg = Config::new();
-    // Fuel is metered always so a plugin can opt into an instruction budget; plugins without
-    // one get an unlimited tank and only the epoch deadline applies.
     cfg.wasm_component_model(true)
         .epoch_interruption(true)
-        .consume_fuel(true)
+        .consume_fuel(fuel)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = Engine::new(&cfg)?;
     let ticker = engine.weak();
@@ -51,9 +55,4 @@ pub fn new_engine() -> wasmtime::Result<Engine> {
         })
         .map_err(wasmtime::Error::from)?;
     Ok(engine)
-}
-
-/// Ticks for a deadline, at least one.
-pub fn ticks(timeout: Duration) -> u64 {
-    (timeout.as_micros() / TICK.as_micros()).max(1) as u64 + 1
 }

@@ -1,30 +1,38 @@
 //! WebAssembly component plugins: authorizers, mappers, integrations and WebSocket handlers.
 //!
-//! Each call gets a fresh instance from the plugin's `InstancePre` in a new `Store` with the
-//! plugin's limits: an epoch deadline (a loop is stopped), a memory cap (growth past it
-//! fails), and no WASI capabilities unless the config grants environment variables. Any
-//! failure is a [`PluginFailure`] for that call only; the caller turns it into a gateway
-//! response. Calls are synchronous and run on the thread that serves the request: the epoch
-//! deadline stops guest code, but a host call the guest makes (a `kv` transaction on the
-//! state store) is not interrupted, so a call can hold its thread past the deadline by that
-//! much.
+//! A call runs on an instance of the plugin in its own `Store` with the plugin's limits: a
+//! deadline (a loop is stopped), a memory cap (growth past it fails), an optional fuel budget,
+//! and no WASI capabilities unless the config grants environment variables. With
+//! [`Instances::Reuse`] (the default) the instance comes from the plugin's pool of ready
+//! instances and goes back after a normal return, so its globals and memory carry over to
+//! later calls; with [`Instances::Fresh`] every call instantiates the plugin's `InstancePre`
+//! anew. Any failure is a [`PluginFailure`] for that call only, and the instance it happened
+//! on is dropped; the caller turns the failure into a gateway response.
+//!
+//! Calls are async: guest code runs on a fiber that yields to the executor at every epoch
+//! tick ([`engine::TICK`]) and traps at the first tick past its deadline, and host imports
+//! that do I/O (`kv`) await a blocking-pool task. A host call in progress is not
+//! interrupted, so a call can end past its deadline by the length of that host call, but it
+//! never holds the worker thread meanwhile.
 
 pub mod bindings;
 pub mod engine;
 pub mod host;
+mod pool;
 pub mod registry;
 
-use bindings::authorizer::AuthorizerPre;
-use bindings::integration::IntegrationPre;
-use bindings::mapper::MapperPre;
+use bindings::authorizer::{Authorizer, AuthorizerPre};
+use bindings::integration::{Integration, IntegrationPre};
+use bindings::mapper::{Mapper, MapperPre};
 use bindings::types;
-use bindings::websocket_handler::WebsocketHandlerPre;
+use bindings::websocket_handler::{WebsocketHandler, WebsocketHandlerPre};
+pub use pool::MAX_READY;
 pub use registry::PluginHost;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// Which world a plugin exports.
@@ -47,15 +55,57 @@ impl PluginKind {
     }
 }
 
+/// How long a ready instance may wait for its next call when the config gives no `max_idle`.
+pub const DEFAULT_MAX_IDLE: Duration = Duration::from_secs(60);
+
+/// Whether an instance serves one call or many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Instances {
+    /// A new instance for every call: nothing carries over between calls.
+    Fresh,
+    /// Up to [`MAX_READY`] ready instances are kept between calls; globals and memory carry
+    /// over. An instance is dropped after a failed call, after `max_calls` calls, or once it
+    /// has waited `max_idle` for a call.
+    Reuse {
+        max_calls: Option<u64>,
+        max_idle: Duration,
+    },
+}
+
+impl Default for Instances {
+    fn default() -> Self {
+        Instances::Reuse {
+            max_calls: None,
+            max_idle: DEFAULT_MAX_IDLE,
+        }
+    }
+}
+
 /// Limits and grants of one plugin, from config.
 #[derive(Debug, Clone)]
 pub struct PluginSettings {
+    /// Deadline of one call; zero: the default of the plugin's world (see `PluginHost::load`).
     pub timeout: Duration,
     /// Instruction budget of one call (wasmtime fuel); `None`: only the deadline applies.
     pub fuel: Option<u64>,
     pub memory_bytes: usize,
     pub config: Arc<HashMap<String, String>>,
     pub env: Arc<[(String, String)]>,
+    pub instances: Instances,
+}
+
+impl Default for PluginSettings {
+    /// The world's default deadline, no fuel, 16 MiB, no config or environment, reuse.
+    fn default() -> Self {
+        Self {
+            timeout: Duration::ZERO,
+            fuel: None,
+            memory_bytes: 16 << 20,
+            config: Arc::default(),
+            env: Arc::new([]),
+            instances: Instances::default(),
+        }
+    }
 }
 
 pub(crate) enum PluginPre {
@@ -65,7 +115,23 @@ pub(crate) enum PluginPre {
     WebsocketHandler(WebsocketHandlerPre<CallState>),
 }
 
-/// A loaded plugin, ready to be called.
+/// The exports of one live instance.
+enum Exports {
+    Authorizer(Authorizer),
+    Mapper(Mapper),
+    Integration(Integration),
+    WebsocketHandler(WebsocketHandler),
+}
+
+/// An instance with its store, between calls or during one.
+pub(crate) struct Live {
+    store: Store<CallState>,
+    exports: Exports,
+    calls: u64,
+}
+
+/// A loaded plugin, ready to be called. A config (re)load makes new `Plugin`s, each with an
+/// empty pool; calls in flight finish on the instances of the `Plugin` they started with.
 pub struct Plugin {
     pub name: Arc<str>,
     pub kind: PluginKind,
@@ -74,6 +140,8 @@ pub struct Plugin {
     kv: Arc<host::KvStore>,
     connections: Arc<host::ConnectionsSlot>,
     engine: wasmtime::Engine,
+    /// Ready instances, with `Instances::Reuse`.
+    pool: Option<Arc<pool::Pool<Live>>>,
     /// First bytes of the content digest, for logs.
     pub digest: String,
 }
@@ -110,6 +178,8 @@ pub struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
     limits: MemoryLimit,
+    /// When the current call must end; checked at every epoch tick.
+    deadline: Instant,
     pub(crate) plugin: Arc<str>,
     pub(crate) request_id: String,
     pub(crate) config: Arc<HashMap<String, String>>,
@@ -175,6 +245,7 @@ impl Plugin {
                 max: self.settings.memory_bytes,
                 refused: false,
             },
+            deadline: Instant::now(),
             plugin: self.name.clone(),
             request_id: request_id.to_owned(),
             config: self.settings.config.clone(),
@@ -183,11 +254,77 @@ impl Plugin {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(engine::ticks(self.settings.timeout));
-        store.epoch_deadline_trap();
-        // Cannot fail: fuel is enabled on the engine.
-        let _ = store.set_fuel(self.settings.fuel.unwrap_or(u64::MAX));
+        store.epoch_deadline_callback(|ctx| {
+            Ok(if Instant::now() >= ctx.data().deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
+            })
+        });
         store
+    }
+
+    /// Arms the limits of one call on `store`.
+    fn begin(&self, store: &mut Store<CallState>, request_id: &str) {
+        let state = store.data_mut();
+        state.request_id.clear();
+        state.request_id.push_str(request_id);
+        state.deadline = Instant::now() + self.settings.timeout;
+        state.limits.refused = false;
+        store.set_epoch_deadline(1);
+        if let Some(fuel) = self.settings.fuel {
+            // Cannot fail: plugins with a budget are compiled by the engine that meters fuel.
+            let _ = store.set_fuel(fuel);
+        }
+    }
+
+    /// A ready instance from the pool, or a new one.
+    async fn instance(&self, request_id: &str, wanted: PluginKind) -> Result<Live, PluginFailure> {
+        if self.kind != wanted {
+            return Err(self.wrong_kind(wanted));
+        }
+        if let Some(mut live) = self.pool.as_ref().and_then(|p| p.take(Instant::now())) {
+            self.begin(&mut live.store, request_id);
+            return Ok(live);
+        }
+        let mut store = self.store(request_id);
+        self.begin(&mut store, request_id);
+        let exports = match &self.pre {
+            PluginPre::Authorizer(pre) => pre
+                .instantiate_async(&mut store)
+                .await
+                .map(Exports::Authorizer),
+            PluginPre::Mapper(pre) => pre.instantiate_async(&mut store).await.map(Exports::Mapper),
+            PluginPre::Integration(pre) => pre
+                .instantiate_async(&mut store)
+                .await
+                .map(Exports::Integration),
+            PluginPre::WebsocketHandler(pre) => pre
+                .instantiate_async(&mut store)
+                .await
+                .map(Exports::WebsocketHandler),
+        }
+        .map_err(|e| PluginFailure::Instantiate(format!("{e:#}")))?;
+        Ok(Live {
+            store,
+            exports,
+            calls: 0,
+        })
+    }
+
+    /// Ends a call: the instance goes back to the pool after a normal return within its
+    /// limits, and is dropped otherwise.
+    fn finish<R>(&self, mut live: Live, result: wasmtime::Result<R>) -> Result<R, PluginFailure> {
+        let result = result.map_err(|e| self.failure(&live.store, e));
+        if let (Ok(_), Some(pool), Instances::Reuse { max_calls, .. }) =
+            (&result, &self.pool, self.settings.instances)
+        {
+            live.calls += 1;
+            if !live.store.data().limits.refused && max_calls.is_none_or(|max| live.calls < max) {
+                pool.put(live, Instant::now());
+            }
+        }
+        result
     }
 
     fn failure(&self, store: &Store<CallState>, err: wasmtime::Error) -> PluginFailure {
@@ -203,89 +340,76 @@ impl Plugin {
     }
 
     /// Calls an authorizer.
-    pub fn authorize(
+    pub async fn authorize(
         &self,
         request_id: &str,
         req: &types::Request,
     ) -> Result<Result<types::Decision, types::AuthorizerError>, PluginFailure> {
-        let PluginPre::Authorizer(pre) = &self.pre else {
-            return Err(self.wrong_kind(PluginKind::Authorizer));
+        let mut live = self.instance(request_id, PluginKind::Authorizer).await?;
+        let result = match &live.exports {
+            Exports::Authorizer(e) => e.call_authorize(&mut live.store, req).await,
+            _ => return Err(self.wrong_kind(PluginKind::Authorizer)),
         };
-        let mut store = self.store(request_id);
-        let inst = pre
-            .instantiate(&mut store)
-            .map_err(|e| PluginFailure::Instantiate(format!("{e:#}")))?;
-        inst.call_authorize(&mut store, req)
-            .map_err(|e| self.failure(&store, e))
+        self.finish(live, result)
     }
 
     /// Calls a mapper's `map-request`.
-    pub fn map_request(
+    pub async fn map_request(
         &self,
         request_id: &str,
         req: &types::Request,
     ) -> Result<Result<types::Request, String>, PluginFailure> {
-        let PluginPre::Mapper(pre) = &self.pre else {
-            return Err(self.wrong_kind(PluginKind::Mapper));
+        let mut live = self.instance(request_id, PluginKind::Mapper).await?;
+        let result = match &live.exports {
+            Exports::Mapper(e) => e.call_map_request(&mut live.store, req).await,
+            _ => return Err(self.wrong_kind(PluginKind::Mapper)),
         };
-        let mut store = self.store(request_id);
-        let inst = pre
-            .instantiate(&mut store)
-            .map_err(|e| PluginFailure::Instantiate(format!("{e:#}")))?;
-        inst.call_map_request(&mut store, req)
-            .map_err(|e| self.failure(&store, e))
+        self.finish(live, result)
     }
 
     /// Calls a mapper's `map-response`.
-    pub fn map_response(
+    pub async fn map_response(
         &self,
         request_id: &str,
         req: &types::Request,
         resp: &types::Response,
     ) -> Result<Result<types::Response, String>, PluginFailure> {
-        let PluginPre::Mapper(pre) = &self.pre else {
-            return Err(self.wrong_kind(PluginKind::Mapper));
+        let mut live = self.instance(request_id, PluginKind::Mapper).await?;
+        let result = match &live.exports {
+            Exports::Mapper(e) => e.call_map_response(&mut live.store, req, resp).await,
+            _ => return Err(self.wrong_kind(PluginKind::Mapper)),
         };
-        let mut store = self.store(request_id);
-        let inst = pre
-            .instantiate(&mut store)
-            .map_err(|e| PluginFailure::Instantiate(format!("{e:#}")))?;
-        inst.call_map_response(&mut store, req, resp)
-            .map_err(|e| self.failure(&store, e))
+        self.finish(live, result)
     }
 
     /// Calls an integration's `handle`.
-    pub fn handle(
+    pub async fn handle(
         &self,
         request_id: &str,
         req: &types::Request,
     ) -> Result<Result<types::Response, String>, PluginFailure> {
-        let PluginPre::Integration(pre) = &self.pre else {
-            return Err(self.wrong_kind(PluginKind::Integration));
+        let mut live = self.instance(request_id, PluginKind::Integration).await?;
+        let result = match &live.exports {
+            Exports::Integration(e) => e.call_handle(&mut live.store, req).await,
+            _ => return Err(self.wrong_kind(PluginKind::Integration)),
         };
-        let mut store = self.store(request_id);
-        let inst = pre
-            .instantiate(&mut store)
-            .map_err(|e| PluginFailure::Instantiate(format!("{e:#}")))?;
-        inst.call_handle(&mut store, req)
-            .map_err(|e| self.failure(&store, e))
+        self.finish(live, result)
     }
 
     /// Calls a WebSocket handler's `handle-event`.
-    pub fn handle_event(
+    pub async fn handle_event(
         &self,
         request_id: &str,
         event: &bindings::websocket::Event,
     ) -> Result<Result<Option<Vec<u8>>, String>, PluginFailure> {
-        let PluginPre::WebsocketHandler(pre) = &self.pre else {
-            return Err(self.wrong_kind(PluginKind::WebsocketHandler));
+        let mut live = self
+            .instance(request_id, PluginKind::WebsocketHandler)
+            .await?;
+        let result = match &live.exports {
+            Exports::WebsocketHandler(e) => e.call_handle_event(&mut live.store, event).await,
+            _ => return Err(self.wrong_kind(PluginKind::WebsocketHandler)),
         };
-        let mut store = self.store(request_id);
-        let inst = pre
-            .instantiate(&mut store)
-            .map_err(|e| PluginFailure::Instantiate(format!("{e:#}")))?;
-        inst.call_handle_event(&mut store, event)
-            .map_err(|e| self.failure(&store, e))
+        self.finish(live, result)
     }
 
     fn wrong_kind(&self, wanted: PluginKind) -> PluginFailure {

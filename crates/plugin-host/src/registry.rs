@@ -1,28 +1,64 @@
-//! Loads plugins: each `.wasm` is compiled once (in memory by content digest, and on disk as a
-//! precompiled artifact keyed by digest and engine compatibility), linked once into an
-//! `InstancePre`, and checked against the world it exports.
+//! Loads plugins: each `.wasm` is compiled once (in memory by content digest and engine, and
+//! on disk as a precompiled artifact keyed by digest and engine compatibility), linked once
+//! into an `InstancePre`, and checked against the world it exports.
+//!
+//! There are two engines: plugins without a fuel budget run in one whose code does not meter
+//! fuel; the one that does is made when the first plugin with `fuel` is loaded.
 
 use super::bindings::websocket_handler::WebsocketHandlerPre;
 use super::bindings::{authorizer::AuthorizerPre, integration::IntegrationPre, mapper::MapperPre};
 use super::host::{ConnectionsSlot, KvStore, StoreSlot};
-use super::{CallState, Plugin, PluginKind, PluginPre, PluginSettings};
+use super::pool::{Pool, Reaper, Sweep, MAX_READY};
+use super::{CallState, Instances, Plugin, PluginKind, PluginPre, PluginSettings};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::Engine;
 
-/// The engine, the linker and every compiled component of the process.
-pub struct PluginHost {
-    pub(crate) engine: Engine,
+/// An engine and the linker of every world's imports for it.
+struct Runtime {
+    engine: Engine,
     linker: Linker<CallState>,
+    /// Whether the engine meters fuel.
+    fuel: bool,
+}
+
+impl Runtime {
+    fn new(fuel: bool) -> wasmtime::Result<Self> {
+        let engine = super::engine::new_engine(fuel)?;
+        let mut linker = Linker::new(&engine);
+        // The worlds import the same interfaces (the WebSocket handler two more), so one
+        // linker serves them all.
+        super::bindings::authorizer::Authorizer::add_to_linker::<_, HasSelf<_>>(
+            &mut linker,
+            |s| s,
+        )?;
+        super::bindings::kv_keys::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        super::bindings::connections::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        Ok(Self {
+            engine,
+            linker,
+            fuel,
+        })
+    }
+}
+
+/// The engines, their linkers and every compiled component of the process.
+pub struct PluginHost {
+    plain: Runtime,
+    /// The engine for plugins with a fuel budget, made on first use (or why it cannot be).
+    fueled: OnceLock<Result<Runtime, String>>,
     cache_dir: Option<PathBuf>,
-    components: Mutex<HashMap<[u8; 32], Component>>,
+    /// By fuel metering and content digest.
+    components: Mutex<HashMap<(bool, [u8; 32]), Component>>,
     kv: Mutex<HashMap<String, Arc<KvStore>>>,
     store: Arc<StoreSlot>,
     connections: Arc<ConnectionsSlot>,
+    reaper: Arc<Reaper>,
 }
 
 impl std::fmt::Debug for PluginHost {
@@ -34,29 +70,35 @@ impl std::fmt::Debug for PluginHost {
 }
 
 impl PluginHost {
-    /// Creates the engine and linker. `cache_dir`: where precompiled artifacts go (`None`:
-    /// compile in memory only).
+    /// Creates the engine (without fuel metering) and its linker, and starts the thread that
+    /// drops instances idle past their `max_idle`. `cache_dir`: where precompiled artifacts
+    /// go (`None`: compile in memory only).
     pub fn new(cache_dir: Option<PathBuf>) -> wasmtime::Result<Self> {
-        let engine = super::engine::new_engine()?;
-        let mut linker = Linker::new(&engine);
-        // The worlds import the same interfaces (the WebSocket handler two more), so one
-        // linker serves them all.
-        super::bindings::authorizer::Authorizer::add_to_linker::<_, HasSelf<_>>(
-            &mut linker,
-            |s| s,
-        )?;
-        super::bindings::kv_keys::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
-        super::bindings::connections::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        let reaper = Arc::new(Reaper::default());
+        Reaper::start(&reaper).map_err(wasmtime::Error::from)?;
         Ok(Self {
-            engine,
-            linker,
+            plain: Runtime::new(false)?,
+            fueled: OnceLock::new(),
             cache_dir,
             components: Mutex::new(HashMap::new()),
             kv: Mutex::new(HashMap::new()),
             store: Arc::default(),
             connections: Arc::default(),
+            reaper,
         })
+    }
+
+    fn runtime(&self, fuel: bool) -> Result<&Runtime, String> {
+        if !fuel {
+            return Ok(&self.plain);
+        }
+        self.fueled
+            .get_or_init(|| {
+                Runtime::new(true)
+                    .map_err(|e| format!("cannot start the fuel-metering engine: {e:#}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Keeps the plugins' `kv` data in `store` from now on. Call before the first plugin call;
@@ -92,16 +134,17 @@ impl PluginHost {
     ) -> Result<Arc<Plugin>, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("cannot read the file: {e}"))?;
         let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        let runtime = self.runtime(settings.fuel.is_some())?;
         let component = self
-            .component(&bytes, digest)
+            .component(runtime, &bytes, digest)
             .map_err(|e| format!("not a valid WebAssembly component: {e:#}"))?;
-        let pre = self
+        let pre = runtime
             .linker
             .instantiate_pre(&component)
             .map_err(|e| format!("imports something Gatehouse does not provide: {e:#}"))?;
         let exports: Vec<String> = component
             .component_type()
-            .exports(&self.engine)
+            .exports(&runtime.engine)
             .map(|(n, _)| n.to_owned())
             .collect();
         let has = |n: &str| exports.iter().any(|e| e == n);
@@ -139,6 +182,15 @@ impl PluginHost {
             .entry(name.to_owned())
             .or_insert_with(|| Arc::new(KvStore::new(name, self.store.clone())))
             .clone();
+        let pool = match settings.instances {
+            Instances::Fresh => None,
+            Instances::Reuse { max_idle, .. } => {
+                let pool = Arc::new(Pool::new(MAX_READY, max_idle));
+                let swept: Arc<dyn Sweep> = pool.clone();
+                self.reaper.watch(Arc::downgrade(&swept));
+                Some(pool)
+            }
+        };
         Ok(Arc::new(Plugin {
             name: name.into(),
             kind,
@@ -146,43 +198,52 @@ impl PluginHost {
             settings,
             kv,
             connections: self.connections.clone(),
-            engine: self.engine.clone(),
+            engine: runtime.engine.clone(),
+            pool,
             digest: hex(&digest[..8]),
         }))
     }
 
-    fn component(&self, bytes: &[u8], digest: [u8; 32]) -> wasmtime::Result<Component> {
+    fn component(
+        &self,
+        runtime: &Runtime,
+        bytes: &[u8],
+        digest: [u8; 32],
+    ) -> wasmtime::Result<Component> {
+        let key = (runtime.fuel, digest);
         if let Some(c) = self
             .components
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&digest)
+            .get(&key)
         {
             return Ok(c.clone());
         }
-        let component = match self.artifact_path(&digest) {
-            Some(path) => match load_artifact(&self.engine, &path) {
+        let engine = &runtime.engine;
+        let component = match self.artifact_path(engine, &digest) {
+            Some(path) => match load_artifact(engine, &path) {
                 Some(c) => c,
                 None => {
-                    let c = Component::new(&self.engine, bytes)?;
+                    let c = Component::new(engine, bytes)?;
                     store_artifact(&c, &path);
                     c
                 }
             },
-            None => Component::new(&self.engine, bytes)?,
+            None => Component::new(engine, bytes)?,
         };
         self.components
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(digest, component.clone());
+            .insert(key, component.clone());
         Ok(component)
     }
 
-    /// `DIR/<sha256>-<engine compatibility hash>.cwasm`
-    fn artifact_path(&self, digest: &[u8; 32]) -> Option<PathBuf> {
+    /// `DIR/<sha256>-<engine compatibility hash>.cwasm`; the hash differs between the engine
+    /// that meters fuel and the one that does not.
+    fn artifact_path(&self, engine: &Engine, digest: &[u8; 32]) -> Option<PathBuf> {
         let dir = self.cache_dir.as_ref()?;
         let mut h = DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut h);
+        engine.precompile_compatibility_hash().hash(&mut h);
         Some(dir.join(format!("{}-{:016x}.cwasm", hex(digest), h.finish())))
     }
 }

@@ -10,14 +10,7 @@ pub fn plugin_check(file: &std::path::Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let settings = gatehouse::plugin::PluginSettings {
-        timeout: std::time::Duration::ZERO,
-        fuel: None,
-        memory_bytes: 16 << 20,
-        config: Default::default(),
-        env: Vec::new().into(),
-    };
-    match host.load("check", file, settings) {
+    match host.load("check", file, gatehouse::plugin::PluginSettings::default()) {
         Ok(p) => {
             println!(
                 "{}: exports the `{}` world of gatehouse:plugin@0.1.0 and links against this gateway (sha256 {}...)",

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Calls `plugin` with the buffered request.
-pub fn call(
+pub async fn call(
     rt: &dyn RouteInfo,
     plugin: &Arc<Plugin>,
     ctx: &mut RequestCtx,
@@ -21,7 +21,7 @@ pub fn call(
     let mut id = uuid::Uuid::encode_buffer();
     let id = ctx.request_id.hyphenated().encode_lower(&mut id);
     let started = Instant::now();
-    let result = plugin.handle(id, &req);
+    let result = plugin.handle(id, &req).await;
     ctx.integration_latency = Some(started.elapsed());
     let bad_gateway = |reason: String| {
         Rejection::new(ResponseType::IntegrationFailure, reason)

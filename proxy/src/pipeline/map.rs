@@ -28,7 +28,7 @@ fn failed(plugin: &Plugin, what: &str, why: impl std::fmt::Display) -> Rejection
 }
 
 /// Runs `map-request`; rewrites `parts` and returns the new body.
-pub fn map_request(
+pub async fn map_request(
     rt: &dyn RouteInfo,
     ctx: &RequestCtx,
     plugin: &Plugin,
@@ -38,7 +38,7 @@ pub fn map_request(
     let req = convert::request(rt, ctx, &parts.headers, body.into());
     let mut id = uuid::Uuid::encode_buffer();
     let id = ctx.request_id.hyphenated().encode_lower(&mut id);
-    let mapped = match plugin.map_request(id, &req) {
+    let mapped = match plugin.map_request(id, &req).await {
         Ok(Ok(r)) => r,
         Ok(Err(msg)) => return Err(failed(plugin, "refused the request", msg)),
         Err(f) => return Err(failed(plugin, "failed", f)),
@@ -109,7 +109,7 @@ pub async fn map_response(
     };
     let mut id = uuid::Uuid::encode_buffer();
     let id = ctx.request_id.hyphenated().encode_lower(&mut id);
-    let mapped = match plugin.map_response(id, original, &wresp) {
+    let mapped = match plugin.map_response(id, original, &wresp).await {
         Ok(Ok(r)) => r,
         Ok(Err(msg)) => return Err(failed(plugin, "refused the response", msg)),
         Err(f) => return Err(failed(plugin, "failed", f)),

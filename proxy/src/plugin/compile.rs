@@ -1,8 +1,8 @@
 //! The config's `plugins`: each loaded (or taken from the engine's cache) with its limits, and
 //! references to them by name from authorizers, mappers and integrations.
 
-use crate::plugin::{Plugin, PluginHost, PluginKind, PluginSettings};
-use gatehouse_config::raw::RawPlugin;
+use crate::plugin::{Instances, Plugin, PluginHost, PluginKind, PluginSettings, DEFAULT_MAX_IDLE};
+use gatehouse_config::raw::{RawInstances, RawPlugin};
 use gatehouse_config::{duration, Errors};
 use std::collections::HashMap;
 use std::path::Path;
@@ -44,6 +44,7 @@ pub fn plugins(
                     "expected a positive instruction budget, or no `fuel` field",
                 );
             }
+            let instances = instances(p, e);
             let settings = PluginSettings {
                 timeout,
                 fuel: p.fuel,
@@ -55,6 +56,7 @@ pub fn plugins(
                         .collect(),
                 ),
                 env: p.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                instances,
             };
             let path = std::path::absolute(dir.join(&p.path)).unwrap_or_else(|_| dir.join(&p.path));
             match host.load(name, &path, settings) {
@@ -71,6 +73,43 @@ pub fn plugins(
         })
     }
     (out, paths)
+}
+
+/// `instances`, `max_calls` and `max_idle`; the last two only go with `reuse`.
+fn instances(p: &RawPlugin, e: &mut Errors) -> Instances {
+    match p.instances {
+        RawInstances::Fresh => {
+            for (field, set) in [
+                ("max_calls", p.max_calls.is_some()),
+                ("max_idle", p.max_idle.is_some()),
+            ] {
+                if set {
+                    e.push_at(field, "applies only to `instances: reuse`");
+                }
+            }
+            Instances::Fresh
+        }
+        RawInstances::Reuse => {
+            if p.max_calls == Some(0) {
+                e.push_at(
+                    "max_calls",
+                    "expected a positive number of calls, or no `max_calls` field",
+                );
+            }
+            let default_ms = DEFAULT_MAX_IDLE.as_millis() as u64;
+            Instances::Reuse {
+                max_calls: p.max_calls,
+                max_idle: duration(
+                    e,
+                    "max_idle",
+                    p.max_idle.as_deref(),
+                    default_ms,
+                    1,
+                    86_400_000,
+                ),
+            }
+        }
+    }
 }
 
 /// Looks up a plugin of the given world for a reference at the current path.

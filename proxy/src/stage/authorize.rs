@@ -2,9 +2,10 @@
 //!
 //! Reads the identity sources (headers, query parameters). A missing identity source is 401
 //! UNAUTHORIZED without calling the plugin. Decisions are cached by the identity source values
-//! for the authorizer's TTL (0 disables); concurrent requests with the same identity wait for
-//! one plugin call. Allow records the principal and context in `RequestCtx`; deny is 403
-//! ACCESS_DENIED; a plugin failure is 500 AUTHORIZER_FAILURE.
+//! for the authorizer's TTL (0 disables); concurrent requests with the same identity await
+//! one plugin call (their tasks wait, no thread is parked). Allow records the principal and
+//! context in `RequestCtx`; deny is 403 ACCESS_DENIED; a plugin failure is 500
+//! AUTHORIZER_FAILURE.
 
 use crate::ctx::RouteInfo;
 use crate::ctx::{AuthContext, RequestCtx};
@@ -83,7 +84,7 @@ pub struct AuthorizerBinding {
     pub name: String,
     pub plugin: Arc<Plugin>,
     pub sources: Vec<IdentitySource>,
-    cache: Option<moka::sync::Cache<String, Arc<Outcome>>>,
+    cache: Option<moka::future::Cache<String, Arc<Outcome>>>,
 }
 
 impl AuthorizerBinding {
@@ -95,7 +96,7 @@ impl AuthorizerBinding {
     ) -> Self {
         // Without identity sources there is no cache key, as in API Gateway.
         let cache = (!ttl.is_zero() && !sources.is_empty()).then(|| {
-            moka::sync::Cache::builder()
+            moka::future::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(ttl)
                 .build()
@@ -110,7 +111,7 @@ impl AuthorizerBinding {
 }
 
 /// Runs `binding` for the request in `ctx`.
-pub fn authorize(
+pub async fn authorize(
     rt: &dyn RouteInfo,
     ctx: &mut RequestCtx,
     headers: &http::HeaderMap,
@@ -136,9 +137,10 @@ pub fn authorize(
     }
     let outcome = match &binding.cache {
         Some(cache) => cache
-            .try_get_with(key, || call(rt, ctx, headers, binding))
+            .try_get_with(key, call(rt, ctx, headers, binding))
+            .await
             .map_err(|e| (*e).clone())?,
-        None => call(rt, ctx, headers, binding)?,
+        None => call(rt, ctx, headers, binding).await?,
     };
     match &*outcome {
         Outcome::Allow(auth) => {
@@ -152,7 +154,7 @@ pub fn authorize(
     }
 }
 
-fn call(
+async fn call(
     rt: &dyn RouteInfo,
     ctx: &RequestCtx,
     headers: &http::HeaderMap,
@@ -162,7 +164,7 @@ fn call(
     let mut id = uuid::Uuid::encode_buffer();
     let id = ctx.request_id.hyphenated().encode_lower(&mut id);
     let plugin = &binding.plugin;
-    match plugin.authorize(id, &req) {
+    match plugin.authorize(id, &req).await {
         Ok(Ok(d)) if d.allow => Ok(Arc::new(Outcome::Allow(Arc::new(AuthContext {
             principal_id: d.principal_id,
             context: d.context.into_iter().map(|p| (p.name, p.value)).collect(),

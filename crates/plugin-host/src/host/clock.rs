@@ -5,7 +5,7 @@ use crate::CallState;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 impl Host for CallState {
-    fn now_millis(&mut self) -> u64 {
+    async fn now_millis(&mut self) -> u64 {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)

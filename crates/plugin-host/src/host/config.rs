@@ -4,7 +4,7 @@ use crate::bindings::config::Host;
 use crate::CallState;
 
 impl Host for CallState {
-    fn get(&mut self, name: String) -> Option<String> {
+    async fn get(&mut self, name: String) -> Option<String> {
         self.config.get(&name).cloned()
     }
 }

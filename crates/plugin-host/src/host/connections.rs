@@ -31,11 +31,11 @@ impl CallState {
 }
 
 impl Host for CallState {
-    fn send(&mut self, id: String, data: Vec<u8>) -> Result<(), ConnectionError> {
+    async fn send(&mut self, id: String, data: Vec<u8>) -> Result<(), ConnectionError> {
         self.push(&id, Push::message(data.into()))
     }
 
-    fn disconnect(&mut self, id: String) -> Result<(), ConnectionError> {
+    async fn disconnect(&mut self, id: String) -> Result<(), ConnectionError> {
         self.push(&id, Push::Close)
     }
 }

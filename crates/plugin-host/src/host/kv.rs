@@ -4,6 +4,8 @@
 //!
 //! Each plugin is bounded in keys and bytes so that it cannot exhaust the store. Writes are
 //! durable before `set` and `delete` return; they are meant for small, infrequent state.
+//! Every operation runs on tokio's blocking pool while the plugin's call awaits it, so a
+//! commit never holds the worker thread.
 
 use crate::bindings::kv::Host;
 use crate::CallState;
@@ -127,6 +129,16 @@ impl KvStore {
     }
 }
 
+/// Runs a store operation on tokio's blocking pool: a redb read or commit (under the
+/// plugin's accounting lock) must not hold the async worker the plugin's call runs on.
+async fn off_worker<R: Send + 'static>(
+    op: impl FnOnce() -> Result<R, String> + Send + 'static,
+) -> Result<R, String> {
+    tokio::task::spawn_blocking(op)
+        .await
+        .map_err(|e| format!("the state store task failed: {e}"))?
+}
+
 impl CallState {
     fn kv_failed(&self, op: &str, reason: &str) {
         tracing::warn!(
@@ -138,31 +150,39 @@ impl CallState {
 }
 
 impl Host for CallState {
-    fn get(&mut self, key: String) -> Option<Vec<u8>> {
-        self.kv.get(&key).unwrap_or_else(|e| {
+    async fn get(&mut self, key: String) -> Option<Vec<u8>> {
+        let kv = self.kv.clone();
+        off_worker(move || kv.get(&key)).await.unwrap_or_else(|e| {
             self.kv_failed("get", &e);
             None
         })
     }
 
-    fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
-        self.kv.set(&key, &value)
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
+        let kv = self.kv.clone();
+        off_worker(move || kv.set(&key, &value)).await
     }
 
-    fn delete(&mut self, key: String) -> bool {
-        self.kv.delete(&key).unwrap_or_else(|e| {
-            self.kv_failed("delete", &e);
-            false
-        })
+    async fn delete(&mut self, key: String) -> bool {
+        let kv = self.kv.clone();
+        off_worker(move || kv.delete(&key))
+            .await
+            .unwrap_or_else(|e| {
+                self.kv_failed("delete", &e);
+                false
+            })
     }
 }
 
 impl crate::bindings::kv_keys::Host for CallState {
-    fn keys(&mut self, prefix: String, limit: u32) -> Vec<String> {
-        self.kv.keys(&prefix, limit as usize).unwrap_or_else(|e| {
-            self.kv_failed("list", &e);
-            Vec::new()
-        })
+    async fn keys(&mut self, prefix: String, limit: u32) -> Vec<String> {
+        let kv = self.kv.clone();
+        off_worker(move || kv.keys(&prefix, limit as usize))
+            .await
+            .unwrap_or_else(|e| {
+                self.kv_failed("list", &e);
+                Vec::new()
+            })
     }
 }
 

@@ -7,7 +7,7 @@ use crate::CallState;
 const MAX_MESSAGE: usize = 4096;
 
 impl Host for CallState {
-    fn log(&mut self, level: Level, message: String) {
+    async fn log(&mut self, level: Level, message: String) {
         let mut end = message.len().min(MAX_MESSAGE);
         while !message.is_char_boundary(end) {
             end -= 1;

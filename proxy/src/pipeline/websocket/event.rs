@@ -43,7 +43,7 @@ pub(super) async fn invoke(
         RouteIntegration::Wasm(plugin) => {
             let event = event_wit(api, stage, ev);
             let id = ev.request_id.to_string();
-            match plugin.handle_event(&id, &event) {
+            match plugin.handle_event(&id, &event).await {
                 Ok(Ok(reply)) => Ok(Answer {
                     status: StatusCode::OK,
                     body: reply.map(Bytes::from).unwrap_or_default(),

@@ -1,0 +1,175 @@
+//! Plugin instances through the real binary: a plugin computing until its deadline shares a
+//! single worker with other requests; `instances: reuse` keeps a plugin's globals between
+//! calls and retires an instance after a trap, a deadline, a memory-cap hit, `max_calls` or
+//! `max_idle`; `instances: fresh` starts every call anew; a reload starts with new instances.
+//! The `counter` test plugin answers `{"calls": N}`, N counted in a global of its instance.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use gatehouse_e2e::{http1_client, json, plugin_path, Gateway};
+use std::time::Duration;
+
+/// The plugins `counter` (reuse), `other` (reuse, the same component), `fresh`, `short`
+/// (`max_calls: 2`), `idle` (`max_idle: 200ms`) and `metered` (a fuel budget), each an
+/// integration under `/NAME/{op}`, and a mock under `/plain`.
+fn config(loop_timeout: &str) -> String {
+    let counter = plugin_path("counter");
+    let counter = counter.display();
+    format!(
+        r#"
+version: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:0
+access_log: {{ destination: off }}
+plugins:
+  counter:
+    path: {counter}
+    timeout: {loop_timeout}
+    memory_bytes: 16777216
+  other:
+    path: {counter}
+    instances: reuse
+  fresh:
+    path: {counter}
+    instances: fresh
+  short:
+    path: {counter}
+    max_calls: 2
+  idle:
+    path: {counter}
+    max_idle: 200ms
+  metered:
+    path: {counter}
+    timeout: 5s
+    fuel: 5000000
+apis:
+  - name: app
+    stages: {{ prod: {{}} }}
+    resources:
+      /counter/{{op}}: {{ GET: {{ integration: {{ type: wasm, plugin: counter }} }} }}
+      /other/{{op}}: {{ GET: {{ integration: {{ type: wasm, plugin: other }} }} }}
+      /fresh/{{op}}: {{ GET: {{ integration: {{ type: wasm, plugin: fresh }} }} }}
+      /short/{{op}}: {{ GET: {{ integration: {{ type: wasm, plugin: short }} }} }}
+      /idle/{{op}}: {{ GET: {{ integration: {{ type: wasm, plugin: idle }} }} }}
+      /metered/{{op}}: {{ GET: {{ integration: {{ type: wasm, plugin: metered }} }} }}
+      /plain:
+        GET: {{ integration: {{ type: mock, body: plain }} }}
+"#
+    )
+}
+
+/// `GET /prod/{path}`: the status and, for a 200, the instance's call count.
+async fn call(c: &reqwest::Client, gw: &Gateway, path: &str) -> (u16, Option<u64>) {
+    let r = c
+        .get(format!("{}/prod/{path}", gw.url("public")))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let calls = if status == 200 {
+        json(r).await["calls"].as_u64()
+    } else {
+        None
+    };
+    (status, calls)
+}
+
+async fn counts(c: &reqwest::Client, gw: &Gateway, path: &str, n: usize) -> Vec<u64> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (status, calls) = call(c, gw, path).await;
+        assert_eq!(status, 200, "GET {path}");
+        out.push(calls.unwrap());
+    }
+    out
+}
+
+/// With one worker thread, requests whose plugin computes until its deadline do not stop the
+/// worker: requests to a mock route sent meanwhile all succeed, and so do the looping ones
+/// (each with its deadline's 504).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looping_plugin_shares_a_single_worker() {
+    let gw = Gateway::start_workers(&config("3s"), 1);
+    let looping: Vec<_> = (0..3)
+        .map(|_| {
+            let url = format!("{}/prod/counter/loop", gw.url("public"));
+            tokio::spawn(async move { http1_client().get(&url).send().await.map(|r| r.status()) })
+        })
+        .collect();
+    // Let the looping requests reach the plugin first (no assertion depends on it).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let c = http1_client();
+    let mut plain = 0;
+    for _ in 0..20 {
+        let r = c
+            .get(format!("{}/prod/plain", gw.url("public")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().await.unwrap(), "plain");
+        plain += 1;
+    }
+    let still_looping = looping.iter().filter(|t| !t.is_finished()).count();
+    eprintln!("{plain} plain requests done while {still_looping} of 3 looping ones ran");
+    for t in looping {
+        assert_eq!(t.await.unwrap().unwrap(), 504);
+    }
+    // The worker and the plugin both still serve.
+    assert_eq!(call(&c, &gw, "counter/x").await.0, 200);
+}
+
+/// A trap, a deadline, a memory-cap hit and running out of fuel each retire the instance they
+/// happened on: the next call gets a new instance (its count starts at 1), and another
+/// plugin's instance of the same component keeps its count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_call_retires_that_instance_only() {
+    let gw = Gateway::start(&config("200ms"));
+    let c = http1_client();
+    assert_eq!(counts(&c, &gw, "counter/x", 3).await, [1, 2, 3]);
+    assert_eq!(counts(&c, &gw, "other/x", 2).await, [1, 2]);
+
+    assert_eq!(call(&c, &gw, "counter/trap").await.0, 502);
+    assert_eq!(counts(&c, &gw, "counter/x", 2).await, [1, 2]);
+
+    assert_eq!(call(&c, &gw, "counter/loop").await.0, 504);
+    assert_eq!(counts(&c, &gw, "counter/x", 2).await, [1, 2]);
+
+    assert_eq!(call(&c, &gw, "counter/grow").await.0, 502);
+    assert_eq!(counts(&c, &gw, "counter/x", 1).await, [1]);
+
+    // A plugin with a fuel budget runs in the fuel-metering engine; out of fuel is a 502.
+    assert_eq!(counts(&c, &gw, "metered/x", 2).await, [1, 2]);
+    assert_eq!(call(&c, &gw, "metered/loop").await.0, 502);
+    assert_eq!(counts(&c, &gw, "metered/x", 1).await, [1]);
+
+    // Untouched by the failures next door.
+    assert_eq!(counts(&c, &gw, "other/x", 1).await, [3]);
+}
+
+/// `reuse` keeps globals between calls up to `max_calls` and `max_idle`; `fresh` never does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reuse_keeps_globals_and_fresh_does_not() {
+    let gw = Gateway::start(&config("200ms"));
+    let c = http1_client();
+    assert_eq!(counts(&c, &gw, "counter/x", 4).await, [1, 2, 3, 4]);
+    assert_eq!(counts(&c, &gw, "fresh/x", 3).await, [1, 1, 1]);
+    assert_eq!(counts(&c, &gw, "short/x", 5).await, [1, 2, 1, 2, 1]);
+
+    assert_eq!(counts(&c, &gw, "idle/x", 2).await, [1, 2]);
+    // Longer than `max_idle`: the instance is gone, the next call starts a new one.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(counts(&c, &gw, "idle/x", 1).await, [1]);
+}
+
+/// A reload builds new plugins with their own instances; the old ones are not reused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_starts_new_instances() {
+    let gw = Gateway::start(&config("200ms"));
+    let c = http1_client();
+    assert_eq!(counts(&c, &gw, "counter/x", 2).await, [1, 2]);
+    gw.rewrite_config(&config("300ms"));
+    gw.log.wait_for("config reloaded", Duration::from_secs(15));
+    assert_eq!(counts(&c, &gw, "counter/x", 2).await, [1, 2]);
+}
