@@ -19,6 +19,7 @@ use hyper_util::rt::TokioIo;
 use smallvec::SmallVec;
 use std::error::Error as _;
 use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -415,28 +416,85 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 pub(crate) fn add_forwarded(headers: &mut HeaderMap, ctx: &RequestCtx) {
     let ip = ctx.source_ip;
     let proto = if ctx.tls { "https" } else { "http" };
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {ip}"),
-        None => ip.to_string(),
+    let host = ctx.host.as_ref();
+    let (xff, fwd) = match headers.get("x-forwarded-for") {
+        Some(prev) => {
+            let prev = prev.to_str().ok().map(|p| format!("{p}, {ip}"));
+            let fwd = LAST_FORWARDED.with_borrow_mut(|last| last.get(ip, ctx.tls, host).1);
+            (prev.and_then(|v| HeaderValue::from_str(&v).ok()), fwd)
+        }
+        None => LAST_FORWARDED.with_borrow_mut(|last| {
+            let (xff, fwd) = last.get(ip, ctx.tls, host);
+            (Some(xff), fwd)
+        }),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    if let Some(v) = xff {
         headers.insert("x-forwarded-for", v);
     }
     headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
-    let mut fwd = String::with_capacity(64);
-    if ip.is_ipv6() {
-        let _ = write!(fwd, "for=\"[{ip}]\";proto={proto}");
-    } else {
-        let _ = write!(fwd, "for={ip};proto={proto}");
+    if let Some(h) = host.filter(|h| h.to_str().is_ok()) {
+        headers.insert("x-forwarded-host", h.clone());
     }
-    if let Some(host) = ctx.host.as_ref().and_then(|h| h.to_str().ok()) {
-        let _ = write!(fwd, ";host=\"{host}\"");
-        if let Some(h) = ctx.host.clone() {
-            headers.insert("x-forwarded-host", h);
-        }
-    }
-    if let Ok(v) = HeaderValue::from_str(&fwd) {
+    if let Some(v) = fwd {
         headers.append(header::FORWARDED, v);
+    }
+}
+
+thread_local! {
+    /// The forwarding headers of this thread's last request: a keep-alive connection's
+    /// requests share peer, scheme and host, so most requests reuse them as they are.
+    static LAST_FORWARDED: std::cell::RefCell<Forwarded> = const {
+        std::cell::RefCell::new(Forwarded { last: None })
+    };
+}
+
+struct Forwarded {
+    last: Option<ForwardedFor>,
+}
+
+/// The values for one peer, scheme and Host.
+struct ForwardedFor {
+    ip: IpAddr,
+    tls: bool,
+    host: Option<HeaderValue>,
+    /// `X-Forwarded-For` when the client sent none: the peer alone.
+    xff: HeaderValue,
+    forwarded: Option<HeaderValue>,
+}
+
+impl Forwarded {
+    fn get(
+        &mut self,
+        ip: IpAddr,
+        tls: bool,
+        host: Option<&HeaderValue>,
+    ) -> (HeaderValue, Option<HeaderValue>) {
+        if let Some(l) = &self.last {
+            if l.ip == ip && l.tls == tls && l.host.as_ref() == host {
+                return (l.xff.clone(), l.forwarded.clone());
+            }
+        }
+        let proto = if tls { "https" } else { "http" };
+        let mut fwd = String::with_capacity(64);
+        if ip.is_ipv6() {
+            let _ = write!(fwd, "for=\"[{ip}]\";proto={proto}");
+        } else {
+            let _ = write!(fwd, "for={ip};proto={proto}");
+        }
+        if let Some(h) = host.and_then(|h| h.to_str().ok()) {
+            let _ = write!(fwd, ";host=\"{h}\"");
+        }
+        let xff = HeaderValue::from_maybe_shared(bytes::Bytes::from(ip.to_string()))
+            .unwrap_or_else(|_| HeaderValue::from_static(""));
+        let fwd = HeaderValue::from_maybe_shared(bytes::Bytes::from(fwd)).ok();
+        self.last = Some(ForwardedFor {
+            ip,
+            tls,
+            host: host.cloned(),
+            xff: xff.clone(),
+            forwarded: fwd.clone(),
+        });
+        (xff, fwd)
     }
 }
 

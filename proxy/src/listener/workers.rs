@@ -72,8 +72,12 @@ pub fn start(
                 .collect::<std::io::Result<Vec<_>>>()?
         };
         let listening = listening.to_vec();
-        let (shared, in_flight, stop, mut done) =
-            (shared.clone(), in_flight.clone(), stop.clone(), done.clone());
+        let (shared, in_flight, stop, mut done) = (
+            shared.clone(),
+            in_flight.clone(),
+            stop.clone(),
+            done.clone(),
+        );
         let thread = std::thread::Builder::new()
             .name(format!("gatehouse-worker-{worker}"))
             .spawn(move || {
