@@ -24,12 +24,17 @@ async fn every_worker_serves_and_all_stop_gracefully() {
         ),
         3,
     );
-    gw.log.wait_for("workers accept on their own sockets", Duration::from_secs(5));
+    gw.log.wait_for(
+        "workers accept on their own sockets",
+        Duration::from_secs(5),
+    );
     let names = thread_names(gw.pid());
     for w in ["gatehouse-worker-1", "gatehouse-worker-2"] {
         // `comm` holds the first 15 bytes of a thread's name.
         assert!(
-            names.iter().any(|n| w.starts_with(n.as_str()) && n.len() >= 15),
+            names
+                .iter()
+                .any(|n| w.starts_with(n.as_str()) && n.len() >= 15),
             "{w} in {names:?}"
         );
     }
