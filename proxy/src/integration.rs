@@ -50,24 +50,35 @@ impl Integration {
         parts: Parts,
         body: Body,
     ) -> Result<Response<Body>, Rejection> {
+        // The plain proxy runs inline; the others are boxed so that their (larger) state
+        // does not grow every request's future, which is moved on each poll set-up.
         match self {
             Integration::HttpProxy(p) => p.call(shared, ctx, stage, parts, body).await,
             Integration::Mock(m) => Ok(m.respond()),
             Integration::MappedMock(m) => {
-                let body = read_body(body).await?;
+                let body = Box::pin(read_body(body)).await?;
                 m.call(rt, ctx, &parts.headers, body)
             }
             Integration::Lambda(l) => {
-                let body = read_body(body).await?;
-                l.call(rt, shared, ctx, stage, &parts.headers, body).await
+                Box::pin(async move {
+                    let body = read_body(body).await?;
+                    l.call(rt, shared, ctx, stage, &parts.headers, body).await
+                })
+                .await
             }
             Integration::Http(h) => {
-                let body = read_body(body).await?;
-                h.call(rt, shared, ctx, stage, parts, body).await
+                Box::pin(async move {
+                    let body = read_body(body).await?;
+                    h.call(rt, shared, ctx, stage, parts, body).await
+                })
+                .await
             }
             Integration::Wasm(plugin) => {
-                let body = read_body(body).await?;
-                wasm::call(rt, plugin, ctx, &parts.headers, body.into()).await
+                Box::pin(async move {
+                    let body = read_body(body).await?;
+                    wasm::call(rt, plugin, ctx, &parts.headers, body.into()).await
+                })
+                .await
             }
         }
     }

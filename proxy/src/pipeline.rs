@@ -87,7 +87,7 @@ async fn run(
 ) -> Result<Response<Body>, Rejection> {
     if rt.has_websocket_apis {
         if let Some((api, stage)) = websocket_mount(rt, ctx) {
-            return websocket::handshake(shared, rt, ctx, api, stage, parts).await;
+            return Box::pin(websocket::handshake(shared, rt, ctx, api, stage, parts)).await;
         }
     }
     if rt.has_cors {
@@ -116,7 +116,7 @@ async fn run(
     }
     check_declared_length(rt, &parts)?;
     if let Some(binding) = &entry.authorizer {
-        authorize::authorize(rt, ctx, &parts.headers, binding).await?;
+        Box::pin(authorize::authorize(rt, ctx, &parts.headers, binding)).await?;
     }
     throttle::check([&rt.account_throttle], "account")?;
     throttle::check(stage.throttle.as_ref(), "stage")?;
@@ -169,11 +169,10 @@ async fn run(
     );
     let ttl = method_cache.ttl.unwrap_or(stage_cache.default_ttl);
     let metrics = &entry.metrics[matched.stage];
-    let (result, outcome) = stage_cache
-        .serve(key, ttl, refresh, || {
-            fetch(shared, rt, ctx, entry, matched.stage, parts, body)
-        })
-        .await;
+    let (result, outcome) = Box::pin(stage_cache.serve(key, ttl, refresh, || {
+        fetch(shared, rt, ctx, entry, matched.stage, parts, body)
+    }))
+    .await;
     let counter = match outcome {
         cache::Outcome::Hit => &metrics.cache_hits,
         cache::Outcome::Miss => &metrics.cache_misses,
@@ -212,14 +211,16 @@ async fn fetch(
         .map(|_| crate::plugin::convert::request(rt, ctx, &parts.headers, Vec::new()));
     if let Some(mapper) = &entry.request_mapper {
         let bytes = read_body(body).await?;
-        body = Body::full(map::map_request(rt, ctx, mapper, &mut parts, bytes).await?);
+        body = Body::full(Box::pin(map::map_request(rt, ctx, mapper, &mut parts, bytes)).await?);
     }
     let resp = entry
         .integration
         .invoke(rt, shared, ctx, stage, parts, body)
         .await?;
     match (&entry.response_mapper, &original) {
-        (Some(mapper), Some(original)) => map::map_response(ctx, mapper, original, resp).await,
+        (Some(mapper), Some(original)) => {
+            Box::pin(map::map_response(ctx, mapper, original, resp)).await
+        }
         _ => Ok(resp),
     }
 }

@@ -1,11 +1,14 @@
 //! The `wasmtime::Engine`s: component model, pooling allocator, epoch interruption, and fuel
 //! metering only in the engine of plugins that set a fuel budget.
 //!
-//! A ticker thread advances each engine's epoch every [`TICK`]. At each tick a running call
+//! A ticker thread advances each engine's epoch every [`TICK`] while a plugin call runs
+//! ([`Running`]), and sleeps while none does. At each tick a running call
 //! checks its deadline (see `Plugin`): past it the call traps, before it the call yields to
 //! the async executor, so a plugin that computes for a while shares its worker thread with
 //! the other requests and is stopped within about one tick of its timeout.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -44,15 +47,61 @@ pub fn new_engine(fuel: bool) -> wasmtime::Result<Engine> {
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = Engine::new(&cfg)?;
     let ticker = engine.weak();
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("wasm-epoch".into())
         .spawn(move || {
             while let Some(engine) = ticker.upgrade() {
+                if RUNNING.load(Ordering::SeqCst) == 0 {
+                    // Nothing runs: sleep until a call starts (see `Running::start`). The
+                    // flag is set before the second look, so a call that starts in between
+                    // either is seen here or sees the flag and wakes this thread.
+                    PARKED.store(true, Ordering::SeqCst);
+                    if RUNNING.load(Ordering::SeqCst) == 0 {
+                        drop(engine);
+                        std::thread::park();
+                    }
+                    PARKED.store(false, Ordering::SeqCst);
+                    continue;
+                }
                 engine.increment_epoch();
                 drop(engine);
                 std::thread::sleep(TICK);
             }
         })
         .map_err(wasmtime::Error::from)?;
+    TICKERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(thread.thread().clone());
     Ok(engine)
+}
+
+/// Plugin calls running now, over all engines.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+/// Set while the tickers may be asleep.
+static PARKED: AtomicBool = AtomicBool::new(false);
+/// The ticker threads, to wake when a call starts.
+static TICKERS: Mutex<Vec<std::thread::Thread>> = Mutex::new(Vec::new());
+
+/// Held for the length of one plugin call: while none is held, the epoch tickers sleep, so
+/// a gateway serving no plugin calls pays no wake-up every tick.
+#[derive(Debug)]
+pub struct Running(());
+
+impl Running {
+    pub fn start() -> Self {
+        RUNNING.fetch_add(1, Ordering::SeqCst);
+        if PARKED.swap(false, Ordering::SeqCst) {
+            for t in TICKERS.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                t.unpark();
+            }
+        }
+        Running(())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::SeqCst);
+    }
 }

@@ -345,6 +345,7 @@ impl Plugin {
         request_id: &str,
         req: &types::Request,
     ) -> Result<Result<types::Decision, types::AuthorizerError>, PluginFailure> {
+        let _running = engine::Running::start();
         let mut live = self.instance(request_id, PluginKind::Authorizer).await?;
         let result = match &live.exports {
             Exports::Authorizer(e) => e.call_authorize(&mut live.store, req).await,
@@ -359,6 +360,7 @@ impl Plugin {
         request_id: &str,
         req: &types::Request,
     ) -> Result<Result<types::Request, String>, PluginFailure> {
+        let _running = engine::Running::start();
         let mut live = self.instance(request_id, PluginKind::Mapper).await?;
         let result = match &live.exports {
             Exports::Mapper(e) => e.call_map_request(&mut live.store, req).await,
@@ -374,6 +376,7 @@ impl Plugin {
         req: &types::Request,
         resp: &types::Response,
     ) -> Result<Result<types::Response, String>, PluginFailure> {
+        let _running = engine::Running::start();
         let mut live = self.instance(request_id, PluginKind::Mapper).await?;
         let result = match &live.exports {
             Exports::Mapper(e) => e.call_map_response(&mut live.store, req, resp).await,
@@ -388,6 +391,7 @@ impl Plugin {
         request_id: &str,
         req: &types::Request,
     ) -> Result<Result<types::Response, String>, PluginFailure> {
+        let _running = engine::Running::start();
         let mut live = self.instance(request_id, PluginKind::Integration).await?;
         let result = match &live.exports {
             Exports::Integration(e) => e.call_handle(&mut live.store, req).await,
@@ -402,6 +406,7 @@ impl Plugin {
         request_id: &str,
         event: &bindings::websocket::Event,
     ) -> Result<Result<Option<Vec<u8>>, String>, PluginFailure> {
+        let _running = engine::Running::start();
         let mut live = self
             .instance(request_id, PluginKind::WebsocketHandler)
             .await?;

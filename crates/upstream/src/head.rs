@@ -4,6 +4,7 @@ use crate::error::Error;
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Version};
+use std::mem::MaybeUninit;
 
 /// Most header lines an answer may have.
 const MAX_HEADERS: usize = 100;
@@ -115,9 +116,11 @@ pub(crate) fn parse_response(
     request_method: &Method,
 ) -> Result<Option<ResponseHead>, Error> {
     loop {
-        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut resp = httparse::Response::new(&mut slots);
-        let len = match resp.parse(buf) {
+        let mut slots = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+        let mut resp = httparse::Response::new(&mut []);
+        let len = match httparse::ParserConfig::default()
+            .parse_response_with_uninit_headers(&mut resp, buf, &mut slots)
+        {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => {
                 if buf.len() > MAX_HEAD_BYTES {
@@ -145,9 +148,12 @@ pub(crate) fn parse_response(
         };
         // Header values stay slices of the head: parse the frozen head again to get them.
         let head = buf.split_to(len).freeze();
-        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut again = httparse::Response::new(&mut slots);
-        if again.parse(&head).is_err() {
+        let mut slots = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+        let mut again = httparse::Response::new(&mut []);
+        if httparse::ParserConfig::default()
+            .parse_response_with_uninit_headers(&mut again, &head, &mut slots)
+            .is_err()
+        {
             return Err(Error::bad("answer head"));
         }
         let mut headers = HeaderMap::with_capacity(again.headers.len());
