@@ -20,7 +20,7 @@
 //! date, on stdout. Loopback only. Run it in release:
 //!
 //! ```text
-//! cargo run --release -p gatehouse-bench --bin allocs
+//! cargo bench -p gatehouse-bench --bench allocs
 //! ```
 
 use anyhow::{bail, Context};
