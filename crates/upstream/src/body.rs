@@ -11,8 +11,10 @@ use http_body::{Body, Frame, SizeHint};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-/// Bytes asked of the socket per read.
+/// Bytes asked of the socket by the first read of a body; each read that fills its space
+/// doubles the next, up to [`MAX_READ_SIZE`], so a large body takes few reads and frames.
 const READ_SIZE: usize = 16 * 1024;
+const MAX_READ_SIZE: usize = 256 * 1024;
 
 /// An answer body streamed from a pooled connection. Dropping it before its end closes the
 /// connection; reading it to its end returns the connection to its pool when it can carry
@@ -28,6 +30,8 @@ struct Reading<B> {
     buf: BytesMut,
     framing: Framing,
     keep_alive: bool,
+    /// Space offered to the next read.
+    read_size: usize,
     /// The rest of the request body, when the backend answered before it was all sent.
     writer: Option<Box<Writer<B>>>,
 }
@@ -62,6 +66,7 @@ where
                 buf,
                 framing,
                 keep_alive,
+                read_size: READ_SIZE,
                 writer: writer.map(Box::new),
             }),
         };
@@ -170,10 +175,14 @@ where
                 }
                 Decoded::More => {
                     if st.buf.capacity() - st.buf.len() < 1024 {
-                        st.buf.reserve(READ_SIZE);
+                        st.buf.reserve(st.read_size);
                     }
+                    let space = st.buf.capacity() - st.buf.len();
                     let read = read_into(&mut st.conn, &mut st.buf, cx);
                     match ready!(read) {
+                        Ok(n) if n == space && st.read_size < MAX_READ_SIZE => {
+                            st.read_size *= 2;
+                        }
                         Ok(0) => {
                             if matches!(st.framing, Framing::Close) {
                                 this.state = None;
