@@ -1,5 +1,5 @@
 //! Micro-benchmarks of the request path's hot spots: routing, the cache key, one Wasm
-//! plugin call (fresh instance per call, as the gateway makes it), and VTL mapping templates.
+//! plugin call (a fresh instance per call, and a reused one), and VTL mapping templates.
 //!
 //! `cargo bench -p gatehouse-bench --bench micro`; the plugin benchmark needs
 //! `scripts/build-plugins.sh` to have built `plugins/dist/token-authorizer.wasm`.
@@ -139,18 +139,6 @@ fn plugin_call(c: &mut Criterion) {
     }
     let host = host();
     let rt = runtime(&host);
-    let settings = PluginSettings {
-        timeout: Duration::from_millis(50),
-        fuel: None,
-        memory_bytes: 16 << 20,
-        config: Arc::new([("tokens".to_owned(), "tok-alice=alice".to_owned())].into()),
-        env: Arc::new([]),
-        instances: gatehouse::plugin::Instances::Fresh,
-    };
-    let plugin = match host.load("tokens", &wasm, settings) {
-        Ok(p) => p,
-        Err(e) => panic!("cannot load {}: {e}", wasm.display()),
-    };
     let mut ctx = ctx("GET", "/prod/pets/42");
     if route(&rt, &mut ctx).is_err() {
         panic!("benchmark request did not route");
@@ -165,12 +153,39 @@ fn plugin_call(c: &mut Criterion) {
         Ok(rt) => rt,
         Err(e) => panic!("tokio runtime: {e}"),
     };
-    c.bench_function("wasm authorizer call (instantiate + authorize)", |b| {
-        b.iter(|| {
-            let decision = exec.block_on(plugin.authorize("bench", &request));
-            black_box(matches!(decision, Ok(Ok(_))))
-        })
-    });
+    let modes = [
+        (
+            "wasm authorizer call (instantiate + authorize)",
+            gatehouse::plugin::Instances::Fresh,
+        ),
+        (
+            "wasm authorizer call (reused instance)",
+            gatehouse::plugin::Instances::Reuse {
+                max_calls: None,
+                max_idle: Duration::from_secs(60),
+            },
+        ),
+    ];
+    for (name, instances) in modes {
+        let settings = PluginSettings {
+            timeout: Duration::from_millis(50),
+            fuel: None,
+            memory_bytes: 16 << 20,
+            config: Arc::new([("tokens".to_owned(), "tok-alice=alice".to_owned())].into()),
+            env: Arc::new([]),
+            instances,
+        };
+        let plugin = match host.load("tokens", &wasm, settings) {
+            Ok(p) => p,
+            Err(e) => panic!("cannot load {}: {e}", wasm.display()),
+        };
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                let decision = exec.block_on(plugin.authorize("bench", &request));
+                black_box(matches!(decision, Ok(Ok(_))))
+            })
+        });
+    }
 }
 
 /// The API Gateway guide's photos output mapping over its two-photo input (a `#foreach` with
