@@ -102,7 +102,7 @@ pub(crate) async fn exchange(
             .auto
             .request(req)
             .await
-            .map_err(|e| http_proxy::classify(e, &uri.to_string()))?;
+            .map_err(|e| http_proxy::classify(&e, &uri.to_string()))?;
         let (parts, body) = resp.into_parts();
         let bytes = http_body_util::Limited::new(body, limit)
             .collect()

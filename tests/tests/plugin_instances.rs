@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use gatehouse_e2e::{http1_client, json, plugin_path, Gateway};
+use gatehouse_e2e::{http1_client, json, plugin_path, Gateway, BASE};
 use std::time::Duration;
 
 /// The plugins `counter` (reuse), `other` (reuse, the same component), `fresh`, `short`
@@ -16,13 +16,7 @@ fn config(loop_timeout: &str) -> String {
     let counter = plugin_path("counter");
     let counter = counter.display();
     format!(
-        r#"
-version: 1
-listeners:
-  - name: public
-    address: 127.0.0.1:0
-access_log: {{ destination: off }}
-plugins:
+        r#"{BASE}plugins:
   counter:
     path: {counter}
     timeout: {loop_timeout}

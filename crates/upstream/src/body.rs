@@ -82,7 +82,8 @@ where
     }
 
     /// The body was read to its end: the connection goes back to its pool if it can be
-    /// reused (request fully sent, nothing read past the answer, keep-alive on both sides).
+    /// reused (request fully sent, nothing read past the answer, keep-alive on both sides);
+    /// otherwise it is closed, with the rest of an unsent request body.
     fn finish(&mut self) {
         if let Some(st) = self.state.take() {
             if st.keep_alive && st.writer.is_none() && st.buf.is_empty() {
@@ -137,10 +138,6 @@ where
                         if *left == 0 {
                             // A reader that trusts the length stops here without asking
                             // for the end: finish now so the connection is reused.
-                            if st.writer.is_some() {
-                                st.keep_alive = false;
-                                st.writer = None;
-                            }
                             this.finish();
                         }
                         return Poll::Ready(Some(Ok(Frame::data(data))));
@@ -165,11 +162,6 @@ where
                 Decoded::Data(d) => return Poll::Ready(Some(Ok(Frame::data(d)))),
                 Decoded::Trailers(t) => return Poll::Ready(Some(Ok(Frame::trailers(t)))),
                 Decoded::End => {
-                    if st.writer.is_some() {
-                        // Answered before the request was all sent: not reusable.
-                        st.keep_alive = false;
-                        st.writer = None;
-                    }
                     this.finish();
                     return Poll::Ready(None);
                 }

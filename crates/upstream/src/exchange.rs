@@ -3,7 +3,7 @@
 
 use crate::body::{read_into, ResponseBody};
 use crate::error::{Error, ErrorKind};
-use crate::head::{encode_request, parse_response, Framing, MAX_HEAD_BYTES};
+use crate::head::{encode_request, parse_response, Framing};
 use crate::pool::{Backend, Conn};
 use crate::writer::Writer;
 use crate::BoxError;
@@ -139,7 +139,7 @@ where
                 Err(e) => return Poll::Ready(Err(e)),
             }
             if buf.capacity() - buf.len() < 1024 {
-                buf.reserve(HEAD_BUF.min(MAX_HEAD_BYTES));
+                buf.reserve(HEAD_BUF);
             }
             match read_into(&mut conn, &mut buf, cx) {
                 Poll::Pending => return Poll::Pending,

@@ -67,16 +67,15 @@ pub(crate) fn encode_request(
 /// Methods whose requests normally carry a body say `Content-Length: 0` when theirs is empty
 /// (RFC 9110 section 8.6); the others say nothing.
 fn sends_empty_length(method: &Method) -> bool {
-    matches!(*method, Method::POST | Method::PUT | Method::PATCH)
-        || !matches!(
-            *method,
-            Method::GET
-                | Method::HEAD
-                | Method::DELETE
-                | Method::OPTIONS
-                | Method::CONNECT
-                | Method::TRACE
-        )
+    !matches!(
+        *method,
+        Method::GET
+            | Method::HEAD
+            | Method::DELETE
+            | Method::OPTIONS
+            | Method::CONNECT
+            | Method::TRACE
+    )
 }
 
 fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {

@@ -50,10 +50,6 @@ impl Pools {
         }
     }
 
-    pub fn config(&self) -> &PoolConfig {
-        &self.config
-    }
-
     /// The backend at `authority` (`host[:port]` of an `http://` URL; port 80 when absent),
     /// made on first use. Look it up once and keep it: this takes a lock.
     pub fn backend(&self, authority: &http::uri::Authority) -> Arc<Backend> {

@@ -17,7 +17,6 @@ use http::uri::Authority;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::TokioIo;
 use smallvec::SmallVec;
-use std::error::Error as _;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
@@ -256,7 +255,7 @@ impl HttpProxy {
 
         let resp = within(ctx, self.timeout, client.request(req))
             .await?
-            .map_err(|e| classify(e, &uri_text))?;
+            .map_err(|e| classify(&e, &uri_text))?;
         ctx.integration_status = Some(resp.status().as_u16());
         if let (StatusCode::SWITCHING_PROTOCOLS, Some((client_side, _))) = (resp.status(), upgrade)
         {
@@ -296,7 +295,7 @@ impl HttpProxy {
             backend.send(method, target, headers, body),
         )
         .await?
-        .map_err(|e| classify_h1(&e, backend, target))?;
+        .map_err(|e| classify(&e, &format!("http://{}{target}", backend.authority())))?;
         ctx.integration_status = Some(resp.status().as_u16());
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
@@ -325,22 +324,6 @@ async fn within<T>(
 /// What a request target may hold: RFC 3986's unreserved, reserved and `%` characters.
 fn is_target_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-._~:/?[]@!$&'()*+,;=%".contains(&b)
-}
-
-fn classify_h1(e: &gatehouse_upstream::Error, backend: &Backend, target: &str) -> Rejection {
-    if e.request_body_error().is_some_and(|b| is_body_too_large(b)) {
-        return Rejection::new(ResponseType::RequestTooLarge, "request body over the limit");
-    }
-    let mut reason = format!(
-        "backend `http://{}{target}` failed: {e}",
-        backend.authority()
-    );
-    let mut src = e.source();
-    while let Some(s) = src {
-        let _ = write!(reason, ": {s}");
-        src = s.source();
-    }
-    Rejection::new(ResponseType::IntegrationFailure, reason).with_status(StatusCode::BAD_GATEWAY)
 }
 
 /// Answers the client with the backend's `101` and splices the two upgraded connections.
@@ -374,8 +357,10 @@ fn tunnel(
     Response::from_parts(parts, Body::full(bytes::Bytes::new()))
 }
 
-pub(crate) fn classify(e: hyper_util::client::legacy::Error, uri: &str) -> Rejection {
-    if is_body_too_large(&e) {
+/// A failed exchange with `uri`: 413 when the client's body went over the limit while it
+/// streamed, else 502 with the error and its sources.
+pub(crate) fn classify(e: &(dyn std::error::Error + 'static), uri: &str) -> Rejection {
+    if is_body_too_large(e) {
         return Rejection::new(ResponseType::RequestTooLarge, "request body over the limit");
     }
     let mut reason = format!("backend `{uri}` failed: {e}");
