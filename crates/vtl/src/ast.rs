@@ -5,11 +5,8 @@ use serde_json::Value;
 #[derive(Debug, Clone)]
 pub(crate) enum Node {
     Text(String),
-    Ref {
-        r: Ref,
-        quiet: bool,
-        src: String,
-    },
+    /// `$x` or quiet `$!x`; both render a null as nothing, as API Gateway does.
+    Ref(Ref),
     Set {
         target: Ref,
         value: Expr,
@@ -37,7 +34,8 @@ pub(crate) struct Ref {
 #[derive(Debug, Clone)]
 pub(crate) enum Part {
     Prop(String),
-    Call(String, Vec<Expr>),
+    /// A method call; the regular expression is compiled at load when its pattern is a literal.
+    Call(String, Vec<Expr>, Option<regex::Regex>),
     Index(Expr),
 }
 

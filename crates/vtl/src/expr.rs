@@ -28,7 +28,14 @@ impl Parser<'_> {
                         if self.peek() == Some('(') {
                             self.i += 1;
                             let args = self.args(')')?;
-                            parts.push(Part::Call(name, args));
+                            let regex = match (crate::methods::regex_method(&name), args.first()) {
+                                (Some(anchored), Some(Expr::Lit(Value::String(p)))) => Some(
+                                    crate::methods::compile_regex(p, anchored)
+                                        .map_err(|e| format!("{}: {e}", self.pos()))?,
+                                ),
+                                _ => None,
+                            };
+                            parts.push(Part::Call(name, args, regex));
                         } else {
                             parts.push(Part::Prop(name));
                         }
@@ -164,16 +171,13 @@ impl Parser<'_> {
             },
             '\'' | '"' => {
                 self.i += 1;
-                let start = self.i;
-                let end = self.rest().find(c).map(|e| start + e);
-                let Some(end) = end else {
+                let Some((s, len)) = string_literal(self.rest(), c) else {
                     return self.err("string without its closing quote");
                 };
-                let s = &self.src[start..end];
-                self.i = end + 1;
+                self.i += len;
                 if c == '"' && (s.contains('$') || s.contains('#')) {
                     let mut inner = Parser {
-                        src: s,
+                        src: &s,
                         i: 0,
                         depth: self.depth,
                     };
@@ -185,7 +189,7 @@ impl Parser<'_> {
                     }
                     Ok(Expr::Interp(nodes))
                 } else {
-                    Ok(Expr::Lit(Value::String(s.to_owned())))
+                    Ok(Expr::Lit(Value::String(s)))
                 }
             }
             '(' => {
@@ -285,4 +289,30 @@ impl Parser<'_> {
             }
         }
     }
+}
+
+/// A string literal after its opening `quote`: its value and the length taken, closing quote
+/// included. As Velocity's lexer: a doubled quote stands for one; in a double-quoted string a
+/// backslash keeps the next character from ending it, and both stay in the value (Velocity
+/// does not unescape, which is why the guide's `replaceAll("\\'","'")` works).
+pub(crate) fn string_literal(r: &str, quote: char) -> Option<(String, usize)> {
+    let mut out = String::new();
+    let mut chars = r.char_indices().peekable();
+    while let Some((i, ch)) = chars.next() {
+        if ch == quote {
+            if chars.peek().is_some_and(|(_, n)| *n == quote) {
+                chars.next();
+                out.push(quote);
+                continue;
+            }
+            return Some((out, i + 1));
+        }
+        out.push(ch);
+        if ch == '\\' && quote == '"' {
+            if let Some((_, n)) = chars.next() {
+                out.push(n);
+            }
+        }
+    }
+    None
 }

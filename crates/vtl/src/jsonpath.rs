@@ -14,6 +14,11 @@ enum Step {
 /// Selects from `root`. A path with a wildcard or `..` gives a list of every match; otherwise
 /// the one value, or null when there is none.
 pub fn select(root: &Value, path: &str) -> Result<Value, String> {
+    Ok(find(root, path)?.unwrap_or(Value::Null))
+}
+
+/// As [`select`], telling no match (`None`) from a match that is null.
+pub fn find(root: &Value, path: &str) -> Result<Option<Value>, String> {
     let steps = parse(path)?;
     let many = steps
         .iter()
@@ -47,9 +52,9 @@ pub fn select(root: &Value, path: &str) -> Result<Value, String> {
         current = next;
     }
     Ok(if many {
-        Value::Array(current.into_iter().cloned().collect())
+        Some(Value::Array(current.into_iter().cloned().collect()))
     } else {
-        current.first().map_or(Value::Null, |v| (*v).clone())
+        current.first().map(|v| (*v).clone())
     })
 }
 

@@ -14,37 +14,71 @@
 //! - methods of strings, lists and maps as in Java (`size`, `contains`, `replaceAll`, `get`,
 //!   `keySet`, ...).
 //!
-//! A value with no content (a missing property, a null) renders as nothing. Objects and lists
-//! render as JSON. Rendering never panics: a failure is an error naming the template position,
-//! which the caller answers with 500. Loops stop after 1,000 iterations and output after
-//! 10 MiB, as a bound on what one request can cost.
+//! Values behave as on API Gateway (see the crate README for the evidence each rule follows):
+//! a null (a missing property, an unset variable, a path with no match) renders as nothing
+//! and equals `""`; maps render as Java's `{key=value, other=value}`, lists built by the
+//! template as `[a, b]`, arrays of the JSON body as compact JSON; `$input.json` gives JSON.
+//! An empty body reads as `{}`. Rendering never panics: a failure is an error naming the
+//! template position, which the caller answers with 500. What one rendering may cost is
+//! capped by [`Limits`].
 
 mod ast;
 mod expr;
 mod functions;
 pub mod jsonpath;
+mod methods;
 mod parser;
 mod render;
+mod value;
 
 use ast::Node;
 use parser::{Parser, Stop};
 use render::{Flow, Renderer};
 use serde_json::Value;
-use std::collections::HashMap;
 
 pub use functions::url_encode;
 
-/// Most iterations one `#foreach` runs (API Gateway's limit).
-const MAX_ITERATIONS: usize = 1000;
-/// Most bytes one rendering produces.
-const MAX_OUTPUT: usize = 10 << 20;
 /// Deepest nesting of directives and expressions the parser accepts.
 const MAX_DEPTH: usize = 64;
+
+/// What one rendering may cost; going past any of them is a render error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most bytes of output (default 10 MiB).
+    pub max_output: usize,
+    /// Most items one `#foreach` walks (default 1,000, API Gateway's own limit).
+    pub max_iterations: usize,
+    /// Most `#foreach` iterations of one rendering, nested loops counted together
+    /// (default 100,000).
+    pub max_total_iterations: usize,
+    /// Most numbers a range `[a..b]` holds (default 1,000).
+    pub max_range: usize,
+    /// Most bytes of any one string a template builds: concatenation, interpolation,
+    /// `replace`, printing a map or list (default 1 MiB).
+    pub max_string: usize,
+    /// Most values (list items, map entries, containers) one rendering creates, counting
+    /// those `$input.path` and `$util.parseJson` build (default 1,000,000).
+    pub max_values: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_output: 10 << 20,
+            max_iterations: 1000,
+            max_total_iterations: 100_000,
+            max_range: 1000,
+            max_string: 1 << 20,
+            max_values: 1_000_000,
+        }
+    }
+}
 
 /// A compiled template.
 #[derive(Debug, Clone)]
 pub struct Template {
     nodes: Vec<Node>,
+    limits: Limits,
 }
 
 /// What a template reads; borrowed, so one request's values serve all its templates.
@@ -104,12 +138,8 @@ impl Rendered {
         h.iter()
             .map(|(k, v)| {
                 let text = match v {
-                    Value::Array(items) => items
-                        .iter()
-                        .map(functions::display)
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    other => functions::display(other),
+                    Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(","),
+                    other => text(other),
                 };
                 (k.clone(), text)
             })
@@ -127,7 +157,10 @@ impl Template {
         };
         let (nodes, stop) = p.block()?;
         match stop {
-            Stop::Eof => Ok(Template { nodes }),
+            Stop::Eof => Ok(Template {
+                nodes,
+                limits: Limits::default(),
+            }),
             _ => Err(format!(
                 "{}: `#end`, `#else` or `#elseif` without an opening directive",
                 p.pos()
@@ -135,22 +168,36 @@ impl Template {
         }
     }
 
+    /// The same template under other limits.
+    pub fn with_limits(mut self, limits: Limits) -> Template {
+        self.limits = limits;
+        self
+    }
+
+    /// The limits renderings run under.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     /// Renders against `inputs`.
     pub fn render(&self, inputs: &Inputs<'_>) -> Result<Rendered, String> {
-        let mut r = Renderer {
-            inputs,
-            vars: HashMap::new(),
-            context: inputs.context.clone(),
-            out: String::new(),
-            body_json: None,
-        };
+        let mut r = Renderer::new(inputs, self.limits)?;
         match r.nodes(&self.nodes)? {
             Flow::Normal | Flow::Break => {}
         }
         Ok(Rendered {
+            context: r.heap.to_json(&r.context),
             body: r.out,
-            context: r.context,
         })
+    }
+}
+
+/// A header value as text: strings as they are, the rest as JSON.
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
     }
 }
 

@@ -239,12 +239,11 @@ impl<'a> Parser<'a> {
                 '$' => {
                     let start = self.i;
                     match self.reference()? {
-                        Some((r, quiet)) => {
+                        Some((r, _quiet)) => {
                             if !text.is_empty() {
                                 nodes.push(Node::Text(std::mem::take(&mut text)));
                             }
-                            let src = self.src[start..self.i].to_owned();
-                            nodes.push(Node::Ref { r, quiet, src });
+                            nodes.push(Node::Ref(r));
                         }
                         None => {
                             text.push('$');

@@ -1,55 +1,80 @@
 //! Rendering a parsed template against one request's inputs.
 
 use crate::ast::{Expr, Node, Op, Part, Ref};
-use crate::functions::*;
-use crate::jsonpath;
-use crate::{Inputs, MAX_ITERATIONS, MAX_OUTPUT};
-use serde_json::{Map, Value};
+use crate::functions::{arith, compare, util_call};
+use crate::methods::{self, Call, Regexes};
+use crate::value::{truthy, Heap, Obj, V};
+use crate::{Inputs, Limits};
+use serde_json::Value;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 pub(crate) enum Flow {
     Normal,
     Break,
 }
 
-/// What an expression evaluates to: data, or one of the built-in objects.
+/// What a reference evaluates to: data, or one of the built-in objects.
 #[derive(Debug, Clone)]
 pub(crate) enum Val {
-    Json(Value),
+    Data(V),
     Input,
     Util,
 }
 
 pub(crate) struct Renderer<'a> {
     pub(crate) inputs: &'a Inputs<'a>,
-    pub(crate) vars: HashMap<String, Value>,
-    pub(crate) context: Value,
+    pub(crate) heap: Heap,
+    pub(crate) vars: HashMap<String, V>,
+    pub(crate) context: V,
+    pub(crate) stage_variables: V,
     pub(crate) out: String,
+    /// Most bytes `out` may hold: the output cap, or the string cap inside a string literal.
+    pub(crate) cap: usize,
     pub(crate) body_json: Option<Value>,
+    pub(crate) regexes: Regexes,
+    /// `#foreach` iterations so far, all loops together.
+    pub(crate) iterations: usize,
 }
 
-impl Renderer<'_> {
+impl<'a> Renderer<'a> {
+    pub(crate) fn new(inputs: &'a Inputs<'a>, limits: Limits) -> Result<Renderer<'a>, String> {
+        let mut heap = Heap::new(limits);
+        let mut object = |v: &Value| match v {
+            Value::Null => heap.map(Vec::new()),
+            v => heap.load_json(v, false),
+        };
+        let context = object(inputs.context)?;
+        let stage_variables = object(inputs.stage_variables)?;
+        Ok(Renderer {
+            inputs,
+            heap,
+            vars: HashMap::new(),
+            context,
+            stage_variables,
+            out: String::new(),
+            cap: limits.max_output,
+            body_json: None,
+            regexes: Regexes::default(),
+            iterations: 0,
+        })
+    }
+
+    fn limits(&self) -> Limits {
+        self.heap.limits
+    }
+
     pub(crate) fn nodes(&mut self, nodes: &[Node]) -> Result<Flow, String> {
         for n in nodes {
             match n {
                 Node::Text(t) => self.emit(t)?,
-                Node::Ref { r, quiet, src } => {
-                    let v = self.reference(r)?;
-                    match v {
-                        Val::Json(Value::Null) if !quiet => {
-                            // A reference with no value renders as nothing (API Gateway's
-                            // behaviour for missing JSON fields), except a plain unknown
-                            // variable that was never set, which renders as written.
-                            if r.parts.is_empty() && !self.known_root(&r.root) {
-                                let src = src.clone();
-                                self.emit(&src)?;
-                            }
-                        }
-                        Val::Json(v) => {
-                            let text = display(&v);
-                            self.emit(&text)?;
-                        }
-                        Val::Input | Val::Util => {}
+                // A null renders as nothing, quiet or not: API Gateway prints no reference
+                // text (`"body": $result` with no match gives `"body": `, recorded in
+                // LocalStack's AWS-validated `test_input_path_template_formatting`).
+                Node::Ref(r) => {
+                    if let Val::Data(v) = self.reference(r)? {
+                        let text = self.heap.display(&v)?;
+                        self.emit(&text)?;
                     }
                 }
                 Node::Set { target, value } => {
@@ -77,52 +102,9 @@ impl Renderer<'_> {
                     body,
                     at,
                 } => {
-                    let items = match self.expr(iter)? {
-                        Value::Array(a) => a,
-                        Value::Object(o) => o.into_iter().map(|(_, v)| v).collect(),
-                        Value::Null => Vec::new(),
-                        other => vec![other],
-                    };
-                    if items.len() > MAX_ITERATIONS {
-                        return Err(format!(
-                            "{at}: #foreach over {} items (at most {MAX_ITERATIONS})",
-                            items.len()
-                        ));
-                    }
-                    let saved = (
-                        self.vars.remove(var),
-                        self.vars.remove("foreach"),
-                        self.vars.remove("velocityCount"),
-                    );
-                    let n = items.len();
-                    for (i, item) in items.into_iter().enumerate() {
-                        self.vars.insert(var.clone(), item);
-                        let mut fe = Map::new();
-                        fe.insert("index".into(), Value::from(i));
-                        fe.insert("count".into(), Value::from(i + 1));
-                        fe.insert("hasNext".into(), Value::Bool(i + 1 < n));
-                        fe.insert("first".into(), Value::Bool(i == 0));
-                        fe.insert("last".into(), Value::Bool(i + 1 == n));
-                        self.vars.insert("foreach".into(), Value::Object(fe));
-                        self.vars.insert("velocityCount".into(), Value::from(i + 1));
-                        if let Flow::Break = self.nodes(body)? {
-                            break;
-                        }
-                    }
-                    for (k, v) in [
-                        (var.as_str(), saved.0),
-                        ("foreach", saved.1),
-                        ("velocityCount", saved.2),
-                    ] {
-                        match v {
-                            Some(v) => {
-                                self.vars.insert(k.to_owned(), v);
-                            }
-                            None => {
-                                self.vars.remove(k);
-                            }
-                        }
-                    }
+                    let over = self.expr(iter)?;
+                    self.foreach(var, &over, body)
+                        .map_err(|e| format!("{at}: {e}"))?;
                 }
                 Node::Break => return Ok(Flow::Break),
             }
@@ -130,26 +112,95 @@ impl Renderer<'_> {
         Ok(Flow::Normal)
     }
 
-    pub(crate) fn known_root(&self, root: &str) -> bool {
-        matches!(root, "input" | "util" | "context" | "stageVariables")
-            || self.vars.contains_key(root)
+    fn foreach(&mut self, var: &str, over: &V, body: &[Node]) -> Result<(), String> {
+        let items = match over {
+            V::List(id) => self.heap.items(*id).to_vec(),
+            V::Map(id) => self
+                .heap
+                .entries(*id)
+                .iter()
+                .map(|(_, v)| v.clone())
+                .collect(),
+            V::Null => Vec::new(),
+            other => vec![other.clone()],
+        };
+        let limits = self.limits();
+        if items.len() > limits.max_iterations {
+            return Err(format!(
+                "#foreach over {} items (at most {})",
+                items.len(),
+                limits.max_iterations
+            ));
+        }
+        let saved = (
+            self.vars.remove(var),
+            self.vars.remove("foreach"),
+            self.vars.remove("velocityCount"),
+        );
+        let fe = self.heap.alloc(Obj::Map(Vec::new()))?;
+        let n = items.len();
+        let mut result = Ok(());
+        for (i, item) in items.into_iter().enumerate() {
+            self.iterations += 1;
+            if self.iterations > limits.max_total_iterations {
+                result = Err(format!(
+                    "more than {} #foreach iterations in all",
+                    limits.max_total_iterations
+                ));
+                break;
+            }
+            for (k, v) in [
+                ("index", V::Int(i as i64)),
+                ("count", V::Int(i as i64 + 1)),
+                ("hasNext", V::Bool(i + 1 < n)),
+                ("first", V::Bool(i == 0)),
+                ("last", V::Bool(i + 1 == n)),
+            ] {
+                self.heap.put(fe, Rc::from(k), v)?;
+            }
+            self.vars.insert(var.to_owned(), item);
+            self.vars.insert("foreach".into(), V::Map(fe));
+            self.vars
+                .insert("velocityCount".into(), V::Int(i as i64 + 1));
+            match self.nodes(body) {
+                Ok(Flow::Normal) => {}
+                Ok(Flow::Break) => break,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        for (k, v) in [
+            (var, saved.0),
+            ("foreach", saved.1),
+            ("velocityCount", saved.2),
+        ] {
+            match v {
+                Some(v) => self.vars.insert(k.to_owned(), v),
+                None => self.vars.remove(k),
+            };
+        }
+        result
     }
 
     pub(crate) fn emit(&mut self, s: &str) -> Result<(), String> {
-        if self.out.len() + s.len() > MAX_OUTPUT {
-            return Err(format!("output over {MAX_OUTPUT} bytes"));
+        if self.out.len() + s.len() > self.cap {
+            return Err(format!("output over {} bytes", self.cap));
         }
         self.out.push_str(s);
         Ok(())
     }
 
-    pub(crate) fn body_json(&mut self) -> Result<&Value, String> {
+    /// The body as JSON; an empty body is `{}`, as API Gateway passes it.
+    fn body_json(&mut self) -> Result<&Value, String> {
         if self.body_json.is_none() {
             let body = self.inputs.body;
             let v = if body.iter().all(u8::is_ascii_whitespace) {
-                Value::Object(Map::new())
+                Value::Object(serde_json::Map::new())
             } else {
-                serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?
+                serde_json::from_slice(body)
+                    .map_err(|e| format!("Could not parse request body into json: {e}"))?
             };
             self.body_json = Some(v);
         }
@@ -157,137 +208,149 @@ impl Renderer<'_> {
     }
 
     pub(crate) fn reference(&mut self, r: &Ref) -> Result<Val, String> {
-        // Fast path: properties of data are read in place; only the result is copied.
-        if r.parts.iter().all(|p| matches!(p, Part::Prop(_))) {
-            static NULL: Value = Value::Null;
-            let root = match r.root.as_str() {
-                "input" | "util" => None,
-                "context" => Some(&self.context),
-                "stageVariables" => Some(self.inputs.stage_variables),
-                name => Some(self.vars.get(name).unwrap_or(&NULL)),
-            };
-            if let Some(mut cur) = root {
-                let mut objects_only = true;
-                for p in &r.parts {
-                    match (cur, p) {
-                        (Value::Object(m), Part::Prop(name)) => cur = m.get(name).unwrap_or(&NULL),
-                        (Value::Null, _) => break,
-                        _ => {
-                            objects_only = false;
-                            break;
-                        }
-                    }
-                }
-                if objects_only {
-                    return Ok(Val::Json(cur.clone()));
-                }
-            }
-        }
         let mut cur = match r.root.as_str() {
             "input" => Val::Input,
             "util" => Val::Util,
-            "context" => Val::Json(self.context.clone()),
-            "stageVariables" => Val::Json(self.inputs.stage_variables.clone()),
-            name => Val::Json(self.vars.get(name).cloned().unwrap_or(Value::Null)),
+            "context" => Val::Data(self.context.clone()),
+            "stageVariables" => Val::Data(self.stage_variables.clone()),
+            name => Val::Data(self.vars.get(name).cloned().unwrap_or(V::Null)),
         };
+        let at = |e: String| format!("{}: {e}", r.at);
         for part in &r.parts {
-            cur = match part {
-                Part::Prop(name) => match cur {
-                    Val::Input if name == "body" => Val::Json(Value::String(
-                        String::from_utf8_lossy(self.inputs.body).into_owned(),
-                    )),
-                    Val::Input | Val::Util => {
-                        return Err(format!("{}: `${}.{name}` is not known", r.at, r.root))
-                    }
-                    Val::Json(v) => Val::Json(property(&v, name)),
-                },
-                Part::Index(e) => {
-                    let idx = self.expr(e)?;
-                    match cur {
-                        Val::Json(v) => Val::Json(index(&v, &idx)),
-                        _ => return Err(format!("{}: cannot index `${}`", r.at, r.root)),
-                    }
+            cur = match (part, cur) {
+                (Part::Prop(name), Val::Input) if name == "body" => Val::Data(self.body()),
+                (Part::Prop(name), Val::Input | Val::Util) => {
+                    return Err(at(format!("`${}.{name}` is not known", r.root)));
                 }
-                Part::Call(name, args) => {
-                    let args = args
-                        .iter()
-                        .map(|a| self.expr(a))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    match cur {
-                        Val::Input => Val::Json(
-                            self.input_call(name, &args)
-                                .map_err(|e| format!("{}: {e}", r.at))?,
-                        ),
-                        Val::Util => {
-                            Val::Json(util_call(name, &args).map_err(|e| format!("{}: {e}", r.at))?)
-                        }
-                        Val::Json(v) => Val::Json(
-                            method(&v, name, &args).map_err(|e| format!("{}: {e}", r.at))?,
-                        ),
+                (Part::Prop(name), Val::Data(v)) => {
+                    Val::Data(methods::property(&self.heap, &v, name))
+                }
+                (Part::Index(e), Val::Data(v)) => {
+                    let idx = self.expr(e)?;
+                    Val::Data(self.index(&v, &idx).map_err(at)?)
+                }
+                (Part::Index(_), _) => return Err(at(format!("cannot index `${}`", r.root))),
+                (Part::Call(name, args, regex), cur) => {
+                    let mut values = Vec::with_capacity(args.len());
+                    for a in args {
+                        values.push(self.expr(a)?);
                     }
+                    let v = match cur {
+                        Val::Input => self.input_call(name, &values),
+                        Val::Util => util_call(&mut self.heap, name, &values),
+                        Val::Data(v) => {
+                            let call = Call {
+                                name,
+                                args: &values,
+                                regex: regex.as_ref(),
+                            };
+                            methods::call(&mut self.heap, &mut self.regexes, &v, &call)
+                        }
+                    };
+                    Val::Data(v.map_err(at)?)
                 }
             };
         }
         Ok(cur)
     }
 
-    pub(crate) fn input_call(&mut self, name: &str, args: &[Value]) -> Result<Value, String> {
-        let path_arg = || match args.first() {
-            Some(Value::String(p)) => Ok(p.clone()),
-            None => Ok("$".to_owned()),
-            Some(other) => Err(format!("expected a JSONPath string, found {other}")),
+    /// `$input.body`: the payload as text; an empty one reads `{}` (API Gateway passes `{}`
+    /// for an empty body, whatever its content type: LocalStack's AWS-validated
+    /// `test_input_body_formatting`).
+    fn body(&self) -> V {
+        if self.inputs.body.is_empty() {
+            V::str("{}")
+        } else {
+            V::str(String::from_utf8_lossy(self.inputs.body).as_ref())
+        }
+    }
+
+    /// `$list[i]` (negative counts from the end, as Velocity 2's index notation) and
+    /// `$map[key]`; an index past the end is an error, as Java's `get` throws.
+    fn index(&self, v: &V, idx: &V) -> Result<V, String> {
+        match (v, idx) {
+            (V::Null, _) => Ok(V::Null),
+            (V::List(id), V::Int(i)) => {
+                let items = self.heap.items(*id);
+                let len = items.len() as i64;
+                let at = if *i < 0 { len + i } else { *i };
+                usize::try_from(at)
+                    .ok()
+                    .and_then(|at| items.get(at).cloned())
+                    .ok_or_else(|| format!("index {i} out of bounds for length {len}"))
+            }
+            (V::Map(id), k) => Ok(self.heap.lookup(*id, &self.heap.display(k)?)),
+            _ => Err("only lists and maps can be indexed".into()),
+        }
+    }
+
+    fn input_call(&mut self, name: &str, args: &[V]) -> Result<V, String> {
+        let path = match args.first() {
+            Some(V::Str(p)) => p.to_string(),
+            None => "$".to_owned(),
+            Some(other) => self.heap.display(other)?,
         };
         match name {
+            // JSON text; a path with no match gives `""` (LocalStack's finding on AWS, #12774).
             "json" => {
-                let p = path_arg()?;
-                let v = jsonpath::select(self.body_json()?, &p)?;
-                Ok(Value::String(v.to_string()))
+                let found = crate::jsonpath::find(self.body_json()?, &path)?;
+                let text = match found {
+                    Some(v) => v.to_string(),
+                    None => "\"\"".to_owned(),
+                };
+                Ok(V::str(text))
             }
             "path" => {
-                let p = path_arg()?;
-                jsonpath::select(self.body_json()?, &p)
+                let found = crate::jsonpath::select(self.body_json()?, &path)?;
+                self.heap.load_json(&found, true)
             }
-            "params" => {
-                let i = self.inputs;
-                let map = |list: &[(String, String)]| {
-                    let mut m = Map::new();
-                    for (k, v) in list {
-                        m.insert(k.clone(), Value::String(v.clone()));
-                    }
-                    Value::Object(m)
-                };
-                match args.first() {
-                    None => {
-                        let mut all = Map::new();
-                        all.insert("path".into(), map(i.path));
-                        all.insert("querystring".into(), map(i.querystring));
-                        all.insert("header".into(), map(i.header));
-                        Ok(Value::Object(all))
-                    }
-                    Some(Value::String(n)) => {
-                        let found = i
-                            .path
-                            .iter()
-                            .chain(i.querystring)
-                            .find(|(k, _)| k == n)
-                            .or_else(|| i.header.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)));
-                        Ok(found.map_or(Value::Null, |(_, v)| Value::String(v.clone())))
-                    }
-                    Some(other) => Err(format!("$input.params takes a name, found {other}")),
-                }
-            }
+            "params" => self.params(args),
             _ => Err(format!(
                 "`$input.{name}()` is not known (body, json, path, params)"
             )),
         }
     }
 
-    pub(crate) fn assign(&mut self, target: &Ref, v: Value) -> Result<(), String> {
+    /// `$input.params()`: a map of `path`, `querystring` and `header`; `$input.params(name)`:
+    /// the first of those holding `name` (headers case-insensitively), else `""`.
+    fn params(&mut self, args: &[V]) -> Result<V, String> {
+        let i = self.inputs;
+        match args.first() {
+            None => {
+                let mut all = Vec::with_capacity(3);
+                for (k, list) in [
+                    ("path", i.path),
+                    ("querystring", i.querystring),
+                    ("header", i.header),
+                ] {
+                    let entries = list
+                        .iter()
+                        .map(|(k, v)| (Rc::from(k.as_str()), V::str(v.as_str())))
+                        .collect();
+                    all.push((Rc::from(k), self.heap.map(entries)?));
+                }
+                self.heap.map(all)
+            }
+            Some(n) => {
+                let n = self.heap.display(n)?;
+                let found = i
+                    .path
+                    .iter()
+                    .chain(i.querystring)
+                    .find(|(k, _)| *k == n)
+                    .or_else(|| i.header.iter().find(|(k, _)| k.eq_ignore_ascii_case(&n)));
+                Ok(V::str(found.map_or("", |(_, v)| v.as_str())))
+            }
+        }
+    }
+
+    /// `#set`. A null value sets null (the variable reads as unset afterwards).
+    pub(crate) fn assign(&mut self, target: &Ref, v: V) -> Result<(), String> {
         let mut keys = Vec::with_capacity(target.parts.len());
         for p in &target.parts {
             match p {
-                Part::Prop(k) => keys.push(k.clone()),
-                Part::Index(e) => keys.push(display(&self.expr(e)?)),
+                Part::Prop(k) => keys.push(V::str(k.as_str())),
+                Part::Index(e) => keys.push(self.expr(e)?),
                 Part::Call(..) => {
                     return Err(format!(
                         "{}: cannot #set the result of a method call",
@@ -296,103 +359,157 @@ impl Renderer<'_> {
                 }
             }
         }
-        let slot = match target.root.as_str() {
-            "context" => &mut self.context,
+        let root = match target.root.as_str() {
+            "context" => self.context.clone(),
             "input" | "util" | "stageVariables" => {
                 return Err(format!("{}: `${}` cannot be set", target.at, target.root))
             }
-            name => self.vars.entry(name.to_owned()).or_insert(Value::Null),
+            name => {
+                let Some(last) = keys.pop() else {
+                    match v {
+                        V::Null => self.vars.remove(name),
+                        v => self.vars.insert(name.to_owned(), v),
+                    };
+                    return Ok(());
+                };
+                keys.push(last);
+                match self.vars.get(name) {
+                    Some(v @ (V::Map(_) | V::List(_))) => v.clone(),
+                    _ => {
+                        let m = self.heap.map(Vec::new())?;
+                        self.vars.insert(name.to_owned(), m.clone());
+                        m
+                    }
+                }
+            }
         };
-        let mut cur = slot;
+        let Some(last) = keys.pop() else {
+            return Err(format!("{}: `$context` cannot be replaced", target.at));
+        };
+        let mut cur = root;
         for k in keys {
-            if !cur.is_object() {
-                *cur = Value::Object(Map::new());
-            }
-            match cur {
-                Value::Object(m) => cur = m.entry(k).or_insert(Value::Null),
-                _ => return Err(format!("{}: cannot set a property here", target.at)),
-            }
+            let next = self.index(&cur, &k).unwrap_or(V::Null);
+            cur = match next {
+                V::Map(_) | V::List(_) => next,
+                _ => {
+                    let m = self.heap.map(Vec::new())?;
+                    self.set_slot(&cur, &k, m.clone())
+                        .map_err(|e| format!("{}: {e}", target.at))?;
+                    m
+                }
+            };
         }
-        *cur = v;
-        Ok(())
+        self.set_slot(&cur, &last, v)
+            .map_err(|e| format!("{}: {e}", target.at))
     }
 
-    pub(crate) fn expr(&mut self, e: &Expr) -> Result<Value, String> {
+    fn set_slot(&mut self, container: &V, key: &V, v: V) -> Result<(), String> {
+        match (container, key) {
+            (V::Map(id), k) => {
+                let k = Rc::from(self.heap.display(k)?);
+                self.heap.put(*id, k, v).map(drop)
+            }
+            (V::List(id), V::Int(i)) => {
+                let call = Call {
+                    name: "set",
+                    args: &[V::Int(*i), v],
+                    regex: None,
+                };
+                methods::call(&mut self.heap, &mut self.regexes, &V::List(*id), &call).map(drop)
+            }
+            _ => Err("cannot set a property here".into()),
+        }
+    }
+
+    pub(crate) fn expr(&mut self, e: &Expr) -> Result<V, String> {
         Ok(match e {
-            Expr::Lit(v) => v.clone(),
+            Expr::Lit(v) => match v {
+                Value::Bool(b) => V::Bool(*b),
+                Value::Number(n) => crate::value::number(n),
+                Value::String(s) => V::str(s.as_str()),
+                _ => V::Null,
+            },
             Expr::Interp(nodes) => {
                 let saved = std::mem::take(&mut self.out);
+                let max_string = self.limits().max_string;
+                let cap = std::mem::replace(&mut self.cap, max_string);
                 let flow = self.nodes(nodes);
+                self.cap = cap;
                 let text = std::mem::replace(&mut self.out, saved);
                 flow?;
-                Value::String(text)
+                V::str(text)
             }
             Expr::Ref(r) => match self.reference(r)? {
-                Val::Json(v) => v,
-                Val::Input | Val::Util => Value::Null,
+                Val::Data(v) => v,
+                Val::Input | Val::Util => V::Null,
             },
-            Expr::List(items) => Value::Array(
-                items
-                    .iter()
-                    .map(|i| self.expr(i))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Expr::List(items) => {
+                let mut values = Vec::with_capacity(items.len());
+                for i in items {
+                    values.push(self.expr(i)?);
+                }
+                self.heap.list(values, false)?
+            }
             Expr::Range(a, b) => {
-                let (a, b) = (self.expr(a)?, self.expr(b)?);
-                let (Some(a), Some(b)) = (a.as_i64(), b.as_i64()) else {
+                let (V::Int(a), V::Int(b)) = (self.expr(a)?, self.expr(b)?) else {
                     return Err("a range needs integer bounds".into());
                 };
-                if a.abs_diff(b) as usize >= MAX_ITERATIONS {
-                    return Err(format!("a range of more than {MAX_ITERATIONS} numbers"));
+                let max = self.limits().max_range;
+                if a.abs_diff(b) >= max as u64 {
+                    return Err(format!("a range of more than {max} numbers"));
                 }
-                if a <= b {
-                    (a..=b).map(Value::from).collect()
+                let items = if a <= b {
+                    (a..=b).map(V::Int).collect()
                 } else {
-                    (b..=a).rev().map(Value::from).collect()
-                }
+                    (b..=a).rev().map(V::Int).collect()
+                };
+                self.heap.list(items, false)?
             }
             Expr::Map(entries) => {
-                let mut m = Map::new();
+                let mut m = Vec::with_capacity(entries.len());
                 for (k, v) in entries {
-                    let k = display(&self.expr(k)?);
+                    let k = self.expr(k)?;
+                    let k = Rc::from(self.heap.display(&k)?);
                     let v = self.expr(v)?;
-                    m.insert(k, v);
+                    match m.iter_mut().find(|(x, _): &&mut (Rc<str>, V)| *x == k) {
+                        Some(slot) => slot.1 = v,
+                        None => m.push((k, v)),
+                    }
                 }
-                Value::Object(m)
+                self.heap.map(m)?
             }
-            Expr::Not(e) => Value::Bool(!truthy(&self.expr(e)?)),
-            Expr::Neg(e) => arith(Op::Sub, &Value::from(0), &self.expr(e)?)?,
-            Expr::Bin(op, a, b) => {
-                match op {
-                    Op::And => {
-                        return Ok(Value::Bool(
-                            truthy(&self.expr(a)?) && truthy(&self.expr(b)?),
-                        ))
-                    }
-                    Op::Or => {
-                        return Ok(Value::Bool(
-                            truthy(&self.expr(a)?) || truthy(&self.expr(b)?),
-                        ))
-                    }
-                    _ => {}
-                }
-                let (a, b) = (self.expr(a)?, self.expr(b)?);
-                match op {
-                    Op::Eq => Value::Bool(loose_eq(&a, &b)),
-                    Op::Ne => Value::Bool(!loose_eq(&a, &b)),
-                    Op::Lt | Op::Le | Op::Gt | Op::Ge => {
-                        let ord =
-                            compare(&a, &b).ok_or_else(|| format!("cannot compare {a} and {b}"))?;
-                        Value::Bool(match op {
-                            Op::Lt => ord.is_lt(),
-                            Op::Le => ord.is_le(),
-                            Op::Gt => ord.is_gt(),
-                            _ => ord.is_ge(),
-                        })
-                    }
-                    _ => arith(*op, &a, &b)?,
-                }
+            Expr::Not(e) => V::Bool(!truthy(&self.expr(e)?)),
+            Expr::Neg(e) => {
+                let v = self.expr(e)?;
+                arith(&self.heap, Op::Sub, &V::Int(0), &v)?
             }
+            Expr::Bin(op, a, b) => self.binary(*op, a, b)?,
+        })
+    }
+
+    fn binary(&mut self, op: Op, a: &Expr, b: &Expr) -> Result<V, String> {
+        match op {
+            Op::And => {
+                return Ok(V::Bool(truthy(&self.expr(a)?) && truthy(&self.expr(b)?)));
+            }
+            Op::Or => {
+                return Ok(V::Bool(truthy(&self.expr(a)?) || truthy(&self.expr(b)?)));
+            }
+            _ => {}
+        }
+        let (a, b) = (self.expr(a)?, self.expr(b)?);
+        Ok(match op {
+            Op::Eq => V::Bool(self.heap.loose_eq(&a, &b)?),
+            Op::Ne => V::Bool(!self.heap.loose_eq(&a, &b)?),
+            Op::Lt | Op::Le | Op::Gt | Op::Ge => {
+                V::Bool(compare(&a, &b).is_some_and(|ord| match op {
+                    Op::Lt => ord.is_lt(),
+                    Op::Le => ord.is_le(),
+                    Op::Gt => ord.is_gt(),
+                    _ => ord.is_ge(),
+                }))
+            }
+            _ => arith(&self.heap, op, &a, &b)?,
         })
     }
 }

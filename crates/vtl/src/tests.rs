@@ -152,11 +152,12 @@ fn directives_branch_loop_and_set() {
     let t = "#if(!$input.path('$.flag') && $input.path('$.n') >= 3)yes#end";
     assert_eq!(render(t, &i), "yes");
     let t = "#set($m = {\"k\": \"v\", \"n\": 2})$m.k $m.get('n') $m.keySet()";
-    assert_eq!(render(t, &i), "v 2 [\"k\",\"n\"]");
+    // `keySet()` prints as Java's `Set`.
+    assert_eq!(render(t, &i), "v 2 [k, n]");
     let t = "#set($s = \"n is $input.path('$.n')\")$s.toUpperCase() ${s}!";
     assert_eq!(render(t, &i), "N IS 3 n is 3!");
     let t = "## a comment\n#* a\nblock *#$math #set($x = 7 * 6 - 2 / 2 + 10 % 4)$x";
-    assert_eq!(render(t, &i), "$math 43");
+    assert_eq!(render(t, &i), " 43");
     assert_eq!(render("$!nothing|$input.path('$.missing')|", &i), "||");
     assert_eq!(render("price: \\$5", &i), "price: $5");
 }
@@ -249,7 +250,10 @@ fn errors_name_the_position_and_never_panic() {
     }
     let i = with_body(b"not json");
     for (t, want) in [
-        ("$input.json('$.a')", "not JSON"),
+        (
+            "$input.json('$.a')",
+            "Could not parse request body into json",
+        ),
         ("$util.nope('x')", "is not known"),
         ("#set($x = 1 / 0)", "division by zero"),
         ("#foreach($x in [1..5000])#end", "more than 1000"),
