@@ -14,6 +14,7 @@ pub(crate) enum Node {
     If {
         branches: Vec<(Expr, Vec<Node>)>,
         otherwise: Vec<Node>,
+        at: Pos,
     },
     Foreach {
         var: String,

@@ -153,6 +153,7 @@ impl<'a> Parser<'a> {
                             nodes.push(Node::Set { target, value });
                         }
                         "if" => {
+                            let at = self.pos();
                             self.open_paren()?;
                             let cond = self.expr()?;
                             self.close_paren()?;
@@ -183,6 +184,7 @@ impl<'a> Parser<'a> {
                             nodes.push(Node::If {
                                 branches,
                                 otherwise,
+                                at,
                             });
                         }
                         "elseif" => {

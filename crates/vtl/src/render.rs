@@ -1,6 +1,6 @@
 //! Rendering a parsed template against one request's inputs.
 
-use crate::ast::{Expr, Node, Op, Part, Ref};
+use crate::ast::{Expr, Node, Op, Part, Pos, Ref};
 use crate::functions::{arith, compare, util_call};
 use crate::methods::{self, Call, Regexes};
 use crate::value::{truthy, Heap, Obj, V};
@@ -8,6 +8,15 @@ use crate::{Inputs, Limits};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::rc::Rc;
+
+/// `e` naming the template position `at`, unless it names one already.
+fn located(at: Pos, e: String) -> String {
+    if e.starts_with("line ") {
+        e
+    } else {
+        format!("{at}: {e}")
+    }
+}
 
 pub(crate) enum Flow {
     Normal,
@@ -73,21 +82,22 @@ impl<'a> Renderer<'a> {
                 // LocalStack's AWS-validated `test_input_path_template_formatting`).
                 Node::Ref(r) => {
                     if let Val::Data(v) = self.reference(r)? {
-                        let text = self.heap.display(&v)?;
+                        let text = self.heap.display(&v).map_err(|e| located(r.at, e))?;
                         self.emit(&text)?;
                     }
                 }
                 Node::Set { target, value } => {
-                    let v = self.expr(value)?;
+                    let v = self.expr(value).map_err(|e| located(target.at, e))?;
                     self.assign(target, v)?;
                 }
                 Node::If {
                     branches,
                     otherwise,
+                    at,
                 } => {
                     let mut taken = None;
                     for (cond, body) in branches {
-                        if truthy(&self.expr(cond)?) {
+                        if truthy(&self.expr(cond).map_err(|e| located(*at, e))?) {
                             taken = Some(body);
                             break;
                         }
@@ -104,7 +114,7 @@ impl<'a> Renderer<'a> {
                 } => {
                     let over = self.expr(iter)?;
                     self.foreach(var, &over, body)
-                        .map_err(|e| format!("{at}: {e}"))?;
+                        .map_err(|e| located(*at, e))?;
                 }
                 Node::Break => return Ok(Flow::Break),
             }

@@ -4,6 +4,8 @@
 use super::*;
 use serde_json::json;
 
+mod aws;
+
 fn render(t: &str, inputs: &Inputs<'_>) -> String {
     Template::compile(t)
         .unwrap_or_else(|e| panic!("compile {t:?}: {e}"))

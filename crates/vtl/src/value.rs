@@ -330,6 +330,13 @@ impl Heap {
     /// Java's `equals`, with Velocity's rule for different types: compare the printed forms.
     /// A null equals null and, as on API Gateway, the empty string.
     pub(crate) fn loose_eq(&self, a: &V, b: &V) -> Result<bool, String> {
+        self.eq_at(a, b, 0)
+    }
+
+    fn eq_at(&self, a: &V, b: &V, depth: usize) -> Result<bool, String> {
+        if depth > MAX_NESTING {
+            return Err("a value nested too deeply (or containing itself) to compare".into());
+        }
         Ok(match (a, b) {
             (V::Null, V::Null) => true,
             (V::Null, V::Str(s)) | (V::Str(s), V::Null) => s.is_empty(),
@@ -338,9 +345,19 @@ impl Heap {
             (V::Int(_) | V::Float(_), V::Int(_) | V::Float(_)) => as_f64(a) == as_f64(b),
             (V::Str(x), V::Str(y)) => x == y,
             (V::Bool(x), V::Bool(y)) => x == y,
+            // Java's collections are equal to themselves before any element is compared.
+            (V::List(x), V::List(y)) | (V::Map(x), V::Map(y)) if x == y => true,
             (V::List(x), V::List(y)) => {
                 let (x, y) = (self.items(*x), self.items(*y));
-                x.len() == y.len() && self.all_eq(x.iter().zip(y))?
+                if x.len() != y.len() {
+                    return Ok(false);
+                }
+                for (v, w) in x.iter().zip(y) {
+                    if !self.eq_at(v, w, depth + 1)? {
+                        return Ok(false);
+                    }
+                }
+                true
             }
             (V::Map(x), V::Map(y)) => {
                 let (x, y) = (self.entries(*x), self.entries(*y));
@@ -349,7 +366,7 @@ impl Heap {
                 }
                 for (k, v) in x {
                     match y.iter().find(|(k2, _)| k2 == k) {
-                        Some((_, w)) if self.loose_eq(v, w)? => {}
+                        Some((_, w)) if self.eq_at(v, w, depth + 1)? => {}
                         _ => return Ok(false),
                     }
                 }
@@ -357,10 +374,6 @@ impl Heap {
             }
             _ => self.display(a)? == self.display(b)?,
         })
-    }
-
-    fn all_eq<'a>(&self, mut pairs: impl Iterator<Item = (&'a V, &'a V)>) -> Result<bool, String> {
-        pairs.try_fold(true, |acc, (x, y)| Ok(acc && self.loose_eq(x, y)?))
     }
 }
 
