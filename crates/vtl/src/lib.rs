@@ -11,8 +11,11 @@
 //!   `$input.params(name)`; `$context.*` (and `#set($context.responseOverride.status = ..)`,
 //!   `$context.requestOverride.header.NAME`, ...), `$stageVariables.*`; `$util.escapeJavaScript`,
 //!   `urlEncode`, `urlDecode`, `base64Encode`, `base64Decode`, `parseJson`;
-//! - methods of strings, lists and maps as in Java (`size`, `contains`, `replaceAll`, `get`,
-//!   `keySet`, ...).
+//! - Java's methods: of strings (`length`, `substring`, `indexOf`, `replace`, `replaceAll`,
+//!   `matches`, `split`, `trim`, ...), of lists (`get`, `add`, `remove`, `contains`,
+//!   `indexOf`, `size`, ...) and of maps (`get`, `put`, `putAll`, `containsKey`, `keySet`,
+//!   `entrySet` with `.key` / `.value`, `values`, `remove`, ...); `put` and `add` change the
+//!   one object every variable holding it sees.
 //!
 //! Values behave as on API Gateway (see the crate README for the evidence each rule follows):
 //! a null (a missing property, an unset variable, a path with no match) renders as nothing
@@ -22,10 +25,13 @@
 //! template position, which the caller answers with 500. What one rendering may cost is
 //! capped by [`Limits`].
 
+#![forbid(unsafe_code)]
+
 mod ast;
 mod expr;
 mod functions;
 pub mod jsonpath;
+mod limits;
 mod methods;
 mod parser;
 mod render;
@@ -37,42 +43,10 @@ use render::{Flow, Renderer};
 use serde_json::Value;
 
 pub use functions::url_encode;
+pub use limits::Limits;
 
 /// Deepest nesting of directives and expressions the parser accepts.
 const MAX_DEPTH: usize = 64;
-
-/// What one rendering may cost; going past any of them is a render error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Most bytes of output (default 10 MiB).
-    pub max_output: usize,
-    /// Most items one `#foreach` walks (default 1,000, API Gateway's own limit).
-    pub max_iterations: usize,
-    /// Most `#foreach` iterations of one rendering, nested loops counted together
-    /// (default 100,000).
-    pub max_total_iterations: usize,
-    /// Most numbers a range `[a..b]` holds (default 1,000).
-    pub max_range: usize,
-    /// Most bytes of any one string a template builds: concatenation, interpolation,
-    /// `replace`, printing a map or list (default 1 MiB).
-    pub max_string: usize,
-    /// Most values (list items, map entries, containers) one rendering creates, counting
-    /// those `$input.path` and `$util.parseJson` build (default 1,000,000).
-    pub max_values: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_output: 10 << 20,
-            max_iterations: 1000,
-            max_total_iterations: 100_000,
-            max_range: 1000,
-            max_string: 1 << 20,
-            max_values: 1_000_000,
-        }
-    }
-}
 
 /// A compiled template.
 #[derive(Debug, Clone)]

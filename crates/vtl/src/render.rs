@@ -2,9 +2,10 @@
 
 use crate::ast::{Expr, Node, Op, Part, Pos, Ref};
 use crate::functions::{arith, compare, util_call};
+use crate::limits::Limits;
 use crate::methods::{self, Call, Regexes};
 use crate::value::{truthy, Heap, Obj, V};
-use crate::{Inputs, Limits};
+use crate::Inputs;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::rc::Rc;

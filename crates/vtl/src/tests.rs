@@ -14,6 +14,13 @@ fn render(t: &str, inputs: &Inputs<'_>) -> String {
         .body
 }
 
+/// Renders each template of `cases` and checks its output.
+fn check(inputs: &Inputs<'_>, cases: &[(&str, &str)]) {
+    for (t, want) in cases {
+        assert_eq!(render(t, inputs), *want, "{t}");
+    }
+}
+
 fn with_body(body: &[u8]) -> Inputs<'_> {
     Inputs {
         body,

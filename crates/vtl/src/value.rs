@@ -6,7 +6,7 @@
 //! objects of a JSON parser: a map prints as Java's `{key=value, other=value}`, an array as
 //! compact JSON), recorded against AWS in LocalStack's `test_input_path_template_formatting`.
 
-use crate::Limits;
+use crate::limits::Limits;
 use serde_json::{Map, Number, Value};
 use std::fmt::Write as _;
 use std::rc::Rc;
@@ -247,63 +247,29 @@ impl Heap {
         Ok(())
     }
 
-    /// Java's `toString`: `{k=v, k2=v2}`, `[a, b]`, `k=v`; a null inside prints `null`.
+    /// Java's `toString` (`{k=v, k2=v2}`, `[a, b]`, `k=v`; a null inside prints `null`) or,
+    /// with `json` and for everything inside a JSON array, compact JSON (`[{"foo":"bar"}]`).
     fn java(&self, v: &V, out: &mut String, depth: usize) -> Result<(), String> {
-        self.check(out, depth)?;
-        match v {
-            V::Null => out.push_str("null"),
-            V::Str(s) => out.push_str(s),
-            V::Bool(_) | V::Int(_) | V::Float(_) => scalar(v, out),
-            V::List(id) => match self.get(*id) {
-                Obj::List { json: true, .. } => self.json(v, out, depth)?,
-                _ => {
-                    out.push('[');
-                    for (i, x) in self.items(*id).iter().enumerate() {
-                        if i > 0 {
-                            out.push_str(", ");
-                        }
-                        self.java(x, out, depth + 1)?;
-                    }
-                    out.push(']');
-                }
-            },
-            V::Map(id) => {
-                out.push('{');
-                for (i, (k, x)) in self.entries(*id).iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    out.push_str(k);
-                    out.push('=');
-                    self.java(x, out, depth + 1)?;
-                }
-                out.push('}');
-            }
-            V::Entry(id) => {
-                if let Obj::Entry(k, x) = self.get(*id) {
-                    out.push_str(k);
-                    out.push('=');
-                    self.java(x, out, depth + 1)?;
-                }
-            }
-        }
-        Ok(())
+        self.write(v, out, depth, false)
     }
 
-    /// Compact JSON, as a JSON array prints: `[{"foo":"bar"},1]`.
-    fn json(&self, v: &V, out: &mut String, depth: usize) -> Result<(), String> {
+    fn write(&self, v: &V, out: &mut String, depth: usize, json: bool) -> Result<(), String> {
         self.check(out, depth)?;
+        let (sep, pair) = if json { (",", ":") } else { (", ", "=") };
+        let quoted = |s: &str| Value::String(s.to_owned()).to_string();
         match v {
             V::Null => out.push_str("null"),
-            V::Str(s) => out.push_str(&Value::String(s.to_string()).to_string()),
+            V::Str(s) if json => out.push_str(&quoted(s)),
+            V::Str(s) => out.push_str(s),
             V::Bool(_) | V::Int(_) | V::Float(_) => scalar(v, out),
             V::List(id) => {
+                let json = json || matches!(self.get(*id), Obj::List { json: true, .. });
                 out.push('[');
                 for (i, x) in self.items(*id).iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push_str(if json { "," } else { ", " });
                     }
-                    self.json(x, out, depth + 1)?;
+                    self.write(x, out, depth + 1, json)?;
                 }
                 out.push(']');
             }
@@ -311,17 +277,24 @@ impl Heap {
                 out.push('{');
                 for (i, (k, x)) in self.entries(*id).iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push_str(sep);
                     }
-                    out.push_str(&Value::String(k.to_string()).to_string());
-                    out.push(':');
-                    self.json(x, out, depth + 1)?;
+                    out.push_str(&if json { quoted(k) } else { k.to_string() });
+                    out.push_str(pair);
+                    self.write(x, out, depth + 1, json)?;
                 }
                 out.push('}');
             }
-            V::Entry(_) => {
+            V::Entry(_) if json => {
                 let text = self.to_json_at(v, depth).to_string();
                 out.push_str(&text);
+            }
+            V::Entry(id) => {
+                if let Obj::Entry(k, x) = self.get(*id) {
+                    out.push_str(k);
+                    out.push('=');
+                    self.write(x, out, depth + 1, false)?;
+                }
             }
         }
         Ok(())

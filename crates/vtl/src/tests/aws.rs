@@ -6,7 +6,7 @@
 //! `test_input_body_formatting` (recorded 19-03-2025), snapshot in
 //! `test_apigateway_common.snapshot.json`.
 
-use super::{render, with_body};
+use super::{check, render, with_body};
 use crate::{Inputs, Limits, Template};
 
 fn render_err(t: &str, inputs: &Inputs<'_>) -> String {
@@ -92,15 +92,17 @@ fn a_missing_value_renders_as_nothing_and_equals_the_empty_string() {
         render("[$nothing|$!nothing|$nothing.deeper|${nothing}]", &i),
         "[|||]"
     );
-    // Velocity's `#if`: null and false are false; anything else, "" too, is true.
-    assert_eq!(render("#if($nothing)y#{else}n#end", &i), "n");
-    assert_eq!(render("#if('')y#{else}n#end", &i), "y");
-    assert_eq!(render("#if($nothing == 0)y#{else}n#end", &i), "n");
-    assert_eq!(render("#if($nothing != 'x')y#{else}n#end", &i), "y");
-    // Ordering with a null is false rather than an error (Velocity logs and answers false).
-    assert_eq!(
-        render("#if($nothing < 1 || $nothing >= 1)y#{else}n#end", &i),
-        "n"
+    check(
+        &i,
+        &[
+            // Velocity's `#if`: null and false are false; anything else, "" too, is true.
+            ("#if($nothing)y#{else}n#end", "n"),
+            ("#if('')y#{else}n#end", "y"),
+            ("#if($nothing == 0)y#{else}n#end", "n"),
+            ("#if($nothing != 'x')y#{else}n#end", "y"),
+            // Ordering with a null is false rather than an error (Velocity logs and answers false).
+            ("#if($nothing < 1 || $nothing >= 1)y#{else}n#end", "n"),
+        ],
     );
     // `#set` to a null leaves the variable null.
     assert_eq!(render("#set($a = 1)#set($a = $nothing)[$a]", &i), "[]");
@@ -169,94 +171,94 @@ fn template_values_print_as_java_collections() {
 #[test]
 fn map_methods_change_the_map_every_alias_sees() {
     let i = with_body(br#"{"pet": {"name": "rex"}}"#);
-    // Java's `Map.put` returns the previous value: null (nothing) the first time.
-    let t = "#set($m = {})$m.put('a', 1)|$m.put('a', 2)|$m";
-    assert_eq!(render(t, &i), "|1|{a=2}");
-    let t = "#set($m = {})#set($alias = $m)#set($ignored = $alias.put('k', 'v'))$m.get('k') $m.k $m.containsKey('k') $m.containsKey('x')";
-    assert_eq!(render(t, &i), "v v true false");
-    let t = "#set($m = {'a': 1})#set($ignored = $m.putAll({'b': 2, 'a': 3}))$m $m.size() $m.isEmpty() $m.remove('a') $m";
-    assert_eq!(render(t, &i), "{a=3, b=2} 2 false 3 {b=2}");
-    let t = "#foreach($e in $input.path('$.pet').entrySet())$e.key=$e.value;$e.getKey()#end";
-    assert_eq!(render(t, &i), "name=rex;name");
-    // A body object is a map like any other.
-    let t = "#set($p = $input.path('$.pet'))#set($ignored = $p.put('age', 3))$p";
-    assert_eq!(render(t, &i), "{name=rex, age=3}");
-    // A map that holds itself equals itself (Java's identity check comes first).
-    let t = "#set($m = {})#set($ignored = $m.put('me', $m))#if($m == $m)same#end";
-    assert_eq!(render(t, &i), "same");
-    // `#set` on a property puts into the map.
-    let t = "#set($m = {})#set($m.a.b = 1)$m";
-    assert_eq!(render(t, &i), "{a={b=1}}");
+    check(
+        &i,
+        &[
+            // Java's `Map.put` returns the previous value: null (nothing) the first time.
+            ("#set($m = {})$m.put('a', 1)|$m.put('a', 2)|$m", "|1|{a=2}"),
+            ("#set($m = {})#set($alias = $m)#set($ignored = $alias.put('k', 'v'))$m.get('k') $m.k $m.containsKey('k') $m.containsKey('x')", "v v true false"),
+            ("#set($m = {'a': 1})#set($ignored = $m.putAll({'b': 2, 'a': 3}))$m $m.size() $m.isEmpty() $m.remove('a') $m", "{a=3, b=2} 2 false 3 {b=2}"),
+            ("#foreach($e in $input.path('$.pet').entrySet())$e.key=$e.value;$e.getKey()#end", "name=rex;name"),
+            // A body object is a map like any other.
+            ("#set($p = $input.path('$.pet'))#set($ignored = $p.put('age', 3))$p", "{name=rex, age=3}"),
+            // A map that holds itself equals itself (Java's identity check comes first).
+            ("#set($m = {})#set($ignored = $m.put('me', $m))#if($m == $m)same#end", "same"),
+            // `#set` on a property puts into the map.
+            ("#set($m = {})#set($m.a.b = 1)$m", "{a={b=1}}"),
+        ],
+    );
 }
 
 #[test]
 fn list_methods_match_java() {
     let i = with_body(br#"{"items": ["a", "b"]}"#);
-    let t = "#set($l = [])$l.add('x')|$l.isEmpty() $l.size()#set($ignored = $l.add(0, 'w'))|$l|$l.get(1) $l.contains('x') $l.indexOf('x') $l.indexOf('q')";
-    assert_eq!(render(t, &i), "true|false 1|[w, x]|x true 1 -1");
-    // `remove(int)` for an integer, `remove(Object)` otherwise, as Velocity picks overloads.
-    let t = "#set($l = ['a', 'b', 'c'])$l.remove(0) $l.remove('c') $l.remove('q') $l";
-    assert_eq!(render(t, &i), "a true false [b]");
-    let t = "#set($l = $input.path('$.items'))#set($ignored = $l.add('c'))$l $l.size()";
-    assert_eq!(render(t, &i), r#"["a","b","c"] 3"#);
-    // `$foreach` and `$velocityCount`; a map is walked by its values.
-    let t = "#foreach($v in {'x': 1, 'y': 2})$foreach.index$foreach.count$velocityCount$v#if($foreach.hasNext),#end#end";
-    assert_eq!(render(t, &i), "0111,1222");
+    check(
+        &i,
+        &[
+            ("#set($l = [])$l.add('x')|$l.isEmpty() $l.size()#set($ignored = $l.add(0, 'w'))|$l|$l.get(1) $l.contains('x') $l.indexOf('x') $l.indexOf('q')", "true|false 1|[w, x]|x true 1 -1"),
+            // `remove(int)` for an integer, `remove(Object)` otherwise, as Velocity picks overloads.
+            ("#set($l = ['a', 'b', 'c'])$l.remove(0) $l.remove('c') $l.remove('q') $l", "a true false [b]"),
+            ("#set($l = $input.path('$.items'))#set($ignored = $l.add('c'))$l $l.size()", r#"["a","b","c"] 3"#),
+            // `$foreach` and `$velocityCount`; a map is walked by its values.
+            ("#foreach($v in {'x': 1, 'y': 2})$foreach.index$foreach.count$velocityCount$v#if($foreach.hasNext),#end#end", "0111,1222"),
+        ],
+    );
 }
 
 #[test]
 fn string_methods_and_literals_match_java_and_velocity() {
     let i = with_body(b"{}");
-    for (t, want) in [
-        ("#set($s = ' Hello World ')$s.trim().length()", "11"),
-        (
-            "#set($s = 'Hello')$s.substring(1, 3) $s.substring(3)",
-            "el lo",
-        ),
-        (
-            "#set($s = 'Hello')$s.indexOf('l') $s.lastIndexOf('l') $s.indexOf('z')",
-            "2 3 -1",
-        ),
-        (
-            "#set($s = 'Hello')$s.toLowerCase() $s.toUpperCase()",
-            "hello HELLO",
-        ),
-        (
-            "#set($s = 'a.b.c')$s.replace('.', '-') $s.replaceAll('\\.', '/')",
-            "a-b-c a/b/c",
-        ),
-        (
-            "#set($s = 'John Smith')$s.replaceAll('(\\w+) (\\w+)', '$2, $1')",
-            "Smith, John",
-        ),
-        (
-            "#set($s = 'a1')$s.matches('[a-z]\\d') $s.matches('\\d')",
-            "true false",
-        ),
-        (
-            "#set($p = 'a,b,,c,,')$p.split(',') $p.split(',').size()",
-            "[a, b, , c] 4",
-        ),
-        (
-            "#set($s = 'abc')$s.startsWith('ab') $s.endsWith('bc') $s.contains('x')",
-            "true true false",
-        ),
-        (
-            "#set($s = 'abc')$s.equals('abc') $s.equalsIgnoreCase('ABC') $s.isEmpty()",
-            "true true false",
-        ),
-        // Velocity's literals: a doubled quote is one quote; a backslash stays as written.
-        (r#"#set($s = "say ""hi""")$s"#, r#"say "hi""#),
-        ("#set($s = 'it''s')$s", "it's"),
-        (r#"#set($s = "a \"b\"")$s"#, r#"a \"b\""#),
-        // A dynamic pattern, compiled once per rendering.
-        (
-            "#set($re = '[0-9]+')#foreach($x in ['a1', 'b22'])$x.replaceAll($re, '#')#end",
-            "a#b#",
-        ),
-    ] {
-        assert_eq!(render(t, &i), want, "{t}");
-    }
+    check(
+        &i,
+        &[
+            ("#set($s = ' Hello World ')$s.trim().length()", "11"),
+            (
+                "#set($s = 'Hello')$s.substring(1, 3) $s.substring(3)",
+                "el lo",
+            ),
+            (
+                "#set($s = 'Hello')$s.indexOf('l') $s.lastIndexOf('l') $s.indexOf('z')",
+                "2 3 -1",
+            ),
+            (
+                "#set($s = 'Hello')$s.toLowerCase() $s.toUpperCase()",
+                "hello HELLO",
+            ),
+            (
+                "#set($s = 'a.b.c')$s.replace('.', '-') $s.replaceAll('\\.', '/')",
+                "a-b-c a/b/c",
+            ),
+            (
+                "#set($s = 'John Smith')$s.replaceAll('(\\w+) (\\w+)', '$2, $1')",
+                "Smith, John",
+            ),
+            (
+                "#set($s = 'a1')$s.matches('[a-z]\\d') $s.matches('\\d')",
+                "true false",
+            ),
+            (
+                "#set($p = 'a,b,,c,,')$p.split(',') $p.split(',').size()",
+                "[a, b, , c] 4",
+            ),
+            (
+                "#set($s = 'abc')$s.startsWith('ab') $s.endsWith('bc') $s.contains('x')",
+                "true true false",
+            ),
+            (
+                "#set($s = 'abc')$s.equals('abc') $s.equalsIgnoreCase('ABC') $s.isEmpty()",
+                "true true false",
+            ),
+            // Velocity's literals: a doubled quote is one quote; a backslash stays as written.
+            (r#"#set($s = "say ""hi""")$s"#, r#"say "hi""#),
+            ("#set($s = 'it''s')$s", "it's"),
+            (r#"#set($s = "a \"b\"")$s"#, r#"a \"b\""#),
+            // A dynamic pattern, compiled once per rendering.
+            (
+                "#set($re = '[0-9]+')#foreach($x in ['a1', 'b22'])$x.replaceAll($re, '#')#end",
+                "a#b#",
+            ),
+        ],
+    );
 }
 
 #[test]
@@ -304,13 +306,14 @@ fn every_failure_is_an_error_never_a_panic() {
 #[test]
 fn every_way_to_grow_work_is_capped() {
     let i = with_body(br#"{"big": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}"#);
-    for (t, want) in [
+    check(
+        &i,
+        &[
         // One loop: API Gateway's 1,000 iterations.
         ("#foreach($x in [1..1000])#end#foreach($x in $input.path('$.big'))#end", ""),
         ("#set($l = [])#foreach($x in [1..1000])#set($ignored = $l.add($x))#end#foreach($x in $l)#end$l.size()", "1000"),
-    ] {
-        assert_eq!(render(t, &i), want, "{t}");
-    }
+        ],
+    );
     let small = Limits {
         max_output: 1000,
         max_iterations: 100,
