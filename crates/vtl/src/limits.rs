@@ -18,6 +18,10 @@ pub struct Limits {
     /// Most values (list items, map entries, containers) one rendering creates, counting
     /// those `$input.path` and `$util.parseJson` build (default 1,000,000).
     pub max_values: usize,
+    /// Most units of work one rendering does beyond the above: one per comparison, per map
+    /// entry scanned by a lookup, per byte a string method or `$input.json` reads, per value
+    /// printed (default 100,000,000).
+    pub max_work: usize,
 }
 
 impl Default for Limits {
@@ -29,6 +33,7 @@ impl Default for Limits {
             max_range: 1000,
             max_string: 1 << 20,
             max_values: 1_000_000,
+            max_work: 100_000_000,
         }
     }
 }

@@ -119,9 +119,9 @@ pub(crate) fn call(heap: &mut Heap, re: &mut Regexes, v: &V, c: &Call<'_>) -> Re
 }
 
 /// `$x.name` without parentheses: a map's key, an entry's key or value, `empty`.
-pub(crate) fn property(heap: &Heap, v: &V, name: &str) -> V {
-    match (v, name) {
-        (V::Map(id), _) => heap.lookup(*id, name),
+pub(crate) fn property(heap: &Heap, v: &V, name: &str) -> Result<V, String> {
+    Ok(match (v, name) {
+        (V::Map(id), _) => heap.lookup(*id, name)?,
         (V::Entry(id), "key" | "value") => match heap.get(*id) {
             Obj::Entry(k, _) if name == "key" => V::Str(k.clone()),
             Obj::Entry(_, x) => x.clone(),
@@ -130,10 +130,11 @@ pub(crate) fn property(heap: &Heap, v: &V, name: &str) -> V {
         (V::List(id), "empty") => V::Bool(heap.items(*id).is_empty()),
         (V::Str(s), "empty") => V::Bool(s.is_empty()),
         _ => V::Null,
-    }
+    })
 }
 
 fn string(heap: &mut Heap, re: &mut Regexes, s: &Rc<str>, c: &Call<'_>) -> Result<V, String> {
+    heap.spend(s.len())?;
     let arg_str = |i: usize| -> Result<String, String> { heap.display(c.arg(i)?) };
     let made = |out: String| -> Result<V, String> {
         if out.len() > heap.limits.max_string {
@@ -350,11 +351,8 @@ fn map(heap: &mut Heap, id: usize, c: &Call<'_>) -> Result<V, String> {
     Ok(match (c.name, c.args.len()) {
         ("size", 0) => V::Int(heap.entries(id).len() as i64),
         ("isEmpty", 0) => V::Bool(heap.entries(id).is_empty()),
-        ("get", 1) => heap.lookup(id, &key(heap)?),
-        ("containsKey", 1) => {
-            let k = key(heap)?;
-            V::Bool(heap.entries(id).iter().any(|(x, _)| *x == k))
-        }
+        ("get", 1) => heap.lookup(id, &key(heap)?)?,
+        ("containsKey", 1) => V::Bool(heap.position(id, &key(heap)?)?.is_some()),
         ("containsValue", 1) => {
             let values: Vec<V> = heap.entries(id).iter().map(|(_, v)| v.clone()).collect();
             let mut found = false;
@@ -377,14 +375,10 @@ fn map(heap: &mut Heap, id: usize, c: &Call<'_>) -> Result<V, String> {
             }
             V::Null
         }
-        ("remove", 1) => {
-            let k = key(heap)?;
-            let m = heap.entries_mut(id)?;
-            match m.iter().position(|(x, _)| *x == k) {
-                Some(i) => m.remove(i).1,
-                None => V::Null,
-            }
-        }
+        ("remove", 1) => match heap.position(id, &key(heap)?)? {
+            Some(i) => heap.entries_mut(id)?.remove(i).1,
+            None => V::Null,
+        },
         ("clear", 0) => {
             heap.entries_mut(id)?.clear();
             V::Null

@@ -135,6 +135,7 @@ impl<'a> Renderer<'a> {
             V::Null => Vec::new(),
             other => vec![other.clone()],
         };
+        self.heap.spend(items.len())?;
         let limits = self.limits();
         if items.len() > limits.max_iterations {
             return Err(format!(
@@ -149,6 +150,7 @@ impl<'a> Renderer<'a> {
             self.vars.remove("velocityCount"),
         );
         let fe = self.heap.alloc(Obj::Map(Vec::new()))?;
+        self.heap.grow(5)?;
         let n = items.len();
         let mut result = Ok(());
         for (i, item) in items.into_iter().enumerate() {
@@ -160,15 +162,14 @@ impl<'a> Renderer<'a> {
                 ));
                 break;
             }
-            for (k, v) in [
+            let state = [
                 ("index", V::Int(i as i64)),
                 ("count", V::Int(i as i64 + 1)),
                 ("hasNext", V::Bool(i + 1 < n)),
                 ("first", V::Bool(i == 0)),
                 ("last", V::Bool(i + 1 == n)),
-            ] {
-                self.heap.put(fe, Rc::from(k), v)?;
-            }
+            ];
+            *self.heap.entries_mut(fe)? = state.map(|(k, v)| (Rc::from(k), v)).to_vec();
             self.vars.insert(var.to_owned(), item);
             self.vars.insert("foreach".into(), V::Map(fe));
             self.vars
@@ -234,7 +235,7 @@ impl<'a> Renderer<'a> {
                     return Err(at(format!("`${}.{name}` is not known", r.root)));
                 }
                 (Part::Prop(name), Val::Data(v)) => {
-                    Val::Data(methods::property(&self.heap, &v, name))
+                    Val::Data(methods::property(&self.heap, &v, name).map_err(at)?)
                 }
                 (Part::Index(e), Val::Data(v)) => {
                     let idx = self.expr(e)?;
@@ -290,7 +291,7 @@ impl<'a> Renderer<'a> {
                     .and_then(|at| items.get(at).cloned())
                     .ok_or_else(|| format!("index {i} out of bounds for length {len}"))
             }
-            (V::Map(id), k) => Ok(self.heap.lookup(*id, &self.heap.display(k)?)),
+            (V::Map(id), k) => self.heap.lookup(*id, &self.heap.display(k)?),
             _ => Err("only lists and maps can be indexed".into()),
         }
     }
@@ -304,14 +305,17 @@ impl<'a> Renderer<'a> {
         match name {
             // JSON text; a path with no match gives `""` (LocalStack's finding on AWS, #12774).
             "json" => {
+                self.spend_path(&path)?;
                 let found = crate::jsonpath::find(self.body_json()?, &path)?;
                 let text = match found {
                     Some(v) => v.to_string(),
                     None => "\"\"".to_owned(),
                 };
+                self.heap.spend(text.len())?;
                 Ok(V::str(text))
             }
             "path" => {
+                self.spend_path(&path)?;
                 let found = crate::jsonpath::select(self.body_json()?, &path)?;
                 self.heap.load_json(&found, true)
             }
@@ -320,6 +324,13 @@ impl<'a> Renderer<'a> {
                 "`$input.{name}()` is not known (body, json, path, params)"
             )),
         }
+    }
+
+    /// A path searching the whole body (`..`, `*`) counts the body's bytes as work.
+    fn spend_path(&self, path: &str) -> Result<(), String> {
+        let whole = path.contains("..") || path.contains('*');
+        self.heap
+            .spend(if whole { self.inputs.body.len() } else { 1 })
     }
 
     /// `$input.params()`: a map of `path`, `querystring` and `header`; `$input.params(name)`:

@@ -5,6 +5,7 @@ use super::*;
 use serde_json::json;
 
 mod aws;
+mod no_panic;
 
 fn render(t: &str, inputs: &Inputs<'_>) -> String {
     Template::compile(t)

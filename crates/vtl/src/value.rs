@@ -8,6 +8,7 @@
 
 use crate::limits::Limits;
 use serde_json::{Map, Number, Value};
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::rc::Rc;
 
@@ -53,6 +54,7 @@ pub(crate) enum Obj {
 pub(crate) struct Heap {
     objs: Vec<Obj>,
     cells: usize,
+    work: Cell<usize>,
     pub(crate) limits: Limits,
 }
 
@@ -61,6 +63,7 @@ impl Heap {
         Heap {
             objs: Vec::new(),
             cells: 0,
+            work: Cell::new(0),
             limits,
         }
     }
@@ -72,6 +75,19 @@ impl Heap {
             return Err(format!(
                 "the template built more than {} values",
                 self.limits.max_values
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts `n` units of work against [`Limits::max_work`].
+    pub(crate) fn spend(&self, n: usize) -> Result<(), String> {
+        let work = self.work.get().saturating_add(n);
+        self.work.set(work);
+        if work > self.limits.max_work {
+            return Err(format!(
+                "the template did more than {} units of work",
+                self.limits.max_work
             ));
         }
         Ok(())
@@ -129,20 +145,25 @@ impl Heap {
     }
 
     /// `map.get(key)`.
-    pub(crate) fn lookup(&self, id: Id, key: &str) -> V {
-        self.entries(id)
-            .iter()
-            .find(|(k, _)| &**k == key)
-            .map_or(V::Null, |(_, v)| v.clone())
+    pub(crate) fn lookup(&self, id: Id, key: &str) -> Result<V, String> {
+        Ok(self
+            .position(id, key)?
+            .map_or(V::Null, |i| self.entries(id)[i].1.clone()))
+    }
+
+    /// Where `key` stands in map `id`, the scan counted as work.
+    pub(crate) fn position(&self, id: Id, key: &str) -> Result<Option<usize>, String> {
+        let entries = self.entries(id);
+        self.spend(entries.len())?;
+        Ok(entries.iter().position(|(k, _)| &**k == key))
     }
 
     /// `map.put(key, value)`: the previous value, or null.
     pub(crate) fn put(&mut self, id: Id, key: Rc<str>, value: V) -> Result<V, String> {
-        let Obj::Map(m) = &mut self.objs[id] else {
-            return Err("not a map".into());
-        };
-        if let Some((_, slot)) = m.iter_mut().find(|(k, _)| *k == key) {
-            return Ok(std::mem::replace(slot, value));
+        let at = self.position(id, &key)?;
+        let m = self.entries_mut(id)?;
+        if let Some(i) = at {
+            return Ok(std::mem::replace(&mut m[i].1, value));
         }
         m.push((key, value));
         self.grow(1)?;
@@ -235,6 +256,7 @@ impl Heap {
     }
 
     fn check(&self, out: &str, depth: usize) -> Result<(), String> {
+        self.spend(1)?;
         if depth > MAX_NESTING {
             return Err("a value nested too deeply (or containing itself) to print".into());
         }
@@ -307,6 +329,7 @@ impl Heap {
     }
 
     fn eq_at(&self, a: &V, b: &V, depth: usize) -> Result<bool, String> {
+        self.spend(1)?;
         if depth > MAX_NESTING {
             return Err("a value nested too deeply (or containing itself) to compare".into());
         }

@@ -321,6 +321,7 @@ fn every_way_to_grow_work_is_capped() {
         max_range: 200,
         max_string: 4096,
         max_values: 2000,
+        max_work: 10_000,
     };
     for (t, want) in [
         (
@@ -351,6 +352,10 @@ fn every_way_to_grow_work_is_capped() {
         (
             "#foreach($i in [1..100])#foreach($j in [1..3])#set($x = $input.path('$'))#end#end",
             "more than 2000 values",
+        ),
+        (
+            "#set($l = [])#foreach($i in [1..50])#set($x = $l.add($i))#end#foreach($i in [1..10])#foreach($j in [1..40])#if($l.contains(999))#end#end#end",
+            "more than 10000 units of work",
         ),
     ] {
         let e = Template::compile(t)
