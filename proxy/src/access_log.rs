@@ -1,11 +1,12 @@
 //! The access log writer: lines are handed to a dedicated thread so a slow disk or a full
-//! pipe never stalls a request. When the queue is full a line is dropped and counted.
+//! pipe never stalls a request. When the queue is full a line is dropped and counted. The
+//! gateway's own log lines (`tracing`) reach stderr the same way, through [`LineWriter`].
 
 use crate::settings::LogDestination;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 const QUEUE: usize = 16_384;
@@ -81,4 +82,52 @@ fn write_lines(rx: Receiver<String>, out: Box<dyn Write + Send>) {
         let _ = out.flush();
     }
     let _ = out.flush();
+}
+
+/// A `tracing` writer that queues each event's line on a [`Sink`].
+#[derive(Debug, Clone)]
+pub struct LineWriter(Arc<Sink>);
+
+impl LineWriter {
+    pub fn new(sink: Arc<Sink>) -> Self {
+        Self(sink)
+    }
+}
+
+/// One event's line, queued when the formatter is done with it.
+#[derive(Debug)]
+pub struct EventLine<'a> {
+    sink: &'a Sink,
+    buf: Vec<u8>,
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LineWriter {
+    type Writer = EventLine<'a>;
+
+    fn make_writer(&'a self) -> EventLine<'a> {
+        EventLine {
+            sink: &self.0,
+            buf: Vec::with_capacity(256),
+        }
+    }
+}
+
+impl Write for EventLine<'_> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for EventLine<'_> {
+    fn drop(&mut self) {
+        if !self.buf.is_empty() {
+            let line = String::from_utf8_lossy(&self.buf).into_owned();
+            self.sink.write(line);
+        }
+    }
 }

@@ -55,7 +55,8 @@ pub async fn serve(
                 token.clone(),
             );
             tokio::spawn(async move {
-                if !crate::listener::first_bytes(&stream, header_read_timeout).await {
+                let first = crate::listener::first_bytes(&stream, header_read_timeout).await;
+                if first == crate::listener::FirstBytes::Silent {
                     return;
                 }
                 let svc = service_fn(move |req| {

@@ -4,11 +4,16 @@
 //! fixed buffer) need no allocation and no dynamic dispatch.
 
 use crate::error::{Rejection, ResponseType};
+use crate::metrics::RouteMetrics;
 use bytes::Bytes;
-use http_body::{Frame, SizeHint};
+use http_body::{Body as _, Frame, SizeHint};
 use hyper::body::Incoming;
+use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -17,15 +22,12 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub enum Body {
     Empty,
     Full(Option<Bytes>),
-    /// Streamed from a client or a backend, as received.
-    Incoming(Incoming),
+    /// Streamed from a backend by hyper's client (TLS, HTTP/2).
+    Incoming(FromBackend<Incoming>),
     /// Streamed from a plain-HTTP/1.1 backend's pooled connection.
-    Upstream(gatehouse_upstream::ResponseBody<Body>),
-    /// Streamed from a client, failing with [`BodyTooLarge`] past `remaining` bytes.
-    Limited {
-        inner: RequestBody,
-        remaining: u64,
-    },
+    Upstream(FromBackend<gatehouse_upstream::ResponseBody<Body>>),
+    /// Streamed from a client, bounded in size and in time ([`ClientBody`]).
+    Limited(ClientBody),
     /// One body, then another (a buffered prefix and the rest of a stream).
     Chain(Box<(Body, Body)>),
 }
@@ -78,6 +80,163 @@ impl http_body::Body for RequestBody {
 #[error("request body exceeds the configured limit")]
 pub struct BodyTooLarge;
 
+/// A client's request body failed while it streamed: the client's fault, never the
+/// backend's, whatever the integration was doing with it.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientBodyError {
+    #[error("the client sent no body bytes for {0:?}")]
+    Stalled(Duration),
+    #[error("the client's request body is malformed or was cut off: {0}")]
+    Broken(BoxError),
+}
+
+/// A timer for the longest wait between two frames of a body, made only when the body
+/// first keeps its reader waiting and re-armed after each frame.
+#[derive(Debug)]
+struct IdleTimer {
+    idle: Duration,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    armed: bool,
+}
+
+impl IdleTimer {
+    fn new(idle: Duration) -> Self {
+        Self {
+            idle,
+            timer: None,
+            armed: false,
+        }
+    }
+
+    /// The body had nothing: whether it has now waited `idle` since its last frame.
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let idle = self.idle;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+        if !self.armed {
+            timer.as_mut().reset(tokio::time::Instant::now() + idle);
+            self.armed = true;
+        }
+        timer.as_mut().poll(cx).is_ready()
+    }
+
+    /// The body produced a frame.
+    fn progressed(&mut self) {
+        self.armed = false;
+    }
+}
+
+/// A backend's answer body failed after its head was sent on: it stalled past the
+/// integration timeout between two reads. (A truncated or reset body is the client's own
+/// transport error.)
+#[derive(Debug, thiserror::Error)]
+#[error("the backend sent no body bytes for {0:?}")]
+pub struct BackendStalled(Duration);
+
+/// A backend's answer body as it streams to the client: no wait between two reads may
+/// exceed the integration timeout, and a body that fails (stalls, is cut short, or is
+/// reset) is counted in its route's `IntegrationError` metric and logged with the request id,
+/// since its status has already been sent.
+#[derive(Debug)]
+pub struct FromBackend<B> {
+    body: B,
+    idle: IdleTimer,
+    report: Option<(Arc<RouteMetrics>, uuid::Uuid)>,
+}
+
+impl<B> FromBackend<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    pub fn new(body: B, idle: Duration) -> Self {
+        Self {
+            body,
+            idle: IdleTimer::new(idle),
+            report: None,
+        }
+    }
+
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match Pin::new(&mut self.body).poll_frame(cx) {
+            Poll::Pending if self.idle.expired(cx) => {
+                let e: BoxError = Box::new(BackendStalled(self.idle.idle));
+                self.failed(&*e);
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(frame))) => {
+                self.idle.progressed();
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                let e: BoxError = e.into();
+                // A client body that broke in a full-duplex exchange is not the backend's.
+                if in_chain::<ClientBodyError>(&*e).is_none() {
+                    self.failed(&*e);
+                }
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+        }
+    }
+
+    fn failed(&mut self, e: &(dyn std::error::Error + 'static)) {
+        if let Some((metrics, request_id)) = self.report.take() {
+            metrics.integration_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%request_id, error = %e, "backend answer body failed after its head was sent");
+        }
+    }
+}
+
+/// A client's request body: failing with [`BodyTooLarge`] past `remaining` bytes, and with
+/// [`ClientBodyError::Stalled`] when no byte arrives for `idle` (`limits.client_body_timeout`).
+/// The timer is made only when the client first keeps the gateway waiting. `waiting` is set
+/// while the last read found nothing from the client, so an integration that times out can
+/// tell a client that is still sending from a backend that stopped reading.
+#[derive(Debug)]
+pub struct ClientBody {
+    inner: RequestBody,
+    remaining: u64,
+    idle: IdleTimer,
+    waiting: Option<Arc<AtomicBool>>,
+}
+
+impl ClientBody {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        self.set_waiting(polled.is_pending());
+        match polled {
+            Poll::Pending if self.idle.expired(cx) => Poll::Ready(Some(Err(Box::new(
+                ClientBodyError::Stalled(self.idle.idle),
+            )))),
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(frame))) => {
+                self.idle.progressed();
+                if let Some(data) = frame.data_ref() {
+                    let len = data.len() as u64;
+                    if len > self.remaining {
+                        return Poll::Ready(Some(Err(Box::new(BodyTooLarge))));
+                    }
+                    self.remaining -= len;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                Poll::Ready(Some(Err(Box::new(ClientBodyError::Broken(e)))))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+        }
+    }
+
+    fn set_waiting(&self, waiting: bool) {
+        if let Some(w) = &self.waiting {
+            w.store(waiting, Ordering::Relaxed);
+        }
+    }
+}
+
 impl Body {
     pub fn full(bytes: impl Into<Bytes>) -> Self {
         let b = bytes.into();
@@ -88,10 +247,32 @@ impl Body {
         }
     }
 
-    pub fn limited(inner: RequestBody, limit: u64) -> Self {
-        Body::Limited {
+    /// A client's body, bounded to `limit` bytes and `idle` between bytes. When it has not
+    /// ended yet, also the flag that says the gateway is waiting for the client's next bytes.
+    pub fn limited(
+        inner: RequestBody,
+        limit: u64,
+        idle: Duration,
+    ) -> (Self, Option<Arc<AtomicBool>>) {
+        let waiting = (!inner.is_end_stream()).then(|| Arc::new(AtomicBool::new(false)));
+        let body = Body::Limited(ClientBody {
             inner,
             remaining: limit,
+            idle: IdleTimer::new(idle),
+            waiting: waiting.clone(),
+        });
+        (body, waiting)
+    }
+}
+
+impl Body {
+    /// For a body streamed from a backend: where to report its failure.
+    pub fn report_failures_to(&mut self, metrics: &Arc<RouteMetrics>, request_id: uuid::Uuid) {
+        let report = Some((metrics.clone(), request_id));
+        match self {
+            Body::Incoming(b) => b.report = report,
+            Body::Upstream(b) => b.report = report,
+            _ => {}
         }
     }
 }
@@ -107,8 +288,8 @@ impl http_body::Body for Body {
         match self.get_mut() {
             Body::Empty => Poll::Ready(None),
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-            Body::Incoming(inner) => Pin::new(inner).poll_frame(cx).map_err(Into::into),
-            Body::Upstream(inner) => Pin::new(inner).poll_frame(cx).map_err(Into::into),
+            Body::Incoming(b) => b.poll_frame(cx),
+            Body::Upstream(b) => b.poll_frame(cx),
             Body::Chain(pair) => {
                 let (first, second) = &mut **pair;
                 if !first.is_end_stream() {
@@ -119,19 +300,7 @@ impl http_body::Body for Body {
                 }
                 Pin::new(second).poll_frame(cx)
             }
-            Body::Limited { inner, remaining } => match Pin::new(inner).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    if let Some(data) = frame.data_ref() {
-                        let len = data.len() as u64;
-                        if len > *remaining {
-                            return Poll::Ready(Some(Err(Box::new(BodyTooLarge))));
-                        }
-                        *remaining -= len;
-                    }
-                    Poll::Ready(Some(Ok(frame)))
-                }
-                other => other.map_err(Into::into),
-            },
+            Body::Limited(inner) => inner.poll_frame(cx),
         }
     }
 
@@ -139,9 +308,9 @@ impl http_body::Body for Body {
         match self {
             Body::Empty => true,
             Body::Full(b) => b.is_none(),
-            Body::Incoming(inner) => inner.is_end_stream(),
-            Body::Upstream(inner) => inner.is_end_stream(),
-            Body::Limited { inner, .. } => inner.is_end_stream(),
+            Body::Incoming(b) => b.body.is_end_stream(),
+            Body::Upstream(b) => b.body.is_end_stream(),
+            Body::Limited(b) => b.inner.is_end_stream(),
             Body::Chain(pair) => pair.0.is_end_stream() && pair.1.is_end_stream(),
         }
     }
@@ -150,9 +319,9 @@ impl http_body::Body for Body {
         match self {
             Body::Empty => SizeHint::with_exact(0),
             Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            Body::Incoming(inner) => inner.size_hint(),
-            Body::Upstream(inner) => inner.size_hint(),
-            Body::Limited { inner, .. } => inner.size_hint(),
+            Body::Incoming(b) => b.body.size_hint(),
+            Body::Upstream(b) => b.body.size_hint(),
+            Body::Limited(b) => b.inner.size_hint(),
             Body::Chain(pair) => {
                 let (a, b) = (pair.0.size_hint(), pair.1.size_hint());
                 let mut h = SizeHint::new();
@@ -168,14 +337,46 @@ impl http_body::Body for Body {
 
 /// Whether `err` or anything in its source chain is a [`BodyTooLarge`].
 pub fn is_body_too_large(err: &(dyn std::error::Error + 'static)) -> bool {
+    in_chain::<BodyTooLarge>(err).is_some()
+}
+
+/// The first error of type `E` in `err`'s source chain.
+fn in_chain<'a, E: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
     let mut cur = Some(err);
     while let Some(e) = cur {
-        if e.is::<BodyTooLarge>() {
-            return true;
+        if let Some(found) = e.downcast_ref::<E>() {
+            return Some(found);
         }
         cur = e.source();
     }
-    false
+    None
+}
+
+/// The rejection for a request body the client broke, whatever was reading it: 413 past the
+/// limit, 408 when the client stalled, 400 when its framing was bad or it was cut off.
+pub fn client_body_rejection(err: &(dyn std::error::Error + 'static)) -> Option<Rejection> {
+    if is_body_too_large(err) {
+        return Some(Rejection::new(
+            ResponseType::RequestTooLarge,
+            "request body over the limit",
+        ));
+    }
+    match in_chain::<ClientBodyError>(err)? {
+        e @ ClientBodyError::Stalled(_) => Some(client_timeout(e.to_string())),
+        e @ ClientBodyError::Broken(_) => {
+            Some(Rejection::new(ResponseType::BadRequestBody, e.to_string()))
+        }
+    }
+}
+
+/// 408: the client did not send its request body in time. API Gateway has no gateway
+/// response of its own for this; it is a `DEFAULT_4XX` with RFC 9110's status.
+pub fn client_timeout(reason: String) -> Rejection {
+    Rejection::new(ResponseType::Default4xx, reason)
+        .with_status(http::StatusCode::REQUEST_TIMEOUT)
+        .with_message("Request Timeout")
 }
 
 /// The receiving half of an HTTP/3 request stream, as an [`http_body::Body`].
@@ -243,18 +444,16 @@ impl http_body::Body for RecvBody {
     }
 }
 
-/// Buffers a request body; over the limit is 413, a broken client stream 400.
+/// Buffers a request body; over the limit is 413, a stalled client 408, a broken one 400.
 pub async fn read_body(body: Body) -> Result<bytes::Bytes, Rejection> {
     use http_body_util::BodyExt;
     match body.collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if is_body_too_large(&*e) => Err(Rejection::new(
-            ResponseType::RequestTooLarge,
-            "request body over the limit",
-        )),
-        Err(e) => Err(Rejection::new(
-            ResponseType::BadRequestBody,
-            format!("reading the request body failed: {e}"),
-        )),
+        Err(e) => Err(client_body_rejection(&*e).unwrap_or_else(|| {
+            Rejection::new(
+                ResponseType::BadRequestBody,
+                format!("reading the request body failed: {e}"),
+            )
+        })),
     }
 }

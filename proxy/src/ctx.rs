@@ -5,6 +5,7 @@ use crate::error::Rejection;
 use crate::router::ParamSpans;
 use http::{HeaderValue, Method, Uri, Version};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use uuid::Uuid;
@@ -69,16 +70,19 @@ pub struct RequestCtx {
     pub error: Option<Rejection>,
     /// Set once an authorizer allowed the request.
     pub authorizer: Option<Arc<AuthContext>>,
+    /// Set while the gateway waits for the client's next request body bytes; `None` for a
+    /// request without a body.
+    pub client_body_waiting: Option<Arc<AtomicBool>>,
 }
 
 impl RequestCtx {
     pub fn new(parts: &http::request::Parts, source_ip: IpAddr, tls: bool) -> Self {
-        let host = parts.headers.get(http::header::HOST).cloned().or_else(|| {
-            parts
-                .uri
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        });
+        // The request target's authority wins over `Host` (`pipeline::head` checks both).
+        let host = parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            .or_else(|| parts.headers.get(http::header::HOST).cloned());
         Self {
             request_id: Uuid::new_v4(),
             started: Instant::now(),
@@ -101,7 +105,16 @@ impl RequestCtx {
             integration_status: None,
             error: None,
             authorizer: None,
+            client_body_waiting: None,
         }
+    }
+
+    /// Whether the gateway is waiting for the client's next request body bytes (so a timeout
+    /// now is the client's, not the backend's).
+    pub fn client_still_sending(&self) -> bool {
+        self.client_body_waiting
+            .as_ref()
+            .is_some_and(|w| w.load(Ordering::Relaxed))
     }
 
     /// Milliseconds since the Unix epoch when the request arrived.
@@ -179,4 +192,12 @@ mod tests {
         assert_eq!(strip_port("[::1]:80"), "[::1]");
         assert_eq!(strip_port("[::1]"), "[::1]");
     }
+}
+
+/// Milliseconds on a process-wide monotonic clock, for cheap activity stamps.
+pub fn monotonic_ms() -> u64 {
+    static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    BASE.get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
 }

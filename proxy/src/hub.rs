@@ -1,6 +1,7 @@
 //! The running WebSocket sessions and pass-through tunnels, which shutdown waits for.
 
 use gatehouse_state::connections::SharedConnections;
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
@@ -11,14 +12,21 @@ pub struct Hub {
     pub registry: SharedConnections,
     tracker: TaskTracker,
     stop: watch::Receiver<bool>,
+    /// How long a pass-through tunnel may carry no byte either way (`limits.tunnel_idle_timeout`).
+    pub tunnel_idle: Duration,
 }
 
 impl Hub {
-    pub fn new(registry: SharedConnections, stop: watch::Receiver<bool>) -> Self {
+    pub fn new(
+        registry: SharedConnections,
+        stop: watch::Receiver<bool>,
+        tunnel_idle: Duration,
+    ) -> Self {
         Self {
             registry,
             tracker: TaskTracker::new(),
             stop,
+            tunnel_idle,
         }
     }
 

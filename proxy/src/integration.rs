@@ -4,6 +4,7 @@ pub mod http_mapped;
 pub mod http_proxy;
 pub mod lambda;
 pub mod mock;
+pub mod tunnel;
 pub mod wasm;
 
 use crate::body::read_body;

@@ -140,7 +140,7 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
         plugins,
         access_log,
         keys,
-        websockets: websocket::Hub::new(connections, stop_rx.clone()),
+        websockets: websocket::Hub::new(connections, stop_rx.clone(), settings.tunnel_idle_timeout),
     });
 
     let flusher = tokio::spawn(flush_quota_counts(

@@ -5,8 +5,10 @@
 //! and closes (HTTP/2 sends GOAWAY). HTTP/3 is in [`h3`]; a listener with it advertises it on
 //! its TCP responses with `Alt-Svc`.
 
+pub mod conn;
 pub mod h3;
 pub mod linger;
+pub mod shape;
 pub mod workers;
 
 use crate::body::RequestBody;
@@ -17,7 +19,6 @@ use http::HeaderValue;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulConnection;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,80 +41,139 @@ pub fn bind(l: &ListenerSettings, reuse_port: bool) -> std::io::Result<TcpListen
     Ok(listener)
 }
 
-/// A listener's connection builders: `auto` reads the first bytes to tell HTTP/2's preface
-/// from HTTP/1.1 (plain TCP); on TLS, ALPN has said which, and the builder of that protocol
-/// serves it without guessing.
+/// A listener's connection builders and the bounds on its connections. A listener serves
+/// exactly the protocols it is configured with: with both on plain TCP, `auto` reads the
+/// first bytes to tell HTTP/2's preface from HTTP/1.1; with one, that protocol's builder
+/// serves it without guessing; on TLS, the protocol ALPN chose is the one served.
 #[derive(Debug, Clone)]
 pub struct Builders {
     pub auto: auto::Builder<TokioExecutor>,
-    pub http1: auto::Builder<TokioExecutor>,
+    pub http1: hyper::server::conn::http1::Builder,
     pub http2: auto::Builder<TokioExecutor>,
     /// How long a new connection may stay silent (`limits.header_read_timeout`).
     pub first_bytes_timeout: Duration,
-    /// Whether the listener serves HTTP/1.1 (the protocol of a TLS client without ALPN).
     pub serves_http1: bool,
+    pub serves_http2: bool,
+    /// How long a connection may have nothing in flight (`limits.idle_timeout`).
+    pub idle_timeout: Duration,
+    /// The caps on open connections, shared by every worker.
+    pub limits: Arc<conn::ConnLimits>,
+}
+
+/// Which protocol serves a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+    /// Either, told apart by the first bytes.
+    Sniff,
 }
 
 impl Builders {
     pub fn new(l: &ListenerSettings, s: &ServerSettings) -> Self {
-        let auto = builder(l, s);
+        let auto = builder(s);
+        let mut http1 = hyper::server::conn::http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(s.header_read_timeout)
+            .max_buf_size(s.max_header_bytes.max(8192))
+            .max_headers(s.max_header_count)
+            .keep_alive(true);
         Builders {
-            http1: auto.clone().http1_only(),
+            http1,
             http2: auto.clone().http2_only(),
             auto,
             first_bytes_timeout: s.header_read_timeout,
             serves_http1: l.http1,
+            serves_http2: l.http2,
+            idle_timeout: s.idle_timeout,
+            limits: Arc::new(conn::ConnLimits::new(
+                s.max_connections,
+                s.max_connections_per_ip,
+            )),
         }
     }
 
-    /// The builder for a TLS connection: HTTP/2 when ALPN chose `h2`, HTTP/1.1 when it chose
-    /// `http/1.1`; without ALPN, the listener's first protocol.
-    fn for_alpn(&self, alpn: Option<&[u8]>) -> &auto::Builder<TokioExecutor> {
+    /// The protocol of a plain-TCP connection.
+    fn for_plain(&self) -> Protocol {
+        match (self.serves_http1, self.serves_http2) {
+            (true, true) => Protocol::Sniff,
+            (false, true) => Protocol::Http2,
+            _ => Protocol::Http1,
+        }
+    }
+
+    /// The protocol of a TLS connection: HTTP/2 when ALPN chose `h2`, HTTP/1.1 when it chose
+    /// `http/1.1`; without ALPN, HTTP/1.1 when the listener serves it.
+    fn for_alpn(&self, alpn: Option<&[u8]>) -> Protocol {
         match alpn {
-            Some(b"h2") => &self.http2,
-            Some(_) => &self.http1,
-            None if self.serves_http1 => &self.http1,
-            None => &self.http2,
+            Some(b"h2") => Protocol::Http2,
+            Some(_) => Protocol::Http1,
+            None if self.serves_http1 => Protocol::Http1,
+            None => Protocol::Http2,
         }
     }
 }
 
+/// What a new connection sent first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstBytes {
+    /// Nothing within the timeout, or it closed.
+    Silent,
+    /// HTTP/2's connection preface.
+    Preface,
+    /// Anything else.
+    Other,
+}
+
 /// Waits up to `timeout` for a new connection's first bytes, and for the rest of an HTTP/2
-/// preface it has begun; `false` when it sent nothing in time or closed. A silent socket
-/// would otherwise hold its descriptor for ever, since HTTP/1.1's header timeout starts only
-/// once the protocol is known.
-pub async fn first_bytes(stream: &tokio::net::TcpStream, timeout: Duration) -> bool {
-    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// preface it has begun. A silent socket would otherwise hold its descriptor for ever, since
+/// HTTP/1.1's header timeout starts only once the protocol is known.
+pub async fn first_bytes(stream: &tokio::net::TcpStream, timeout: Duration) -> FirstBytes {
     let wait = async {
         let mut buf = [0u8; PREFACE.len()];
         loop {
             match stream.peek(&mut buf).await {
-                Ok(0) | Err(_) => return false,
-                Ok(n) if n == PREFACE.len() || buf[..n] != PREFACE[..n] => return true,
+                Ok(0) | Err(_) => return FirstBytes::Silent,
+                Ok(n) if n == PREFACE.len() && buf == *PREFACE => return FirstBytes::Preface,
+                Ok(n) if buf[..n] != PREFACE[..n] => return FirstBytes::Other,
                 // Part of the preface: the rest is on its way or never comes.
                 Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
             }
         }
     };
-    tokio::time::timeout(timeout, wait).await.unwrap_or(false)
+    tokio::time::timeout(timeout, wait)
+        .await
+        .unwrap_or(FirstBytes::Silent)
 }
 
-/// The hyper connection builder for a listener's protocols and limits.
-pub fn builder(l: &ListenerSettings, s: &ServerSettings) -> auto::Builder<TokioExecutor> {
+/// HTTP/2's client connection preface (RFC 9113 §3.4).
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// What an HTTP/2-only listener answers a client that did not send the preface: its own
+/// (empty) SETTINGS, then GOAWAY with PROTOCOL_ERROR and last stream 0 (RFC 9113 §3.4: an
+/// invalid preface "MUST be treated as a connection error (Section 5.4.1) of type
+/// PROTOCOL_ERROR").
+const GOAWAY_PROTOCOL_ERROR: &[u8] = &[
+    0, 0, 0, 0x4, 0, 0, 0, 0, 0, // SETTINGS, empty
+    0, 0, 8, 0x7, 0, 0, 0, 0, 0, // GOAWAY, 8 bytes, stream 0
+    0, 0, 0, 0, // last stream id 0
+    0, 0, 0, 1, // PROTOCOL_ERROR
+];
+
+/// The hyper connection builder that tells HTTP/1.1 from HTTP/2, with the listener limits.
+pub fn builder(s: &ServerSettings) -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
     b.http1()
         .timer(TokioTimer::new())
         .header_read_timeout(s.header_read_timeout)
         .max_buf_size(s.max_header_bytes.max(8192))
+        .max_headers(s.max_header_count)
         .keep_alive(true);
     b.http2()
         .timer(TokioTimer::new())
         .max_header_list_size(s.max_header_bytes as u32);
-    match (l.http1, l.http2) {
-        (true, false) => b.http1_only(),
-        (false, true) => b.http2_only(),
-        _ => b,
-    }
+    b
 }
 
 /// Accepts connections until `stop` flips, serving each on its own task.
@@ -139,6 +199,14 @@ pub async fn accept_loop(
             },
             _ = stop.changed() => break,
         };
+        let permit = match builders.limits.admit(peer.ip()) {
+            Ok(p) => p,
+            Err(cap) => {
+                refused(cap);
+                drop(stream);
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let builders = builders.clone();
@@ -148,33 +216,53 @@ pub async fn accept_loop(
         let stop = stop.clone();
         tokio::spawn(async move {
             let _in_flight = in_flight;
-            if tls.is_none() && !first_bytes(&stream, builders.first_bytes_timeout).await {
-                tracing::debug!(%peer, "closed a connection that sent nothing");
-                return;
+            let _permit = permit;
+            let plain = builders.for_plain();
+            if tls.is_none() {
+                let first = first_bytes(&stream, builders.first_bytes_timeout).await;
+                match (first, plain) {
+                    (FirstBytes::Silent, _) => {
+                        tracing::debug!(%peer, "closed a connection that sent nothing");
+                        return;
+                    }
+                    (FirstBytes::Other, Protocol::Http2) => {
+                        use tokio::io::AsyncWriteExt;
+                        let mut stream = stream;
+                        let _ = stream.write_all(GOAWAY_PROTOCOL_ERROR).await;
+                        tracing::debug!(%peer, "closed an HTTP/2 connection without the preface");
+                        return;
+                    }
+                    (FirstBytes::Preface, Protocol::Http1) => {
+                        tracing::debug!(%peer, "closed an HTTP/2 connection to an HTTP/1.1 listener");
+                        return;
+                    }
+                    _ => {}
+                }
             }
             let stream = linger::Lingering::new(stream);
             let conn = ConnInfo {
                 peer,
                 tls: tls.is_some(),
             };
+            let activity = conn::Activity::new();
+            let requests = activity.clone();
             let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let shared = shared.clone();
                 let alt_svc = alt_svc.clone();
+                let in_flight = requests.begin();
                 async move {
                     let req = req.map(RequestBody::Hyper);
                     let mut resp = pipeline::handle(shared, req, conn).await;
                     if let Some(v) = alt_svc {
                         resp.headers_mut().insert(http::header::ALT_SVC, v);
                     }
-                    Ok::<_, Infallible>(resp)
+                    Ok::<_, Infallible>(resp.map(|b| conn::Tracked::new(b, in_flight)))
                 }
             });
             let result = match tls {
                 None => {
-                    let c = builders
-                        .auto
-                        .serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                    until_stopped(c, stop).await
+                    let io = TokioIo::new(shape::Shaped::new(stream, activity.clone()));
+                    serve(&builders, plain, io, svc, &activity, stop).await
                 }
                 Some(acceptor) => {
                     let stream =
@@ -191,9 +279,9 @@ pub async fn accept_loop(
                                 return;
                             }
                         };
-                    let builder = builders.for_alpn(stream.get_ref().1.alpn_protocol());
-                    let c = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                    until_stopped(c, stop).await
+                    let protocol = builders.for_alpn(stream.get_ref().1.alpn_protocol());
+                    let io = TokioIo::new(shape::Shaped::new(stream, activity.clone()));
+                    serve(&builders, protocol, io, svc, &activity, stop).await
                 }
             };
             if let Err(e) = result {
@@ -203,24 +291,69 @@ pub async fn accept_loop(
     }
 }
 
-/// Drives a connection; when `stop` flips, asks it to finish what is in flight and close.
-async fn until_stopped<C: GracefulConnection>(
-    conn: C,
-    mut stop: watch::Receiver<bool>,
-) -> Result<(), C::Error> {
-    let mut conn = std::pin::pin!(conn);
-    if *stop.borrow() {
-        conn.as_mut().graceful_shutdown();
-        return conn.await;
-    }
-    tokio::select! {
-        r = conn.as_mut() => r,
-        _ = stop.changed() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
+/// Serves one connection in `protocol` until it ends ([`conn::drive`]).
+async fn serve<I, S, B>(
+    builders: &Builders,
+    protocol: Protocol,
+    io: I,
+    svc: S,
+    activity: &conn::Activity,
+    stop: watch::Receiver<bool>,
+) -> Result<(), crate::body::BoxError>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>>
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<crate::body::BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<crate::body::BoxError>,
+{
+    let idle = builders.idle_timeout;
+    match protocol {
+        Protocol::Sniff => {
+            let c = builders.auto.serve_connection_with_upgrades(io, svc);
+            conn::drive(c, |c| c.graceful_shutdown(), activity, idle, stop).await
+        }
+        Protocol::Http2 => {
+            let c = builders.http2.serve_connection(io, svc);
+            conn::drive(c, |c| c.graceful_shutdown(), activity, idle, stop).await
+        }
+        Protocol::Http1 => {
+            let c = builders.http1.serve_connection(io, svc).with_upgrades();
+            conn::drive(c, |c| c.graceful_shutdown(), activity, idle, stop)
+                .await
+                .map_err(Into::into)
         }
     }
 }
+
+/// Logs a refused connection, at most once a second with the count since the last line.
+fn refused(cap: &'static str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static REFUSED: AtomicU64 = AtomicU64::new(0);
+    static LAST_LOG_S: AtomicU64 = AtomicU64::new(0);
+    let n = REFUSED.fetch_add(1, Ordering::Relaxed) + 1;
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST_LOG_S.load(Ordering::Relaxed);
+    if now_s > last
+        && LAST_LOG_S
+            .compare_exchange(last, now_s, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        REFUSED.store(0, Ordering::Relaxed);
+        tracing::warn!(
+            refused = n,
+            cap,
+            "refused client connections at a connection cap"
+        );
+    }
+}
+
 /// Raises the open-file limit to the hard limit, so that connections, not a default of 1,024,
 /// are what runs out; logs the limit the gateway runs with.
 pub fn raise_descriptor_limit() {

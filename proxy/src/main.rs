@@ -110,7 +110,15 @@ enum KeysAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    let log = init_tracing();
+    let code = command(cli);
+    if let Some(log) = log {
+        log.flush_and_close();
+    }
+    code
+}
+
+fn command(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Validate { config } => {
             let metrics = gatehouse::metrics::Registry::default();
@@ -202,13 +210,25 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+/// Log lines go to stderr through a writer thread, so no worker waits on a full pipe; the
+/// returned sink is flushed before exit.
+fn init_tracing() -> Option<std::sync::Arc<gatehouse::access_log::Sink>> {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .init();
+        .with_ansi(ansi);
+    match gatehouse::access_log::Sink::open(&gatehouse::settings::LogDestination::Stderr) {
+        Ok(Some(sink)) => {
+            let sink = std::sync::Arc::new(sink);
+            let writer = gatehouse::access_log::LineWriter::new(sink.clone());
+            builder.with_writer(writer).init();
+            Some(sink)
+        }
+        _ => {
+            builder.with_writer(std::io::stderr).init();
+            None
+        }
+    }
 }

@@ -43,6 +43,8 @@ pub struct RouteMetrics {
     pub cache_misses: AtomicU64,
     pub client_errors: AtomicU64,
     pub server_errors: AtomicU64,
+    /// Answers whose backend body failed after the head was sent (stalled, cut short).
+    pub integration_errors: AtomicU64,
     pub latency: Histogram,
     pub integration_latency: Histogram,
 }
@@ -106,7 +108,7 @@ impl Registry {
             routes.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
         };
         let mut out = String::with_capacity(256 + routes.len() * 2048);
-        let counters: [Counter; 5] = [
+        let counters: [Counter; 6] = [
             ("Count", "Requests received", |m| &m.count),
             ("4XXError", "Requests answered with a 4xx status", |m| {
                 &m.client_errors
@@ -123,6 +125,11 @@ impl Registry {
                 "CacheMissCount",
                 "Cacheable requests the stage cache could not serve",
                 |m| &m.cache_misses,
+            ),
+            (
+                "IntegrationError",
+                "Answers whose backend body failed after its head was sent",
+                |m| &m.integration_errors,
             ),
         ];
         for (name, help, get) in counters {

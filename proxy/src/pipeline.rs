@@ -1,6 +1,7 @@
 //! The request pipeline: one ordered list of stages.
 //!
 //! ```text
+//! head             pipeline/head.rs       Host / authority (400), transfer codings (501)
 //! (WebSocket)      pipeline/websocket.rs  an upgrade to a WebSocket API stage leaves here
 //! (CORS preflight) pipeline/route.rs      answered here for resources without OPTIONS
 //! route            pipeline/route.rs      API, stage, resource, method, path parameters
@@ -23,6 +24,7 @@
 //! loaded once per request, so a reload never changes a request half-way.
 
 pub mod api_key;
+pub mod head;
 pub mod map;
 pub mod observe;
 pub mod respond;
@@ -85,6 +87,8 @@ async fn run(
     parts: http::request::Parts,
     body: RequestBody,
 ) -> Result<Response<Body>, Rejection> {
+    ctx.host = head::authority(&parts)?;
+    head::transfer_codings(&parts)?;
     if rt.has_websocket_apis {
         if let Some((api, stage)) = websocket_mount(rt, ctx) {
             return Box::pin(websocket::handshake(shared, rt, ctx, api, stage, parts)).await;
@@ -134,10 +138,11 @@ async fn run(
     };
     throttle::check(entry.throttle.as_ref().map(|t| &t[matched.stage]), "method")?;
     if let Some(admitted) = &admitted {
-        api_key::limit(&shared.keys, admitted)?;
+        api_key::limit(&shared.keys, admitted).await?;
     }
 
-    let mut body = Body::limited(body, rt.max_body_bytes);
+    let (mut body, waiting) = Body::limited(body, rt.max_body_bytes, rt.client_body_timeout);
+    ctx.client_body_waiting = waiting;
     if let Some(v) = &entry.validation {
         v.check_params(ctx, &parts.headers)?;
         if let Some(model) = v.model_for(&parts.headers) {

@@ -31,6 +31,8 @@ pub struct Runtime {
     pub default_responses: GatewayResponses,
     pub max_body_bytes: u64,
     pub request_timeout: Duration,
+    /// The longest a client may pause while sending its request body (then 408).
+    pub client_body_timeout: Duration,
     /// Metrics of requests that match no resource.
     pub unmatched_metrics: Arc<RouteMetrics>,
     /// The account-level throttle every request passes.

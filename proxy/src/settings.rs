@@ -10,13 +10,25 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Client connections a listener holds open when `limits.max_connections` is not set.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 100_000;
+
 /// Settings fixed for the life of the process (a reload that changes them logs a warning).
 #[derive(Debug)]
 pub struct ServerSettings {
     pub listeners: Vec<ListenerSettings>,
     pub admin: Option<AdminSettings>,
     pub max_header_bytes: usize,
+    /// Header fields an HTTP/1.1 request head may have (more: 431).
+    pub max_header_count: usize,
     pub header_read_timeout: Duration,
+    /// How long a client connection may have no request in flight before it is closed.
+    pub idle_timeout: Duration,
+    /// How long a WebSocket pass-through tunnel may carry nothing before it is closed.
+    pub tunnel_idle_timeout: Duration,
+    /// Open client connections per listener (over all workers), and per source IP.
+    pub max_connections: usize,
+    pub max_connections_per_ip: Option<u32>,
     pub drain_timeout: Duration,
     pub access_log: LogDestination,
     pub state: StateSettings,
@@ -101,6 +113,16 @@ pub fn compile(raw: &RawConfig, dir: &Path, e: &mut Errors) -> ServerSettings {
         }
         v as usize
     });
+    let max_header_count = e.at("limits", |e| {
+        let v = limits.max_header_count.unwrap_or(100);
+        if !(16..=10_000).contains(&v) {
+            e.push_at(
+                "max_header_count",
+                format!("expected 16..=10000 header fields, found {v}"),
+            );
+        }
+        v as usize
+    });
     let header_read_timeout = e.at("limits", |e| {
         duration(
             e,
@@ -111,6 +133,40 @@ pub fn compile(raw: &RawConfig, dir: &Path, e: &mut Errors) -> ServerSettings {
             3_600_000,
         )
     });
+    let idle_timeout = e.at("limits", |e| {
+        duration(
+            e,
+            "idle_timeout",
+            limits.idle_timeout.as_deref(),
+            75_000,
+            100,
+            86_400_000,
+        )
+    });
+    let tunnel_idle_timeout = e.at("limits", |e| {
+        duration(
+            e,
+            "tunnel_idle_timeout",
+            limits.tunnel_idle_timeout.as_deref(),
+            600_000,
+            100,
+            86_400_000,
+        )
+    });
+    let mut cap = |field: &str, v: Option<u64>| {
+        e.at("limits", |e| match v {
+            Some(n) if (1..=10_000_000).contains(&n) => Some(n),
+            Some(n) => {
+                e.push_at(field, format!("expected 1..=10000000, found {n}"));
+                None
+            }
+            None => None,
+        })
+    };
+    let max_connections = cap("max_connections", limits.max_connections)
+        .map_or(DEFAULT_MAX_CONNECTIONS, |n| n as usize);
+    let max_connections_per_ip =
+        cap("max_connections_per_ip", limits.max_connections_per_ip).map(|n| n as u32);
     let admin = raw.admin.as_ref().and_then(|a| {
         e.at("admin", |e| {
             let address = socket_addr(&a.address, e)?;
@@ -160,7 +216,7 @@ pub fn compile(raw: &RawConfig, dir: &Path, e: &mut Errors) -> ServerSettings {
             e,
             "flush_interval",
             raw.state.flush_interval.as_deref(),
-            1_000,
+            100,
             10,
             3_600_000,
         ),
@@ -170,7 +226,12 @@ pub fn compile(raw: &RawConfig, dir: &Path, e: &mut Errors) -> ServerSettings {
         listeners,
         admin,
         max_header_bytes,
+        max_header_count,
         header_read_timeout,
+        idle_timeout,
+        tunnel_idle_timeout,
+        max_connections,
+        max_connections_per_ip,
         drain_timeout,
         access_log,
         state,

@@ -148,6 +148,15 @@ impl WsClient {
         }
     }
 
+    /// Waits until the connection ends, with or without a close frame.
+    pub async fn ended(&mut self, timeout: Duration) {
+        tokio::time::timeout(timeout, async {
+            while let Some(Ok(_)) = self.ws.next().await {}
+        })
+        .await
+        .expect("ended in time")
+    }
+
     /// Waits for the server's close frame; returns its code (1005 when it had none).
     pub async fn closed_with(&mut self, timeout: Duration) -> u16 {
         tokio::time::timeout(timeout, async {

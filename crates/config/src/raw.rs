@@ -159,8 +159,14 @@ pub struct RawAdmin {
 pub struct RawLimits {
     pub max_body_bytes: Option<u64>,
     pub max_header_bytes: Option<u64>,
+    pub max_header_count: Option<u64>,
     pub header_read_timeout: Option<String>,
     pub request_timeout: Option<String>,
+    pub client_body_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub tunnel_idle_timeout: Option<String>,
+    pub max_connections: Option<u64>,
+    pub max_connections_per_ip: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

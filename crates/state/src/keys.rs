@@ -374,6 +374,33 @@ impl ApiKeys {
         self.take_quota_at(plan, key_id, q, now_secs())
     }
 
+    /// When this process has not counted `key_id`'s current window of `plan` yet: the window
+    /// and the store to read its stored count from. The read is blocking I/O, for a blocking
+    /// thread; [`ApiKeys::seed_quota`] then starts the window from it.
+    pub fn quota_to_load(
+        &self,
+        plan: &str,
+        key_id: &str,
+        q: &QuotaSettings,
+    ) -> Option<(QuotaKey, SharedStore)> {
+        let qk = QuotaKey {
+            plan: plan.to_owned(),
+            key_id: key_id.to_owned(),
+            window_start: window_start(q, now_secs()),
+        };
+        (!self.counters.contains_key(&qk)).then(|| (qk, self.store.clone()))
+    }
+
+    /// Starts a window from its stored count, unless another request already did.
+    pub fn seed_quota(&self, qk: QuotaKey, stored: u64) {
+        self.counters.entry(qk).or_insert_with(|| {
+            Arc::new(Counter {
+                total: AtomicU64::new(stored),
+                pending: AtomicU64::new(0),
+            })
+        });
+    }
+
     fn take_quota_at(
         &self,
         plan: &str,
@@ -394,15 +421,11 @@ impl ApiKeys {
                     .store
                     .quota_count(&qk)
                     .map_err(|e| QuotaError::Store(e.to_string()))?;
-                self.counters
-                    .entry(qk)
-                    .or_insert_with(|| {
-                        Arc::new(Counter {
-                            total: AtomicU64::new(stored),
-                            pending: AtomicU64::new(0),
-                        })
-                    })
-                    .clone()
+                self.seed_quota(qk.clone(), stored);
+                match self.counters.get(&qk) {
+                    Some(c) => c.clone(),
+                    None => return Err(QuotaError::Store("the window was dropped".into())),
+                }
             }
         };
         counter

@@ -112,6 +112,16 @@ fn runtime(raw: &RawConfig, metrics: &Registry, plugins: &Plugins, e: &mut Error
             3_600_000,
         )
     });
+    let client_body_timeout = e.at("limits", |e| {
+        duration(
+            e,
+            "client_body_timeout",
+            raw.limits.client_body_timeout.as_deref(),
+            10_000,
+            100,
+            3_600_000,
+        )
+    });
 
     let mut names = HashSet::new();
     let mut apis = Vec::with_capacity(raw.apis.len());
@@ -174,6 +184,7 @@ fn runtime(raw: &RawConfig, metrics: &Registry, plugins: &Plugins, e: &mut Error
         default_responses: GatewayResponses::default(),
         max_body_bytes,
         request_timeout,
+        client_body_timeout,
         account_throttle: Bucket::new(
             raw.throttle
                 .and_then(|t| e.at("throttle", |e| crate::stage::throttle::compile(t, e)))

@@ -53,6 +53,9 @@ pub enum Source {
     /// Index of the resource's path parameter.
     MethodPath(usize),
     IntegrationHeader(HeaderName),
+    /// `integration.response.body` (`None`: the whole body) or
+    /// `integration.response.body.PATH` (a JSONPath below the body's root).
+    IntegrationBody(Option<String>),
     StageVariable(String),
     ContextVariable(String),
 }
@@ -168,7 +171,9 @@ impl MethodValues {
         }
     }
 
-    fn source(&self, s: &Source, response_headers: Option<&HeaderMap>) -> Option<String> {
+    /// The value of `s`; `response` is the backend's answer (headers and body), for the
+    /// sources of integration responses.
+    fn source(&self, s: &Source, response: Option<(&HeaderMap, &[u8])>) -> Option<String> {
         let find = |list: &[(String, String)], n: &str| {
             list.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
         };
@@ -178,7 +183,19 @@ impl MethodValues {
             Source::MethodQuery(q) => find(&self.querystring, q),
             Source::MethodPath(i) => self.path.get(*i).map(|(_, v)| v.clone()),
             Source::IntegrationHeader(h) => {
-                response_headers?.get(h)?.to_str().ok().map(str::to_owned)
+                response?.0.get(h)?.to_str().ok().map(str::to_owned)
+            }
+            Source::IntegrationBody(path) => {
+                let body = response?.1;
+                let Some(path) = path else {
+                    return Some(String::from_utf8_lossy(body).into_owned());
+                };
+                let root: Value = serde_json::from_slice(body).ok()?;
+                match crate::vtl::jsonpath::find(&root, &format!("$.{path}")).ok()?? {
+                    Value::String(s) => Some(s),
+                    Value::Null => None,
+                    other => Some(other.to_string()),
+                }
             }
             Source::StageVariable(n) => self.stage_variables.get(n)?.as_str().map(str::to_owned),
             Source::ContextVariable(n) => {
@@ -195,13 +212,13 @@ impl MethodValues {
     }
 }
 
+/// A mapping template that fails while rendering is API Gateway's API_CONFIGURATION_ERROR
+/// (500 `Internal server error`), overridable under that type.
 fn template_error(which: &str, e: String) -> Rejection {
     Rejection::new(
-        ResponseType::Default5xx,
+        ResponseType::ApiConfigurationError,
         format!("{which} mapping template failed: {e}"),
     )
-    .with_status(StatusCode::INTERNAL_SERVER_ERROR)
-    .with_message("Internal server error")
 }
 
 impl HttpMapped {
@@ -217,12 +234,14 @@ impl HttpMapped {
         let values = MethodValues::new(rt, ctx, &parts.headers);
         let media = media_type(parts.headers.get(header::CONTENT_TYPE))
             .unwrap_or_else(|| "application/json".into());
+        let mut carried = Carried::default();
         let (out_body, out_type, request_overrides) = match pick(&self.request_templates, &media) {
             Some((m, t)) => {
                 let r = t
                     .render(&values.inputs(&body))
                     .map_err(|e| template_error("request", e))?;
                 let overrides = r.header_overrides("requestOverride");
+                carried = Carried::from(&r);
                 (Bytes::from(r.body), Some(m.to_owned()), overrides)
             }
             None => {
@@ -241,19 +260,22 @@ impl HttpMapped {
             }
         };
 
+        // As in API Gateway's non-proxy integrations, the client's headers and query string
+        // do not reach the backend: only the mapped `request_parameters` (and the content
+        // type of the body sent) do, each once.
         let mut query_extra = Vec::new();
         let mut headers = HeaderMap::new();
-        for (k, v) in &parts.headers {
-            headers.append(k.clone(), v.clone());
-        }
-        strip_hop_by_hop(&mut headers);
-        headers.remove(header::HOST);
-        headers.remove(header::CONTENT_LENGTH);
-        headers.remove(header::EXPECT);
         add_forwarded(&mut headers, ctx);
-        if let Some(t) = &out_type {
-            if let Ok(v) = HeaderValue::from_str(t) {
-                headers.insert(header::CONTENT_TYPE, v);
+        match &out_type {
+            Some(t) => {
+                if let Ok(v) = HeaderValue::from_str(t) {
+                    headers.insert(header::CONTENT_TYPE, v);
+                }
+            }
+            None => {
+                if let Some(v) = parts.headers.get(header::CONTENT_TYPE) {
+                    headers.insert(header::CONTENT_TYPE, v.clone());
+                }
             }
         }
         for (target, source) in &self.request_parameters {
@@ -266,7 +288,10 @@ impl HttpMapped {
                         headers.insert(h.clone(), v);
                     }
                 }
-                Target::Query(q) => query_extra.push((q.clone(), v)),
+                Target::Query(q) => {
+                    query_extra.retain(|(k, _): &(String, String)| k != q);
+                    query_extra.push((q.clone(), v));
+                }
             }
         }
         for (k, v) in request_overrides {
@@ -277,7 +302,7 @@ impl HttpMapped {
                 headers.insert(k, v);
             }
         }
-        let mut query = parts.uri.query().unwrap_or("").to_owned();
+        let mut query = String::new();
         for (k, v) in query_extra {
             if !query.is_empty() {
                 query.push('&');
@@ -320,6 +345,7 @@ impl HttpMapped {
             &parts.headers,
             rbody,
             Some(&rparts.headers),
+            carried,
         )
     }
 }
@@ -342,9 +368,14 @@ fn respond(
     request_headers: &HeaderMap,
     body: Bytes,
     integration_headers: Option<&HeaderMap>,
+    carried: Carried,
 ) -> Result<Response<Body>, Rejection> {
-    let mut status = chosen.status;
+    let mut status = carried.status.unwrap_or(chosen.status);
     let mut out = HeaderMap::new();
+    for (k, v) in carried.headers {
+        out.insert(k, v);
+    }
+    let backend_body = body.clone();
     let accept = media_type(request_headers.get(header::ACCEPT)).filter(|a| a != "*/*");
     let template = accept
         .as_deref()
@@ -383,7 +414,8 @@ fn respond(
         }
     };
     for (name, source) in &chosen.headers {
-        if let Some(v) = values.source(source, integration_headers) {
+        let response = integration_headers.map(|h| (h, &backend_body[..]));
+        if let Some(v) = values.source(source, response) {
             if let Ok(v) = HeaderValue::from_str(&v) {
                 out.insert(name.clone(), v);
             }
@@ -416,11 +448,13 @@ impl MappedMock {
             .unwrap_or_else(|| "application/json".into());
         let template = pick(&self.request_templates, &media)
             .or_else(|| pick(&self.request_templates, "application/json"));
+        let mut carried = Carried::default();
         let status = match template {
             Some((_, t)) => {
                 let r = t
                     .render(&values.inputs(&body))
                     .map_err(|e| template_error("request", e))?;
+                carried = Carried::from(&r);
                 serde_json::from_str::<Value>(&r.body)
                     .ok()
                     .and_then(|v| v.get("statusCode").and_then(crate::openapi::number))
@@ -437,12 +471,40 @@ impl MappedMock {
             .with_status(StatusCode::INTERNAL_SERVER_ERROR)
             .with_message("Internal server error"));
         };
-        respond(chosen, &values, headers, Bytes::new(), None)
+        respond(chosen, &values, headers, Bytes::new(), None, carried)
+    }
+}
+
+/// What a request template set under `$context.responseOverride` (status, headers): as in
+/// API Gateway, the request and response templates share `$context`, so these apply to the
+/// method response unless the response template sets them again.
+#[derive(Debug, Default)]
+struct Carried {
+    status: Option<StatusCode>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl From<&crate::vtl::Rendered> for Carried {
+    fn from(r: &crate::vtl::Rendered) -> Self {
+        Carried {
+            status: r.status_override().and_then(|s| StatusCode::from_u16(s).ok()),
+            headers: r
+                .header_overrides("responseOverride")
+                .into_iter()
+                .filter_map(|(k, v)| {
+                    Some((
+                        HeaderName::from_bytes(k.as_bytes()).ok()?,
+                        HeaderValue::from_str(&v).ok()?,
+                    ))
+                })
+                .collect(),
+        }
     }
 }
 
 /// Parses a mapping source: `method.request.header.X`, `method.request.querystring.X`,
-/// `method.request.path.X`, `integration.response.header.X` (responses only),
+/// `method.request.path.X`, `integration.response.header.X`, `integration.response.body` and
+/// `integration.response.body.JSONPATH` (responses only),
 /// `stageVariables.X`, `context.X` or a quoted static `'value'`.
 pub fn parse_source(s: &str, params: &[Box<str>], response: bool) -> Result<Source, String> {
     if let Some(v) = s.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
@@ -464,11 +526,21 @@ pub fn parse_source(s: &str, params: &[Box<str>], response: bool) -> Result<Sour
             .map(Source::MethodPath)
             .ok_or_else(|| format!("the resource has no path parameter `{n}`"));
     }
-    if let Some(n) = s.strip_prefix("integration.response.header.") {
+    if let Some(n) = s.strip_prefix("integration.response.") {
         if !response {
             return Err("integration.response values exist only in responses".into());
         }
-        return Ok(Source::IntegrationHeader(header(n)?));
+        if let Some(h) = n.strip_prefix("header.") {
+            return Ok(Source::IntegrationHeader(header(h)?));
+        }
+        if n == "body" {
+            return Ok(Source::IntegrationBody(None));
+        }
+        if let Some(path) = n.strip_prefix("body.") {
+            crate::vtl::jsonpath::find(&Value::Null, &format!("$.{path}"))
+                .map_err(|e| format!("`{s}`: not a JSONPath below the body: {e}"))?;
+            return Ok(Source::IntegrationBody(Some(path.to_owned())));
+        }
     }
     if let Some(n) = s.strip_prefix("stageVariables.") {
         return Ok(Source::StageVariable(n.to_owned()));
@@ -478,6 +550,10 @@ pub fn parse_source(s: &str, params: &[Box<str>], response: bool) -> Result<Sour
     }
     Err(format!(
         "expected method.request.header.X, method.request.querystring.X, method.request.path.X{}, stageVariables.X, context.X or a quoted 'value', found `{s}`",
-        if response { ", integration.response.header.X" } else { "" }
+        if response {
+            ", integration.response.header.X, integration.response.body[.PATH]"
+        } else {
+            ""
+        }
     ))
 }

@@ -6,7 +6,7 @@
 //! The backend URI is a template with `{param}`, `{greedy}` and `${stageVariables.X}`; stage
 //! variables are substituted at load (one template per stage), path parameters per request.
 
-use crate::body::{is_body_too_large, Body};
+use crate::body::{client_body_rejection, Body, FromBackend};
 use crate::ctx::RequestCtx;
 use crate::error::{Rejection, ResponseType};
 use crate::integration::Outbound;
@@ -15,7 +15,6 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::uri::Authority;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
-use hyper_util::rt::TokioIo;
 use smallvec::SmallVec;
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -259,11 +258,12 @@ impl HttpProxy {
         ctx.integration_status = Some(resp.status().as_u16());
         if let (StatusCode::SWITCHING_PROTOCOLS, Some((client_side, _))) = (resp.status(), upgrade)
         {
-            return Ok(tunnel(shared, client_side, resp));
+            return Ok(super::tunnel::tunnel(shared, client_side, resp));
         }
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
-        Ok(Response::from_parts(parts, Body::Incoming(body)))
+        let body = Body::Incoming(FromBackend::new(body, self.timeout));
+        Ok(Response::from_parts(parts, body))
     }
 }
 
@@ -299,7 +299,8 @@ impl HttpProxy {
         ctx.integration_status = Some(resp.status().as_u16());
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
-        Ok(Response::from_parts(parts, Body::Upstream(body)))
+        let body = Body::Upstream(FromBackend::new(body, self.timeout));
+        Ok(Response::from_parts(parts, body))
     }
 }
 
@@ -314,6 +315,11 @@ async fn within<T>(
     let result = tokio::time::timeout(timeout, call).await;
     ctx.integration_latency = Some(started.elapsed());
     result.map_err(|_| {
+        if ctx.client_still_sending() {
+            return crate::body::client_timeout(format!(
+                "the client was still sending its body after {timeout:?}"
+            ));
+        }
         Rejection::new(
             ResponseType::IntegrationTimeout,
             format!("backend did not answer within {timeout:?}"),
@@ -326,42 +332,11 @@ fn is_target_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-._~:/?[]@!$&'()*+,;=%".contains(&b)
 }
 
-/// Answers the client with the backend's `101` and splices the two upgraded connections.
-fn tunnel(
-    shared: &dyn Outbound,
-    client_side: hyper::upgrade::OnUpgrade,
-    mut resp: Response<hyper::body::Incoming>,
-) -> Response<Body> {
-    let backend_side = hyper::upgrade::on(&mut resp);
-    let mut stop = shared.websockets().stop_signal();
-    shared.websockets().spawn(async move {
-        let (client, backend) = match tokio::try_join!(client_side, backend_side) {
-            Ok(pair) => pair,
-            Err(e) => {
-                tracing::debug!(error = %e, "upgrade pass-through failed");
-                return;
-            }
-        };
-        let mut client = TokioIo::new(client);
-        let mut backend = TokioIo::new(backend);
-        tokio::select! {
-            r = tokio::io::copy_bidirectional(&mut client, &mut backend) => {
-                if let Err(e) = r {
-                    tracing::debug!(error = %e, "upgrade pass-through ended with an error");
-                }
-            }
-            _ = stop.wait_for(|s| *s) => {}
-        }
-    });
-    let (parts, _) = resp.into_parts();
-    Response::from_parts(parts, Body::full(bytes::Bytes::new()))
-}
-
-/// A failed exchange with `uri`: 413 when the client's body went over the limit while it
-/// streamed, else 502 with the error and its sources.
+/// A failed exchange with `uri`: the client's fault when its body broke while it streamed
+/// (413, 408, 400: [`client_body_rejection`]), else 502 with the error and its sources.
 pub(crate) fn classify(e: &(dyn std::error::Error + 'static), uri: &str) -> Rejection {
-    if is_body_too_large(e) {
-        return Rejection::new(ResponseType::RequestTooLarge, "request body over the limit");
+    if let Some(client_fault) = client_body_rejection(e) {
+        return client_fault;
     }
     let mut reason = format!("backend `{uri}` failed: {e}");
     let mut src = e.source();

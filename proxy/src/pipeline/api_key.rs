@@ -62,8 +62,9 @@ pub fn identify(
     })
 }
 
-/// Applies the plan's per-key throttle, then counts the request against its quota.
-pub fn limit(keys: &ApiKeys, admitted: &Admitted) -> Result<(), Rejection> {
+/// Applies the plan's per-key throttle, then counts the request against its quota. The first
+/// request of a quota window in this process reads the stored count on a blocking thread.
+pub async fn limit(keys: &ApiKeys, admitted: &Admitted) -> Result<(), Rejection> {
     let plan = &admitted.plan;
     if let Some(t) = plan.throttle {
         keys.bucket(&plan.name, &admitted.key_id, t)
@@ -71,6 +72,17 @@ pub fn limit(keys: &ApiKeys, admitted: &Admitted) -> Result<(), Rejection> {
             .map_err(|wait| throttled(wait, "API key"))?;
     }
     if let Some(q) = &plan.quota {
+        if let Some((window, store)) = keys.quota_to_load(&plan.name, &admitted.key_id, q) {
+            let read = tokio::task::spawn_blocking(move || {
+                store.quota_count(&window).map(|n| (window, n))
+            })
+            .await;
+            match read {
+                Ok(Ok((window, stored))) => keys.seed_quota(window, stored),
+                Ok(Err(e)) => return Err(store_error(e.to_string())),
+                Err(e) => return Err(store_error(e.to_string())),
+            }
+        }
         match keys.take_quota(&plan.name, &admitted.key_id, q) {
             Ok(()) => {}
             Err(QuotaError::Exceeded) => {
@@ -79,15 +91,17 @@ pub fn limit(keys: &ApiKeys, admitted: &Admitted) -> Result<(), Rejection> {
                     "usage plan quota used up",
                 ))
             }
-            Err(QuotaError::Store(msg)) => {
-                return Err(Rejection::new(
-                    ResponseType::ApiConfigurationError,
-                    format!("cannot read the quota count: {msg}"),
-                ))
-            }
+            Err(QuotaError::Store(msg)) => return Err(store_error(msg)),
         }
     }
     Ok(())
+}
+
+fn store_error(msg: String) -> Rejection {
+    Rejection::new(
+        ResponseType::ApiConfigurationError,
+        format!("cannot read the quota count: {msg}"),
+    )
 }
 
 pub fn usage_plans(

@@ -32,6 +32,7 @@ pub fn finish(shared: &Shared, rt: &Runtime, ctx: &mut RequestCtx, resp: &mut Re
         None => &rt.unmatched_metrics,
     };
     metrics.record(ctx.status, latency, ctx.integration_latency);
+    resp.body_mut().report_failures_to(metrics, ctx.request_id);
 
     if let (Some(format), Some(sink)) = (&rt.access_log, &shared.access_log) {
         let mut line = String::with_capacity(512);

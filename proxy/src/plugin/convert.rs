@@ -103,21 +103,19 @@ fn decode(s: &str) -> String {
     percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
-/// Query string parameters, decoded, grouped by name in first-seen order.
+/// Query string parameters, decoded, grouped by name in first-seen order. Linear in the
+/// number of parameters: every plugin call, Lambda event, mapping template and WebSocket
+/// `$connect` reads the query through here, and a client chooses how many it sends.
 pub fn query(q: Option<&str>) -> Vec<MultiValue> {
-    let mut out: Vec<MultiValue> = Vec::new();
+    let mut groups: indexmap::IndexMap<String, Vec<String>> = indexmap::IndexMap::new();
     for part in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        let (k, v) = (decode(k), decode(v));
-        match out.iter_mut().find(|m| m.name == k) {
-            Some(m) => m.values.push(v),
-            None => out.push(MultiValue {
-                name: k,
-                values: vec![v],
-            }),
-        }
+        groups.entry(decode(k)).or_default().push(decode(v));
     }
-    out
+    groups
+        .into_iter()
+        .map(|(name, values)| MultiValue { name, values })
+        .collect()
 }
 
 /// Headers grouped by (lowercase) name.
@@ -178,6 +176,15 @@ mod tests {
         assert_eq!(q[0].values, vec!["1", "2"]);
         assert_eq!(q[1].values, vec!["x y"]);
         assert_eq!(q[2].values, vec![""]);
+    }
+
+    #[test]
+    fn many_parameters_group_in_one_pass() {
+        let q: String = (0..60_000).map(|i| format!("p{i}=v&")).collect();
+        let grouped = query(Some(&format!("{q}p7=again")));
+        assert_eq!(grouped.len(), 60_000);
+        assert_eq!(grouped[7].values, vec!["v", "again"]);
+        assert_eq!(grouped[59_999].name, "p59999");
     }
 
     #[test]

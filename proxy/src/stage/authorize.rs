@@ -1,8 +1,9 @@
 //! Authorize: runs the method's authorizer plugin, with API Gateway's rules.
 //!
 //! Reads the identity sources (headers, query parameters). A missing identity source is 401
-//! UNAUTHORIZED without calling the plugin. Decisions are cached by the identity source values
-//! for the authorizer's TTL (0 disables); concurrent requests with the same identity await
+//! UNAUTHORIZED without calling the plugin. Decisions are cached by a SHA-256 of the identity
+//! source values for the authorizer's TTL (0 disables), up to [`DECISION_CACHE_BYTES`] per
+//! authorizer; concurrent requests with the same identity await
 //! one plugin call (their tasks wait, no thread is parked). Allow records the principal and
 //! context in `RequestCtx`; deny is 403 ACCESS_DENIED; a plugin failure is 500
 //! AUTHORIZER_FAILURE.
@@ -17,6 +18,7 @@ use crate::plugin::{convert, Plugin};
 use gatehouse_config::raw::RawAuthorizer;
 use gatehouse_config::{duration, Errors};
 use http::HeaderName;
+use sha2::Digest as _;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,7 +86,28 @@ pub struct AuthorizerBinding {
     pub name: String,
     pub plugin: Arc<Plugin>,
     pub sources: Vec<IdentitySource>,
-    cache: Option<moka::future::Cache<String, Arc<Outcome>>>,
+    cache: Option<moka::future::Cache<[u8; 32], Arc<Outcome>>>,
+}
+
+/// Bytes the decision cache of one authorizer may hold (keys, decisions and moka's own
+/// bookkeeping, estimated): identity values are the caller's choice, so the cache is bounded by
+/// what it holds, not by entry count.
+pub const DECISION_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What one cached decision is counted as: its key, its context, and a fixed overhead.
+fn weight(outcome: &Outcome) -> u32 {
+    let context = match outcome {
+        Outcome::Allow(a) => {
+            a.principal_id.len()
+                + a.usage_identifier_key.as_ref().map_or(0, String::len)
+                + a.context
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 48)
+                    .sum::<usize>()
+        }
+        Outcome::Deny => 0,
+    };
+    (32 + 160 + context).min(u32::MAX as usize) as u32
 }
 
 impl AuthorizerBinding {
@@ -97,7 +120,8 @@ impl AuthorizerBinding {
         // Without identity sources there is no cache key, as in API Gateway.
         let cache = (!ttl.is_zero() && !sources.is_empty()).then(|| {
             moka::future::Cache::builder()
-                .max_capacity(100_000)
+                .max_capacity(DECISION_CACHE_BYTES)
+                .weigher(|_, outcome: &Arc<Outcome>| weight(outcome))
                 .time_to_live(ttl)
                 .build()
         });
@@ -117,12 +141,14 @@ pub async fn authorize(
     headers: &http::HeaderMap,
     binding: &AuthorizerBinding,
 ) -> Result<(), Rejection> {
-    let mut key = String::new();
+    // The cache key is a SHA-256 of the identity values, each with its length, so the cache
+    // holds 32 bytes per caller however long the values are, and no two value lists share a key.
+    let mut key = sha2::Sha256::new();
     for src in &binding.sources {
         match src.value(headers, ctx.query()) {
             Some(v) => {
-                key.push_str(v);
-                key.push('\0');
+                key.update((v.len() as u64).to_le_bytes());
+                key.update(v.as_bytes());
             }
             None => {
                 return Err(Rejection::new(
@@ -137,7 +163,7 @@ pub async fn authorize(
     }
     let outcome = match &binding.cache {
         Some(cache) => cache
-            .try_get_with(key, call(rt, ctx, headers, binding))
+            .try_get_with(key.finalize().into(), call(rt, ctx, headers, binding))
             .await
             .map_err(|e| (*e).clone())?,
         None => call(rt, ctx, headers, binding).await?,
