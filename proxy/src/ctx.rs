@@ -69,6 +69,8 @@ pub struct RequestCtx {
     pub error: Option<Rejection>,
     /// Set once an authorizer allowed the request.
     pub authorizer: Option<Arc<AuthContext>>,
+    /// The API key the request was admitted with, as `(key, key id)`.
+    pub api_key: Option<(Box<str>, Box<str>)>,
 }
 
 impl RequestCtx {
@@ -101,6 +103,7 @@ impl RequestCtx {
             integration_status: None,
             error: None,
             authorizer: None,
+            api_key: None,
         }
     }
 

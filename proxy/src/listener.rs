@@ -102,6 +102,8 @@ pub async fn first_bytes(stream: &tokio::net::TcpStream, timeout: Duration) -> b
 pub fn builder(l: &ListenerSettings, s: &ServerSettings) -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
     b.http1()
+        // Lambda payload 1.0 events name headers as the client wrote them.
+        .preserve_header_case(true)
         .timer(TokioTimer::new())
         .header_read_timeout(s.header_read_timeout)
         .max_buf_size(s.max_header_bytes.max(8192))
