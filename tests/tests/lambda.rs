@@ -401,6 +401,22 @@ async fn payload_formats_and_proxy_responses() {
     assert_eq!(event["requestContext"]["routeKey"], "GET /v2/{proxy+}");
     assert!(event["requestContext"]["timeEpoch"].as_u64().is_some());
     assert!(event.get("multiValueHeaders").is_none());
+    // HTTP APIs pass text types as text and base64-encode the rest (observed on AWS).
+    for (ct, b64) in [
+        ("application/json", false),
+        ("application/x-www-form-urlencoded", true),
+    ] {
+        let r = http
+            .post(format!("{base}/prod/v2/form"))
+            .header("content-type", ct)
+            .body("a=1")
+            .send()
+            .await
+            .unwrap();
+        let event: Value = json(r).await;
+        assert_eq!(event["isBase64Encoded"], b64, "{ct}");
+        assert_eq!(event["body"], if b64 { "YT0x" } else { "a=1" }, "{ct}");
+    }
 
     // Payload 1.0 base64 bodies are decoded only for a binary first Accept media type
     // (AWS, "Return binary media from a Lambda proxy integration").

@@ -69,6 +69,21 @@ pub fn is_binary(types: &[Box<str>], content_type: Option<&str>) -> bool {
     })
 }
 
+/// Whether an HTTP API passes a body of `content_type` to the function as text: `text/*`,
+/// JSON, XML and JavaScript (observed on AWS; the same list as ALB's Lambda targets).
+pub fn is_text(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else { return false };
+    let ct = ct.split(';').next().unwrap_or("").trim();
+    ct.get(..5).is_some_and(|t| t.eq_ignore_ascii_case("text/"))
+        || [
+            "application/json",
+            "application/xml",
+            "application/javascript",
+        ]
+        .iter()
+        .any(|t| ct.eq_ignore_ascii_case(t))
+}
+
 /// Which field of the integration an invoke-URI error is about.
 #[derive(Debug, PartialEq, Eq)]
 pub enum UriError {
@@ -149,8 +164,11 @@ impl Lambda {
         let content_type = headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
-        let binary = is_binary(&self.binary_media_types, content_type)
-            || std::str::from_utf8(&body).is_err();
+        let binary = std::str::from_utf8(&body).is_err()
+            || is_binary(&self.binary_media_types, content_type)
+            // HTTP APIs have no binary media types: they pass text types as text and
+            // base64-encode every other body, a missing Content-Type included.
+            || (self.format == PayloadFormat::V2 && !is_text(content_type));
         let event = match self.format {
             PayloadFormat::V1 => {
                 let case = header_case::original_names(ctx.version, parts).await;
@@ -198,6 +216,30 @@ impl Lambda {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // HTTP APIs: "If the content type of the request is binary, the body is base64-encoded";
+    // which types count as text was observed on AWS (ministackorg/ministack#766).
+    #[test]
+    fn http_api_bodies_are_text_only_for_text_types() {
+        for t in [
+            "text/plain",
+            "TEXT/csv; charset=utf-8",
+            "application/json",
+            "application/xml",
+            "application/javascript",
+        ] {
+            assert!(is_text(Some(t)), "{t}");
+        }
+        for t in [
+            "application/x-www-form-urlencoded",
+            "application/octet-stream",
+            "image/png",
+            "application/pdf",
+        ] {
+            assert!(!is_text(Some(t)), "{t}");
+        }
+        assert!(!is_text(None));
+    }
 
     #[test]
     fn function_references_with_qualifiers_invoke_that_qualifier() {
