@@ -73,6 +73,8 @@ pub struct RequestCtx {
     /// Set while the gateway waits for the client's next request body bytes; `None` for a
     /// request without a body.
     pub client_body_waiting: Option<Arc<AtomicBool>>,
+    /// The API key the request was admitted with, as `(key, key id)`.
+    pub api_key: Option<(Box<str>, Box<str>)>,
 }
 
 impl RequestCtx {
@@ -106,6 +108,7 @@ impl RequestCtx {
             error: None,
             authorizer: None,
             client_body_waiting: None,
+            api_key: None,
         }
     }
 

@@ -63,7 +63,7 @@ impl Integration {
             Integration::Lambda(l) => {
                 Box::pin(async move {
                     let body = read_body(body).await?;
-                    l.call(rt, shared, ctx, stage, &parts.headers, body).await
+                    l.call(rt, shared, ctx, stage, &parts, body).await
                 })
                 .await
             }
@@ -187,19 +187,13 @@ pub fn compile(
                         continue;
                     }
                 };
-                if f.is_empty() || f.contains(['/', '?', '#']) {
-                    e.push_at("function", format!("expected a function name, found `{f}`"));
-                    continue;
-                }
-                let text = format!("{base}/2015-03-31/functions/{f}/invocations");
-                match text.parse::<http::Uri>() {
-                    Ok(u)
-                        if matches!(u.scheme_str(), Some("http" | "https"))
-                            && u.authority().is_some() =>
-                    {
-                        uris.push(u)
+                match lambda::invoke_uri(base, &f) {
+                    Ok(u) => uris.push(u),
+                    Err(lambda::UriError::Function(msg)) => {
+                        e.push_at("function", msg);
+                        continue;
                     }
-                    _ => {
+                    Err(lambda::UriError::Endpoint) => {
                         e.push_at("endpoint", format!("expected an http:// or https:// URL such as http://127.0.0.1:9001, found `{endpoint}`"));
                         break;
                     }

@@ -165,6 +165,8 @@ const GOAWAY_PROTOCOL_ERROR: &[u8] = &[
 pub fn builder(s: &ServerSettings) -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
     b.http1()
+        // Lambda payload 1.0 events name headers as the client wrote them.
+        .preserve_header_case(true)
         .timer(TokioTimer::new())
         .header_read_timeout(s.header_read_timeout)
         .max_buf_size(s.max_header_bytes.max(8192))

@@ -139,6 +139,7 @@ async fn run(
     throttle::check(entry.throttle.as_ref().map(|t| &t[matched.stage]), "method")?;
     if let Some(admitted) = &admitted {
         api_key::limit(&shared.keys, admitted).await?;
+        ctx.api_key = Some((admitted.key.clone(), admitted.key_id.as_str().into()));
     }
 
     let (mut body, waiting) = Body::limited(body, rt.max_body_bytes, rt.client_body_timeout);

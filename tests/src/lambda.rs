@@ -1,6 +1,7 @@
 //! A Lambda-compatible invoke endpoint on loopback (`POST /2015-03-31/functions/{name}/invocations`,
 //! as the Lambda runtime interface emulator serves it), with functions that answer in each way
-//! the gateway must handle. Every event received is recorded.
+//! the gateway must handle. Every event received is recorded, with the invoked path and query
+//! (`?Qualifier=` for an alias or version).
 //!
 //! Functions: `echo` (200, the event as the JSON body, a multi-value `set-cookie`), `binary`
 //! (a base64 PNG header), `cookies` (payload 2.0 `cookies`), `inferred` (a bare JSON object,
@@ -16,7 +17,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-type Events = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
+type Events = Arc<Mutex<Vec<(String, serde_json::Value, String)>>>;
 
 #[derive(Debug)]
 pub struct LambdaEndpoint {
@@ -52,7 +53,17 @@ impl LambdaEndpoint {
 
     /// `(function, event)` pairs in arrival order.
     pub fn events(&self) -> Vec<(String, serde_json::Value)> {
-        self.events.lock().expect("events").clone()
+        let events = self.events.lock().expect("events");
+        events
+            .iter()
+            .map(|(n, e, _)| (n.clone(), e.clone()))
+            .collect()
+    }
+
+    /// The path and query of each invocation, in arrival order.
+    pub fn invocations(&self) -> Vec<String> {
+        let events = self.events.lock().expect("events");
+        events.iter().map(|(_, _, uri)| uri.clone()).collect()
     }
 }
 
@@ -77,6 +88,10 @@ async fn invoke(
     events: Events,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or(path.clone(), |pq| pq.as_str().to_owned());
     let name = path
         .strip_prefix("/2015-03-31/functions/")
         .and_then(|p| p.strip_suffix("/invocations"))
@@ -92,7 +107,7 @@ async fn invoke(
     events
         .lock()
         .expect("events")
-        .push((name.clone(), event.clone()));
+        .push((name.clone(), event.clone(), target));
     let json = |v: serde_json::Value| reply(200, v.to_string(), false);
     Ok(match name.as_str() {
         "echo" => json(serde_json::json!({

@@ -24,6 +24,8 @@ use std::sync::Arc;
 pub struct Admitted {
     pub plan: Arc<UsagePlan>,
     pub key_id: String,
+    /// The key's value, as the request gave it.
+    pub key: Box<str>,
 }
 
 /// Finds the request's key and the usage plan it uses on this stage.
@@ -59,6 +61,7 @@ pub fn identify(
     Ok(Admitted {
         plan: plan.clone(),
         key_id: key.id.clone(),
+        key: value.into(),
     })
 }
 

@@ -101,7 +101,7 @@ struct Event<'a> {
     body: Bytes,
     is_text: bool,
     /// The upgrade request (connect only).
-    request: Option<(&'a HeaderMap, Option<&'a str>)>,
+    request: Option<&'a http::request::Parts>,
     /// Close code and reason (disconnect only).
     close: Option<(u16, &'a str)>,
 }
@@ -174,7 +174,7 @@ pub async fn handshake(
             request_id: ctx.request_id,
             body: Bytes::new(),
             is_text: true,
-            request: Some((&parts.headers, parts.uri.query())),
+            request: Some(&parts),
             close: None,
         };
         let started = std::time::Instant::now();

@@ -2,6 +2,7 @@
 //! record (wasm), and the answer.
 
 use super::*;
+use crate::integration::lambda;
 
 pub(super) async fn invoke(
     shared: &Shared,
@@ -17,7 +18,11 @@ pub(super) async fn invoke(
         }),
         RouteIntegration::Http { uris, timeout } => {
             let uri = uris[stage].render(|_| None, None);
-            let event = event_json(api, stage, ev);
+            let case = match ev.request {
+                Some(parts) => lambda::original_names(parts.version, parts).await,
+                None => lambda::Case::default(),
+            };
+            let event = event_json(api, stage, ev, &case);
             let mut req = http::Request::new(Body::full(event.to_string()));
             *req.method_mut() = http::Method::POST;
             *req.uri_mut() = uri.parse().map_err(|e| {
@@ -63,52 +68,80 @@ pub(super) async fn invoke(
     }
 }
 
-/// The event in API Gateway's WebSocket Lambda event shape.
-pub(super) fn event_json(api: &Api, stage: usize, ev: &Event<'_>) -> Value {
+/// The event in API Gateway's WebSocket Lambda event shape, with the keys of the recorded
+/// events (aws-lambda-go `apigw-websocket-request-*.json`, aws-lambda-rust-runtime
+/// `example-apigw-websocket-request-*.json`): `$connect` carries the upgrade request's headers
+/// (named as the client wrote them, hop-by-hop ones left out) and no body; a message carries
+/// `messageId` and the body; `$disconnect` carries the fixed headers API Gateway sends then
+/// (`Host` and empty `x-api-key`, `X-Forwarded-For`, `x-restapi`) and no body.
+pub(super) fn event_json(api: &Api, stage: usize, ev: &Event<'_>, case: &lambda::Case) -> Value {
     let conn = ev.conn;
+    let epoch_ms = now_millis();
+    let domain = conn.domain.as_deref().unwrap_or("");
     let mut rc = Map::new();
     rc.insert("routeKey".into(), ev.route_key.into());
     rc.insert("eventType".into(), ev.kind.name().into());
+    rc.insert(
+        "extendedRequestId".into(),
+        lambda::extended_request_id(&ev.request_id).into(),
+    );
+    rc.insert("requestTime".into(), lambda::clf(epoch_ms).into());
     rc.insert("messageDirection".into(), "IN".into());
-    rc.insert("connectionId".into(), conn.id.as_str().into());
-    rc.insert("connectedAt".into(), conn.connected_at.into());
-    rc.insert("requestTimeEpoch".into(), now_millis().into());
-    rc.insert("requestId".into(), ev.request_id.to_string().into());
-    rc.insert("apiId".into(), (*api.name).into());
     rc.insert("stage".into(), (*api.stages[stage].name).into());
-    if let Some(d) = &conn.domain {
-        rc.insert("domainName".into(), d.as_str().into());
+    rc.insert("connectedAt".into(), conn.connected_at.into());
+    rc.insert("requestTimeEpoch".into(), epoch_ms.into());
+    let mut identity = Map::new();
+    identity.insert("sourceIp".into(), conn.source_ip.to_string().into());
+    if let Some(ua) = &conn.user_agent {
+        identity.insert("userAgent".into(), ua.as_str().into());
     }
+    rc.insert("identity".into(), Value::Object(identity));
+    rc.insert("requestId".into(), ev.request_id.to_string().into());
+    rc.insert("domainName".into(), domain.into());
+    rc.insert("connectionId".into(), conn.id.as_str().into());
+    rc.insert("apiId".into(), (*api.name).into());
     if ev.kind == EventType::Message {
-        rc.insert("messageId".into(), uuid::Uuid::new_v4().to_string().into());
+        rc.insert("messageId".into(), message_id().into());
     }
     if let Some((code, reason)) = ev.close {
         rc.insert("disconnectStatusCode".into(), code.into());
         rc.insert("disconnectReason".into(), reason.into());
     }
-    rc.insert(
-        "identity".into(),
-        json!({ "sourceIp": conn.source_ip.to_string(), "userAgent": conn.user_agent }),
-    );
     if let Some(auth) = &conn.auth {
         rc.insert("authorizer".into(), Value::Object(auth.json()));
     }
     let mut root = Map::new();
-    root.insert("requestContext".into(), Value::Object(rc));
-    if let Some((headers, query)) = ev.request {
-        let (single, multi) = convert::last_and_all(convert::multi_headers(headers));
-        root.insert("headers".into(), Value::Object(single));
-        root.insert("multiValueHeaders".into(), Value::Object(multi));
-        let params = convert::query(query);
-        if !params.is_empty() {
-            let (single, multi) = convert::last_and_all(params);
-            root.insert("queryStringParameters".into(), Value::Object(single));
-            root.insert(
-                "multiValueQueryStringParameters".into(),
-                Value::Object(multi),
-            );
+    match (ev.kind, ev.request) {
+        (EventType::Connect, Some(parts)) => {
+            let mut headers = parts.headers.clone();
+            crate::integration::http_proxy::strip_hop_by_hop(&mut headers);
+            let (single, multi) = lambda::v1_headers(&headers, case);
+            root.insert("headers".into(), single);
+            root.insert("multiValueHeaders".into(), multi);
+            if parts.uri.query().is_some_and(|q| !q.is_empty()) {
+                let (single, multi) = lambda::v1_query(parts.uri.query());
+                root.insert("queryStringParameters".into(), single);
+                root.insert("multiValueQueryStringParameters".into(), multi);
+            }
         }
+        (EventType::Disconnect, _) => {
+            let mut single = Map::new();
+            let mut multi = Map::new();
+            for (k, v) in [
+                ("Host", domain),
+                ("x-api-key", ""),
+                ("X-Forwarded-For", ""),
+                ("x-restapi", ""),
+            ] {
+                single.insert(k.into(), v.into());
+                multi.insert(k.into(), json!([v]));
+            }
+            root.insert("headers".into(), Value::Object(single));
+            root.insert("multiValueHeaders".into(), Value::Object(multi));
+        }
+        _ => {}
     }
+    root.insert("requestContext".into(), Value::Object(rc));
     let vars: Map<String, Value> = api.stages[stage]
         .variables
         .iter()
@@ -117,23 +150,30 @@ pub(super) fn event_json(api: &Api, stage: usize, ev: &Event<'_>) -> Value {
     if !vars.is_empty() {
         root.insert("stageVariables".into(), Value::Object(vars));
     }
-    let text = ev
-        .is_text
-        .then(|| std::str::from_utf8(&ev.body).ok())
-        .flatten();
-    match text {
-        Some(t) => {
-            root.insert("body".into(), t.into());
-            root.insert("isBase64Encoded".into(), false.into());
-        }
-        None => {
-            use base64::Engine as _;
-            let b = base64::engine::general_purpose::STANDARD.encode(&ev.body);
-            root.insert("body".into(), b.into());
-            root.insert("isBase64Encoded".into(), true.into());
-        }
+    if ev.kind == EventType::Message {
+        let text = ev
+            .is_text
+            .then(|| std::str::from_utf8(&ev.body).ok())
+            .flatten();
+        let (body, b64) = match text {
+            Some(t) => (t.to_owned(), false),
+            None => {
+                use base64::Engine as _;
+                let b = base64::engine::general_purpose::STANDARD.encode(&ev.body);
+                (b, true)
+            }
+        };
+        root.insert("body".into(), body.into());
+        root.insert("isBase64Encoded".into(), b64.into());
+    } else {
+        root.insert("isBase64Encoded".into(), false.into());
     }
     Value::Object(root)
+}
+
+/// A message id shaped like API Gateway's (`R1knPc2ntjMCFIA=`).
+fn message_id() -> String {
+    lambda::extended_request_id(&uuid::Uuid::new_v4())
 }
 
 /// The event as the `websocket-handler` world sees it.
@@ -141,7 +181,10 @@ pub(super) fn event_wit(api: &Api, stage: usize, ev: &Event<'_>) -> wit::Event {
     let conn = ev.conn;
     let auth = conn.auth.as_deref();
     let (headers, query): (Vec<MultiValue>, Vec<MultiValue>) = match ev.request {
-        Some((h, q)) => (convert::multi_headers(h), convert::query(q)),
+        Some(p) => (
+            convert::multi_headers(&p.headers),
+            convert::query(p.uri.query()),
+        ),
         None => (Vec::new(), Vec::new()),
     };
     wit::Event {
