@@ -74,6 +74,7 @@ impl Builders {
         let auto = builder(s);
         let mut http1 = hyper::server::conn::http1::Builder::new();
         http1
+            .preserve_header_case(true)
             .timer(TokioTimer::new())
             .header_read_timeout(s.header_read_timeout)
             .max_buf_size(s.max_header_bytes.max(8192))
