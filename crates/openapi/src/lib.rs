@@ -13,10 +13,16 @@
 //! can be redirected with [`ImportOptions::backends`].
 
 use serde_json::{Map, Value};
+use std::collections::BTreeSet;
 
 mod export;
 mod import;
+mod integration;
+mod models;
 mod operation;
+mod parameters;
+mod refs;
+mod root;
 mod security;
 
 pub use export::export;
@@ -49,10 +55,18 @@ pub fn parse(text: &str) -> Result<Value, String> {
 
 pub(crate) struct Ctx<'a> {
     pub(crate) opts: &'a ImportOptions,
+    /// The document, for `$ref`s.
+    pub(crate) doc: &'a Value,
     pub(crate) warnings: Vec<String>,
     /// Security schemes by name.
     pub(crate) schemes: Map<String, Value>,
+    /// Where they are: `/securityDefinitions` or `/components/securitySchemes`.
+    pub(crate) schemes_at: &'static str,
+    /// Bound authorizers by scheme name.
     pub(crate) authorizers: Map<String, Value>,
+    /// Authorizer schemes that cannot be served (warned once; their methods are left out).
+    pub(crate) unserved_authorizers: BTreeSet<String>,
+    pub(crate) models: models::Models,
 }
 
 impl Ctx<'_> {
@@ -66,9 +80,20 @@ pub fn number(v: &Value) -> Option<u64> {
     v.as_u64()
         .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
-pub(crate) fn ref_name(schema: &Value) -> Option<String> {
-    let r = schema.get("$ref")?.as_str()?;
-    Some(r.rsplit('/').next().unwrap_or(r).to_owned())
+
+/// The `x-` keys of `obj` not in `known`, each warned at `at/KEY` with `why`.
+pub(crate) fn warn_unknown_extensions(
+    cx: &mut Ctx<'_>,
+    obj: &Value,
+    at: &str,
+    known: &[&str],
+    why: &str,
+) {
+    for k in obj.as_object().into_iter().flatten().map(|(k, _)| k) {
+        if k.starts_with("x-") && !known.contains(&k.as_str()) {
+            cx.warn(&format!("{at}/{}", esc(k)), why);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Import and export against the documents in `testdata/openapi`.
 
 use super::*;
-use crate::operation::{lambda_function, rebind_host};
+use crate::integration::{lambda_function, rebind_host};
 use indexmap::IndexMap;
 use serde_json::json;
 
