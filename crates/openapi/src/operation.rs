@@ -64,9 +64,17 @@ pub(crate) fn method_of(
         m.insert("request_models".into(), Value::Object(checks.models));
     }
     let validator = match op.get("x-amazon-apigateway-request-validator") {
-        Some(v) => v
-            .as_str()
-            .map(|v| (v, format!("{at}/x-amazon-apigateway-request-validator"))),
+        Some(Value::String(v)) => Some((
+            v.as_str(),
+            format!("{at}/x-amazon-apigateway-request-validator"),
+        )),
+        Some(_) => {
+            cx.warn(
+                &format!("{at}/x-amazon-apigateway-request-validator"),
+                "expected the name of a request validator; left out",
+            );
+            return None;
+        }
         None => default_validator.map(|v| (v, "/x-amazon-apigateway-request-validator".to_owned())),
     };
     if let Some((v, ptr)) = validator {
