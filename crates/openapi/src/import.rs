@@ -2,7 +2,7 @@
 
 use crate::models::Models;
 use crate::operation::method_of;
-use crate::{esc, refs, root, Ctx, ImportOptions, Imported, METHODS};
+use crate::{esc, root, Ctx, ImportOptions, Imported, METHODS};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 
@@ -54,19 +54,10 @@ pub fn import(doc: &Value, opts: &ImportOptions) -> Result<Imported, String> {
 
     // Resources and methods.
     let mut resources = Map::new();
-    for (path, item) in doc
-        .get("paths")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
+    for (path, item) in crate::entries(doc, "paths") {
         let at_path = format!("/paths/{}", esc(path));
-        let (item, item_at) = match refs::resolve(doc, item, &at_path) {
-            Ok(r) => r,
-            Err(e) => {
-                cx.warn(&at_path, format!("{e}; the path is left out"));
-                continue;
-            }
+        let Some((item, item_at)) = cx.resolve(item, &at_path, "the path is left out") else {
+            continue;
         };
         let mut methods = Map::new();
         for (key, op) in item.as_object().into_iter().flatten() {

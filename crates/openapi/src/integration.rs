@@ -143,6 +143,10 @@ pub(crate) fn integration_of(
     let mut out = Map::new();
     let kind = match ty.as_str() {
         "http_proxy" | "http" => {
+            if let Some(why) = uri_problem(uri, params) {
+                cx.warn(&format!("{at}/uri"), format!("{why}; left out"));
+                return None;
+            }
             out.insert("type".into(), ty.clone().into());
             out.insert("uri".into(), rebind_host(uri, &cx.opts.backends).into());
             if let Some(m) = backend_method {
@@ -206,12 +210,7 @@ pub(crate) fn integration_of(
                 format!("{endpoint}/2015-03-31/functions/{function}/invocations").into(),
             );
             out.insert("method".into(), "POST".into());
-            for (pattern, _) in integ
-                .get("responses")
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-            {
+            for (pattern, _) in crate::entries(integ, "responses") {
                 if pattern != "default" {
                     cx.warn(
                         &format!("{at}/responses/{}", esc(pattern)),
@@ -267,17 +266,41 @@ pub(crate) fn integration_of(
     })
 }
 
+/// Why the gateway cannot call `uri` on a resource with path parameters `params`: not an
+/// absolute http(s) URL, a `${...}` that is no stage variable (such as a CloudFormation
+/// substitution left in the document), or a `{name}` the path does not have.
+fn uri_problem(uri: &str, params: &[&str]) -> Option<String> {
+    if !["http://", "https://", "${stageVariables."]
+        .iter()
+        .any(|p| uri.starts_with(p))
+    {
+        return Some(format!("`{uri}` is not an http:// or https:// URL"));
+    }
+    let mut rest = uri;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}').map(|c| open + c) else {
+            return Some(format!("`{{` without a closing `}}` in `{uri}`"));
+        };
+        let name = &rest[open + 1..close];
+        let is_var = open > 0 && rest.as_bytes()[open - 1] == b'$';
+        if is_var && !name.starts_with("stageVariables.") {
+            return Some(format!("`${{{name}}}` is not a stage variable (`${{stageVariables.NAME}}`); a substitution left in the document is not resolved"));
+        }
+        if !is_var && !params.contains(&name.strip_suffix('+').unwrap_or(name)) {
+            return Some(format!(
+                "`{{{name}}}` is not a path parameter of this resource"
+            ));
+        }
+        rest = &rest[close + 1..];
+    }
+    None
+}
+
 /// `cacheKeyParameters` that join the method's cache key: headers and query strings (the
 /// path is always part of the key).
 fn cache_keys(cx: &mut Ctx<'_>, integ: &Value, at: &str) -> Vec<Value> {
     let mut out = Vec::new();
-    for (i, p) in integ
-        .get("cacheKeyParameters")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, p) in crate::items(integ, "cacheKeyParameters").enumerate() {
         let s = p.as_str().unwrap_or("");
         if let Some(h) = s.strip_prefix("method.request.header.") {
             if header_name(h) {
@@ -419,12 +442,7 @@ fn mapping(
     }
     let mut responses = Vec::new();
     let mut default = None;
-    for (pattern, r) in integ
-        .get("responses")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
+    for (pattern, r) in crate::entries(integ, "responses") {
         let here = format!("{at}/responses/{}", esc(pattern));
         let mut o = Map::new();
         if pattern != "default" {

@@ -1,7 +1,7 @@
 //! One operation: its method settings, integration and mappings.
 
 use crate::integration::integration_of;
-use crate::{esc, parameters, refs, security, warn_unknown_extensions, Ctx};
+use crate::{esc, parameters, security, warn_unknown_extensions, Ctx};
 use serde_json::{json, Map, Value};
 
 /// The extensions an operation may carry (API Gateway extensions reference).
@@ -35,13 +35,7 @@ pub(crate) fn method_of(
     };
     // HTTP APIs may name an entry of components/x-amazon-apigateway-integrations.
     let integ_at = format!("{at}/x-amazon-apigateway-integration");
-    let (integ, integ_at) = match refs::resolve(cx.doc, integ, &integ_at) {
-        Ok(r) => r,
-        Err(e) => {
-            cx.warn(&integ_at, format!("{e}; left out"));
-            return None;
-        }
-    };
+    let (integ, integ_at) = cx.resolve(integ, &integ_at, "left out")?;
     let params: Vec<&str> = path
         .split('/')
         .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))

@@ -10,7 +10,7 @@
 
 use crate::integration::header_name;
 use crate::models::Models;
-use crate::{esc, refs, Ctx};
+use crate::{esc, Ctx};
 use serde_json::{Map, Value};
 
 /// What a method validates: `method.request.*` → true, and media type → model.
@@ -32,21 +32,9 @@ pub(crate) fn checks(
 ) -> Option<Checks> {
     let mut params: Vec<(Value, String)> = Vec::new();
     for (list, list_at) in [(item, item_at), (op, at)] {
-        for (i, p) in list
-            .get("parameters")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        for (i, p) in crate::items(list, "parameters").enumerate() {
             let here = format!("{list_at}/parameters/{i}");
-            let (p, _) = match refs::resolve(cx.doc, p, &here) {
-                Ok(r) => r,
-                Err(e) => {
-                    cx.warn(&here, format!("{e}; left out"));
-                    return None;
-                }
-            };
+            let (p, _) = cx.resolve(p, &here, "left out")?;
             let key = |p: &Value| (p.get("name").cloned(), p.get("in").cloned());
             params.retain(|(q, _)| key(q) != key(p));
             params.push((p.clone(), here));
@@ -114,19 +102,9 @@ pub(crate) fn checks(
     }
     if let Some(body) = op.get("requestBody") {
         let body_at = format!("{at}/requestBody");
-        let (body, body_at) = match refs::resolve(cx.doc, body, &body_at) {
-            Ok((b, ptr)) => (b.clone(), ptr),
-            Err(e) => {
-                cx.warn(&body_at, format!("{e}; left out"));
-                return None;
-            }
-        };
-        for (media, c) in body
-            .get("content")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-        {
+        let (body, body_at) = cx.resolve(body, &body_at, "left out")?;
+        let body = body.clone();
+        for (media, c) in crate::entries(&body, "content") {
             let Some(schema) = c.get("schema") else {
                 continue;
             };

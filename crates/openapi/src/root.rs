@@ -45,13 +45,7 @@ pub(crate) fn api_settings(cx: &mut Ctx<'_>, api: &mut Map<String, Value>) {
             }
         }
     }
-    for (i, tag) in doc
-        .get("tags")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, tag) in crate::items(doc, "tags").enumerate() {
         warn_unknown_extensions(
             cx,
             tag,
@@ -193,12 +187,7 @@ fn gateway_response(cx: &mut Ctx<'_>, ty: &str, r: &Value) -> Value {
         o.insert("status".into(), s.into());
     }
     let mut headers = Map::new();
-    for (k, v) in r
-        .get("responseParameters")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
+    for (k, v) in crate::entries(r, "responseParameters") {
         match (
             k.strip_prefix("gatewayresponse.header."),
             v.as_str().and_then(static_value),
@@ -215,12 +204,7 @@ fn gateway_response(cx: &mut Ctx<'_>, ty: &str, r: &Value) -> Value {
     if !headers.is_empty() {
         o.insert("headers".into(), Value::Object(headers));
     }
-    for (media, t) in r
-        .get("responseTemplates")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
+    for (media, t) in crate::entries(r, "responseTemplates") {
         match (media.as_str(), t.as_str()) {
             ("application/json", Some(t)) => {
                 o.insert("body".into(), t.into());

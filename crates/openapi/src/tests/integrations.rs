@@ -143,6 +143,20 @@ fn what_the_gateway_cannot_compile_leaves_one_method_out() {
         "responses": { "(": { "statusCode": "400" } } });
     let (m, w) = method(&bad_pattern);
     assert_eq!(m, Value::Null, "{w:?}");
+    // A substitution left in the document (CloudFormation's `${uri}`, as in LocalStack's
+    // petstore) or a `{name}` the path lacks: the proxy would refuse the whole API.
+    for (uri, why) in [
+        ("https://b.example/${uri}", "is not a stage variable"),
+        ("https://b.example/{other}", "is not a path parameter"),
+        ("${uri}", "is not an http:// or https:// URL"),
+    ] {
+        let (m, w) = method(&json!({ "type": "http_proxy", "uri": uri }));
+        assert_eq!(m, Value::Null, "{uri}");
+        assert!(
+            w[0].contains("/x-amazon-apigateway-integration/uri: ") && w[0].contains(why),
+            "{w:?}"
+        );
+    }
     // An unknown mapping source is one mapping left out; the method is served.
     let (m, w) = method(&json!({ "type": "http", "uri": "http://b.example/x",
         "requestParameters": { "integration.request.header.a": "method.request.multivalueheader.a" } }));
