@@ -130,6 +130,48 @@ fn import_prints_native_config_and_names_what_is_not_served() {
     );
 }
 
+/// Every document of the shared test material passes `gatehouse validate` (what cannot be
+/// served leaves out a method or a setting, never the API), and `validate` and `import`
+/// print the same located warnings: the ones the gateway logs when it serves the document
+/// (all three run the one import).
+#[test]
+fn validate_and_import_print_the_same_warnings_for_every_shared_document() {
+    let src = repo_root().join("crates/openapi/testdata/openapi");
+    let mut names: Vec<String> = std::fs::read_dir(&src)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    assert!(!names.is_empty());
+    let warnings = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| l.starts_with("warning: "))
+            .map(str::to_owned)
+            .collect()
+    };
+    for n in &names {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::copy(src.join(n), tmp.path().join(n)).unwrap();
+        let yaml = format!(
+            "{BASE}apis:\n  - name: a\n    stages: {{ prod: {{}} }}\n    openapi: {{ file: {n}, lambda_endpoint: \"http://127.0.0.1:9001\" }}\n"
+        );
+        std::fs::write(tmp.path().join("gatehouse.yaml"), yaml).unwrap();
+        let (code, stdout, validated) = run_cli(tmp.path(), &["validate", "gatehouse.yaml"]);
+        assert_eq!(code, 0, "{n}: {validated}");
+        assert!(stdout.contains(": ok ("), "{n}: {stdout}");
+        let (code, _, imported) = run_cli(
+            tmp.path(),
+            &["import", n, "--lambda-endpoint", "http://127.0.0.1:9001"],
+        );
+        assert_eq!(code, 0, "{n}: {imported}");
+        assert_eq!(warnings(&validated), warnings(&imported), "{n}");
+        for w in warnings(&imported) {
+            assert!(w.starts_with(&format!("warning: {n}#/")), "{w}");
+        }
+    }
+}
+
 #[test]
 fn plugin_check_names_the_world_and_refuses_what_does_not_link() {
     let dist = repo_root().join("plugins/dist");

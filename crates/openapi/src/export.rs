@@ -85,10 +85,15 @@ pub fn export(api: &Value) -> Value {
                 json!({ "200": { "description": "OK" } }),
             );
             if let Some(i) = m.get("integration") {
-                op.insert(
-                    "x-amazon-apigateway-integration".into(),
-                    export_integration(i),
-                );
+                let mut integration = export_integration(i);
+                // API Gateway keeps a method's cache key parameters on its integration.
+                if let (Some(keys), Some(o)) = (
+                    m.pointer("/cache/key_parameters"),
+                    integration.as_object_mut(),
+                ) {
+                    o.insert("cacheKeyParameters".into(), keys.clone());
+                }
+                op.insert("x-amazon-apigateway-integration".into(), integration);
             }
             item.insert(key, Value::Object(op));
         }

@@ -7,7 +7,9 @@
 //!
 //! | form | Gatehouse |
 //! |---|---|
-//! | scheme with `x-amazon-apigateway-authorizer` of type `token` or `request` | the method's authorizer (a plugin) |
+//! | scheme with `x-amazon-apigateway-authorizer` of type `token` or `request`, bound to a plugin | the method's authorizer (a plugin) |
+//! | the same, not bound (`openapi.authorizers` names no plugin for it) | left out |
+//! | the same, with an identity source other than a header or query string | left out |
 //! | scheme with `x-amazon-apigateway-authorizer` of another type (`cognito_user_pools`, `jwt`) | left out |
 //! | scheme with `x-amazon-apigateway-authtype: awsSigv4` (IAM) | left out |
 //! | scheme with another `x-amazon-apigateway-authtype` and no authorizer | left out |
@@ -41,12 +43,8 @@ enum Check {
 
 /// The checks of operation `op` (at JSON pointer `at`), or `None` (with a warning) when the
 /// method must be left out.
-pub(super) fn of_operation(
-    cx: &mut Ctx<'_>,
-    doc: &Value,
-    op: &Value,
-    at: &str,
-) -> Option<Security> {
+pub(super) fn of_operation(cx: &mut Ctx<'_>, op: &Value, at: &str) -> Option<Security> {
+    let doc = cx.doc;
     // `x-amazon-apigateway-auth` is an operation extension; a document-level one is read as
     // the default for every operation, so it is never ignored.
     let auth = op
@@ -155,7 +153,17 @@ fn check(cx: &mut Ctx<'_>, name: &str, at: &str) -> Option<Check> {
             );
             return None;
         }
-        bind_authorizer(cx, name, auth, &scheme, at);
+        if !bind_authorizer(cx, name, auth, &scheme) {
+            cx.warn(
+                at,
+                format!(
+                    "authorizer `{name}` is not served (see #{}/{}); left out",
+                    cx.schemes_at,
+                    super::esc(name)
+                ),
+            );
+            return None;
+        }
         return Some(Check::Authorizer);
     }
     if let Some(authtype) = scheme
@@ -200,34 +208,72 @@ fn check(cx: &mut Ctx<'_>, name: &str, at: &str) -> Option<Check> {
     }
 }
 
-/// Records the authorizer plugin for scheme `name` (once per scheme).
-fn bind_authorizer(cx: &mut Ctx<'_>, name: &str, auth: &Value, scheme: &Value, at: &str) {
+/// The keys of `x-amazon-apigateway-authorizer` a bound token or request authorizer serves.
+const SERVED_AUTHORIZER_KEYS: [&str; 5] = [
+    "type",
+    "authorizerUri",
+    "identitySource",
+    "authorizerResultTtlInSeconds",
+    "x-gatehouse-plugin",
+];
+
+/// Records the authorizer plugin for scheme `name` (once per scheme); false (warned once, at
+/// the scheme) when it cannot be served: no plugin is bound to it (the Lambda function of its
+/// `authorizerUri` cannot run here), or an identity source is not a header or query string.
+fn bind_authorizer(cx: &mut Ctx<'_>, name: &str, auth: &Value, scheme: &Value) -> bool {
     if cx.authorizers.contains_key(name) {
-        return;
+        return true;
     }
+    if cx.unserved_authorizers.contains(name) {
+        return false;
+    }
+    let at = format!(
+        "{}/{}/x-amazon-apigateway-authorizer",
+        cx.schemes_at,
+        super::esc(name)
+    );
     let sources = identity_sources(auth, scheme);
     let exported = auth.get("x-gatehouse-plugin").and_then(Value::as_str);
-    let plugin = match cx
+    let plugin = cx
         .opts
         .authorizers
         .get(name)
         .map(String::as_str)
         .or(exported)
-    {
-        Some(p) => p.to_owned(),
-        None => {
-            cx.warn(
-                at,
-                format!("authorizer `{name}` needs a plugin: bind it under openapi.authorizers (the config names plugin `authorizer-{name}` until then)"),
-            );
-            format!("authorizer-{name}")
-        }
-    };
-    if auth.get("identityValidationExpression").is_some() {
+        .map(str::to_owned);
+    let Some(plugin) = plugin else {
+        let function = auth
+            .get("authorizerUri")
+            .and_then(Value::as_str)
+            .and_then(crate::integration::lambda_function)
+            .map(|f| format!(" (Lambda function `{f}`)"))
+            .unwrap_or_default();
         cx.warn(
-            at,
-            format!("authorizer `{name}`: identityValidationExpression is not applied; the authorizer sees every token"),
+            &at,
+            format!("authorizer `{name}`{function} is not bound: set openapi.authorizers.{name} to an authorizer plugin; its methods are left out"),
         );
+        cx.unserved_authorizers.insert(name.to_owned());
+        return false;
+    };
+    if let Some(bad) = sources.iter().find(|s| !identity_source_served(s)) {
+        cx.warn(
+            &format!("{at}/identitySource"),
+            format!("identity source `{bad}` is not served (method.request.header.NAME and method.request.querystring.NAME are); its methods are left out"),
+        );
+        cx.unserved_authorizers.insert(name.to_owned());
+        return false;
+    }
+    for (k, _) in auth.as_object().into_iter().flatten() {
+        if SERVED_AUTHORIZER_KEYS.contains(&k.as_str()) {
+            continue;
+        }
+        let why = match k.as_str() {
+            "identityValidationExpression" => "not applied: the authorizer plugin sees every token and decides alone (API Gateway answers 401 without calling the authorizer when the token does not match)",
+            "authorizerCredentials" => "AWS credentials are not used: the authorizer is a plugin; ignored",
+            "authorizerPayloadFormatVersion" | "enableSimpleResponses" => "the plugin's decision is Gatehouse's own type, not a Lambda payload; ignored",
+            _ => "not a key of x-amazon-apigateway-authorizer; ignored",
+        };
+        cx.warn(&format!("{at}/{}", super::esc(k)), why);
     }
     let ttl = auth
         .get("authorizerResultTtlInSeconds")
@@ -237,6 +283,18 @@ fn bind_authorizer(cx: &mut Ctx<'_>, name: &str, auth: &Value, scheme: &Value, a
         name.to_owned(),
         json!({ "plugin": plugin, "identity_sources": sources, "ttl": format!("{ttl}s") }),
     );
+    true
+}
+
+/// Whether the gateway reads identity source `s`.
+fn identity_source_served(s: &str) -> bool {
+    let rest = s.strip_prefix("method.request.").unwrap_or(s);
+    rest.strip_prefix("header.")
+        .is_some_and(crate::integration::header_name)
+        || rest
+            .strip_prefix("querystring.")
+            .or_else(|| rest.strip_prefix("query."))
+            .is_some_and(|q| !q.is_empty())
 }
 
 pub(crate) fn identity_sources(auth: &Value, scheme: &Value) -> Vec<String> {
@@ -274,13 +332,87 @@ mod tests {
         } else {
             json!({ "openapi": "3.0.1", "components": { "securitySchemes": schemes }, "paths": { "/x": { "get": op } } })
         };
-        let imported = import(&doc, &ImportOptions::default()).unwrap();
+        let imported = import(&doc, &bound()).unwrap();
         let method = imported
             .api
             .pointer("/resources/~1x/GET")
             .cloned()
             .unwrap_or(Value::Null);
         (method, imported.warnings)
+    }
+
+    /// Options binding authorizer schemes `tok`, `a` and `b` to plugins.
+    fn bound() -> ImportOptions {
+        let mut opts = ImportOptions::default();
+        for name in ["tok", "a", "b"] {
+            opts.authorizers
+                .insert(name.into(), format!("plugin-{name}"));
+        }
+        opts
+    }
+
+    /// Item 3 of the import issue: an authorizer whose Lambda function cannot be bound (no
+    /// plugin under openapi.authorizers) is left out with its methods, warned once at the
+    /// scheme and once per method; the rest of the API is served. API Gateway calls the
+    /// authorizer's Lambda before the integration (developer guide, "Use API Gateway Lambda
+    /// authorizers"), so serving the method without it would skip the check.
+    #[test]
+    fn unbound_authorizers_leave_their_methods_out() {
+        let doc = json!({ "swagger": "2.0",
+            "securityDefinitions": { "lam": { "type": "apiKey", "name": "Authorization", "in": "header",
+                "x-amazon-apigateway-authtype": "custom",
+                "x-amazon-apigateway-authorizer": { "type": "token",
+                    "authorizerUri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:1:function:Auth/invocations" } } },
+            "paths": {
+                "/a": { "get": { "security": [{ "lam": [] }], "x-amazon-apigateway-integration": { "type": "mock" } } },
+                "/b": { "get": { "security": [{ "lam": [] }], "x-amazon-apigateway-integration": { "type": "mock" } } },
+                "/open": { "get": { "x-amazon-apigateway-integration": { "type": "mock" } } } } });
+        let imported = import(&doc, &ImportOptions::default()).unwrap();
+        assert_eq!(
+            imported.api["resources"],
+            json!({ "/open": { "GET": { "integration": { "type": "mock" } } } })
+        );
+        assert_eq!(imported.api.get("authorizers"), None);
+        let w = &imported.warnings;
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(w[0].starts_with("#/securityDefinitions/lam/x-amazon-apigateway-authorizer: authorizer `lam` (Lambda function `Auth`) is not bound"), "{w:?}");
+        assert!(
+            w[1].starts_with("#/paths/~1a/get/security/0/lam: "),
+            "{w:?}"
+        );
+        assert!(
+            w[2].starts_with("#/paths/~1b/get/security/0/lam: "),
+            "{w:?}"
+        );
+        // Bound, it is served, and identityValidationExpression is warned at its own place.
+        let mut doc = doc;
+        doc["securityDefinitions"]["lam"]["x-amazon-apigateway-authorizer"]
+            ["identityValidationExpression"] = "^Bearer ".into();
+        let mut opts = ImportOptions::default();
+        opts.authorizers.insert("lam".into(), "tokens".into());
+        let imported = import(&doc, &opts).unwrap();
+        assert_eq!(imported.api["resources"]["/a"]["GET"]["authorizer"], "lam");
+        assert_eq!(imported.api["authorizers"]["lam"]["plugin"], "tokens");
+        assert_eq!(imported.warnings.len(), 1, "{:?}", imported.warnings);
+        assert!(imported.warnings[0].starts_with(
+            "#/securityDefinitions/lam/x-amazon-apigateway-authorizer/identityValidationExpression: not applied"
+        ));
+        // An identity source the gateway does not read leaves the authorizer out too.
+        doc["securityDefinitions"]["lam"]["x-amazon-apigateway-authorizer"]["identitySource"] =
+            "context.sourceIp".into();
+        let imported = import(&doc, &opts).unwrap();
+        assert_eq!(
+            imported.api["resources"].as_object().map(|r| r.len()),
+            Some(1)
+        );
+        assert!(
+            imported
+                .warnings
+                .iter()
+                .any(|w| w.contains("/identitySource: identity source `context.sourceIp`")),
+            "{:?}",
+            imported.warnings
+        );
     }
 
     fn sigv4() -> Value {

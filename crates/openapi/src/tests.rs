@@ -1,7 +1,11 @@
 //! Import and export against the documents in `testdata/openapi`.
 
+mod extensions;
+mod integrations;
+mod models;
+
 use super::*;
-use crate::operation::{lambda_function, rebind_host};
+use crate::integration::{lambda_function, rebind_host};
 use indexmap::IndexMap;
 use serde_json::json;
 
@@ -107,6 +111,11 @@ fn lambda_arns_and_hosts_are_rebound() {
     );
 }
 
+/// Every document of the shared test material imports: what cannot be served is left out
+/// with a warning whose JSON pointer names a place in the document, and the methods API
+/// Gateway would serve that Gatehouse can (all but the S3 and Kinesis service integrations,
+/// developer guide "Tutorial: Create a REST API as an Amazon S3 proxy" / "... Kinesis proxy")
+/// are served.
 #[test]
 fn every_shared_document_imports_with_warnings_naming_places() {
     let dir = format!("{}/testdata/openapi", env!("CARGO_MANIFEST_DIR"));
@@ -116,17 +125,49 @@ fn every_shared_document_imports_with_warnings_naming_places() {
         .filter(|n| n.ends_with(".json"))
         .collect();
     names.sort();
-    assert_eq!(names.len(), 8);
+    // Served methods with openapi.lambda_endpoint set (S3 and Kinesis: none, each warned).
+    let served: [(&str, usize); 8] = [
+        ("awsdocs-image-lambda-binary.oas30.json", 2),
+        ("awsdocs-kinesis-proxy.oas30.json", 0),
+        ("awsdocs-lambda-proxy-validators.swagger2.json", 3),
+        ("awsdocs-petstore-request-validation.swagger2.json", 2),
+        ("awsdocs-s3-proxy.swagger2.json", 0),
+        ("awsdocs-simple-calc-models-templates.swagger2.json", 5),
+        ("localstack-petstore-authorizer.swagger.json", 2),
+        ("localstack-swagger-mock-cors.json", 4),
+    ];
+    assert_eq!(
+        names,
+        served.map(|(n, _)| n),
+        "a new document needs its line here"
+    );
     let opts = ImportOptions {
         lambda_endpoint: Some("http://127.0.0.1:9001".into()),
         ..ImportOptions::default()
     };
-    for n in &names {
-        let imported = import(&doc(n), &opts).unwrap_or_else(|e| panic!("{n}: {e}"));
+    for (n, count) in served {
+        let d = doc(n);
+        let imported = import(&d, &opts).unwrap_or_else(|e| panic!("{n}: {e}"));
         for w in &imported.warnings {
-            assert!(w.starts_with("#/"), "{n}: {w}");
+            let ptr = w
+                .strip_prefix('#')
+                .and_then(|w| w.split_once(": "))
+                .map(|(p, _)| p);
+            assert!(
+                ptr.is_some_and(|p| p.is_empty() || d.pointer(p).is_some()),
+                "{n}: the warning names no place in the document: {w}"
+            );
         }
-        assert!(imported.api["resources"].is_object(), "{n}");
+        let methods: usize = imported.api["resources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|m| m.as_object().map_or(0, |m| m.len()))
+            .sum();
+        assert_eq!(methods, count, "{n}: {:?}", imported.warnings);
+        if count == 0 {
+            assert!(!imported.warnings.is_empty(), "{n}");
+        }
     }
     // AWS service integrations are named, not dropped silently.
     let s3 = import(&doc("awsdocs-s3-proxy.swagger2.json"), &opts).unwrap();
