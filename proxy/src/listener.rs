@@ -230,8 +230,11 @@ pub async fn accept_loop(
                     }
                     (FirstBytes::Other, Protocol::Http2) => {
                         use tokio::io::AsyncWriteExt;
-                        let mut stream = stream;
+                        // Lingering: the unread bytes must not turn the close into a reset
+                        // that overtakes the GOAWAY.
+                        let mut stream = linger::Lingering::new(stream);
                         let _ = stream.write_all(GOAWAY_PROTOCOL_ERROR).await;
+                        let _ = stream.shutdown().await;
                         tracing::debug!(%peer, "closed an HTTP/2 connection without the preface");
                         return;
                     }

@@ -131,7 +131,7 @@ async fn backend(
     (addr, task)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_rules_follow_rfc_9112() {
     let (b, _task) = backend_ok().await;
     let gw = Gateway::start(&config(&b, ""));
@@ -171,7 +171,7 @@ async fn host_rules_follow_rfc_9112() {
     assert!(resp.ends_with("open"), "{resp}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_body_faults_are_the_clients() {
     let (b, _task) = backend_ok().await;
     let gw = Gateway::start(&config(&b, "limits: { client_body_timeout: 1s }"));
@@ -234,7 +234,7 @@ async fn client_body_faults_are_the_clients() {
     assert_eq!(status(&resp), "408", "{resp}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backend_that_stalls_mid_body_is_cut_off_and_counted() {
     let (b, _task) = backend(
         |_| b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly ten..".to_vec(),
@@ -273,7 +273,7 @@ async fn a_backend_that_stalls_mid_body_is_cut_off_and_counted() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_are_closed_on_http1_and_h2c() {
     let (b, _task) = backend_ok().await;
     let gw = Gateway::start(&config(&b, "limits: { idle_timeout: 1s }"));
@@ -332,7 +332,7 @@ fn frame_types(mut bytes: &[u8]) -> Vec<u8> {
     types
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_per_ip_cap_are_refused() {
     let (b, _task) = backend_ok().await;
     let gw = Gateway::start(&config(&b, "limits: { max_connections_per_ip: 2 }"));
@@ -371,7 +371,7 @@ async fn connections_over_the_per_ip_cap_are_refused() {
     assert!(resp.ends_with("open"), "{resp}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listener_serves_exactly_its_protocols() {
     let yaml = |protocols: &str| {
         format!(
@@ -418,7 +418,7 @@ async fn a_listener_serves_exactly_its_protocols() {
     assert_eq!(resp.status(), 200);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_http_librarys_own_answers_have_the_gateways_shape() {
     let (b, _task) = backend_ok().await;
     let gw = Gateway::start(&config(
@@ -457,7 +457,7 @@ async fn the_http_librarys_own_answers_have_the_gateways_shape() {
     assert_gateway_shape(&resp);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_does_not_wait_for_an_h2_client_that_ignores_ping() {
     let (b, _task) = backend_ok().await;
     let mut gw = Gateway::start(&config(&b, "shutdown: { drain_timeout: 20s }"));
@@ -474,7 +474,7 @@ async fn shutdown_does_not_wait_for_an_h2_client_that_ignores_ping() {
     drop(s);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_upgrade_tunnel_is_closed() {
     let echo = WsEcho::start().await;
     let gw = Gateway::start(&format!(

@@ -182,9 +182,7 @@ impl MethodValues {
             Source::MethodHeader(h) => find(&self.header, h.as_str()),
             Source::MethodQuery(q) => find(&self.querystring, q),
             Source::MethodPath(i) => self.path.get(*i).map(|(_, v)| v.clone()),
-            Source::IntegrationHeader(h) => {
-                response?.0.get(h)?.to_str().ok().map(str::to_owned)
-            }
+            Source::IntegrationHeader(h) => response?.0.get(h)?.to_str().ok().map(str::to_owned),
             Source::IntegrationBody(path) => {
                 let body = response?.1;
                 let Some(path) = path else {
@@ -487,7 +485,9 @@ struct Carried {
 impl From<&crate::vtl::Rendered> for Carried {
     fn from(r: &crate::vtl::Rendered) -> Self {
         Carried {
-            status: r.status_override().and_then(|s| StatusCode::from_u16(s).ok()),
+            status: r
+                .status_override()
+                .and_then(|s| StatusCode::from_u16(s).ok()),
             headers: r
                 .header_overrides("responseOverride")
                 .into_iter()

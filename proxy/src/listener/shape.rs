@@ -148,7 +148,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Shaped<T> {
             let Some(status) = library_answer(buf) else {
                 return Pin::new(&mut this.io).poll_write(cx, buf);
             };
-            this.pending = Some((replacement(status, !this.line_ended), 0));
+            // A head that ended (too many fields) is not a request line that never did.
+            let head_ended = this.tail == u32::from_be_bytes(*b"\r\n\r\n");
+            let request_line_too_long = !this.line_ended && !head_ended;
+            this.pending = Some((replacement(status, request_line_too_long), 0));
         }
         // hyper writes the same bytes again until told they are written.
         match this.write_pending(cx) {
