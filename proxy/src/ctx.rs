@@ -184,6 +184,14 @@ pub trait RouteInfo: Sync {
     fn names(&self, ctx: &RequestCtx) -> Names<'_>;
 }
 
+/// Milliseconds on a process-wide monotonic clock, for cheap activity stamps.
+pub fn monotonic_ms() -> u64 {
+    static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    BASE.get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::strip_port;
@@ -195,12 +203,4 @@ mod tests {
         assert_eq!(strip_port("[::1]:80"), "[::1]");
         assert_eq!(strip_port("[::1]"), "[::1]");
     }
-}
-
-/// Milliseconds on a process-wide monotonic clock, for cheap activity stamps.
-pub fn monotonic_ms() -> u64 {
-    static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    BASE.get_or_init(std::time::Instant::now)
-        .elapsed()
-        .as_millis() as u64
 }
