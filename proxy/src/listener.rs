@@ -41,6 +41,22 @@ pub fn bind(l: &ListenerSettings, reuse_port: bool) -> std::io::Result<TcpListen
     Ok(listener)
 }
 
+/// The HTTP/1.1 settings of both builders (hyper's own, for HTTP/1.1-only connections, and
+/// the `auto` one's half), which have the same methods but no common trait: one list, so the
+/// two cannot drift apart.
+macro_rules! http1_settings {
+    ($b:expr, $s:expr) => {
+        $b
+            // Lambda payload 1.0 events name headers as the client wrote them.
+            .preserve_header_case(true)
+            .timer(TokioTimer::new())
+            .header_read_timeout($s.header_read_timeout)
+            .max_buf_size($s.max_header_bytes.max(8192))
+            .max_headers($s.max_header_count)
+            .keep_alive(true)
+    };
+}
+
 /// A listener's connection builders and the bounds on its connections. A listener serves
 /// exactly the protocols it is configured with: with both on plain TCP, `auto` reads the
 /// first bytes to tell HTTP/2's preface from HTTP/1.1; with one, that protocol's builder
@@ -73,13 +89,7 @@ impl Builders {
     pub fn new(l: &ListenerSettings, s: &ServerSettings) -> Self {
         let auto = builder(s);
         let mut http1 = hyper::server::conn::http1::Builder::new();
-        http1
-            .preserve_header_case(true)
-            .timer(TokioTimer::new())
-            .header_read_timeout(s.header_read_timeout)
-            .max_buf_size(s.max_header_bytes.max(8192))
-            .max_headers(s.max_header_count)
-            .keep_alive(true);
+        http1_settings!(http1, s);
         Builders {
             http1,
             http2: auto.clone().http2_only(),
@@ -165,14 +175,7 @@ const GOAWAY_PROTOCOL_ERROR: &[u8] = &[
 /// The hyper connection builder that tells HTTP/1.1 from HTTP/2, with the listener limits.
 pub fn builder(s: &ServerSettings) -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
-    b.http1()
-        // Lambda payload 1.0 events name headers as the client wrote them.
-        .preserve_header_case(true)
-        .timer(TokioTimer::new())
-        .header_read_timeout(s.header_read_timeout)
-        .max_buf_size(s.max_header_bytes.max(8192))
-        .max_headers(s.max_header_count)
-        .keep_alive(true);
+    http1_settings!(b.http1(), s);
     b.http2()
         .timer(TokioTimer::new())
         .max_header_list_size(s.max_header_bytes as u32);
