@@ -149,9 +149,7 @@ impl ContextTemplate {
         let auth = ctx.authorizer.as_deref();
         match var {
             AuthorizerPrincipalId => put(auth.map_or("-", |a| &a.principal_id)),
-            Authorizer(key) => put(auth
-                .and_then(|a| a.context.iter().find(|(k, _)| **k == **key))
-                .map_or("-", |(_, v)| v)),
+            Authorizer(key) => put(auth.and_then(|a| a.get(key)).unwrap_or("-")),
             RequestId | ExtendedRequestId => {
                 let mut buf = uuid::Uuid::encode_buffer();
                 put(ctx.request_id.hyphenated().encode_lower(&mut buf));
@@ -365,6 +363,7 @@ mod tests {
             principal_id: "alice".into(),
             context: vec![("user".into(), "a1".into())],
             usage_identifier_key: None,
+            jwt: None,
         }));
         out.clear();
         t.render(&c, Names::default(), &mut out);

@@ -3,7 +3,7 @@
 
 use crate::error::Rejection;
 use crate::router::ParamSpans;
-use http::{HeaderValue, Method, Uri, Version};
+use http::{HeaderName, HeaderValue, Method, Uri, Version};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -29,13 +29,58 @@ pub struct AuthContext {
     pub principal_id: String,
     pub context: Vec<(String, String)>,
     pub usage_identifier_key: Option<String>,
+    /// What a JWT or Cognito authorizer read from the token.
+    pub jwt: Option<Box<JwtIdentity>>,
+}
+
+/// The verified token of a JWT or Cognito authorizer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtIdentity {
+    /// The `sub` claim.
+    pub principal: String,
+    /// Every claim, as text (`$context.authorizer.claims.NAME`).
+    pub claims: Vec<(String, String)>,
+    /// The token's scopes, when it has any.
+    pub scopes: Option<Vec<String>>,
+}
+
+impl JwtIdentity {
+    pub fn claims_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.claims
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().into()))
+            .collect()
+    }
 }
 
 impl AuthContext {
-    /// `{"principalId": .., KEY: VALUE, ..}`, as Lambda events and templates see it.
+    /// A value of `$context.authorizer.KEY`: the context's, or a claim (`claims.NAME`).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        if let (Some(j), Some(claim)) = (&self.jwt, key.strip_prefix("claims.")) {
+            return j
+                .claims
+                .iter()
+                .find(|(k, _)| k == claim)
+                .map(|(_, v)| v.as_str());
+        }
+        self.context
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `{"principalId": .., KEY: VALUE, ..}`, as Lambda events and templates see it; for a
+    /// token, `{"claims": {..}}` as for Cognito authorizers.
     pub fn json(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut m = serde_json::Map::new();
-        m.insert("principalId".into(), self.principal_id.as_str().into());
+        if let Some(j) = &self.jwt {
+            m.insert("claims".into(), j.claims_json().into());
+            return m;
+        }
+        // Simple responses (payload 2.0) name no principal.
+        if !self.principal_id.is_empty() {
+            m.insert("principalId".into(), self.principal_id.as_str().into());
+        }
         for (k, v) in &self.context {
             m.insert(k.clone(), v.as_str().into());
         }
@@ -184,6 +229,56 @@ pub trait RouteInfo: Sync {
     fn names(&self, ctx: &RequestCtx) -> Names<'_>;
 }
 
+/// Where an authorizer reads the caller's identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentitySource {
+    Header(HeaderName),
+    Query(String),
+}
+
+impl IdentitySource {
+    /// Parses `header.NAME`, `query.NAME`, or API Gateway's `method.request.header.NAME` and
+    /// `method.request.querystring.NAME`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s2 = s.strip_prefix("method.request.").unwrap_or(s);
+        if let Some(h) = s2.strip_prefix("header.") {
+            return HeaderName::from_bytes(h.as_bytes())
+                .map(Self::Header)
+                .map_err(|_| format!("`{h}` is not a valid header name"));
+        }
+        if let Some(q) = s2
+            .strip_prefix("query.")
+            .or_else(|| s2.strip_prefix("querystring."))
+        {
+            if !q.is_empty() {
+                return Ok(Self::Query(q.to_owned()));
+            }
+        }
+        Err(format!(
+            "expected an identity source such as `header.Authorization` or `query.token`, found `{s}`"
+        ))
+    }
+
+    pub fn value<'a>(
+        &self,
+        headers: &'a http::HeaderMap,
+        query: Option<&'a str>,
+    ) -> Option<&'a str> {
+        match self {
+            Self::Header(h) => headers
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty()),
+            Self::Query(name) => query?
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v)
+                .filter(|v| !v.is_empty()),
+        }
+    }
+}
+
 /// Milliseconds on a process-wide monotonic clock, for cheap activity stamps.
 pub fn monotonic_ms() -> u64 {
     static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
@@ -194,7 +289,8 @@ pub fn monotonic_ms() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::strip_port;
+    use super::{strip_port, IdentitySource};
+    use http::HeaderName;
 
     #[test]
     fn ports_are_stripped_from_names_and_ipv6_literals() {
@@ -202,5 +298,33 @@ mod tests {
         assert_eq!(strip_port("example.com"), "example.com");
         assert_eq!(strip_port("[::1]:80"), "[::1]");
         assert_eq!(strip_port("[::1]"), "[::1]");
+    }
+
+    #[test]
+    fn identity_sources_parse_both_spellings() {
+        assert_eq!(
+            IdentitySource::parse("header.Authorization").unwrap(),
+            IdentitySource::Header(HeaderName::from_static("authorization"))
+        );
+        assert_eq!(
+            IdentitySource::parse("method.request.header.X-Token").unwrap(),
+            IdentitySource::Header(HeaderName::from_static("x-token"))
+        );
+        assert_eq!(
+            IdentitySource::parse("method.request.querystring.t").unwrap(),
+            IdentitySource::Query("t".into())
+        );
+        assert!(IdentitySource::parse("cookie.x").is_err());
+    }
+
+    #[test]
+    fn identity_values_come_from_headers_and_query() {
+        let mut h = http::HeaderMap::new();
+        h.insert("authorization", "Bearer x".parse().unwrap());
+        let src = IdentitySource::parse("header.Authorization").unwrap();
+        assert_eq!(src.value(&h, None), Some("Bearer x"));
+        let q = IdentitySource::parse("query.token").unwrap();
+        assert_eq!(q.value(&h, Some("a=1&token=abc")), Some("abc"));
+        assert_eq!(q.value(&h, Some("token=")), None);
     }
 }

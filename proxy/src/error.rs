@@ -210,6 +210,8 @@ pub struct Rejection {
     /// A message for the client instead of the type's default (`$context.error.message`),
     /// e.g. which request parameters are missing.
     pub message: Option<Box<str>>,
+    /// A `www-authenticate` challenge (JWT authorizers).
+    pub challenge: Option<Box<str>>,
 }
 
 impl Rejection {
@@ -220,7 +222,13 @@ impl Rejection {
             reason: reason.into(),
             retry_after: None,
             message: None,
+            challenge: None,
         }
+    }
+
+    pub fn with_challenge(mut self, challenge: impl Into<Box<str>>) -> Self {
+        self.challenge = Some(challenge.into());
+        self
     }
 
     pub fn with_message(mut self, message: impl Into<Box<str>>) -> Self {

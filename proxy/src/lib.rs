@@ -6,6 +6,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod auth;
 pub mod body;
 pub mod config;
 pub mod context_template;

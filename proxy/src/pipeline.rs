@@ -7,7 +7,7 @@
 //! route            pipeline/route.rs      API, stage, resource, method, path parameters
 //! resource policy  stage/policy.rs        source IP allow/deny (403)
 //! body limit       (below)                413 for a declared length over the limit
-//! authorize        stage/authorize.rs     Wasm authorizer, decision cache
+//! authorize        auth/authorize.rs      plugin, JWT, Cognito or Lambda authorizer
 //! API key          pipeline/api_key.rs    key, usage plan (403 without one)
 //! throttle         stage/throttle.rs      account, stage, method token buckets; per-key
 //!                  pipeline/api_key.rs    buckets and quota of the key's usage plan
@@ -31,8 +31,9 @@ pub mod respond;
 pub mod route;
 pub mod websocket;
 
+pub use crate::auth::authorize;
 pub use crate::ctx;
-pub use crate::stage::{authorize, cache, cors, policy, throttle, validate};
+pub use crate::stage::{cache, cors, policy, throttle, validate};
 
 use crate::body::RequestBody;
 use crate::body::{read_body, Body};
@@ -120,7 +121,12 @@ async fn run(
     }
     check_declared_length(rt, &parts)?;
     if let Some(binding) = &entry.authorizer {
-        Box::pin(authorize::authorize(rt, ctx, &parts.headers, binding)).await?;
+        let call = authorize::Call {
+            parts: &parts,
+            scopes: &entry.authorization_scopes,
+            out: &**shared,
+        };
+        Box::pin(authorize::authorize(rt, ctx, call, binding)).await?;
     }
     throttle::check([&rt.account_throttle], "account")?;
     throttle::check(stage.throttle.as_ref(), "stage")?;

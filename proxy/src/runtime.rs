@@ -4,6 +4,7 @@
 //! reload (`config::reload`); a request holds one `Arc<Runtime>` from start to end, so a
 //! reload never changes it mid-flight.
 
+use crate::auth::authorize::AuthorizerBinding;
 use crate::context_template::{ContextTemplate, Names};
 use crate::ctx::{RequestCtx, RouteInfo};
 pub use crate::gateway_responses::{GatewayResponses, ResponseOverride};
@@ -11,7 +12,6 @@ use crate::integration::Integration;
 use crate::metrics::RouteMetrics;
 use crate::plugin::Plugin;
 use crate::router::{ParamSpans, ResourceTree};
-use crate::stage::authorize::AuthorizerBinding;
 use crate::stage::cache::{MethodCache, StageCache};
 use crate::stage::throttle::Bucket;
 use crate::state::keys::{ConfigKey, UsagePlan};
@@ -114,6 +114,8 @@ pub struct Resource {
 pub struct MethodEntry {
     pub key: MethodKey,
     pub authorizer: Option<Arc<AuthorizerBinding>>,
+    /// JWT and Cognito authorizers: scopes of which a token needs one (none: any token).
+    pub authorization_scopes: Box<[String]>,
     /// Requests need an API key of a usage plan covering the stage.
     pub api_key_required: bool,
     pub request_mapper: Option<Arc<Plugin>>,

@@ -2,7 +2,6 @@
 //! compiled form of its part of the config and the code that applies it to a request. They
 //! read the request context (`ctx`), never the runtime; `pipeline` runs them in order.
 
-pub mod authorize;
 pub mod cache;
 pub mod cors;
 pub mod policy;

@@ -2,13 +2,13 @@
 //! limits, and the [`Hub`] of running sessions. The sessions themselves are
 //! `pipeline::websocket`'s.
 
+use crate::auth::authorize::AuthorizerBinding;
 pub use crate::hub::Hub;
 use crate::integration::http_proxy::UriTemplate;
 use crate::integration::StageView;
 use crate::plugin::compile::{plugin_ref, Plugins};
 use crate::plugin::Plugin;
 use crate::plugin::PluginKind;
-use crate::stage::authorize::AuthorizerBinding;
 use bytes::Bytes;
 use gatehouse_config::http::status_code;
 use gatehouse_config::raw::{RawApi, RawRouteIntegration};
@@ -35,7 +35,7 @@ pub struct WsApi {
 #[derive(Debug)]
 pub struct Route {
     pub key: Box<str>,
-    pub authorizer: Option<Arc<crate::stage::authorize::AuthorizerBinding>>,
+    pub authorizer: Option<Arc<crate::auth::authorize::AuthorizerBinding>>,
     pub integration: RouteIntegration,
 }
 

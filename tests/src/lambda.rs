@@ -7,6 +7,14 @@
 //! (a base64 PNG header), `cookies` (payload 2.0 `cookies`), `inferred` (a bare JSON object,
 //! valid only in payload 2.0), `malformed` (not JSON), `badfield` (an unknown field), `crash`
 //! (a function error); any other name is 404 like an unknown function.
+//!
+//! Authorizer functions read the caller's token from `authorizationToken` (TOKEN events), the
+//! first `identitySource` (payload 2.0) or the `Authorization` header (REQUEST events).
+//! `authorizer` answers an IAM policy by token: `allow-get` allows GET on every API and stage
+//! (principal `user-1`, a context of a string, a number and a boolean), `deny` denies
+//! everything, `unauthorized` fails with `Unauthorized`, `nested` returns a context with an
+//! object in it, anything else fails. `simple` answers payload 2.0's simple response,
+//! authorized for the token `ok`.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -73,6 +81,21 @@ impl Drop for LambdaEndpoint {
     }
 }
 
+/// The caller's token in an authorizer event.
+fn token(event: &serde_json::Value) -> String {
+    let header = event["headers"].as_object().and_then(|h| {
+        h.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            .and_then(|(_, v)| v.as_str())
+    });
+    event["authorizationToken"]
+        .as_str()
+        .or(event["identitySource"][0].as_str())
+        .or(header)
+        .unwrap_or("")
+        .to_owned()
+}
+
 fn reply(status: u16, body: impl Into<Bytes>, error: bool) -> Response<Full<Bytes>> {
     let mut b = Response::builder()
         .status(status)
@@ -132,6 +155,43 @@ async fn invoke(
         "malformed" => reply(200, "this is not json", false),
         "badfield" => json(serde_json::json!({ "statusCode": 200, "bogus": 1 })),
         "crash" => reply(200, r#"{"errorMessage":"boom","errorType":"Error"}"#, true),
+        "authorizer" => match token(&event).as_str() {
+            "allow-get" => json(serde_json::json!({
+                "principalId": "user-1",
+                "policyDocument": { "Version": "2012-10-17", "Statement": [
+                    { "Action": "execute-api:Invoke", "Effect": "Allow",
+                      "Resource": "arn:aws:execute-api:*:*:*/*/GET/*" }
+                ] },
+                "context": { "tier": "gold", "level": 3, "admin": false },
+            })),
+            "deny" => json(serde_json::json!({
+                "principalId": "user-2",
+                "policyDocument": { "Version": "2012-10-17", "Statement": [
+                    { "Action": "execute-api:Invoke", "Effect": "Deny", "Resource": "*" }
+                ] },
+            })),
+            "unauthorized" => reply(
+                200,
+                r#"{"errorMessage":"Unauthorized","errorType":"Error"}"#,
+                true,
+            ),
+            "nested" => json(serde_json::json!({
+                "principalId": "user-3",
+                "policyDocument": { "Version": "2012-10-17", "Statement": [
+                    { "Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "*" }
+                ] },
+                "context": { "user": { "id": 1 } },
+            })),
+            _ => reply(
+                200,
+                r#"{"errorMessage":"bad token","errorType":"Error"}"#,
+                true,
+            ),
+        },
+        "simple" => json(serde_json::json!({
+            "isAuthorized": token(&event) == "ok",
+            "context": { "who": "simple" },
+        })),
         _ => reply(
             404,
             r#"{"Type":"User","message":"Function not found"}"#,

@@ -10,6 +10,7 @@
 pub mod backend;
 pub mod gateway;
 pub mod h3;
+pub mod jwks;
 pub mod lambda;
 pub mod tls;
 pub mod ws;

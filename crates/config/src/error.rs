@@ -110,6 +110,11 @@ impl Errors {
         self.list.is_empty()
     }
 
+    /// How many errors are recorded so far.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
     /// Every error recorded, reported against `file`.
     pub fn into_config_errors(self, file: &Path) -> ConfigErrors {
         ConfigErrors {

@@ -27,6 +27,7 @@ fn base_path(s: &str) -> Option<Box<str>> {
 
 pub fn api(
     a: &RawApi,
+    dir: &std::path::Path,
     index: usize,
     metrics: &Registry,
     plugins: &Plugins,
@@ -126,7 +127,7 @@ pub fn api(
         crate::gateway_responses::compile(&a.gateway_responses, e)
     });
     let authorizers = e.at("authorizers", |e| {
-        crate::stage::authorize::compile(&a.authorizers, plugins, e)
+        crate::auth::authorizers::compile(&a.authorizers, plugins, dir, e)
     });
     let models = e.at("models", |e| crate::stage::validate::models(&a.models, e));
 
@@ -241,6 +242,7 @@ pub fn api(
                         resource.methods.push(MethodEntry {
                             key,
                             authorizer,
+                            authorization_scopes: raw_method.authorization_scopes.clone().into_boxed_slice(),
                             api_key_required: raw_method.api_key_required,
                             request_mapper,
                             response_mapper,

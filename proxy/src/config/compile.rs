@@ -55,7 +55,7 @@ pub fn compile(
             })
         }
     });
-    let runtime = runtime(&raw, env.metrics, &plugins, &mut e);
+    let runtime = runtime(&raw, dir, env.metrics, &plugins, &mut e);
     if e.is_empty() {
         Ok(Loaded {
             settings,
@@ -69,7 +69,13 @@ pub fn compile(
     }
 }
 
-fn runtime(raw: &RawConfig, metrics: &Registry, plugins: &Plugins, e: &mut Errors) -> Runtime {
+fn runtime(
+    raw: &RawConfig,
+    dir: &Path,
+    metrics: &Registry,
+    plugins: &Plugins,
+    e: &mut Errors,
+) -> Runtime {
     let request_id_header = e.at("request_id_header", |e| {
         let name = raw
             .request_id_header
@@ -134,7 +140,7 @@ fn runtime(raw: &RawConfig, metrics: &Registry, plugins: &Plugins, e: &mut Error
                 } else if !names.insert(a.name.as_str()) {
                     e.push_at("name", format!("API name `{}` is used twice", a.name));
                 }
-                let api = super::api::api(a, apis.len(), metrics, plugins, &mut mounts, e);
+                let api = super::api::api(a, dir, apis.len(), metrics, plugins, &mut mounts, e);
                 apis.push(api);
             })
         }

@@ -13,6 +13,10 @@ use http::Response;
 pub fn rejection(rt: &Runtime, ctx: &mut RequestCtx, rejection: Rejection) -> Response<Body> {
     let kind = rejection.kind;
     let retry_after = rejection.retry_after;
+    let challenge = rejection
+        .challenge
+        .as_deref()
+        .and_then(|c| HeaderValue::from_str(c).ok());
     let status = rejection.status.unwrap_or_else(|| kind.default_status());
     if status.is_server_error() {
         tracing::warn!(request_id = %ctx.request_id, response = kind.name(), reason = %rejection.reason, "gateway error");
@@ -54,6 +58,9 @@ pub fn rejection(rt: &Runtime, ctx: &mut RequestCtx, rejection: Rejection) -> Re
     );
     if let Some(secs) = retry_after {
         h.insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    if let Some(c) = challenge {
+        h.insert(http::header::WWW_AUTHENTICATE, c);
     }
     if let Some(o) = over {
         let names = rt.names(ctx);

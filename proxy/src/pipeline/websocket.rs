@@ -151,7 +151,12 @@ pub async fn handshake(
         })?;
     }
     if let Some(binding) = ws.connect.as_ref().and_then(|r| r.authorizer.as_ref()) {
-        crate::stage::authorize::authorize(rt, ctx, &parts.headers, binding).await?;
+        let call = crate::auth::authorize::Call {
+            parts: &parts,
+            scopes: &[],
+            out: &**shared,
+        };
+        crate::auth::authorize::authorize(rt, ctx, call, binding).await?;
     }
     crate::stage::throttle::check([&rt.account_throttle], "account")?;
     crate::stage::throttle::check(api.stages[stage].throttle.as_ref(), "stage")?;

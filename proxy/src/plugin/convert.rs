@@ -88,12 +88,17 @@ pub fn pairs(list: &[(Box<str>, Box<str>)]) -> Vec<Pair> {
 /// An authorizer's context map as WIT pairs (empty without an authorizer).
 pub fn authorizer_pairs(auth: Option<&crate::ctx::AuthContext>) -> Vec<Pair> {
     auth.map(|a| {
+        let claims = a.jwt.iter().flat_map(|j| &j.claims);
         a.context
             .iter()
             .map(|(k, v)| Pair {
                 name: k.clone(),
                 value: v.clone(),
             })
+            .chain(claims.map(|(k, v)| Pair {
+                name: format!("claims.{k}"),
+                value: v.clone(),
+            }))
             .collect()
     })
     .unwrap_or_default()

@@ -8,9 +8,9 @@
 //! when the stage says so. The key is built by [`cache_key`] alone.
 
 use crate::body::Body;
+use crate::ctx::IdentitySource;
 use crate::ctx::RequestCtx;
 use crate::error::{Rejection, ResponseType};
-use crate::stage::authorize::IdentitySource;
 use bytes::{Bytes, BytesMut};
 use gatehouse_config::raw::{RawMethodCache, RawStageCache};
 use gatehouse_config::{duration, Errors};

@@ -5,9 +5,9 @@
 //! parameters: [a, b]`) and 400 BAD_REQUEST_BODY (`Invalid request body`), parameters first;
 //! the details go to the log. Schemas are compiled once, when the config is loaded.
 
+use crate::ctx::IdentitySource;
 use crate::ctx::RequestCtx;
 use crate::error::{Rejection, ResponseType};
-use crate::stage::authorize::IdentitySource;
 use bytes::Bytes;
 use gatehouse_config::raw::{RawApi, RawMethod};
 use gatehouse_config::Errors;

@@ -297,10 +297,27 @@ pub fn event_v2(
     rc.insert("stage".into(), c.stage.as_str().into());
     rc.insert("time".into(), clf(c.epoch_ms).into());
     rc.insert("timeEpoch".into(), c.epoch_ms.into());
-    if let Some(a) = c.authorizer {
-        let mut lambda = Map::new();
-        lambda.insert("lambda".into(), Value::Object(a));
-        rc.insert("authorizer".into(), Value::Object(lambda));
+    if let Some(auth) = ctx.authorizer.as_deref() {
+        // HTTP APIs: `{"jwt": {"claims", "scopes"}}` for a token, `{"lambda": context}` else.
+        let mut a = Map::new();
+        match &auth.jwt {
+            Some(j) => {
+                let mut jwt = Map::new();
+                jwt.insert("claims".into(), Value::Object(j.claims_json()));
+                jwt.insert(
+                    "scopes".into(),
+                    j.scopes.as_ref().map_or(Value::Null, |s| s.clone().into()),
+                );
+                a.insert("jwt".into(), Value::Object(jwt));
+            }
+            None => {
+                a.insert(
+                    "lambda".into(),
+                    Value::Object(c.authorizer.unwrap_or_default()),
+                );
+            }
+        }
+        rc.insert("authorizer".into(), Value::Object(a));
     }
     let (body, is_b64) = body_field(body, binary);
     let mut e = Map::new();

@@ -1,0 +1,294 @@
+//! Authorize: runs the method's authorizer with API Gateway's rules: a Wasm plugin, a JWT or
+//! Cognito user-pool authorizer (`jwt.rs`), or a Lambda authorizer (`lambda_auth.rs`).
+//!
+//! Reads the identity sources (headers, query parameters). A missing identity source is 401
+//! UNAUTHORIZED without calling anything. Plugin and Lambda decisions are cached by a SHA-256
+//! of the identity source values for the authorizer's TTL (0 disables), up to
+//! [`DECISION_CACHE_BYTES`] per authorizer; concurrent requests with the same identity await
+//! one call (their tasks wait, no thread is parked). Allow records the principal and
+//! context in `RequestCtx`; deny is 403 ACCESS_DENIED; a plugin failure is 500
+//! AUTHORIZER_FAILURE. JWT authorizers check every token (their keys are cached).
+
+use super::jwt::JwtAuthorizer;
+use super::lambda_auth::Answer;
+use super::lambda_auth::{request_event, token_event, LambdaAuthorizer, Payload, REGION};
+use crate::ctx::RouteInfo;
+use crate::ctx::{AuthContext, RequestCtx};
+use crate::error::{Rejection, ResponseType};
+use crate::integration::lambda::{event_v1, event_v2, original_names, PayloadFormat, ACCOUNT_ID};
+use crate::integration::Outbound;
+use crate::plugin::bindings::types::AuthorizerError;
+use crate::plugin::{convert, Plugin};
+use sha2::Digest as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use crate::ctx::IdentitySource;
+
+/// What a plugin or Lambda authorizer decided, as cached.
+#[derive(Debug)]
+pub enum Outcome {
+    Allow(Arc<AuthContext>),
+    Deny,
+    /// A Lambda authorizer's answer, evaluated for each method it is used for.
+    Lambda(Answer),
+}
+
+/// What decides for an authorizer.
+#[derive(Debug)]
+pub enum Decider {
+    Plugin(Arc<Plugin>),
+    Jwt(JwtAuthorizer),
+    Lambda(LambdaAuthorizer),
+}
+
+/// An API's authorizer: what decides, its identity sources and its decision cache.
+#[derive(Debug)]
+pub struct AuthorizerBinding {
+    pub name: String,
+    pub decider: Decider,
+    pub sources: Vec<IdentitySource>,
+    cache: Option<moka::future::Cache<[u8; 32], Arc<Outcome>>>,
+}
+
+/// Bytes the decision cache of one authorizer may hold (keys, decisions and moka's own
+/// bookkeeping, estimated): identity values are the caller's choice, so the cache is bounded by
+/// what it holds, not by entry count.
+pub const DECISION_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What one cached decision is counted as: its key, its context, and a fixed overhead.
+fn weight(outcome: &Outcome) -> u32 {
+    let context = match outcome {
+        Outcome::Allow(a) => {
+            a.principal_id.len()
+                + a.usage_identifier_key.as_ref().map_or(0, String::len)
+                + a.context
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 48)
+                    .sum::<usize>()
+        }
+        Outcome::Deny => 0,
+        Outcome::Lambda(answer) => answer.weight(),
+    };
+    (32 + 160 + context).min(u32::MAX as usize) as u32
+}
+
+impl AuthorizerBinding {
+    pub fn new(
+        name: String,
+        decider: Decider,
+        sources: Vec<IdentitySource>,
+        ttl: Duration,
+    ) -> Self {
+        // Without identity sources there is no cache key, as in API Gateway; JWT authorizers
+        // check each token (their keys are what is cached).
+        let cacheable = !matches!(decider, Decider::Jwt(_));
+        let cache = (cacheable && !ttl.is_zero() && !sources.is_empty()).then(|| {
+            moka::future::Cache::builder()
+                .max_capacity(DECISION_CACHE_BYTES)
+                .weigher(|_, outcome: &Arc<Outcome>| weight(outcome))
+                .time_to_live(ttl)
+                .build()
+        });
+        Self {
+            name,
+            decider,
+            sources,
+            cache,
+        }
+    }
+}
+
+/// What an authorizer reads of the request beside `RequestCtx`.
+#[derive(Clone, Copy)]
+pub struct Call<'a> {
+    pub parts: &'a http::request::Parts,
+    /// The method's authorization scopes (JWT and Cognito authorizers).
+    pub scopes: &'a [String],
+    /// What Lambda authorizers and key set fetches are sent through.
+    pub out: &'a dyn Outbound,
+}
+
+impl std::fmt::Debug for Call<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs `binding` for the request in `ctx`.
+pub async fn authorize(
+    rt: &dyn RouteInfo,
+    ctx: &mut RequestCtx,
+    call: Call<'_>,
+    binding: &AuthorizerBinding,
+) -> Result<(), Rejection> {
+    let headers = &call.parts.headers;
+    // The cache key is a SHA-256 of the identity values, each with its length, so the cache
+    // holds 32 bytes per caller however long the values are, and no two value lists share a key.
+    let mut key = sha2::Sha256::new();
+    let mut values = Vec::with_capacity(binding.sources.len());
+    for src in &binding.sources {
+        match src.value(headers, ctx.query()) {
+            Some(v) => {
+                key.update((v.len() as u64).to_le_bytes());
+                key.update(v.as_bytes());
+                values.push(v);
+            }
+            None => {
+                return Err(Rejection::new(
+                    ResponseType::Unauthorized,
+                    format!(
+                        "identity source {src:?} of authorizer `{}` is missing",
+                        binding.name
+                    ),
+                ))
+            }
+        }
+    }
+    if let Decider::Jwt(jwt) = &binding.decider {
+        // A JWT authorizer reads its token from the first identity source.
+        let token = values.first().copied().unwrap_or("");
+        let id = jwt
+            .verify(call.out, token, call.scopes, epoch_secs())
+            .await?;
+        ctx.authorizer = Some(Arc::new(AuthContext {
+            principal_id: id.principal.clone(),
+            context: Vec::new(),
+            usage_identifier_key: None,
+            jwt: Some(Box::new(id)),
+        }));
+        return Ok(());
+    }
+    if let Decider::Lambda(l) = &binding.decider {
+        if let (Some(re), Some(token)) = (&l.identity_validation, values.first()) {
+            if l.payload == Payload::Token && !re.is_match(token) {
+                return Err(Rejection::new(
+                    ResponseType::Unauthorized,
+                    format!(
+                        "the token does not match the identity validation expression of authorizer `{}`",
+                        binding.name
+                    ),
+                ));
+            }
+        }
+    }
+    let decide = decide(rt, ctx, call, binding, &values);
+    let outcome = match &binding.cache {
+        Some(cache) => cache
+            .try_get_with(key.finalize().into(), decide)
+            .await
+            .map_err(|e| (*e).clone())?,
+        None => decide.await?,
+    };
+    let allowed = match &*outcome {
+        Outcome::Allow(auth) => Some(auth.clone()),
+        Outcome::Deny => None,
+        Outcome::Lambda(answer) => match answer.decide(&method_arn(rt, ctx)) {
+            Some(auth) => Some(auth),
+            None => return Err(answer.denial()),
+        },
+    };
+    match allowed {
+        Some(auth) => {
+            ctx.authorizer = Some(auth);
+            Ok(())
+        }
+        None => Err(Rejection::new(
+            ResponseType::AccessDenied,
+            format!("authorizer `{}` denied the request", binding.name),
+        )),
+    }
+}
+
+fn epoch_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `arn:aws:execute-api:{region}:{account}:{api}/{stage}/{METHOD}/{path}`: the method a
+/// Lambda authorizer's policy is evaluated for (the path as requested, after the stage).
+pub fn method_arn(rt: &dyn RouteInfo, ctx: &RequestCtx) -> String {
+    let names = rt.names(ctx);
+    let rest = ctx
+        .matched
+        .as_ref()
+        .and_then(|m| ctx.path().get(m.rest_start..))
+        .unwrap_or("");
+    format!(
+        "arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{}/{}/{}/{}",
+        names.api.unwrap_or(""),
+        names.stage.unwrap_or(""),
+        ctx.method,
+        rest.trim_start_matches('/')
+    )
+}
+
+async fn decide(
+    rt: &dyn RouteInfo,
+    ctx: &RequestCtx,
+    call: Call<'_>,
+    binding: &AuthorizerBinding,
+    values: &[&str],
+) -> Result<Arc<Outcome>, Rejection> {
+    match &binding.decider {
+        Decider::Plugin(plugin) => call_plugin(rt, ctx, &call.parts.headers, plugin).await,
+        Decider::Lambda(l) => {
+            let arn = method_arn(rt, ctx);
+            let event = match l.payload {
+                Payload::Token => token_event(values.first().copied().unwrap_or(""), &arn),
+                Payload::Request => {
+                    let headers = &call.parts.headers;
+                    let proxy = match l.format {
+                        PayloadFormat::V1 => {
+                            let case = original_names(ctx.version, call.parts).await;
+                            event_v1(rt, ctx, headers, &case, b"", false)
+                        }
+                        PayloadFormat::V2 => event_v2(rt, ctx, headers, b"", false),
+                    };
+                    let identity = values.iter().map(|v| (*v).to_owned()).collect();
+                    request_event(proxy, l.format, &arn, identity)
+                }
+            };
+            Ok(Arc::new(Outcome::Lambda(l.call(call.out, event).await?)))
+        }
+        Decider::Jwt(_) => Err(Rejection::new(
+            ResponseType::AuthorizerConfigurationError,
+            "a JWT authorizer has no cached decisions",
+        )),
+    }
+}
+
+async fn call_plugin(
+    rt: &dyn RouteInfo,
+    ctx: &RequestCtx,
+    headers: &http::HeaderMap,
+    plugin: &Plugin,
+) -> Result<Arc<Outcome>, Rejection> {
+    let req = convert::request(rt, ctx, headers, Vec::new());
+    let mut id = uuid::Uuid::encode_buffer();
+    let id = ctx.request_id.hyphenated().encode_lower(&mut id);
+    match plugin.authorize(id, &req).await {
+        Ok(Ok(d)) if d.allow => Ok(Arc::new(Outcome::Allow(Arc::new(AuthContext {
+            principal_id: d.principal_id,
+            context: d.context.into_iter().map(|p| (p.name, p.value)).collect(),
+            usage_identifier_key: d.usage_identifier_key,
+            jwt: None,
+        })))),
+        Ok(Ok(_)) => Ok(Arc::new(Outcome::Deny)),
+        Ok(Err(AuthorizerError::Unauthorized)) => Err(Rejection::new(
+            ResponseType::Unauthorized,
+            format!("authorizer plugin `{}` answered unauthorized", plugin.name),
+        )),
+        Ok(Err(AuthorizerError::Failed(msg))) => Err(Rejection::new(
+            ResponseType::AuthorizerFailure,
+            format!("authorizer plugin `{}` failed: {msg}", plugin.name),
+        )),
+        Err(failure) => Err(Rejection::new(
+            ResponseType::AuthorizerFailure,
+            format!("authorizer plugin `{}` {failure}", plugin.name),
+        )),
+    }
+}
