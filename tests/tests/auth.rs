@@ -559,3 +559,86 @@ async fn lambda_authorizers_evaluate_policies_and_cache_them() {
     assert_eq!(r.status(), 403);
     assert_eq!(json(r).await, json!({"message": "Forbidden"}));
 }
+
+/// An exported document's authorizers are served: a Lambda token authorizer on the Lambda
+/// endpoint and a Cognito user pool bound to a key set file, scopes from the requirements.
+#[tokio::test(flavor = "multi_thread")]
+async fn imported_lambda_and_cognito_authorizers_are_served() {
+    let lambda = LambdaEndpoint::start().await;
+    let pool = Signer::ec("pool-1");
+    let pool_set = json!({"keys": [pool.jwk.clone()]}).to_string();
+    let arn = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_Example";
+    let doc = json!({
+        "swagger": "2.0",
+        "info": { "title": "shop", "version": "1" },
+        "paths": {
+            "/pets": { "get": {
+                "security": [{ "tokens": [] }],
+                "x-amazon-apigateway-integration": { "type": "aws_proxy", "httpMethod": "POST",
+                    "uri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:echo/invocations" } } },
+            "/orders": { "get": {
+                "security": [{ "pool": ["orders/read"] }],
+                "x-amazon-apigateway-integration": { "type": "mock",
+                    "requestTemplates": { "application/json": "{\"statusCode\": 200}" },
+                    "responses": { "default": { "statusCode": "200" } } } } }
+        },
+        "securityDefinitions": {
+            "tokens": { "type": "apiKey", "name": "Authorization", "in": "header",
+                "x-amazon-apigateway-authtype": "custom",
+                "x-amazon-apigateway-authorizer": { "type": "token",
+                    "authorizerUri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:authorizer/invocations",
+                    "authorizerResultTtlInSeconds": 0 } },
+            "pool": { "type": "apiKey", "name": "Authorization", "in": "header",
+                "x-amazon-apigateway-authtype": "cognito_user_pools",
+                "x-amazon-apigateway-authorizer": { "type": "cognito_user_pools", "providerARNs": [arn] } }
+        }
+    })
+    .to_string();
+    let config = format!(
+        r#"
+{BASE}
+apis:
+  - name: shop
+    stages: {{ prod: {{}} }}
+    openapi:
+      file: shop.json
+      lambda_endpoint: "http://{l}"
+      user_pools: {{ "{arn}": {{ issuer: "{POOL}", jwks_file: pool-jwks.json }} }}
+"#,
+        l = lambda.addr
+    );
+    let gw = Gateway::start_with(&config, |dir| {
+        std::fs::write(dir.join("shop.json"), &doc).unwrap();
+        std::fs::write(dir.join("pool-jwks.json"), &pool_set).unwrap();
+    });
+    let base = format!("{}/prod", gw.url("public"));
+    assert_eq!(
+        get(&format!("{base}/pets"), Some("allow-get"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        get(&format!("{base}/pets"), Some("deny")).await.status(),
+        403
+    );
+    assert_eq!(get(&format!("{base}/pets"), None).await.status(), 401);
+    let access = |scope: &str| {
+        pool.sign(
+            &json!({"iss": POOL, "sub": "u-1", "client_id": "c", "token_use": "access",
+            "scope": scope, "exp": now() + 600}),
+        )
+    };
+    assert_eq!(
+        get(&format!("{base}/orders"), Some(&access("orders/read")))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        get(&format!("{base}/orders"), Some(&access("orders/write")))
+            .await
+            .status(),
+        401
+    );
+}

@@ -159,6 +159,16 @@ pub struct RawJwt {
     pub leeway: Option<String>,
 }
 
+/// What a Cognito user pool of an imported document is served with.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUserPool {
+    /// The `iss` of its tokens (default `https://cognito-idp.REGION.amazonaws.com/POOL_ID`).
+    pub issuer: Option<String>,
+    pub jwks_url: Option<String>,
+    pub jwks_file: Option<PathBuf>,
+}
+
 /// A Lambda authorizer: a function on a Lambda-compatible invoke endpoint.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -534,6 +544,10 @@ pub struct ImportOptions {
     /// Security scheme name → an authorizer plugin.
     #[serde(default)]
     pub authorizers: IndexMap<String, String>,
+    /// Cognito user pool (its ARN or pool id) → the issuer and keys to trust instead of
+    /// Amazon Cognito's (a local user-pool emulator, a key set file).
+    #[serde(default)]
+    pub user_pools: IndexMap<String, RawUserPool>,
     /// Backend host (as in the document's URIs) → `host:port` to use instead.
     #[serde(default)]
     pub backends: IndexMap<String, String>,

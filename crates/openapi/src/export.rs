@@ -72,7 +72,8 @@ pub fn export(api: &Value) -> Value {
                 security.insert("api_key".into(), json!([]));
             }
             if let Some(a) = m.get("authorizer").and_then(Value::as_str) {
-                security.insert(a.into(), json!([]));
+                let scopes = m.get("authorization_scopes").cloned().unwrap_or(json!([]));
+                security.insert(a.into(), scopes);
                 if let Some(def) = authorizers.and_then(|all| all.get(a)) {
                     schemes.insert(a.to_owned(), authorizer_scheme(def));
                 }
@@ -240,6 +241,90 @@ pub(crate) fn authorizer_scheme(def: &Value) -> Value {
         .and_then(Value::as_str)
         .and_then(gatehouse_config::parse_duration)
         .map_or(300, |d| d.as_secs());
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_owned();
+    match def.get("type").and_then(Value::as_str) {
+        Some("lambda") => {
+            let l = def.get("lambda").cloned().unwrap_or_default();
+            let mut a = Map::new();
+            let payload = text(l.get("payload")).to_ascii_lowercase();
+            let payload = if payload.is_empty() {
+                "request".to_owned()
+            } else {
+                payload
+            };
+            a.insert("type".into(), payload.into());
+            a.insert("identitySource".into(), sources.join(", ").into());
+            a.insert("authorizerResultTtlInSeconds".into(), ttl.into());
+            a.insert(
+                "authorizerUri".into(),
+                lambda_arn(&text(l.get("function"))).into(),
+            );
+            for (native, ext) in [
+                ("payload_format_version", "authorizerPayloadFormatVersion"),
+                (
+                    "identity_validation_expression",
+                    "identityValidationExpression",
+                ),
+            ] {
+                if let Some(v) = l.get(native) {
+                    a.insert(ext.into(), v.clone());
+                }
+            }
+            if l.get("simple_responses").and_then(Value::as_bool) == Some(true) {
+                a.insert("enableSimpleResponses".into(), true.into());
+            }
+            return json!({
+                "type": "apiKey", "name": header, "in": "header",
+                "x-amazon-apigateway-authtype": "custom",
+                "x-amazon-apigateway-authorizer": a,
+            });
+        }
+        Some("cognito") => {
+            let issuer = text(def.get("jwt").and_then(|j| j.get("issuer")));
+            // `https://cognito-idp.REGION.amazonaws.com/POOL_ID` names the pool; an issuer
+            // bound elsewhere is kept in `x-gatehouse-issuer`.
+            let pool = issuer
+                .strip_prefix("https://cognito-idp.")
+                .and_then(|r| r.split_once(".amazonaws.com/"));
+            let arn = match pool {
+                Some((region, id)) => {
+                    format!("arn:aws:cognito-idp:{region}:000000000000:userpool/{id}")
+                }
+                None => "arn:aws:cognito-idp:local:000000000000:userpool/local".to_owned(),
+            };
+            return json!({
+                "type": "apiKey", "name": header, "in": "header",
+                "x-amazon-apigateway-authtype": "cognito_user_pools",
+                "x-amazon-apigateway-authorizer": {
+                    "type": "cognito_user_pools",
+                    "providerARNs": [arn],
+                    "identitySource": sources.join(", "),
+                },
+            });
+        }
+        Some("jwt") => {
+            let j = def.get("jwt").cloned().unwrap_or_default();
+            let source = sources
+                .first()
+                .and_then(|s| s.strip_prefix("method.request."))
+                .map_or("$request.header.Authorization".to_owned(), |s| {
+                    format!("$request.{s}")
+                });
+            return json!({
+                "type": "oauth2",
+                "flows": {},
+                "x-amazon-apigateway-authorizer": {
+                    "type": "jwt",
+                    "identitySource": source,
+                    "jwtConfiguration": {
+                        "issuer": text(j.get("issuer")),
+                        "audience": j.get("audiences").cloned().unwrap_or(json!([])),
+                    },
+                },
+            });
+        }
+        _ => {}
+    }
     let plugin = def.get("plugin").and_then(Value::as_str).unwrap_or("");
     json!({
         "type": "apiKey",

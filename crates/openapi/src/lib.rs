@@ -22,6 +22,7 @@
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 
+mod authorizers;
 mod export;
 mod import;
 mod integration;

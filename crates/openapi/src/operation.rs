@@ -96,6 +96,9 @@ pub(crate) fn method_of(
     }
     if let Some(a) = sec.authorizer {
         m.insert("authorizer".into(), a.into());
+        if !sec.scopes.is_empty() {
+            m.insert("authorization_scopes".into(), sec.scopes.into());
+        }
     }
     Some(Value::Object(m))
 }

@@ -8,9 +8,13 @@
 //! | form | Gatehouse |
 //! |---|---|
 //! | scheme with `x-amazon-apigateway-authorizer` of type `token` or `request`, bound to a plugin | the method's authorizer (a plugin) |
-//! | the same, not bound (`openapi.authorizers` names no plugin for it) | left out |
+//! | the same, not bound to a plugin, with `openapi.lambda_endpoint` set | a Lambda authorizer calling the function of `authorizerUri` |
+//! | the same, neither | left out |
 //! | the same, with an identity source other than a header or query string | left out |
-//! | scheme with `x-amazon-apigateway-authorizer` of another type (`cognito_user_pools`, `jwt`) | left out |
+//! | `cognito_user_pools` with one provider ARN | a Cognito authorizer (`openapi.user_pools` may bind the pool to another issuer or key set) |
+//! | `cognito_user_pools` with several provider ARNs | left out (an authorizer trusts one issuer) |
+//! | `jwt` (HTTP APIs) with `jwtConfiguration` | a JWT authorizer |
+//! | the scopes a requirement lists for a Cognito or JWT scheme | the method's `authorization_scopes` |
 //! | scheme with `x-amazon-apigateway-authtype: awsSigv4` (IAM) | left out |
 //! | scheme with another `x-amazon-apigateway-authtype` and no authorizer | left out |
 //! | scheme of type `apiKey` with neither extension | API key required (read from `x-api-key`) |
@@ -23,7 +27,7 @@
 //! | `x-amazon-apigateway-auth: {type: NONE}` or absent | no further check |
 //! | `x-amazon-apigateway-auth` of another type | left out |
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::Ctx;
 
@@ -33,6 +37,8 @@ pub(super) struct Security {
     pub api_key: bool,
     /// The security scheme naming the method's authorizer.
     pub authorizer: Option<String>,
+    /// The scopes the requirement lists for it (Cognito and JWT authorizers check them).
+    pub scopes: Vec<String>,
 }
 
 /// What one security scheme asks for, when Gatehouse serves it.
@@ -107,6 +113,13 @@ pub(super) fn of_operation(cx: &mut Ctx<'_>, op: &Value, at: &str) -> Option<Sec
                         return None;
                     }
                     sec.authorizer = Some(name.clone());
+                    sec.scopes = schemes[name]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect();
                 }
             }
         }
@@ -146,14 +159,17 @@ fn check(cx: &mut Ctx<'_>, name: &str, at: &str) -> Option<Check> {
             .and_then(Value::as_str)
             .unwrap_or("token")
             .to_ascii_lowercase();
-        if !matches!(kind.as_str(), "token" | "request") {
+        if !matches!(
+            kind.as_str(),
+            "token" | "request" | "cognito_user_pools" | "jwt"
+        ) {
             cx.warn(
                 at,
-                format!("authorizer `{name}` of type `{kind}` is not served yet (token and request authorizers are, as plugins); left out"),
+                format!("authorizer `{name}` of type `{kind}` is not known (expected token, request, cognito_user_pools or jwt); left out"),
             );
             return None;
         }
-        if !bind_authorizer(cx, name, auth, &scheme) {
+        if !crate::authorizers::bind(cx, name, &kind, auth, &scheme) {
             cx.warn(
                 at,
                 format!(
@@ -205,113 +221,6 @@ fn check(cx: &mut Ctx<'_>, name: &str, at: &str) -> Option<Check> {
             );
             None
         }
-    }
-}
-
-/// The keys of `x-amazon-apigateway-authorizer` a bound token or request authorizer serves.
-const SERVED_AUTHORIZER_KEYS: [&str; 5] = [
-    "type",
-    "authorizerUri",
-    "identitySource",
-    "authorizerResultTtlInSeconds",
-    "x-gatehouse-plugin",
-];
-
-/// Records the authorizer plugin for scheme `name` (once per scheme); false (warned once, at
-/// the scheme) when it cannot be served: no plugin is bound to it (the Lambda function of its
-/// `authorizerUri` cannot run here), or an identity source is not a header or query string.
-fn bind_authorizer(cx: &mut Ctx<'_>, name: &str, auth: &Value, scheme: &Value) -> bool {
-    if cx.authorizers.contains_key(name) {
-        return true;
-    }
-    if cx.unserved_authorizers.contains(name) {
-        return false;
-    }
-    let at = format!(
-        "{}/{}/x-amazon-apigateway-authorizer",
-        cx.schemes_at,
-        super::esc(name)
-    );
-    let sources = identity_sources(auth, scheme);
-    let exported = auth.get("x-gatehouse-plugin").and_then(Value::as_str);
-    let plugin = cx
-        .opts
-        .authorizers
-        .get(name)
-        .map(String::as_str)
-        .or(exported)
-        .map(str::to_owned);
-    let Some(plugin) = plugin else {
-        let function = auth
-            .get("authorizerUri")
-            .and_then(Value::as_str)
-            .and_then(crate::integration::lambda_function)
-            .map(|f| format!(" (Lambda function `{f}`)"))
-            .unwrap_or_default();
-        cx.warn(
-            &at,
-            format!("authorizer `{name}`{function} is not bound: set openapi.authorizers.{name} to an authorizer plugin; its methods are left out"),
-        );
-        cx.unserved_authorizers.insert(name.to_owned());
-        return false;
-    };
-    if let Some(bad) = sources.iter().find(|s| !identity_source_served(s)) {
-        cx.warn(
-            &format!("{at}/identitySource"),
-            format!("identity source `{bad}` is not served (method.request.header.NAME and method.request.querystring.NAME are); its methods are left out"),
-        );
-        cx.unserved_authorizers.insert(name.to_owned());
-        return false;
-    }
-    for (k, _) in auth.as_object().into_iter().flatten() {
-        if SERVED_AUTHORIZER_KEYS.contains(&k.as_str()) {
-            continue;
-        }
-        let why = match k.as_str() {
-            "identityValidationExpression" => "not applied: the authorizer plugin sees every token and decides alone (API Gateway answers 401 without calling the authorizer when the token does not match)",
-            "authorizerCredentials" => "AWS credentials are not used: the authorizer is a plugin; ignored",
-            "authorizerPayloadFormatVersion" | "enableSimpleResponses" => "the plugin's decision is Gatehouse's own type, not a Lambda payload; ignored",
-            _ => "not a key of x-amazon-apigateway-authorizer; ignored",
-        };
-        cx.warn(&format!("{at}/{}", super::esc(k)), why);
-    }
-    let ttl = auth
-        .get("authorizerResultTtlInSeconds")
-        .and_then(Value::as_u64)
-        .unwrap_or(300);
-    cx.authorizers.insert(
-        name.to_owned(),
-        json!({ "plugin": plugin, "identity_sources": sources, "ttl": format!("{ttl}s") }),
-    );
-    true
-}
-
-/// Whether the gateway reads identity source `s`.
-fn identity_source_served(s: &str) -> bool {
-    let rest = s.strip_prefix("method.request.").unwrap_or(s);
-    rest.strip_prefix("header.")
-        .is_some_and(crate::integration::header_name)
-        || rest
-            .strip_prefix("querystring.")
-            .or_else(|| rest.strip_prefix("query."))
-            .is_some_and(|q| !q.is_empty())
-}
-
-pub(crate) fn identity_sources(auth: &Value, scheme: &Value) -> Vec<String> {
-    let from_auth = auth.get("identitySource").and_then(Value::as_str).map(|s| {
-        s.split(',')
-            .map(|p| p.trim().to_owned())
-            .filter(|p| !p.is_empty())
-            .collect::<Vec<_>>()
-    });
-    match from_auth {
-        Some(list) if !list.is_empty() => list,
-        // A token authorizer reads the header the scheme names.
-        _ => scheme
-            .get("name")
-            .and_then(Value::as_str)
-            .map(|h| vec![format!("method.request.header.{h}")])
-            .unwrap_or_default(),
     }
 }
 
@@ -502,12 +411,33 @@ mod tests {
             None,
             "an authorizer scheme is not an API key"
         );
-        let (m, w) = import_with(false, schemes, json!({ "security": [{ "pool": [] }] }));
+        // A user pool authorizer needs its one pool.
+        let (m, w) = import_with(
+            false,
+            schemes.clone(),
+            json!({ "security": [{ "pool": [] }] }),
+        );
         assert_eq!(m, Value::Null);
-        assert!(
-            w.iter()
-                .any(|w| w.contains("`cognito_user_pools` is not served")),
-            "{w:?}"
+        assert!(w.iter().any(|w| w.contains("no user pool ARN")), "{w:?}");
+        let mut one = schemes;
+        one["pool"]["x-amazon-apigateway-authorizer"]["providerARNs"] =
+            json!(["arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbC"]);
+        let doc = json!({
+            "openapi": "3.0.1",
+            "paths": { "/x": { "get": {
+                "security": [{ "pool": ["orders/read"] }],
+                "x-amazon-apigateway-integration": { "type": "mock" } } } },
+            "components": { "securitySchemes": one },
+        });
+        let imported = super::super::import(&doc, &ImportOptions::default()).unwrap();
+        assert_eq!(
+            imported.api["resources"]["/x"]["GET"]["authorization_scopes"],
+            json!(["orders/read"])
+        );
+        assert_eq!(
+            imported.api["authorizers"]["pool"],
+            json!({ "type": "cognito", "identity_sources": ["method.request.header.Authorization"],
+                "jwt": { "issuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC" } })
         );
     }
 

@@ -133,7 +133,8 @@ fn every_shared_document_imports_with_warnings_naming_places() {
         ("awsdocs-petstore-request-validation.swagger2.json", 2),
         ("awsdocs-s3-proxy.swagger2.json", 0),
         ("awsdocs-simple-calc-models-templates.swagger2.json", 5),
-        ("localstack-petstore-authorizer.swagger.json", 2),
+        // The Lambda token authorizer of `GET /` is served on the Lambda endpoint.
+        ("localstack-petstore-authorizer.swagger.json", 3),
         ("localstack-swagger-mock-cors.json", 4),
     ];
     assert_eq!(
@@ -192,10 +193,27 @@ fn every_shared_document_imports_with_warnings_naming_places() {
         "never served without its authorizer"
     );
     assert!(
-        imported.warnings[0]
-            .starts_with("#/paths/~1me/get/security/0/jwt: authorizer `jwt` of type `jwt`"),
+        imported.warnings[0].starts_with(
+            "#/components/securitySchemes/jwt/x-amazon-apigateway-authorizer: a jwt authorizer needs jwtConfiguration.issuer"
+        ),
         "{:?}",
         imported.warnings
+    );
+    // With its issuer, it is a JWT authorizer; the requirement's scopes go with the method.
+    let mut jwt = jwt;
+    jwt["components"]["securitySchemes"]["jwt"]["x-amazon-apigateway-authorizer"]
+        ["jwtConfiguration"] = json!({ "issuer": "https://issuer.example", "audience": ["app"] });
+    jwt["paths"]["/me"]["get"]["security"] = json!([{ "jwt": ["profile"] }]);
+    let imported = import(&jwt, &opts).unwrap();
+    assert!(imported.warnings.is_empty(), "{:?}", imported.warnings);
+    assert_eq!(
+        imported.api["authorizers"]["jwt"],
+        json!({ "type": "jwt", "identity_sources": ["header.Authorization"],
+            "jwt": { "issuer": "https://issuer.example", "audiences": ["app"] } })
+    );
+    assert_eq!(
+        imported.api["resources"]["/me"]["GET"]["authorization_scopes"],
+        json!(["profile"])
     );
     let kinesis = import(&doc("awsdocs-kinesis-proxy.oas30.json"), &opts).unwrap();
     assert!(
