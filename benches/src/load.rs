@@ -30,8 +30,14 @@ pub enum Tool {
     },
 }
 
-/// A header every run sends: the Wasm authorizer's token (ignored where nothing checks it).
-pub const AUTH_HEADER: &str = "Authorization: Bearer tok-alice";
+/// The token every run sends: a JWT (RS256, key `rsa-a` of `tests/testdata/jwt`, expiring in
+/// 2100) that the JWT authorizer verifies and the Wasm authorizer's table names.
+pub const TOKEN: &str = include_str!("../../tests/testdata/jwt/bench-token.txt").trim_ascii();
+
+/// A header every run sends: the token (ignored where nothing checks it).
+pub fn auth_header() -> String {
+    format!("Authorization: Bearer {TOKEN}")
+}
 
 const WRK_REPORT: &str = r#"
 done = function(summary, latency, requests)
@@ -109,7 +115,7 @@ fn wrk(
         .arg("-s")
         .arg(&script)
         .arg("-H")
-        .arg(AUTH_HEADER)
+        .arg(auth_header())
         .arg(url)
         .output()
         .context("cannot run wrk (scripts/bench.sh installs it)")?;
@@ -160,7 +166,7 @@ fn h2load(
         .arg(format!("--log-file={}", log.display()))
         .arg(format!("--npn-list={alpn}"))
         .arg("-H")
-        .arg(AUTH_HEADER.replacen("Authorization", "authorization", 1))
+        .arg(auth_header().replacen("Authorization", "authorization", 1))
         .arg(url)
         .output()
         .context("cannot run h2load (scripts/bench.sh installs nghttp2-client)")?;

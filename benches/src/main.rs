@@ -136,6 +136,7 @@ fn start(args: &Args, plugins: Option<&configs::Plugins>) -> anyhow::Result<Benc
 
     let gh_config = dir.path().join("gatehouse.yaml");
     std::fs::write(&gh_config, configs::gatehouse(&ports, dir.path(), plugins))?;
+    std::fs::write(dir.path().join("jwks.json"), configs::jwks())?;
     let mut gatehouse = Proc::spawn(
         "gatehouse",
         Command::new(&gatehouse_bin)

@@ -278,6 +278,14 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             ],
             ..plain("429", "Throttled: 429 answers, small GET", wrk(50), "")
         },
+        Scenario {
+            needs_plugins: false,
+            ..wasm(
+                "jwt",
+                "JWT authorizer (RS256, keys cached) on every request",
+                "/prod/jwt/small",
+            )
+        },
         wasm(
             "authz",
             "Wasm authorizer on every request (decision cache off)",

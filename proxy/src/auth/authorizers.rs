@@ -207,6 +207,7 @@ fn jwt(name: &str, j: &RawJwt, style: Style, dir: &Path, e: &mut Errors) -> Opti
         audiences: j.audiences.clone(),
         leeway: leeway.as_secs(),
         keys,
+        verified: super::jwt::verified_cache(),
     })
 }
 

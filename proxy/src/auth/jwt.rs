@@ -11,6 +11,10 @@
 //! - `cognito` (REST APIs): every failure is 401 `Unauthorized` without a challenge; a route
 //!   with scopes takes access tokens (`token_use: access`) with one of them, a route without
 //!   takes ID tokens (`token_use: id`).
+//!
+//! A token whose signature verified is remembered by its SHA-256 for [`VERIFIED_TTL`] (at most
+//! [`VERIFIED_BYTES`] of them), so a client that sends the same token again costs a hash and
+//! the claim checks, which run again on every request (time, audience, scopes).
 
 use super::jwks::{Alg, KeyError, KeySet};
 use crate::ctx::JwtIdentity;
@@ -18,6 +22,32 @@ use crate::error::{Rejection, ResponseType};
 use crate::integration::Outbound;
 use base64::Engine as _;
 use serde_json::{Map, Value};
+use sha2::Digest as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a verified token is remembered; a key dropped from the issuer's set stops
+/// verifying new tokens at once and remembered ones within this time.
+pub const VERIFIED_TTL: Duration = Duration::from_secs(60);
+/// Bytes of remembered tokens per authorizer (their claims, estimated).
+pub const VERIFIED_BYTES: u64 = 32 * 1024 * 1024;
+
+/// A token whose signature verified: its claims, checked again on each use.
+#[derive(Debug)]
+pub struct Verified {
+    claims: Map<String, Value>,
+    size: usize,
+}
+
+pub type VerifiedCache = moka::sync::Cache<[u8; 32], Arc<Verified>>;
+
+pub fn verified_cache() -> VerifiedCache {
+    moka::sync::Cache::builder()
+        .max_capacity(VERIFIED_BYTES)
+        .weigher(|_, v: &Arc<Verified>| (v.size + 128).min(u32::MAX as usize) as u32)
+        .time_to_live(VERIFIED_TTL)
+        .build()
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
@@ -35,6 +65,7 @@ pub struct JwtAuthorizer {
     /// Seconds of clock difference forgiven on `exp`, `nbf` and `iat`.
     pub leeway: u64,
     pub keys: KeySet,
+    pub verified: VerifiedCache,
 }
 
 /// Why a token was refused: the `error_description` of the challenge, and whether the token
@@ -158,6 +189,11 @@ impl JwtAuthorizer {
         required: &[String],
         now: u64,
     ) -> Result<JwtIdentity, Result<Refusal, Rejection>> {
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        if let Some(v) = self.verified.get(&digest) {
+            self.check_claims(&v.claims, required, now).map_err(Ok)?;
+            return Ok(identity(&v.claims));
+        }
         let mut parts = token.split('.');
         let (Some(h), Some(p), Some(s), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -194,19 +230,19 @@ impl JwtAuthorizer {
         let claims: Map<String, Value> = decode(p)
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| Ok(invalid("the token payload is not base64url-encoded JSON")))?;
-        self.check_claims(&claims, required, now).map_err(Ok)?;
-        Ok(JwtIdentity {
-            principal: claims
-                .get("sub")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
-            scopes: scopes(&claims),
-            claims: claims
-                .iter()
-                .map(|(k, v)| (k.clone(), claim_text(v)))
-                .collect(),
-        })
+        let checked = self.check_claims(&claims, required, now);
+        // A token with a good signature is remembered even when a claim check failed: the
+        // checks run again on each use (a token may be early, or fit another route's scopes).
+        let id = identity(&claims);
+        self.verified.insert(
+            digest,
+            Arc::new(Verified {
+                size: p.len(),
+                claims,
+            }),
+        );
+        checked.map_err(Ok)?;
+        Ok(id)
     }
 
     fn check_claims(
@@ -266,6 +302,21 @@ impl JwtAuthorizer {
     }
 }
 
+fn identity(claims: &Map<String, Value>) -> JwtIdentity {
+    JwtIdentity {
+        principal: claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+        scopes: scopes(claims),
+        claims: claims
+            .iter()
+            .map(|(k, v)| (k.clone(), claim_text(v)))
+            .collect(),
+    }
+}
+
 /// The token without a leading `Bearer ` (any case), as HTTP APIs accept both.
 fn strip_bearer(v: &str) -> &str {
     match v.get(..7) {
@@ -319,6 +370,7 @@ mod tests {
             audiences: vec!["app".into()],
             leeway: 5,
             keys: KeySet::fixed(Vec::new()),
+            verified: verified_cache(),
         }
     }
 
