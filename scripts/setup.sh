@@ -37,10 +37,11 @@ if ((${#missing[@]})); then
 fi
 
 # kosoku (PyPI) runs the Autobahn WebSocket test suite's cases; the WebSocket tests drive it.
-# It goes into a virtualenv of its own under the user's cache, found by the tests through
-# GATEHOUSE_KOSOKU or that default path.
+# botocore (PyPI) signs the IAM tests' requests with AWS Signature Version 4. Both go into a
+# virtualenv of their own under the user's cache, found by the tests through GATEHOUSE_KOSOKU
+# and GATEHOUSE_PYTHON or that default path.
 tools="${XDG_CACHE_HOME:-$HOME/.cache}/gatehouse-tools"
-if [ ! -x "$tools/venv/bin/kosoku" ]; then
+if [ ! -x "$tools/venv/bin/kosoku" ] || ! "$tools/venv/bin/python" -c 'import botocore' 2>/dev/null; then
   if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
     sudo=()
     if [ "$(id -u)" != 0 ]; then sudo=(sudo); fi
@@ -48,7 +49,7 @@ if [ ! -x "$tools/venv/bin/kosoku" ]; then
     "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null
     "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends python3-venv >/dev/null
   fi
-  echo "setup: installing kosoku into $tools/venv" >&2
+  echo "setup: installing kosoku and botocore into $tools/venv" >&2
   python3 -m venv "$tools/venv"
-  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check 'kosoku==0.1.0'
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check 'kosoku==0.1.0' 'botocore==1.43.11'
 fi

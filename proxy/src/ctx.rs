@@ -33,6 +33,17 @@ pub struct AuthContext {
     pub jwt: Option<Box<JwtIdentity>>,
 }
 
+/// Who signed a request that verified (IAM authorization).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamIdentity {
+    pub access_key: String,
+    pub principal: String,
+    /// The account of the principal's ARN.
+    pub account_id: String,
+    /// The part of the ARN after the account (`user/NAME`).
+    pub user: String,
+}
+
 /// The verified token of a JWT or Cognito authorizer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwtIdentity {
@@ -120,6 +131,8 @@ pub struct RequestCtx {
     pub client_body_waiting: Option<Arc<AtomicBool>>,
     /// The API key the request was admitted with, as `(key, key id)`.
     pub api_key: Option<(Box<str>, Box<str>)>,
+    /// Who signed the request, on an `AWS_IAM` method.
+    pub iam: Option<Arc<IamIdentity>>,
 }
 
 impl RequestCtx {
@@ -154,6 +167,7 @@ impl RequestCtx {
             authorizer: None,
             client_body_waiting: None,
             api_key: None,
+            iam: None,
         }
     }
 

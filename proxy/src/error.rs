@@ -212,6 +212,8 @@ pub struct Rejection {
     pub message: Option<Box<str>>,
     /// A `www-authenticate` challenge (JWT authorizers).
     pub challenge: Option<Box<str>>,
+    /// An `x-amzn-ErrorType` other than the type's (SigV4's `IncompleteSignatureException`).
+    pub error_type: Option<&'static str>,
 }
 
 impl Rejection {
@@ -223,7 +225,13 @@ impl Rejection {
             retry_after: None,
             message: None,
             challenge: None,
+            error_type: None,
         }
+    }
+
+    pub fn with_error_type(mut self, error_type: &'static str) -> Self {
+        self.error_type = Some(error_type);
+        self
     }
 
     pub fn with_challenge(mut self, challenge: impl Into<Box<str>>) -> Self {

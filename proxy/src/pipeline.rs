@@ -120,6 +120,24 @@ async fn run(
         })?;
     }
     check_declared_length(rt, &parts)?;
+    let (mut body, waiting) = Body::limited(body, rt.max_body_bytes, rt.client_body_timeout);
+    ctx.client_body_waiting = waiting;
+    if entry.iam {
+        // The signature covers the payload's SHA-256: the body is read first.
+        let bytes = read_body(body).await?;
+        let signed = crate::auth::sigv4::Signed {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query(),
+            headers: &parts.headers,
+            authority: ctx.host.as_ref().and_then(|h| h.to_str().ok()),
+            body: &bytes,
+        };
+        let arn = authorize::method_arn(rt, ctx);
+        let id = crate::auth::sigv4::verify(&rt.iam, &signed, std::time::SystemTime::now(), &arn)?;
+        ctx.iam = Some(std::sync::Arc::new(id));
+        body = Body::full(bytes);
+    }
     if let Some(binding) = &entry.authorizer {
         let call = authorize::Call {
             parts: &parts,
@@ -148,8 +166,6 @@ async fn run(
         ctx.api_key = Some((admitted.key.clone(), admitted.key_id.as_str().into()));
     }
 
-    let (mut body, waiting) = Body::limited(body, rt.max_body_bytes, rt.client_body_timeout);
-    ctx.client_body_waiting = waiting;
     if let Some(v) = &entry.validation {
         v.check_params(ctx, &parts.headers)?;
         if let Some(model) = v.model_for(&parts.headers) {

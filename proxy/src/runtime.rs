@@ -45,6 +45,8 @@ pub struct Runtime {
     pub has_websocket_apis: bool,
     /// Whether any API has CORS settings.
     pub has_cors: bool,
+    /// Signing keys of the IAM principals, by access key id.
+    pub iam: Arc<crate::auth::sigv4::Credentials>,
 }
 
 /// Where an API's keys come from.
@@ -116,6 +118,8 @@ pub struct MethodEntry {
     pub authorizer: Option<Arc<AuthorizerBinding>>,
     /// JWT and Cognito authorizers: scopes of which a token needs one (none: any token).
     pub authorization_scopes: Box<[String]>,
+    /// `AWS_IAM`: requests must be signed (SigV4) by a known principal.
+    pub iam: bool,
     /// Requests need an API key of a usage plan covering the stage.
     pub api_key_required: bool,
     pub request_mapper: Option<Arc<Plugin>>,

@@ -41,6 +41,31 @@ pub struct RawConfig {
     /// API keys by name, imported into the state store on every load.
     #[serde(default)]
     pub api_keys: IndexMap<String, RawApiKey>,
+    /// IAM principals that sign requests to `AWS_IAM` methods (Signature Version 4).
+    #[serde(default)]
+    pub iam: RawIam,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIam {
+    /// Principals by name.
+    #[serde(default)]
+    pub credentials: IndexMap<String, RawIamCredential>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIamCredential {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Requests must carry this `X-Amz-Security-Token`, when set.
+    pub session_token: Option<String>,
+    /// The principal's ARN, e.g. `arn:aws:iam::123456789012:user/alice`.
+    pub principal: String,
+    /// Method ARN patterns (`*`, `?`) it may invoke; empty: every `AWS_IAM` method.
+    #[serde(default)]
+    pub allow: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -405,6 +430,8 @@ pub struct RawMethod {
     /// JWT and Cognito authorizers: the scopes of which a token needs one.
     #[serde(default)]
     pub authorization_scopes: Vec<String>,
+    /// `NONE` (the default) or `AWS_IAM`: requests signed with Signature Version 4.
+    pub authorization_type: Option<String>,
     #[serde(default)]
     pub api_key_required: bool,
     pub throttle: Option<RawThrottle>,

@@ -205,6 +205,19 @@ pub fn api(
                                 }
                             })
                         });
+                        let iam = match raw_method.authorization_type.as_deref() {
+                            None | Some("NONE") => false,
+                            Some("AWS_IAM") => {
+                                if raw_method.authorizer.is_some() {
+                                    e.push_at("authorization_type", "a method is authorized by IAM or by an authorizer, not both");
+                                }
+                                true
+                            }
+                            Some(other) => {
+                                e.push_at("authorization_type", format!("expected NONE or AWS_IAM, found `{other}`"));
+                                false
+                            }
+                        };
                         let request_mapper = raw_method
                             .request_mapper
                             .as_ref()
@@ -243,6 +256,7 @@ pub fn api(
                             key,
                             authorizer,
                             authorization_scopes: raw_method.authorization_scopes.clone().into_boxed_slice(),
+                            iam,
                             api_key_required: raw_method.api_key_required,
                             request_mapper,
                             response_mapper,

@@ -191,6 +191,7 @@ fn runtime(
         max_body_bytes,
         request_timeout,
         client_body_timeout,
+        iam: std::sync::Arc::new(e.at("iam", |e| crate::auth::sigv4::compile(&raw.iam, e))),
         account_throttle: Bucket::new(
             raw.throttle
                 .and_then(|t| e.at("throttle", |e| crate::stage::throttle::compile(t, e)))

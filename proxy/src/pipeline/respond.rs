@@ -13,6 +13,7 @@ use http::Response;
 pub fn rejection(rt: &Runtime, ctx: &mut RequestCtx, rejection: Rejection) -> Response<Body> {
     let kind = rejection.kind;
     let retry_after = rejection.retry_after;
+    let error_type = rejection.error_type.unwrap_or(kind.error_type());
     let challenge = rejection
         .challenge
         .as_deref()
@@ -52,10 +53,7 @@ pub fn rejection(rt: &Runtime, ctx: &mut RequestCtx, rejection: Rejection) -> Re
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(
-        "x-amzn-errortype",
-        HeaderValue::from_static(kind.error_type()),
-    );
+    h.insert("x-amzn-errortype", HeaderValue::from_static(error_type));
     if let Some(secs) = retry_after {
         h.insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
     }

@@ -146,6 +146,13 @@ fn identity(ctx: &RequestCtx) -> Value {
     ] {
         id.insert(name.into(), Value::Null);
     }
+    if let Some(iam) = &ctx.iam {
+        id.insert("accessKey".into(), iam.access_key.as_str().into());
+        id.insert("accountId".into(), iam.account_id.as_str().into());
+        id.insert("caller".into(), iam.access_key.as_str().into());
+        id.insert("user".into(), iam.access_key.as_str().into());
+        id.insert("userArn".into(), iam.principal.as_str().into());
+    }
     id.insert("apiKey".into(), key);
     id.insert("apiKeyId".into(), key_id);
     id.insert("sourceIp".into(), ctx.source_ip.to_string().into());
