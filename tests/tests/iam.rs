@@ -16,16 +16,7 @@ const ALICE: &str = "arn:aws:iam::123456789012:user/alice";
 const BOB: &str = "arn:aws:iam::123456789012:user/bob";
 
 fn python() -> std::path::PathBuf {
-    std::env::var_os("GATEHOUSE_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(std::path::PathBuf::from)
-                .unwrap_or_else(|| {
-                    std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache")
-                });
-            cache.join("gatehouse-tools/venv/bin/python")
-        })
+    gatehouse_e2e::setup_tool("GATEHOUSE_PYTHON", "venv/bin/python")
 }
 
 /// Signs each request with botocore; gives them back as sent.

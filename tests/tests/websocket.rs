@@ -448,16 +448,7 @@ async fn chat_example_fans_messages_out_to_room_members() {
 /// offered. Every case must end OK, NON-STRICT or INFORMATIONAL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn autobahn_cases_pass_through_the_gateway() {
-    let kosoku = std::env::var_os("GATEHOUSE_KOSOKU")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(std::path::PathBuf::from)
-                .unwrap_or_else(|| {
-                    std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache")
-                });
-            cache.join("gatehouse-tools/venv/bin/kosoku")
-        });
+    let kosoku = gatehouse_e2e::setup_tool("GATEHOUSE_KOSOKU", "venv/bin/kosoku");
     assert!(
         kosoku.exists(),
         "{} is missing: run scripts/setup.sh",

@@ -71,6 +71,14 @@ pub fn export(api: &Value) -> Value {
                 );
                 security.insert("api_key".into(), json!([]));
             }
+            if m.get("authorization_type").and_then(Value::as_str) == Some("AWS_IAM") {
+                schemes.insert(
+                    "sigv4".into(),
+                    json!({ "type": "apiKey", "name": "Authorization", "in": "header",
+                        "x-amazon-apigateway-authtype": "awsSigv4" }),
+                );
+                security.insert("sigv4".into(), json!([]));
+            }
             if let Some(a) = m.get("authorizer").and_then(Value::as_str) {
                 let scopes = m.get("authorization_scopes").cloned().unwrap_or(json!([]));
                 security.insert(a.into(), scopes);

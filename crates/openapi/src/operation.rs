@@ -94,6 +94,9 @@ pub(crate) fn method_of(
     if sec.api_key {
         m.insert("api_key_required".into(), true.into());
     }
+    if sec.iam {
+        m.insert("authorization_type".into(), "AWS_IAM".into());
+    }
     if let Some(a) = sec.authorizer {
         m.insert("authorizer".into(), a.into());
         if !sec.scopes.is_empty() {

@@ -15,7 +15,7 @@
 //! | `cognito_user_pools` with several provider ARNs | left out (an authorizer trusts one issuer) |
 //! | `jwt` (HTTP APIs) with `jwtConfiguration` | a JWT authorizer |
 //! | the scopes a requirement lists for a Cognito or JWT scheme | the method's `authorization_scopes` |
-//! | scheme with `x-amazon-apigateway-authtype: awsSigv4` (IAM) | left out |
+//! | scheme with `x-amazon-apigateway-authtype: awsSigv4` (IAM) | `authorization_type: AWS_IAM` |
 //! | scheme with another `x-amazon-apigateway-authtype` and no authorizer | left out |
 //! | scheme of type `apiKey` with neither extension | API key required (read from `x-api-key`) |
 //! | requirement `api_key` with no scheme defined (API Gateway's own exports) | API key required |
@@ -23,7 +23,8 @@
 //! | scheme of type `http`, `oauth2`, `openIdConnect`, `mutualTLS` without an authorizer | left out |
 //! | two authorizers in one requirement | left out (a method has one authorizer) |
 //! | alternatives (`[A]` or `[B]`) that differ | left out (a method cannot express "either") |
-//! | `x-amazon-apigateway-auth: {type: AWS_IAM}` | left out |
+//! | `x-amazon-apigateway-auth: {type: AWS_IAM}` | `authorization_type: AWS_IAM` |
+//! | IAM and an authorizer on one method | left out (a method has one or the other) |
 //! | `x-amazon-apigateway-auth: {type: NONE}` or absent | no further check |
 //! | `x-amazon-apigateway-auth` of another type | left out |
 
@@ -39,12 +40,15 @@ pub(super) struct Security {
     pub authorizer: Option<String>,
     /// The scopes the requirement lists for it (Cognito and JWT authorizers check them).
     pub scopes: Vec<String>,
+    /// IAM authorization (SigV4).
+    pub iam: bool,
 }
 
 /// What one security scheme asks for, when Gatehouse serves it.
 enum Check {
     ApiKey,
     Authorizer,
+    Iam,
 }
 
 /// The checks of operation `op` (at JSON pointer `at`), or `None` (with a warning) when the
@@ -60,13 +64,11 @@ pub(super) fn of_operation(cx: &mut Ctx<'_>, op: &Value, at: &str) -> Option<Sec
             doc.get("x-amazon-apigateway-auth")
                 .map(|a| (a, "/x-amazon-apigateway-auth".to_owned()))
         });
+    let mut iam = false;
     if let Some((auth, ptr)) = auth {
         match auth.get("type").and_then(Value::as_str) {
             Some(t) if t.eq_ignore_ascii_case("none") => {}
-            Some(t) if t.eq_ignore_ascii_case("aws_iam") => {
-                cx.warn(&ptr, "IAM (SigV4) authorization is not served; left out");
-                return None;
-            }
+            Some(t) if t.eq_ignore_ascii_case("aws_iam") => iam = true,
             other => {
                 cx.warn(
                     &ptr,
@@ -85,7 +87,12 @@ pub(super) fn of_operation(cx: &mut Ctx<'_>, op: &Value, at: &str) -> Option<Sec
         Some(s) => (s, format!("{at}/security")),
         None => match doc.get("security") {
             Some(s) => (s, "/security".to_owned()),
-            None => return Some(Security::default()),
+            None => {
+                return Some(Security {
+                    iam,
+                    ..Security::default()
+                })
+            }
         },
     };
     let Some(alternatives) = security.as_array() else {
@@ -104,6 +111,7 @@ pub(super) fn of_operation(cx: &mut Ctx<'_>, op: &Value, at: &str) -> Option<Sec
             let at_scheme = format!("{here}/{}", super::esc(name));
             match check(cx, name, &at_scheme)? {
                 Check::ApiKey => sec.api_key = true,
+                Check::Iam => sec.iam = true,
                 Check::Authorizer => {
                     if let Some(first) = &sec.authorizer {
                         cx.warn(
@@ -134,7 +142,16 @@ pub(super) fn of_operation(cx: &mut Ctx<'_>, op: &Value, at: &str) -> Option<Sec
             _ => chosen = Some(sec),
         }
     }
-    Some(chosen.unwrap_or_default())
+    let mut sec = chosen.unwrap_or_default();
+    sec.iam |= iam;
+    if sec.iam && sec.authorizer.is_some() {
+        cx.warn(
+            &ptr,
+            "IAM authorization and an authorizer together: a method has one or the other; left out",
+        );
+        return None;
+    }
+    Some(sec)
 }
 
 /// What security scheme `name` asks for; `None` (with a warning at `at`) when it is not served.
@@ -187,10 +204,7 @@ fn check(cx: &mut Ctx<'_>, name: &str, at: &str) -> Option<Check> {
         .and_then(Value::as_str)
     {
         if authtype.eq_ignore_ascii_case("awssigv4") {
-            cx.warn(
-                at,
-                format!("security scheme `{name}` is IAM (SigV4) authorization, which is not served; left out"),
-            );
+            return Some(Check::Iam);
         } else {
             cx.warn(
                 at,
@@ -332,16 +346,12 @@ mod tests {
     /// Extensions reference, x-amazon-apigateway-authtype: "awsSigv4" marks IAM
     /// authorization; it must never become an API key check.
     #[test]
-    fn aws_sigv4_schemes_are_left_out_in_both_versions() {
+    fn aws_sigv4_schemes_are_iam_in_both_versions() {
         for swagger2 in [false, true] {
             let (m, w) = import_with(swagger2, sigv4(), json!({ "security": [{ "sigv4": [] }] }));
-            assert_eq!(m, Value::Null, "swagger2={swagger2}");
-            assert!(
-                w.iter()
-                    .any(|w| w.starts_with("#/paths/~1x/get/security/0/sigv4: ")
-                        && w.contains("IAM (SigV4)")),
-                "{w:?}"
-            );
+            assert_eq!(m["authorization_type"], "AWS_IAM", "swagger2={swagger2}");
+            assert_eq!(m.get("api_key_required"), None);
+            assert!(w.is_empty(), "{w:?}");
         }
     }
 
@@ -352,11 +362,9 @@ mod tests {
             "components": { "securitySchemes": sigv4() },
             "paths": { "/x": { "get": { "x-amazon-apigateway-integration": { "type": "mock" } } } } });
         let imported = import(&doc, &ImportOptions::default()).unwrap();
-        assert_eq!(imported.api["resources"], json!({}));
-        assert!(
-            imported.warnings[0].starts_with("#/security/0/sigv4: "),
-            "{:?}",
-            imported.warnings
+        assert_eq!(
+            imported.api["resources"]["/x"]["GET"]["authorization_type"],
+            "AWS_IAM"
         );
     }
 
@@ -368,11 +376,7 @@ mod tests {
             json!({}),
             json!({ "x-amazon-apigateway-auth": { "type": "AWS_IAM" } }),
         );
-        assert_eq!(m, Value::Null);
-        assert!(
-            w[0].starts_with("#/paths/~1x/get/x-amazon-apigateway-auth: IAM"),
-            "{w:?}"
-        );
+        assert_eq!(m["authorization_type"], "AWS_IAM", "{w:?}");
         let (m, w) = import_with(
             false,
             json!({}),
@@ -466,7 +470,7 @@ mod tests {
         );
         assert_eq!(m, Value::Null);
         assert!(w.iter().any(|w| w.contains("one authorizer")), "{w:?}");
-        // IAM next to an API key: the API key alone would be weaker.
+        // IAM next to an API key: both are checked, as API Gateway checks both.
         let mut with_iam = schemes;
         with_iam["sigv4"] = sigv4()["sigv4"].clone();
         let (m, _) = import_with(
@@ -474,7 +478,8 @@ mod tests {
             with_iam,
             json!({ "security": [{ "api_key": [], "sigv4": [] }] }),
         );
-        assert_eq!(m, Value::Null);
+        assert_eq!(m["authorization_type"], "AWS_IAM");
+        assert_eq!(m["api_key_required"], true);
     }
 
     /// OpenAPI: several requirement objects are alternatives. One method checks one set, so
