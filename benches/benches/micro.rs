@@ -174,6 +174,7 @@ fn plugin_call(c: &mut Criterion) {
             config: Arc::new([("tokens".to_owned(), "tok-alice=alice".to_owned())].into()),
             env: Arc::new([]),
             instances,
+            http: None,
         };
         let plugin = match host.load("tokens", &wasm, settings) {
             Ok(p) => p,

@@ -28,6 +28,8 @@ pub enum Body {
     Upstream(FromBackend<gatehouse_upstream::ResponseBody<Body>>),
     /// Streamed from a client, bounded in size and in time ([`ClientBody`]).
     Limited(ClientBody),
+    /// Written by a `wasi:http/proxy` plugin while its call runs.
+    Plugin(FromBackend<crate::plugin::HttpBody>),
     /// One body, then another (a buffered prefix and the rest of a stream).
     Chain(Box<(Body, Body)>),
 }
@@ -290,6 +292,7 @@ impl http_body::Body for Body {
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Body::Incoming(b) => b.poll_frame(cx),
             Body::Upstream(b) => b.poll_frame(cx),
+            Body::Plugin(b) => b.poll_frame(cx),
             Body::Chain(pair) => {
                 let (first, second) = &mut **pair;
                 if !first.is_end_stream() {
@@ -310,6 +313,7 @@ impl http_body::Body for Body {
             Body::Full(b) => b.is_none(),
             Body::Incoming(b) => b.body.is_end_stream(),
             Body::Upstream(b) => b.body.is_end_stream(),
+            Body::Plugin(b) => b.body.is_end_stream(),
             Body::Limited(b) => b.inner.is_end_stream(),
             Body::Chain(pair) => pair.0.is_end_stream() && pair.1.is_end_stream(),
         }
@@ -321,6 +325,7 @@ impl http_body::Body for Body {
             Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Body::Incoming(b) => b.body.size_hint(),
             Body::Upstream(b) => b.body.size_hint(),
+            Body::Plugin(b) => b.body.size_hint(),
             Body::Limited(b) => b.inner.size_hint(),
             Body::Chain(pair) => {
                 let (a, b) = (pair.0.size_hint(), pair.1.size_hint());

@@ -74,6 +74,9 @@ impl Integration {
                 })
                 .await
             }
+            Integration::Wasm(plugin) if plugin.kind == PluginKind::HttpHandler => {
+                Box::pin(wasm::serve_http(rt, plugin, ctx, parts, body)).await
+            }
             Integration::Wasm(plugin) => {
                 Box::pin(async move {
                     let body = read_body(body).await?;
@@ -211,7 +214,11 @@ pub fn compile(
         }
         RawIntegration::Wasm { plugin } => e
             .at("plugin", |e| {
-                plugin_ref(plugins, plugin, PluginKind::Integration, e)
+                // A `wasi:http/proxy` component serves as an integration too.
+                match plugins.get(plugin.as_str()) {
+                    Some(Some(p)) if p.kind == PluginKind::HttpHandler => Some(p.clone()),
+                    _ => plugin_ref(plugins, plugin, PluginKind::Integration, e),
+                }
             })
             .map(Integration::Wasm),
         RawIntegration::HttpProxy {

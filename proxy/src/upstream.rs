@@ -49,22 +49,5 @@ impl Default for Upstreams {
 }
 
 fn connector(connect_timeout: Duration) -> Connector {
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(connect_timeout));
-    let builder = match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!(error = %e, "no system root certificates; https backends will fail verification");
-            let empty = rustls::ClientConfig::builder()
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth();
-            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(empty)
-        }
-    };
-    builder
-        .https_or_http()
-        .enable_all_versions()
-        .wrap_connector(http)
+    gatehouse_upstream::https_connector(connect_timeout, "backends")
 }

@@ -108,7 +108,8 @@ fn enabled_by_default() -> bool {
     true
 }
 
-/// A Wasm component plugin. Its world (authorizer, mapper, integration) is read from it.
+/// A Wasm component plugin. Its world (authorizer, mapper, integration, or `wasi:http/proxy`)
+/// is read from it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPlugin {
@@ -127,6 +128,20 @@ pub struct RawPlugin {
     pub max_calls: Option<u64>,
     /// With `reuse`: how long a ready instance may wait for a call (a duration).
     pub max_idle: Option<String>,
+    /// Outbound HTTP granted through `wasi:http/outgoing-handler` (none when absent).
+    pub http_outbound: Option<RawHttpOutbound>,
+}
+
+/// `http_outbound` of a plugin: where its `wasi:http` requests may go.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttpOutbound {
+    /// Origins a request may reach: `http://host:port`, `https://host` (port 443 implied).
+    pub allow: Vec<String>,
+    /// Deadline of one request, connect to the end of the response head (a duration).
+    pub timeout: Option<String>,
+    /// Requests of this plugin in flight at once, over all its instances.
+    pub max_concurrent: Option<u32>,
 }
 
 /// `instances` of a plugin.

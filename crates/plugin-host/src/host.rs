@@ -3,6 +3,7 @@
 mod clock;
 mod config;
 mod connections;
+pub mod http;
 mod kv;
 mod log;
 

@@ -14,6 +14,11 @@
 //! that do I/O (`kv`) await a blocking-pool task. A host call in progress is not
 //! interrupted, so a call can end past its deadline by the length of that host call, but it
 //! never holds the worker thread meanwhile.
+//!
+//! Besides Gatehouse's own worlds, a plugin may be any component of the standard
+//! `wasi:http/proxy` world ([`PluginKind::HttpHandler`]), served as an integration with
+//! [`Plugin::serve_http`]. Any plugin may import `wasi:http/outgoing-handler`; its requests
+//! reach only the origins its [`host::http::HttpGrant`] lists.
 
 pub mod bindings;
 pub mod engine;
@@ -34,6 +39,9 @@ use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Which world a plugin exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +50,9 @@ pub enum PluginKind {
     Mapper,
     Integration,
     WebsocketHandler,
+    /// A component of the standard `wasi:http/proxy` world (it exports
+    /// `wasi:http/incoming-handler`), served as an integration.
+    HttpHandler,
 }
 
 impl PluginKind {
@@ -51,6 +62,7 @@ impl PluginKind {
             PluginKind::Mapper => "mapper",
             PluginKind::Integration => "integration",
             PluginKind::WebsocketHandler => "websocket-handler",
+            PluginKind::HttpHandler => "wasi:http/proxy",
         }
     }
 }
@@ -92,10 +104,13 @@ pub struct PluginSettings {
     pub config: Arc<HashMap<String, String>>,
     pub env: Arc<[(String, String)]>,
     pub instances: Instances,
+    /// Outbound HTTP through `wasi:http/outgoing-handler`; `None`: every request is denied.
+    pub http: Option<Arc<host::http::HttpGrant>>,
 }
 
 impl Default for PluginSettings {
-    /// The world's default deadline, no fuel, 16 MiB, no config or environment, reuse.
+    /// The world's default deadline, no fuel, 16 MiB, no config, environment or outbound
+    /// HTTP, reuse.
     fn default() -> Self {
         Self {
             timeout: Duration::ZERO,
@@ -104,6 +119,7 @@ impl Default for PluginSettings {
             config: Arc::default(),
             env: Arc::new([]),
             instances: Instances::default(),
+            http: None,
         }
     }
 }
@@ -113,6 +129,7 @@ pub(crate) enum PluginPre {
     Mapper(MapperPre<CallState>),
     Integration(IntegrationPre<CallState>),
     WebsocketHandler(WebsocketHandlerPre<CallState>),
+    Http(ProxyPre<CallState>),
 }
 
 /// The exports of one live instance.
@@ -121,6 +138,7 @@ enum Exports {
     Mapper(Mapper),
     Integration(Integration),
     WebsocketHandler(WebsocketHandler),
+    Http(Proxy),
 }
 
 /// An instance with its store, between calls or during one.
@@ -173,6 +191,33 @@ pub enum PluginFailure {
     Malformed(String),
 }
 
+/// A response of a `wasi:http/proxy` plugin; its body streams as the plugin writes it.
+pub type HttpResponse = http::Response<HttpBody>;
+
+/// The body of an [`HttpResponse`]. Frames come from the plugin's call, which goes on (on its
+/// own task) until the plugin has written the whole body or the call's deadline passes.
+pub struct HttpBody(sync_wrapper::SyncWrapper<HyperOutgoingBody>);
+
+impl std::fmt::Debug for HttpBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HttpBody")
+    }
+}
+
+impl http_body::Body for HttpBody {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        std::pin::Pin::new(self.get_mut().0.get_mut())
+            .poll_frame(cx)
+            .map_err(|code| std::io::Error::other(format!("the plugin's body failed: {code:?}")))
+    }
+}
+
 /// The per-call state a plugin's host functions see.
 pub struct CallState {
     wasi: WasiCtx,
@@ -185,6 +230,8 @@ pub struct CallState {
     pub(crate) config: Arc<HashMap<String, String>>,
     pub(crate) kv: Arc<host::KvStore>,
     pub(crate) connections: Arc<host::ConnectionsSlot>,
+    http: WasiHttpCtx,
+    outbound: host::http::Outbound,
 }
 
 impl std::fmt::Debug for CallState {
@@ -201,6 +248,16 @@ impl WasiView for CallState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
         }
     }
 }
@@ -251,6 +308,11 @@ impl Plugin {
             config: self.settings.config.clone(),
             kv: self.kv.clone(),
             connections: self.connections.clone(),
+            http: WasiHttpCtx::new(),
+            outbound: host::http::Outbound {
+                grant: self.settings.http.clone(),
+                plugin: self.name.clone(),
+            },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -303,6 +365,7 @@ impl Plugin {
                 .instantiate_async(&mut store)
                 .await
                 .map(Exports::WebsocketHandler),
+            PluginPre::Http(pre) => pre.instantiate_async(&mut store).await.map(Exports::Http),
         }
         .map_err(|e| PluginFailure::Instantiate(format!("{e:#}")))?;
         Ok(Live {
@@ -415,6 +478,83 @@ impl Plugin {
             _ => return Err(self.wrong_kind(PluginKind::WebsocketHandler)),
         };
         self.finish(live, result)
+    }
+
+    /// Serves `req` with a `wasi:http/proxy` plugin: the call runs on a task of its own, and
+    /// the response comes back as soon as the plugin sets it, with a body that streams while
+    /// the plugin writes it. The plugin's deadline covers the whole call, body included; an
+    /// instance goes back to the pool once its call has returned.
+    pub async fn serve_http<B>(
+        self: &Arc<Self>,
+        request_id: &str,
+        https: bool,
+        req: http::Request<B>,
+    ) -> Result<HttpResponse, PluginFailure>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: std::fmt::Display,
+    {
+        use http_body_util::BodyExt;
+        let req = req.map(|b| {
+            b.map_err(|e| {
+                wasmtime_wasi_http::Error::InternalError(Some(format!(
+                    "the client's body failed: {e}"
+                )))
+            })
+        });
+        if self.kind != PluginKind::HttpHandler {
+            return Err(self.wrong_kind(PluginKind::HttpHandler));
+        }
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let plugin = self.clone();
+        let request_id = request_id.to_owned();
+        let call = async move {
+            let _running = engine::Running::start();
+            let mut live = plugin
+                .instance(&request_id, PluginKind::HttpHandler)
+                .await?;
+            let scheme = if https {
+                wasmtime_wasi_http::p2::bindings::http::types::Scheme::Https
+            } else {
+                wasmtime_wasi_http::p2::bindings::http::types::Scheme::Http
+            };
+            let resources = {
+                let mut view = live.store.data_mut().http();
+                view.new_incoming_request(scheme, req)
+                    .and_then(|req| Ok((req, view.new_response_outparam(sender)?)))
+            };
+            let (req, out) = resources.map_err(|e| PluginFailure::Instantiate(format!("{e:#}")))?;
+            let result = match &live.exports {
+                Exports::Http(p) => {
+                    p.wasi_http_incoming_handler()
+                        .call_handle(&mut live.store, req, out)
+                        .await
+                }
+                _ => return Err(plugin.wrong_kind(PluginKind::HttpHandler)),
+            };
+            plugin.finish(live, result)
+        };
+        // The deadline also bounds a call that waits in a host call (a body write the client
+        // does not read, an outbound request), where no epoch tick can stop it.
+        let timeout = self.settings.timeout;
+        let task = tokio::spawn(async move {
+            tokio::time::timeout(timeout, call)
+                .await
+                .unwrap_or(Err(PluginFailure::Timeout(timeout)))
+        });
+        match receiver.await {
+            Ok(Ok(resp)) => Ok(resp.map(|b| HttpBody(sync_wrapper::SyncWrapper::new(b)))),
+            Ok(Err(code)) => Err(PluginFailure::Malformed(format!(
+                "answered with the error code {code:?}"
+            ))),
+            Err(_) => Err(match task.await {
+                Ok(Err(failure)) => failure,
+                Ok(Ok(())) => PluginFailure::Malformed(
+                    "returned without setting a response (response-outparam.set)".into(),
+                ),
+                Err(e) => PluginFailure::Trap(format!("{e}")),
+            }),
+        }
     }
 
     fn wrong_kind(&self, wanted: PluginKind) -> PluginFailure {

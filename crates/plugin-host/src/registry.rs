@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::Engine;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 /// An engine and the linker of every world's imports for it.
 struct Runtime {
@@ -39,6 +40,7 @@ impl Runtime {
         super::bindings::kv_keys::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         super::bindings::connections::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         Ok(Self {
             engine,
             linker,
@@ -125,7 +127,7 @@ impl PluginHost {
 
     /// Loads the plugin `name` from `path`. Errors are single sentences for config errors.
     /// A zero `settings.timeout` means the default of the plugin's world: 50 ms for
-    /// authorizers and mappers, 1 s for integrations.
+    /// authorizers and mappers, 1 s for integrations (`wasi:http/proxy` ones too).
     pub fn load(
         &self,
         name: &str,
@@ -161,17 +163,25 @@ impl PluginHost {
         } else if has("handle") {
             let p = IntegrationPre::new(pre).map_err(|e| bad_world("integration", &e))?;
             (PluginKind::Integration, PluginPre::Integration(p))
+        } else if exports
+            .iter()
+            .any(|e| e.starts_with("wasi:http/incoming-handler@0.2."))
+        {
+            let p = ProxyPre::new(pre).map_err(|e| {
+                format!("exports wasi:http/incoming-handler but does not match the wasi:http/proxy world: {e:#}")
+            })?;
+            (PluginKind::HttpHandler, PluginPre::Http(p))
         } else {
             return Err(format!(
-                "exports none of the gatehouse:plugin worlds (authorizer, mapper, integration, websocket-handler); it exports [{}]",
+                "exports none of the gatehouse:plugin worlds (authorizer, mapper, integration, websocket-handler) nor wasi:http/incoming-handler; it exports [{}]",
                 exports.join(", ")
             ));
         };
         if settings.timeout.is_zero() {
             settings.timeout = match kind {
-                PluginKind::Integration | PluginKind::WebsocketHandler => {
-                    std::time::Duration::from_secs(1)
-                }
+                PluginKind::Integration
+                | PluginKind::WebsocketHandler
+                | PluginKind::HttpHandler => std::time::Duration::from_secs(1),
                 _ => std::time::Duration::from_millis(50),
             };
         }

@@ -18,7 +18,8 @@
 //! written, or the method is idempotent and its body is held in memory. Otherwise the caller
 //! gets [`ErrorKind::Closed`].
 //!
-//! Not here: TLS, HTTP/2 and protocol upgrades, which the gateway sends through hyper's client.
+//! Not here: TLS, HTTP/2 and protocol upgrades, which the gateway sends through hyper's client;
+//! [`https_connector`] is that client's connector.
 
 mod body;
 mod chunked;
@@ -26,12 +27,14 @@ mod error;
 mod exchange;
 mod head;
 mod pool;
+mod tls;
 mod writer;
 
 pub use body::ResponseBody;
 pub use error::{Error, ErrorKind};
 pub use exchange::SendBody;
 pub use pool::{Backend, PoolConfig, Pools};
+pub use tls::https_connector;
 
 /// Errors of a request body: whatever the caller's body type yields, boxed.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

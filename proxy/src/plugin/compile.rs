@@ -1,8 +1,9 @@
 //! The config's `plugins`: each loaded (or taken from the engine's cache) with its limits, and
 //! references to them by name from authorizers, mappers and integrations.
 
+use crate::plugin::host::http::{HttpGrant, Origin};
 use crate::plugin::{Instances, Plugin, PluginHost, PluginKind, PluginSettings, DEFAULT_MAX_IDLE};
-use gatehouse_config::raw::{RawInstances, RawPlugin};
+use gatehouse_config::raw::{RawHttpOutbound, RawInstances, RawPlugin};
 use gatehouse_config::{duration, Errors};
 use std::collections::HashMap;
 use std::path::Path;
@@ -45,6 +46,10 @@ pub fn plugins(
                 );
             }
             let instances = instances(p, e);
+            let http = p
+                .http_outbound
+                .as_ref()
+                .and_then(|h| e.at("http_outbound", |e| http_grant(h, e)));
             let settings = PluginSettings {
                 timeout,
                 fuel: p.fuel,
@@ -57,6 +62,7 @@ pub fn plugins(
                 ),
                 env: p.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                 instances,
+                http,
             };
             let path = std::path::absolute(dir.join(&p.path)).unwrap_or_else(|_| dir.join(&p.path));
             match host.load(name, &path, settings) {
@@ -73,6 +79,25 @@ pub fn plugins(
         })
     }
     (out, paths)
+}
+
+/// `http_outbound`: the origins, the timeout (default 10 s) and the cap on requests in flight
+/// (default 16).
+fn http_grant(raw: &RawHttpOutbound, e: &mut Errors) -> Option<Arc<HttpGrant>> {
+    let before = e.len();
+    let mut allow = Vec::with_capacity(raw.allow.len());
+    for (i, origin) in raw.allow.iter().enumerate() {
+        match Origin::parse(origin) {
+            Ok(o) => allow.push(o),
+            Err(msg) => e.at("allow", |e| e.index(i, |e| e.push(msg))),
+        }
+    }
+    let timeout = duration(e, "timeout", raw.timeout.as_deref(), 10_000, 1, 300_000);
+    let max_concurrent = raw.max_concurrent.unwrap_or(16);
+    if max_concurrent == 0 {
+        e.push_at("max_concurrent", "expected a positive number of requests");
+    }
+    (e.len() == before).then(|| Arc::new(HttpGrant::new(allow, timeout, max_concurrent)))
 }
 
 /// `instances`, `max_calls` and `max_idle`; the last two only go with `reuse`.

@@ -1,0 +1,152 @@
+//! `wasi:http` through the real binary: a standard `wasi:http/proxy` component (the
+//! `wasi-http-hello` plugin, built against the `wasip2` crate with no Gatehouse SDK) serves as
+//! an integration, sees the gateway's context headers (and never a client's forgery of them),
+//! reads a streamed body and streams its answer; its outbound requests through
+//! `wasi:http/outgoing-handler` reach a granted loopback backend, are denied elsewhere without
+//! touching the network, and are cut off at the grant's timeout.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use gatehouse_e2e::backend::Backend;
+use gatehouse_e2e::{http1_client, json, plugin_path, Gateway, BASE};
+
+/// `hello` (granted `allowed`'s origin with a 300 ms timeout), `closed` (no grant), both under
+/// `/NAME/{proxy+}`, with a stage variable.
+fn config(allowed: &Backend) -> String {
+    let hello = plugin_path("wasi-http-hello");
+    let hello = hello.display();
+    let origin = format!("http://{}", allowed.addr);
+    format!(
+        r#"{BASE}plugins:
+  hello:
+    path: {hello}
+    http_outbound:
+      allow: ["{origin}"]
+      timeout: 300ms
+  closed:
+    path: {hello}
+apis:
+  - name: app
+    stages: {{ prod: {{ variables: {{ color: blue }} }} }}
+    resources:
+      /hello/{{proxy+}}: {{ ANY: {{ integration: {{ type: wasm, plugin: hello }} }} }}
+      /closed/{{proxy+}}: {{ ANY: {{ integration: {{ type: wasm, plugin: closed }} }} }}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wasi_http_component_serves_with_the_gateways_context() {
+    let backend = Backend::start("b").await;
+    let gw = Gateway::start_workers(&config(&backend), 1);
+    let c = http1_client();
+    let url = format!("{}/prod/hello/hello/pets/7?q=1", gw.url("public"));
+    let r = c
+        .get(&url)
+        .header("x-gatehouse-principal-id", "forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let first = json(r).await;
+    assert_eq!(first["method"], "GET");
+    // The path below the stage, as a Lambda proxy event's `path`.
+    assert_eq!(first["path"], "/hello/hello/pets/7?q=1");
+    let ctx = &first["context"];
+    assert_eq!(ctx["x-gatehouse-stage"], "prod");
+    assert_eq!(ctx["x-gatehouse-resource-path"], "/hello/{proxy+}");
+    assert_eq!(ctx["x-gatehouse-path-parameters"], "proxy=hello%2Fpets%2F7");
+    assert_eq!(ctx["x-gatehouse-stage-variables"], "color=blue");
+    assert_eq!(ctx["x-gatehouse-source-ip"], "127.0.0.1");
+    assert!(ctx["x-gatehouse-request-id"].as_str().unwrap().len() == 36);
+    // No authorizer ran: a client's own x-gatehouse-* header does not get through.
+    assert!(ctx.get("x-gatehouse-principal-id").is_none(), "{first}");
+
+    // One worker, instances reused: the second call finds the first one's global.
+    let second = json(c.get(&url).send().await.unwrap()).await;
+    assert_eq!(
+        second["calls"].as_u64().unwrap(),
+        first["calls"].as_u64().unwrap() + 1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_stream_in_and_out() {
+    let backend = Backend::start("b").await;
+    let gw = Gateway::start(&config(&backend));
+    let c = http1_client();
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let r = c
+        .post(format!("{}/prod/hello/echo", gw.url("public")))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), body.as_slice());
+
+    let r = c
+        .get(format!("{}/prod/hello/stream/500", gw.url("public")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert_eq!(text.lines().count(), 500);
+    assert_eq!(text.lines().last(), Some("chunk 499"));
+
+    let r = c
+        .get(format!("{}/prod/closed/nothing-here", gw.url("public")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_requests_reach_only_granted_origins() {
+    let allowed = Backend::start("allowed").await;
+    let other = Backend::start("other").await;
+    let gw = Gateway::start(&config(&allowed));
+    let c = http1_client();
+    let fetch = |plugin: &str, target: String| {
+        let url = format!("{}/prod/{plugin}/fetch/{target}", gw.url("public"));
+        let c = c.clone();
+        async move {
+            let r = c.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+
+    // Granted: the component gets the backend's answer.
+    let (status, body) = fetch("hello", format!("{}/status/201", allowed.addr)).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = fetch("hello", format!("{}/from-plugin", allowed.addr)).await;
+    assert_eq!(status, 200, "{body}");
+    let seen: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(seen["path"], "/from-plugin");
+    assert_eq!(allowed.hits(), 2);
+
+    // Another port of the same host, and a plugin with no grant: denied inside the plugin,
+    // and nothing reaches either backend.
+    let (status, body) = fetch("hello", format!("{}/x", other.addr)).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (502, "ErrorCode::HttpRequestDenied")
+    );
+    let (status, body) = fetch("closed", format!("{}/x", allowed.addr)).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (502, "ErrorCode::HttpRequestDenied")
+    );
+    assert_eq!(other.hits(), 0);
+    assert_eq!(allowed.hits(), 2);
+
+    // A granted backend slower than the grant's 300 ms timeout.
+    let (status, body) = fetch("hello", format!("{}/delay/2000/slow", allowed.addr)).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (502, "ErrorCode::HttpResponseTimeout")
+    );
+}
