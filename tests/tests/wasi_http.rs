@@ -10,8 +10,9 @@
 use gatehouse_e2e::backend::Backend;
 use gatehouse_e2e::{http1_client, json, plugin_path, Gateway, BASE};
 
-/// `hello` (granted `allowed`'s origin with a 300 ms timeout), `closed` (no grant), both under
-/// `/NAME/{proxy+}`, with a stage variable.
+/// `hello` (granted `allowed`'s origin with a 300 ms timeout), `closed` (no grant) and
+/// `patient` (granted, the default 10 s timeout, a 5 s deadline), each under `/NAME/{proxy+}`,
+/// a mock under `/plain`, and a stage variable.
 fn config(allowed: &Backend) -> String {
     let hello = plugin_path("wasi-http-hello");
     let hello = hello.display();
@@ -25,12 +26,19 @@ fn config(allowed: &Backend) -> String {
       timeout: 300ms
   closed:
     path: {hello}
+  patient:
+    path: {hello}
+    timeout: 5s
+    http_outbound:
+      allow: ["{origin}"]
 apis:
   - name: app
     stages: {{ prod: {{ variables: {{ color: blue }} }} }}
     resources:
       /hello/{{proxy+}}: {{ ANY: {{ integration: {{ type: wasm, plugin: hello }} }} }}
       /closed/{{proxy+}}: {{ ANY: {{ integration: {{ type: wasm, plugin: closed }} }} }}
+      /patient/{{proxy+}}: {{ ANY: {{ integration: {{ type: wasm, plugin: patient }} }} }}
+      /plain: {{ GET: {{ integration: {{ type: mock, body: plain }} }} }}
 "#
     )
 }
@@ -149,4 +157,42 @@ async fn outbound_requests_reach_only_granted_origins() {
         (status, body.as_str()),
         (502, "ErrorCode::HttpResponseTimeout")
     );
+}
+
+/// With one worker, plugin calls waiting on a slow outbound request do not hold the worker:
+/// requests to a mock route sent meanwhile all succeed, and the waiting calls then get their
+/// answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_waiting_on_an_outbound_call_does_not_hold_the_worker() {
+    let backend = Backend::start("slow").await;
+    let gw = Gateway::start_workers(&config(&backend), 1);
+    let slow: Vec<_> = (0..3)
+        .map(|_| {
+            let url = format!(
+                "{}/prod/patient/fetch/{}/delay/1500/x",
+                gw.url("public"),
+                backend.addr
+            );
+            tokio::spawn(async move { http1_client().get(&url).send().await.map(|r| r.status()) })
+        })
+        .collect();
+    let c = http1_client();
+    let mut plain = 0;
+    while plain < 20 {
+        let r = c
+            .get(format!("{}/prod/plain", gw.url("public")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().await.unwrap(), "plain");
+        plain += 1;
+    }
+    let waiting = slow.iter().filter(|t| !t.is_finished()).count();
+    eprintln!(
+        "{plain} plain requests done while {waiting} of 3 plugin calls waited on the backend"
+    );
+    for t in slow {
+        assert_eq!(t.await.unwrap().unwrap(), 200);
+    }
 }
