@@ -2,7 +2,10 @@
 # Builds the plugins in plugins/ into WebAssembly components in plugins/dist/NAME.wasm.
 # Installs the guest toolchain first (scripts/setup-wasm.sh).
 #
-#   PLUGINS_TARGET_DIR   cargo's build folder for the guests (default plugins/target)
+#   PLUGINS_TARGET_DIR   build folder for the guests (default plugins/target)
+#
+# Rust plugins are the cargo workspace's members; C, JavaScript and Python plugins are the
+# folders c-NAME/, js-NAME/ and py-NAME/, each naming its world in a file WORLD.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup-wasm.sh"
@@ -47,4 +50,57 @@ for dir in "$plugins"/c-*/; do
   wasm-tools component new "$gen/core.wasm" -o "$dist/$name.wasm"
   wasm-tools validate "$dist/$name.wasm"
 done
+
+# JavaScript and Python plugins take seconds to componentize, so each is rebuilt only when its
+# inputs changed: a stamp file records the digest of its folder, wit/ and the compiler's
+# version, and the digest of the component built from them.
+tools="${XDG_CACHE_HOME:-$HOME/.cache}/gatehouse-tools"
+stamps=$CARGO_TARGET_DIR/stamps
+inputs_digest() { # NAME COMPILER-VERSION
+  {
+    echo "$2"
+    (cd "$root" && find "plugins/$1" wit -type f ! -path '*/__pycache__/*' -print0 |
+      sort -z | xargs -0 sha256sum)
+  } | sha256sum | cut -d' ' -f1
+}
+built() { # NAME: the stamp a build of these inputs leaves
+  echo "$digest $(sha256sum <"$dist/$1.wasm" | cut -d' ' -f1)"
+}
+up_to_date() { # NAME
+  [ -f "$dist/$1.wasm" ] && [ "$(cat "$stamps/$1" 2>/dev/null)" = "$(built "$1")" ]
+}
+
+# JavaScript plugins: plugin.js, run by QuickJS inside the component (componentize-qjs; --sync:
+# no component-model async ABI). Run from the repository root, which holds wit/.
+qjs=$tools/node/node_modules/.bin/componentize-qjs
+qjs_version=$(grep -m1 '"version"' "$tools/node/node_modules/componentize-qjs/package.json")
+for dir in "$plugins"/js-*/; do
+  name=$(basename "$dir")
+  digest=$(inputs_digest "$name" "componentize-qjs $qjs_version")
+  up_to_date "$name" && continue
+  (cd "$root" && "$qjs" --sync --wit wit --world "$(cat "$dir/WORLD")" \
+    --js "plugins/$name/plugin.js" -o "$dist/$name.wasm" >/dev/null)
+  wasm-tools validate "$dist/$name.wasm"
+  mkdir -p "$stamps"
+  built "$name" >"$stamps/$name"
+done
+
+# Python plugins: module `app` of the folder, with CPython inside the component
+# (componentize-py). A copy of the folder is built, so no __pycache__ lands in the sources.
+componentize_py=$tools/wasm-venv/bin/componentize-py
+for dir in "$plugins"/py-*/; do
+  name=$(basename "$dir")
+  digest=$(inputs_digest "$name" "$("$componentize_py" --version)")
+  up_to_date "$name" && continue
+  src=$CARGO_TARGET_DIR/py/$name
+  rm -rf "$src"
+  mkdir -p "$src"
+  cp -R "$dir". "$src"
+  VIRTUAL_ENV=$tools/wasm-venv "$componentize_py" -q -d "$root/wit" -w "$(cat "$dir/WORLD")" \
+    componentize -p "$src" app -o "$dist/$name.wasm"
+  wasm-tools validate "$dist/$name.wasm"
+  mkdir -p "$stamps"
+  built "$name" >"$stamps/$name"
+done
+
 echo "plugins: $(cd "$dist" && ls ./*.wasm | sed 's|^\./||' | tr '\n' ' ')"
