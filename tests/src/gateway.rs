@@ -95,8 +95,9 @@ pub struct Gateway {
     admin: Option<SocketAddr>,
 }
 
-/// How long a gateway may take to start (a debug build compiling plugins is slow on 2 cores).
-pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a gateway may take to start (a debug build compiling plugins is slow on 2 cores;
+/// a Python plugin alone takes seconds to compile, more on a busy machine).
+pub const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Gateway {
     /// Writes `yaml` as `gatehouse.yaml` in a fresh folder and serves it.
