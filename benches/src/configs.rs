@@ -9,6 +9,10 @@
 //! | `/prod/authz-cached/...` | Wasm authorizer, 300 s decision cache | (none)                   |
 //! | `/prod/mapped/...` | Wasm request and response mapper         | (none)                        |
 //! | `/prod/jwt/...` | JWT authorizer (RS256, keys from a file)    | (none)                        |
+//! | `/prod/wasi/hello` | `wasi:http/proxy` component integration  | (none)                        |
+//! | `/prod/js-authz/...` | JavaScript authorizer, decision cache off | (none)                      |
+//! | `/prod/py/...`  | Python integration                          | (none)                        |
+//! | `/prod/mock`    | mock integration (a small JSON body)        | (none)                        |
 //!
 //! Both log nothing per request and buffer nothing on disk.
 
@@ -31,6 +35,9 @@ pub struct Ports {
 pub struct Plugins {
     pub authorizer: std::path::PathBuf,
     pub mapper: std::path::PathBuf,
+    pub wasi_http: std::path::PathBuf,
+    pub js_authorizer: std::path::PathBuf,
+    pub py_integration: std::path::PathBuf,
 }
 
 /// The key set the JWT route verifies the benchmark's token with.
@@ -52,9 +59,21 @@ pub fn gatehouse(ports: &Ports, dir: &Path, plugins: Option<&Plugins>) -> String
     config: {{ tokens: "{token}=alice" }}
   json-mapper:
     path: {mapper}
+  wasi-hello:
+    path: {wasi_http}
+  js-tokens:
+    path: {js}
+    timeout: 1s
+    config: {{ token: bench }}
+  py-echo:
+    path: {py}
+    memory_bytes: 67108864
 "#,
+                js = p.js_authorizer.display(),
+                py = p.py_integration.display(),
                 authz = p.authorizer.display(),
                 mapper = p.mapper.display(),
+                wasi_http = p.wasi_http.display(),
                 token = crate::load::TOKEN,
             ),
             format!(
@@ -71,10 +90,21 @@ pub fn gatehouse(ports: &Ports, dir: &Path, plugins: Option<&Plugins>) -> String
           request_mapper: json-mapper
           response_mapper: json-mapper
           integration: {{ type: http_proxy, uri: "http://{backend}/{{proxy}}" }}
+      /wasi/{{proxy+}}:
+        GET:
+          integration: {{ type: wasm, plugin: wasi-hello }}
+      /js-authz/{{proxy+}}:
+        GET:
+          authorizer: js-uncached
+          integration: {{ type: http_proxy, uri: "http://{backend}/{{proxy}}" }}
+      /py/{{proxy+}}:
+        GET:
+          integration: {{ type: wasm, plugin: py-echo }}
 "#
             ),
             r#"      uncached: { plugin: tokens, identity_sources: [header.Authorization], ttl: 0s }
       cached: { plugin: tokens, identity_sources: [header.Authorization], ttl: 300s }
+      js-uncached: { plugin: js-tokens, identity_sources: [header.x-api-token], ttl: 0s }
 "#
             .to_owned(),
         ),
@@ -111,6 +141,9 @@ throttle: {{ rate: 10000000, burst: 10000000 }}
         ANY:
           throttle: {{ rate: 1, burst: 1 }}
           integration: {{ type: http_proxy, uri: "http://{backend}/{{proxy}}" }}
+      /mock:
+        GET:
+          integration: {{ type: mock, body: '{{"message":"hello"}}' }}
       /jwt/{{proxy+}}:
         GET:
           authorizer: jwt

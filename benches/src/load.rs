@@ -39,6 +39,10 @@ pub fn auth_header() -> String {
     format!("Authorization: Bearer {TOKEN}")
 }
 
+/// A second header every wrk run sends: the JavaScript authorizer's token (`x-api-token`,
+/// ignored where nothing checks it).
+pub const API_TOKEN_HEADER: &str = "x-api-token: bench";
+
 const WRK_REPORT: &str = r#"
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -116,6 +120,8 @@ fn wrk(
         .arg(&script)
         .arg("-H")
         .arg(auth_header())
+        .arg("-H")
+        .arg(API_TOKEN_HEADER)
         .arg(url)
         .output()
         .context("cannot run wrk (scripts/bench.sh installs it)")?;

@@ -285,11 +285,26 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let plugins = {
-        let authorizer = args.plugins.join("token-authorizer.wasm");
-        let mapper = args.plugins.join("json-mapper.wasm");
-        (authorizer.is_file() && mapper.is_file()).then(|| configs::Plugins {
-            authorizer: std::fs::canonicalize(&authorizer).unwrap_or(authorizer),
-            mapper: std::fs::canonicalize(&mapper).unwrap_or(mapper),
+        let files = [
+            "token-authorizer",
+            "json-mapper",
+            "wasi-http-hello",
+            "js-authorizer",
+            "py-integration",
+        ]
+        .map(|name| {
+            let path = args.plugins.join(format!("{name}.wasm"));
+            std::fs::canonicalize(&path).unwrap_or(path)
+        });
+        files.iter().all(|f| f.is_file()).then(|| {
+            let [authorizer, mapper, wasi_http, js_authorizer, py_integration] = files;
+            configs::Plugins {
+                authorizer,
+                mapper,
+                wasi_http,
+                js_authorizer,
+                py_integration,
+            }
         })
     };
     if plugins.is_none() {

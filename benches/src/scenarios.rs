@@ -301,5 +301,37 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             "Wasm request and response mapper (JSON)",
             "/prod/mapped/small",
         ),
+        wasm(
+            "js-authz",
+            "JavaScript (QuickJS) authorizer on every request (decision cache off)",
+            "/prod/js-authz/small",
+        ),
+        wasm(
+            "py",
+            "Python integration (warm instances)",
+            "/prod/py/small",
+        ),
+        Scenario {
+            compares: "Gatehouse mock integration",
+            arms: vec![
+                arm(
+                    "Gatehouse",
+                    Target::Gatehouse,
+                    Listener::Plain,
+                    "/prod/wasi/hello",
+                ),
+                arm(
+                    "Gatehouse mock integration",
+                    Target::Gatehouse,
+                    Listener::Plain,
+                    "/prod/mock",
+                ),
+            ],
+            ..wasm(
+                "wasi-http",
+                "wasi:http/proxy component integration (hello JSON)",
+                "",
+            )
+        },
     ]
 }
