@@ -55,6 +55,11 @@ struct Args {
     /// shell's open-file limit must allow this many (and the target's too).
     #[arg(long, default_value_t = 10_000)]
     idle_count: usize,
+    /// Only these Gatehouse idle measurements (comma-separated: http1, h2c, tls, ws); all by
+    /// default. Memory a measurement frees stays in the process and lowers the next one's
+    /// figure, so separate runs give each protocol a fresh Gatehouse.
+    #[arg(long, value_delimiter = ',')]
+    idle_proto: Vec<String>,
 }
 
 /// Everything started for the run.
@@ -292,37 +297,31 @@ fn idle_costs(bench: &Bench, args: &Args) -> anyhow::Result<Vec<idle::IdleCost>>
     use idle::Proto;
     let n = args.idle_count;
     let h1 = (Listener::Plain, Proto::Http1, "/prod/small");
-    let mut out = vec![
-        idle_cost(
-            bench,
-            Target::Gatehouse,
-            "Gatehouse, HTTP/1.1 keep-alive",
-            h1,
-            n,
-        )?,
-        idle_cost(
-            bench,
-            Target::Gatehouse,
+    let gatehouse = [
+        ("http1", "Gatehouse, HTTP/1.1 keep-alive", h1),
+        (
+            "h2c",
             "Gatehouse, h2c",
             (Listener::Plain, Proto::H2c, "/prod/small"),
-            n,
-        )?,
-        idle_cost(
-            bench,
-            Target::Gatehouse,
+        ),
+        (
+            "tls",
             "Gatehouse, HTTP/1.1 over TLS",
             (Listener::Tls, Proto::Tls, "/prod/small"),
-            n,
-        )?,
+        ),
         // Sessions held by Gatehouse itself (a WebSocket API stage, no backend connection).
-        idle_cost(
-            bench,
-            Target::Gatehouse,
+        (
+            "ws",
             "Gatehouse, WebSocket API sessions",
             (Listener::Plain, Proto::WebSocket, "/wsapi"),
-            n,
-        )?,
+        ),
     ];
+    let mut out = Vec::new();
+    for (id, what, how) in gatehouse {
+        if args.idle_proto.is_empty() || args.idle_proto.iter().any(|p| p == id) {
+            out.push(idle_cost(bench, Target::Gatehouse, what, how, n)?);
+        }
+    }
     if !args.idle_only {
         out.push(idle_cost(
             bench,
