@@ -6,6 +6,7 @@
 //! (also written to `--out`). Run it through `scripts/bench.sh`.
 
 mod configs;
+mod idle;
 mod load;
 mod procs;
 mod report;
@@ -47,6 +48,18 @@ struct Args {
     /// Where the Markdown report goes (besides stdout).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Only measure Gatehouse's memory per idle connection (no nginx, no load tools).
+    #[arg(long)]
+    idle_only: bool,
+    /// Idle connections per reading: RSS is read at a tenth of this and at all of it. The
+    /// shell's open-file limit must allow this many (and the target's too).
+    #[arg(long, default_value_t = 10_000)]
+    idle_count: usize,
+    /// Only these Gatehouse idle measurements (comma-separated: http1, h2c, tls, ws); all by
+    /// default. Memory a measurement frees stays in the process and lowers the next one's
+    /// figure, so separate runs give each protocol a fresh Gatehouse.
+    #[arg(long, value_delimiter = ',')]
+    idle_proto: Vec<String>,
 }
 
 /// Everything started for the run.
@@ -54,7 +67,8 @@ struct Bench {
     dir: tempfile::TempDir,
     ports: configs::Ports,
     gatehouse: Proc,
-    nginx: Proc,
+    /// Not started with `--idle-only`.
+    nginx: Option<Proc>,
     backend: Proc,
 }
 
@@ -87,7 +101,7 @@ impl Bench {
     fn proc(&self, target: Target) -> &Proc {
         match target {
             Target::Gatehouse => &self.gatehouse,
-            Target::Nginx => &self.nginx,
+            Target::Nginx => self.nginx.as_ref().unwrap_or(&self.gatehouse),
             Target::Direct => &self.backend,
         }
     }
@@ -109,7 +123,6 @@ fn start(args: &Args, plugins: Option<&configs::Plugins>) -> anyhow::Result<Benc
             gatehouse_bin.display()
         );
     }
-    let nginx_bin = which("nginx").context("nginx not found (scripts/bench.sh installs it)")?;
 
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])?;
     std::fs::write(dir.path().join("cert.pem"), cert.cert.pem())?;
@@ -146,23 +159,29 @@ fn start(args: &Args, plugins: Option<&configs::Plugins>) -> anyhow::Result<Benc
             .env("GATEHOUSE_PLUGIN_CACHE", dir.path().join("plugin-cache"))
             .stdout(Stdio::null()),
     )?;
-    let ngx_config = dir.path().join("nginx.conf");
-    std::fs::write(&ngx_config, configs::nginx(&ports, dir.path()))?;
-    let mut nginx = Proc::spawn(
-        "nginx",
-        Command::new(nginx_bin)
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-e")
-            .arg(dir.path().join("error.log"))
-            .arg("-c")
-            .arg(&ngx_config)
-            .args(["-g", "daemon off; master_process on;"])
-            .stdout(Stdio::null()),
-    )?;
     let probe = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
     wait_ready(&mut gatehouse, probe(ports.gatehouse), "/prod/small")?;
-    wait_ready(&mut nginx, probe(ports.nginx), "/prod/small")?;
+    let nginx = if args.idle_only {
+        None
+    } else {
+        let nginx_bin = which("nginx").context("nginx not found (scripts/bench.sh installs it)")?;
+        let ngx_config = dir.path().join("nginx.conf");
+        std::fs::write(&ngx_config, configs::nginx(&ports, dir.path()))?;
+        let mut nginx = Proc::spawn(
+            "nginx",
+            Command::new(nginx_bin)
+                .arg("-p")
+                .arg(dir.path())
+                .arg("-e")
+                .arg(dir.path().join("error.log"))
+                .arg("-c")
+                .arg(&ngx_config)
+                .args(["-g", "daemon off; master_process on;"])
+                .stdout(Stdio::null()),
+        )?;
+        wait_ready(&mut nginx, probe(ports.nginx), "/prod/small")?;
+        Some(nginx)
+    };
     Ok(Bench {
         dir,
         ports,
@@ -239,49 +258,108 @@ fn cpu_per_request(
     (requests > 0).then(|| delta.as_secs_f64() * 1e6 / requests as f64)
 }
 
-/// Resident memory of a target before and after opening `count` idle connections.
-#[derive(Debug)]
-pub struct IdleCost {
-    pub what: String,
-    pub count: usize,
-    pub before: u64,
-    pub after: u64,
-}
-
-/// Resident memory per idle connection: RSS before and after opening `n` keep-alive HTTP/1.1
-/// connections (`websocket`: WebSocket connections) to `path`.
+/// Resident memory per idle connection of `target` ([`idle::measure`]): `n` connections in
+/// all, `n / 10` at the first reading.
 fn idle_cost(
     bench: &Bench,
     target: Target,
     what: &str,
-    path: &str,
+    (listener, proto, path): (Listener, idle::Proto, &str),
     n: usize,
-    websocket: bool,
-) -> anyhow::Result<IdleCost> {
-    std::thread::sleep(Duration::from_millis(300));
-    let before = bench.proc(target).rss();
-    let addr = bench.addr(target, Listener::Plain);
-    let (http, ws) = if websocket {
-        (Vec::new(), wsload::open_idle(addr, path, n)?)
-    } else {
-        (open_idle(addr, path, n)?, Vec::new())
+) -> anyhow::Result<idle::IdleCost> {
+    let tls = match proto {
+        idle::Proto::Tls => Some(rustload::client_tls(
+            &bench.dir.path().join("cert.pem"),
+            b"http/1.1",
+        )?),
+        _ => None,
     };
-    std::thread::sleep(Duration::from_millis(800));
-    let after = bench.proc(target).rss();
-    drop((http, ws));
-    Ok(IdleCost {
-        what: what.to_owned(),
-        count: n,
-        before,
-        after,
-    })
+    let t = idle::Target {
+        addr: bench.addr(target, listener),
+        proto,
+        path: path.to_owned(),
+        tls,
+    };
+    let proc = bench.proc(target);
+    let cost = idle::measure(what, &t, (n / 10).max(1), n, || proc.rss())?;
+    eprintln!(
+        "{what}: {:.1} KiB per idle connection, {}/{} alive",
+        cost.per_connection() / 1024.0,
+        cost.alive.0,
+        cost.alive.1
+    );
+    Ok(cost)
+}
+
+/// Memory per idle connection for each protocol Gatehouse serves, and for nginx unless
+/// `--idle-only`.
+fn idle_costs(bench: &Bench, args: &Args) -> anyhow::Result<Vec<idle::IdleCost>> {
+    use idle::Proto;
+    let n = args.idle_count;
+    let h1 = (Listener::Plain, Proto::Http1, "/prod/small");
+    let gatehouse = [
+        ("http1", "Gatehouse, HTTP/1.1 keep-alive", h1),
+        (
+            "h2c",
+            "Gatehouse, h2c",
+            (Listener::Plain, Proto::H2c, "/prod/small"),
+        ),
+        (
+            "tls",
+            "Gatehouse, HTTP/1.1 over TLS",
+            (Listener::Tls, Proto::Tls, "/prod/small"),
+        ),
+        // Sessions held by Gatehouse itself (a WebSocket API stage, no backend connection).
+        (
+            "ws",
+            "Gatehouse, WebSocket API sessions",
+            (Listener::Plain, Proto::WebSocket, "/wsapi"),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (id, what, how) in gatehouse {
+        if args.idle_proto.is_empty() || args.idle_proto.iter().any(|p| p == id) {
+            out.push(idle_cost(bench, Target::Gatehouse, what, how, n)?);
+        }
+    }
+    if !args.idle_only {
+        out.push(idle_cost(
+            bench,
+            Target::Nginx,
+            "nginx, HTTP/1.1 keep-alive",
+            h1,
+            n,
+        )?);
+        if args.only.is_empty() || args.only.iter().any(|o| o == "ws-echo") {
+            // Pass-through holds two sockets per connection, so fewer fit the file limit.
+            let ws = (Listener::Plain, Proto::WebSocket, "/prod/ws");
+            let pass = (n / 2).min(4_000);
+            out.push(idle_cost(
+                bench,
+                Target::Gatehouse,
+                "Gatehouse, WebSocket pass-through",
+                ws,
+                pass,
+            )?);
+            out.push(idle_cost(
+                bench,
+                Target::Nginx,
+                "nginx, WebSocket proxy",
+                ws,
+                pass,
+            )?);
+        }
+    }
+    Ok(out)
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    for tool in ["wrk", "h2load", "nginx"] {
-        if which(tool).is_none() {
-            bail!("`{tool}` not found: run scripts/bench.sh, which installs it");
+    if !args.idle_only {
+        for tool in ["wrk", "h2load", "nginx"] {
+            if which(tool).is_none() {
+                bail!("`{tool}` not found: run scripts/bench.sh, which installs it");
+            }
         }
     }
     let plugins = {
@@ -329,54 +407,14 @@ fn main() -> anyhow::Result<()> {
 
     let bench = start(&args, plugins.as_ref())?;
     eprintln!(
-        "gatehouse on 127.0.0.1:{}, nginx on 127.0.0.1:{}, backend on {}; {} s per run, {} rounds",
+        "gatehouse on 127.0.0.1:{}, nginx on 127.0.0.1:{} (unless --idle-only), backend on {}; {} s per run, {} rounds",
         bench.ports.gatehouse, bench.ports.nginx, bench.ports.backend, args.duration, args.rounds
     );
-    let mut idle = vec![
-        idle_cost(
-            &bench,
-            Target::Gatehouse,
-            "Gatehouse, HTTP/1.1 keep-alive",
-            "/prod/small",
-            1000,
-            false,
-        )?,
-        idle_cost(
-            &bench,
-            Target::Nginx,
-            "nginx, HTTP/1.1 keep-alive",
-            "/prod/small",
-            1000,
-            false,
-        )?,
-    ];
-    if args.only.is_empty() || args.only.iter().any(|o| o == "ws-echo") {
-        // Pass-through holds two sockets per connection, so fewer fit the file limit.
-        idle.push(idle_cost(
-            &bench,
-            Target::Gatehouse,
-            "Gatehouse, WebSocket pass-through",
-            "/prod/ws",
-            4_000,
-            true,
-        )?);
-        idle.push(idle_cost(
-            &bench,
-            Target::Nginx,
-            "nginx, WebSocket proxy",
-            "/prod/ws",
-            4_000,
-            true,
-        )?);
-        // Sessions held by Gatehouse itself (a WebSocket API stage, no backend connection).
-        idle.push(idle_cost(
-            &bench,
-            Target::Gatehouse,
-            "Gatehouse, WebSocket API sessions",
-            "/wsapi",
-            10_000,
-            true,
-        )?);
+    let idle = idle_costs(&bench, &args)?;
+    if args.idle_only {
+        let text = report::idle_table(&idle);
+        println!("{text}");
+        return Ok(());
     }
     let mut results = Vec::new();
     for s in chosen {

@@ -235,18 +235,23 @@ pub fn wait_ready(proc: &mut Proc, addr: SocketAddr, path: &str) -> anyhow::Resu
     bail!("{} did not answer on {addr}: {last}", proc.name)
 }
 
-/// Opens `n` keep-alive connections, each having completed one request, and holds them.
+/// Opens `n` keep-alive connections, each having completed one request, and holds them. At
+/// most 64 requests are in flight at once.
 pub fn open_idle(addr: SocketAddr, path: &str, n: usize) -> anyhow::Result<Vec<TcpStream>> {
     let mut conns = Vec::with_capacity(n);
-    for _ in 0..n {
-        let mut s = TcpStream::connect(addr)
-            .with_context(|| format!("idle connection {} to {addr}", conns.len() + 1))?;
-        s.set_read_timeout(Some(Duration::from_secs(10)))?;
-        write!(s, "GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n")?;
-        conns.push(s);
-    }
-    for s in &mut conns {
-        read_response(s)?;
+    while conns.len() < n {
+        let batch = (n - conns.len()).min(64);
+        let start = conns.len();
+        for _ in 0..batch {
+            let mut s = TcpStream::connect(addr)
+                .with_context(|| format!("idle connection {} to {addr}", conns.len() + 1))?;
+            s.set_read_timeout(Some(Duration::from_secs(10)))?;
+            write!(s, "GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n")?;
+            conns.push(s);
+        }
+        for s in &mut conns[start..] {
+            read_response(s)?;
+        }
     }
     Ok(conns)
 }

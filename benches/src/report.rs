@@ -97,7 +97,11 @@ fn versions() -> String {
     )
 }
 
-pub fn markdown(settings: &str, results: &[Measured<'_>], idle: &[crate::IdleCost]) -> String {
+pub fn markdown(
+    settings: &str,
+    results: &[Measured<'_>],
+    idle: &[crate::idle::IdleCost],
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Machine: {}  ", machine());
     let _ = writeln!(out, "Tools: {}  ", versions());
@@ -228,20 +232,31 @@ pub fn markdown(settings: &str, results: &[Measured<'_>], idle: &[crate::IdleCos
     );
 
     let _ = writeln!(out);
+    out.push_str(&idle_table(idle));
+    out
+}
+
+/// The idle-connection table: RSS at `n1` and `n2` idle connections, the slope between them,
+/// and how many sampled connections still answered.
+pub fn idle_table(idle: &[crate::idle::IdleCost]) -> String {
+    let mut out = String::new();
     let _ = writeln!(
         out,
-        "| idle connections | count | RSS before | RSS with them open | per connection |"
+        "| idle connections | n1 | RSS at n1 | n2 | RSS at n2 | per connection | alive after |"
     );
-    let _ = writeln!(out, "|---|--:|--:|--:|--:|");
+    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|");
     for c in idle {
         let _ = writeln!(
             out,
-            "| {} | {} | {} MiB | {} MiB | {:.1} KiB |",
+            "| {} | {} | {} MiB | {} | {} MiB | {:.2} KiB | {}/{} |",
             c.what,
-            c.count,
-            mib(c.before),
-            mib(c.after),
-            c.after.saturating_sub(c.before) as f64 / c.count.max(1) as f64 / 1024.0
+            c.n1,
+            mib(c.rss1),
+            c.n2,
+            mib(c.rss2),
+            c.per_connection() / 1024.0,
+            c.alive.0,
+            c.alive.1
         );
     }
     out

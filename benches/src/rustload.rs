@@ -38,7 +38,13 @@ pub fn run(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let tls = client_tls(cert_pem, proto)?;
+    let tls = client_tls(
+        cert_pem,
+        match proto {
+            Proto::H2Tls => b"h2",
+            Proto::H3 => b"h3",
+        },
+    )?;
     let uri: http::Uri = format!("https://localhost:{}{path}", addr.port()).parse()?;
     rt.block_on(async move {
         let started = Instant::now();
@@ -160,7 +166,8 @@ impl Sender {
     }
 }
 
-fn client_tls(cert_pem: &Path, proto: Proto) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+/// A TLS 1.3 client that trusts `cert_pem` and offers `alpn`.
+pub fn client_tls(cert_pem: &Path, alpn: &[u8]) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_file_iter(cert_pem)
@@ -173,9 +180,6 @@ fn client_tls(cert_pem: &Path, proto: Proto) -> anyhow::Result<Arc<rustls::Clien
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    tls.alpn_protocols = vec![match proto {
-        Proto::H2Tls => b"h2".to_vec(),
-        Proto::H3 => b"h3".to_vec(),
-    }];
+    tls.alpn_protocols = vec![alpn.to_vec()];
     Ok(Arc::new(tls))
 }

@@ -1,11 +1,11 @@
-//! WebSocket load: echo round trips over N connections for a fixed time, and many idle
-//! connections held open for the memory figure. Loopback only.
+//! WebSocket load: echo round trips over N connections for a fixed time. Loopback only.
+//! (Idle WebSocket connections for the memory figure are opened by `idle.rs`.)
 
 use crate::run::Run;
 use futures_util::{SinkExt, StreamExt};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite::Message;
 
 /// The message every round trip sends (64 bytes of text).
 const MESSAGE: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -71,22 +71,4 @@ pub fn echo(addr: SocketAddr, path: &str, conns: usize, duration: Duration) -> a
             cpu_us_per_req: None,
         })
     })
-}
-
-/// Opens `n` WebSocket connections to `ws://addr{path}` and leaves them idle.
-pub fn open_idle(
-    addr: SocketAddr,
-    path: &str,
-    n: usize,
-) -> anyhow::Result<Vec<tungstenite::WebSocket<TcpStream>>> {
-    let url = format!("ws://{addr}{path}");
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
-        let tcp = TcpStream::connect(addr)?;
-        tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
-        let (ws, _) = tungstenite::client(url.as_str(), tcp)
-            .map_err(|e| anyhow::anyhow!("idle WebSocket {} to {url}: {e}", i + 1))?;
-        out.push(ws);
-    }
-    Ok(out)
 }

@@ -7,6 +7,7 @@
 
 pub mod conn;
 pub mod h3;
+pub mod keepalive;
 pub mod linger;
 pub mod shape;
 pub mod workers;
@@ -18,8 +19,8 @@ use crate::shared::Shared;
 use http::HeaderValue;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -41,37 +42,21 @@ pub fn bind(l: &ListenerSettings, reuse_port: bool) -> std::io::Result<TcpListen
     Ok(listener)
 }
 
-/// The HTTP/1.1 settings of both builders (hyper's own, for HTTP/1.1-only connections, and
-/// the `auto` one's half), which have the same methods but no common trait: one list, so the
-/// two cannot drift apart.
-macro_rules! http1_settings {
-    ($b:expr, $s:expr) => {
-        $b
-            // Lambda payload 1.0 events name headers as the client wrote them.
-            .preserve_header_case(true)
-            .timer(TokioTimer::new())
-            .header_read_timeout($s.header_read_timeout)
-            .max_buf_size($s.max_header_bytes.max(8192))
-            .max_headers($s.max_header_count)
-            .keep_alive(true)
-    };
-}
-
 /// A listener's connection builders and the bounds on its connections. A listener serves
-/// exactly the protocols it is configured with: with both on plain TCP, `auto` reads the
-/// first bytes to tell HTTP/2's preface from HTTP/1.1; with one, that protocol's builder
-/// serves it without guessing; on TLS, the protocol ALPN chose is the one served.
+/// exactly the protocols it is configured with: on plain TCP, the first bytes tell HTTP/2's
+/// preface from HTTP/1.1; on TLS, the protocol ALPN chose is the one served. Each protocol
+/// has its own builder, so a connection holds only its protocol's state.
 #[derive(Debug, Clone)]
 pub struct Builders {
-    pub auto: auto::Builder<TokioExecutor>,
     pub http1: hyper::server::conn::http1::Builder,
-    pub http2: auto::Builder<TokioExecutor>,
+    pub http2: hyper::server::conn::http2::Builder<TokioExecutor>,
     /// How long a new connection may stay silent (`limits.header_read_timeout`).
     pub first_bytes_timeout: Duration,
     pub serves_http1: bool,
     pub serves_http2: bool,
-    /// How long a connection may have nothing in flight (`limits.idle_timeout`).
-    pub idle_timeout: Duration,
+    /// How long a connection may have nothing in flight (`limits.idle_timeout`), and when
+    /// an idle HTTP/1.1 one waits outside hyper ([`keepalive`]).
+    pub timeouts: keepalive::Timeouts,
     /// The caps on open connections, shared by every worker.
     pub limits: Arc<conn::ConnLimits>,
 }
@@ -81,23 +66,30 @@ pub struct Builders {
 enum Protocol {
     Http1,
     Http2,
-    /// Either, told apart by the first bytes.
-    Sniff,
 }
 
 impl Builders {
     pub fn new(l: &ListenerSettings, s: &ServerSettings) -> Self {
-        let auto = builder(s);
         let mut http1 = hyper::server::conn::http1::Builder::new();
-        http1_settings!(http1, s);
+        http1
+            // Lambda payload 1.0 events name headers as the client wrote them.
+            .preserve_header_case(true)
+            .timer(TokioTimer::new())
+            .header_read_timeout(s.header_read_timeout)
+            .max_buf_size(s.max_header_bytes.max(8192))
+            .max_headers(s.max_header_count)
+            .keep_alive(true);
+        let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            .max_header_list_size(s.max_header_bytes as u32);
         Builders {
             http1,
-            http2: auto.clone().http2_only(),
-            auto,
+            http2,
             first_bytes_timeout: s.header_read_timeout,
             serves_http1: l.http1,
             serves_http2: l.http2,
-            idle_timeout: s.idle_timeout,
+            timeouts: keepalive::Timeouts::new(s.idle_timeout, s.header_read_timeout),
             limits: Arc::new(conn::ConnLimits::new(
                 s.max_connections,
                 s.max_connections_per_ip,
@@ -105,13 +97,9 @@ impl Builders {
         }
     }
 
-    /// The protocol of a plain-TCP connection.
-    fn for_plain(&self) -> Protocol {
-        match (self.serves_http1, self.serves_http2) {
-            (true, true) => Protocol::Sniff,
-            (false, true) => Protocol::Http2,
-            _ => Protocol::Http1,
-        }
+    /// Whether plain TCP serves HTTP/1.1 (also when neither protocol is named).
+    fn plain_http1(&self) -> bool {
+        self.serves_http1 || !self.serves_http2
     }
 
     /// The protocol of a TLS connection: HTTP/2 when ALPN chose `h2`, HTTP/1.1 when it chose
@@ -172,14 +160,11 @@ const GOAWAY_PROTOCOL_ERROR: &[u8] = &[
     0, 0, 0, 1, // PROTOCOL_ERROR
 ];
 
-/// The hyper connection builder that tells HTTP/1.1 from HTTP/2, with the listener limits.
-pub fn builder(s: &ServerSettings) -> auto::Builder<TokioExecutor> {
-    let mut b = auto::Builder::new(TokioExecutor::new());
-    http1_settings!(b.http1(), s);
-    b.http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(s.max_header_bytes as u32);
-    b
+/// What every connection task of a listener shares.
+struct Listening {
+    builders: Arc<Builders>,
+    alt_svc: Option<HeaderValue>,
+    shared: Arc<Shared>,
 }
 
 /// Accepts connections until `stop` flips, serving each on its own task.
@@ -192,6 +177,11 @@ pub async fn accept_loop(
     in_flight: mpsc::Sender<()>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let listening = Arc::new(Listening {
+        builders,
+        alt_svc,
+        shared,
+    });
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -205,7 +195,7 @@ pub async fn accept_loop(
             },
             _ = stop.changed() => break,
         };
-        let permit = match builders.limits.admit(peer.ip()) {
+        let permit = match listening.builders.limits.admit(peer.ip()) {
             Ok(p) => p,
             Err(cap) => {
                 refused(cap);
@@ -214,128 +204,133 @@ pub async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
-        let builders = builders.clone();
-        let tls = tls.clone();
-        let alt_svc = alt_svc.clone();
-        let in_flight = in_flight.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let _in_flight = in_flight;
-            let _permit = permit;
-            let plain = builders.for_plain();
-            if tls.is_none() {
-                let first = first_bytes(&stream, builders.first_bytes_timeout).await;
-                match (first, plain) {
-                    (FirstBytes::Silent, _) => {
-                        tracing::debug!(%peer, "closed a connection that sent nothing");
-                        return;
-                    }
-                    (FirstBytes::Other, Protocol::Http2) => {
-                        use tokio::io::AsyncWriteExt;
-                        // Lingering: the unread bytes must not turn the close into a reset
-                        // that overtakes the GOAWAY.
-                        let mut stream = linger::Lingering::new(stream);
-                        let _ = stream.write_all(GOAWAY_PROTOCOL_ERROR).await;
-                        let _ = stream.shutdown().await;
-                        tracing::debug!(%peer, "closed an HTTP/2 connection without the preface");
-                        return;
-                    }
-                    (FirstBytes::Preface, Protocol::Http1) => {
-                        tracing::debug!(%peer, "closed an HTTP/2 connection to an HTTP/1.1 listener");
-                        return;
-                    }
-                    _ => {}
-                }
-            }
-            let stream = linger::Lingering::new(stream);
-            let conn = ConnInfo {
-                peer,
-                tls: tls.is_some(),
-            };
-            let activity = conn::Activity::new();
-            let requests = activity.clone();
-            let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let shared = shared.clone();
-                let alt_svc = alt_svc.clone();
-                let in_flight = requests.begin();
-                async move {
-                    let req = req.map(RequestBody::Hyper);
-                    let mut resp = pipeline::handle(shared, req, conn).await;
-                    if let Some(v) = alt_svc {
-                        resp.headers_mut().insert(http::header::ALT_SVC, v);
-                    }
-                    Ok::<_, Infallible>(resp.map(|b| conn::Tracked::new(b, in_flight)))
-                }
-            });
-            let result = match tls {
-                None => {
-                    let io = TokioIo::new(shape::Shaped::new(stream, activity.clone()));
-                    serve(&builders, plain, io, svc, &activity, stop).await
-                }
-                Some(acceptor) => {
-                    let stream =
-                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream))
-                            .await
-                        {
-                            Ok(Ok(s)) => s,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!(%peer, "TLS handshake timed out");
-                                return;
-                            }
-                        };
-                    let protocol = builders.for_alpn(stream.get_ref().1.alpn_protocol());
-                    let io = TokioIo::new(shape::Shaped::new(stream, activity.clone()));
-                    serve(&builders, protocol, io, svc, &activity, stop).await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
+        let guards = (in_flight.clone(), permit);
+        let (listening, stop) = (listening.clone(), stop.clone());
+        // Two kinds of task, so that a plain connection's task is not sized for TLS.
+        match tls.clone() {
+            None => tokio::spawn(async move {
+                let _guards = guards;
+                serve_plain(stream, peer, &listening, stop).await;
+            }),
+            Some(acceptor) => tokio::spawn(async move {
+                let _guards = guards;
+                serve_tls(stream, peer, acceptor, &listening, stop).await;
+            }),
+        };
     }
 }
 
-/// Serves one connection in `protocol` until it ends ([`conn::drive`]).
-async fn serve<I, S, B>(
-    builders: &Builders,
-    protocol: Protocol,
-    io: I,
-    svc: S,
-    activity: &conn::Activity,
+/// Serves a plain-TCP connection in the protocol its first bytes name.
+async fn serve_plain(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    l: &Listening,
     stop: watch::Receiver<bool>,
-) -> Result<(), crate::body::BoxError>
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>>
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<crate::body::BoxError>,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<crate::body::BoxError>,
-{
-    let idle = builders.idle_timeout;
-    match protocol {
-        Protocol::Sniff => {
-            let c = builders.auto.serve_connection_with_upgrades(io, svc);
-            conn::drive(c, |c| c.graceful_shutdown(), activity, idle, stop).await
+) {
+    let first = first_bytes(&stream, l.builders.first_bytes_timeout).await;
+    let protocol = match (first, l.builders.plain_http1(), l.builders.serves_http2) {
+        (FirstBytes::Silent, _, _) => {
+            tracing::debug!(%peer, "closed a connection that sent nothing");
+            return;
         }
+        (FirstBytes::Preface, _, true) => Protocol::Http2,
+        (FirstBytes::Preface, _, false) => {
+            tracing::debug!(%peer, "closed an HTTP/2 connection to an HTTP/1.1 listener");
+            return;
+        }
+        (FirstBytes::Other, true, _) => Protocol::Http1,
+        (FirstBytes::Other, false, _) => {
+            use tokio::io::AsyncWriteExt;
+            // Lingering: the unread bytes must not turn the close into a reset that
+            // overtakes the GOAWAY.
+            let mut stream = linger::Lingering::new(stream);
+            let _ = stream.write_all(GOAWAY_PROTOCOL_ERROR).await;
+            let _ = stream.shutdown().await;
+            tracing::debug!(%peer, "closed an HTTP/2 connection without the preface");
+            return;
+        }
+    };
+    let conn = ConnInfo { peer, tls: false };
+    serve(l, protocol, linger::Lingering::new(stream), conn, stop).await;
+}
+
+/// Serves a TLS connection in the protocol ALPN chose.
+async fn serve_tls(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    acceptor: tokio_rustls::TlsAcceptor,
+    l: &Listening,
+    stop: watch::Receiver<bool>,
+) {
+    let stream = linger::Lingering::new(stream);
+    let handshake = Box::pin(acceptor.accept(stream));
+    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let protocol = l.builders.for_alpn(stream.get_ref().1.alpn_protocol());
+    let conn = ConnInfo { peer, tls: true };
+    serve(l, protocol, stream, conn, stop).await;
+}
+
+/// Serves one connection in `protocol` until it ends ([`conn::drive`], and for HTTP/1.1
+/// [`keepalive::serve_http1`]).
+async fn serve<T>(
+    l: &Listening,
+    protocol: Protocol,
+    stream: T,
+    conn: ConnInfo,
+    stop: watch::Receiver<bool>,
+) where
+    T: keepalive::Socket + tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = conn::Activity::new();
+    let requests = activity.clone();
+    let (shared, alt_svc) = (l.shared.clone(), l.alt_svc.clone());
+    let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        let shared = shared.clone();
+        let alt_svc = alt_svc.clone();
+        let in_flight = requests.begin();
+        async move {
+            let req = req.map(RequestBody::Hyper);
+            let mut resp = pipeline::handle(shared, req, conn).await;
+            if let Some(v) = alt_svc {
+                resp.headers_mut().insert(http::header::ALT_SVC, v);
+            }
+            Ok::<_, Infallible>(resp.map(|b| conn::Tracked::new(b, in_flight)))
+        }
+    });
+    let io = shape::Shaped::new(stream, activity.clone());
+    let b = &l.builders;
+    let result = match protocol {
         Protocol::Http2 => {
-            let c = builders.http2.serve_connection(io, svc);
-            conn::drive(c, |c| c.graceful_shutdown(), activity, idle, stop).await
+            let mut c = Box::pin(b.http2.serve_connection(TokioIo::new(io), svc));
+            let idle = b.timeouts.idle;
+            conn::drive(
+                c.as_mut(),
+                |c| c.graceful_shutdown(),
+                &activity,
+                idle,
+                None,
+                stop,
+            )
+            .await
+            .map(drop)
+            .map_err(Into::into)
         }
         Protocol::Http1 => {
-            let c = builders.http1.serve_connection(io, svc).with_upgrades();
-            conn::drive(c, |c| c.graceful_shutdown(), activity, idle, stop)
-                .await
-                .map_err(Into::into)
+            keepalive::serve_http1(&b.http1, io, svc, &activity, b.timeouts, stop).await
         }
+    };
+    if let Err(e) = result {
+        tracing::debug!(peer = %conn.peer, error = %e, "connection ended with an error");
     }
 }
 

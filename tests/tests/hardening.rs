@@ -321,6 +321,61 @@ async fn idle_connections_are_closed_on_http1_and_h2c() {
     );
 }
 
+#[test]
+fn an_idle_http1_connection_outlives_the_header_read_timeout() {
+    let gw = Gateway::start(&config(
+        "127.0.0.1:9",
+        "limits: { header_read_timeout: 1s, idle_timeout: 30s }",
+    ));
+    let addr = gw.addr("public").to_string();
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /prod/x HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let first = read_one_response(&mut s);
+    assert_eq!(status(&first), "200", "{first}");
+    // Quiet for longer than the header-read timeout, well within the idle timeout.
+    std::thread::sleep(Duration::from_millis(2500));
+    s.write_all(b"GET /prod/x HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let second = read_one_response(&mut s);
+    assert_eq!(status(&second), "200", "{second}");
+    assert!(second.ends_with("open"), "{second}");
+    // Again, with the next head arriving in two parts.
+    std::thread::sleep(Duration::from_millis(2500));
+    s.write_all(b"GET /prod/x HTTP/1.1\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    s.write_all(b"Host: a\r\n\r\n").unwrap();
+    let third = read_one_response(&mut s);
+    assert_eq!(status(&third), "200", "{third}");
+}
+
+/// Reads one response with a `content-length` body from a keep-alive connection.
+fn read_one_response(s: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&out));
+        out.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let Some(end) = text.find("\r\n\r\n") else {
+            continue;
+        };
+        let length: usize = text[..end]
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap();
+        if out.len() >= end + 4 + length {
+            return text;
+        }
+    }
+}
+
 /// The frame types in a run of HTTP/2 frames.
 fn frame_types(mut bytes: &[u8]) -> Vec<u8> {
     let mut types = Vec::new();

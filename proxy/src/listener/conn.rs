@@ -8,7 +8,9 @@
 //! asks it to close (HTTP/1.1: after the response in flight; HTTP/2: GOAWAY) when it is idle
 //! or the gateway stops; a connection that then has nothing in flight is dropped after
 //! [`CLOSE_GRACE`] even if the client never acknowledges (an HTTP/2 client that ignores the
-//! shutdown PING would otherwise hold it until the drain timeout).
+//! shutdown PING would otherwise hold it until the drain timeout). An HTTP/1.1 connection
+//! can instead be asked to let go of its socket once quiet for a shorter time
+//! ([`super::keepalive`]), which then waits for the next request outside hyper.
 
 use crate::ctx::monotonic_ms;
 use bytes::Bytes;
@@ -17,7 +19,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -96,6 +98,10 @@ impl Drop for Permit {
 pub struct Activity {
     in_flight: AtomicU32,
     last_ms: AtomicU64,
+    /// Requests begun so far.
+    begun: AtomicU64,
+    /// Set while an HTTP/1.1 connection is asked to hand its socket back rather than close it.
+    releasing: AtomicBool,
 }
 
 impl Activity {
@@ -103,12 +109,24 @@ impl Activity {
         Arc::new(Self {
             in_flight: AtomicU32::new(0),
             last_ms: AtomicU64::new(monotonic_ms()),
+            begun: AtomicU64::new(0),
+            releasing: AtomicBool::new(false),
         })
+    }
+
+    /// Whether the connection is being asked to hand its socket back ([`drive`]'s `release`).
+    pub fn releasing(&self) -> bool {
+        self.releasing.load(Ordering::Relaxed)
+    }
+
+    pub fn set_releasing(&self, on: bool) {
+        self.releasing.store(on, Ordering::Relaxed);
     }
 
     /// Counts a request in flight until the guard is dropped.
     pub fn begin(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.begun.fetch_add(1, Ordering::Relaxed);
         self.last_ms.store(monotonic_ms(), Ordering::Relaxed);
         InFlight(self.clone())
     }
@@ -119,7 +137,7 @@ impl Activity {
     }
 
     /// How long the connection has had nothing in flight; zero while it has.
-    fn idle_for(&self) -> Duration {
+    pub fn idle_for(&self) -> Duration {
         if self.in_flight.load(Ordering::Relaxed) > 0 {
             return Duration::ZERO;
         }
@@ -175,54 +193,83 @@ impl<B: http_body::Body<Data = Bytes> + Unpin> http_body::Body for Tracked<B> {
     }
 }
 
+/// How [`drive`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The connection closed (or was dropped).
+    Closed,
+    /// The connection finished because it was asked to hand its socket back.
+    Released,
+}
+
 /// Serves `conn` to its end. Asks it to close when `stop` flips or when it has been idle for
 /// `idle`; once asked, drops it when it has had nothing in flight for [`CLOSE_GRACE`].
-/// `close` asks the connection to close gracefully (its `graceful_shutdown`).
+/// `close` asks the connection to close gracefully (its `graceful_shutdown`). With `release`,
+/// a connection that has served a request and been quiet for that long since (and not yet for
+/// `idle`) is asked the same way with [`Activity::set_releasing`] on, and its end is
+/// [`Ended::Released`]. (Before its first request a hyper HTTP/1.1 connection would take
+/// that as "close after the response", not "let go now".)
 pub async fn drive<C, E>(
-    conn: C,
+    mut conn: Pin<&mut C>,
     close: impl Fn(Pin<&mut C>),
     activity: &Activity,
     idle: Duration,
+    release: Option<Duration>,
     mut stop: watch::Receiver<bool>,
-) -> Result<(), E>
+) -> Result<Ended, E>
 where
     C: Future<Output = Result<(), E>>,
 {
-    let mut conn = std::pin::pin!(conn);
     let mut closing = *stop.borrow();
+    let mut releasing = false;
+    let begun = activity.begun.load(Ordering::Relaxed);
+    let served = || activity.begun.load(Ordering::Relaxed) != begun;
+    let next = |asked: bool| match (asked, release) {
+        (true, _) => next_check(activity, CLOSE_GRACE),
+        (false, None) => next_check(activity, idle),
+        (false, Some(r)) if served() => next_check(activity, r.min(idle)),
+        // No request yet: look again every `r` until there is one.
+        (false, Some(r)) => r.min(next_check(activity, idle)),
+    };
     if closing {
         close(conn.as_mut());
     }
-    let timer = tokio::time::sleep(next_check(activity, idle, closing));
+    let timer = tokio::time::sleep(next(closing));
     let mut timer = std::pin::pin!(timer);
     loop {
         tokio::select! {
-            r = conn.as_mut() => return r,
+            r = conn.as_mut() => {
+                r?;
+                return Ok(if releasing && !closing { Ended::Released } else { Ended::Closed });
+            }
             _ = stop.changed(), if !closing => {
                 close(conn.as_mut());
                 closing = true;
-                timer.as_mut().reset(Instant::now() + next_check(activity, idle, closing));
+                timer.as_mut().reset(Instant::now() + next(true));
             }
             () = timer.as_mut() => {
                 let quiet = activity.idle_for();
                 if closing && quiet >= CLOSE_GRACE {
                     tracing::debug!("dropped a closing connection with nothing in flight");
-                    return Ok(());
+                    return Ok(Ended::Closed);
                 }
                 if !closing && quiet >= idle {
                     tracing::debug!(idle = ?quiet, "closing an idle connection");
                     close(conn.as_mut());
                     closing = true;
+                } else if !closing && !releasing && release.is_some_and(|r| quiet >= r) && served() {
+                    activity.set_releasing(true);
+                    close(conn.as_mut());
+                    releasing = true;
                 }
-                timer.as_mut().reset(Instant::now() + next_check(activity, idle, closing));
+                timer.as_mut().reset(Instant::now() + next(closing || releasing));
             }
         }
     }
 }
 
-/// When to look at the connection again: when its quiet time could reach the limit.
-fn next_check(activity: &Activity, idle: Duration, closing: bool) -> Duration {
-    let limit = if closing { CLOSE_GRACE } else { idle };
+/// When to look at the connection again: when its quiet time could reach `limit`.
+fn next_check(activity: &Activity, limit: Duration) -> Duration {
     let quiet = activity.idle_for();
     if quiet.is_zero() {
         return limit;

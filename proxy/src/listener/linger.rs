@@ -25,6 +25,15 @@ impl Lingering {
         Self(Some(s))
     }
 
+    /// The socket.
+    pub fn get_ref(&self) -> &TcpStream {
+        // The stream is only taken in `drop`.
+        match self.0.as_ref() {
+            Some(s) => s,
+            None => unreachable!("a Lingering stream is used after drop"),
+        }
+    }
+
     fn inner(&mut self) -> Pin<&mut TcpStream> {
         // The stream is only taken in `drop`.
         match self.0.as_mut() {

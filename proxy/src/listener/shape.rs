@@ -42,6 +42,11 @@ impl<T> Shaped<T> {
         }
     }
 
+    /// The connection underneath.
+    pub fn get_ref(&self) -> &T {
+        &self.io
+    }
+
     fn saw(&mut self, bytes: &[u8]) {
         if self.activity.busy() {
             // A head was read in full; its body is not a head.
