@@ -29,7 +29,7 @@ pub enum Body {
     /// Streamed from a client, bounded in size and in time ([`ClientBody`]).
     Limited(ClientBody),
     /// Written by a `wasi:http/proxy` plugin while its call runs.
-    Plugin(FromBackend<crate::plugin::HttpBody>),
+    Plugin(FromBackend<gatehouse_plugin_host::HttpBody>),
     /// One body, then another (a buffered prefix and the rest of a stream).
     Chain(Box<(Body, Body)>),
 }
