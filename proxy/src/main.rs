@@ -82,6 +82,29 @@ enum PluginAction {
         /// The component (.wasm).
         file: PathBuf,
     },
+    /// Write a new plugin project (WIT files, a working plugin, build file, test, README)
+    /// that builds outside this repository.
+    New {
+        /// The plugin's name: lowercase letters, digits and `-`.
+        name: String,
+        /// The language to write it in.
+        #[arg(long, value_enum)]
+        lang: cli::plugin::new::Lang,
+        /// The world it implements.
+        #[arg(long, value_enum)]
+        world: cli::plugin::new::World,
+        /// The folder to write (default: ./NAME); it must not exist or be empty.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Build a plugin project into DIR/dist/NAME.wasm with the installed toolchain and check
+    /// it exports the world named in DIR/WORLD; a missing tool is named with the command that
+    /// installs it. GATEHOUSE_PLUGIN_TARGET_DIR sets the cargo target folder of Rust projects.
+    Build {
+        /// The project folder.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -157,6 +180,18 @@ fn command(cli: Cli) -> ExitCode {
         Command::Plugin {
             action: PluginAction::Check { file },
         } => cli::plugin::plugin_check(&file),
+        Command::Plugin {
+            action:
+                PluginAction::New {
+                    name,
+                    lang,
+                    world,
+                    dir,
+                },
+        } => cli::plugin::plugin_new(&name, lang, world, dir),
+        Command::Plugin {
+            action: PluginAction::Build { dir },
+        } => cli::plugin::plugin_build(&dir),
         Command::Import {
             file,
             name,

@@ -41,7 +41,7 @@ pub mod world {
     pub mod authorizer {
         wit_bindgen::generate!({
             world: "authorizer",
-            path: "../wit",
+            path: "wit",
             pub_export_macro: true,
             export_macro_name: "__export_authorizer_world",
             default_bindings_module: "gatehouse_sdk::world::authorizer",
@@ -52,7 +52,7 @@ pub mod world {
     pub mod mapper {
         wit_bindgen::generate!({
             world: "mapper",
-            path: "../wit",
+            path: "wit",
             with: {
                 "gatehouse:plugin/types@0.1.0": crate::world::authorizer::gatehouse::plugin::types,
                 "gatehouse:plugin/log@0.1.0": crate::world::authorizer::gatehouse::plugin::log,
@@ -70,7 +70,7 @@ pub mod world {
     pub mod integration {
         wit_bindgen::generate!({
             world: "integration",
-            path: "../wit",
+            path: "wit",
             with: {
                 "gatehouse:plugin/types@0.1.0": crate::world::authorizer::gatehouse::plugin::types,
                 "gatehouse:plugin/log@0.1.0": crate::world::authorizer::gatehouse::plugin::log,
@@ -88,7 +88,7 @@ pub mod world {
     pub mod websocket_handler {
         wit_bindgen::generate!({
             world: "websocket-handler",
-            path: "../wit",
+            path: "wit",
             with: {
                 "gatehouse:plugin/types@0.1.0": crate::world::authorizer::gatehouse::plugin::types,
                 "gatehouse:plugin/log@0.1.0": crate::world::authorizer::gatehouse::plugin::log,

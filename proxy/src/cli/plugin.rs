@@ -1,6 +1,73 @@
-//! `gatehouse plugin check`: loads a component and says which world it is.
+//! `gatehouse plugin`: `check` loads a component and says which world it is; `new` writes a
+//! plugin project and `build` turns one into a checked component, so plugins can be written
+//! outside this repository.
 
+pub mod builder;
+pub mod new;
+mod toolchain;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// `gatehouse plugin new`: writes the project and says how to build it.
+pub fn plugin_new(
+    name: &str,
+    lang: new::Lang,
+    world: new::World,
+    dir: Option<PathBuf>,
+) -> ExitCode {
+    match new::new(name, lang, world, dir) {
+        Ok(dir) => {
+            println!(
+                "wrote {} ({} {} plugin); build it with `gatehouse plugin build {}`",
+                dir.display(),
+                lang.title(),
+                world.name(),
+                dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(msg) => {
+            eprintln!("gatehouse plugin new: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `gatehouse plugin build`: builds and checks the project, then prints where the component
+/// is and the config lines that serve it.
+pub fn plugin_build(dir: &Path) -> ExitCode {
+    match builder::build(dir) {
+        Ok(built) => {
+            let name = built
+                .component
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let dist = built
+                .component
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            println!(
+                "{}: exports the `{}` world of gatehouse:plugin@0.1.0 and links against this gateway (sha256 {}...)",
+                built.component.display(),
+                built.world.name(),
+                built.digest
+            );
+            println!("serve it with, in gatehouse.yaml:\n");
+            print!(
+                "{}",
+                new::config_snippet(&name, built.lang, built.world, &dist)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(msg) => {
+            eprintln!("gatehouse plugin build: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 pub fn plugin_check(file: &std::path::Path) -> ExitCode {
     let host = match gatehouse::plugin::PluginHost::new(None) {

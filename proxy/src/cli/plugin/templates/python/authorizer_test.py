@@ -1,0 +1,23 @@
+import unittest
+from types import SimpleNamespace
+
+import logic
+
+
+class DecideTest(unittest.TestCase):
+    def test_the_configured_token_is_allowed(self):
+        self.assertEqual(logic.decide("s3cret", "s3cret"), "allow")
+
+    def test_another_token_is_denied_and_none_is_unauthorized(self):
+        self.assertEqual(logic.decide("guess", "s3cret"), "deny")
+        self.assertEqual(logic.decide(None, "s3cret"), "unauthorized")
+        self.assertEqual(logic.decide("", "s3cret"), "unauthorized")
+
+    def test_first_value(self):
+        headers = [SimpleNamespace(name="x-api-token", values=["a", "b"])]
+        self.assertEqual(logic.first_value(headers, "x-api-token"), "a")
+        self.assertIsNone(logic.first_value(headers, "other"))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,41 @@
+//! {{name}}: a Gatehouse integration. It answers every request itself with a line of text:
+//! its `greeting` setting (default `hello`), its name and the request's method and path.
+
+wit_bindgen::generate!({ world: "integration", path: "wit" });
+
+use gatehouse::plugin::config;
+use gatehouse::plugin::types::MultiValue;
+
+struct Plugin;
+
+impl Guest for Plugin {
+    fn handle(request: Request) -> Result<Response, String> {
+        let greeting = config::get("greeting").unwrap_or_else(|| "hello".to_string());
+        Ok(Response {
+            status: 200,
+            headers: vec![MultiValue {
+                name: "content-type".to_string(),
+                values: vec!["text/plain".to_string()],
+            }],
+            body: answer(&greeting, &request.method, &request.path).into_bytes(),
+        })
+    }
+}
+
+export!(Plugin);
+
+/// The body of the answer.
+fn answer(greeting: &str, method: &str, path: &str) -> String {
+    format!("{greeting} from {{name}}: {method} {path}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_answer_names_the_request() {
+        assert_eq!(
+            super::answer("hi", "GET", "/prod/hello"),
+            "hi from {{name}}: GET /prod/hello\n"
+        );
+    }
+}

@@ -1,0 +1,181 @@
+//! Writing a plugin outside the repository: for each language, `gatehouse plugin new` writes a
+//! project into a temporary folder, `gatehouse plugin build` turns it into a checked component
+//! with the installed toolchain, and the real binary serves it. Each language takes another
+//! world, so every world's template is served once: a Rust authorizer, a C integration, a
+//! JavaScript mapper and a Python WebSocket handler.
+//!
+//! The toolchains come from `scripts/setup-wasm.sh`; a missing one fails the test with the
+//! build's message naming the tool and its install command. Rust projects share one cargo
+//! target folder (`GATEHOUSE_PLUGIN_TARGET_DIR`, default `~/.cache/gatehouse-scaffold-target`),
+//! so std for wasm32 is compiled once, not on every run.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use gatehouse_e2e::ws::WsClient;
+use gatehouse_e2e::{gatehouse_bin, http1_client, Gateway};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The longest one `gatehouse plugin build` may take (a first Rust build compiles std).
+const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Runs `gatehouse ARGS` in `cwd`, bounded by `timeout`; returns (success, stdout, stderr).
+fn gatehouse(cwd: &Path, args: &[&str], timeout: Duration) -> (bool, String, String) {
+    let out_file = cwd.join(".gatehouse-stdout");
+    let err_file = cwd.join(".gatehouse-stderr");
+    let target = std::env::var_os("GATEHOUSE_PLUGIN_TARGET_DIR").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("HOME").unwrap())
+                .join(".cache/gatehouse-scaffold-target")
+        },
+        PathBuf::from,
+    );
+    let mut child = Command::new(gatehouse_bin())
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "warn")
+        .env("GATEHOUSE_PLUGIN_TARGET_DIR", target)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_file).unwrap())
+        .stderr(std::fs::File::create(&err_file).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    let (out, mut err) = (read(&out_file), read(&err_file));
+    if status.is_none() {
+        err.push_str(&format!("\n(killed after {timeout:?})"));
+    }
+    (status.is_some_and(|s| s.success()), out, err)
+}
+
+/// Writes and builds project `name` in a fresh temporary folder; returns the folder and the
+/// component's path.
+fn scaffold(name: &str, lang: &str, world: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = ["plugin", "new", name, "--lang", lang, "--world", world];
+    let (ok, out, err) = gatehouse(tmp.path(), &args, Duration::from_secs(30));
+    assert!(ok, "plugin new failed:\n{out}{err}");
+    let project = tmp.path().join(name);
+    for file in ["WORLD", "README.md", "wit/gatehouse.wit"] {
+        assert!(project.join(file).is_file(), "{file} missing");
+    }
+    let started = Instant::now();
+    let (ok, out, err) = gatehouse(tmp.path(), &["plugin", "build", name], BUILD_TIMEOUT);
+    assert!(ok, "plugin build of the {lang} {world} failed:\n{out}{err}");
+    eprintln!("{lang} {world}: built in {:?}", started.elapsed());
+    assert!(
+        out.contains(&format!("exports the `{world}` world")),
+        "{out}{err}"
+    );
+    let component = project.join("dist").join(format!("{name}.wasm"));
+    assert!(out.contains(&component.display().to_string()), "{out}");
+    assert!(component.is_file());
+    (tmp, component)
+}
+
+fn serve(plugins: &str, apis: &str) -> Gateway {
+    Gateway::start_workers(
+        &format!(
+            "{}plugins:\n{plugins}apis:\n  - name: demo\n    stages: {{ prod: {{}} }}\n{apis}",
+            gatehouse_e2e::BASE
+        ),
+        1,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_authorizer() {
+    let (_tmp, wasm) = scaffold("demo-auth", "rust", "authorizer");
+    let gw = serve(
+        &format!(
+            "  demo-auth:\n    path: {}\n    config: {{ token: s3cret }}\n",
+            wasm.display()
+        ),
+        "    authorizers:\n      token:\n        plugin: demo-auth\n        identity_sources: [header.x-api-token]\n        ttl: 0s\n    resources:\n      /hello:\n        GET:\n          authorizer: token\n          integration: { type: mock, body: \"hello behind Rust\" }\n",
+    );
+    let c = http1_client();
+    let url = format!("{}/prod/hello", gw.url("public"));
+    let r = c
+        .get(&url)
+        .header("x-api-token", "s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "hello behind Rust");
+    let r = c
+        .get(&url)
+        .header("x-api-token", "guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(c.get(&url).send().await.unwrap().status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c_integration() {
+    let (_tmp, wasm) = scaffold("demo-int", "c", "integration");
+    let gw = serve(
+        &format!(
+            "  demo-int:\n    path: {}\n    config: {{ greeting: bonjour }}\n",
+            wasm.display()
+        ),
+        "    resources:\n      /hello/{name}:\n        ANY:\n          integration: { type: wasm, plugin: demo-int }\n",
+    );
+    let url = format!("{}/prod/hello/c", gw.url("public"));
+    let r = http1_client().post(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/plain");
+    assert_eq!(
+        r.text().await.unwrap(),
+        "bonjour from demo-int: POST /prod/hello/c\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_mapper() {
+    let (_tmp, wasm) = scaffold("demo-map", "js", "mapper");
+    let gw = serve(
+        &format!("  demo-map:\n    path: {}\n", wasm.display()),
+        "    resources:\n      /hello:\n        GET:\n          request_mapper: demo-map\n          response_mapper: demo-map\n          integration: { type: mock, body: \"mapped\" }\n",
+    );
+    let url = format!("{}/prod/hello", gw.url("public"));
+    let r = http1_client().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-mapped-by"], "demo-map");
+    assert_eq!(r.text().await.unwrap(), "mapped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_websocket_handler() {
+    let (_tmp, wasm) = scaffold("demo-ws", "python", "websocket-handler");
+    let gw = serve(
+        &format!(
+            "  demo-ws:\n    path: {}\n    memory_bytes: 67108864\n",
+            wasm.display()
+        ),
+        "    protocol: websocket\n    route_selection_expression: $request.body.action\n    routes:\n      $default:\n        integration: { type: wasm, plugin: demo-ws }\n",
+    );
+    let mut ws = WsClient::connect(&format!("ws://{}/prod", gw.addr("public"))).await;
+    ws.send_text(r#"{"action":"say","text":"hi from Python"}"#)
+        .await;
+    assert_eq!(
+        ws.recv_text(Duration::from_secs(20)).await,
+        r#"{"action":"say","text":"hi from Python"}"#
+    );
+}
