@@ -77,6 +77,15 @@ pub async fn handle(
             c.decorate(origin, resp.headers_mut());
         }
     }
+    if resp.status() == http::StatusCode::PAYLOAD_TOO_LARGE && ctx.version <= http::Version::HTTP_11
+    {
+        // The rest of the body is not read: the connection closes after this response, and
+        // the client is told so, lest it send its next request on it (as nginx does).
+        resp.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
     observe::finish(&shared, &rt, &mut ctx, &mut resp);
     resp
 }

@@ -268,6 +268,8 @@ async fn bodies_stream_both_ways_and_limits_apply() {
         .await
         .unwrap();
     assert_eq!(r.status(), 413);
+    // Its body is left unread, so the connection closes and the client is told so.
+    assert_eq!(r.headers()["connection"], "close");
     assert_eq!(json(r).await["message"], "Request Too Long");
 
     // Chunked body that grows past the limit: 413 as well.
