@@ -6,7 +6,7 @@
 //! the line stays valid JSON whatever a client sent.
 
 pub use crate::ctx::Names;
-use crate::ctx::RequestCtx;
+use crate::ctx::{ClientCert, RequestCtx};
 use std::fmt::Write as _;
 use std::time::UNIX_EPOCH;
 
@@ -35,6 +35,8 @@ pub enum ContextVar {
     DomainName,
     SourceIp,
     UserAgent,
+    /// `$context.identity.clientCert.NAME` (mutual TLS): one of [`ClientCert::FIELDS`].
+    ClientCert(&'static str),
     ErrorMessage,
     ErrorMessageString,
     ErrorResponseType,
@@ -95,10 +97,14 @@ impl ContextTemplate {
                 .unwrap_or(after.len());
             let name = after[..len].trim_end_matches('.');
             let authorizer = name.strip_prefix("authorizer.").filter(|k| !k.is_empty());
-            let var = match authorizer {
-                Some("principalId") => Some(ContextVar::AuthorizerPrincipalId),
-                Some(key) => Some(ContextVar::Authorizer(key.into())),
-                None => VARS
+            let cert = name
+                .strip_prefix("identity.clientCert.")
+                .and_then(|f| ClientCert::FIELDS.iter().find(|n| **n == f));
+            let var = match (authorizer, cert) {
+                (Some("principalId"), _) => Some(ContextVar::AuthorizerPrincipalId),
+                (Some(key), _) => Some(ContextVar::Authorizer(key.into())),
+                (None, Some(field)) => Some(ContextVar::ClientCert(field)),
+                (None, None) => VARS
                     .iter()
                     .find(|(n, _)| *n == name)
                     .map(|(_, v)| v.clone()),
@@ -108,6 +114,11 @@ impl ContextTemplate {
                         "unknown variable `$context.{name}`; known: {}, $context.authorizer.principalId, $context.authorizer.KEY",
                         VARS.iter()
                             .map(|(n, _)| format!("$context.{n}"))
+                            .chain(
+                                ClientCert::FIELDS
+                                    .iter()
+                                    .map(|f| format!("$context.identity.clientCert.{f}"))
+                            )
                             .collect::<Vec<_>>()
                             .join(", ")
                     )
@@ -187,6 +198,11 @@ impl ContextTemplate {
                 .user_agent
                 .as_ref()
                 .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")),
+            ClientCert(field) => put(ctx
+                .client_cert
+                .as_deref()
+                .and_then(|c| c.field(field))
                 .unwrap_or("-")),
             ErrorMessage => put(error_message(ctx)),
             ErrorMessageString => {

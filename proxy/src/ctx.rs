@@ -10,6 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use uuid::Uuid;
 
+mod client_cert;
+pub use client_cert::ClientCert;
+
 /// Where the router sent the request: indices into the runtime's APIs, stages and resources.
 #[derive(Debug, Clone)]
 pub struct Matched {
@@ -133,6 +136,8 @@ pub struct RequestCtx {
     pub api_key: Option<(Box<str>, Box<str>)>,
     /// Who signed the request, on an `AWS_IAM` method.
     pub iam: Option<Arc<IamIdentity>>,
+    /// The connection's verified client certificate (mutual TLS).
+    pub client_cert: Option<Arc<ClientCert>>,
 }
 
 impl RequestCtx {
@@ -168,6 +173,7 @@ impl RequestCtx {
             client_body_waiting: None,
             api_key: None,
             iam: None,
+            client_cert: None,
         }
     }
 

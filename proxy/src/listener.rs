@@ -14,11 +14,13 @@ pub mod workers;
 
 use crate::body::RequestBody;
 use crate::config::{ListenerSettings, ServerSettings};
+use crate::ctx::ClientCert;
 use crate::pipeline::{self, ConnInfo};
 use crate::shared::Shared;
 use http::HeaderValue;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls::pki_types::CertificateDer;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -250,8 +252,23 @@ async fn serve_plain(
             return;
         }
     };
-    let conn = ConnInfo { peer, tls: false };
+    let conn = ConnInfo {
+        peer,
+        tls: false,
+        client_cert: None,
+    };
     serve(l, protocol, linger::Lingering::new(stream), conn, stop).await;
+}
+
+/// The leaf of a client's certificate chain, which the handshake verified against the
+/// listener's truststore; `None` without mutual TLS or when the client sent none.
+pub fn client_cert(chain: Option<&[CertificateDer<'_>]>) -> Option<Arc<ClientCert>> {
+    let leaf = chain?.first()?;
+    let cert = ClientCert::from_der(leaf);
+    if cert.is_none() {
+        tracing::debug!("a verified client certificate could not be read");
+    }
+    cert.map(Arc::new)
 }
 
 /// Serves a TLS connection in the protocol ALPN chose.
@@ -275,8 +292,13 @@ async fn serve_tls(
             return;
         }
     };
-    let protocol = l.builders.for_alpn(stream.get_ref().1.alpn_protocol());
-    let conn = ConnInfo { peer, tls: true };
+    let session = stream.get_ref().1;
+    let protocol = l.builders.for_alpn(session.alpn_protocol());
+    let conn = ConnInfo {
+        peer,
+        tls: true,
+        client_cert: client_cert(session.peer_certificates()),
+    };
     serve(l, protocol, stream, conn, stop).await;
 }
 
@@ -298,6 +320,7 @@ async fn serve<T>(
         let shared = shared.clone();
         let alt_svc = alt_svc.clone();
         let in_flight = requests.begin();
+        let conn = conn.clone();
         async move {
             let req = req.map(RequestBody::Hyper);
             let mut resp = pipeline::handle(shared, req, conn).await;

@@ -46,10 +46,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// What a connection knows about its peer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
     pub tls: bool,
+    /// The verified client certificate of a mutual TLS connection.
+    pub client_cert: Option<Arc<ctx::ClientCert>>,
 }
 
 /// Serves one request from start to finish.
@@ -61,6 +63,7 @@ pub async fn handle(
     let rt = shared.runtime.load_full();
     let (parts, body) = req.into_parts();
     let mut ctx = RequestCtx::new(&parts, conn.peer.ip(), conn.tls);
+    ctx.client_cert = conn.client_cert;
     let outcome =
         tokio::time::timeout(rt.request_timeout, run(&shared, &rt, &mut ctx, parts, body)).await;
     let mut resp = match outcome {

@@ -252,6 +252,27 @@ pub enum RawProtocol {
 pub struct RawTls {
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// Mutual TLS: client certificates checked against a truststore.
+    pub client_auth: Option<RawClientAuth>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClientAuth {
+    /// PEM file of the CA certificates a client certificate must chain to.
+    pub truststore: PathBuf,
+    /// `required` (the default, as API Gateway) or `optional`.
+    pub mode: Option<RawClientAuthMode>,
+    /// PEM files of certificate revocation lists.
+    #[serde(default)]
+    pub crl: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawClientAuthMode {
+    Required,
+    Optional,
 }
 
 #[derive(Debug, Deserialize)]

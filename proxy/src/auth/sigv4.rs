@@ -395,6 +395,31 @@ pub fn signature(
     hex(hmac(k.as_ref(), string_to_sign).as_ref())
 }
 
+/// The `Authorization` header a client would send for `req` (header form, signing the
+/// headers `signed`, which must include `host` and `x-amz-date`), as AWS's SDKs compute it.
+/// The benchmarks sign their requests with it.
+pub fn authorization(
+    req: &Signed<'_>,
+    signed: &[&str],
+    access_key: &str,
+    secret: &str,
+    region: &str,
+) -> Option<String> {
+    let amz_date = header(req.headers, "x-amz-date")?;
+    let date = amz_date.get(..8)?;
+    let signed: Vec<String> = signed.iter().map(|h| h.to_ascii_lowercase()).collect();
+    let canonical = canonical_request(req, &signed, false);
+    let string_to_sign = format!(
+        "{ALGORITHM}\n{amz_date}\n{date}/{region}/{SERVICE}/aws4_request\n{}",
+        hex(&Sha256::digest(canonical.as_bytes()))
+    );
+    let sig = signature(secret, date, region, SERVICE, &string_to_sign);
+    Some(format!(
+        "{ALGORITHM} Credential={access_key}/{date}/{region}/{SERVICE}/aws4_request, SignedHeaders={}, Signature={sig}",
+        signed.join(";")
+    ))
+}
+
 /// Whether two byte strings are equal, in time independent of where they differ.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -611,6 +636,45 @@ mod tests {
             signed_by_suite(Some("Param2=value2&Param1=value1")),
             "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"
         );
+    }
+
+    #[test]
+    fn what_authorization_signs_verifies() {
+        let mut h = http::HeaderMap::new();
+        h.insert("host", "api.example.test".parse().unwrap());
+        h.insert("x-amz-date", "20150830T123600Z".parse().unwrap());
+        let mut req = Signed {
+            method: "POST",
+            path: "/prod/orders/7",
+            query: Some("b=2&a=1"),
+            headers: &h,
+            authority: None,
+            body: b"{}",
+        };
+        let auth =
+            authorization(&req, &["host", "x-amz-date"], "AKID", SECRET, "eu-west-1").unwrap();
+        let mut signed = h.clone();
+        signed.insert("authorization", auth.parse().unwrap());
+        req.headers = &signed;
+        let mut creds = Credentials::new();
+        creds.insert(
+            "AKID".into(),
+            Credential {
+                secret_access_key: SECRET.into(),
+                session_token: None,
+                principal: "arn:aws:iam::123456789012:user/bench".into(),
+                allow: Vec::new(),
+            },
+        );
+        let at = UNIX_EPOCH + Duration::from_secs(1_440_938_160);
+        let arn = "arn:aws:execute-api:eu-west-1:123456789012:api/prod/POST/orders/7";
+        let id = verify(&creds, &req, at, arn).unwrap();
+        assert_eq!(id.user, "user/bench");
+        let tampered = Signed {
+            body: b"{ }",
+            ..req
+        };
+        assert!(verify(&creds, &tampered, at, arn).is_err());
     }
 
     #[test]

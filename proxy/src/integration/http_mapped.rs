@@ -107,6 +107,9 @@ pub fn context_value(rt: &dyn RouteInfo, ctx: &RequestCtx) -> Value {
     if let Some(ua) = ctx.user_agent.as_ref().and_then(|v| v.to_str().ok()) {
         identity.insert("userAgent".into(), ua.into());
     }
+    if let Some(cert) = &ctx.client_cert {
+        identity.insert("clientCert".into(), cert.to_json());
+    }
     let mut c = Map::new();
     c.insert("requestId".into(), ctx.request_id.to_string().into());
     c.insert("apiId".into(), names.api.unwrap_or("").into());

@@ -76,6 +76,9 @@ pub mod context_headers {
     /// `application/x-www-form-urlencoded` pairs: the authorizer's context (JWT claims as
     /// `claims.NAME`).
     pub const AUTHORIZER: &str = "x-gatehouse-authorizer";
+    /// `application/x-www-form-urlencoded` pairs: the mutual TLS client certificate, named as
+    /// in `$context.identity.clientCert.*` (`subjectDN`, `clientCertPem`, ...).
+    pub const CLIENT_CERT: &str = "x-gatehouse-client-cert";
 }
 
 /// Serves the request with a `wasi:http/proxy` plugin. The component sees the path below the
@@ -209,5 +212,11 @@ fn add_context_headers(rt: &dyn RouteInfo, ctx: &RequestCtx, headers: &mut Heade
             AUTHORIZER,
             &form(pairs.iter().map(|p| (p.name.as_str(), p.value.as_str()))),
         );
+    }
+    if let Some(cert) = ctx.client_cert.as_deref() {
+        let fields = crate::ctx::ClientCert::FIELDS
+            .iter()
+            .filter_map(|f| Some((*f, cert.field(f)?)));
+        put(CLIENT_CERT, &form(fields));
     }
 }

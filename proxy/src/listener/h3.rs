@@ -12,6 +12,7 @@ use bytes::{Buf, Bytes};
 use h3::server::RequestResolver;
 use http_body_util::BodyExt;
 use quinn::crypto::rustls::QuicServerConfig;
+use rustls::pki_types::CertificateDer;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -99,9 +100,13 @@ async fn connection(
 ) -> Result<(), BoxError> {
     let conn = incoming.await?;
     let quic = conn.clone();
+    let chain = conn
+        .peer_identity()
+        .and_then(|id| id.downcast::<Vec<CertificateDer<'static>>>().ok());
     let info = ConnInfo {
         peer: conn.remote_address(),
         tls: true,
+        client_cert: super::client_cert(chain.as_deref().map(Vec::as_slice)),
     };
     let mut h3 = h3::server::builder()
         .max_field_section_size(max_field_section)
@@ -115,6 +120,7 @@ async fn connection(
                 accepted = h3.accept() => match accepted {
                     Ok(Some(resolver)) => {
                         let (shared, guard) = (shared.clone(), requests.clone());
+                        let info = info.clone();
                         tokio::spawn(async move {
                             request(resolver, shared, info).await;
                             drop(guard);

@@ -4,7 +4,8 @@
 //! the events recorded in aws-lambda-go and aws-lambda-rust-runtime).
 //!
 //! What Gatehouse has no value for is filled as API Gateway would for an anonymous caller:
-//! the Cognito, IAM and client-certificate fields of `identity` are null, `accountId` is
+//! the Cognito fields of `identity` are null, and so are the IAM fields unless SigV4 verified
+//! the request and `clientCert` unless the connection is mutual TLS; `accountId` is
 //! [`ACCOUNT_ID`], `resourceId` is a stable id derived from the API and resource path.
 
 use super::header_case::Case;
@@ -153,6 +154,9 @@ fn identity(ctx: &RequestCtx) -> Value {
         id.insert("user".into(), iam.access_key.as_str().into());
         id.insert("userArn".into(), iam.principal.as_str().into());
     }
+    if let Some(cert) = &ctx.client_cert {
+        id.insert("clientCert".into(), cert.to_json());
+    }
     id.insert("apiKey".into(), key);
     id.insert("apiKeyId".into(), key_id);
     id.insert("sourceIp".into(), ctx.source_ip.to_string().into());
@@ -293,9 +297,12 @@ pub fn event_v2(
     let mut rc = Map::new();
     rc.insert("accountId".into(), ACCOUNT_ID.into());
     rc.insert("apiId".into(), c.api.as_str().into());
-    // Only mutual TLS fills `authentication` (`clientCert`); Gatehouse asks for no client
-    // certificate, so it is null as for an API without mTLS.
-    rc.insert("authentication".into(), Value::Null);
+    // Only mutual TLS fills `authentication` (`clientCert`); null without it.
+    let authentication = match &ctx.client_cert {
+        Some(cert) => serde_json::json!({ "clientCert": cert.to_json() }),
+        None => Value::Null,
+    };
+    rc.insert("authentication".into(), authentication);
     rc.insert("domainName".into(), c.domain_name.as_str().into());
     rc.insert("domainPrefix".into(), c.domain_prefix().into());
     rc.insert("http".into(), Value::Object(http_));
