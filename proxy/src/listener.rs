@@ -313,6 +313,7 @@ async fn serve<T>(
 ) where
     T: keepalive::Socket + tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let peer = conn.peer;
     let activity = conn::Activity::new();
     let requests = activity.clone();
     let (shared, alt_svc) = (l.shared.clone(), l.alt_svc.clone());
@@ -353,7 +354,7 @@ async fn serve<T>(
         }
     };
     if let Err(e) = result {
-        tracing::debug!(peer = %conn.peer, error = %e, "connection ended with an error");
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
 

@@ -383,10 +383,13 @@ fn client_verifier(
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, CertificateRevocationListDer};
     let path = dir.join(&c.truststore);
+    // Every problem is reported, the revocation lists' too, before giving up.
+    let mut failed = false;
     let certs: Vec<CertificateDer<'static>> =
         match CertificateDer::pem_file_iter(&path).and_then(|it| it.collect::<Result<_, _>>()) {
             Ok(certs) => certs,
             Err(err) => {
+                failed = true;
                 e.push_at(
                     "truststore",
                     format!(
@@ -394,7 +397,7 @@ fn client_verifier(
                         path.display()
                     ),
                 );
-                return None;
+                Vec::new()
             }
         };
     let mut roots = rustls::RootCertStore::empty();
@@ -410,7 +413,8 @@ fn client_verifier(
             );
         }
     }
-    if roots.is_empty() {
+    if roots.is_empty() && !failed {
+        failed = true;
         e.push_at(
             "truststore",
             format!(
@@ -418,7 +422,6 @@ fn client_verifier(
                 path.display()
             ),
         );
-        return None;
     }
     let mut crls = Vec::new();
     for (i, file) in c.crl.iter().enumerate() {
@@ -444,6 +447,9 @@ fn client_verifier(
                 })
             }),
         }
+    }
+    if failed {
+        return None;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut b = rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)

@@ -260,7 +260,8 @@ apis: []
 "#,
     )
     .unwrap();
-    let (code, _, stderr) = gatehouse_e2e::run_cli(dir.path(), &["validate", "gatehouse.yaml"]);
+    let (code, _, stderr) =
+        gatehouse_e2e::gateway::run_cli(dir.path(), &["validate", "gatehouse.yaml"]);
     assert_ne!(code, 0);
     assert!(stderr.contains("mode"), "{stderr}");
     std::fs::write(
@@ -278,7 +279,8 @@ apis: []
 "#,
     )
     .unwrap();
-    let (code, _, stderr) = gatehouse_e2e::run_cli(dir.path(), &["validate", "gatehouse.yaml"]);
+    let (code, _, stderr) =
+        gatehouse_e2e::gateway::run_cli(dir.path(), &["validate", "gatehouse.yaml"]);
     assert_ne!(code, 0);
     assert!(
         stderr.contains("listeners[0].tls.client_auth.truststore: expected PEM CA certificates"),

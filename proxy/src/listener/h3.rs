@@ -175,9 +175,10 @@ where
     let (mut send, recv) = stream.split();
     let body = RecvBody::new(Box::new(recv));
     let req = req.map(|()| RequestBody::H3(body));
+    let peer = conn.peer;
     let resp = pipeline::handle(shared, req, conn).await;
     if let Err(e) = respond(&mut send, resp).await {
-        tracing::debug!(peer = %conn.peer, error = %e, "HTTP/3 response not delivered");
+        tracing::debug!(%peer, error = %e, "HTTP/3 response not delivered");
     }
 }
 
