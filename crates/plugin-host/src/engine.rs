@@ -39,7 +39,10 @@ pub fn new_engine(fuel: bool) -> wasmtime::Result<Engine> {
         // instance per call frees a slot per call, and an madvise per call costs page faults
         // and TLB shootdowns (interrupting the other cores) that dwarf the call itself.
         .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
-        .table_keep_resident(KEEP_RESIDENT_BYTES / 16);
+        .table_keep_resident(KEEP_RESIDENT_BYTES / 16)
+        // Where the kernel has PAGEMAP_SCAN (Linux 6.7+), only the pages an instance wrote
+        // are reset when its slot is reused, not the whole resident megabyte.
+        .pagemap_scan(wasmtime::Enabled::Auto);
     let mut cfg = Config::new();
     cfg.wasm_component_model(true)
         .epoch_interruption(true)
