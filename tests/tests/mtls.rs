@@ -242,46 +242,21 @@ apis:
 #[test]
 fn a_bad_truststore_is_a_config_error_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestCert::localhost();
-    server.write_to(dir.path());
+    TestCert::localhost().write_to(dir.path());
     std::fs::write(dir.path().join("empty.pem"), "").unwrap();
-    std::fs::write(
-        dir.path().join("gatehouse.yaml"),
-        r#"
-version: 1
-listeners:
-  - name: strict
-    address: 127.0.0.1:0
-    tls:
-      cert: cert.pem
-      key: key.pem
-      client_auth: { truststore: empty.pem, crl: [missing.pem], mode: sometimes }
-apis: []
-"#,
-    )
-    .unwrap();
-    let (code, _, stderr) =
-        gatehouse_e2e::gateway::run_cli(dir.path(), &["validate", "gatehouse.yaml"]);
-    assert_ne!(code, 0);
+    let validate = |client_auth: &str| {
+        let yaml = format!(
+            "version: 1\nlisteners:\n  - name: strict\n    address: 127.0.0.1:0\n    tls:\n      cert: cert.pem\n      key: key.pem\n      client_auth: {client_auth}\napis: []\n"
+        );
+        std::fs::write(dir.path().join("gatehouse.yaml"), yaml).unwrap();
+        let (code, _, stderr) =
+            gatehouse_e2e::gateway::run_cli(dir.path(), &["validate", "gatehouse.yaml"]);
+        assert_ne!(code, 0, "{stderr}");
+        stderr
+    };
+    let stderr = validate("{ truststore: empty.pem, mode: sometimes }");
     assert!(stderr.contains("mode"), "{stderr}");
-    std::fs::write(
-        dir.path().join("gatehouse.yaml"),
-        r#"
-version: 1
-listeners:
-  - name: strict
-    address: 127.0.0.1:0
-    tls:
-      cert: cert.pem
-      key: key.pem
-      client_auth: { truststore: empty.pem, crl: [missing.pem] }
-apis: []
-"#,
-    )
-    .unwrap();
-    let (code, _, stderr) =
-        gatehouse_e2e::gateway::run_cli(dir.path(), &["validate", "gatehouse.yaml"]);
-    assert_ne!(code, 0);
+    let stderr = validate("{ truststore: empty.pem, crl: [missing.pem] }");
     assert!(
         stderr.contains("listeners[0].tls.client_auth.truststore: expected PEM CA certificates"),
         "{stderr}"
