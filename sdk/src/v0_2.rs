@@ -64,7 +64,10 @@ impl Request {
     pub fn arn_for(&self, method: &str, path: &str) -> String {
         let arn = &self.context.method_arn;
         // `arn:aws:execute-api:REGION:ACCOUNT:` then `API/STAGE/METHOD/PATH`.
-        let resource_at = arn.match_indices(':').nth(4).map_or(arn.len(), |(i, _)| i + 1);
+        let resource_at = arn
+            .match_indices(':')
+            .nth(4)
+            .map_or(arn.len(), |(i, _)| i + 1);
         let api_and_stage = arn[resource_at..]
             .match_indices('/')
             .nth(1)
