@@ -2,8 +2,9 @@
 //!
 //! Write Gatehouse plugins in Rust. A plugin is a WebAssembly component implementing one world
 //! of the WIT package `gatehouse:plugin@0.1.0` (`wit/gatehouse.wit`): an [`Authorizer`], a
-//! [`Mapper`], an [`Integration`] or a [`WebSocketHandler`]. With this crate a plugin is one function and one export
-//! line:
+//! [`Mapper`], an [`Integration`] or a [`WebSocketHandler`]; or the authorizer of
+//! `gatehouse:plugin@0.2.0` (`wit/0.2.0/`), which answers a policy: [`v0_2`]. With this crate
+//! a plugin is one function and one export line:
 //!
 //! ```no_run
 //! use gatehouse_sdk::{Integration, Request, Response};
@@ -29,6 +30,7 @@
 
 pub mod host;
 mod types;
+pub mod v0_2;
 
 /// The generated bindings, one module per world. The `types` interface and the host imports
 /// are generated once (with the authorizer world) and shared by the others, so a
@@ -45,6 +47,32 @@ pub mod world {
             pub_export_macro: true,
             export_macro_name: "__export_authorizer_world",
             default_bindings_module: "gatehouse_sdk::world::authorizer",
+        });
+    }
+
+    /// The `authorizer` world of `gatehouse:plugin@0.2.0` (`wit/0.2.0/`): its request and
+    /// decision are its own, its imports those of 0.1.0. wit-bindgen names its exported
+    /// macros after the world, so the world is included under another name here, which does
+    /// not clash with the 0.1.0 `authorizer`'s.
+    pub mod authorizer_v0_2 {
+        wit_bindgen::generate!({
+            inline: "
+                package gatehouse:sdk;
+                world policy-authorizer { include gatehouse:plugin/authorizer@0.2.0; }
+            ",
+            world: "gatehouse:sdk/policy-authorizer",
+            path: "wit/0.2.0",
+            with: {
+                "gatehouse:plugin/types@0.1.0": crate::world::authorizer::gatehouse::plugin::types,
+                "gatehouse:plugin/log@0.1.0": crate::world::authorizer::gatehouse::plugin::log,
+                "gatehouse:plugin/kv@0.1.0": crate::world::authorizer::gatehouse::plugin::kv,
+                "gatehouse:plugin/clock@0.1.0": crate::world::authorizer::gatehouse::plugin::clock,
+                "gatehouse:plugin/config@0.1.0": crate::world::authorizer::gatehouse::plugin::config,
+                "gatehouse:plugin/types@0.2.0": generate,
+            },
+            pub_export_macro: true,
+            export_macro_name: "__export_authorizer_v0_2_world",
+            default_bindings_module: "gatehouse_sdk::world::authorizer_v0_2",
         });
     }
 
@@ -141,6 +169,15 @@ macro_rules! export_websocket_handler {
 macro_rules! export_authorizer {
     ($t:ident) => {
         $crate::world::authorizer::__export_authorizer_world!($t with_types_in $crate::world::authorizer);
+    };
+}
+
+/// Exports a type implementing [`v0_2::Authorizer`] as the plugin's `authorize` function of
+/// `gatehouse:plugin@0.2.0`.
+#[macro_export]
+macro_rules! export_authorizer_v0_2 {
+    ($t:ident) => {
+        $crate::world::authorizer_v0_2::__export_authorizer_v0_2_world!($t with_types_in $crate::world::authorizer_v0_2);
     };
 }
 

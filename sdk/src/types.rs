@@ -2,13 +2,13 @@
 
 use crate::{Decision, MultiValue, Pair, Request, Response};
 
-fn find_pair<'a>(list: &'a [Pair], name: &str) -> Option<&'a str> {
+pub(crate) fn find_pair<'a>(list: &'a [Pair], name: &str) -> Option<&'a str> {
     list.iter()
         .find(|p| p.name == name)
         .map(|p| p.value.as_str())
 }
 
-fn first<'a>(list: &'a [MultiValue], name: &str, ignore_case: bool) -> Option<&'a str> {
+pub(crate) fn first<'a>(list: &'a [MultiValue], name: &str, ignore_case: bool) -> Option<&'a str> {
     list.iter()
         .find(|m| {
             if ignore_case {

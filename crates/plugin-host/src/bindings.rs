@@ -2,6 +2,10 @@
 //! WebSocket handler a few more), so the later bindings reuse the authorizer's generated ones.
 //! Generated types stay inside `plugin/`.
 //!
+//! Two versions of `gatehouse:plugin` are bound: 0.1.0 (`wit/gatehouse.wit`, every world) and
+//! the 0.2.0 authorizer (`wit/0.2.0/`), whose request and decision are its own and whose
+//! imports are 0.1.0's interfaces, so the same host functions serve both.
+//!
 //! Every import and export is async on the host side: exports are called with `call_async` on
 //! a fiber that yields at each epoch tick, and imports that do I/O (`kv`) await it instead of
 //! blocking the worker thread.
@@ -48,6 +52,26 @@ pub mod integration {
 }
 
 pub use authorizer::gatehouse::plugin::{clock, config, kv, log, types};
+
+/// The 0.2.0 `authorizer` world: a policy decision, and the method ARN in the request.
+pub mod authorizer_v0_2 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/0.2.0",
+        world: "authorizer",
+        imports: { default: async },
+        exports: { default: async },
+        with: {
+            "gatehouse:plugin/types@0.1.0": super::authorizer::gatehouse::plugin::types,
+            "gatehouse:plugin/log@0.1.0": super::authorizer::gatehouse::plugin::log,
+            "gatehouse:plugin/kv@0.1.0": super::authorizer::gatehouse::plugin::kv,
+            "gatehouse:plugin/clock@0.1.0": super::authorizer::gatehouse::plugin::clock,
+            "gatehouse:plugin/config@0.1.0": super::authorizer::gatehouse::plugin::config,
+        },
+    });
+}
+
+/// The request and decision of the 0.2.0 authorizer.
+pub use authorizer_v0_2::gatehouse::plugin0_2_0::types as policy;
 
 pub mod websocket_handler {
     wasmtime::component::bindgen!({

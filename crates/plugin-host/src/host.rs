@@ -12,4 +12,6 @@ pub use kv::{KvStore, StoreSlot};
 
 impl super::bindings::types::Host for super::CallState {}
 
+impl super::bindings::policy::Host for super::CallState {}
+
 impl super::bindings::websocket::Host for super::CallState {}

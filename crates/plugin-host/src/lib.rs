@@ -27,6 +27,7 @@ mod pool;
 pub mod registry;
 
 use bindings::authorizer::{Authorizer, AuthorizerPre};
+use bindings::authorizer_v0_2::{Authorizer as AuthorizerV0_2, AuthorizerPre as AuthorizerV0_2Pre};
 use bindings::integration::{Integration, IntegrationPre};
 use bindings::mapper::{Mapper, MapperPre};
 use bindings::types;
@@ -46,6 +47,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 /// Which world a plugin exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PluginKind {
+    /// An authorizer of either version: see [`Plugin::answers_policy`].
     Authorizer,
     Mapper,
     Integration,
@@ -126,6 +128,8 @@ impl Default for PluginSettings {
 
 pub(crate) enum PluginPre {
     Authorizer(AuthorizerPre<CallState>),
+    /// The 0.2.0 authorizer world (a policy decision).
+    AuthorizerV0_2(AuthorizerV0_2Pre<CallState>),
     Mapper(MapperPre<CallState>),
     Integration(IntegrationPre<CallState>),
     WebsocketHandler(WebsocketHandlerPre<CallState>),
@@ -135,6 +139,7 @@ pub(crate) enum PluginPre {
 /// The exports of one live instance.
 enum Exports {
     Authorizer(Authorizer),
+    AuthorizerV0_2(AuthorizerV0_2),
     Mapper(Mapper),
     Integration(Integration),
     WebsocketHandler(WebsocketHandler),
@@ -356,6 +361,10 @@ impl Plugin {
                 .instantiate_async(&mut store)
                 .await
                 .map(Exports::Authorizer),
+            PluginPre::AuthorizerV0_2(pre) => pre
+                .instantiate_async(&mut store)
+                .await
+                .map(Exports::AuthorizerV0_2),
             PluginPre::Mapper(pre) => pre.instantiate_async(&mut store).await.map(Exports::Mapper),
             PluginPre::Integration(pre) => pre
                 .instantiate_async(&mut store)
@@ -402,7 +411,28 @@ impl Plugin {
         }
     }
 
-    /// Calls an authorizer.
+    /// Whether the plugin is an authorizer of `gatehouse:plugin@0.2.0`, which answers a policy
+    /// ([`Plugin::authorize_policy`]) rather than allow or deny ([`Plugin::authorize`]).
+    pub fn answers_policy(&self) -> bool {
+        matches!(self.pre, PluginPre::AuthorizerV0_2(_))
+    }
+
+    /// Calls an authorizer of 0.2.0.
+    pub async fn authorize_policy(
+        &self,
+        request_id: &str,
+        req: &bindings::policy::Request,
+    ) -> Result<Result<bindings::policy::Decision, types::AuthorizerError>, PluginFailure> {
+        let _running = engine::Running::start();
+        let mut live = self.instance(request_id, PluginKind::Authorizer).await?;
+        let result = match &live.exports {
+            Exports::AuthorizerV0_2(e) => e.call_authorize(&mut live.store, req).await,
+            _ => return Err(self.wrong_kind(PluginKind::Authorizer)),
+        };
+        self.finish(live, result)
+    }
+
+    /// Calls an authorizer of 0.1.0.
     pub async fn authorize(
         &self,
         request_id: &str,

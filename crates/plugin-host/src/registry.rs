@@ -5,6 +5,7 @@
 //! There are two engines: plugins without a fuel budget run in one whose code does not meter
 //! fuel; the one that does is made when the first plugin with `fuel` is loaded.
 
+use super::bindings::authorizer_v0_2::AuthorizerPre as AuthorizerV0_2Pre;
 use super::bindings::websocket_handler::WebsocketHandlerPre;
 use super::bindings::{authorizer::AuthorizerPre, integration::IntegrationPre, mapper::MapperPre};
 use super::host::{ConnectionsSlot, KvStore, StoreSlot};
@@ -31,12 +32,13 @@ impl Runtime {
     fn new(fuel: bool) -> wasmtime::Result<Self> {
         let engine = super::engine::new_engine(fuel)?;
         let mut linker = Linker::new(&engine);
-        // The worlds import the same interfaces (the WebSocket handler two more), so one
-        // linker serves them all.
+        // The worlds import the same interfaces (the WebSocket handler two more, the 0.2.0
+        // authorizer the types of its request and decision), so one linker serves them all.
         super::bindings::authorizer::Authorizer::add_to_linker::<_, HasSelf<_>>(
             &mut linker,
             |s| s,
         )?;
+        super::bindings::policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         super::bindings::kv_keys::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         super::bindings::connections::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -151,17 +153,30 @@ impl PluginHost {
             .collect();
         let has = |n: &str| exports.iter().any(|e| e == n);
         let (kind, pre) = if has("authorize") {
-            let p = AuthorizerPre::new(pre).map_err(|e| bad_world("authorizer", &e))?;
-            (PluginKind::Authorizer, PluginPre::Authorizer(p))
+            // Both versions export `authorize`; its type tells which one this is.
+            let p = match AuthorizerPre::new(pre.clone()) {
+                Ok(p) => PluginPre::Authorizer(p),
+                Err(v0_1) => match AuthorizerV0_2Pre::new(pre) {
+                    Ok(p) => PluginPre::AuthorizerV0_2(p),
+                    Err(v0_2) => {
+                        return Err(format!(
+                            "{}; {}",
+                            bad_world("authorizer", "0.1.0", &v0_1),
+                            bad_world("authorizer", "0.2.0", &v0_2)
+                        ))
+                    }
+                },
+            };
+            (PluginKind::Authorizer, p)
         } else if has("map-request") {
-            let p = MapperPre::new(pre).map_err(|e| bad_world("mapper", &e))?;
+            let p = MapperPre::new(pre).map_err(|e| bad_world("mapper", "0.1.0", &e))?;
             (PluginKind::Mapper, PluginPre::Mapper(p))
         } else if has("handle-event") {
-            let p =
-                WebsocketHandlerPre::new(pre).map_err(|e| bad_world("websocket-handler", &e))?;
+            let p = WebsocketHandlerPre::new(pre)
+                .map_err(|e| bad_world("websocket-handler", "0.1.0", &e))?;
             (PluginKind::WebsocketHandler, PluginPre::WebsocketHandler(p))
         } else if has("handle") {
-            let p = IntegrationPre::new(pre).map_err(|e| bad_world("integration", &e))?;
+            let p = IntegrationPre::new(pre).map_err(|e| bad_world("integration", "0.1.0", &e))?;
             (PluginKind::Integration, PluginPre::Integration(p))
         } else if exports
             .iter()
@@ -258,8 +273,8 @@ impl PluginHost {
     }
 }
 
-fn bad_world(world: &str, e: &wasmtime::Error) -> String {
-    format!("does not match the `{world}` world of gatehouse:plugin@0.1.0: {e:#}")
+fn bad_world(world: &str, version: &str, e: &wasmtime::Error) -> String {
+    format!("does not match the `{world}` world of gatehouse:plugin@{version}: {e:#}")
 }
 
 /// Loads a precompiled artifact this process (or an earlier one) wrote.

@@ -1,38 +1,31 @@
-//! Authorize: runs the method's authorizer with API Gateway's rules: a Wasm plugin, a JWT or
-//! Cognito user-pool authorizer (`jwt.rs`), or a Lambda authorizer (`lambda_auth.rs`).
+//! Authorize: runs the method's authorizer with API Gateway's rules: a Wasm plugin
+//! (`plugin_auth.rs`), a JWT or Cognito user-pool authorizer (`jwt.rs`), or a Lambda authorizer
+//! (`lambda_auth.rs`).
 //!
 //! Reads the identity sources (headers, query parameters). A missing identity source is 401
 //! UNAUTHORIZED without calling anything. Plugin and Lambda decisions are cached by a SHA-256
 //! of the identity source values for the authorizer's TTL (0 disables), up to
 //! [`DECISION_CACHE_BYTES`] per authorizer; concurrent requests with the same identity await
-//! one call (their tasks wait, no thread is parked). Allow records the principal and
-//! context in `RequestCtx`; deny is 403 ACCESS_DENIED; a plugin failure is 500
-//! AUTHORIZER_FAILURE. JWT authorizers check every token (their keys are cached).
+//! one call (their tasks wait, no thread is parked). A policy (Lambda authorizers, 0.2.0
+//! plugins) is cached as answered and evaluated for each method (`policy.rs`), so the cached
+//! policy of an identity decides its other methods. Allow records the principal and context in
+//! `RequestCtx`; deny is 403 ACCESS_DENIED; a plugin failure is 500 AUTHORIZER_FAILURE. JWT
+//! authorizers check every token (their keys are cached).
 
 use super::jwt::JwtAuthorizer;
-use super::lambda_auth::Answer;
 use super::lambda_auth::{request_event, token_event, LambdaAuthorizer, Payload, REGION};
+pub use super::policy::Outcome;
 use crate::ctx::RouteInfo;
 use crate::ctx::{AuthContext, RequestCtx};
 use crate::error::{Rejection, ResponseType};
 use crate::integration::lambda::{event_v1, event_v2, original_names, PayloadFormat, ACCOUNT_ID};
 use crate::integration::Outbound;
-use crate::plugin::bindings::types::AuthorizerError;
-use crate::plugin::{convert, Plugin};
+use crate::plugin::Plugin;
 use sha2::Digest as _;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::ctx::IdentitySource;
-
-/// What a plugin or Lambda authorizer decided, as cached.
-#[derive(Debug)]
-pub enum Outcome {
-    Allow(Arc<AuthContext>),
-    Deny,
-    /// A Lambda authorizer's answer, evaluated for each method it is used for.
-    Lambda(Answer),
-}
 
 /// What decides for an authorizer.
 #[derive(Debug)]
@@ -68,7 +61,7 @@ fn weight(outcome: &Outcome) -> u32 {
                     .sum::<usize>()
         }
         Outcome::Deny => 0,
-        Outcome::Lambda(answer) => answer.weight(),
+        Outcome::Policy(answer) => answer.weight(),
     };
     (32 + 160 + context).min(u32::MAX as usize) as u32
 }
@@ -185,7 +178,7 @@ pub async fn authorize(
     let allowed = match &*outcome {
         Outcome::Allow(auth) => Some(auth.clone()),
         Outcome::Deny => None,
-        Outcome::Lambda(answer) => match answer.decide(&method_arn(rt, ctx)) {
+        Outcome::Policy(answer) => match answer.decide(&method_arn(rt, ctx)) {
             Some(auth) => Some(auth),
             None => return Err(answer.denial()),
         },
@@ -234,7 +227,10 @@ async fn decide(
     values: &[&str],
 ) -> Result<Arc<Outcome>, Rejection> {
     match &binding.decider {
-        Decider::Plugin(plugin) => call_plugin(rt, ctx, &call.parts.headers, plugin).await,
+        Decider::Plugin(plugin) => {
+            let arn = method_arn(rt, ctx);
+            super::plugin_auth::call(rt, ctx, &call.parts.headers, plugin, arn).await
+        }
         Decider::Lambda(l) => {
             let arn = method_arn(rt, ctx);
             let event = match l.payload {
@@ -252,43 +248,11 @@ async fn decide(
                     request_event(proxy, l.format, &arn, identity)
                 }
             };
-            Ok(Arc::new(Outcome::Lambda(l.call(call.out, event).await?)))
+            Ok(Arc::new(Outcome::Policy(l.call(call.out, event).await?)))
         }
         Decider::Jwt(_) => Err(Rejection::new(
             ResponseType::AuthorizerConfigurationError,
             "a JWT authorizer has no cached decisions",
-        )),
-    }
-}
-
-async fn call_plugin(
-    rt: &dyn RouteInfo,
-    ctx: &RequestCtx,
-    headers: &http::HeaderMap,
-    plugin: &Plugin,
-) -> Result<Arc<Outcome>, Rejection> {
-    let req = convert::request(rt, ctx, headers, Vec::new());
-    let mut id = uuid::Uuid::encode_buffer();
-    let id = ctx.request_id.hyphenated().encode_lower(&mut id);
-    match plugin.authorize(id, &req).await {
-        Ok(Ok(d)) if d.allow => Ok(Arc::new(Outcome::Allow(Arc::new(AuthContext {
-            principal_id: d.principal_id,
-            context: d.context.into_iter().map(|p| (p.name, p.value)).collect(),
-            usage_identifier_key: d.usage_identifier_key,
-            jwt: None,
-        })))),
-        Ok(Ok(_)) => Ok(Arc::new(Outcome::Deny)),
-        Ok(Err(AuthorizerError::Unauthorized)) => Err(Rejection::new(
-            ResponseType::Unauthorized,
-            format!("authorizer plugin `{}` answered unauthorized", plugin.name),
-        )),
-        Ok(Err(AuthorizerError::Failed(msg))) => Err(Rejection::new(
-            ResponseType::AuthorizerFailure,
-            format!("authorizer plugin `{}` failed: {msg}", plugin.name),
-        )),
-        Err(failure) => Err(Rejection::new(
-            ResponseType::AuthorizerFailure,
-            format!("authorizer plugin `{}` {failure}", plugin.name),
         )),
     }
 }

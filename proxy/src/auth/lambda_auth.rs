@@ -8,14 +8,13 @@
 //! `policyDocument`, `context`, `usageIdentifierKey`), or with payload 2.0 and simple
 //! responses `{"isAuthorized": .., "context": ..}`.
 //!
-//! A policy is evaluated against the method ARN
-//! `arn:aws:execute-api:{region}:{account}:{api}/{stage}/{METHOD}/{path}`: an explicit `Deny`
-//! statement that matches wins, then an `Allow` that matches; otherwise the request is denied
-//! (403). `Resource` and `Action` patterns take `*` and `?`. The cache keeps the policy, not the
-//! decision, so a cached policy decides for the caller's other methods as API Gateway does.
+//! A policy is evaluated against the method ARN as `policy.rs` describes; the cache keeps the
+//! policy, not the decision, so a cached policy decides for the caller's other methods as API
+//! Gateway does.
 //! A function error `Unauthorized` is 401; any other error, an unreachable endpoint or an
 //! answer that is not a valid policy is 500 `AUTHORIZER_CONFIGURATION_ERROR`.
 
+use super::policy::{context_text, Answer, Statement};
 use crate::ctx::AuthContext;
 use crate::error::{Rejection, ResponseType};
 use crate::integration::lambda::PayloadFormat;
@@ -48,119 +47,6 @@ pub struct LambdaAuthorizer {
     pub timeout: Duration,
 }
 
-/// What a function answered, as the decision cache keeps it.
-#[derive(Debug)]
-pub enum Answer {
-    Policy {
-        statements: Box<[Statement]>,
-        auth: Arc<AuthContext>,
-    },
-    Simple {
-        allow: bool,
-        auth: Arc<AuthContext>,
-    },
-}
-
-impl Answer {
-    /// What the cache counts this answer as, in bytes (roughly).
-    pub fn weight(&self) -> usize {
-        let auth = match self {
-            Self::Policy { auth, .. } | Self::Simple { auth, .. } => auth,
-        };
-        let statements = match self {
-            Self::Policy { statements, .. } => statements
-                .iter()
-                .map(|s| {
-                    64 + s
-                        .actions
-                        .iter()
-                        .chain(&s.resources)
-                        .map(String::len)
-                        .sum::<usize>()
-                })
-                .sum(),
-            Self::Simple { .. } => 0,
-        };
-        statements
-            + auth.principal_id.len()
-            + auth
-                .context
-                .iter()
-                .map(|(k, v)| k.len() + v.len() + 48)
-                .sum::<usize>()
-    }
-
-    /// The caller's context when this answer allows `method_arn`.
-    pub fn decide(&self, method_arn: &str) -> Option<Arc<AuthContext>> {
-        match self {
-            Self::Simple { allow, auth } => allow.then(|| auth.clone()),
-            Self::Policy { statements, auth } => {
-                let matching = |effect| {
-                    statements
-                        .iter()
-                        .any(|s| s.allow == effect && s.matches(method_arn))
-                };
-                (!matching(false) && matching(true)).then(|| auth.clone())
-            }
-        }
-    }
-
-    pub fn denial(&self) -> Rejection {
-        let r = Rejection::new(
-            ResponseType::AccessDenied,
-            "the Lambda authorizer's answer does not allow this method",
-        );
-        match self {
-            // HTTP APIs answer a simple denial with 403 `Forbidden`.
-            Self::Simple { .. } => r.with_message("Forbidden"),
-            Self::Policy { .. } => r,
-        }
-    }
-}
-
-/// One statement of a policy document.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Statement {
-    pub allow: bool,
-    pub actions: Vec<String>,
-    pub resources: Vec<String>,
-}
-
-impl Statement {
-    fn matches(&self, method_arn: &str) -> bool {
-        self.actions
-            .iter()
-            .any(|a| wildcard(a.as_bytes(), b"execute-api:Invoke"))
-            && self
-                .resources
-                .iter()
-                .any(|r| wildcard(r.as_bytes(), method_arn.as_bytes()))
-    }
-}
-
-/// Whether `text` matches `pattern`, where `*` is any run of bytes and `?` any one byte
-/// (linear in the worst case: the last `*` is the only backtrack point).
-pub fn wildcard(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && (pattern[p] == b'?' || pattern[p] == text[t]) {
-            p += 1;
-            t += 1;
-        } else if p < pattern.len() && pattern[p] == b'*' {
-            star = Some((p, t));
-            p += 1;
-        } else if let Some((sp, st)) = star {
-            p = sp + 1;
-            t = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|&b| b == b'*')
-}
-
 fn config_error(name: &str, why: impl std::fmt::Display) -> Rejection {
     Rejection::new(
         ResponseType::AuthorizerConfigurationError,
@@ -185,11 +71,9 @@ fn context(v: Option<&Value>) -> Result<Vec<(String, String)>, String> {
     };
     let map = v.as_object().ok_or("`context` is not an object")?;
     map.iter()
-        .map(|(k, v)| match v {
-            Value::String(s) => Ok((k.clone(), s.clone())),
-            Value::Number(_) | Value::Bool(_) => Ok((k.clone(), v.to_string())),
-            Value::Null => Ok((k.clone(), String::new())),
-            _ => Err(format!("`context.{k}` is a list or an object; only strings, numbers and booleans are passed on")),
+        .map(|(k, v)| match context_text(v) {
+            Some(text) => Ok((k.clone(), text)),
+            None => Err(format!("`context.{k}` is a list or an object; only strings, numbers and booleans are passed on")),
         })
         .collect()
 }
@@ -345,26 +229,6 @@ pub fn request_event(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wildcards_match_as_iam_does() {
-        let arn = b"arn:aws:execute-api:us-east-1:000000000000:shop/prod/GET/pets/1";
-        assert!(wildcard(b"*", arn));
-        assert!(wildcard(
-            b"arn:aws:execute-api:us-east-1:000000000000:shop/prod/GET/*",
-            arn
-        ));
-        assert!(wildcard(b"arn:aws:execute-api:*:*:shop/*/GET/pets/?", arn));
-        assert!(!wildcard(b"arn:aws:execute-api:*:*:shop/*/POST/*", arn));
-        assert!(!wildcard(
-            b"arn:aws:execute-api:*:*:shop/prod/GET/pets",
-            arn
-        ));
-        assert!(wildcard(b"a*b*c", b"aXXbYYc"));
-        assert!(!wildcard(b"a*b*c", b"aXXbYY"));
-        assert!(wildcard(b"", b""));
-        assert!(!wildcard(b"?", b""));
-    }
 
     #[test]
     fn policies_deny_wins_then_allow_else_deny() {

@@ -595,7 +595,7 @@ pub fn allowed(cred: &Credential, method_arn: &str) -> bool {
         || cred
             .allow
             .iter()
-            .any(|p| super::lambda_auth::wildcard(p.as_bytes(), method_arn.as_bytes()))
+            .any(|p| super::policy::wildcard(p.as_bytes(), method_arn.as_bytes()))
 }
 
 #[cfg(test)]
