@@ -99,6 +99,7 @@ impl Request {
                 method_arn: format!(
                     "arn:aws:execute-api:us-east-1:000000000000:example/{stage}/{method}/{rest}"
                 ),
+                client_cert: None,
                 request_time_epoch: 0,
             },
             path,

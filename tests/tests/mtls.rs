@@ -3,13 +3,13 @@
 //! handshake without a certificate, with one from another CA and with a revoked one; an
 //! `optional` listener serves clients without one. The certificate reaches Lambda events
 //! (payload 1.0 `requestContext.identity.clientCert`, 2.0 `requestContext.authentication`),
-//! VTL templates and the access log as API Gateway names it.
+//! VTL templates, the access log and a 0.2.0 authorizer plugin as API Gateway names it.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use gatehouse_e2e::lambda::LambdaEndpoint;
 use gatehouse_e2e::tls::TestCert;
-use gatehouse_e2e::{json, Gateway};
+use gatehouse_e2e::{json, plugin_path, Gateway};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
     DnType, ExtendedKeyUsagePurpose, IsCa, KeyIdMethod, KeyPair, KeyUsagePurpose,
@@ -114,13 +114,23 @@ listeners:
     address: 127.0.0.1:0
     tls: {{ cert: cert.pem, key: key.pem,
             client_auth: {{ truststore: truststore.pem, mode: optional }} }}
+plugins:
+  policies:
+    path: {policies}
+    config: {{ tokens: "tok-alice=alice" }}
 access_log:
   destination: access.log
   format: '{{"subject":"$context.identity.clientCert.subjectDN","serial":"$context.identity.clientCert.serialNumber"}}'
 apis:
   - name: app
     stages: {{ prod: {{}} }}
+    authorizers:
+      policy: {{ plugin: policies, identity_sources: [header.Authorization] }}
     resources:
+      /authz:
+        GET:
+          authorizer: policy
+          integration: {{ type: lambda, endpoint: "http://{l}", function: echo }}
       /v1:
         GET:
           integration: {{ type: lambda, endpoint: "http://{l}", function: echo }}
@@ -137,7 +147,8 @@ apis:
                 response_templates:
                   application/json: '{{"issuer": "$context.identity.clientCert.issuerDN", "notAfter": "$context.identity.clientCert.validity.notAfter"}}'
 "#,
-        l = lambda.addr
+        l = lambda.addr,
+        policies = plugin_path("policy-authorizer").display(),
     );
     let gw = Gateway::start_with(&yaml, |dir| {
         server.write_to(dir);
@@ -170,6 +181,18 @@ apis:
     let cert = &event["requestContext"]["authentication"]["clientCert"];
     assert_eq!(cert["subjectDN"], "O=Example\\, Inc.,CN=alice");
     assert_eq!(cert["serialNumber"], "4242");
+    let r = c
+        .get(format!("{strict}/authz"))
+        .header("authorization", "Bearer tok-alice")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let event = json(r).await;
+    assert_eq!(
+        event["requestContext"]["authorizer"]["certSubject"],
+        "O=Example\\, Inc.,CN=alice"
+    );
     let r = c.get(format!("{strict}/vtl")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let doc = json(r).await;
@@ -232,7 +255,7 @@ apis:
         "another CA's certificate on the optional listener: {r:?}"
     );
 
-    let log = gw.access_log(7);
+    let log = gw.access_log(8);
     assert_eq!(log[0]["subject"], "O=Example\\, Inc.,CN=alice");
     assert_eq!(log[0]["serial"], "4242");
     let anonymous = log.iter().filter(|l| l["serial"] == "-").count();

@@ -13,7 +13,8 @@
 //! A known token gets a policy for the whole stage: every method is allowed, and `DELETE` is
 //! denied unless the user is an admin (an explicit deny wins over the allow). The context
 //! carries typed values: `user` (text), `admin` (boolean), `level` (integer: 2 for admins, 1
-//! otherwise) and `ratio` (number, 0.5); the token is the usage identifier key. Each call logs
+//! otherwise) and `ratio` (number, 0.5), and on a mutual TLS connection `certSubject` (the
+//! client certificate's subject); the token is the usage identifier key. Each call logs
 //! `policy for USER`, so a test can tell a call from a cached policy. An unknown token gets an
 //! empty policy (403 for every method); a missing header is `unauthorized` (401).
 
@@ -51,6 +52,9 @@ impl Authorizer for Policies {
         let mut decision = Decision::new(user).allow(request.arn_for("*", "*"));
         if !admin {
             decision = decision.deny(request.arn_for("DELETE", "*"));
+        }
+        if let Some(cert) = &request.context.client_cert {
+            decision = decision.with_context("certSubject", cert.subject_dn.as_str());
         }
         Ok(decision
             .with_context("user", user)

@@ -27,7 +27,7 @@ pub async fn call(
     let id = ctx.request_id.hyphenated().encode_lower(&mut id);
     let answer = if plugin.answers_policy() {
         plugin
-            .authorize_policy(id, &policy_request(req, method_arn))
+            .authorize_policy(id, &policy_request(req, method_arn, ctx))
             .await
             .map(|r| r.map(policy_answer))
     } else {
@@ -74,8 +74,8 @@ fn verdict(d: types::Decision) -> Outcome {
 }
 
 /// The 0.2.0 request: the 0.1.0 one without what an authorizer cannot know yet (body,
-/// principal, authorizer context), with the method ARN.
-fn policy_request(req: types::Request, method_arn: String) -> policy::Request {
+/// principal, authorizer context), with the method ARN and the client certificate.
+fn policy_request(req: types::Request, method_arn: String, ctx: &RequestCtx) -> policy::Request {
     let c = req.context;
     policy::Request {
         method: req.method,
@@ -92,6 +92,14 @@ fn policy_request(req: types::Request, method_arn: String) -> policy::Request {
             source_ip: c.source_ip,
             user_agent: c.user_agent,
             method_arn,
+            client_cert: ctx.client_cert.as_deref().map(|cert| policy::ClientCert {
+                pem: cert.pem.clone(),
+                subject_dn: cert.subject_dn.clone(),
+                issuer_dn: cert.issuer_dn.clone(),
+                serial_number: cert.serial_number.clone(),
+                not_before: cert.not_before.clone(),
+                not_after: cert.not_after.clone(),
+            }),
             request_time_epoch: c.request_time_epoch,
         },
     }
