@@ -28,15 +28,25 @@ async fn every_worker_serves_and_all_stop_gracefully() {
         "workers accept on their own sockets",
         Duration::from_secs(5),
     );
-    let names = thread_names(gw.pid());
+    // A thread names itself once it runs, which may be after the log line: wait for it.
+    // `comm` holds the first 15 bytes of a thread's name.
+    let named = |names: &[String], w: &str| {
+        names
+            .iter()
+            .any(|n| w.starts_with(n.as_str()) && n.len() >= 15)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut names = thread_names(gw.pid());
+    while !["gatehouse-worker-1", "gatehouse-worker-2"]
+        .iter()
+        .all(|w| named(&names, w))
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        names = thread_names(gw.pid());
+    }
     for w in ["gatehouse-worker-1", "gatehouse-worker-2"] {
-        // `comm` holds the first 15 bytes of a thread's name.
-        assert!(
-            names
-                .iter()
-                .any(|n| w.starts_with(n.as_str()) && n.len() >= 15),
-            "{w} in {names:?}"
-        );
+        assert!(named(&names, w), "{w} in {names:?}");
     }
     // Many connections, each its own client: the kernel spreads them over the sockets, and
     // every one is answered whichever worker took it.
