@@ -8,6 +8,9 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use std::path::PathBuf;
 
+mod state;
+pub use state::RawState;
+
 /// The whole file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,13 +69,6 @@ pub struct RawIamCredential {
     /// Method ARN patterns (`*`, `?`) it may invoke; empty: every `AWS_IAM` method.
     #[serde(default)]
     pub allow: Vec<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawState {
-    pub data_dir: Option<PathBuf>,
-    pub flush_interval: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
