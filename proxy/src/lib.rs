@@ -136,9 +136,16 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
         what: "cannot start the WebAssembly engine".into(),
         source: std::io::Error::other(format!("{e:#}")),
     })?;
+    // The store first: with Redis, the config's throttles lease their tokens from it.
+    let store = match config::state_settings(&text, &config_path) {
+        Some(state) => open_store(&state).map_err(store_err)?,
+        None => Arc::new(state::MemoryStore::default()),
+    };
+    let keys = state::keys::ApiKeys::new(store.clone()).map_err(store_err)?;
     let env = config::CompileEnv {
         metrics: &metrics,
         plugins: &plugins,
+        leases: keys.leases(),
     };
     let loaded = config::load_str(&text, &config_path, env)?;
     for w in &loaded.warnings {
@@ -147,9 +154,7 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
     let settings = loaded.settings;
     let access_log = access_log::Sink::open(&settings.access_log)
         .map_err(io_err("cannot open the access log"))?;
-    let store = open_store(&settings.state).map_err(store_err)?;
-    plugins.use_store(store.clone());
-    let keys = state::keys::ApiKeys::new(store).map_err(store_err)?;
+    plugins.use_store(store);
     keys.import(&loaded.runtime.config_keys)
         .map_err(store_err)?;
     let (stop_tx, stop_rx) = watch::channel(false);

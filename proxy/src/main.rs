@@ -155,6 +155,7 @@ fn command(cli: Cli) -> ExitCode {
             let env = gatehouse::config::CompileEnv {
                 metrics: &metrics,
                 plugins: &plugins,
+                leases: None,
             };
             match gatehouse::config::load(&config, env) {
                 Ok(loaded) => {

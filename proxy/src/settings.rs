@@ -424,7 +424,8 @@ fn socket_addr(s: &str, e: &mut Errors) -> Option<SocketAddr> {
     }
 }
 
-fn state(raw: &RawState, dir: &Path, e: &mut Errors) -> StateSettings {
+/// The `state:` section alone.
+pub fn state(raw: &RawState, dir: &Path, e: &mut Errors) -> StateSettings {
     let redis = match raw.backend.as_deref() {
         None | Some("embedded") => {
             for (field, set) in [

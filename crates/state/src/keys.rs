@@ -205,6 +205,7 @@ pub struct ApiKeys {
     changes: std::sync::Mutex<()>,
     counters: DashMap<QuotaKey, Arc<Counter>>,
     buckets: moka::sync::Cache<(String, String), Arc<Bucket>>,
+    leases: Option<Arc<crate::lease::Leases>>,
 }
 
 impl std::fmt::Debug for ApiKeys {
@@ -222,6 +223,7 @@ pub type KeyInfo = StoredKey;
 impl ApiKeys {
     pub fn new(store: SharedStore) -> Result<ApiKeys, StoreError> {
         let keys = ApiKeys {
+            leases: store.leases(),
             store,
             by_hash: ArcSwap::from_pointee(HashMap::new()),
             changes: std::sync::Mutex::new(()),
@@ -268,6 +270,11 @@ impl ApiKeys {
     pub fn reload(&self) -> Result<(), StoreError> {
         let _guard = self.lock_changes();
         self.refresh()
+    }
+
+    /// A shared store's throttle leases (for stage, method and account throttles).
+    pub fn leases(&self) -> Option<&crate::lease::Leases> {
+        self.leases.as_deref()
     }
 
     /// A shared store's availability.

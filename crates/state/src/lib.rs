@@ -10,13 +10,14 @@
 //!
 //! Backends: [`MemoryStore`] and [`redb_store::RedbStore`] (embedded, durable), and
 //! [`redis_store::RedisStore`], shared by several gateway nodes: it tells [`keys::ApiKeys`]
-//! when another node changed the keys ([`StateStore::key_changes`]) and counts quota itself,
-//! atomically per request ([`StateStore::take_quota`]). Beside them:
+//! when another node changed the keys ([`StateStore::key_changes`]), counts quota itself,
+//! atomically per request ([`StateStore::take_quota`]), and tops up throttles' [`lease`]s. Beside them:
 //! [`connections`] (the open WebSocket connections `@connections` reaches) and [`limiter`]
 //! (token buckets for throttles).
 
 pub mod connections;
 pub mod keys;
+pub mod lease;
 pub mod limiter;
 pub mod redb_store;
 pub mod redis_store;
@@ -123,6 +124,12 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// A shared store: a receiver that changes whenever the stored keys may have changed,
     /// on this node or another. `None` (the default): only this process changes them.
     fn key_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
+    /// A shared store: the leases through which throttles take tokens from buckets shared by
+    /// every node. `None` (the default): throttles are local to the process.
+    fn leases(&self) -> Option<std::sync::Arc<lease::Leases>> {
         None
     }
 

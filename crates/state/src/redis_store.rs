@@ -7,6 +7,9 @@
 //!   that admits and counts in one atomic step, so the count is exact over every node; it
 //!   expires a day after its window ends.
 //! - `P:kv:PLUGIN`: a hash per plugin, the plugins' `kv` data.
+//! - `P:throttle:NAME`: one token bucket per stage, method and account throttle; each node
+//!   leases tokens from it every [`SYNC_EVERY`] (a Lua script on Redis's clock), see
+//!   [`crate::lease`].
 //!
 //! Requests use one multiplexed connection ([`ConnectionManager`]), which reconnects with
 //! exponential backoff. Every call is bounded by `timeout`; past it, or when Redis cannot be
@@ -15,6 +18,7 @@
 //! I/O on this store's own single-threaded runtime and wait for it, so they can be called from
 //! any thread without blocking an async worker's reactor for longer than `timeout`.
 
+use super::lease::{Leases, SYNC_EVERY};
 use super::{
     KvUsage, QuotaKey, QuotaTake, StateStore, StoreError, StoreFuture, StoreHealth, StoredKey,
 };
@@ -186,6 +190,64 @@ return {#all / 2, bytes}
     )
 });
 
+/// Takes up to ARGV[3] tokens from the bucket KEYS[1] (rate ARGV[1] per second, size ARGV[2]),
+/// refilled by Redis's clock; returns how many it took.
+static LEASE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local now = redis.call('TIME')
+local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
+local rate, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local b = redis.call('HMGET', KEYS[1], 't', 'tokens')
+local tokens = burst
+if b[1] then tokens = math.min(burst, tonumber(b[2]) + (t - tonumber(b[1])) * rate) end
+local got = math.max(0, math.min(want, math.floor(tokens)))
+redis.call('HSET', KEYS[1], 't', tostring(t), 'tokens', tostring(tokens - got))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 60000)
+return got
+",
+    )
+});
+
+/// Tops up every live lease of `leases` from its bucket under `prefix`, every [`SYNC_EVERY`].
+async fn top_up_leases(
+    conn: ConnectionManager,
+    prefix: String,
+    leases: Arc<Leases>,
+    timeout: Duration,
+    health: Arc<Health>,
+) {
+    let mut tick = tokio::time::interval(SYNC_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let calls = leases.live().into_iter().filter_map(|lease| {
+            let want = lease.wanted();
+            if want == 0 {
+                return None;
+            }
+            let (mut conn, health) = (conn.clone(), health.clone());
+            let key = format!("{prefix}:throttle:{}", lease.name);
+            Some(async move {
+                let got = bounded(timeout, &health, async {
+                    LEASE
+                        .key(key)
+                        .arg(lease.settings.rate)
+                        .arg(lease.settings.burst)
+                        .arg(want)
+                        .invoke_async::<u64>(&mut conn)
+                        .await
+                })
+                .await;
+                if let Ok(n) = got {
+                    lease.grant(n);
+                }
+            })
+        });
+        futures_util::future::join_all(calls).await;
+    }
+}
+
 /// The shared store.
 pub struct RedisStore {
     conn: ConnectionManager,
@@ -194,6 +256,7 @@ pub struct RedisStore {
     config: RedisConfig,
     health: Arc<Health>,
     changes: watch::Receiver<u64>,
+    leases: Arc<Leases>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -242,12 +305,21 @@ impl RedisStore {
         let (tx, changes) = watch::channel(0);
         let channel = format!("{}:keys:changed", config.key_prefix);
         bridge.spawn(follow_key_changes(client, channel, timeout, tx));
+        let leases = Arc::new(Leases::default());
+        bridge.spawn(top_up_leases(
+            conn.clone(),
+            config.key_prefix.clone(),
+            leases.clone(),
+            timeout,
+            health.clone(),
+        ));
         Ok(RedisStore {
             conn,
             bridge,
             config,
             health,
             changes,
+            leases,
         })
     }
 
@@ -424,6 +496,10 @@ impl StateStore for RedisStore {
         keys.sort_unstable();
         keys.truncate(limit);
         Ok(keys)
+    }
+
+    fn leases(&self) -> Option<Arc<Leases>> {
+        Some(self.leases.clone())
     }
 
     fn health(&self) -> Option<StoreHealth> {

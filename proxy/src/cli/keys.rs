@@ -13,6 +13,7 @@ pub fn keys(config: Option<PathBuf>, action: KeysAction) -> Result<String, Strin
     let env = gatehouse::config::CompileEnv {
         metrics: &metrics,
         plugins: &plugins,
+        leases: None,
     };
     let loaded = gatehouse::config::load(&config, env).map_err(|e| e.to_string())?;
     let state = &loaded.settings.state;
