@@ -3,8 +3,8 @@
 //! token bucket per throttle in the shared store. A request never waits for the store; every
 //! admitted request spent a token the shared bucket gave out, so the nodes together admit at
 //! most what one bucket would (burst + rate × time), except that until its first top-up (at
-//! most [`SYNC_EVERY`] after start or reload, longer while the store is unavailable) a lease
-//! is not *primed* and its bucket admits from a local token bucket instead.
+//! most [`SYNC_EVERY`] after start or reload) and while the store does not answer, a lease is
+//! not *primed* and its bucket admits from a local token bucket instead.
 
 use crate::limiter::ThrottleSettings;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -58,7 +58,13 @@ impl Lease {
         self.primed.store(true, Ordering::Release);
     }
 
-    /// Whether the shared bucket has given tokens (possibly none) at least once.
+    /// The shared bucket did not answer: until it does, the throttle admits from its local
+    /// bucket again.
+    pub fn unprime(&self) {
+        self.primed.store(false, Ordering::Release);
+    }
+
+    /// Whether the shared bucket answered the last top-up (possibly with no tokens).
     pub fn primed(&self) -> bool {
         self.primed.load(Ordering::Acquire)
     }

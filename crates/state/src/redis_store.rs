@@ -239,8 +239,9 @@ async fn top_up_leases(
                         .await
                 })
                 .await;
-                if let Ok(n) = got {
-                    lease.grant(n);
+                match got {
+                    Ok(n) => lease.grant(n),
+                    Err(_) => lease.unprime(),
                 }
             })
         });
