@@ -6,7 +6,6 @@
 //! most [`SYNC_EVERY`] after start or reload) and while the store does not answer, a lease is
 //! not *primed* and its bucket admits from a local token bucket instead.
 
-use crate::limiter::ThrottleSettings;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -19,7 +18,9 @@ pub const SYNC_EVERY: Duration = Duration::from_millis(50);
 pub struct Lease {
     /// The throttle's name, unique in the config (`account`, `stage:API/STAGE`, ...).
     pub name: String,
-    pub settings: ThrottleSettings,
+    /// The throttle's rate (tokens per second) and burst (bucket size).
+    pub rate: f64,
+    pub burst: u32,
     /// Tokens this node may still spend.
     local: AtomicU64,
     /// Tokens spent since the last top-up.
@@ -36,7 +37,7 @@ impl Lease {
             .map(|_| {
                 self.used.fetch_add(1, Ordering::Relaxed);
             })
-            .map_err(|_| Duration::from_secs_f64(1.0 / self.settings.rate).max(SYNC_EVERY))
+            .map_err(|_| Duration::from_secs_f64(1.0 / self.rate).max(SYNC_EVERY))
     }
 
     /// How many tokens to ask for now: enough for twice the last interval's use (at least one
@@ -44,11 +45,8 @@ impl Lease {
     /// at most one interval's worth.
     pub fn wanted(&self) -> u64 {
         let used = self.used.swap(0, Ordering::AcqRel);
-        let floor = (self.settings.rate * SYNC_EVERY.as_secs_f64()).ceil() as u64;
-        let target = (used * 2)
-            .max(floor)
-            .max(1)
-            .min(u64::from(self.settings.burst));
+        let floor = (self.rate * SYNC_EVERY.as_secs_f64()).ceil() as u64;
+        let target = (used * 2).max(floor).max(1).min(u64::from(self.burst));
         target.saturating_sub(self.local.load(Ordering::Acquire))
     }
 
@@ -78,10 +76,11 @@ pub struct Leases {
 
 impl Leases {
     /// A new lease for the throttle `name`; it starts empty and fills at the next top-up.
-    pub fn lease(&self, name: String, settings: ThrottleSettings) -> Arc<Lease> {
+    pub fn lease(&self, name: String, rate: f64, burst: u32) -> Arc<Lease> {
         let lease = Arc::new(Lease {
             name,
-            settings,
+            rate,
+            burst,
             local: AtomicU64::new(0),
             used: AtomicU64::new(0),
             primed: AtomicBool::new(false),
@@ -106,13 +105,7 @@ mod tests {
     #[test]
     fn a_lease_spends_what_it_was_granted_and_asks_for_its_use() {
         let leases = Leases::default();
-        let l = leases.lease(
-            "stage:a/prod".into(),
-            ThrottleSettings {
-                rate: 100.0,
-                burst: 50,
-            },
-        );
+        let l = leases.lease("stage:a/prod".into(), 100.0, 50);
         assert!(l.take().is_err(), "empty until the first top-up");
         assert!(!l.primed());
         assert_eq!(l.wanted(), 5, "one interval of the rate");

@@ -232,8 +232,8 @@ async fn top_up_leases(
                 let got = bounded(timeout, &health, async {
                     LEASE
                         .key(key)
-                        .arg(lease.settings.rate)
-                        .arg(lease.settings.burst)
+                        .arg(lease.rate)
+                        .arg(lease.burst)
                         .arg(want)
                         .invoke_async::<u64>(&mut conn)
                         .await

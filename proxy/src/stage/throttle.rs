@@ -34,7 +34,7 @@ pub fn bucket(
     settings: ThrottleSettings,
 ) -> Bucket {
     match leases {
-        Some(l) => Bucket::leased(settings, l.lease(name, settings)),
+        Some(l) => Bucket::leased(settings, l.lease(name, settings.rate, settings.burst)),
         None => Bucket::new(settings),
     }
 }
