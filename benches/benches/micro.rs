@@ -49,6 +49,7 @@ fn runtime(host: &PluginHost) -> Runtime {
     let env = CompileEnv {
         metrics: &metrics,
         plugins: host,
+        leases: None,
     };
     match config::load_str(CONFIG, Path::new("bench.yaml"), env) {
         Ok(loaded) => loaded.runtime,

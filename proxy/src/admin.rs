@@ -85,7 +85,7 @@ pub async fn serve(
 
 async fn route(
     req: Request<Incoming>,
-    shared: &Shared,
+    shared: &Arc<Shared>,
     reloader: &Reloader,
     draining: &AtomicBool,
     token: Option<&str>,
@@ -117,7 +117,7 @@ async fn route(
     let method = req.method().clone();
     let path = path.to_owned();
     match (&method, path.as_str()) {
-        (&Method::GET, "/apikeys") => match shared.keys.list() {
+        (&Method::GET, "/apikeys") => match blocking(shared, |s| s.keys.list()).await {
             Ok(list) => json(
                 StatusCode::OK,
                 serde_json::json!({ "items": list }).to_string(),
@@ -129,7 +129,8 @@ async fn route(
             update_key(shared, &p["/apikeys/".len()..], req.into_body()).await
         }
         (&Method::DELETE, p) if p.starts_with("/apikeys/") => {
-            match shared.keys.delete(&p["/apikeys/".len()..]) {
+            let id = p["/apikeys/".len()..].to_owned();
+            match blocking(shared, move |s| s.keys.delete(&id)).await {
                 Ok(true) => {
                     let mut r = Response::new(Body::Empty);
                     *r.status_mut() = StatusCode::NO_CONTENT;
@@ -140,7 +141,11 @@ async fn route(
             }
         }
         (&Method::GET, "/metrics") => {
-            let mut r = text(StatusCode::OK, shared.metrics.render());
+            let mut body = shared.metrics.render();
+            if let Some(h) = shared.keys.store_health() {
+                body.push_str(&crate::metrics::render_store_health(h));
+            }
+            let mut r = text(StatusCode::OK, body);
             r.headers_mut().insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -253,7 +258,7 @@ async fn json_body(body: Incoming) -> Result<serde_json::Value, Response<Body>> 
 }
 
 /// `POST /apikeys` with `{"name": N, "plans": [..], "value": V?}`: 201 with the value, shown once.
-async fn create_key(shared: &Shared, body: Incoming) -> Response<Body> {
+async fn create_key(shared: &Arc<Shared>, body: Incoming) -> Response<Body> {
     let doc = match json_body(body).await {
         Ok(d) => d,
         Err(r) => return r,
@@ -277,7 +282,9 @@ async fn create_key(shared: &Shared, body: Incoming) -> Response<Body> {
         Some(serde_json::Value::String(s)) => Some(s.clone()),
         Some(_) => return bad_request("expected `value` to be a string"),
     };
-    match shared.keys.create(name, plans, value) {
+    let name = name.to_owned();
+    let created = blocking(shared, move |s| s.keys.create(&name, plans, value)).await;
+    match created {
         Ok((key, value)) => {
             tracing::info!(key = %key.id, name = %key.name, "API key created");
             let mut doc = serde_json::to_value(&key).unwrap_or_default();
@@ -289,7 +296,7 @@ async fn create_key(shared: &Shared, body: Incoming) -> Response<Body> {
 }
 
 /// `PATCH /apikeys/{id}` with `{"enabled": bool}`.
-async fn update_key(shared: &Shared, id: &str, body: Incoming) -> Response<Body> {
+async fn update_key(shared: &Arc<Shared>, id: &str, body: Incoming) -> Response<Body> {
     let doc = match json_body(body).await {
         Ok(d) => d,
         Err(r) => return r,
@@ -297,7 +304,8 @@ async fn update_key(shared: &Shared, id: &str, body: Incoming) -> Response<Body>
     let Some(enabled) = doc.get("enabled").and_then(|v| v.as_bool()) else {
         return bad_request("expected a boolean `enabled`");
     };
-    match shared.keys.set_enabled(id, enabled) {
+    let id = id.to_owned();
+    match blocking(shared, move |s| s.keys.set_enabled(&id, enabled)).await {
         Ok(Some(key)) => json(
             StatusCode::OK,
             serde_json::to_string(&key).unwrap_or_default(),
@@ -305,6 +313,17 @@ async fn update_key(shared: &Shared, id: &str, body: Incoming) -> Response<Body>
         Ok(None) => not_found_key(),
         Err(e) => store_error(&e),
     }
+}
+
+/// Runs a key-store operation on a blocking thread: a shared store does network I/O.
+async fn blocking<T: Send + 'static, E: From<String> + Send + 'static>(
+    shared: &Arc<Shared>,
+    op: impl FnOnce(&Shared) -> Result<T, E> + Send + 'static,
+) -> Result<T, E> {
+    let s = shared.clone();
+    tokio::task::spawn_blocking(move || op(&s))
+        .await
+        .unwrap_or_else(|e| Err(E::from(format!("key store task failed: {e}"))))
 }
 
 fn bad_request(msg: &str) -> Response<Body> {

@@ -30,12 +30,14 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
-/// What compiling a config needs from the process: where route metrics live and the plugin
-/// engine (so unchanged plugins are not compiled again on reload).
+/// What compiling a config needs from the process: where route metrics live, the plugin
+/// engine (so unchanged plugins are not compiled again on reload) and, with a shared state
+/// store, the leases its throttles take their tokens from.
 #[derive(Debug, Clone, Copy)]
 pub struct CompileEnv<'a> {
     pub metrics: &'a Registry,
     pub plugins: &'a PluginHost,
+    pub leases: Option<&'a gatehouse_state::lease::Leases>,
 }
 
 impl<'a> CompileEnv<'a> {
@@ -44,6 +46,7 @@ impl<'a> CompileEnv<'a> {
         CompileEnv {
             metrics: &shared.metrics,
             plugins: &shared.plugins,
+            leases: shared.keys.leases(),
         }
     }
 }
@@ -53,6 +56,17 @@ pub fn load(path: &Path, env: CompileEnv<'_>) -> Result<Loaded, ConfigErrors> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigErrors::single(path, "", format!("cannot read the file: {e}")))?;
     load_str(&text, path, env)
+}
+
+/// The `state:` section of `text` alone, to open the store before the whole config is
+/// compiled; `None` when the file does not parse or the section has errors (which compiling
+/// it reports).
+pub fn state_settings(text: &str, path: &Path) -> Option<crate::settings::StateSettings> {
+    let raw = parse(text, path).ok()?;
+    let mut e = gatehouse_config::Errors::default();
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let state = crate::settings::state(&raw.state, dir, &mut e);
+    e.is_empty().then_some(state)
 }
 
 /// Parses and compiles `text`, reporting errors against `path`.
@@ -70,6 +84,7 @@ mod tests {
         let env = CompileEnv {
             metrics: &Registry::default(),
             plugins: &plugins,
+            leases: None,
         };
         match load_str(yaml, Path::new("g.yaml"), env) {
             Ok(_) => String::new(),

@@ -84,6 +84,31 @@ async fn flush_quota_counts(
     }
 }
 
+/// The state store the config names: Redis, the embedded redb file, or memory.
+pub fn open_store(
+    settings: &settings::StateSettings,
+) -> Result<state::SharedStore, state::StoreError> {
+    Ok(match (&settings.redis, &settings.data_dir) {
+        (Some(redis), _) => Arc::new(state::redis_store::RedisStore::open(redis.clone())?),
+        (None, Some(dir)) => Arc::new(state::redb_store::RedbStore::open(dir)?),
+        (None, None) => Arc::new(state::MemoryStore::default()),
+    })
+}
+
+/// With a shared store: reloads the API keys whenever another node (or this one) changed them.
+async fn follow_key_changes(shared: Arc<Shared>, mut changes: watch::Receiver<u64>) {
+    while changes.changed().await.is_ok() {
+        let s = shared.clone();
+        match tokio::task::spawn_blocking(move || s.keys.reload()).await {
+            Ok(Ok(())) => tracing::debug!("API keys reloaded from the shared store"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot reload the API keys; the previous ones stay")
+            }
+            Err(e) => tracing::warn!(error = %e, "API key reload task failed"),
+        }
+    }
+}
+
 fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
     let what = what.into();
     move |source| RunError::Io { what, source }
@@ -111,9 +136,16 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
         what: "cannot start the WebAssembly engine".into(),
         source: std::io::Error::other(format!("{e:#}")),
     })?;
+    // The store first: with Redis, the config's throttles lease their tokens from it.
+    let store = match config::state_settings(&text, &config_path) {
+        Some(state) => open_store(&state).map_err(store_err)?,
+        None => Arc::new(state::MemoryStore::default()),
+    };
+    let keys = state::keys::ApiKeys::new(store.clone()).map_err(store_err)?;
     let env = config::CompileEnv {
         metrics: &metrics,
         plugins: &plugins,
+        leases: keys.leases(),
     };
     let loaded = config::load_str(&text, &config_path, env)?;
     for w in &loaded.warnings {
@@ -122,12 +154,7 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
     let settings = loaded.settings;
     let access_log = access_log::Sink::open(&settings.access_log)
         .map_err(io_err("cannot open the access log"))?;
-    let store: state::SharedStore = match &settings.state.data_dir {
-        Some(dir) => Arc::new(state::redb_store::RedbStore::open(dir).map_err(store_err)?),
-        None => Arc::new(state::MemoryStore::default()),
-    };
-    plugins.use_store(store.clone());
-    let keys = state::keys::ApiKeys::new(store).map_err(store_err)?;
+    plugins.use_store(store);
     keys.import(&loaded.runtime.config_keys)
         .map_err(store_err)?;
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -144,6 +171,9 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
         websockets: websocket::Hub::new(connections, stop_rx.clone(), settings.tunnel_idle_timeout),
     });
 
+    if let Some(changes) = shared.keys.key_changes() {
+        tokio::spawn(follow_key_changes(shared.clone(), changes));
+    }
     let flusher = tokio::spawn(flush_quota_counts(
         shared.clone(),
         settings.state.flush_interval,

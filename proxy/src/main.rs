@@ -63,8 +63,8 @@ enum Command {
         #[arg(long)]
         api: Option<String>,
     },
-    /// Manage the API keys in a config's state store (`state.data_dir`) while the gateway is
-    /// stopped; while it runs, use the admin API (`/apikeys`).
+    /// Manage the API keys in a config's state store: `state.data_dir` while the gateway is
+    /// stopped (while it runs, use the admin API, `/apikeys`), or Redis at any time.
     Keys {
         /// The config file (gatehouse.yaml).
         #[arg(short, long, value_name = "FILE", global = true)]
@@ -155,6 +155,7 @@ fn command(cli: Cli) -> ExitCode {
             let env = gatehouse::config::CompileEnv {
                 metrics: &metrics,
                 plugins: &plugins,
+                leases: None,
             };
             match gatehouse::config::load(&config, env) {
                 Ok(loaded) => {

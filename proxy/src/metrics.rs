@@ -82,6 +82,21 @@ pub struct RouteKey {
     pub method: String,
 }
 
+/// A shared state store's availability: `gatehouse_StateStoreUp` (1 or 0) and
+/// `gatehouse_StateStoreOutages` (times it became unavailable).
+pub fn render_store_health(h: gatehouse_state::StoreHealth) -> String {
+    format!(
+        "# HELP gatehouse_StateStoreUp Whether the shared state store answered its last call.\n\
+         # TYPE gatehouse_StateStoreUp gauge\n\
+         gatehouse_StateStoreUp {}\n\
+         # HELP gatehouse_StateStoreOutages Times the shared state store became unavailable.\n\
+         # TYPE gatehouse_StateStoreOutages counter\n\
+         gatehouse_StateStoreOutages {}\n",
+        u8::from(h.up),
+        h.outages
+    )
+}
+
 /// All route metrics of the process.
 #[derive(Debug, Default)]
 pub struct Registry {

@@ -39,8 +39,10 @@ pub struct ServerSettings {
 /// Where API keys and quota counts are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateSettings {
-    /// The folder of the embedded store; in memory only when `None`.
+    /// The folder of the embedded store; in memory only when `None` (and no `redis`).
     pub data_dir: Option<PathBuf>,
+    /// `backend: redis`: the shared store, instead of the embedded one.
+    pub redis: Option<gatehouse_state::redis_store::RedisConfig>,
     /// How often quota counts are written to the store.
     pub flush_interval: Duration,
 }
@@ -210,17 +212,7 @@ pub fn compile(raw: &RawConfig, dir: &Path, e: &mut Errors) -> ServerSettings {
         }
         Some(p) => LogDestination::File(dir.join(p)),
     };
-    let state = e.at("state", |e| StateSettings {
-        data_dir: raw.state.data_dir.as_ref().map(|d| dir.join(d)),
-        flush_interval: duration(
-            e,
-            "flush_interval",
-            raw.state.flush_interval.as_deref(),
-            100,
-            10,
-            3_600_000,
-        ),
-    });
+    let state = e.at("state", |e| state(&raw.state, dir, e));
     let upstream = e.at("upstream", |e| upstream(&raw.upstream, e));
     ServerSettings {
         listeners,
@@ -535,4 +527,112 @@ fn socket_addr(s: &str, e: &mut Errors) -> Option<SocketAddr> {
             None
         }
     }
+}
+
+/// The `state:` section alone.
+pub fn state(raw: &RawState, dir: &Path, e: &mut Errors) -> StateSettings {
+    let redis = match raw.backend.as_deref() {
+        None | Some("embedded") => {
+            for (field, set) in [
+                ("url", raw.url.is_some()),
+                ("password_env", raw.password_env.is_some()),
+                ("timeout", raw.timeout.is_some()),
+                ("key_prefix", raw.key_prefix.is_some()),
+                ("on_unavailable", raw.on_unavailable.is_some()),
+            ] {
+                if set {
+                    e.push_at(field, "only used with backend: redis");
+                }
+            }
+            None
+        }
+        Some("redis") => {
+            if raw.data_dir.is_some() {
+                e.push_at(
+                    "data_dir",
+                    "not used with backend: redis (the state lives in Redis)",
+                );
+            }
+            redis(raw, e)
+        }
+        Some(other) => {
+            e.push_at(
+                "backend",
+                format!("expected embedded or redis, found `{other}`"),
+            );
+            None
+        }
+    };
+    StateSettings {
+        data_dir: raw.data_dir.as_ref().map(|d| dir.join(d)),
+        redis,
+        flush_interval: duration(
+            e,
+            "flush_interval",
+            raw.flush_interval.as_deref(),
+            100,
+            10,
+            3_600_000,
+        ),
+    }
+}
+
+fn redis(raw: &RawState, e: &mut Errors) -> Option<gatehouse_state::redis_store::RedisConfig> {
+    use gatehouse_state::redis_store::{OnUnavailable, RedisConfig};
+    let url = match raw.url.as_deref() {
+        None => {
+            e.push_at(
+                "url",
+                "expected a redis:// or rediss:// URL with backend: redis",
+            );
+            None
+        }
+        Some(u) => match RedisConfig::check_url(u) {
+            Ok(()) => Some(u.to_owned()),
+            Err(msg) => {
+                e.push_at("url", msg);
+                None
+            }
+        },
+    };
+    let password = raw
+        .password_env
+        .as_deref()
+        .and_then(|name| match std::env::var(name) {
+            Ok(p) if !p.is_empty() => Some(p),
+            _ => {
+                e.push_at(
+                    "password_env",
+                    format!("the environment variable `{name}` is not set"),
+                );
+                None
+            }
+        });
+    let timeout = duration(e, "timeout", raw.timeout.as_deref(), 250, 10, 60_000);
+    let key_prefix = raw.key_prefix.clone().unwrap_or_else(|| "gatehouse".into());
+    if key_prefix.is_empty() || !key_prefix.chars().all(|c| c.is_ascii_graphic()) {
+        e.push_at(
+            "key_prefix",
+            format!("expected visible ASCII characters, found `{key_prefix}`"),
+        );
+    }
+    let on_unavailable = match raw.on_unavailable.as_deref() {
+        None | Some("fail_closed") => OnUnavailable::FailClosed,
+        Some("fail_open") => OnUnavailable::FailOpen,
+        Some(other) => {
+            e.push_at(
+                "on_unavailable",
+                format!("expected fail_open or fail_closed, found `{other}`"),
+            );
+            OnUnavailable::FailClosed
+        }
+    };
+    Some(RedisConfig {
+        url: url?,
+        password,
+        password_env: raw.password_env.clone(),
+        timeout,
+        key_prefix,
+        on_unavailable,
+    })
 }

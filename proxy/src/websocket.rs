@@ -283,11 +283,11 @@ mod tests {
     fn selection_expressions_parse_both_spellings() {
         assert_eq!(
             &*parse_selection("$request.body.action").unwrap(),
-            &["action".into()]
+            &[Box::<str>::from("action")]
         );
         assert_eq!(
             &*parse_selection("${request.body.msg.type}").unwrap(),
-            &["msg".into(), "type".into()]
+            &[Box::<str>::from("msg"), "type".into()]
         );
         for bad in [
             "action",

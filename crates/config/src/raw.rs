@@ -9,7 +9,9 @@ use serde::Deserialize;
 use std::path::PathBuf;
 
 mod auth;
+mod state;
 pub use auth::*;
+pub use state::RawState;
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -69,13 +71,6 @@ pub struct RawIamCredential {
     /// Method ARN patterns (`*`, `?`) it may invoke; empty: every `AWS_IAM` method.
     #[serde(default)]
     pub allow: Vec<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawState {
-    pub data_dir: Option<PathBuf>,
-    pub flush_interval: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,10 +5,13 @@
 //!   keys change (an `ArcSwap`), so the request path takes no lock.
 //! - Quota counts are atomics in a sharded map, loaded from the store on a window's first use
 //!   and written back by [`ApiKeys::flush`], which the gateway runs every flush interval and at
-//!   shutdown.
+//!   shutdown. A shared store counts quota itself instead ([`ApiKeys::take_quota_shared`]);
+//!   the map then only remembers windows seen used up, which need no round trip any more.
+//! - With a shared store, [`ApiKeys::key_changes`] tells when another node changed the keys;
+//!   the gateway then calls [`ApiKeys::reload`].
 //! - Per-key throttles are token buckets in a bounded cache that forgets idle keys.
 
-use super::{QuotaKey, SharedStore, StoreError, StoredKey};
+use super::{QuotaKey, QuotaTake, SharedStore, StoreError, StoredKey};
 use crate::limiter::{Bucket, ThrottleSettings};
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
@@ -145,6 +148,15 @@ pub fn window_start(q: &QuotaSettings, now: u64) -> u64 {
     start_day * DAY
 }
 
+/// The most days a window of `period` lasts.
+fn window_days(period: Period) -> u64 {
+    match period {
+        Period::Day => 1,
+        Period::Week => 7,
+        Period::Month => 31,
+    }
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date.
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -193,6 +205,7 @@ pub struct ApiKeys {
     changes: std::sync::Mutex<()>,
     counters: DashMap<QuotaKey, Arc<Counter>>,
     buckets: moka::sync::Cache<(String, String), Arc<Bucket>>,
+    leases: Option<Arc<crate::lease::Leases>>,
 }
 
 impl std::fmt::Debug for ApiKeys {
@@ -210,6 +223,7 @@ pub type KeyInfo = StoredKey;
 impl ApiKeys {
     pub fn new(store: SharedStore) -> Result<ApiKeys, StoreError> {
         let keys = ApiKeys {
+            leases: store.leases(),
             store,
             by_hash: ArcSwap::from_pointee(HashMap::new()),
             changes: std::sync::Mutex::new(()),
@@ -250,6 +264,27 @@ impl ApiKeys {
         }
         self.by_hash.store(Arc::new(map));
         Ok(())
+    }
+
+    /// Rebuilds the lookup map from the store, after another node changed the keys.
+    pub fn reload(&self) -> Result<(), StoreError> {
+        let _guard = self.lock_changes();
+        self.refresh()
+    }
+
+    /// A shared store's throttle leases (for stage, method and account throttles).
+    pub fn leases(&self) -> Option<&crate::lease::Leases> {
+        self.leases.as_deref()
+    }
+
+    /// A shared store's availability.
+    pub fn store_health(&self) -> Option<super::StoreHealth> {
+        self.store.health()
+    }
+
+    /// A shared store's signal that the keys may have changed elsewhere.
+    pub fn key_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.store.key_changes()
     }
 
     /// The key with this value, if any.
@@ -389,6 +424,45 @@ impl ApiKeys {
             window_start: window_start(q, now_secs()),
         };
         (!self.counters.contains_key(&qk)).then(|| (qk, self.store.clone()))
+    }
+
+    /// With a store that counts quota itself: counts one request of `key_id` against `plan`'s
+    /// quota there, atomically over every node. `None` when the store does not count (then
+    /// [`ApiKeys::take_quota`] counts in memory).
+    pub async fn take_quota_shared(
+        &self,
+        plan: &str,
+        key_id: &str,
+        q: &QuotaSettings,
+    ) -> Option<Result<(), QuotaError>> {
+        let start = window_start(q, now_secs());
+        let qk = QuotaKey {
+            plan: plan.to_owned(),
+            key_id: key_id.to_owned(),
+            window_start: start,
+        };
+        // A window seen used up stays so (until a reload raises the limit): no round trip.
+        if let Some(c) = self.counters.get(&qk) {
+            if c.total.load(Ordering::Acquire) >= q.limit {
+                return Some(Err(QuotaError::Exceeded));
+            }
+        }
+        let expires_at = start + window_days(q.period) * 86_400 + 86_400;
+        let answer = self.store.take_quota(&qk, q.limit, expires_at)?.await;
+        Some(match answer {
+            Ok(QuotaTake::Admitted { .. } | QuotaTake::AdmittedUncounted) => Ok(()),
+            Ok(QuotaTake::Exceeded { count }) => {
+                self.counters.insert(
+                    qk,
+                    Arc::new(Counter {
+                        total: AtomicU64::new(count),
+                        pending: AtomicU64::new(0),
+                    }),
+                );
+                Err(QuotaError::Exceeded)
+            }
+            Err(e) => Err(QuotaError::Store(e.to_string())),
+        })
     }
 
     /// Starts a window from its stored count, unless another request already did.

@@ -8,16 +8,23 @@
 //! `KvStore`), one small transaction each. The store is a trait so that a shared one (Redis,
 //! for several nodes) can replace the embedded one without the pipeline noticing.
 //!
-//! Backends: [`MemoryStore`] and [`redb_store::RedbStore`] (embedded, durable). Beside them:
+//! Backends: [`MemoryStore`] and [`redb_store::RedbStore`] (embedded, durable), and
+//! [`redis_store::RedisStore`], shared by several gateway nodes: it tells [`keys::ApiKeys`]
+//! when another node changed the keys ([`StateStore::key_changes`]), counts quota itself,
+//! atomically per request ([`StateStore::take_quota`]), and tops up throttles' [`lease`]s. Beside them:
 //! [`connections`] (the open WebSocket connections `@connections` reaches) and [`limiter`]
 //! (token buckets for throttles).
 
 pub mod connections;
 pub mod keys;
+pub mod lease;
 pub mod limiter;
 pub mod redb_store;
+pub mod redis_store;
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 
 /// An API key as stored: never the value itself, only its SHA-256.
@@ -57,10 +64,38 @@ impl QuotaKey {
     }
 }
 
+/// A store operation running on its own, for the async request path.
+pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'static>>;
+
+/// What a store that counts quota itself answered for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaTake {
+    /// Counted; `count` requests are now counted in the window.
+    Admitted { count: u64 },
+    /// Not counted: the window already holds `count` requests, at or above the limit.
+    Exceeded { count: u64 },
+    /// The store could not be reached and its policy is to admit (`fail_open`); not counted.
+    AdmittedUncounted,
+}
+
+/// A shared store's availability, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreHealth {
+    pub up: bool,
+    /// Times it went from available to unavailable since the process started.
+    pub outages: u64,
+}
+
 /// A storage error, as text for logs and API answers.
 #[derive(Debug, thiserror::Error)]
 #[error("state store: {0}")]
 pub struct StoreError(pub String);
+
+impl From<String> for StoreError {
+    fn from(message: String) -> Self {
+        StoreError(message)
+    }
+}
 
 /// Where keys and quota counts live between restarts.
 pub trait StateStore: Send + Sync + std::fmt::Debug {
@@ -85,6 +120,38 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     fn kv_usage(&self, plugin: &str) -> Result<KvUsage, StoreError>;
     /// Up to `limit` keys of `plugin` starting with `prefix`, in order.
     fn kv_keys(&self, plugin: &str, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+
+    /// A shared store: a receiver that changes whenever the stored keys may have changed,
+    /// on this node or another. `None` (the default): only this process changes them.
+    fn key_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
+    /// A shared store: the leases through which throttles take tokens from buckets shared by
+    /// every node. `None` (the default): throttles are local to the process.
+    fn leases(&self) -> Option<std::sync::Arc<lease::Leases>> {
+        None
+    }
+
+    /// A shared store: whether it answered its last call, and how many times it has become
+    /// unavailable. `None` (the default): a local store, always there.
+    fn health(&self) -> Option<StoreHealth> {
+        None
+    }
+
+    /// A shared store: counts one request in `key`'s window unless it holds `limit` already,
+    /// atomically over every node; the counter expires at `expires_at` (seconds since the
+    /// epoch). `None` (the default): the caller counts in memory and flushes with
+    /// [`StateStore::add_quota`].
+    fn take_quota(
+        &self,
+        key: &QuotaKey,
+        limit: u64,
+        expires_at: u64,
+    ) -> Option<StoreFuture<QuotaTake>> {
+        let _ = (key, limit, expires_at);
+        None
+    }
 }
 
 /// The number of keys and bytes (keys plus values) one plugin has stored.

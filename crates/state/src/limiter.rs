@@ -1,11 +1,14 @@
 //! Token buckets (GCRA, governor): a rate and a burst, as API Gateway's throttles take them.
-//! Buckets are generic over the clock so tests run on a fake one.
+//! Buckets are generic over the clock so tests run on a fake one. A leased bucket
+//! ([`Bucket::leased`]) spends tokens from a [`Lease`] of a bucket shared by several nodes.
 
+use crate::lease::Lease;
 use governor::clock::{Clock, DefaultClock, FakeRelativeClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A rate (requests per second, steady state) and a burst (bucket size).
@@ -50,6 +53,7 @@ pub struct Bucket<C: Clock + Clone = DefaultClock> {
     limiter: RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<C::Instant>>,
     clock: C,
     pub settings: ThrottleSettings,
+    lease: Option<Arc<Lease>>,
 }
 
 impl<C: Clock + Clone> std::fmt::Debug for Bucket<C> {
@@ -63,6 +67,14 @@ impl<C: Clock + Clone> std::fmt::Debug for Bucket<C> {
 impl Bucket<DefaultClock> {
     pub fn new(settings: ThrottleSettings) -> Self {
         Self::with_clock(settings, DefaultClock::default())
+    }
+
+    /// A bucket that spends `lease`'s tokens instead of its own, once the lease is primed.
+    pub fn leased(settings: ThrottleSettings, lease: Arc<Lease>) -> Self {
+        Self {
+            lease: Some(lease),
+            ..Self::new(settings)
+        }
     }
 }
 
@@ -79,11 +91,15 @@ impl<C: Clock + Clone> Bucket<C> {
             limiter: RateLimiter::direct_with_clock(settings.quota(), clock.clone()),
             clock,
             settings,
+            lease: None,
         }
     }
 
     /// Takes a token, or says how long until one is available.
     pub fn take(&self) -> Result<(), Duration> {
+        if let Some(lease) = self.lease.as_ref().filter(|l| l.primed()) {
+            return lease.take();
+        }
         self.limiter
             .check()
             .map_err(|not_until| not_until.wait_time_from(self.clock.now()))

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 /// Runs a `gatehouse keys` action against the config's state store.
 pub fn keys(config: Option<PathBuf>, action: KeysAction) -> Result<String, String> {
-    use gatehouse::state::{keys::ApiKeys, redb_store::RedbStore};
+    use gatehouse::state::keys::ApiKeys;
     let config = config.ok_or("expected --config FILE")?;
     let metrics = gatehouse::metrics::Registry::default();
     let plugins = gatehouse::plugin::PluginHost::new(None)
@@ -13,16 +13,19 @@ pub fn keys(config: Option<PathBuf>, action: KeysAction) -> Result<String, Strin
     let env = gatehouse::config::CompileEnv {
         metrics: &metrics,
         plugins: &plugins,
+        leases: None,
     };
     let loaded = gatehouse::config::load(&config, env).map_err(|e| e.to_string())?;
-    let dir = loaded.settings.state.data_dir.as_ref().ok_or_else(|| {
-        format!(
+    let state = &loaded.settings.state;
+    if state.data_dir.is_none() && state.redis.is_none() {
+        return Err(format!(
             "{}: state.data_dir: not set, so keys live only in the running gateway's memory; set it, or use the admin API",
             config.display()
-        )
-    })?;
-    let store = RedbStore::open(dir).map_err(|e| e.to_string())?;
-    let keys = ApiKeys::new(std::sync::Arc::new(store)).map_err(|e| e.to_string())?;
+        ));
+    }
+    // With Redis, running gateways see the change within a second (pub/sub).
+    let store = gatehouse::open_store(state).map_err(|e| e.to_string())?;
+    let keys = ApiKeys::new(store).map_err(|e| e.to_string())?;
     keys.import(&loaded.runtime.config_keys)
         .map_err(|e| e.to_string())?;
     let show = |k: &gatehouse::state::StoredKey| {

@@ -2,13 +2,13 @@
 //! module that runs it.
 
 use crate::integration::StageView;
-use crate::metrics::{Registry, RouteKey};
+use crate::metrics::RouteKey;
 use crate::plugin::compile::{plugin_ref, Plugins};
 use crate::plugin::PluginKind;
 use crate::router::{parse_resource_path, ResourceTree, Segment};
 use crate::runtime::*;
 use crate::stage::cache::MethodCache;
-use crate::stage::throttle::Bucket;
+use crate::stage::throttle::{bucket, Bucket};
 use gatehouse_config::raw::*;
 use gatehouse_config::Errors;
 
@@ -29,7 +29,7 @@ pub fn api(
     a: &RawApi,
     dir: &std::path::Path,
     index: usize,
-    metrics: &Registry,
+    env: &crate::config::CompileEnv<'_>,
     plugins: &Plugins,
     mounts: &mut Vec<Mount>,
     e: &mut Errors,
@@ -100,7 +100,7 @@ pub fn api(
                 let throttle = s
                     .throttle
                     .and_then(|t| e.at("throttle", |e| crate::stage::throttle::compile(t, e)))
-                    .map(Bucket::new);
+                    .map(|t| bucket(env.leases, format!("stage:{}/{name}", a.name), t));
                 let cache = s
                     .cache
                     .as_ref()
@@ -228,7 +228,7 @@ pub fn api(
                             .and_then(|n| e.at("response_mapper", |e| plugin_ref(plugins, n, PluginKind::Mapper, e)));
                         let validation = crate::stage::validate::compile(a, raw_method, &models, &resource.param_names, e);
                         let method_throttle = raw_method.throttle.and_then(|t| e.at("throttle", |e| crate::stage::throttle::compile(t, e))).map(|t| {
-                            stages.iter().map(|_| Bucket::new(t)).collect::<Box<[Bucket]>>()
+                            stages.iter().map(|s| bucket(env.leases, format!("method:{}/{} {m} {path}", a.name, s.name), t)).collect::<Box<[Bucket]>>()
                         });
                         let cache = raw_method
                             .cache
@@ -243,7 +243,7 @@ pub fn api(
                         let metrics = stages
                             .iter()
                             .map(|s| {
-                                metrics.route(RouteKey {
+                                env.metrics.route(RouteKey {
                                     api: a.name.clone(),
                                     stage: s.name.to_string(),
                                     resource: path.clone(),

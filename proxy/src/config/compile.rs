@@ -9,10 +9,10 @@
 use super::raw::*;
 use super::{CompileEnv, Loaded};
 use crate::context_template::ContextTemplate;
-use crate::metrics::{Registry, RouteKey};
+use crate::metrics::RouteKey;
 use crate::plugin::compile::Plugins;
 use crate::runtime::*;
-use crate::stage::throttle::{Bucket, ThrottleSettings};
+use crate::stage::throttle::ThrottleSettings;
 use gatehouse_config::{duration, ConfigErrors, Errors};
 use http::HeaderName;
 use std::collections::HashSet;
@@ -55,7 +55,7 @@ pub fn compile(
             })
         }
     });
-    let runtime = runtime(&raw, dir, env.metrics, &plugins, &mut e);
+    let runtime = runtime(&raw, dir, &env, &plugins, &mut e);
     if e.is_empty() {
         Ok(Loaded {
             settings,
@@ -72,7 +72,7 @@ pub fn compile(
 fn runtime(
     raw: &RawConfig,
     dir: &Path,
-    metrics: &Registry,
+    env: &CompileEnv<'_>,
     plugins: &Plugins,
     e: &mut Errors,
 ) -> Runtime {
@@ -140,7 +140,7 @@ fn runtime(
                 } else if !names.insert(a.name.as_str()) {
                     e.push_at("name", format!("API name `{}` is used twice", a.name));
                 }
-                let api = super::api::api(a, dir, apis.len(), metrics, plugins, &mut mounts, e);
+                let api = super::api::api(a, dir, apis.len(), env, plugins, &mut mounts, e);
                 apis.push(api);
             })
         }
@@ -192,12 +192,14 @@ fn runtime(
         request_timeout,
         client_body_timeout,
         iam: std::sync::Arc::new(e.at("iam", |e| crate::auth::sigv4::compile(&raw.iam, e))),
-        account_throttle: Bucket::new(
+        account_throttle: crate::stage::throttle::bucket(
+            env.leases,
+            "account".into(),
             raw.throttle
                 .and_then(|t| e.at("throttle", |e| crate::stage::throttle::compile(t, e)))
                 .unwrap_or(ThrottleSettings::ACCOUNT_DEFAULT),
         ),
-        unmatched_metrics: metrics.route(RouteKey {
+        unmatched_metrics: env.metrics.route(RouteKey {
             api: "-".into(),
             stage: "-".into(),
             resource: "-".into(),
@@ -209,6 +211,7 @@ fn runtime(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Registry;
 
     fn errors(yaml: &str) -> Vec<String> {
         let reg = Registry::default();
@@ -216,6 +219,7 @@ mod tests {
         let env = CompileEnv {
             metrics: &reg,
             plugins: &plugins,
+            leases: None,
         };
         match crate::config::load_str(yaml, Path::new("g.yaml"), env) {
             Ok(_) => vec![],

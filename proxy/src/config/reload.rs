@@ -140,8 +140,17 @@ impl Reloader {
         match compiled {
             Ok(None) => Ok(()),
             Ok(Some((loaded, hash))) => {
-                if let Err(e) = self.shared.keys.import(&loaded.runtime.config_keys) {
-                    tracing::error!(error = %e, "cannot import the config's api_keys; the stored keys stay as they were");
+                // A shared store does network I/O: off the async workers.
+                let (shared, config_keys) =
+                    (self.shared.clone(), loaded.runtime.config_keys.clone());
+                let imported =
+                    tokio::task::spawn_blocking(move || shared.keys.import(&config_keys)).await;
+                match imported {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "cannot import the config's api_keys; the stored keys stay as they were")
+                    }
+                    Err(e) => tracing::error!(error = %e, "api_keys import task failed"),
                 }
                 self.shared.runtime.store(Arc::new(loaded.runtime));
                 self.watch_files(&loaded.watch_paths);

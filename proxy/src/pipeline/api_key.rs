@@ -65,8 +65,10 @@ pub fn identify(
     })
 }
 
-/// Applies the plan's per-key throttle, then counts the request against its quota. The first
-/// request of a quota window in this process reads the stored count on a blocking thread.
+/// Applies the plan's per-key throttle, then counts the request against its quota: in the
+/// shared store when it counts (one round trip, bounded by its timeout), else in memory, the
+/// first request of a quota window in this process reading the stored count on a blocking
+/// thread.
 pub async fn limit(keys: &ApiKeys, admitted: &Admitted) -> Result<(), Rejection> {
     let plan = &admitted.plan;
     if let Some(t) = plan.throttle {
@@ -75,6 +77,13 @@ pub async fn limit(keys: &ApiKeys, admitted: &Admitted) -> Result<(), Rejection>
             .map_err(|wait| throttled(wait, "API key"))?;
     }
     if let Some(q) = &plan.quota {
+        // A shared store (Redis) counts each request itself, exactly over every node.
+        if let Some(taken) = keys
+            .take_quota_shared(&plan.name, &admitted.key_id, q)
+            .await
+        {
+            return taken.map_err(quota_rejection);
+        }
         if let Some((window, store)) = keys.quota_to_load(&plan.name, &admitted.key_id, q) {
             let read = tokio::task::spawn_blocking(move || {
                 store.quota_count(&window).map(|n| (window, n))
@@ -86,18 +95,19 @@ pub async fn limit(keys: &ApiKeys, admitted: &Admitted) -> Result<(), Rejection>
                 Err(e) => return Err(store_error(e.to_string())),
             }
         }
-        match keys.take_quota(&plan.name, &admitted.key_id, q) {
-            Ok(()) => {}
-            Err(QuotaError::Exceeded) => {
-                return Err(Rejection::new(
-                    ResponseType::QuotaExceeded,
-                    "usage plan quota used up",
-                ))
-            }
-            Err(QuotaError::Store(msg)) => return Err(store_error(msg)),
-        }
+        keys.take_quota(&plan.name, &admitted.key_id, q)
+            .map_err(quota_rejection)?;
     }
     Ok(())
+}
+
+fn quota_rejection(e: QuotaError) -> Rejection {
+    match e {
+        QuotaError::Exceeded => {
+            Rejection::new(ResponseType::QuotaExceeded, "usage plan quota used up")
+        }
+        QuotaError::Store(msg) => store_error(msg),
+    }
 }
 
 fn store_error(msg: String) -> Rejection {

@@ -26,6 +26,19 @@ pub fn check<'a, C: Clock + Clone + 'a>(
     Ok(())
 }
 
+/// The bucket of the throttle `name`: leasing its tokens from the shared store when there is
+/// one (the same `name` on every node shares one bucket), else a local one.
+pub fn bucket(
+    leases: Option<&gatehouse_state::lease::Leases>,
+    name: String,
+    settings: ThrottleSettings,
+) -> Bucket {
+    match leases {
+        Some(l) => Bucket::leased(settings, l.lease(name, settings.rate, settings.burst)),
+        None => Bucket::new(settings),
+    }
+}
+
 /// The 429 for a bucket that is empty for `wait`.
 pub fn throttled(wait: Duration, level: &str) -> Rejection {
     let mut r = Rejection::new(

@@ -1,0 +1,122 @@
+//! Throttles shared by several nodes: each node admits requests from a local allowance of
+//! tokens, which a background task tops up every [`SYNC_EVERY`] by leasing tokens from one
+//! token bucket per throttle in the shared store. A request never waits for the store; every
+//! admitted request spent a token the shared bucket gave out, so the nodes together admit at
+//! most what one bucket would (burst + rate × time), except that until its first top-up (at
+//! most [`SYNC_EVERY`] after start or reload) and while the store does not answer, a lease is
+//! not *primed* and its bucket admits from a local token bucket instead.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+/// How often each node tops up its allowances.
+pub const SYNC_EVERY: Duration = Duration::from_millis(50);
+
+/// One throttle's local allowance on this node.
+#[derive(Debug)]
+pub struct Lease {
+    /// The throttle's name, unique in the config (`account`, `stage:API/STAGE`, ...).
+    pub name: String,
+    /// The throttle's rate (tokens per second) and burst (bucket size).
+    pub rate: f64,
+    pub burst: u32,
+    /// Tokens this node may still spend.
+    local: AtomicU64,
+    /// Tokens spent since the last top-up.
+    used: AtomicU64,
+    /// Whether the shared bucket has answered once.
+    primed: AtomicBool,
+}
+
+impl Lease {
+    /// Spends a token, or says how long until the shared bucket makes one.
+    pub fn take(&self) -> Result<(), Duration> {
+        self.local
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .map(|_| {
+                self.used.fetch_add(1, Ordering::Relaxed);
+            })
+            .map_err(|_| Duration::from_secs_f64(1.0 / self.rate).max(SYNC_EVERY))
+    }
+
+    /// How many tokens to ask for now: enough for twice the last interval's use (at least one
+    /// interval of the rate), less what is left, never over the burst. An idle node so holds
+    /// at most one interval's worth.
+    pub fn wanted(&self) -> u64 {
+        let used = self.used.swap(0, Ordering::AcqRel);
+        let floor = (self.rate * SYNC_EVERY.as_secs_f64()).ceil() as u64;
+        let target = (used * 2).max(floor).max(1).min(u64::from(self.burst));
+        target.saturating_sub(self.local.load(Ordering::Acquire))
+    }
+
+    /// Adds the tokens the shared bucket gave.
+    pub fn grant(&self, tokens: u64) {
+        self.local.fetch_add(tokens, Ordering::AcqRel);
+        self.primed.store(true, Ordering::Release);
+    }
+
+    /// The shared bucket did not answer: until it does, the throttle admits from its local
+    /// bucket again.
+    pub fn unprime(&self) {
+        self.primed.store(false, Ordering::Release);
+    }
+
+    /// Whether the shared bucket answered the last top-up (possibly with no tokens).
+    pub fn primed(&self) -> bool {
+        self.primed.load(Ordering::Acquire)
+    }
+}
+
+/// The leases of one node, topped up together.
+#[derive(Debug, Default)]
+pub struct Leases {
+    live: Mutex<Vec<Weak<Lease>>>,
+}
+
+impl Leases {
+    /// A new lease for the throttle `name`; it starts empty and fills at the next top-up.
+    pub fn lease(&self, name: String, rate: f64, burst: u32) -> Arc<Lease> {
+        let lease = Arc::new(Lease {
+            name,
+            rate,
+            burst,
+            local: AtomicU64::new(0),
+            used: AtomicU64::new(0),
+            primed: AtomicBool::new(false),
+        });
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.push(Arc::downgrade(&lease));
+        lease
+    }
+
+    /// The leases still in use (a reload drops the old config's), forgetting the others.
+    pub fn live(&self) -> Vec<Arc<Lease>> {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.retain(|w| w.strong_count() > 0);
+        live.iter().filter_map(Weak::upgrade).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_spends_what_it_was_granted_and_asks_for_its_use() {
+        let leases = Leases::default();
+        let l = leases.lease("stage:a/prod".into(), 100.0, 50);
+        assert!(l.take().is_err(), "empty until the first top-up");
+        assert!(!l.primed());
+        assert_eq!(l.wanted(), 5, "one interval of the rate");
+        l.grant(10);
+        assert!(l.primed());
+        for _ in 0..10 {
+            assert!(l.take().is_ok());
+        }
+        assert!(l.take().is_err());
+        assert_eq!(l.wanted(), 20, "twice what was used");
+        drop(l);
+        assert!(leases.live().is_empty());
+    }
+}

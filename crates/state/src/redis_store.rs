@@ -1,0 +1,600 @@
+//! The shared state store: one Redis server (or Valkey) that several gateway nodes use.
+//!
+//! Layout, under the configured `key_prefix` (`P`):
+//! - `P:keys`: a hash, key id → JSON of [`StoredKey`]; every change is followed by a message
+//!   on the channel `P:keys:changed`, which each node's subscriber turns into a reload.
+//! - `P:quota:WINDOW_START:KEY_ID:PLAN`: one counter per quota window, raised by a Lua script
+//!   that admits and counts in one atomic step, so the count is exact over every node; it
+//!   expires a day after its window ends.
+//! - `P:kv:PLUGIN`: a hash per plugin, the plugins' `kv` data.
+//! - `P:throttle:NAME`: one token bucket per stage, method and account throttle; each node
+//!   leases tokens from it every [`SYNC_EVERY`] (a Lua script on Redis's clock), see
+//!   [`crate::lease`].
+//!
+//! Requests use one multiplexed connection ([`ConnectionManager`]), which reconnects with
+//! exponential backoff. Every call is bounded by `timeout`; past it, or when Redis cannot be
+//! reached, a quota check follows `on_unavailable`. The synchronous [`StateStore`] methods
+//! (admin API, CLI, flushes, plugin kv, all off the request path's worker threads) run their
+//! I/O on this store's own single-threaded runtime and wait for it, so they can be called from
+//! any thread without blocking an async worker's reactor for longer than `timeout`.
+
+use super::lease::{Leases, SYNC_EVERY};
+use super::{
+    KvUsage, QuotaKey, QuotaTake, StateStore, StoreError, StoreFuture, StoreHealth, StoredKey,
+};
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, IntoConnectionInfo, RedisError};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// What a quota check does when Redis cannot be reached or does not answer in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnUnavailable {
+    /// Admit the request without counting it.
+    FailOpen,
+    /// Refuse the request (500, as any other state store error).
+    #[default]
+    FailClosed,
+}
+
+/// Where the shared store is and how to talk to it (`state:` with `backend: redis`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// `redis://` or `rediss://` (TLS) URL, without a password.
+    pub url: String,
+    /// The password, read from the environment variable `password_env` names.
+    pub password: Option<String>,
+    pub password_env: Option<String>,
+    /// The longest any one call may take.
+    pub timeout: Duration,
+    pub key_prefix: String,
+    pub on_unavailable: OnUnavailable,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password itself: this may end up in a log.
+        f.debug_struct("RedisConfig")
+            .field("url", &self.url)
+            .field("password_env", &self.password_env)
+            .field("timeout", &self.timeout)
+            .field("key_prefix", &self.key_prefix)
+            .field("on_unavailable", &self.on_unavailable)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisConfig {
+    /// Checks a `url` as the config gives it; the message says what is expected.
+    pub fn check_url(url: &str) -> Result<(), String> {
+        let parsed = redis::parse_redis_url(url)
+            .ok_or_else(|| format!("expected a redis:// or rediss:// URL, found `{url}`"))?;
+        if !matches!(parsed.scheme(), "redis" | "rediss") {
+            return Err(format!(
+                "expected a redis:// or rediss:// URL, found scheme `{}`",
+                parsed.scheme()
+            ));
+        }
+        if parsed.password().is_some() {
+            return Err(
+                "a password in the URL would show in logs; name an environment variable with password_env instead"
+                    .into(),
+            );
+        }
+        url.into_connection_info()
+            .map(|_| ())
+            .map_err(|e| format!("expected a Redis URL: {e}"))
+    }
+
+    fn client(&self) -> Result<redis::Client, StoreError> {
+        let mut info = self.url.as_str().into_connection_info().map_err(err)?;
+        if let Some(p) = &self.password {
+            let settings = info.redis_settings().clone().set_password(p);
+            info = info.set_redis_settings(settings);
+        }
+        redis::Client::open(info).map_err(err)
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(format!("redis: {e}"))
+}
+
+/// Whether Redis answered the last call; logs each change once.
+#[derive(Debug)]
+struct Health {
+    up: AtomicBool,
+    outages: AtomicU64,
+    on_unavailable: OnUnavailable,
+}
+
+impl Health {
+    fn answered(&self) {
+        if !self.up.swap(true, Ordering::AcqRel) {
+            tracing::info!("redis available again; shared state is in use");
+        }
+    }
+
+    fn failed(&self, why: &str) {
+        if self.up.swap(false, Ordering::AcqRel) {
+            self.outages.fetch_add(1, Ordering::AcqRel);
+            let policy = match self.on_unavailable {
+                OnUnavailable::FailOpen => "admitted without counting (fail_open)",
+                OnUnavailable::FailClosed => "refused (fail_closed)",
+            };
+            tracing::warn!(error = %why, "redis unavailable; requests that need a quota count are {policy} until it answers");
+        }
+    }
+}
+
+fn unavailable(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_refusal()
+        || e.is_connection_dropped()
+        || e.is_timeout()
+        || e.is_unrecoverable_error()
+}
+
+/// Runs `op` for at most `timeout`, recording whether Redis answered.
+async fn bounded<T>(
+    timeout: Duration,
+    health: &Health,
+    op: impl Future<Output = redis::RedisResult<T>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(timeout, op).await {
+        Ok(Ok(v)) => {
+            health.answered();
+            Ok(v)
+        }
+        Ok(Err(e)) => {
+            if unavailable(&e) {
+                health.failed(&e.to_string());
+            }
+            Err(err(e))
+        }
+        Err(_) => {
+            let why = format!("no answer within {timeout:?}");
+            health.failed(&why);
+            Err(err(why))
+        }
+    }
+}
+
+/// Admits and counts one request, unless the window holds the limit already.
+/// KEYS[1] the counter; ARGV[1] the limit; ARGV[2] when the counter expires (epoch seconds).
+static TAKE_QUOTA: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= tonumber(ARGV[1]) then return {0, n} end
+n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIREAT', KEYS[1], ARGV[2]) end
+return {1, n}
+",
+    )
+});
+
+/// The number of fields and bytes (names plus values) of one hash. KEYS[1] the hash.
+static HASH_USAGE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local all = redis.call('HGETALL', KEYS[1])
+local bytes = 0
+for i = 1, #all do bytes = bytes + #all[i] end
+return {#all / 2, bytes}
+",
+    )
+});
+
+/// Takes up to ARGV[3] tokens from the bucket KEYS[1] (rate ARGV[1] per second, size ARGV[2]),
+/// refilled by Redis's clock; returns how many it took.
+static LEASE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local now = redis.call('TIME')
+local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
+local rate, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local b = redis.call('HMGET', KEYS[1], 't', 'tokens')
+local tokens = burst
+if b[1] then tokens = math.min(burst, tonumber(b[2]) + (t - tonumber(b[1])) * rate) end
+local got = math.max(0, math.min(want, math.floor(tokens)))
+redis.call('HSET', KEYS[1], 't', tostring(t), 'tokens', tostring(tokens - got))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 60000)
+return got
+",
+    )
+});
+
+/// Tops up every live lease of `leases` from its bucket under `prefix`, every [`SYNC_EVERY`].
+async fn top_up_leases(
+    conn: ConnectionManager,
+    prefix: String,
+    leases: Arc<Leases>,
+    timeout: Duration,
+    health: Arc<Health>,
+) {
+    let mut tick = tokio::time::interval(SYNC_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let calls = leases.live().into_iter().filter_map(|lease| {
+            let want = lease.wanted();
+            if want == 0 {
+                return None;
+            }
+            let (mut conn, health) = (conn.clone(), health.clone());
+            let key = format!("{prefix}:throttle:{}", lease.name);
+            Some(async move {
+                let got = bounded(timeout, &health, async {
+                    LEASE
+                        .key(key)
+                        .arg(lease.rate)
+                        .arg(lease.burst)
+                        .arg(want)
+                        .invoke_async::<u64>(&mut conn)
+                        .await
+                })
+                .await;
+                match got {
+                    Ok(n) => lease.grant(n),
+                    Err(_) => lease.unprime(),
+                }
+            })
+        });
+        futures_util::future::join_all(calls).await;
+    }
+}
+
+/// The shared store.
+pub struct RedisStore {
+    conn: ConnectionManager,
+    /// The store's own runtime (one thread), where synchronous calls run their I/O.
+    bridge: tokio::runtime::Handle,
+    config: RedisConfig,
+    health: Arc<Health>,
+    changes: watch::Receiver<u64>,
+    leases: Arc<Leases>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects (failing when Redis does not answer within the timeout) and starts listening
+    /// for key changes.
+    pub fn open(config: RedisConfig) -> Result<RedisStore, StoreError> {
+        let client = config.client()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError(format!("cannot start the redis runtime: {e}")))?;
+        let bridge = rt.handle().clone();
+        std::thread::Builder::new()
+            .name("gatehouse-redis".into())
+            .spawn(move || rt.block_on(std::future::pending::<()>()))
+            .map_err(|e| StoreError(format!("cannot start the redis thread: {e}")))?;
+        let timeout = config.timeout;
+        let health = Arc::new(Health {
+            up: AtomicBool::new(true),
+            outages: AtomicU64::new(0),
+            on_unavailable: config.on_unavailable,
+        });
+        let manager = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_secs(2))
+            .set_number_of_retries(6);
+        let c = client.clone();
+        let conn = wait(&bridge, async move {
+            match tokio::time::timeout(timeout, c.get_connection_manager_with_config(manager)).await
+            {
+                Ok(r) => r.map_err(err),
+                Err(_) => Err(err(format!("no answer within {timeout:?}"))),
+            }
+        })
+        .map_err(|e| StoreError(format!("cannot connect to {}: {}", config.url, e.0)))?;
+        let (tx, changes) = watch::channel(0);
+        let channel = format!("{}:keys:changed", config.key_prefix);
+        bridge.spawn(follow_key_changes(client, channel, timeout, tx));
+        let leases = Arc::new(Leases::default());
+        bridge.spawn(top_up_leases(
+            conn.clone(),
+            config.key_prefix.clone(),
+            leases.clone(),
+            timeout,
+            health.clone(),
+        ));
+        Ok(RedisStore {
+            conn,
+            bridge,
+            config,
+            health,
+            changes,
+            leases,
+        })
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{}:{rest}", self.config.key_prefix)
+    }
+
+    fn quota_key(&self, k: &QuotaKey) -> String {
+        // The key id (a UUID) and the window hold no `:`, so the plan can come last as it is.
+        self.key(&format!("quota:{}:{}:{}", k.window_start, k.key_id, k.plan))
+    }
+
+    fn kv_key(&self, plugin: &str) -> String {
+        self.key(&format!("kv:{plugin}"))
+    }
+
+    /// Runs `op` on the store's runtime and waits for it.
+    fn call<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>> + Send + 'static,
+    {
+        let (timeout, health) = (self.config.timeout, self.health.clone());
+        let fut = op(self.conn.clone());
+        wait(
+            &self.bridge,
+            async move { bounded(timeout, &health, fut).await },
+        )
+    }
+}
+
+/// Runs `fut` on `bridge` and blocks the calling thread until it ends.
+fn wait<T: Send + 'static>(
+    bridge: &tokio::runtime::Handle,
+    fut: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+) -> Result<T, StoreError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    bridge.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx.recv()
+        .map_err(|_| StoreError("redis: the store's thread has stopped".into()))?
+}
+
+/// Subscribes to the key-change channel and bumps `tx` for every message, and once after each
+/// (re)subscription, since changes made while unsubscribed were missed. Retries with backoff.
+async fn follow_key_changes(
+    client: redis::Client,
+    channel: String,
+    timeout: Duration,
+    tx: watch::Sender<u64>,
+) {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let subscribed = tokio::time::timeout(timeout, async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            Ok::<_, RedisError>(pubsub)
+        })
+        .await;
+        match subscribed {
+            Ok(Ok(pubsub)) => {
+                delay = Duration::from_millis(50);
+                tx.send_modify(|n| *n += 1);
+                let mut messages = pubsub.into_on_message();
+                while messages.next().await.is_some() {
+                    tx.send_modify(|n| *n += 1);
+                }
+                tracing::debug!("redis key-change subscription ended; subscribing again");
+            }
+            Ok(Err(e)) => tracing::debug!(error = %e, "cannot subscribe to redis key changes"),
+            Err(_) => tracing::debug!("redis key-change subscription timed out"),
+        }
+        if tx.is_closed() {
+            return;
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+impl StateStore for RedisStore {
+    fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let hash = self.key("keys");
+        let rows: Vec<(String, Vec<u8>)> =
+            self.call(|mut c| async move { c.hgetall(hash).await })?;
+        let mut keys = Vec::with_capacity(rows.len());
+        for (_, json) in rows {
+            keys.push(serde_json::from_slice::<StoredKey>(&json).map_err(err)?);
+        }
+        keys.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(keys)
+    }
+
+    fn put_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(key).map_err(err)?;
+        let (hash, channel, id) = (self.key("keys"), self.key("keys:changed"), key.id.clone());
+        self.call(|mut c| async move {
+            redis::pipe()
+                .atomic()
+                .hset(hash, id, json)
+                .ignore()
+                .publish(channel, "put")
+                .ignore()
+                .query_async::<()>(&mut c)
+                .await
+        })
+    }
+
+    fn delete_key(&self, id: &str) -> Result<bool, StoreError> {
+        let (hash, channel, id) = (self.key("keys"), self.key("keys:changed"), id.to_owned());
+        let (removed,): (u64,) = self.call(|mut c| async move {
+            redis::pipe()
+                .atomic()
+                .hdel(hash, id)
+                .publish(channel, "delete")
+                .ignore()
+                .query_async(&mut c)
+                .await
+        })?;
+        Ok(removed > 0)
+    }
+
+    fn quota_count(&self, key: &QuotaKey) -> Result<u64, StoreError> {
+        let k = self.quota_key(key);
+        let n: Option<u64> = self.call(|mut c| async move { c.get(k).await })?;
+        Ok(n.unwrap_or(0))
+    }
+
+    fn add_quota(&self, increments: &[(QuotaKey, u64)]) -> Result<(), StoreError> {
+        if increments.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (k, n) in increments {
+            let key = self.quota_key(k);
+            // Windows last at most a month: keep the counter 40 days from its start.
+            let expires = k.window_start + 40 * 86_400;
+            pipe.incr(&key, *n).ignore();
+            pipe.expire_at(&key, expires as i64).ignore();
+        }
+        self.call(|mut c| async move { pipe.query_async::<()>(&mut c).await })
+    }
+
+    fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let (hash, field) = (self.kv_key(plugin), key.to_owned());
+        self.call(|mut c| async move { c.hget(hash, field).await })
+    }
+
+    fn kv_put(&self, plugin: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let (hash, field, value) = (self.kv_key(plugin), key.to_owned(), value.to_vec());
+        self.call(|mut c| async move { c.hset::<_, _, _, ()>(hash, field, value).await })
+    }
+
+    fn kv_delete(&self, plugin: &str, key: &str) -> Result<bool, StoreError> {
+        let (hash, field) = (self.kv_key(plugin), key.to_owned());
+        let removed: u64 = self.call(|mut c| async move { c.hdel(hash, field).await })?;
+        Ok(removed > 0)
+    }
+
+    fn kv_usage(&self, plugin: &str) -> Result<KvUsage, StoreError> {
+        let hash = self.kv_key(plugin);
+        let (keys, bytes): (usize, usize) =
+            self.call(|mut c| async move { HASH_USAGE.key(hash).invoke_async(&mut c).await })?;
+        Ok(KvUsage { keys, bytes })
+    }
+
+    fn kv_keys(&self, plugin: &str, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let hash = self.kv_key(plugin);
+        let all: Vec<String> = self.call(|mut c| async move { c.hkeys(hash).await })?;
+        let mut keys: Vec<String> = all.into_iter().filter(|k| k.starts_with(prefix)).collect();
+        keys.sort_unstable();
+        keys.truncate(limit);
+        Ok(keys)
+    }
+
+    fn leases(&self) -> Option<Arc<Leases>> {
+        Some(self.leases.clone())
+    }
+
+    fn health(&self) -> Option<StoreHealth> {
+        Some(StoreHealth {
+            up: self.health.up.load(Ordering::Acquire),
+            outages: self.health.outages.load(Ordering::Acquire),
+        })
+    }
+
+    fn key_changes(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.changes.clone())
+    }
+
+    fn take_quota(
+        &self,
+        key: &QuotaKey,
+        limit: u64,
+        expires_at: u64,
+    ) -> Option<StoreFuture<QuotaTake>> {
+        let (counter, mut conn) = (self.quota_key(key), self.conn.clone());
+        let (timeout, health) = (self.config.timeout, self.health.clone());
+        let fail_open = self.config.on_unavailable == OnUnavailable::FailOpen;
+        Some(Box::pin(async move {
+            let answer = bounded(timeout, &health, async {
+                TAKE_QUOTA
+                    .key(counter)
+                    .arg(limit)
+                    .arg(expires_at)
+                    .invoke_async::<(u8, u64)>(&mut conn)
+                    .await
+            })
+            .await;
+            match answer {
+                Ok((1, count)) => Ok(QuotaTake::Admitted { count }),
+                Ok((_, count)) => Ok(QuotaTake::Exceeded { count }),
+                Err(_) if fail_open => Ok(QuotaTake::AdmittedUncounted),
+                Err(e) => Err(e),
+            }
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_and_passwords_kept_out_of_them_and_of_logs() {
+        assert!(RedisConfig::check_url("redis://127.0.0.1:6379/0").is_ok());
+        assert!(RedisConfig::check_url("rediss://cache.internal:6380").is_ok());
+        assert!(RedisConfig::check_url("redis://gatehouse@127.0.0.1/2").is_ok());
+        let e = RedisConfig::check_url("redis://:hunter2@127.0.0.1").unwrap_err();
+        assert!(e.contains("password_env"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+        assert!(RedisConfig::check_url("http://127.0.0.1:6379").is_err());
+        assert!(RedisConfig::check_url("not a url").is_err());
+
+        let config = RedisConfig {
+            url: "redis://127.0.0.1:6379/0".into(),
+            password: Some("hunter2".into()),
+            password_env: Some("REDIS_PASSWORD".into()),
+            timeout: Duration::from_millis(250),
+            key_prefix: "gatehouse".into(),
+            on_unavailable: OnUnavailable::FailClosed,
+        };
+        let shown = format!("{config:?}");
+        assert!(
+            shown.contains("REDIS_PASSWORD") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn an_unreachable_server_fails_within_the_timeout() {
+        // A port nothing listens on: bind one, note it, close it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("probe port");
+        let config = RedisConfig {
+            url: format!("redis://127.0.0.1:{port}/0"),
+            password: None,
+            password_env: None,
+            timeout: Duration::from_millis(200),
+            key_prefix: "gatehouse".into(),
+            on_unavailable: OnUnavailable::FailClosed,
+        };
+        let start = std::time::Instant::now();
+        let e = RedisStore::open(config).unwrap_err();
+        assert!(e.0.contains("cannot connect"), "{e}");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+}

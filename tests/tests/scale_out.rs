@@ -1,0 +1,366 @@
+//! Several gateway processes sharing one Redis (`state: {backend: redis}`): API keys changed on
+//! one node apply on the others within a second, and a usage plan's quota is exact over all
+//! nodes, also when one of them is killed; when Redis hangs or dies, no request waits past the
+//! Redis timeout, `on_unavailable` decides, and the gateway recovers by itself. Each test
+//! starts its own redis-server on loopback.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use gatehouse_e2e::gateway::run_cli;
+use gatehouse_e2e::redis::RedisServer;
+use gatehouse_e2e::{http1_client, json, Gateway};
+use std::time::{Duration, Instant};
+
+const PARTNER: &str = "partner-key-0123456789abcdef";
+
+fn config(redis: &RedisServer, quota: u64) -> String {
+    config_with(redis, quota, "fail_closed")
+}
+
+fn config_with(redis: &RedisServer, quota: u64, on_unavailable: &str) -> String {
+    format!(
+        r#"
+version: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:0
+admin:
+  address: 127.0.0.1:0
+access_log: {{ destination: off }}
+state:
+  backend: redis
+  url: "{url}"
+  timeout: 300ms
+  on_unavailable: {on_unavailable}
+usage_plans:
+  gold:
+    stages: [app/prod]
+    quota: {{ limit: {quota}, period: DAY }}
+api_keys:
+  partner: {{ value: {PARTNER}, plans: [gold] }}
+apis:
+  - name: app
+    stages: {{ prod: {{}} }}
+    resources:
+      /items:
+        GET:
+          api_key_required: true
+          integration: {{ type: mock, body: items }}
+"#,
+        url = redis.url()
+    )
+}
+
+async fn status(c: &reqwest::Client, gw: &Gateway, key: &str) -> u16 {
+    let r = c
+        .get(format!("{}/prod/items", gw.url("public")))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap();
+    r.status().as_u16()
+}
+
+/// Polls `gw` with `key` until it answers `want`; returns how long that took (panics after 1 s).
+async fn within_a_second(c: &reqwest::Client, gw: &Gateway, key: &str, want: u16) -> Duration {
+    let start = Instant::now();
+    loop {
+        let got = status(c, gw, key).await;
+        if got == want {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "still {got}, not {want}, a second after the change"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_changes_on_one_node_apply_on_the_others_within_a_second() {
+    let redis = RedisServer::start();
+    let (a, b) = (
+        Gateway::start(&config(&redis, 1000)),
+        Gateway::start(&config(&redis, 1000)),
+    );
+    let c = http1_client();
+    assert_eq!(status(&c, &a, PARTNER).await, 200);
+    assert_eq!(status(&c, &b, PARTNER).await, 200);
+
+    // Created through node A's admin API: node B admits it.
+    let r = c
+        .post(format!("{}/apikeys", a.admin_url()))
+        .json(&serde_json::json!({"name": "made-on-a", "plans": ["gold"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let made = json(r).await;
+    let (id, value) = (
+        made["id"].as_str().unwrap().to_owned(),
+        made["value"].as_str().unwrap().to_owned(),
+    );
+    within_a_second(&c, &b, &value, 200).await;
+
+    // Disabled on A, then enabled on B, then deleted on B.
+    let patch = |gw: &Gateway, enabled: bool| {
+        c.patch(format!("{}/apikeys/{id}", gw.admin_url()))
+            .json(&serde_json::json!({ "enabled": enabled }))
+            .send()
+    };
+    assert_eq!(patch(&a, false).await.unwrap().status(), 200);
+    within_a_second(&c, &b, &value, 403).await;
+    assert_eq!(patch(&b, true).await.unwrap().status(), 200);
+    within_a_second(&c, &a, &value, 200).await;
+    let r = c
+        .delete(format!("{}/apikeys/{id}", b.admin_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    within_a_second(&c, &a, &value, 403).await;
+
+    // The CLI writes to Redis while both gateways run; both admit the new key.
+    let (code, out, err) = run_cli(
+        a.dir.path(),
+        &[
+            "keys",
+            "--config",
+            "gatehouse.yaml",
+            "create",
+            "--name",
+            "from-cli",
+            "--plan",
+            "gold",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let value = out
+        .lines()
+        .find_map(|l| l.strip_prefix("value: "))
+        .unwrap()
+        .to_owned();
+    within_a_second(&c, &a, &value, 200).await;
+    within_a_second(&c, &b, &value, 200).await;
+    let listed = json(
+        c.get(format!("{}/apikeys", b.admin_url()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2, "{listed}");
+    assert!(!listed.to_string().contains(&value));
+}
+
+/// Sends `n` requests to each gateway, 4 at a time per gateway; returns the statuses.
+async fn load(c: &reqwest::Client, gws: &[&Gateway], n: usize) -> Vec<u16> {
+    let mut tasks = Vec::new();
+    for gw in gws {
+        let url = format!("{}/prod/items", gw.url("public"));
+        for _ in 0..4 {
+            let (c, url) = (c.clone(), url.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut out = Vec::new();
+                for _ in 0..n / 4 {
+                    let r = c.get(&url).header("x-api-key", PARTNER).send().await;
+                    out.push(r.map_or(0, |r| r.status().as_u16()));
+                }
+                out
+            }));
+        }
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all
+}
+
+fn count(statuses: &[u16], want: u16) -> usize {
+    statuses.iter().filter(|s| **s == want).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quota_is_exact_over_nodes_and_survives_a_killed_node() {
+    let redis = RedisServer::start();
+    let (a, b) = (
+        Gateway::start(&config(&redis, 50)),
+        Gateway::start(&config(&redis, 50)),
+    );
+    let c = http1_client();
+
+    // 40 requests (20 per node, concurrently): all within the quota.
+    let first = load(&c, &[&a, &b], 20).await;
+    assert_eq!(count(&first, 200), 40, "{first:?}");
+
+    // Node A dies without a chance to write anything; a new node C joins.
+    a.signal(libc::SIGKILL);
+    drop(a);
+    let c_node = Gateway::start(&config(&redis, 50));
+
+    // 80 more over B and C: exactly the 10 left are admitted.
+    let second = load(&c, &[&b, &c_node], 40).await;
+    assert_eq!(count(&second, 200), 10, "{second:?}");
+    assert_eq!(count(&second, 429), 70, "{second:?}");
+    let r = c
+        .get(format!("{}/prod/items", b.url("public")))
+        .header("x-api-key", PARTNER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(json(r).await["message"], "Limit Exceeded");
+}
+
+/// One request's status and how long it took.
+async fn timed(c: &reqwest::Client, gw: &Gateway) -> (u16, Duration) {
+    let start = Instant::now();
+    (status(c, gw, PARTNER).await, start.elapsed())
+}
+
+async fn metric(c: &reqwest::Client, gw: &Gateway, name: &str) -> String {
+    let r = c.get(format!("{}/metrics", gw.admin_url())).send().await;
+    let text = r.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")).map(str::to_owned))
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_never_stalls_requests_and_the_policy_decides() {
+    let redis = RedisServer::start();
+    let open = Gateway::start(&config_with(&redis, 1000, "fail_open"));
+    let closed = Gateway::start(&config_with(&redis, 1000, "fail_closed"));
+    let c = http1_client();
+    assert_eq!(status(&c, &open, PARTNER).await, 200);
+    assert_eq!(status(&c, &closed, PARTNER).await, 200);
+
+    // Redis hangs (SIGSTOP): answers come within the 300 ms timeout plus a margin.
+    redis.signal(libc::SIGSTOP);
+    for _ in 0..3 {
+        let (s, took) = timed(&c, &open).await;
+        assert_eq!(s, 200, "fail_open admits");
+        assert!(took < Duration::from_millis(900), "took {took:?}");
+        let (s, took) = timed(&c, &closed).await;
+        assert_eq!(s, 500, "fail_closed refuses");
+        assert!(took < Duration::from_millis(900), "took {took:?}");
+    }
+    open.log
+        .wait_for("redis unavailable", Duration::from_secs(2));
+    closed
+        .log
+        .wait_for("redis unavailable", Duration::from_secs(2));
+    assert_eq!(metric(&c, &open, "gatehouse_StateStoreUp").await, "0");
+    assert_eq!(metric(&c, &open, "gatehouse_StateStoreOutages").await, "1");
+
+    // It answers again: both nodes count again by themselves, within a few seconds.
+    redis.signal(libc::SIGCONT);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status(&c, &closed, PARTNER).await != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "fail_closed node did not recover"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    closed
+        .log
+        .wait_for("redis available again", Duration::from_secs(2));
+    while open.log.count("redis available again") == 0 {
+        assert_eq!(status(&c, &open, PARTNER).await, 200);
+        assert!(Instant::now() < deadline, "fail_open node did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(metric(&c, &open, "gatehouse_StateStoreUp").await, "1");
+    let counted = redis.command(&["KEYS", "gatehouse:quota:*"]);
+    assert_eq!(counted.as_deref(), Some("*1"), "one quota window counted");
+
+    // Redis dies (SIGKILL): refused connections, still answered at once.
+    let mut redis = redis;
+    redis.kill();
+    for _ in 0..3 {
+        let (s, took) = timed(&c, &open).await;
+        assert_eq!(s, 200);
+        assert!(took < Duration::from_millis(900), "took {took:?}");
+        let (s, took) = timed(&c, &closed).await;
+        assert_eq!(s, 500);
+        assert!(took < Duration::from_millis(900), "took {took:?}");
+    }
+    // The API keys stay as they were loaded.
+    assert_eq!(status(&c, &open, "no-such-key-0123456789").await, 403);
+}
+
+/// Sends requests to `gw` from 4 clients until `until`; returns (200s, 429s).
+async fn hammer(c: &reqwest::Client, gw: &Gateway, until: Instant) -> (usize, usize) {
+    let url = format!("{}/prod/open", gw.url("public"));
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (c, url) = (c.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut throttled) = (0, 0);
+            while Instant::now() < until {
+                match c.get(&url).send().await.map(|r| r.status().as_u16()) {
+                    Ok(200) => ok += 1,
+                    Ok(429) => throttled += 1,
+                    other => panic!("unexpected answer {other:?}"),
+                }
+            }
+            (ok, throttled)
+        }));
+    }
+    let mut total = (0, 0);
+    for t in tasks {
+        let (ok, throttled) = t.await.unwrap();
+        total = (total.0 + ok, total.1 + throttled);
+    }
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_throttle_holds_over_nodes() {
+    let redis = RedisServer::start();
+    let yaml = format!(
+        r#"
+version: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:0
+access_log: {{ destination: off }}
+state:
+  backend: redis
+  url: "{url}"
+apis:
+  - name: app
+    stages: {{ prod: {{ throttle: {{ rate: 100, burst: 10 }} }} }}
+    resources:
+      /open:
+        GET:
+          integration: {{ type: mock, body: open }}
+"#,
+        url = redis.url()
+    );
+    let (a, b) = (Gateway::start(&yaml), Gateway::start(&yaml));
+    let c = http1_client();
+    // Both nodes at full demand for 5 s: one bucket of 100/s and 10 admits 10 + 500 (two
+    // separate buckets would admit twice that).
+    let secs = 5.0;
+    let start = Instant::now();
+    let until = start + Duration::from_secs_f64(secs);
+    let ((ok_a, no_a), (ok_b, no_b)) = tokio::join!(hammer(&c, &a, until), hammer(&c, &b, until));
+    let elapsed = start.elapsed().as_secs_f64();
+    let admitted = (ok_a + ok_b) as f64;
+    let expected = 10.0 + 100.0 * secs;
+    eprintln!(
+        "admitted {admitted} ({ok_a} + {ok_b}) in {elapsed:.2}s, throttled {}",
+        no_a + no_b
+    );
+    assert!(
+        (admitted - expected).abs() <= expected * 0.05,
+        "admitted {admitted} ({ok_a} + {ok_b}) in {elapsed:.2}s, expected {expected} ± 5%; throttled {}",
+        no_a + no_b
+    );
+    assert!(ok_a > 50 && ok_b > 50, "both nodes admit: {ok_a}, {ok_b}");
+    assert!(no_a + no_b > 0, "the load exceeded the rate");
+}
