@@ -2,7 +2,7 @@
 //! one node apply on the others within a second, and a usage plan's quota is exact over all
 //! nodes, also when one of them is killed; when Redis hangs or dies, no request waits past the
 //! Redis timeout, `on_unavailable` decides, and the gateway recovers by itself. Each test
-//! starts its own redis-server on loopback.
+//! starts its own redis-server on loopback. Plugins' `kv` values are shared by the nodes too.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -363,4 +363,60 @@ apis:
     );
     assert!(ok_a > 50 && ok_b > 50, "both nodes admit: {ok_a}, {ok_b}");
     assert!(no_a + no_b > 0, "the load exceeded the rate");
+}
+
+/// Plugin `kv` on Redis: a value a plugin stores through one node is read through the other,
+/// a delete is seen by both, and another plugin name has its own namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_kv_is_shared_by_the_nodes() {
+    let redis = RedisServer::start();
+    let yaml = format!(
+        r#"
+version: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:0
+access_log: {{ destination: off }}
+state:
+  backend: redis
+  url: "{url}"
+plugins:
+  items:
+    path: {items}
+  other-items:
+    path: {items}
+apis:
+  - name: kv
+    stages: {{ prod: {{}} }}
+    resources:
+      /items/{{id}}:
+        ANY: {{ integration: {{ type: wasm, plugin: items }} }}
+      /other/{{id}}:
+        ANY: {{ integration: {{ type: wasm, plugin: other-items }} }}
+"#,
+        url = redis.url(),
+        items = gatehouse_e2e::plugin_path("kv-items").display(),
+    );
+    let (a, b) = (Gateway::start(&yaml), Gateway::start(&yaml));
+    let c = http1_client();
+    let (on_a, on_b) = (
+        format!("{}/prod", a.url("public")),
+        format!("{}/prod", b.url("public")),
+    );
+    let r = c
+        .put(format!("{on_a}/items/7"))
+        .body(r#"{"kept":true}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = c.get(format!("{on_b}/items/7")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(json(r).await, serde_json::json!({"kept": true}));
+    let r = c.get(format!("{on_b}/other/7")).send().await.unwrap();
+    assert_eq!(r.status(), 404, "another plugin name has its own namespace");
+    let r = c.delete(format!("{on_b}/items/7")).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let r = c.get(format!("{on_a}/items/7")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
 }
