@@ -515,3 +515,31 @@ apis:
         assert!(stdout.contains("/keyed"), "{stdout}");
     }
 }
+
+/// A reload that brings in an OpenAPI document logs what the document leaves out, as a start
+/// does: here an authorizer that is not bound to a function or plugin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_logs_the_warnings_of_an_imported_document() {
+    let gw = Gateway::start(&format!(
+        "{BASE}apis:\n  - name: first\n    stages: {{ prod: {{}} }}\n    resources:\n      /a: {{ GET: {{ integration: {{ type: mock }} }} }}\n"
+    ));
+    let doc = r#"{ "openapi": "3.0.1", "info": { "title": "lam", "version": "1" },
+        "components": { "securitySchemes": { "lam": { "type": "apiKey", "name": "Authorization",
+            "in": "header", "x-amazon-apigateway-authtype": "custom",
+            "x-amazon-apigateway-authorizer": { "type": "token",
+                "authorizerUri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:auth/invocations" } } } },
+        "paths": { "/b": { "get": { "security": [{ "lam": [] }],
+            "x-amazon-apigateway-integration": { "type": "mock",
+                "requestTemplates": { "application/json": "{\"statusCode\": 200}" },
+                "responses": { "default": { "statusCode": "200" } } } } } } }"#;
+    std::fs::write(gw.dir.path().join("lam.json"), doc).unwrap();
+    gw.rewrite_config(&format!(
+        "{BASE}apis:\n  - name: second\n    stages: {{ prod: {{}} }}\n    openapi: {{ file: lam.json }}\n"
+    ));
+    gw.log
+        .wait_for("config reloaded", std::time::Duration::from_secs(15));
+    let line = gw
+        .log
+        .wait_for("is not bound", std::time::Duration::from_secs(5));
+    assert!(line.contains("lam.json"), "{line}");
+}

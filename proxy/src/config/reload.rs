@@ -140,6 +140,11 @@ impl Reloader {
         match compiled {
             Ok(None) => Ok(()),
             Ok(Some((loaded, hash))) => {
+                // The same warnings as at start (imported OpenAPI documents name what they
+                // leave out), so a reload that adds a document says what it does not serve.
+                for w in &loaded.warnings {
+                    tracing::warn!("{w}");
+                }
                 // A shared store does network I/O: off the async workers.
                 let (shared, config_keys) =
                     (self.shared.clone(), loaded.runtime.config_keys.clone());
