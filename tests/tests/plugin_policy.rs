@@ -167,3 +167,48 @@ async fn a_0_2_0_policy_decides_per_method_from_the_cache_beside_a_0_1_0_authori
     }
     assert_eq!(lambda.events().len(), 1);
 }
+
+/// `identity_validation_expression` on a plugin authorizer: a value that does not match the
+/// whole expression is 401 without a call, as API Gateway answers for a TOKEN authorizer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_that_fails_validation_is_refused_without_a_call() {
+    let gw = Gateway::start(&format!(
+        r#"{BASE}
+plugins:
+  policies:
+    path: {policies}
+    config: {{ tokens: "tok-alice=alice" }}
+apis:
+  - name: shop
+    stages: {{ prod: {{}} }}
+    authorizers:
+      policy:
+        plugin: policies
+        identity_sources: [header.Authorization]
+        identity_validation_expression: "Bearer tok-[a-z]+"
+        ttl: 0s
+    resources:
+      /x:
+        GET:
+          authorizer: policy
+          integration: {{ type: mock, body: ok }}
+"#,
+        policies = plugin_path("policy-authorizer").display(),
+    ));
+    let c = http1_client();
+    let url = format!("{}/prod/x", gw.url("public"));
+    let get = |token: &'static str| c.get(&url).header("authorization", token).send();
+    let r = get("Bearer tok-alice").await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Matches only in part (the expression is anchored at both ends): no call.
+    for token in ["Bearer tok-alice!", "tok-alice", "Bearer TOK-ALICE"] {
+        let r = get(token).await.unwrap();
+        assert_eq!(r.status(), 401, "{token}");
+        assert_eq!(json(r).await["message"], "Unauthorized");
+    }
+    // A matching but unknown token reaches the plugin, which answers an empty policy.
+    let r = get("Bearer tok-nobody").await.unwrap();
+    assert_eq!(r.status(), 403);
+    gw.log.wait_for("unknown token", Duration::from_secs(5));
+    assert_eq!(gw.log.count("unknown token"), 1, "{:?}", gw.log.all());
+}

@@ -107,16 +107,31 @@ fn lambda_or_plugin(
         .and_then(Value::as_str)
         .and_then(crate::integration::lambda_function);
     if let Some(plugin) = plugin {
-        warn_other_keys(cx, at, auth, &["authorizerUri"], |k| {
-            match k {
-            "identityValidationExpression" => "not applied: the authorizer plugin sees every token and decides alone (API Gateway answers 401 without calling the authorizer when the token does not match)",
-            "authorizerCredentials" => "AWS credentials are not used: the authorizer is a plugin; ignored",
-            "authorizerPayloadFormatVersion" | "enableSimpleResponses" => "the plugin's decision is Gatehouse's own type, not a Lambda payload; ignored",
-            _ => "not a key of x-amazon-apigateway-authorizer; ignored",
-        }
-        });
+        // API Gateway validates the token of TOKEN authorizers only.
+        let validation = auth
+            .get("identityValidationExpression")
+            .and_then(Value::as_str)
+            .filter(|_| kind == "token");
+        warn_other_keys(
+            cx,
+            at,
+            auth,
+            &["authorizerUri", "identityValidationExpression"],
+            |k| match k {
+                "authorizerCredentials" => {
+                    "AWS credentials are not used: the authorizer is a plugin; ignored"
+                }
+                "authorizerPayloadFormatVersion" | "enableSimpleResponses" => {
+                    "the plugin's decision is Gatehouse's own type, not a Lambda payload; ignored"
+                }
+                _ => "not a key of x-amazon-apigateway-authorizer; ignored",
+            },
+        );
         let mut m = Map::new();
         m.insert("plugin".into(), plugin.into());
+        if let Some(re) = validation {
+            m.insert("identity_validation_expression".into(), re.into());
+        }
         m.insert("identity_sources".into(), sources.into());
         m.insert("ttl".into(), ttl(auth).into());
         return Some(m);

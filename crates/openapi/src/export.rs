@@ -334,18 +334,25 @@ pub(crate) fn authorizer_scheme(def: &Value) -> Value {
         _ => {}
     }
     let plugin = def.get("plugin").and_then(Value::as_str).unwrap_or("");
+    let mut a = json!({
+        "type": "request",
+        "identitySource": sources.join(", "),
+        "authorizerResultTtlInSeconds": ttl,
+        "authorizerUri": lambda_arn(plugin),
+        "x-gatehouse-plugin": plugin,
+    });
+    // A validation expression is a TOKEN authorizer's setting in API Gateway.
+    if let Some(re) = def.get("identity_validation_expression") {
+        a["type"] = "token".into();
+        a["identitySource"] = format!("method.request.header.{header}").into();
+        a["identityValidationExpression"] = re.clone();
+    }
     json!({
         "type": "apiKey",
         "name": header,
         "in": "header",
         "x-amazon-apigateway-authtype": "custom",
-        "x-amazon-apigateway-authorizer": {
-            "type": "request",
-            "identitySource": sources.join(", "),
-            "authorizerResultTtlInSeconds": ttl,
-            "authorizerUri": lambda_arn(plugin),
-            "x-gatehouse-plugin": plugin,
-        }
+        "x-amazon-apigateway-authorizer": a,
     })
 }
 

@@ -41,6 +41,9 @@ pub struct AuthorizerBinding {
     pub name: String,
     pub decider: Decider,
     pub sources: Vec<IdentitySource>,
+    /// Plugin authorizers: what the first identity source's value must match, else 401
+    /// without a call.
+    pub validation: Option<regex::Regex>,
     cache: Option<moka::future::Cache<[u8; 32], Arc<Outcome>>>,
 }
 
@@ -87,6 +90,7 @@ impl AuthorizerBinding {
             name,
             decider,
             sources,
+            validation: None,
             cache,
         }
     }
@@ -153,6 +157,17 @@ pub async fn authorize(
             jwt: Some(Box::new(id)),
         }));
         return Ok(());
+    }
+    if let (Some(re), Some(token)) = (&binding.validation, values.first()) {
+        if !re.is_match(token) {
+            return Err(Rejection::new(
+                ResponseType::Unauthorized,
+                format!(
+                    "the identity does not match the identity validation expression of authorizer `{}`",
+                    binding.name
+                ),
+            ));
+        }
     }
     if let Decider::Lambda(l) = &binding.decider {
         if let (Some(re), Some(token)) = (&l.identity_validation, values.first()) {

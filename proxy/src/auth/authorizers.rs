@@ -40,9 +40,23 @@ pub fn compile(
             });
             let ttl = duration(e, "ttl", a.ttl.as_deref(), 300_000, 0, 3_600_000);
             let decider = decider(name, a, plugins, base, &mut sources, e);
-            let binding = decider
-                .filter(|_| e.len() == before)
-                .map(|d| Arc::new(AuthorizerBinding::new(name.clone(), d, sources, ttl)));
+            let validation = a.identity_validation_expression.as_deref().and_then(|re| {
+                if a.kind != RawAuthorizerType::Plugin {
+                    e.push_at(
+                        "identity_validation_expression",
+                        "only `plugin` authorizers take it here (a Lambda authorizer's is under `lambda`)",
+                    );
+                }
+                // Anchored as API Gateway matches it: the whole value.
+                regex::Regex::new(&format!("^(?:{re})$"))
+                    .map_err(|err| e.push_at("identity_validation_expression", err.to_string()))
+                    .ok()
+            });
+            let binding = decider.filter(|_| e.len() == before).map(|d| {
+                let mut b = AuthorizerBinding::new(name.clone(), d, sources, ttl);
+                b.validation = validation;
+                Arc::new(b)
+            });
             out.insert(name.clone(), binding);
         })
     }

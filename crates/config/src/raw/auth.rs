@@ -12,6 +12,9 @@ pub struct RawAuthorizer {
     pub kind: RawAuthorizerType,
     /// `plugin`: the authorizer plugin.
     pub plugin: Option<String>,
+    /// `plugin`: a regular expression the first identity source's value must match whole,
+    /// else 401 without a call (API Gateway's `identityValidationExpression`).
+    pub identity_validation_expression: Option<String>,
     #[serde(default)]
     pub identity_sources: Vec<String>,
     pub ttl: Option<String>,
