@@ -27,6 +27,10 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod date;
+pub use date::amz_date;
+use date::parse_amz_date;
+
 /// Most a signing time may differ from the gateway's clock.
 pub const MAX_SKEW: Duration = Duration::from_secs(300);
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -99,54 +103,6 @@ fn hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
     }
     s
-}
-
-/// `YYYYMMDDTHHMMSSZ` as seconds since the epoch.
-fn parse_amz_date(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<u64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
-    let (h, mi, se) = (num(9..11)?, num(11..13)?, num(13..15)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    // Days from the civil date (proleptic Gregorian), after Howard Hinnant's algorithm.
-    let (y, mo) = if mo <= 2 {
-        (y - 1, mo + 9)
-    } else {
-        (y, mo - 3)
-    };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let doy = (153 * mo + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe;
-    let days = days.checked_sub(719_468)?;
-    Some(days * 86_400 + h * 3600 + mi * 60 + se)
-}
-
-/// Seconds since the epoch as `YYYYMMDDTHHMMSSZ`.
-pub fn amz_date(secs: u64) -> String {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 /// What a signature names: from the `Authorization` header or the presigned query.
@@ -599,98 +555,4 @@ pub fn allowed(cred: &Credential, method_arn: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    // AWS's Signature Version 4 test suite, `get-vanilla` and `get-vanilla-query-order-key-case`
-    // (credential AKIDEXAMPLE, service `service`, 2015-08-30T12:36:00Z).
-    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-
-    fn signed_by_suite(query: Option<&str>) -> String {
-        let mut h = http::HeaderMap::new();
-        h.insert("host", "example.amazonaws.com".parse().unwrap());
-        h.insert("x-amz-date", "20150830T123600Z".parse().unwrap());
-        let req = Signed {
-            method: "GET",
-            path: "/",
-            query,
-            headers: &h,
-            authority: None,
-            body: b"",
-        };
-        let canonical = canonical_request(&req, &["host".into(), "x-amz-date".into()], false);
-        let sts = format!(
-            "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n{}",
-            hex(&Sha256::digest(canonical.as_bytes()))
-        );
-        signature(SECRET, "20150830", "us-east-1", "service", &sts)
-    }
-
-    #[test]
-    fn the_aws_test_suite_signatures_are_reproduced() {
-        assert_eq!(
-            signed_by_suite(None),
-            "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
-        );
-        assert_eq!(
-            signed_by_suite(Some("Param2=value2&Param1=value1")),
-            "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"
-        );
-    }
-
-    #[test]
-    fn what_authorization_signs_verifies() {
-        let mut h = http::HeaderMap::new();
-        h.insert("host", "api.example.test".parse().unwrap());
-        h.insert("x-amz-date", "20150830T123600Z".parse().unwrap());
-        let mut req = Signed {
-            method: "POST",
-            path: "/prod/orders/7",
-            query: Some("b=2&a=1"),
-            headers: &h,
-            authority: None,
-            body: b"{}",
-        };
-        let auth =
-            authorization(&req, &["host", "x-amz-date"], "AKID", SECRET, "eu-west-1").unwrap();
-        let mut signed = h.clone();
-        signed.insert("authorization", auth.parse().unwrap());
-        req.headers = &signed;
-        let mut creds = Credentials::new();
-        creds.insert(
-            "AKID".into(),
-            Credential {
-                secret_access_key: SECRET.into(),
-                session_token: None,
-                principal: "arn:aws:iam::123456789012:user/bench".into(),
-                allow: Vec::new(),
-            },
-        );
-        let at = UNIX_EPOCH + Duration::from_secs(1_440_938_160);
-        let arn = "arn:aws:execute-api:eu-west-1:123456789012:api/prod/POST/orders/7";
-        let id = verify(&creds, &req, at, arn).unwrap();
-        assert_eq!(id.user, "user/bench");
-        let tampered = Signed {
-            body: b"{ }",
-            ..req
-        };
-        assert!(verify(&creds, &tampered, at, arn).is_err());
-    }
-
-    #[test]
-    fn amz_dates_round_trip() {
-        let t = parse_amz_date("20150830T123600Z").unwrap();
-        assert_eq!(t, 1_440_938_160);
-        assert_eq!(amz_date(t), "20150830T123600Z");
-        assert_eq!(amz_date(951_782_400), "20000229T000000Z");
-        assert!(parse_amz_date("2015-08-30T12:36:00Z").is_none());
-    }
-
-    #[test]
-    fn principals_name_account_and_user() {
-        assert_eq!(
-            principal_parts("arn:aws:iam::123456789012:user/alice"),
-            ("123456789012".into(), "user/alice".into())
-        );
-    }
-}
+mod tests;

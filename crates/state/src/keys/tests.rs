@@ -1,0 +1,139 @@
+use super::*;
+use crate::{MemoryStore, StateStore};
+
+const DAY: u64 = 86_400;
+
+/// Seconds since the epoch of a UTC date.
+fn at(y: i64, m: u32, d: u32) -> u64 {
+    days_from_civil(y, m, d) as u64 * DAY
+}
+
+#[test]
+fn civil_dates_round_trip() {
+    for day in [0_i64, 59, 60, 365, 10_957, 20_000, 20_781] {
+        let (y, m, d) = civil_from_days(day);
+        assert_eq!(days_from_civil(y, m, d), day);
+    }
+    assert_eq!(civil_from_days(0), (1970, 1, 1));
+    assert_eq!(days_from_civil(2026, 11, 24), 20_781);
+}
+
+#[test]
+fn windows_follow_period_and_offset() {
+    let q = |period, offset| QuotaSettings {
+        limit: 1,
+        period,
+        offset,
+    };
+    // 2026-11-24 is a Tuesday, 13:00 UTC.
+    let now = at(2026, 11, 24) + 13 * 3600;
+    assert_eq!(window_start(&q(Period::Day, 0), now), at(2026, 11, 24));
+    // Weeks from Sunday (offset 0) and from Monday (offset 1).
+    assert_eq!(window_start(&q(Period::Week, 0), now), at(2026, 11, 22));
+    assert_eq!(window_start(&q(Period::Week, 1), now), at(2026, 11, 23));
+    // Offset 3 (Wednesday): the window began last Wednesday.
+    assert_eq!(window_start(&q(Period::Week, 3), now), at(2026, 11, 18));
+    // Months from the 1st, and from the 26th (offset 25): still in October's window.
+    assert_eq!(window_start(&q(Period::Month, 0), now), at(2026, 11, 1));
+    assert_eq!(window_start(&q(Period::Month, 25), now), at(2026, 10, 26));
+    assert_eq!(
+        window_start(&q(Period::Month, 25), at(2026, 1, 3)),
+        at(2025, 12, 26)
+    );
+}
+
+#[test]
+fn quota_counts_up_to_the_limit_per_window_and_flushes() {
+    let keys = ApiKeys::new(Arc::new(MemoryStore::default())).expect("keys");
+    let q = QuotaSettings {
+        limit: 3,
+        period: Period::Day,
+        offset: 0,
+    };
+    let today = at(2026, 11, 24);
+    for _ in 0..3 {
+        assert_eq!(keys.take_quota_at("gold", "k", &q, today), Ok(()));
+    }
+    assert_eq!(
+        keys.take_quota_at("gold", "k", &q, today + 60),
+        Err(QuotaError::Exceeded)
+    );
+    // Another key, and the next day, have quotas of their own.
+    assert_eq!(keys.take_quota_at("gold", "other", &q, today), Ok(()));
+    assert_eq!(keys.take_quota_at("gold", "k", &q, today + DAY), Ok(()));
+    assert_eq!(keys.flush().expect("flush"), 3);
+    let stored = keys
+        .store
+        .quota_count(&QuotaKey {
+            plan: "gold".into(),
+            key_id: "k".into(),
+            window_start: today,
+        })
+        .expect("count");
+    assert_eq!(stored, 3);
+    assert_eq!(keys.flush().expect("nothing new"), 0);
+}
+
+#[test]
+fn a_restarted_process_continues_the_stored_count() {
+    let store = MemoryStore::default();
+    let q = QuotaSettings {
+        limit: 5,
+        period: Period::Day,
+        offset: 0,
+    };
+    let today = at(2026, 11, 24);
+    store
+        .add_quota(&[(
+            QuotaKey {
+                plan: "p".into(),
+                key_id: "k".into(),
+                window_start: today,
+            },
+            4,
+        )])
+        .expect("seed");
+    let keys = ApiKeys::new(Arc::new(store)).expect("keys");
+    assert_eq!(keys.take_quota_at("p", "k", &q, today + 5), Ok(()));
+    assert_eq!(
+        keys.take_quota_at("p", "k", &q, today + 6),
+        Err(QuotaError::Exceeded)
+    );
+}
+
+#[test]
+fn keys_are_found_by_value_and_never_stored_in_clear() {
+    let keys = ApiKeys::new(Arc::new(MemoryStore::default())).expect("keys");
+    let config = vec![ConfigKey {
+        name: "partner".into(),
+        value: "partner-key-0123456789".into(),
+        plans: vec!["gold".into()],
+        enabled: true,
+    }];
+    keys.import(&config).expect("import");
+    keys.import(&config).expect("import is idempotent");
+    let entry = keys.lookup("partner-key-0123456789").expect("found");
+    assert_eq!(entry.name, "partner");
+    assert!(keys.lookup("partner-key-012345678X").is_none());
+    let listed = keys.list().expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_ne!(listed[0].hash, "partner-key-0123456789");
+    assert_eq!(listed[0].id, entry.id);
+
+    let (made, value) = keys.create("cli", vec![], None).expect("create");
+    assert_eq!(value.len(), 40);
+    assert!(keys.lookup(&value).is_some());
+    assert!(
+        keys.create("cli", vec![], None).is_err(),
+        "names are unique"
+    );
+    assert!(keys.create("short", vec![], Some("tiny".into())).is_err());
+    keys.set_enabled(&made.id, false).expect("disable");
+    assert!(!keys.lookup(&value).expect("still there").enabled);
+    assert!(keys.delete(&made.id).expect("delete"));
+    assert!(keys.lookup(&value).is_none());
+
+    // A key removed from the config file is removed from the store.
+    keys.import(&[]).expect("import");
+    assert!(keys.list().expect("list").is_empty());
+}
