@@ -41,8 +41,8 @@ pub struct AuthorizerBinding {
     pub name: String,
     pub decider: Decider,
     pub sources: Vec<IdentitySource>,
-    /// Plugin authorizers: what the first identity source's value must match, else 401
-    /// without a call.
+    /// Plugin and Lambda TOKEN authorizers: what the first identity source's value must match,
+    /// else 401 without a call.
     pub validation: Option<regex::Regex>,
     cache: Option<moka::future::Cache<[u8; 32], Arc<Outcome>>>,
 }
@@ -167,19 +167,6 @@ pub async fn authorize(
                     binding.name
                 ),
             ));
-        }
-    }
-    if let Decider::Lambda(l) = &binding.decider {
-        if let (Some(re), Some(token)) = (&l.identity_validation, values.first()) {
-            if l.payload == Payload::Token && !re.is_match(token) {
-                return Err(Rejection::new(
-                    ResponseType::Unauthorized,
-                    format!(
-                        "the token does not match the identity validation expression of authorizer `{}`",
-                        binding.name
-                    ),
-                ));
-            }
         }
     }
     let decide = decide(rt, ctx, call, binding, &values);

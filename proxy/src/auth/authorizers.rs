@@ -47,20 +47,29 @@ pub fn compile(
                         "only `plugin` authorizers take it here (a Lambda authorizer's is under `lambda`)",
                     );
                 }
-                // Anchored as API Gateway matches it: the whole value.
-                regex::Regex::new(&format!("^(?:{re})$"))
-                    .map_err(|err| e.push_at("identity_validation_expression", err.to_string()))
-                    .ok()
+                identity_validation(re, e)
             });
             let binding = decider.filter(|_| e.len() == before).map(|d| {
+                // A Lambda TOKEN authorizer's expression is checked by the same step.
+                let lambda = match &d {
+                    Decider::Lambda(l) => l.identity_validation.clone(),
+                    _ => None,
+                };
                 let mut b = AuthorizerBinding::new(name.clone(), d, sources, ttl);
-                b.validation = validation;
+                b.validation = validation.or(lambda);
                 Arc::new(b)
             });
             out.insert(name.clone(), binding);
         })
     }
     out
+}
+
+/// An identity validation expression, anchored as API Gateway matches it: the whole value.
+fn identity_validation(re: &str, e: &mut Errors) -> Option<regex::Regex> {
+    regex::Regex::new(&format!("^(?:{re})$"))
+        .map_err(|err| e.push_at("identity_validation_expression", err.to_string()))
+        .ok()
 }
 
 /// The decider of authorizer `name`; `None` with errors recorded. Adds the default identity
@@ -285,10 +294,7 @@ fn lambda(
                 "only token authorizers validate their token",
             );
         }
-        // Anchored as API Gateway matches it: the whole token.
-        regex::Regex::new(&format!("^(?:{re})$"))
-            .map_err(|err| e.push_at("identity_validation_expression", err.to_string()))
-            .ok()
+        identity_validation(re, e)
     });
     let timeout = duration(e, "timeout", l.timeout.as_deref(), 10_000, 1, 30_000);
     let invoke_uri = match invoke_uri(l.endpoint.trim_end_matches('/'), &l.function) {

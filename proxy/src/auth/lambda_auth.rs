@@ -43,6 +43,7 @@ pub struct LambdaAuthorizer {
     pub payload: Payload,
     pub format: PayloadFormat,
     pub simple_responses: bool,
+    /// `token`: the identity validation expression, which the binding checks (`AuthorizerBinding::validation`).
     pub identity_validation: Option<regex::Regex>,
     pub timeout: Duration,
 }
