@@ -1,9 +1,9 @@
 //! Throttles shared by several nodes: each node admits requests from a local allowance of
-//! tokens, which a background task tops up every [`SYNC_EVERY`] by leasing tokens from one
+//! tokens, which a background task tops up about every [`SYNC_EVERY`] by leasing tokens from one
 //! token bucket per throttle in the shared store. A request never waits for the store; every
 //! admitted request spent a token the shared bucket gave out, so the nodes together admit at
 //! most what one bucket would (burst + rate × time), except that until its first top-up (at
-//! most [`SYNC_EVERY`] after start or reload) and while the store does not answer, a lease is
+//! most 1.5 × [`SYNC_EVERY`] after start or reload) and while the store does not answer, a lease is
 //! not *primed* and its bucket admits from a local token bucket instead.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -8,7 +8,7 @@
 //!   expires a day after its window ends.
 //! - `P:kv:PLUGIN`: a hash per plugin, the plugins' `kv` data.
 //! - `P:throttle:NAME`: one token bucket per stage, method and account throttle; each node
-//!   leases tokens from it every [`SYNC_EVERY`] (a Lua script on Redis's clock), see
+//!   leases tokens from it about every [`SYNC_EVERY`] (a Lua script on Redis's clock), see
 //!   [`crate::lease`].
 //!
 //! Requests use one multiplexed connection ([`ConnectionManager`]), which reconnects with
@@ -209,7 +209,17 @@ return got
     )
 });
 
-/// Tops up every live lease of `leases` from its bucket under `prefix`, every [`SYNC_EVERY`].
+/// `every` scaled by a random factor in [0.5, 1.5). Nodes that top up at fixed phases split a
+/// saturated bucket by the gaps between their phases (a node just after another gets only what
+/// refilled in between); random gaps give each node an equal share on average.
+fn jittered(every: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let r = std::hash::RandomState::new().build_hasher().finish();
+    every.mul_f64(0.5 + (r >> 11) as f64 / (1u64 << 53) as f64)
+}
+
+/// Tops up every live lease of `leases` from its bucket under `prefix`, about every
+/// [`SYNC_EVERY`] (see [`jittered`]).
 async fn top_up_leases(
     conn: ConnectionManager,
     prefix: String,
@@ -217,10 +227,8 @@ async fn top_up_leases(
     timeout: Duration,
     health: Arc<Health>,
 ) {
-    let mut tick = tokio::time::interval(SYNC_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::time::sleep(jittered(SYNC_EVERY)).await;
         let calls = leases.live().into_iter().filter_map(|lease| {
             let want = lease.wanted();
             if want == 0 {
