@@ -254,18 +254,22 @@ fn vtl(c: &mut Criterion) {
 /// One `AWS_IAM` request as botocore signs it: GET with a query, five headers of which three
 /// are signed, empty body; verified against a table of 1,000 credentials.
 fn sigv4(c: &mut Criterion) {
-    use gatehouse::auth::sigv4::{self, Credential, Credentials, Signed};
-    let mut creds = Credentials::new();
+    use gatehouse::auth::sigv4::{self, Signed};
+    use gatehouse::state::iam::{IamCredentials, NewCredential};
+    let store = std::sync::Arc::new(gatehouse::state::MemoryStore::default());
+    let creds = IamCredentials::new(store).expect("memory store");
     for i in 0..1000 {
-        creds.insert(
-            format!("AKID{i:04}"),
-            Credential {
-                secret_access_key: format!("secret-{i}"),
+        creds
+            .create(NewCredential {
+                name: format!("u{i}"),
+                access_key_id: Some(format!("AKID{i:04}")),
+                secret_access_key: Some(format!("secret-{i}")),
                 session_token: None,
                 principal: format!("arn:aws:iam::123456789012:user/u{i}"),
                 allow: Vec::new(),
-            },
-        );
+                enabled: true,
+            })
+            .expect("a valid credential");
     }
     let now = std::time::SystemTime::now();
     let secs = now
@@ -303,10 +307,14 @@ fn sigv4(c: &mut Criterion) {
     signed.insert("authorization", auth.parse().expect("authorization header"));
     req.headers = &signed;
     let arn = "arn:aws:execute-api:us-east-1:000000000000:shop/prod/GET/orders/42";
-    assert!(sigv4::verify(&creds, &req, now, arn).is_ok());
+    assert!(sigv4::verify(|id| creds.lookup(id), &req, now, arn).is_ok());
     c.bench_function(
         "sigv4: verify a signed GET (3 signed headers, query)",
-        |b| b.iter(|| black_box(sigv4::verify(&creds, black_box(&req), now, arn).is_ok())),
+        |b| {
+            b.iter(|| {
+                black_box(sigv4::verify(|id| creds.lookup(id), black_box(&req), now, arn).is_ok())
+            })
+        },
     );
 }
 

@@ -1,7 +1,9 @@
-//! The admin listener: health, readiness, metrics, reload, API keys, cache flushes and the
-//! WebSocket `@connections` API, apart from client traffic.
+//! The admin listener: health, readiness, metrics, reload, API keys, IAM credentials
+//! ([`iam`]), cache flushes and the WebSocket `@connections` API, apart from client traffic.
 //! With `admin.token` set, every route but `/health` and `/ready` needs
 //! `Authorization: Bearer TOKEN`.
+
+mod iam;
 
 use crate::body::Body;
 use crate::config::reload::Reloader;
@@ -116,6 +118,15 @@ async fn route(
     }
     let method = req.method().clone();
     let path = path.to_owned();
+    if path.starts_with("/iam/") {
+        if let Some(r) = iam::route(shared, &method, &path, req.into_body()).await {
+            return r;
+        }
+        return json(
+            StatusCode::NOT_FOUND,
+            r#"{"message":"Not Found"}"#.to_owned(),
+        );
+    }
     match (&method, path.as_str()) {
         (&Method::GET, "/apikeys") => match blocking(shared, |s| s.keys.list()).await {
             Ok(list) => json(

@@ -95,12 +95,17 @@ pub fn open_store(
     })
 }
 
-/// With a shared store: reloads the API keys whenever another node (or this one) changed them.
+/// With a shared store: reloads the API keys and IAM credentials whenever another node (or
+/// this one) changed them.
 async fn follow_key_changes(shared: Arc<Shared>, mut changes: watch::Receiver<u64>) {
     while changes.changed().await.is_ok() {
         let s = shared.clone();
-        match tokio::task::spawn_blocking(move || s.keys.reload()).await {
-            Ok(Ok(())) => tracing::debug!("API keys reloaded from the shared store"),
+        match tokio::task::spawn_blocking(move || s.keys.reload().and_then(|()| s.iam.reload()))
+            .await
+        {
+            Ok(Ok(())) => {
+                tracing::debug!("API keys and IAM credentials reloaded from the shared store")
+            }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "cannot reload the API keys; the previous ones stay")
             }
@@ -154,9 +159,11 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
     let settings = loaded.settings;
     let access_log = access_log::Sink::open(&settings.access_log)
         .map_err(io_err("cannot open the access log"))?;
-    plugins.use_store(store);
+    plugins.use_store(store.clone());
     keys.import(&loaded.runtime.config_keys)
         .map_err(store_err)?;
+    let iam = state::iam::IamCredentials::new(store.clone()).map_err(store_err)?;
+    iam.import(&loaded.runtime.config_iam).map_err(store_err)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let connections: state::connections::SharedConnections =
         Arc::new(state::connections::LocalConnections::default());
@@ -168,6 +175,7 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
         plugins,
         access_log,
         keys,
+        iam,
         websockets: websocket::Hub::new(connections, stop_rx.clone(), settings.tunnel_idle_timeout),
     });
 

@@ -72,6 +72,16 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Manage the IAM credentials `AWS_IAM` methods check SigV4 signatures with, in a
+    /// config's state store, as `keys` does keys (while a gateway runs on `state.data_dir`,
+    /// use the admin API, `/iam/credentials`).
+    Iam {
+        /// The config file (gatehouse.yaml).
+        #[arg(short, long, value_name = "FILE", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: IamAction,
+    },
 }
 
 #[derive(Subcommand)]
@@ -129,6 +139,51 @@ enum KeysAction {
     Disable { id: String },
     /// Delete a key.
     Delete { id: String },
+}
+
+#[derive(Subcommand)]
+enum IamAction {
+    /// Create a credential; prints it with its secret access key, which is shown this once.
+    Create {
+        /// A unique name.
+        #[arg(long)]
+        name: String,
+        /// The principal's ARN, e.g. arn:aws:iam::123456789012:user/alice.
+        #[arg(long)]
+        principal: String,
+        /// A method ARN pattern (`*`, `?`) it may invoke (repeat for several); none: every
+        /// AWS_IAM method.
+        #[arg(long, value_name = "METHOD_ARN")]
+        allow: Vec<String>,
+        /// The access key id; generated (AKIA...) when absent.
+        #[arg(long)]
+        access_key_id: Option<String>,
+        /// The secret access key; generated (40 characters) when absent.
+        #[arg(long)]
+        secret_access_key: Option<String>,
+    },
+    /// List the credentials (never their secrets).
+    List,
+    /// Enable a credential.
+    Enable { access_key_id: String },
+    /// Disable a credential: requests it signs get 403 until it is enabled again.
+    Disable { access_key_id: String },
+    /// Delete a credential.
+    Delete { access_key_id: String },
+}
+
+/// Prints a subcommand's output, or its error after `gatehouse NAME: `.
+fn report(name: &str, result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(msg) => {
+            eprintln!("gatehouse {name}: {msg}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -208,16 +263,8 @@ fn command(cli: Cli) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Keys { config, action } => match cli::keys::keys(config, action) {
-            Ok(out) => {
-                println!("{out}");
-                ExitCode::SUCCESS
-            }
-            Err(msg) => {
-                eprintln!("gatehouse keys: {msg}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Keys { config, action } => report("keys", cli::keys::keys(config, action)),
+        Command::Iam { config, action } => report("iam", cli::iam::iam(config, action)),
         Command::Serve { config, workers } => {
             // Each worker is a single-threaded runtime, as each nginx worker process is:
             // tasks never cross threads, so wake-ups cost no cross-core signalling. This

@@ -146,7 +146,12 @@ async fn run(
             body: &bytes,
         };
         let arn = authorize::method_arn(rt, ctx);
-        let id = crate::auth::sigv4::verify(&rt.iam, &signed, std::time::SystemTime::now(), &arn)?;
+        let id = crate::auth::sigv4::verify(
+            |id| shared.iam.lookup(id),
+            &signed,
+            std::time::SystemTime::now(),
+            &arn,
+        )?;
         ctx.iam = Some(std::sync::Arc::new(id));
         body = Body::full(bytes);
     }

@@ -45,8 +45,8 @@ pub struct Runtime {
     pub has_websocket_apis: bool,
     /// Whether any API has CORS settings.
     pub has_cors: bool,
-    /// Signing keys of the IAM principals, by access key id.
-    pub iam: Arc<crate::auth::sigv4::Credentials>,
+    /// The config file's `iam.credentials`, imported into the state store after loading.
+    pub config_iam: Vec<crate::auth::sigv4::Credential>,
 }
 
 /// Where an API's keys come from.

@@ -15,6 +15,8 @@ pub struct Shared {
     pub access_log: Option<access_log::Sink>,
     /// API keys and quota counters; they outlive reloads.
     pub keys: state::keys::ApiKeys,
+    /// IAM credentials for `AWS_IAM` methods; they outlive reloads.
+    pub iam: state::iam::IamCredentials,
     /// Open WebSocket connections and pass-through tunnels.
     pub websockets: websocket::Hub,
 }

@@ -6,55 +6,13 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use gatehouse_e2e::lambda::LambdaEndpoint;
-use gatehouse_e2e::{http1_client, json, repo_root, Gateway, BASE};
-use serde_json::{json, Value};
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+use gatehouse_e2e::sigv4::{send, sign};
+use gatehouse_e2e::{http1_client, json, Gateway, BASE};
+use serde_json::json;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const ALICE: &str = "arn:aws:iam::123456789012:user/alice";
 const BOB: &str = "arn:aws:iam::123456789012:user/bob";
-
-fn python() -> std::path::PathBuf {
-    gatehouse_e2e::setup_tool("GATEHOUSE_PYTHON", "venv/bin/python")
-}
-
-/// Signs each request with botocore; gives them back as sent.
-fn sign(requests: &[Value]) -> Vec<Value> {
-    let py = python();
-    assert!(
-        py.exists(),
-        "{} is missing: run scripts/setup.sh",
-        py.display()
-    );
-    let mut child = Command::new(&py)
-        .arg(repo_root().join("tests/sigv4/sign.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(Value::from(requests.to_vec()).to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "sign.py failed");
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-async fn send(r: &Value) -> reqwest::Response {
-    let method: reqwest::Method = r["method"].as_str().unwrap().parse().unwrap();
-    let mut req = http1_client().request(method, r["url"].as_str().unwrap());
-    for (k, v) in r["headers"].as_object().unwrap() {
-        req = req.header(k, v.as_str().unwrap());
-    }
-    req.body(r["body"].as_str().unwrap().to_owned())
-        .send()
-        .await
-        .unwrap()
-}
 
 fn now() -> u64 {
     SystemTime::now()
@@ -211,4 +169,168 @@ apis:
         (status, kind.as_str()),
         (403, "UnrecognizedClientException")
     );
+}
+
+/// Signs a GET or POST to `url` with a credential `{access_key_id, secret_access_key}` and sends
+/// it; the status.
+async fn signed_status(method: &str, url: &str, cred: (&str, &str)) -> u16 {
+    let signed = sign(&[
+        json!({"method": method, "url": url, "body": "", "access_key": cred.0, "secret": cred.1}),
+    ]);
+    send(&signed[0]).await.status().as_u16()
+}
+
+/// IAM credentials live in the state store like API keys: the config's are imported, others are
+/// made by the CLI (gateway stopped) and the admin API (gateway running), survive a restart,
+/// and are disabled, enabled and deleted; secrets are shown once and never listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iam_credentials_are_managed_in_the_store_like_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let keep = dir.path().to_path_buf();
+    std::fs::write(
+        keep.join("gatehouse.yaml"),
+        format!(
+            r#"
+version: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:0
+admin:
+  address: 127.0.0.1:0
+access_log: {{ destination: off }}
+state:
+  data_dir: state
+iam:
+  credentials:
+    alice: {{ access_key_id: AKIDALICE, secret_access_key: alice-secret, principal: "{ALICE}" }}
+apis:
+  - name: shop
+    stages: {{ prod: {{}} }}
+    resources:
+      /orders:
+        ANY:
+          authorization_type: AWS_IAM
+          integration: {{ type: mock, body: orders }}
+"#
+        ),
+    )
+    .unwrap();
+    let iam = |args: &[&str]| {
+        let mut all = vec!["iam", "--config", "gatehouse.yaml"];
+        all.extend_from_slice(args);
+        gatehouse_e2e::gateway::run_cli(&keep, &all)
+    };
+    // The CLI, while no gateway runs.
+    let carol = "arn:aws:iam::123456789012:user/carol";
+    let (code, out, err) = iam(&["create", "--name", "carol", "--principal", carol]);
+    assert_eq!(code, 0, "{err}");
+    let carol_id = out.split_whitespace().next().unwrap().to_owned();
+    let carol_secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("secret_access_key: "))
+        .unwrap()
+        .to_owned();
+    assert!(
+        carol_id.starts_with("AKIA") && carol_id.len() == 20,
+        "{out}"
+    );
+    let (code, out, _) = iam(&["list"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("AKIDALICE  alice") && out.contains("(from config)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&carol_id) && !out.contains(&carol_secret) && !out.contains("alice-secret"),
+        "{out}"
+    );
+    let (code, _, err) = iam(&["create", "--name", "x", "--principal", "carol"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("expected an IAM ARN"), "{err}");
+
+    let gw = Gateway::serve(dir, keep.join("gatehouse.yaml"));
+    let (c, admin) = (http1_client(), gw.admin_url());
+    let url = format!("{}/prod/orders", gw.url("public"));
+    assert_eq!(
+        signed_status("GET", &url, ("AKIDALICE", "alice-secret")).await,
+        200
+    );
+    assert_eq!(
+        signed_status("GET", &url, (&carol_id, &carol_secret)).await,
+        200
+    );
+
+    // The admin API: a credential limited to GET.
+    let r = c
+        .post(format!("{admin}/iam/credentials"))
+        .json(
+            &json!({"name": "dave", "principal": "arn:aws:iam::123456789012:user/dave",
+                      "allow": ["arn:aws:execute-api:*:*:shop/prod/GET/*"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let made = json(r).await;
+    let dave = (
+        made["access_key_id"].as_str().unwrap().to_owned(),
+        made["secret_access_key"].as_str().unwrap().to_owned(),
+    );
+    let dave = (dave.0.as_str(), dave.1.as_str());
+    assert_eq!(signed_status("GET", &url, dave).await, 200);
+    assert_eq!(
+        signed_status("POST", &url, dave).await,
+        403,
+        "not in its allow-list"
+    );
+    let list = json(
+        c.get(format!("{admin}/iam/credentials"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 3, "{list}");
+    for secret in [dave.1, &carol_secret, "alice-secret"] {
+        assert!(
+            !list.to_string().contains(secret),
+            "secrets are never listed: {list}"
+        );
+    }
+
+    let patch = |enabled: bool| {
+        c.patch(format!("{admin}/iam/credentials/{}", dave.0))
+            .json(&json!({ "enabled": enabled }))
+            .send()
+    };
+    assert_eq!(patch(false).await.unwrap().status(), 200);
+    let signed = sign(&[
+        json!({"method": "GET", "url": url, "body": "", "access_key": dave.0, "secret": dave.1}),
+    ]);
+    let r = send(&signed[0]).await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        r.headers()["x-amzn-errortype"],
+        "UnrecognizedClientException"
+    );
+    assert_eq!(patch(true).await.unwrap().status(), 200);
+    assert_eq!(signed_status("GET", &url, dave).await, 200);
+    let delete = || {
+        c.delete(format!("{admin}/iam/credentials/{}", dave.0))
+            .send()
+    };
+    assert_eq!(delete().await.unwrap().status(), 204);
+    assert_eq!(signed_status("GET", &url, dave).await, 403);
+    assert_eq!(delete().await.unwrap().status(), 404);
+    let r = c
+        .post(format!("{admin}/iam/credentials"))
+        .json(&json!({"name": "eve", "principal": "eve"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(json(r).await["message"]
+        .as_str()
+        .unwrap()
+        .contains("IAM ARN"));
 }

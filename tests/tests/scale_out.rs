@@ -2,12 +2,14 @@
 //! one node apply on the others within a second, and a usage plan's quota is exact over all
 //! nodes, also when one of them is killed; when Redis hangs or dies, no request waits past the
 //! Redis timeout, `on_unavailable` decides, and the gateway recovers by itself. Each test
-//! starts its own redis-server on loopback. Plugins' `kv` values are shared by the nodes too.
+//! starts its own redis-server on loopback. Plugins' `kv` values and IAM credentials are shared
+//! by the nodes too.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use gatehouse_e2e::gateway::run_cli;
 use gatehouse_e2e::redis::RedisServer;
+use gatehouse_e2e::sigv4::{send, sign};
 use gatehouse_e2e::{http1_client, json, Gateway};
 use std::time::{Duration, Instant};
 
@@ -46,6 +48,10 @@ apis:
         GET:
           api_key_required: true
           integration: {{ type: mock, body: items }}
+      /signed:
+        GET:
+          authorization_type: AWS_IAM
+          integration: {{ type: mock, body: signed }}
 "#,
         url = redis.url()
     )
@@ -75,6 +81,58 @@ async fn within_a_second(c: &reqwest::Client, gw: &Gateway, key: &str, want: u16
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// An IAM credential made through one node's admin API signs requests to the other within a
+/// second; disabled through that other node, the first refuses it within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iam_credentials_are_shared_by_the_nodes() {
+    let redis = RedisServer::start();
+    let (a, b) = (
+        Gateway::start(&config(&redis, 1000)),
+        Gateway::start(&config(&redis, 1000)),
+    );
+    let c = http1_client();
+    let r = c
+        .post(format!("{}/iam/credentials", a.admin_url()))
+        .json(&serde_json::json!({"name": "ci", "principal": "arn:aws:iam::123456789012:role/ci"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let made = json(r).await;
+    let id = made["access_key_id"].as_str().unwrap();
+    let to = |gw: &Gateway| {
+        sign(&[serde_json::json!({
+            "method": "GET", "url": format!("{}/prod/signed", gw.url("public")), "body": "",
+            "access_key": id, "secret": made["secret_access_key"],
+        })])
+        .remove(0)
+    };
+    let (to_a, to_b) = (to(&a), to(&b));
+    let until = |req: serde_json::Value, want: u16| async move {
+        let start = Instant::now();
+        loop {
+            let got = send(&req).await.status().as_u16();
+            if got == want {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(1),
+                "still {got}, not {want}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    until(to_b, 200).await;
+    let r = c
+        .patch(format!("{}/iam/credentials/{id}", b.admin_url()))
+        .json(&serde_json::json!({ "enabled": false }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    until(to_a, 403).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

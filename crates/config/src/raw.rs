@@ -71,6 +71,8 @@ pub struct RawIamCredential {
     /// Method ARN patterns (`*`, `?`) it may invoke; empty: every `AWS_IAM` method.
     #[serde(default)]
     pub allow: Vec<String>,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,4 +1,5 @@
-//! Durable state: API keys, usage-plan quota counters and the plugins' key/value data.
+//! Durable state: API keys, IAM credentials, usage-plan quota counters and the plugins'
+//! key/value data.
 //!
 //! The pipeline never touches storage. It reads [`keys::ApiKeys`], which holds an in-memory map
 //! of hashed key values (replaced whole whenever keys change) and counts quota in memory; a
@@ -12,10 +13,12 @@
 //! [`redis_store::RedisStore`], shared by several gateway nodes: it tells [`keys::ApiKeys`]
 //! when another node changed the keys ([`StateStore::key_changes`]), counts quota itself,
 //! atomically per request ([`StateStore::take_quota`]), and tops up throttles' [`lease`]s. Beside them:
+//! [`iam`] (the IAM credentials SigV4 requests are checked with, read like keys),
 //! [`connections`] (the open WebSocket connections `@connections` reaches) and [`limiter`]
 //! (token buckets for throttles).
 
 pub mod connections;
+pub mod iam;
 pub mod keys;
 pub mod lease;
 pub mod limiter;
@@ -42,6 +45,31 @@ pub struct StoredKey {
     /// Seconds since the Unix epoch.
     pub created_at: u64,
     /// True for keys imported from the config file's `api_keys`.
+    #[serde(default)]
+    pub from_config: bool,
+}
+
+/// An IAM credential that signs requests to `AWS_IAM` methods (SigV4), as stored. The secret
+/// is stored as it is: checking a signature needs it (as it does at AWS).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredCredential {
+    /// The access key id requests name in their `Credential` scope; unique, the id.
+    pub access_key_id: String,
+    /// A human name, unique; credentials from the config file are matched by it on every load.
+    pub name: String,
+    pub secret_access_key: String,
+    /// A session token requests must carry (`X-Amz-Security-Token`), when set.
+    #[serde(default)]
+    pub session_token: Option<String>,
+    /// `arn:aws:iam::ACCOUNT:user/NAME` (or a role's ARN).
+    pub principal: String,
+    /// Method ARN patterns (`*`, `?`) the principal may invoke; empty: every method.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    pub enabled: bool,
+    /// Seconds since the Unix epoch.
+    pub created_at: u64,
+    /// True for credentials imported from the config file's `iam.credentials`.
     #[serde(default)]
     pub from_config: bool,
 }
@@ -105,6 +133,12 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     fn put_key(&self, key: &StoredKey) -> Result<(), StoreError>;
     /// Removes a key; true when it existed.
     fn delete_key(&self, id: &str) -> Result<bool, StoreError>;
+    /// Every stored IAM credential.
+    fn credentials(&self) -> Result<Vec<StoredCredential>, StoreError>;
+    /// Inserts or replaces the credential with `c.access_key_id`.
+    fn put_credential(&self, c: &StoredCredential) -> Result<(), StoreError>;
+    /// Removes a credential; true when it existed.
+    fn delete_credential(&self, access_key_id: &str) -> Result<bool, StoreError>;
     /// The stored count of a quota window (0 when none).
     fn quota_count(&self, key: &QuotaKey) -> Result<u64, StoreError>;
     /// Adds the given increments to their counters, atomically as a whole.
@@ -168,6 +202,7 @@ pub type SharedStore = std::sync::Arc<dyn StateStore>;
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     keys: Mutex<HashMap<String, StoredKey>>,
+    credentials: Mutex<HashMap<String, StoredCredential>>,
     quota: Mutex<HashMap<QuotaKey, u64>>,
     kv: Mutex<HashMap<(String, String), Vec<u8>>>,
 }
@@ -190,6 +225,21 @@ impl StateStore for MemoryStore {
 
     fn delete_key(&self, id: &str) -> Result<bool, StoreError> {
         Ok(lock(&self.keys).remove(id).is_some())
+    }
+
+    fn credentials(&self) -> Result<Vec<StoredCredential>, StoreError> {
+        let mut all: Vec<StoredCredential> = lock(&self.credentials).values().cloned().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(all)
+    }
+
+    fn put_credential(&self, c: &StoredCredential) -> Result<(), StoreError> {
+        lock(&self.credentials).insert(c.access_key_id.clone(), c.clone());
+        Ok(())
+    }
+
+    fn delete_credential(&self, access_key_id: &str) -> Result<bool, StoreError> {
+        Ok(lock(&self.credentials).remove(access_key_id).is_some())
     }
 
     fn quota_count(&self, key: &QuotaKey) -> Result<u64, StoreError> {

@@ -3,12 +3,14 @@
 //! redb locks the file, so one process at a time: the gateway, or the `gatehouse keys` CLI
 //! while the gateway is stopped.
 
-use super::{KvUsage, QuotaKey, StateStore, StoreError, StoredKey};
+use super::{KvUsage, QuotaKey, StateStore, StoreError, StoredCredential, StoredKey};
 use redb::{Database, ReadableTable, TableDefinition};
 use std::path::Path;
 
 /// Key id → JSON of [`StoredKey`].
-const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
+const KEYS: JsonTable = TableDefinition::new("api_keys");
+/// Access key id → JSON of [`StoredCredential`].
+const CREDENTIALS: JsonTable = TableDefinition::new("iam_credentials");
 /// Encoded [`QuotaKey`] → requests counted.
 const QUOTA: TableDefinition<&str, u64> = TableDefinition::new("quota");
 /// (plugin name, key) → value, for the plugins' `kv` import.
@@ -42,6 +44,7 @@ impl RedbStore {
         // Create the tables so that readers find them.
         let tx = db.begin_write().map_err(err)?;
         tx.open_table(KEYS).map_err(err)?;
+        tx.open_table(CREDENTIALS).map_err(err)?;
         tx.open_table(QUOTA).map_err(err)?;
         tx.open_table(PLUGIN_KV).map_err(err)?;
         tx.commit().map_err(err)?;
@@ -49,39 +52,76 @@ impl RedbStore {
     }
 }
 
-impl StateStore for RedbStore {
-    fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+/// A table of JSON documents by id.
+type JsonTable = TableDefinition<'static, &'static str, &'static [u8]>;
+
+impl RedbStore {
+    fn rows<T: serde::de::DeserializeOwned>(&self, def: JsonTable) -> Result<Vec<T>, StoreError> {
         let tx = self.db.begin_read().map_err(err)?;
-        let table = tx.open_table(KEYS).map_err(err)?;
-        let mut keys = Vec::new();
+        let table = tx.open_table(def).map_err(err)?;
+        let mut rows = Vec::new();
         for row in table.iter().map_err(err)? {
             let (_, v) = row.map_err(err)?;
-            keys.push(serde_json::from_slice::<StoredKey>(v.value()).map_err(err)?);
+            rows.push(serde_json::from_slice::<T>(v.value()).map_err(err)?);
         }
-        keys.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(keys)
+        Ok(rows)
     }
 
-    fn put_key(&self, key: &StoredKey) -> Result<(), StoreError> {
-        let json = serde_json::to_vec(key).map_err(err)?;
+    fn put_row(
+        &self,
+        def: JsonTable,
+        id: &str,
+        doc: &impl serde::Serialize,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(doc).map_err(err)?;
         let tx = self.db.begin_write().map_err(err)?;
-        tx.open_table(KEYS)
+        tx.open_table(def)
             .map_err(err)?
-            .insert(key.id.as_str(), json.as_slice())
+            .insert(id, json.as_slice())
             .map_err(err)?;
         tx.commit().map_err(err)
     }
 
-    fn delete_key(&self, id: &str) -> Result<bool, StoreError> {
+    fn delete_row(&self, def: JsonTable, id: &str) -> Result<bool, StoreError> {
         let tx = self.db.begin_write().map_err(err)?;
         let existed = tx
-            .open_table(KEYS)
+            .open_table(def)
             .map_err(err)?
             .remove(id)
             .map_err(err)?
             .is_some();
         tx.commit().map_err(err)?;
         Ok(existed)
+    }
+}
+
+impl StateStore for RedbStore {
+    fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let mut keys: Vec<StoredKey> = self.rows(KEYS)?;
+        keys.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(keys)
+    }
+
+    fn put_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        self.put_row(KEYS, &key.id, key)
+    }
+
+    fn delete_key(&self, id: &str) -> Result<bool, StoreError> {
+        self.delete_row(KEYS, id)
+    }
+
+    fn credentials(&self) -> Result<Vec<StoredCredential>, StoreError> {
+        let mut all: Vec<StoredCredential> = self.rows(CREDENTIALS)?;
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(all)
+    }
+
+    fn put_credential(&self, c: &StoredCredential) -> Result<(), StoreError> {
+        self.put_row(CREDENTIALS, &c.access_key_id, c)
+    }
+
+    fn delete_credential(&self, access_key_id: &str) -> Result<bool, StoreError> {
+        self.delete_row(CREDENTIALS, access_key_id)
     }
 
     fn quota_count(&self, key: &QuotaKey) -> Result<u64, StoreError> {

@@ -1,8 +1,9 @@
 //! The shared state store: one Redis server (or Valkey) that several gateway nodes use.
 //!
 //! Layout, under the configured `key_prefix` (`P`):
-//! - `P:keys`: a hash, key id → JSON of [`StoredKey`]; every change is followed by a message
-//!   on the channel `P:keys:changed`, which each node's subscriber turns into a reload.
+//! - `P:keys`: a hash, key id → JSON of [`StoredKey`], and `P:iam`, access key id → JSON of
+//!   [`StoredCredential`]; every change of either is followed by a message on the channel
+//!   `P:keys:changed`, which each node's subscriber turns into a reload of both.
 //! - `P:quota:WINDOW_START:KEY_ID:PLAN`: one counter per quota window, raised by a Lua script
 //!   that admits and counts in one atomic step, so the count is exact over every node; it
 //!   expires a day after its window ends.
@@ -20,7 +21,8 @@
 
 use super::lease::{Leases, SYNC_EVERY};
 use super::{
-    KvUsage, QuotaKey, QuotaTake, StateStore, StoreError, StoreFuture, StoreHealth, StoredKey,
+    KvUsage, QuotaKey, QuotaTake, StateStore, StoreError, StoreFuture, StoreHealth,
+    StoredCredential, StoredKey,
 };
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -341,6 +343,47 @@ impl RedisStore {
         self.key(&format!("quota:{}:{}:{}", k.window_start, k.key_id, k.plan))
     }
 
+    /// Every JSON document of the hash `P:{hash}`.
+    fn docs<T: serde::de::DeserializeOwned>(&self, hash: &str) -> Result<Vec<T>, StoreError> {
+        let hash = self.key(hash);
+        let rows: Vec<(String, Vec<u8>)> =
+            self.call(|mut c| async move { c.hgetall(hash).await })?;
+        rows.iter()
+            .map(|(_, json)| serde_json::from_slice(json).map_err(err))
+            .collect()
+    }
+
+    /// Stores `doc` as `id` in the hash `P:{hash}` and tells every node (`P:keys:changed`).
+    fn put_doc(&self, hash: &str, id: &str, doc: &impl serde::Serialize) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(doc).map_err(err)?;
+        let (hash, channel, id) = (self.key(hash), self.key("keys:changed"), id.to_owned());
+        self.call(|mut c| async move {
+            redis::pipe()
+                .atomic()
+                .hset(hash, id, json)
+                .ignore()
+                .publish(channel, "put")
+                .ignore()
+                .query_async::<()>(&mut c)
+                .await
+        })
+    }
+
+    /// Removes `id` from the hash `P:{hash}` and tells every node; true when it was there.
+    fn delete_doc(&self, hash: &str, id: &str) -> Result<bool, StoreError> {
+        let (hash, channel, id) = (self.key(hash), self.key("keys:changed"), id.to_owned());
+        let (removed,): (u64,) = self.call(|mut c| async move {
+            redis::pipe()
+                .atomic()
+                .hdel(hash, id)
+                .publish(channel, "delete")
+                .ignore()
+                .query_async(&mut c)
+                .await
+        })?;
+        Ok(removed > 0)
+    }
+
     fn kv_key(&self, plugin: &str) -> String {
         self.key(&format!("kv:{plugin}"))
     }
@@ -413,44 +456,31 @@ async fn follow_key_changes(
 
 impl StateStore for RedisStore {
     fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
-        let hash = self.key("keys");
-        let rows: Vec<(String, Vec<u8>)> =
-            self.call(|mut c| async move { c.hgetall(hash).await })?;
-        let mut keys = Vec::with_capacity(rows.len());
-        for (_, json) in rows {
-            keys.push(serde_json::from_slice::<StoredKey>(&json).map_err(err)?);
-        }
+        let mut keys: Vec<StoredKey> = self.docs("keys")?;
         keys.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(keys)
     }
 
     fn put_key(&self, key: &StoredKey) -> Result<(), StoreError> {
-        let json = serde_json::to_vec(key).map_err(err)?;
-        let (hash, channel, id) = (self.key("keys"), self.key("keys:changed"), key.id.clone());
-        self.call(|mut c| async move {
-            redis::pipe()
-                .atomic()
-                .hset(hash, id, json)
-                .ignore()
-                .publish(channel, "put")
-                .ignore()
-                .query_async::<()>(&mut c)
-                .await
-        })
+        self.put_doc("keys", &key.id, key)
     }
 
     fn delete_key(&self, id: &str) -> Result<bool, StoreError> {
-        let (hash, channel, id) = (self.key("keys"), self.key("keys:changed"), id.to_owned());
-        let (removed,): (u64,) = self.call(|mut c| async move {
-            redis::pipe()
-                .atomic()
-                .hdel(hash, id)
-                .publish(channel, "delete")
-                .ignore()
-                .query_async(&mut c)
-                .await
-        })?;
-        Ok(removed > 0)
+        self.delete_doc("keys", id)
+    }
+
+    fn credentials(&self) -> Result<Vec<StoredCredential>, StoreError> {
+        let mut all: Vec<StoredCredential> = self.docs("iam")?;
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(all)
+    }
+
+    fn put_credential(&self, c: &StoredCredential) -> Result<(), StoreError> {
+        self.put_doc("iam", &c.access_key_id, c)
+    }
+
+    fn delete_credential(&self, access_key_id: &str) -> Result<bool, StoreError> {
+        self.delete_doc("iam", access_key_id)
     }
 
     fn quota_count(&self, key: &QuotaKey) -> Result<u64, StoreError> {

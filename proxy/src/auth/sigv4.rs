@@ -25,6 +25,7 @@ use ring::hmac;
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod date;
@@ -36,20 +37,8 @@ pub const MAX_SKEW: Duration = Duration::from_secs(300);
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const SERVICE: &str = "execute-api";
 
-/// One IAM principal's signing key.
-#[derive(Debug, Clone)]
-pub struct Credential {
-    pub secret_access_key: String,
-    /// A session token requests must carry (`X-Amz-Security-Token`), when set.
-    pub session_token: Option<String>,
-    /// `arn:aws:iam::ACCOUNT:user/NAME` (or a role's ARN).
-    pub principal: String,
-    /// Method ARN patterns (`*`, `?`) the principal may invoke; empty: every method.
-    pub allow: Vec<String>,
-}
-
-/// Access key id → credential.
-pub type Credentials = HashMap<String, Credential>;
+/// One IAM principal's signing key, as the state store keeps it.
+pub type Credential = gatehouse_state::StoredCredential;
 
 /// The parts of a request a signature covers.
 #[derive(Debug, Clone, Copy)]
@@ -381,10 +370,10 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Verifies the signature of `req` at `now` against `creds`, then that the principal may
-/// invoke `method_arn`.
+/// Verifies the signature of `req` at `now` against the credential `creds` finds by access key
+/// id (a disabled one is as good as none), then that the principal may invoke `method_arn`.
 pub fn verify(
-    creds: &Credentials,
+    creds: impl Fn(&str) -> Option<Arc<Credential>>,
     req: &Signed<'_>,
     now: SystemTime,
     method_arn: &str,
@@ -395,7 +384,7 @@ pub fn verify(
             "AWS_IAM method without a SigV4 signature",
         ));
     };
-    let Some(cred) = creds.get(&c.access_key) else {
+    let Some(cred) = creds(&c.access_key).filter(|c| c.enabled) else {
         return Err(
             Rejection::new(ResponseType::InvalidSignature, "unknown access key id")
                 .with_message("The security token included in the request is invalid.")
@@ -491,7 +480,7 @@ pub fn verify(
     ) {
         return Err(invalid_signature(format!("The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.\n\nThe Canonical String for this request should have been\n'{canonical}'\n\nThe String-to-Sign should have been\n'{string_to_sign}'\n")));
     }
-    if !allowed(cred, method_arn) {
+    if !allowed(&cred, method_arn) {
         return Err(Rejection::new(ResponseType::AccessDenied, "principal not allowed")
             .with_message(format!(
                 "User: {} is not authorized to perform: execute-api:Invoke on resource: {method_arn}",
@@ -515,30 +504,44 @@ fn principal_parts(arn: &str) -> (String, String) {
     (account, user)
 }
 
-/// The `iam` section: credentials by access key id.
+/// The `iam` section: the config file's credentials, which each load imports into the store.
 pub fn compile(
     raw: &gatehouse_config::raw::RawIam,
     e: &mut gatehouse_config::Errors,
-) -> Credentials {
-    let mut out = Credentials::new();
+) -> Vec<Credential> {
+    let mut out: Vec<Credential> = Vec::new();
     e.at("credentials", |e| {
         for (name, c) in &raw.credentials {
             e.at(name, |e| {
-                if c.access_key_id.is_empty() || c.secret_access_key.is_empty() {
-                    e.push("expected an `access_key_id` and a `secret_access_key`");
+                let new = gatehouse_state::iam::NewCredential {
+                    name: name.clone(),
+                    access_key_id: Some(c.access_key_id.clone()),
+                    secret_access_key: Some(c.secret_access_key.clone()),
+                    session_token: c.session_token.clone(),
+                    principal: c.principal.clone(),
+                    allow: c.allow.clone(),
+                    enabled: c.enabled,
+                };
+                if let Err(why) = gatehouse_state::iam::validate(&new) {
+                    return e.push(why);
                 }
-                if !c.principal.starts_with("arn:") {
-                    e.push_at("principal", format!("expected an IAM ARN such as `arn:aws:iam::123456789012:user/NAME`, found `{}`", c.principal));
+                if out.iter().any(|o| o.access_key_id == c.access_key_id) {
+                    return e.push_at(
+                        "access_key_id",
+                        format!("access key `{}` is given twice", c.access_key_id),
+                    );
                 }
-                let cred = Credential {
+                out.push(Credential {
+                    access_key_id: c.access_key_id.clone(),
+                    name: name.clone(),
                     secret_access_key: c.secret_access_key.clone(),
                     session_token: c.session_token.clone(),
                     principal: c.principal.clone(),
                     allow: c.allow.clone(),
-                };
-                if out.insert(c.access_key_id.clone(), cred).is_some() {
-                    e.push_at("access_key_id", format!("access key `{}` is given twice", c.access_key_id));
-                }
+                    enabled: c.enabled,
+                    created_at: 0,
+                    from_config: true,
+                });
             })
         }
     });

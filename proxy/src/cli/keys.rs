@@ -3,9 +3,19 @@
 use crate::KeysAction;
 use std::path::PathBuf;
 
-/// Runs a `gatehouse keys` action against the config's state store.
-pub fn keys(config: Option<PathBuf>, action: KeysAction) -> Result<String, String> {
-    use gatehouse::state::keys::ApiKeys;
+/// The config `config` names, loaded, and its state store opened: `state.data_dir` (while no
+/// gateway holds it) or Redis. `what` names what is managed, for the error without either.
+pub fn open_store(
+    config: Option<PathBuf>,
+    what: &str,
+) -> Result<
+    (
+        PathBuf,
+        gatehouse::config::Loaded,
+        gatehouse::state::SharedStore,
+    ),
+    String,
+> {
     let config = config.ok_or("expected --config FILE")?;
     let metrics = gatehouse::metrics::Registry::default();
     let plugins = gatehouse::plugin::PluginHost::new(None)
@@ -19,12 +29,19 @@ pub fn keys(config: Option<PathBuf>, action: KeysAction) -> Result<String, Strin
     let state = &loaded.settings.state;
     if state.data_dir.is_none() && state.redis.is_none() {
         return Err(format!(
-            "{}: state.data_dir: not set, so keys live only in the running gateway's memory; set it, or use the admin API",
+            "{}: state.data_dir: not set, so {what} live only in the running gateway's memory; set it, or use the admin API",
             config.display()
         ));
     }
     // With Redis, running gateways see the change within a second (pub/sub).
     let store = gatehouse::open_store(state).map_err(|e| e.to_string())?;
+    Ok((config, loaded, store))
+}
+
+/// Runs a `gatehouse keys` action against the config's state store.
+pub fn keys(config: Option<PathBuf>, action: KeysAction) -> Result<String, String> {
+    use gatehouse::state::keys::ApiKeys;
+    let (config, loaded, store) = open_store(config, "keys")?;
     let keys = ApiKeys::new(store).map_err(|e| e.to_string())?;
     keys.import(&loaded.runtime.config_keys)
         .map_err(|e| e.to_string())?;

@@ -191,7 +191,7 @@ fn runtime(
         max_body_bytes,
         request_timeout,
         client_body_timeout,
-        iam: std::sync::Arc::new(e.at("iam", |e| crate::auth::sigv4::compile(&raw.iam, e))),
+        config_iam: e.at("iam", |e| crate::auth::sigv4::compile(&raw.iam, e)),
         account_throttle: crate::stage::throttle::bucket(
             env.leases,
             "account".into(),

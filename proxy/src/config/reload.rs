@@ -146,16 +146,22 @@ impl Reloader {
                     tracing::warn!("{w}");
                 }
                 // A shared store does network I/O: off the async workers.
-                let (shared, config_keys) =
-                    (self.shared.clone(), loaded.runtime.config_keys.clone());
-                let imported =
-                    tokio::task::spawn_blocking(move || shared.keys.import(&config_keys)).await;
+                let (shared, config_keys, config_iam) = (
+                    self.shared.clone(),
+                    loaded.runtime.config_keys.clone(),
+                    loaded.runtime.config_iam.clone(),
+                );
+                let imported = tokio::task::spawn_blocking(move || {
+                    shared.keys.import(&config_keys)?;
+                    shared.iam.import(&config_iam)
+                })
+                .await;
                 match imported {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => {
-                        tracing::error!(error = %e, "cannot import the config's api_keys; the stored keys stay as they were")
+                        tracing::error!(error = %e, "cannot import the config's api_keys and iam credentials; what is stored stays as it was")
                     }
-                    Err(e) => tracing::error!(error = %e, "api_keys import task failed"),
+                    Err(e) => tracing::error!(error = %e, "api_keys and iam import task failed"),
                 }
                 self.shared.runtime.store(Arc::new(loaded.runtime));
                 self.watch_files(&loaded.watch_paths);

@@ -53,25 +53,27 @@ fn what_authorization_signs_verifies() {
     let mut signed = h.clone();
     signed.insert("authorization", auth.parse().unwrap());
     req.headers = &signed;
-    let mut creds = Credentials::new();
-    creds.insert(
-        "AKID".into(),
-        Credential {
-            secret_access_key: SECRET.into(),
-            session_token: None,
-            principal: "arn:aws:iam::123456789012:user/bench".into(),
-            allow: Vec::new(),
-        },
-    );
+    let cred = Arc::new(Credential {
+        access_key_id: "AKID".into(),
+        name: "bench".into(),
+        secret_access_key: SECRET.into(),
+        session_token: None,
+        principal: "arn:aws:iam::123456789012:user/bench".into(),
+        allow: Vec::new(),
+        enabled: true,
+        created_at: 0,
+        from_config: false,
+    });
+    let creds = |id: &str| (id == "AKID").then(|| cred.clone());
     let at = UNIX_EPOCH + Duration::from_secs(1_440_938_160);
     let arn = "arn:aws:execute-api:eu-west-1:123456789012:api/prod/POST/orders/7";
-    let id = verify(&creds, &req, at, arn).unwrap();
+    let id = verify(creds, &req, at, arn).unwrap();
     assert_eq!(id.user, "user/bench");
     let tampered = Signed {
         body: b"{ }",
         ..req
     };
-    assert!(verify(&creds, &tampered, at, arn).is_err());
+    assert!(verify(creds, &tampered, at, arn).is_err());
 }
 
 #[test]
