@@ -16,7 +16,7 @@ use super::jwt::JwtAuthorizer;
 use super::lambda_auth::{request_event, token_event, LambdaAuthorizer, Payload, REGION};
 pub use super::policy::Outcome;
 use crate::ctx::RouteInfo;
-use crate::ctx::{AuthContext, RequestCtx};
+use crate::ctx::RequestCtx;
 use crate::error::{Rejection, ResponseType};
 use crate::integration::lambda::{event_v1, event_v2, original_names, PayloadFormat, ACCOUNT_ID};
 use crate::integration::Outbound;
@@ -122,17 +122,10 @@ pub async fn authorize(
     binding: &AuthorizerBinding,
 ) -> Result<(), Rejection> {
     let headers = &call.parts.headers;
-    // The cache key is a SHA-256 of the identity values, each with its length, so the cache
-    // holds 32 bytes per caller however long the values are, and no two value lists share a key.
-    let mut key = sha2::Sha256::new();
     let mut values = Vec::with_capacity(binding.sources.len());
     for src in &binding.sources {
         match src.value(headers, ctx.query()) {
-            Some(v) => {
-                key.update((v.len() as u64).to_le_bytes());
-                key.update(v.as_bytes());
-                values.push(v);
-            }
+            Some(v) => values.push(v),
             None => {
                 return Err(Rejection::new(
                     ResponseType::Unauthorized,
@@ -147,15 +140,10 @@ pub async fn authorize(
     if let Decider::Jwt(jwt) = &binding.decider {
         // A JWT authorizer reads its token from the first identity source.
         let token = values.first().copied().unwrap_or("");
-        let id = jwt
+        let auth = jwt
             .verify(call.out, token, call.scopes, epoch_secs())
             .await?;
-        ctx.authorizer = Some(Arc::new(AuthContext {
-            principal_id: id.principal.clone(),
-            context: Vec::new(),
-            usage_identifier_key: None,
-            jwt: Some(Box::new(id)),
-        }));
+        ctx.authorizer = Some(auth);
         return Ok(());
     }
     if let (Some(re), Some(token)) = (&binding.validation, values.first()) {
@@ -172,7 +160,7 @@ pub async fn authorize(
     let decide = decide(rt, ctx, call, binding, &values);
     let outcome = match &binding.cache {
         Some(cache) => cache
-            .try_get_with(key.finalize().into(), decide)
+            .try_get_with(cache_key(&values), decide)
             .await
             .map_err(|e| (*e).clone())?,
         None => decide.await?,
@@ -195,6 +183,18 @@ pub async fn authorize(
             format!("authorizer `{}` denied the request", binding.name),
         )),
     }
+}
+
+/// The decision cache's key: a SHA-256 of the identity values, each with its length, so the
+/// cache holds 32 bytes per caller however long the values are, and no two value lists share a
+/// key.
+fn cache_key(values: &[&str]) -> [u8; 32] {
+    let mut key = sha2::Sha256::new();
+    for v in values {
+        key.update((v.len() as u64).to_le_bytes());
+        key.update(v.as_bytes());
+    }
+    key.finalize().into()
 }
 
 fn epoch_secs() -> u64 {

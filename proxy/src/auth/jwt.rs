@@ -13,11 +13,12 @@
 //!   takes ID tokens (`token_use: id`).
 //!
 //! A token whose signature verified is remembered by its SHA-256 for [`VERIFIED_TTL`] (at most
-//! [`VERIFIED_BYTES`] of them), so a client that sends the same token again costs a hash and
-//! the claim checks, which run again on every request (time, audience, scopes).
+//! [`VERIFIED_BYTES`] of them) with the identity made of its claims, so a client that sends the
+//! same token again costs a hash and the claim checks, which run again on every request (time,
+//! audience, scopes), and shares that identity.
 
 use super::jwks::{Alg, KeyError, KeySet};
-use crate::ctx::JwtIdentity;
+use crate::ctx::{AuthContext, JwtIdentity};
 use crate::error::{Rejection, ResponseType};
 use crate::integration::Outbound;
 use base64::Engine as _;
@@ -32,10 +33,12 @@ pub const VERIFIED_TTL: Duration = Duration::from_secs(60);
 /// Bytes of remembered tokens per authorizer (their claims, estimated).
 pub const VERIFIED_BYTES: u64 = 32 * 1024 * 1024;
 
-/// A token whose signature verified: its claims, checked again on each use.
+/// A token whose signature verified: its claims, checked again on each use, and what an
+/// allowed request carries.
 #[derive(Debug)]
 pub struct Verified {
     claims: Map<String, Value>,
+    auth: Arc<AuthContext>,
     size: usize,
 }
 
@@ -133,7 +136,7 @@ impl JwtAuthorizer {
         token: &str,
         required: &[String],
         now: u64,
-    ) -> Result<JwtIdentity, Rejection> {
+    ) -> Result<Arc<AuthContext>, Rejection> {
         let token = match self.style {
             Style::Jwt => strip_bearer(token),
             Style::Cognito => token,
@@ -188,11 +191,11 @@ impl JwtAuthorizer {
         token: &str,
         required: &[String],
         now: u64,
-    ) -> Result<JwtIdentity, Result<Refusal, Rejection>> {
+    ) -> Result<Arc<AuthContext>, Result<Refusal, Rejection>> {
         let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
         if let Some(v) = self.verified.get(&digest) {
             self.check_claims(&v.claims, required, now).map_err(Ok)?;
-            return Ok(identity(&v.claims));
+            return Ok(v.auth.clone());
         }
         let mut parts = token.split('.');
         let (Some(h), Some(p), Some(s), None) =
@@ -233,16 +236,17 @@ impl JwtAuthorizer {
         let checked = self.check_claims(&claims, required, now);
         // A token with a good signature is remembered even when a claim check failed: the
         // checks run again on each use (a token may be early, or fit another route's scopes).
-        let id = identity(&claims);
+        let auth = identity(&claims);
         self.verified.insert(
             digest,
             Arc::new(Verified {
                 size: p.len(),
                 claims,
+                auth: auth.clone(),
             }),
         );
         checked.map_err(Ok)?;
-        Ok(id)
+        Ok(auth)
     }
 
     fn check_claims(
@@ -302,19 +306,22 @@ impl JwtAuthorizer {
     }
 }
 
-fn identity(claims: &Map<String, Value>) -> JwtIdentity {
-    JwtIdentity {
-        principal: claims
-            .get("sub")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned(),
-        scopes: scopes(claims),
-        claims: claims
-            .iter()
-            .map(|(k, v)| (k.clone(), claim_text(v)))
-            .collect(),
-    }
+/// What a request with this token carries: the `sub` claim as principal, and the claims.
+fn identity(claims: &Map<String, Value>) -> Arc<AuthContext> {
+    let principal = claims.get("sub").and_then(Value::as_str).unwrap_or("");
+    Arc::new(AuthContext {
+        principal_id: principal.to_owned(),
+        context: Vec::new(),
+        usage_identifier_key: None,
+        jwt: Some(Box::new(JwtIdentity {
+            principal: principal.to_owned(),
+            scopes: scopes(claims),
+            claims: claims
+                .iter()
+                .map(|(k, v)| (k.clone(), claim_text(v)))
+                .collect(),
+        })),
+    })
 }
 
 /// The token without a leading `Bearer ` (any case), as HTTP APIs accept both.
