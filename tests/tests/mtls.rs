@@ -118,6 +118,8 @@ plugins:
   policies:
     path: {policies}
     config: {{ tokens: "tok-alice=alice" }}
+  hello:
+    path: {hello}
 access_log:
   destination: access.log
   format: '{{"subject":"$context.identity.clientCert.subjectDN","serial":"$context.identity.clientCert.serialNumber"}}'
@@ -134,6 +136,9 @@ apis:
       /v1:
         GET:
           integration: {{ type: lambda, endpoint: "http://{l}", function: echo }}
+      /plugin:
+        GET:
+          integration: {{ type: wasm, plugin: hello }}
       /v2:
         GET:
           integration: {{ type: lambda, endpoint: "http://{l}", function: echo, payload_format: "2.0" }}
@@ -149,6 +154,7 @@ apis:
 "#,
         l = lambda.addr,
         policies = plugin_path("policy-authorizer").display(),
+        hello = plugin_path("hello").display(),
     );
     let gw = Gateway::start_with(&yaml, |dir| {
         server.write_to(dir);
@@ -193,6 +199,26 @@ apis:
         event["requestContext"]["authorizer"]["certSubject"],
         "O=Example\\, Inc.,CN=alice"
     );
+    // A gatehouse:plugin@0.1.0 integration reads it from its header; a client's own header of
+    // that name never gets through.
+    let r = c
+        .get(format!("{strict}/plugin"))
+        .header("x-gatehouse-client-cert", "subjectDN=CN%3Dforged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let form = json(r).await["client_cert"].as_str().unwrap().to_owned();
+    let fields = form_fields(&form);
+    assert_eq!(fields["subjectDN"], "O=Example\\, Inc.,CN=alice", "{form}");
+    assert_eq!(fields["serialNumber"], "4242");
+    let r = client(&server, None, false)
+        .get(format!("{lenient}/plugin"))
+        .header("x-gatehouse-client-cert", "subjectDN=CN%3Dforged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json(r).await["client_cert"], serde_json::Value::Null);
     let r = c.get(format!("{strict}/vtl")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let doc = json(r).await;
@@ -255,11 +281,35 @@ apis:
         "another CA's certificate on the optional listener: {r:?}"
     );
 
-    let log = gw.access_log(8);
+    let log = gw.access_log(10);
     assert_eq!(log[0]["subject"], "O=Example\\, Inc.,CN=alice");
     assert_eq!(log[0]["serial"], "4242");
     let anonymous = log.iter().filter(|l| l["serial"] == "-").count();
-    assert_eq!(anonymous, 2, "{log:?}");
+    assert_eq!(anonymous, 3, "{log:?}");
+}
+
+/// The pairs of an `application/x-www-form-urlencoded` text.
+fn form_fields(form: &str) -> std::collections::HashMap<String, String> {
+    let decode = |s: &str| {
+        let b = s.replace('+', " ").into_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' && i + 2 < b.len() {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 3;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).unwrap()
+    };
+    form.split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! The smallest useful integration: answers `{"message": GREETING, "path": PATH}` where
-//! GREETING is the plugin's `greeting` setting (default "hello").
+//! GREETING is the plugin's `greeting` setting (default "hello"), with `client_cert`: the
+//! mutual TLS client certificate's fields as the gateway passes them (the
+//! `x-gatehouse-client-cert` header, form-encoded), or null.
 
 use gatehouse_sdk::{host, Request, Response};
 use serde_json::json;
@@ -11,7 +13,12 @@ impl gatehouse_sdk::Integration for Hello {
         let greeting = host::config("greeting").unwrap_or_else(|| "hello".into());
         Ok(Response::json(
             200,
-            &json!({ "message": greeting, "path": request.path, "plugin": "hello" }),
+            &json!({
+                "message": greeting,
+                "path": request.path,
+                "plugin": "hello",
+                "client_cert": request.header("x-gatehouse-client-cert"),
+            }),
         ))
     }
 }

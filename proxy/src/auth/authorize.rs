@@ -15,8 +15,8 @@
 use super::jwt::JwtAuthorizer;
 use super::lambda_auth::{request_event, token_event, LambdaAuthorizer, Payload, REGION};
 pub use super::policy::Outcome;
-use crate::ctx::RouteInfo;
 use crate::ctx::RequestCtx;
+use crate::ctx::RouteInfo;
 use crate::error::{Rejection, ResponseType};
 use crate::integration::lambda::{event_v1, event_v2, original_names, PayloadFormat, ACCOUNT_ID};
 use crate::integration::Outbound;

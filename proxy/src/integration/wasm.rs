@@ -214,9 +214,15 @@ fn add_context_headers(rt: &dyn RouteInfo, ctx: &RequestCtx, headers: &mut Heade
         );
     }
     if let Some(cert) = ctx.client_cert.as_deref() {
-        let fields = crate::ctx::ClientCert::FIELDS
-            .iter()
-            .filter_map(|f| Some((*f, cert.field(f)?)));
-        put(CLIENT_CERT, &form(fields));
+        put(CLIENT_CERT, &client_cert_form(cert));
     }
+}
+
+/// The value of the [`context_headers::CLIENT_CERT`] header: the certificate's fields as
+/// `application/x-www-form-urlencoded` pairs.
+pub fn client_cert_form(cert: &crate::ctx::ClientCert) -> String {
+    let fields = crate::ctx::ClientCert::FIELDS
+        .iter()
+        .filter_map(|f| Some((*f, cert.field(f)?)));
+    form(fields)
 }

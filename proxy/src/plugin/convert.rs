@@ -32,7 +32,7 @@ pub fn request(
         resource_path: names.resource.unwrap_or("").to_owned(),
         path_parameters,
         query: query(ctx.query()),
-        headers: multi_headers(headers),
+        headers: with_client_cert(multi_headers(headers), ctx),
         body,
         stage_variables,
         context: types::RequestContext {
@@ -121,6 +121,21 @@ pub fn query(q: Option<&str>) -> Vec<MultiValue> {
         .into_iter()
         .map(|(name, values)| MultiValue { name, values })
         .collect()
+}
+
+/// `headers` less any the client sent as `x-gatehouse-client-cert`, plus that header with the
+/// mutual TLS client certificate (the gatehouse:plugin@0.1.0 request has no field for it), so
+/// a plugin can trust it.
+fn with_client_cert(mut headers: Vec<MultiValue>, ctx: &RequestCtx) -> Vec<MultiValue> {
+    use crate::integration::wasm::{client_cert_form, context_headers::CLIENT_CERT};
+    headers.retain(|h| h.name != CLIENT_CERT);
+    if let Some(cert) = ctx.client_cert.as_deref() {
+        headers.push(MultiValue {
+            name: CLIENT_CERT.to_owned(),
+            values: vec![client_cert_form(cert)],
+        });
+    }
+    headers
 }
 
 /// Headers grouped by (lowercase) name.
