@@ -195,7 +195,7 @@ async fn connection(shared: &Shared, method: &Method, id: &str, body: Incoming) 
     let registry = &shared.websockets.registry;
     let result =
         match *method {
-            Method::GET => return match registry.get(id) {
+            Method::GET => return match registry.find(id).await {
                 Some(c) => json(
                     StatusCode::OK,
                     serde_json::json!({
@@ -225,9 +225,9 @@ async fn connection(shared: &Shared, method: &Method, id: &str, body: Incoming) 
                         )
                     }
                 };
-                registry.push(id, Push::message(data))
+                registry.send(id, Push::message(data)).await
             }
-            Method::DELETE => registry.push(id, Push::Close),
+            Method::DELETE => registry.send(id, Push::Close).await,
             _ => {
                 return json(
                     StatusCode::METHOD_NOT_ALLOWED,

@@ -165,8 +165,9 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
     let iam = state::iam::IamCredentials::new(store.clone()).map_err(store_err)?;
     iam.import(&loaded.runtime.config_iam).map_err(store_err)?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let connections: state::connections::SharedConnections =
-        Arc::new(state::connections::LocalConnections::default());
+    let connections: state::connections::SharedConnections = store
+        .connections()
+        .unwrap_or_else(|| Arc::new(state::connections::LocalConnections::default()));
     plugins.use_connections(connections.clone());
     let shared = Arc::new(Shared {
         runtime: ArcSwap::from_pointee(loaded.runtime),

@@ -3,13 +3,15 @@
 //! nodes, also when one of them is killed; when Redis hangs or dies, no request waits past the
 //! Redis timeout, `on_unavailable` decides, and the gateway recovers by itself. Each test
 //! starts its own redis-server on loopback. Plugins' `kv` values and IAM credentials are shared
-//! by the nodes too.
+//! by the nodes too, and `@connections` on any node reaches a WebSocket client of another.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+use gatehouse_e2e::backend::Backend;
 use gatehouse_e2e::gateway::run_cli;
 use gatehouse_e2e::redis::RedisServer;
 use gatehouse_e2e::sigv4::{send, sign};
+use gatehouse_e2e::ws::WsClient;
 use gatehouse_e2e::{http1_client, json, Gateway};
 use std::time::{Duration, Instant};
 
@@ -80,6 +82,127 @@ async fn within_a_second(c: &reqwest::Client, gw: &Gateway, key: &str, want: u16
             "still {got}, not {want}, a second after the change"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `@connections` on node A reaches a client connected to node B: GET describes it, POST
+/// delivers, DELETE closes it (with `$disconnect`), and afterwards A answers 410 Gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_api_on_one_node_reaches_clients_of_another() {
+    let redis = RedisServer::start();
+    let backend = Backend::start("events").await;
+    let yaml = format!(
+        r#"
+version: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:0
+admin:
+  address: 127.0.0.1:0
+access_log: {{ destination: off }}
+state: {{ backend: redis, url: "{url}" }}
+apis:
+  - name: chat
+    protocol: websocket
+    stages: {{ prod: {{}} }}
+    routes:
+      $connect:
+        integration: {{ type: http, uri: "http://{b}/events/quiet" }}
+      $disconnect:
+        integration: {{ type: http, uri: "http://{b}/events/quiet" }}
+      $default:
+        integration: {{ type: mock, body: "no route" }}
+"#,
+        url = redis.url(),
+        b = backend.addr
+    );
+    let (a, b) = (Gateway::start(&yaml), Gateway::start(&yaml));
+    let wait = Duration::from_secs(5);
+    let mut client = WsClient::connect(&format!("ws://{}/prod", b.addr("public"))).await;
+    let connect = backend
+        .wait_event(wait, |e| e["requestContext"]["eventType"] == "CONNECT")
+        .await
+        .unwrap();
+    let id = connect["requestContext"]["connectionId"].as_str().unwrap();
+    let c = http1_client();
+    let url = format!("{}/@connections/{id}", a.admin_url());
+    // B writes the record to Redis after the handshake, without making it wait.
+    let start = Instant::now();
+    let info = loop {
+        let r = c.get(&url).send().await.unwrap();
+        if r.status() == 200 {
+            break json(r).await;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "still {}",
+            r.status()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(info["identity"]["sourceIp"], "127.0.0.1");
+    assert_eq!(info["stage"], "prod");
+    let r = c.post(&url).body("hello from node A").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(client.recv_text(wait).await, "hello from node A");
+    assert_eq!(c.delete(&url).send().await.unwrap().status(), 204);
+    assert_eq!(client.closed_with(wait).await, 1000);
+    let gone = backend
+        .wait_event(wait, |e| e["requestContext"]["eventType"] == "DISCONNECT")
+        .await
+        .unwrap();
+    assert_eq!(gone["requestContext"]["connectionId"], id);
+    let start = Instant::now();
+    while c.get(&url).send().await.unwrap().status() != 410 {
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "the record outlived the connection"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        c.post(&url).body("late").send().await.unwrap().status(),
+        410
+    );
+    let never = format!("{}/@connections/AAAAAAAAAAAAAAAA", a.admin_url());
+    assert_eq!(c.post(&never).body("x").send().await.unwrap().status(), 410);
+
+    // A node that dies (SIGKILL: no $disconnect, no cleanup) takes its connections with it:
+    // once its beat expires (6 s), the others answer 410 for them.
+    let _second = WsClient::connect(&format!("ws://{}/prod", b.addr("public"))).await;
+    let connect = backend
+        .wait_event(wait, |e| {
+            e["requestContext"]["eventType"] == "CONNECT"
+                && e["requestContext"]["connectionId"] != id
+        })
+        .await
+        .unwrap();
+    let second = connect["requestContext"]["connectionId"].as_str().unwrap();
+    let url = format!("{}/@connections/{second}", a.admin_url());
+    let start = Instant::now();
+    while c.get(&url).send().await.unwrap().status() != 200 {
+        assert!(start.elapsed() < Duration::from_secs(1), "never registered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(b);
+    // A post finds no node listening on the channel: 410 as soon as Redis saw the node's
+    // connection close.
+    let start = Instant::now();
+    while c.post(&url).body("anyone?").send().await.unwrap().status() != 410 {
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "posted to a dead node"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The record itself goes when the node's beat expires (4 to 6 s after its death).
+    let start = Instant::now();
+    while c.get(&url).send().await.unwrap().status() != 410 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "a dead node's connection lives on"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

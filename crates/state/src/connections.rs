@@ -5,9 +5,10 @@
 //! the plugins' `connections` import) find a connection by id, read its record, push a message
 //! to it or ask it to close, all without waiting: [`ConnectionRegistry::push`] only enqueues.
 //!
-//! [`LocalConnections`] serves one node. A registry shared by several nodes keeps the records
-//! in the shared store (with the owning node) and forwards pushes for connections of other
-//! nodes over its channel to them; the sessions and the callers stay the same.
+//! [`LocalConnections`] serves one node. A registry shared by several nodes
+//! ([`crate::redis_connections`]) keeps the records in the shared store (with the owning node)
+//! and forwards pushes for connections of other nodes over its channel to them, through
+//! [`ConnectionRegistry::find`] and [`ConnectionRegistry::send`]; the sessions stay the same.
 
 use bytes::Bytes;
 use dashmap::DashMap;
@@ -67,6 +68,9 @@ pub struct ConnectionInfo {
     pub principal_id: Option<String>,
 }
 
+/// What reaching a connection on another node returns.
+pub type ConnFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'static>>;
+
 /// Open WebSocket connections by id.
 pub trait ConnectionRegistry: Send + Sync + std::fmt::Debug {
     /// Registers an open connection and where its messages go.
@@ -81,6 +85,16 @@ pub trait ConnectionRegistry: Send + Sync + std::fmt::Debug {
     fn push(&self, id: &str, push: Push) -> Result<(), PushError>;
     /// How many connections are open (on this node).
     fn len(&self) -> usize;
+    /// The connection's record wherever it is open: this node's at once; a shared registry
+    /// asks the shared store for the others'.
+    fn find(&self, id: &str) -> ConnFuture<Option<ConnectionInfo>> {
+        Box::pin(std::future::ready(self.get(id)))
+    }
+    /// Queues `push` for the connection wherever it is open: on this node without waiting; a
+    /// shared registry sends it to the node holding it.
+    fn send(&self, id: &str, push: Push) -> ConnFuture<Result<(), PushError>> {
+        Box::pin(std::future::ready(self.push(id, push)))
+    }
     fn is_empty(&self) -> bool {
         self.len() == 0
     }

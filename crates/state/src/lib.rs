@@ -23,6 +23,7 @@ pub mod keys;
 pub mod lease;
 pub mod limiter;
 pub mod redb_store;
+pub mod redis_connections;
 pub mod redis_store;
 
 use std::collections::HashMap;
@@ -164,6 +165,12 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// A shared store: the leases through which throttles take tokens from buckets shared by
     /// every node. `None` (the default): throttles are local to the process.
     fn leases(&self) -> Option<std::sync::Arc<lease::Leases>> {
+        None
+    }
+
+    /// A shared store: the WebSocket connection registry every node reaches. `None` (the
+    /// default): connections are reachable only through the node holding them.
+    fn connections(&self) -> Option<connections::SharedConnections> {
         None
     }
 

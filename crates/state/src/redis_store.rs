@@ -8,6 +8,7 @@
 //!   that admits and counts in one atomic step, so the count is exact over every node; it
 //!   expires a day after its window ends.
 //! - `P:kv:PLUGIN`: a hash per plugin, the plugins' `kv` data.
+//! - `P:ws:...`: WebSocket connections and nodes, see [`crate::redis_connections`].
 //! - `P:throttle:NAME`: one token bucket per stage, method and account throttle; each node
 //!   leases tokens from it about every [`SYNC_EVERY`] (a Lua script on Redis's clock), see
 //!   [`crate::lease`].
@@ -268,6 +269,7 @@ pub struct RedisStore {
     health: Arc<Health>,
     changes: watch::Receiver<u64>,
     leases: Arc<Leases>,
+    connections: Arc<super::redis_connections::RedisConnections>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -315,7 +317,14 @@ impl RedisStore {
         .map_err(|e| StoreError(format!("cannot connect to {}: {}", config.url, e.0)))?;
         let (tx, changes) = watch::channel(0);
         let channel = format!("{}:keys:changed", config.key_prefix);
-        bridge.spawn(follow_key_changes(client, channel, timeout, tx));
+        bridge.spawn(follow_key_changes(client.clone(), channel, timeout, tx));
+        let connections = super::redis_connections::RedisConnections::start(
+            client,
+            conn.clone(),
+            bridge.clone(),
+            &config.key_prefix,
+            timeout,
+        );
         let leases = Arc::new(Leases::default());
         bridge.spawn(top_up_leases(
             conn.clone(),
@@ -331,6 +340,7 @@ impl RedisStore {
             health,
             changes,
             leases,
+            connections,
         })
     }
 
@@ -546,6 +556,10 @@ impl StateStore for RedisStore {
             up: self.health.up.load(Ordering::Acquire),
             outages: self.health.outages.load(Ordering::Acquire),
         })
+    }
+
+    fn connections(&self) -> Option<super::connections::SharedConnections> {
+        Some(self.connections.clone())
     }
 
     fn key_changes(&self) -> Option<watch::Receiver<u64>> {

@@ -24,18 +24,29 @@ fn to_wit(e: PushError) -> ConnectionError {
 }
 
 impl CallState {
-    fn push(&self, id: &str, push: Push) -> Result<(), ConnectionError> {
-        let registry = self.connections.0.get().ok_or(ConnectionError::Gone)?;
-        registry.push(id, push).map_err(to_wit)
+    /// Queues `push` wherever the connection is open (another node's: through the shared
+    /// store, within its timeout, which counts against the call's time).
+    fn push(
+        &self,
+        id: &str,
+        push: Push,
+    ) -> impl std::future::Future<Output = Result<(), ConnectionError>> + Send + 'static {
+        let sent = self.connections.0.get().map(|r| r.send(id, push));
+        async move {
+            match sent {
+                Some(sent) => sent.await.map_err(to_wit),
+                None => Err(ConnectionError::Gone),
+            }
+        }
     }
 }
 
 impl Host for CallState {
     async fn send(&mut self, id: String, data: Vec<u8>) -> Result<(), ConnectionError> {
-        self.push(&id, Push::message(data.into()))
+        self.push(&id, Push::message(data.into())).await
     }
 
     async fn disconnect(&mut self, id: String) -> Result<(), ConnectionError> {
-        self.push(&id, Push::Close)
+        self.push(&id, Push::Close).await
     }
 }
