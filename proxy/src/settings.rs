@@ -466,17 +466,34 @@ fn redis(raw: &RawState, e: &mut Errors) -> Option<gatehouse_state::redis_store:
             format!("expected visible ASCII characters, found `{key_prefix}`"),
         );
     }
-    let on_unavailable = match raw.on_unavailable.as_deref() {
-        None | Some("fail_closed") => OnUnavailable::FailClosed,
+    use gatehouse_config::raw::RawOnUnavailable;
+    let policy = |e: &mut Errors, given: Option<&str>, default| match given {
+        None => default,
+        Some("fail_closed") => OnUnavailable::FailClosed,
         Some("fail_open") => OnUnavailable::FailOpen,
         Some(other) => {
-            e.push_at(
-                "on_unavailable",
-                format!("expected fail_open or fail_closed, found `{other}`"),
-            );
-            OnUnavailable::FailClosed
+            e.push(format!(
+                "expected fail_open or fail_closed, found `{other}`"
+            ));
+            default
         }
     };
+    let (on_unavailable, throttles_unavailable) =
+        e.at("on_unavailable", |e| match &raw.on_unavailable {
+            None => (OnUnavailable::FailClosed, OnUnavailable::FailOpen),
+            Some(RawOnUnavailable::Quotas(q)) => (
+                policy(e, Some(q), OnUnavailable::FailClosed),
+                OnUnavailable::FailOpen,
+            ),
+            Some(RawOnUnavailable::PerFeature(p)) => (
+                e.at("quotas", |e| {
+                    policy(e, p.quotas.as_deref(), OnUnavailable::FailClosed)
+                }),
+                e.at("throttles", |e| {
+                    policy(e, p.throttles.as_deref(), OnUnavailable::FailOpen)
+                }),
+            ),
+        });
     Some(RedisConfig {
         url: url?,
         password,
@@ -484,5 +501,6 @@ fn redis(raw: &RawState, e: &mut Errors) -> Option<gatehouse_state::redis_store:
         timeout,
         key_prefix,
         on_unavailable,
+        throttles_unavailable,
     })
 }

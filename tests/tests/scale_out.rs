@@ -54,6 +54,10 @@ apis:
         GET:
           authorization_type: AWS_IAM
           integration: {{ type: mock, body: signed }}
+      /throttled:
+        GET:
+          throttle: {{ rate: 1000, burst: 1000 }}
+          integration: {{ type: mock, body: throttled }}
 "#,
         url = redis.url()
     )
@@ -414,6 +418,11 @@ async fn redis_down_never_stalls_requests_and_the_policy_decides() {
     let redis = RedisServer::start();
     let open = Gateway::start(&config_with(&redis, 1000, "fail_open"));
     let closed = Gateway::start(&config_with(&redis, 1000, "fail_closed"));
+    let strict = Gateway::start(&config_with(
+        &redis,
+        1000,
+        "{ quotas: fail_open, throttles: fail_closed }",
+    ));
     let c = http1_client();
     assert_eq!(status(&c, &open, PARTNER).await, 200);
     assert_eq!(status(&c, &closed, PARTNER).await, 200);
@@ -425,9 +434,23 @@ async fn redis_down_never_stalls_requests_and_the_policy_decides() {
         assert_eq!(s, 200, "fail_open admits");
         assert!(took < Duration::from_millis(900), "took {took:?}");
         let (s, took) = timed(&c, &closed).await;
-        assert_eq!(s, 500, "fail_closed refuses");
+        assert_eq!(s, 503, "fail_closed refuses");
         assert!(took < Duration::from_millis(900), "took {took:?}");
     }
+    // Throttles: by default each node falls back to its own buckets; with fail_closed every
+    // throttled request (here all: the account throttle) is 429 once a top-up has failed.
+    let throttled = |gw: &Gateway| c.get(format!("{}/prod/throttled", gw.url("public"))).send();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while throttled(&strict).await.unwrap().status() != 429 {
+        assert!(
+            Instant::now() < deadline,
+            "fail_closed throttle still admits"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status(&c, &strict, PARTNER).await, 429);
+    assert_eq!(throttled(&open).await.unwrap().status(), 200);
+    assert_eq!(throttled(&closed).await.unwrap().status(), 200);
     open.log
         .wait_for("redis unavailable", Duration::from_secs(2));
     closed
@@ -449,6 +472,13 @@ async fn redis_down_never_stalls_requests_and_the_policy_decides() {
     closed
         .log
         .wait_for("redis available again", Duration::from_secs(2));
+    while throttled(&strict).await.unwrap().status() != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "fail_closed throttle did not recover"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     while open.log.count("redis available again") == 0 {
         assert_eq!(status(&c, &open, PARTNER).await, 200);
         assert!(Instant::now() < deadline, "fail_open node did not recover");
@@ -466,7 +496,7 @@ async fn redis_down_never_stalls_requests_and_the_policy_decides() {
         assert_eq!(s, 200);
         assert!(took < Duration::from_millis(900), "took {took:?}");
         let (s, took) = timed(&c, &closed).await;
-        assert_eq!(s, 500);
+        assert_eq!(s, 503);
         assert!(took < Duration::from_millis(900), "took {took:?}");
     }
     // The API keys stay as they were loaded.

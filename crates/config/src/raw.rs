@@ -11,7 +11,7 @@ use std::path::PathBuf;
 mod auth;
 mod state;
 pub use auth::*;
-pub use state::RawState;
+pub use state::{RawOnUnavailable, RawPolicies, RawState};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]

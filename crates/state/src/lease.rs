@@ -4,7 +4,8 @@
 //! admitted request spent a token the shared bucket gave out, so the nodes together admit at
 //! most what one bucket would (burst + rate × time), except that until its first top-up (at
 //! most 1.5 × [`SYNC_EVERY`] after start or reload) and while the store does not answer, a lease is
-//! not *primed* and its bucket admits from a local token bucket instead.
+//! not *primed* and its bucket admits from a local token bucket instead, or, when the store
+//! stopped answering and the throttles' policy is `fail_closed`, refuses.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -25,8 +26,12 @@ pub struct Lease {
     local: AtomicU64,
     /// Tokens spent since the last top-up.
     used: AtomicU64,
-    /// Whether the shared bucket has answered once.
+    /// Whether the shared bucket answered the last top-up.
     primed: AtomicBool,
+    /// Whether the last top-up failed (the store did not answer).
+    down: AtomicBool,
+    /// Whether to refuse while `down`, rather than admit from a local bucket.
+    refuse_when_down: bool,
 }
 
 impl Lease {
@@ -54,12 +59,20 @@ impl Lease {
     pub fn grant(&self, tokens: u64) {
         self.local.fetch_add(tokens, Ordering::AcqRel);
         self.primed.store(true, Ordering::Release);
+        self.down.store(false, Ordering::Release);
     }
 
     /// The shared bucket did not answer: until it does, the throttle admits from its local
-    /// bucket again.
+    /// bucket again, or refuses (see [`Lease::refuses`]).
     pub fn unprime(&self) {
         self.primed.store(false, Ordering::Release);
+        self.down.store(true, Ordering::Release);
+    }
+
+    /// Whether requests are refused now: the store did not answer the last top-up and the
+    /// policy is `fail_closed`. (Before the first top-up a node admits from its own bucket.)
+    pub fn refuses(&self) -> bool {
+        self.refuse_when_down && self.down.load(Ordering::Acquire)
     }
 
     /// Whether the shared bucket answered the last top-up (possibly with no tokens).
@@ -72,9 +85,19 @@ impl Lease {
 #[derive(Debug, Default)]
 pub struct Leases {
     live: Mutex<Vec<Weak<Lease>>>,
+    /// Whether throttles refuse while the store does not answer (`fail_closed`).
+    refuse_when_down: bool,
 }
 
 impl Leases {
+    /// Leases whose throttles refuse while the store is down when `refuse_when_down`.
+    pub fn new(refuse_when_down: bool) -> Self {
+        Self {
+            live: Mutex::default(),
+            refuse_when_down,
+        }
+    }
+
     /// A new lease for the throttle `name`; it starts empty and fills at the next top-up.
     pub fn lease(&self, name: String, rate: f64, burst: u32) -> Arc<Lease> {
         let lease = Arc::new(Lease {
@@ -84,6 +107,8 @@ impl Leases {
             local: AtomicU64::new(0),
             used: AtomicU64::new(0),
             primed: AtomicBool::new(false),
+            down: AtomicBool::new(false),
+            refuse_when_down: self.refuse_when_down,
         });
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         live.push(Arc::downgrade(&lease));

@@ -97,8 +97,13 @@ impl<C: Clock + Clone> Bucket<C> {
 
     /// Takes a token, or says how long until one is available.
     pub fn take(&self) -> Result<(), Duration> {
-        if let Some(lease) = self.lease.as_ref().filter(|l| l.primed()) {
-            return lease.take();
+        if let Some(lease) = &self.lease {
+            if lease.primed() {
+                return lease.take();
+            }
+            if lease.refuses() {
+                return Err(crate::lease::SYNC_EVERY);
+            }
         }
         self.limiter
             .check()

@@ -37,9 +37,10 @@ use tokio::sync::watch;
 /// What a quota check does when Redis cannot be reached or does not answer in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnUnavailable {
-    /// Admit the request without counting it.
+    /// A quota check admits the request without counting it; a throttle admits from the
+    /// node's own bucket.
     FailOpen,
-    /// Refuse the request (500, as any other state store error).
+    /// A quota check answers 503; a throttle answers 429.
     #[default]
     FailClosed,
 }
@@ -55,7 +56,10 @@ pub struct RedisConfig {
     /// The longest any one call may take.
     pub timeout: Duration,
     pub key_prefix: String,
+    /// For quota checks.
     pub on_unavailable: OnUnavailable,
+    /// For stage, method, account and per-key throttles.
+    pub throttles_unavailable: OnUnavailable,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -67,6 +71,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("timeout", &self.timeout)
             .field("key_prefix", &self.key_prefix)
             .field("on_unavailable", &self.on_unavailable)
+            .field("throttles_unavailable", &self.throttles_unavailable)
             .finish_non_exhaustive()
     }
 }
@@ -325,7 +330,9 @@ impl RedisStore {
             &config.key_prefix,
             timeout,
         );
-        let leases = Arc::new(Leases::default());
+        let leases = Arc::new(Leases::new(
+            config.throttles_unavailable == OnUnavailable::FailClosed,
+        ));
         bridge.spawn(top_up_leases(
             conn.clone(),
             config.key_prefix.clone(),
@@ -617,6 +624,7 @@ mod tests {
             timeout: Duration::from_millis(250),
             key_prefix: "gatehouse".into(),
             on_unavailable: OnUnavailable::FailClosed,
+            throttles_unavailable: OnUnavailable::FailOpen,
         };
         let shown = format!("{config:?}");
         assert!(
@@ -639,6 +647,7 @@ mod tests {
             timeout: Duration::from_millis(200),
             key_prefix: "gatehouse".into(),
             on_unavailable: OnUnavailable::FailClosed,
+            throttles_unavailable: OnUnavailable::FailOpen,
         };
         let start = std::time::Instant::now();
         let e = RedisStore::open(config).unwrap_err();

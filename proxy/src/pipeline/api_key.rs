@@ -110,11 +110,15 @@ fn quota_rejection(e: QuotaError) -> Rejection {
     }
 }
 
+/// The quota count cannot be read or counted (the state store fails, or Redis does not answer
+/// and `on_unavailable` is `fail_closed`): 503, a condition that passes.
 fn store_error(msg: String) -> Rejection {
     Rejection::new(
-        ResponseType::ApiConfigurationError,
+        ResponseType::Default5xx,
         format!("cannot read the quota count: {msg}"),
     )
+    .with_status(http::StatusCode::SERVICE_UNAVAILABLE)
+    .with_message("Service Unavailable")
 }
 
 pub fn usage_plans(

@@ -18,6 +18,48 @@ pub struct RawState {
     pub timeout: Option<String>,
     /// With `backend: redis`: the prefix of every Redis key (default `gatehouse`).
     pub key_prefix: Option<String>,
-    /// With `backend: redis`: `fail_open` or `fail_closed` (default) when Redis is down.
-    pub on_unavailable: Option<String>,
+    /// With `backend: redis`: what quota checks and throttles do when Redis is down.
+    pub on_unavailable: Option<RawOnUnavailable>,
+}
+
+/// `fail_open` or `fail_closed` for quota checks (throttles then use local buckets), or one
+/// policy per feature.
+#[derive(Debug)]
+pub enum RawOnUnavailable {
+    Quotas(String),
+    PerFeature(RawPolicies),
+}
+
+impl<'de> Deserialize<'de> for RawOnUnavailable {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = RawOnUnavailable;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("fail_open, fail_closed or a map with `quotas` and `throttles`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawOnUnavailable::Quotas(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                // Through the map's own deserializer, so an unknown field is named.
+                RawPolicies::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawOnUnavailable::PerFeature)
+            }
+        }
+        d.deserialize_any(Either)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicies {
+    /// Usage plan quota checks: `fail_closed` (default) or `fail_open`.
+    pub quotas: Option<String>,
+    /// Stage, method, account and per-key throttles: `fail_open` (default: each node's own
+    /// buckets) or `fail_closed` (429).
+    pub throttles: Option<String>,
 }
