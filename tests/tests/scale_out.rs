@@ -503,16 +503,27 @@ async fn redis_down_never_stalls_requests_and_the_policy_decides() {
     assert_eq!(status(&c, &open, "no-such-key-0123456789").await, 403);
 }
 
-/// Sends requests to `gw` from 4 clients until `until`; returns (200s, 429s).
-async fn hammer(c: &reqwest::Client, gw: &Gateway, until: Instant) -> (usize, usize) {
-    let url = format!("{}/prod/open", gw.url("public"));
+/// Sends GETs of `path` (with `key` as `x-api-key`, if any) to `gw` from 4 clients until
+/// `until`; returns (200s, 429s).
+async fn hammer(
+    c: &reqwest::Client,
+    gw: &Gateway,
+    path: &str,
+    key: Option<&'static str>,
+    until: Instant,
+) -> (usize, usize) {
+    let url = format!("{}{path}", gw.url("public"));
     let mut tasks = Vec::new();
     for _ in 0..4 {
         let (c, url) = (c.clone(), url.clone());
         tasks.push(tokio::spawn(async move {
             let (mut ok, mut throttled) = (0, 0);
             while Instant::now() < until {
-                match c.get(&url).send().await.map(|r| r.status().as_u16()) {
+                let mut req = c.get(&url);
+                if let Some(key) = key {
+                    req = req.header("x-api-key", key);
+                }
+                match req.send().await.map(|r| r.status().as_u16()) {
                     Ok(200) => ok += 1,
                     Ok(429) => throttled += 1,
                     other => panic!("unexpected answer {other:?}"),
@@ -527,6 +538,37 @@ async fn hammer(c: &reqwest::Client, gw: &Gateway, until: Instant) -> (usize, us
         total = (total.0 + ok, total.1 + throttled);
     }
     total
+}
+
+/// A usage plan's per-key throttle is one bucket over both nodes: a key driven through both
+/// for 4 s at a plan rate of 5/s (burst 5) gets about 5 + 20 admitted, not twice that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keys_throttle_holds_over_nodes() {
+    let redis = RedisServer::start();
+    let yaml = config(&redis, 1000).replace(
+        "    quota: { limit: 1000, period: DAY }",
+        "    quota: { limit: 1000, period: DAY }\n    throttle: { rate: 5, burst: 5 }",
+    );
+    assert!(yaml.contains("rate: 5, burst: 5"), "{yaml}");
+    let (a, b) = (Gateway::start(&yaml), Gateway::start(&yaml));
+    let c = http1_client();
+    let start = Instant::now();
+    let until = start + Duration::from_secs(4);
+    let ((ok_a, no_a), (ok_b, no_b)) = tokio::join!(
+        hammer(&c, &a, "/prod/items", Some(PARTNER), until),
+        hammer(&c, &b, "/prod/items", Some(PARTNER), until)
+    );
+    let admitted = ok_a + ok_b;
+    let expected = 5.0 + 5.0 * start.elapsed().as_secs_f64();
+    eprintln!(
+        "admitted {admitted} ({ok_a} + {ok_b}), expected {expected:.0}; throttled {}",
+        no_a + no_b
+    );
+    assert!(
+        (admitted as f64 - expected).abs() <= expected * 0.2,
+        "admitted {admitted} ({ok_a} + {ok_b}), expected {expected:.0} ± 20%"
+    );
+    assert!(ok_a > 0 && ok_b > 0, "both nodes admit: {ok_a}, {ok_b}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -559,7 +601,10 @@ apis:
     let secs = 5.0;
     let start = Instant::now();
     let until = start + Duration::from_secs_f64(secs);
-    let ((ok_a, no_a), (ok_b, no_b)) = tokio::join!(hammer(&c, &a, until), hammer(&c, &b, until));
+    let ((ok_a, no_a), (ok_b, no_b)) = tokio::join!(
+        hammer(&c, &a, "/prod/open", None, until),
+        hammer(&c, &b, "/prod/open", None, until)
+    );
     let elapsed = start.elapsed().as_secs_f64();
     let admitted = (ok_a + ok_b) as f64;
     let expected = 10.0 + 100.0 * secs;

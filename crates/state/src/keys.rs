@@ -381,18 +381,31 @@ impl ApiKeys {
         Ok(existed)
     }
 
-    /// The token bucket of `key_id` under `plan`.
+    /// The token bucket of `key_id` under `plan`. With a shared store it spends tokens leased
+    /// from one bucket per key and plan that every node shares (see [`crate::lease`]): a key
+    /// idle for 10 minutes leaves the cache, and its lease with it.
     pub fn bucket(&self, plan: &str, key_id: &str, settings: ThrottleSettings) -> Arc<Bucket> {
+        let make = || {
+            Arc::new(match &self.leases {
+                Some(l) => Bucket::leased(
+                    settings,
+                    l.lease(
+                        format!("key:{plan}:{key_id}"),
+                        settings.rate,
+                        settings.burst,
+                    ),
+                ),
+                None => Bucket::new(settings),
+            })
+        };
         let bucket = self
             .buckets
-            .get_with((plan.to_owned(), key_id.to_owned()), || {
-                Arc::new(Bucket::new(settings))
-            });
+            .get_with((plan.to_owned(), key_id.to_owned()), make);
         if bucket.settings == settings {
             bucket
         } else {
             // The plan's throttle changed with a reload: start a bucket with the new numbers.
-            let fresh = Arc::new(Bucket::new(settings));
+            let fresh = make();
             self.buckets
                 .insert((plan.to_owned(), key_id.to_owned()), fresh.clone());
             fresh

@@ -26,6 +26,9 @@ pub struct Lease {
     local: AtomicU64,
     /// Tokens spent since the last top-up.
     used: AtomicU64,
+    /// Requests admitted from the local bucket while not primed (at most the burst): the next
+    /// top-ups take tokens for them from the shared bucket before adding any to `local`.
+    debt: AtomicU64,
     /// Whether the shared bucket answered the last top-up.
     primed: AtomicBool,
     /// Whether the last top-up failed (the store did not answer).
@@ -48,16 +51,32 @@ impl Lease {
     /// How many tokens to ask for now: enough for twice the last interval's use (at least one
     /// interval of the rate), less what is left, never over the burst. An idle node so holds
     /// at most one interval's worth.
+    /// Plus what is owed for requests admitted while not primed.
     pub fn wanted(&self) -> u64 {
         let used = self.used.swap(0, Ordering::AcqRel);
         let floor = (self.rate * SYNC_EVERY.as_secs_f64()).ceil() as u64;
         let target = (used * 2).max(floor).max(1).min(u64::from(self.burst));
         target.saturating_sub(self.local.load(Ordering::Acquire))
+            + self.debt.load(Ordering::Acquire)
     }
 
-    /// Adds the tokens the shared bucket gave.
+    /// Records a request admitted from the local bucket while not primed, so that the shared
+    /// bucket pays for it at the next top-up (the nodes' first requests, and those admitted
+    /// while the store did not answer, count against the shared budget).
+    pub fn owe(&self) {
+        let burst = u64::from(self.burst);
+        let _ = self
+            .debt
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| {
+                (d < burst).then_some(d + 1)
+            });
+    }
+
+    /// Adds the tokens the shared bucket gave, less what was owed.
     pub fn grant(&self, tokens: u64) {
-        self.local.fetch_add(tokens, Ordering::AcqRel);
+        let owed = self.debt.load(Ordering::Acquire).min(tokens);
+        self.debt.fetch_sub(owed, Ordering::AcqRel);
+        self.local.fetch_add(tokens - owed, Ordering::AcqRel);
         self.primed.store(true, Ordering::Release);
         self.down.store(false, Ordering::Release);
     }
@@ -87,6 +106,9 @@ pub struct Leases {
     live: Mutex<Vec<Weak<Lease>>>,
     /// Whether throttles refuse while the store does not answer (`fail_closed`).
     refuse_when_down: bool,
+    /// Wakes the top-up task when a lease is made, so that it is primed within a round trip
+    /// rather than at the next interval (a per-key lease is made by the key's first request).
+    pub wake: tokio::sync::Notify,
 }
 
 impl Leases {
@@ -95,6 +117,7 @@ impl Leases {
         Self {
             live: Mutex::default(),
             refuse_when_down,
+            wake: tokio::sync::Notify::new(),
         }
     }
 
@@ -106,12 +129,14 @@ impl Leases {
             burst,
             local: AtomicU64::new(0),
             used: AtomicU64::new(0),
+            debt: AtomicU64::new(0),
             primed: AtomicBool::new(false),
             down: AtomicBool::new(false),
             refuse_when_down: self.refuse_when_down,
         });
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         live.push(Arc::downgrade(&lease));
+        self.wake.notify_one();
         lease
     }
 
@@ -143,5 +168,21 @@ mod tests {
         assert_eq!(l.wanted(), 20, "twice what was used");
         drop(l);
         assert!(leases.live().is_empty());
+    }
+
+    #[test]
+    fn requests_admitted_before_priming_are_paid_from_the_first_grant() {
+        let l = Leases::default().lease("key:gold:k".into(), 100.0, 3);
+        for _ in 0..5 {
+            l.owe();
+        }
+        assert_eq!(
+            l.wanted(),
+            3 + 3,
+            "one interval (capped by the burst) and the debt (capped too)"
+        );
+        l.grant(4);
+        assert!(l.take().is_ok(), "4 granted, 3 owed: one to spend");
+        assert!(l.take().is_err());
     }
 }

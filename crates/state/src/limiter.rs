@@ -104,7 +104,16 @@ impl<C: Clock + Clone> Bucket<C> {
             if lease.refuses() {
                 return Err(crate::lease::SYNC_EVERY);
             }
+            let taken = self.take_local();
+            if taken.is_ok() {
+                lease.owe();
+            }
+            return taken;
         }
+        self.take_local()
+    }
+
+    fn take_local(&self) -> Result<(), Duration> {
         self.limiter
             .check()
             .map_err(|not_until| not_until.wait_time_from(self.clock.now()))

@@ -236,7 +236,10 @@ async fn top_up_leases(
     health: Arc<Health>,
 ) {
     loop {
-        tokio::time::sleep(jittered(SYNC_EVERY)).await;
+        tokio::select! {
+            () = tokio::time::sleep(jittered(SYNC_EVERY)) => {}
+            () = leases.wake.notified() => {}
+        }
         let calls = leases.live().into_iter().filter_map(|lease| {
             let want = lease.wanted();
             if want == 0 {
