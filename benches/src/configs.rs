@@ -13,7 +13,10 @@
 //! | `/prod/js-authz/...` | JavaScript authorizer, decision cache off | (none)                      |
 //! | `/prod/py/...`  | Python integration                          | (none)                        |
 //! | `/prod/mock`    | mock integration (a small JSON body)        | (none)                        |
+//! | `/prod/keyed/...` | API key, usage plan throttle and quota, method throttle | (none)        |
 //!
+//! A second Gatehouse serves the same config with `state: {backend: redis}` (its throttles
+//! leased from Redis, quota counted there), for the `redis` scenario.
 //! Both log nothing per request and buffer nothing on disk.
 
 use std::net::SocketAddr;
@@ -48,7 +51,20 @@ pub fn jwks() -> String {
     )
 }
 
-pub fn gatehouse(ports: &Ports, dir: &Path, plugins: Option<&Plugins>) -> String {
+/// The API key the `/prod/keyed/...` route takes.
+pub const API_KEY: &str = "bench-key-0123456789abcdef";
+
+/// Gatehouse's config; with `redis` (a `redis://` URL), on shared state.
+pub fn gatehouse(
+    ports: &Ports,
+    dir: &Path,
+    plugins: Option<&Plugins>,
+    redis: Option<&str>,
+) -> String {
+    let state = match redis {
+        Some(url) => format!("state: {{ backend: redis, url: \"{url}\" }}\n"),
+        None => String::new(),
+    };
     let backend = ports.backend;
     let (plugin_section, plugin_routes, plugin_authorizers) = match plugins {
         Some(p) => (
@@ -123,6 +139,13 @@ listeners:
 access_log: {{ destination: "off" }}
 # API Gateway's account default (10,000 rps) would cap the benchmark, not measure it.
 throttle: {{ rate: 10000000, burst: 10000000 }}
+{state}usage_plans:
+  bench:
+    stages: [bench/prod]
+    throttle: {{ rate: 10000000, burst: 10000000 }}
+    quota: {{ limit: 1000000000, period: DAY }}
+api_keys:
+  bench: {{ value: {API_KEY}, plans: [bench] }}
 {plugin_section}apis:
   - name: bench
     authorizers:
@@ -144,6 +167,11 @@ throttle: {{ rate: 10000000, burst: 10000000 }}
       /mock:
         GET:
           integration: {{ type: mock, body: '{{"message":"hello"}}' }}
+      /keyed/{{proxy+}}:
+        GET:
+          api_key_required: true
+          throttle: {{ rate: 10000000, burst: 10000000 }}
+          integration: {{ type: http_proxy, uri: "http://{backend}/{{proxy}}" }}
       /jwt/{{proxy+}}:
         GET:
           authorizer: jwt

@@ -122,6 +122,8 @@ fn wrk(
         .arg(auth_header())
         .arg("-H")
         .arg(API_TOKEN_HEADER)
+        .arg("-H")
+        .arg(format!("x-api-key: {}", crate::configs::API_KEY))
         .arg(url)
         .output()
         .context("cannot run wrk (scripts/bench.sh installs it)")?;

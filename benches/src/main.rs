@@ -70,6 +70,9 @@ struct Bench {
     /// Not started with `--idle-only`.
     nginx: Option<Proc>,
     backend: Proc,
+    /// A second Gatehouse on `redis` (a redis-server of its own), when redis-server is
+    /// installed and not `--idle-only`.
+    on_redis: Option<(Proc, u16, Proc)>,
 }
 
 impl Bench {
@@ -77,6 +80,7 @@ impl Bench {
         let port = match (target, listener) {
             (Target::Gatehouse, Listener::Tls) => self.ports.gatehouse_tls,
             (Target::Gatehouse, _) => self.ports.gatehouse,
+            (Target::GatehouseRedis, _) => self.on_redis.as_ref().map_or(0, |(_, port, _)| *port),
             (Target::Nginx, Listener::Plain) => self.ports.nginx,
             (Target::Nginx, Listener::Tls) => self.ports.nginx_tls,
             (Target::Nginx, Listener::H2c) => self.ports.nginx_h2,
@@ -101,6 +105,10 @@ impl Bench {
     fn proc(&self, target: Target) -> &Proc {
         match target {
             Target::Gatehouse => &self.gatehouse,
+            Target::GatehouseRedis => self
+                .on_redis
+                .as_ref()
+                .map_or(&self.gatehouse, |(p, _, _)| p),
             Target::Nginx => self.nginx.as_ref().unwrap_or(&self.gatehouse),
             Target::Direct => &self.backend,
         }
@@ -148,7 +156,10 @@ fn start(args: &Args, plugins: Option<&configs::Plugins>) -> anyhow::Result<Benc
     };
 
     let gh_config = dir.path().join("gatehouse.yaml");
-    std::fs::write(&gh_config, configs::gatehouse(&ports, dir.path(), plugins))?;
+    std::fs::write(
+        &gh_config,
+        configs::gatehouse(&ports, dir.path(), plugins, None),
+    )?;
     std::fs::write(dir.path().join("jwks.json"), configs::jwks())?;
     let mut gatehouse = Proc::spawn(
         "gatehouse",
@@ -182,13 +193,76 @@ fn start(args: &Args, plugins: Option<&configs::Plugins>) -> anyhow::Result<Benc
         wait_ready(&mut nginx, probe(ports.nginx), "/prod/small")?;
         Some(nginx)
     };
+    let on_redis = match (args.idle_only, which("redis-server")) {
+        (false, Some(redis_bin)) => Some(start_on_redis(
+            &redis_bin,
+            &gatehouse_bin,
+            &ports,
+            dir.path(),
+            plugins,
+        )?),
+        _ => None,
+    };
     Ok(Bench {
         dir,
         ports,
         gatehouse,
         nginx,
         backend,
+        on_redis,
     })
+}
+
+/// A redis-server (no persistence) and a second Gatehouse with the same config on it; the
+/// Gatehouse process, its port and the Redis process.
+fn start_on_redis(
+    redis_bin: &std::path::Path,
+    gatehouse_bin: &std::path::Path,
+    ports: &configs::Ports,
+    dir: &std::path::Path,
+    plugins: Option<&configs::Plugins>,
+) -> anyhow::Result<(Proc, u16, Proc)> {
+    let redis_port = free_port()?;
+    let redis = Proc::spawn(
+        "redis-server",
+        Command::new(redis_bin)
+            .args(["--bind", "127.0.0.1", "--port"])
+            .arg(redis_port.to_string())
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null()),
+    )?;
+    let port = free_port()?;
+    let own = configs::Ports {
+        gatehouse: port,
+        gatehouse_tls: free_port()?,
+        ..*ports
+    };
+    let config = dir.join("gatehouse-redis.yaml");
+    let url = format!("redis://127.0.0.1:{redis_port}/0");
+    std::fs::write(&config, configs::gatehouse(&own, dir, plugins, Some(&url)))?;
+    // redis-server takes a moment to listen; Gatehouse refuses to start without it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(("127.0.0.1", redis_port)).is_err() {
+        if std::time::Instant::now() > deadline {
+            bail!("redis-server did not listen on {redis_port}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut gatehouse = Proc::spawn(
+        "gatehouse (redis)",
+        Command::new(gatehouse_bin)
+            .args(["serve", "--workers", "1", "-c"])
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .env("GATEHOUSE_PLUGIN_CACHE", dir.join("plugin-cache"))
+            .stdout(Stdio::null()),
+    )?;
+    wait_ready(
+        &mut gatehouse,
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        "/prod/small",
+    )?;
+    Ok((gatehouse, port, redis))
 }
 
 /// The results of one scenario: per arm, one [`Run`] per round.
@@ -418,6 +492,14 @@ fn main() -> anyhow::Result<()> {
     }
     let mut results = Vec::new();
     for s in chosen {
+        let on_redis = s.arms.iter().any(|a| a.target == Target::GatehouseRedis);
+        if on_redis && bench.on_redis.is_none() {
+            eprintln!(
+                "note: {} skipped: no redis-server (scripts/setup.sh installs it)",
+                s.id
+            );
+            continue;
+        }
         eprintln!("{}: {}", s.id, s.title);
         results.push(measure(&bench, s, &args)?);
     }

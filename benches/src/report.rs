@@ -214,6 +214,13 @@ pub fn markdown(
             0.9,
         ),
         ("Cache hit: >= 1.5× nginx proxy_cache", "cache", 0, 1, 1.5),
+        (
+            "Redis-backed throttles, quota and key: >= 0.9× embedded state",
+            "redis",
+            0,
+            1,
+            0.9,
+        ),
         ("429 answers: >= 1.5× nginx limit_req", "429", 0, 1, 1.5),
     ];
     for (name, id, arm, base, min) in ratios {

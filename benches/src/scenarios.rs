@@ -8,6 +8,8 @@ use crate::rustload;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     Gatehouse,
+    /// The same config on Redis (`state: {backend: redis}`).
+    GatehouseRedis,
     Nginx,
     Direct,
 }
@@ -277,6 +279,29 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
                 GH_PLAIN,
             ],
             ..plain("429", "Throttled: 429 answers, small GET", wrk(50), "")
+        },
+        Scenario {
+            compares: "Gatehouse on embedded state",
+            arms: vec![
+                arm(
+                    "Gatehouse on Redis",
+                    Target::GatehouseRedis,
+                    Listener::Plain,
+                    "/prod/keyed/small",
+                ),
+                arm(
+                    "Gatehouse on embedded state",
+                    Target::Gatehouse,
+                    Listener::Plain,
+                    "/prod/keyed/small",
+                ),
+            ],
+            ..plain(
+                "redis",
+                "API key + usage plan throttle and quota + method throttle, small GET",
+                wrk(50),
+                "",
+            )
         },
         Scenario {
             needs_plugins: false,
