@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the load benchmark: Gatehouse beside nginx, one invocation, loopback only.
 # Installs nginx, wrk and h2load (Debian packages) when missing, builds the release binaries
-# and the plugins, then runs benches/src/main.rs. Arguments go to the runner, e.g.
+# and the plugins, then runs benches/src/main.rs. The `redis` scenario needs redis-server
+# (scripts/setup.sh installs it) and is skipped without it. Arguments go to the runner, e.g.
 #   scripts/bench.sh --duration 10 --only get,cache
 # The report is printed and written to target/bench/latest.md (or --out FILE).
 set -euo pipefail

@@ -51,9 +51,6 @@ pub fn jwks() -> String {
     )
 }
 
-/// The API key the `/prod/keyed/...` route takes.
-pub const API_KEY: &str = "bench-key-0123456789abcdef";
-
 /// Gatehouse's config; with `redis` (a `redis://` URL), on shared state.
 pub fn gatehouse(
     ports: &Ports,
@@ -145,7 +142,7 @@ throttle: {{ rate: 10000000, burst: 10000000 }}
     throttle: {{ rate: 10000000, burst: 10000000 }}
     quota: {{ limit: 1000000000, period: DAY }}
 api_keys:
-  bench: {{ value: {API_KEY}, plans: [bench] }}
+  bench: {{ value: {api_key}, plans: [bench] }}
 {plugin_section}apis:
   - name: bench
     authorizers:
@@ -188,6 +185,7 @@ api_keys:
         plain = ports.gatehouse,
         tls = ports.gatehouse_tls,
         dir = dir.display(),
+        api_key = crate::load::API_KEY,
     )
 }
 

@@ -43,6 +43,9 @@ pub fn auth_header() -> String {
 /// ignored where nothing checks it).
 pub const API_TOKEN_HEADER: &str = "x-api-token: bench";
 
+/// The API key every run sends (`x-api-key`), which the `/prod/keyed/...` route takes.
+pub const API_KEY: &str = "bench-key-0123456789abcdef";
+
 const WRK_REPORT: &str = r#"
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -123,7 +126,7 @@ fn wrk(
         .arg("-H")
         .arg(API_TOKEN_HEADER)
         .arg("-H")
-        .arg(format!("x-api-key: {}", crate::configs::API_KEY))
+        .arg(format!("x-api-key: {API_KEY}"))
         .arg(url)
         .output()
         .context("cannot run wrk (scripts/bench.sh installs it)")?;

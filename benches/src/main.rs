@@ -64,7 +64,6 @@ struct Args {
 
 /// Everything started for the run.
 struct Bench {
-    dir: tempfile::TempDir,
     ports: configs::Ports,
     gatehouse: Proc,
     /// Not started with `--idle-only`.
@@ -73,6 +72,8 @@ struct Bench {
     /// A second Gatehouse on `redis` (a redis-server of its own), when redis-server is
     /// installed and not `--idle-only`.
     on_redis: Option<(Proc, u16, Proc)>,
+    /// Last, so that it is removed after the processes using it have stopped.
+    dir: tempfile::TempDir,
 }
 
 impl Bench {

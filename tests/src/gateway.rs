@@ -119,20 +119,34 @@ impl Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = dir.path().join("gatehouse.yaml");
         std::fs::write(&config_path, yaml).expect("write config");
-        Self::serve_args(dir, config_path, &["--workers", &n.to_string()])
+        Self::serve_args(dir, config_path, &["--workers", &n.to_string()], &[])
+    }
+
+    /// Like [`Gateway::start`] with more environment variables for the process.
+    pub fn start_env(yaml: &str, env: &[(&str, &str)]) -> Gateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config_path = dir.path().join("gatehouse.yaml");
+        std::fs::write(&config_path, yaml).expect("write config");
+        Self::serve_args(dir, config_path, &[], env)
     }
 
     /// Serves `config_path` inside `dir` (which the gateway keeps alive).
     pub fn serve(dir: tempfile::TempDir, config_path: PathBuf) -> Gateway {
-        Self::serve_args(dir, config_path, &[])
+        Self::serve_args(dir, config_path, &[], &[])
     }
 
-    fn serve_args(dir: tempfile::TempDir, config_path: PathBuf, args: &[&str]) -> Gateway {
+    fn serve_args(
+        dir: tempfile::TempDir,
+        config_path: PathBuf,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Gateway {
         let mut child = Command::new(crate::gatehouse_bin())
             .arg("serve")
             .arg("-c")
             .arg(&config_path)
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .env("GATEHOUSE_PLUGIN_CACHE", dir.path().join("plugin-cache"))

@@ -210,6 +210,46 @@ apis:
     }
 }
 
+/// Redis with a password (AUTH; `password_env` names the environment variable holding it):
+/// the gateway authenticates and works; with a wrong password it refuses to start, saying why
+/// without showing the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_protected_redis_is_used_and_a_wrong_password_named() {
+    let redis = RedisServer::start();
+    assert_eq!(
+        redis
+            .command(&["CONFIG", "SET", "requirepass", "s3cret-pass"])
+            .as_deref(),
+        Some("+OK")
+    );
+    let yaml = config(&redis, 1000).replace(
+        "  timeout: 300ms",
+        "  password_env: TEST_REDIS_PASSWORD\n  timeout: 300ms",
+    );
+    assert!(yaml.contains("password_env"));
+    let gw = Gateway::start_env(&yaml, &[("TEST_REDIS_PASSWORD", "s3cret-pass")]);
+    let c = http1_client();
+    assert_eq!(status(&c, &gw, PARTNER).await, 200);
+    assert_eq!(status(&c, &gw, "no-such-key-0123456789").await, 403);
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gatehouse.yaml"), &yaml).unwrap();
+    let out = std::process::Command::new(gatehouse_e2e::gatehouse_bin())
+        .args(["serve", "-c", "gatehouse.yaml"])
+        .current_dir(dir.path())
+        .env("TEST_REDIS_PASSWORD", "wrong-pass")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "started with a wrong password: {err}"
+    );
+    assert!(err.contains("cannot connect to redis://"), "{err}");
+    assert!(err.contains("Password authentication failed"), "{err}");
+    assert!(!err.contains("wrong-pass"), "the password shows: {err}");
+}
+
 /// An IAM credential made through one node's admin API signs requests to the other within a
 /// second; disabled through that other node, the first refuses it within a second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

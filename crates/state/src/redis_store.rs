@@ -20,7 +20,9 @@
 //! I/O on this store's own single-threaded runtime and wait for it, so they can be called from
 //! any thread without blocking an async worker's reactor for longer than `timeout`.
 
-use super::lease::{Leases, SYNC_EVERY};
+use super::lease::Leases;
+#[cfg(doc)]
+use super::lease::SYNC_EVERY;
 use super::{
     KvUsage, QuotaKey, QuotaTake, StateStore, StoreError, StoreFuture, StoreHealth,
     StoredCredential, StoredKey,
@@ -107,6 +109,8 @@ impl RedisConfig {
         redis::Client::open(info).map_err(err)
     }
 }
+
+mod top_up;
 
 fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(format!("redis: {e}"))
@@ -198,76 +202,6 @@ return {#all / 2, bytes}
     )
 });
 
-/// Takes up to ARGV[3] tokens from the bucket KEYS[1] (rate ARGV[1] per second, size ARGV[2]),
-/// refilled by Redis's clock; returns how many it took.
-static LEASE: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
-local now = redis.call('TIME')
-local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
-local rate, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local b = redis.call('HMGET', KEYS[1], 't', 'tokens')
-local tokens = burst
-if b[1] then tokens = math.min(burst, tonumber(b[2]) + (t - tonumber(b[1])) * rate) end
-local got = math.max(0, math.min(want, math.floor(tokens)))
-redis.call('HSET', KEYS[1], 't', tostring(t), 'tokens', tostring(tokens - got))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 60000)
-return got
-",
-    )
-});
-
-/// `every` scaled by a random factor in [0.5, 1.5). Nodes that top up at fixed phases split a
-/// saturated bucket by the gaps between their phases (a node just after another gets only what
-/// refilled in between); random gaps give each node an equal share on average.
-fn jittered(every: Duration) -> Duration {
-    use std::hash::{BuildHasher, Hasher};
-    let r = std::hash::RandomState::new().build_hasher().finish();
-    every.mul_f64(0.5 + (r >> 11) as f64 / (1u64 << 53) as f64)
-}
-
-/// Tops up every live lease of `leases` from its bucket under `prefix`, about every
-/// [`SYNC_EVERY`] (see [`jittered`]).
-async fn top_up_leases(
-    conn: ConnectionManager,
-    prefix: String,
-    leases: Arc<Leases>,
-    timeout: Duration,
-    health: Arc<Health>,
-) {
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(jittered(SYNC_EVERY)) => {}
-            () = leases.wake.notified() => {}
-        }
-        let calls = leases.live().into_iter().filter_map(|lease| {
-            let want = lease.wanted();
-            if want == 0 {
-                return None;
-            }
-            let (mut conn, health) = (conn.clone(), health.clone());
-            let key = format!("{prefix}:throttle:{}", lease.name);
-            Some(async move {
-                let got = bounded(timeout, &health, async {
-                    LEASE
-                        .key(key)
-                        .arg(lease.rate)
-                        .arg(lease.burst)
-                        .arg(want)
-                        .invoke_async::<u64>(&mut conn)
-                        .await
-                })
-                .await;
-                match got {
-                    Ok(n) => lease.grant(n),
-                    Err(_) => lease.unprime(),
-                }
-            })
-        });
-        futures_util::future::join_all(calls).await;
-    }
-}
-
 /// The shared store.
 pub struct RedisStore {
     conn: ConnectionManager,
@@ -314,6 +248,16 @@ impl RedisStore {
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_secs(2))
             .set_number_of_retries(6);
+        // One plain connection first: the manager below retries a refused AUTH until the
+        // timeout, which would hide why (a wrong password) behind "no answer".
+        let c = client.clone();
+        wait(&bridge, async move {
+            match tokio::time::timeout(timeout, c.get_multiplexed_async_connection()).await {
+                Ok(r) => r.map(drop).map_err(err),
+                Err(_) => Err(err(format!("no answer within {timeout:?}"))),
+            }
+        })
+        .map_err(|e| StoreError(format!("cannot connect to {}: {}", config.url, e.0)))?;
         let c = client.clone();
         let conn = wait(&bridge, async move {
             match tokio::time::timeout(timeout, c.get_connection_manager_with_config(manager)).await
@@ -336,7 +280,7 @@ impl RedisStore {
         let leases = Arc::new(Leases::new(
             config.throttles_unavailable == OnUnavailable::FailClosed,
         ));
-        bridge.spawn(top_up_leases(
+        bridge.spawn(top_up::top_up_leases(
             conn.clone(),
             config.key_prefix.clone(),
             leases.clone(),

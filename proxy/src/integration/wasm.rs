@@ -10,7 +10,6 @@ use crate::error::{Rejection, ResponseType};
 use crate::plugin::{convert, Plugin, PluginFailure};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -78,7 +77,7 @@ pub mod context_headers {
     pub const AUTHORIZER: &str = "x-gatehouse-authorizer";
     /// `application/x-www-form-urlencoded` pairs: the mutual TLS client certificate, named as
     /// in `$context.identity.clientCert.*` (`subjectDN`, `clientCertPem`, ...).
-    pub const CLIENT_CERT: &str = "x-gatehouse-client-cert";
+    pub const CLIENT_CERT: &str = crate::plugin::convert::CLIENT_CERT_HEADER;
 }
 
 /// Serves the request with a `wasi:http/proxy` plugin. The component sees the path below the
@@ -156,28 +155,9 @@ pub async fn serve_http(
     }
 }
 
-/// Characters escaped in the form-encoded context headers.
-const FORM: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-fn form<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let mut out = String::new();
-    for (k, v) in pairs {
-        if !out.is_empty() {
-            out.push('&');
-        }
-        out.extend(utf8_percent_encode(k, FORM));
-        out.push('=');
-        out.extend(utf8_percent_encode(v, FORM));
-    }
-    out
-}
-
 fn add_context_headers(rt: &dyn RouteInfo, ctx: &RequestCtx, headers: &mut HeaderMap) {
     use context_headers::*;
+    use convert::form;
     let spoofed: Vec<HeaderName> = headers
         .keys()
         .filter(|n| n.as_str().starts_with(PREFIX))
@@ -214,15 +194,6 @@ fn add_context_headers(rt: &dyn RouteInfo, ctx: &RequestCtx, headers: &mut Heade
         );
     }
     if let Some(cert) = ctx.client_cert.as_deref() {
-        put(CLIENT_CERT, &client_cert_form(cert));
+        put(CLIENT_CERT, &convert::client_cert_form(cert));
     }
-}
-
-/// The value of the [`context_headers::CLIENT_CERT`] header: the certificate's fields as
-/// `application/x-www-form-urlencoded` pairs.
-pub fn client_cert_form(cert: &crate::ctx::ClientCert) -> String {
-    let fields = crate::ctx::ClientCert::FIELDS
-        .iter()
-        .filter_map(|f| Some((*f, cert.field(f)?)));
-    form(fields)
 }

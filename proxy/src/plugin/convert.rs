@@ -5,7 +5,7 @@ use crate::body::Body;
 use crate::ctx::RequestCtx;
 use crate::ctx::RouteInfo;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
-use percent_encoding::percent_decode_str;
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// The WIT request for `ctx`'s request with `headers` and `body`.
 pub fn request(
@@ -123,15 +123,46 @@ pub fn query(q: Option<&str>) -> Vec<MultiValue> {
         .collect()
 }
 
+/// The header that carries the mutual TLS client certificate to plugins.
+pub const CLIENT_CERT_HEADER: &str = "x-gatehouse-client-cert";
+
+/// Characters escaped in the form-encoded context headers.
+const FORM: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+pub fn form<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut out = String::new();
+    for (k, v) in pairs {
+        if !out.is_empty() {
+            out.push('&');
+        }
+        out.extend(utf8_percent_encode(k, FORM));
+        out.push('=');
+        out.extend(utf8_percent_encode(v, FORM));
+    }
+    out
+}
+
+/// The value of the [`CLIENT_CERT_HEADER`]: the certificate's fields as
+/// `application/x-www-form-urlencoded` pairs.
+pub fn client_cert_form(cert: &crate::ctx::ClientCert) -> String {
+    let fields = crate::ctx::ClientCert::FIELDS
+        .iter()
+        .filter_map(|f| Some((*f, cert.field(f)?)));
+    form(fields)
+}
+
 /// `headers` less any the client sent as `x-gatehouse-client-cert`, plus that header with the
 /// mutual TLS client certificate (the gatehouse:plugin@0.1.0 request has no field for it), so
 /// a plugin can trust it.
 fn with_client_cert(mut headers: Vec<MultiValue>, ctx: &RequestCtx) -> Vec<MultiValue> {
-    use crate::integration::wasm::{client_cert_form, context_headers::CLIENT_CERT};
-    headers.retain(|h| h.name != CLIENT_CERT);
+    headers.retain(|h| h.name != CLIENT_CERT_HEADER);
     if let Some(cert) = ctx.client_cert.as_deref() {
         headers.push(MultiValue {
-            name: CLIENT_CERT.to_owned(),
+            name: CLIENT_CERT_HEADER.to_owned(),
             values: vec![client_cert_form(cert)],
         });
     }
