@@ -69,6 +69,32 @@ impl RouteMetrics {
     }
 }
 
+/// The counters and histogram of one WebSocket route of one stage, named as API Gateway's
+/// WebSocket metrics.
+#[derive(Debug, Default)]
+pub struct WsMetrics {
+    /// Messages sent to the `$connect` route's integration (handshakes that reached it).
+    pub connect_count: AtomicU64,
+    /// Messages from the client routed here, and messages to the client (the route's replies;
+    /// for the `@connections` pseudo-route, pushed messages).
+    pub message_count: AtomicU64,
+    /// Integration answers with a 4xx or 5xx status.
+    pub integration_errors: AtomicU64,
+    /// Messages refused before an integration was called (no route matched).
+    pub client_errors: AtomicU64,
+    /// Integrations that could not be called or failed (unreachable, timed out, trapped).
+    pub execution_errors: AtomicU64,
+    pub integration_latency: Histogram,
+}
+
+/// Label values identifying a WebSocket route.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WsKey {
+    pub api: String,
+    pub stage: String,
+    pub route: String,
+}
+
 /// A metric's name, help text and where to read it from a route's metrics.
 type Counter = (&'static str, &'static str, fn(&RouteMetrics) -> &AtomicU64);
 type HistogramDef = (&'static str, &'static str, fn(&RouteMetrics) -> &Histogram);
@@ -101,6 +127,7 @@ pub fn render_store_health(h: gatehouse_state::StoreHealth) -> String {
 #[derive(Debug, Default)]
 pub struct Registry {
     routes: Mutex<BTreeMap<RouteKey, Arc<RouteMetrics>>>,
+    websocket: Mutex<BTreeMap<WsKey, Arc<WsMetrics>>>,
 }
 
 impl Registry {
@@ -110,10 +137,18 @@ impl Registry {
         routes.entry(key).or_default().clone()
     }
 
+    /// The metrics of a WebSocket route, created on first use. Called while compiling.
+    pub fn websocket(&self, key: WsKey) -> Arc<WsMetrics> {
+        let mut ws = self.websocket.lock().unwrap_or_else(|p| p.into_inner());
+        ws.entry(key).or_default().clone()
+    }
+
     /// Drops metrics no compiled config holds any more (call after a swap).
     pub fn prune(&self) {
         let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
         routes.retain(|_, m| Arc::strong_count(m) > 1);
+        let mut ws = self.websocket.lock().unwrap_or_else(|p| p.into_inner());
+        ws.retain(|_, m| Arc::strong_count(m) > 1);
     }
 
     /// Renders everything in the Prometheus text exposition format.
@@ -175,38 +210,88 @@ impl Registry {
             let _ = writeln!(out, "# HELP gatehouse_{name} {help}.");
             let _ = writeln!(out, "# TYPE gatehouse_{name} histogram");
             for (k, m) in &routes {
-                let h = get(m);
-                let l = labels(k);
-                let mut cumulative = 0;
-                for (i, bound) in BUCKETS_MS.iter().enumerate() {
-                    cumulative += h.buckets[i].load(Relaxed);
-                    let _ = writeln!(
-                        out,
-                        "gatehouse_{name}_bucket{{{l},le=\"{bound}\"}} {cumulative}"
-                    );
-                }
-                let count = h.count.load(Relaxed);
-                let _ = writeln!(out, "gatehouse_{name}_bucket{{{l},le=\"+Inf\"}} {count}");
-                let sum_ms = h.sum_us.load(Relaxed) as f64 / 1000.0;
-                let _ = writeln!(out, "gatehouse_{name}_sum{{{l}}} {sum_ms}");
-                let _ = writeln!(out, "gatehouse_{name}_count{{{l}}} {count}");
+                histogram_series(&mut out, &format!("gatehouse_{name}"), &labels(k), get(m));
             }
         }
+        self.render_websocket(&mut out);
         out
+    }
+
+    /// The WebSocket routes' metrics: API Gateway's WebSocket metric names after
+    /// `gatehouse_websocket_`, labelled `api`, `stage`, `route`.
+    fn render_websocket(&self, out: &mut String) {
+        let ws: Vec<(WsKey, Arc<WsMetrics>)> = {
+            let ws = self.websocket.lock().unwrap_or_else(|p| p.into_inner());
+            ws.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        };
+        if ws.is_empty() {
+            return;
+        }
+        type WsCounter = (&'static str, &'static str, fn(&WsMetrics) -> &AtomicU64);
+        let counters: [WsCounter; 5] = [
+            (
+                "ConnectCount",
+                "Handshakes sent to the $connect route's integration",
+                |m| &m.connect_count,
+            ),
+            ("MessageCount", "Messages from and to clients", |m| {
+                &m.message_count
+            }),
+            (
+                "IntegrationError",
+                "Integration answers with a 4xx or 5xx status",
+                |m| &m.integration_errors,
+            ),
+            (
+                "ClientError",
+                "Messages refused before an integration was called",
+                |m| &m.client_errors,
+            ),
+            (
+                "ExecutionError",
+                "Integrations that could not be called or failed",
+                |m| &m.execution_errors,
+            ),
+        ];
+        let labels =
+            |k: &WsKey| label_set(&[("api", &k.api), ("stage", &k.stage), ("route", &k.route)]);
+        for (name, help, get) in counters {
+            let _ = writeln!(out, "# HELP gatehouse_websocket_{name} {help}.");
+            let _ = writeln!(out, "# TYPE gatehouse_websocket_{name} counter");
+            for (k, m) in &ws {
+                let _ = writeln!(
+                    out,
+                    "gatehouse_websocket_{name}{{{}}} {}",
+                    labels(k),
+                    get(m).load(Relaxed)
+                );
+            }
+        }
+        let name = "gatehouse_websocket_IntegrationLatency";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Milliseconds from calling a route's integration to its answer."
+        );
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        for (k, m) in &ws {
+            histogram_series(out, name, &labels(k), &m.integration_latency);
+        }
     }
 }
 
 fn labels(k: &RouteKey) -> String {
-    let mut s = String::with_capacity(64);
-    for (i, (name, value)) in [
+    label_set(&[
         ("api", &k.api),
         ("stage", &k.stage),
         ("resource", &k.resource),
         ("method", &k.method),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    ])
+}
+
+/// `name="value",...`, values escaped as the text format wants.
+fn label_set(pairs: &[(&str, &str)]) -> String {
+    let mut s = String::with_capacity(64);
+    for (i, (name, value)) in pairs.iter().enumerate() {
         if i > 0 {
             s.push(',');
         }
@@ -223,6 +308,20 @@ fn labels(k: &RouteKey) -> String {
         s.push('"');
     }
     s
+}
+
+/// One histogram's series (`_bucket`, `_sum`, `_count`) for the labels `l`.
+fn histogram_series(out: &mut String, name: &str, l: &str, h: &Histogram) {
+    let mut cumulative = 0;
+    for (i, bound) in BUCKETS_MS.iter().enumerate() {
+        cumulative += h.buckets[i].load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{l},le=\"{bound}\"}} {cumulative}");
+    }
+    let count = h.count.load(Relaxed);
+    let _ = writeln!(out, "{name}_bucket{{{l},le=\"+Inf\"}} {count}");
+    let sum_ms = h.sum_us.load(Relaxed) as f64 / 1000.0;
+    let _ = writeln!(out, "{name}_sum{{{l}}} {sum_ms}");
+    let _ = writeln!(out, "{name}_count{{{l}}} {count}");
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use crate::auth::authorize::AuthorizerBinding;
 pub use crate::hub::Hub;
 use crate::integration::http_proxy::UriTemplate;
 use crate::integration::StageView;
+use crate::metrics::{Registry, WsKey, WsMetrics};
 use crate::plugin::compile::{plugin_ref, Plugins};
 use crate::plugin::Plugin;
 use crate::plugin::PluginKind;
@@ -29,6 +30,10 @@ pub struct WsApi {
     pub default: Option<Route>,
     pub routes: HashMap<Box<str>, Route>,
     pub limits: Limits,
+    /// Per stage: messages no route took (no `$default`), as route `$default`.
+    pub unrouted: Box<[Arc<WsMetrics>]>,
+    /// Per stage: messages pushed through `@connections`, as route `@connections`.
+    pub pushed: Box<[Arc<WsMetrics>]>,
 }
 
 /// One route: its key, an authorizer (only `$connect`) and its integration.
@@ -37,6 +42,8 @@ pub struct Route {
     pub key: Box<str>,
     pub authorizer: Option<Arc<crate::auth::authorize::AuthorizerBinding>>,
     pub integration: RouteIntegration,
+    /// Per stage, in the API's stage order.
+    pub metrics: Box<[Arc<WsMetrics>]>,
 }
 
 #[derive(Debug)]
@@ -112,8 +119,21 @@ pub fn compile(
     authorizers: &HashMap<String, Option<Arc<AuthorizerBinding>>>,
     stages: &[StageView<'_>],
     plugins: &Plugins,
+    registry: &Registry,
     e: &mut Errors,
 ) -> WsApi {
+    let metrics = |route: &str| -> Box<[Arc<WsMetrics>]> {
+        stages
+            .iter()
+            .map(|s| {
+                registry.websocket(WsKey {
+                    api: a.name.clone(),
+                    stage: s.name.to_owned(),
+                    route: route.to_owned(),
+                })
+            })
+            .collect()
+    };
     let selection = e.at("route_selection_expression", |e| {
         let expr = a
             .route_selection_expression
@@ -180,6 +200,8 @@ pub fn compile(
         default: None,
         routes: HashMap::new(),
         limits,
+        unrouted: Box::default(),
+        pushed: metrics("@connections"),
     };
     e.at("routes", |e| {
         for (key, r) in &a.routes {
@@ -205,7 +227,7 @@ pub fn compile(
                 });
                 let integration = e.at("integration", |e| route_integration(&r.integration, stages, plugins, e));
                 let Some(integration) = integration else { return };
-                let route = Route { key: key.as_str().into(), authorizer, integration };
+                let route = Route { key: key.as_str().into(), authorizer, integration, metrics: metrics(key) };
                 match key.as_str() {
                     "$connect" => out.connect = Some(route),
                     "$disconnect" => out.disconnect = Some(route),
@@ -217,6 +239,9 @@ pub fn compile(
             })
         }
     });
+    if out.default.is_none() {
+        out.unrouted = metrics("$default");
+    }
     out
 }
 
@@ -268,6 +293,7 @@ mod tests {
                 status: StatusCode::OK,
                 body: Bytes::new(),
             },
+            metrics: Box::default(),
         };
         WsApi {
             selection: parse_selection("$request.body.action").unwrap(),
@@ -276,6 +302,8 @@ mod tests {
             default: default.then(|| route("$default")),
             routes: routes.iter().map(|k| (Box::from(*k), route(k))).collect(),
             limits: Limits::default(),
+            unrouted: Box::default(),
+            pushed: Box::default(),
         }
     }
 

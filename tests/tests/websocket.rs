@@ -522,3 +522,72 @@ apis:
     assert!(total > 200, "only {total} cases ran: {counts:?}");
     assert!(failed.is_empty(), "failed cases: {failed:?}");
 }
+
+/// API Gateway's WebSocket metrics on the admin listener, per API, stage and route, after a
+/// scripted exchange: connects, routed messages and their replies, an integration error, a
+/// message no route took, and a push through `@connections`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_metrics_count_connects_messages_and_errors() {
+    let backend = Backend::start("events").await;
+    let gw = Gateway::start(&config(&backend, ""));
+    let mut client = WsClient::connect(&ws_url(&gw, "/prod")).await;
+    let id = connect_event(&backend).await["requestContext"]["connectionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..2 {
+        client.send_text(r#"{"action":"ping"}"#).await;
+        assert_eq!(client.recv_text(WAIT).await, "pong");
+    }
+    client.send_text(r#"{"action":"broken"}"#).await;
+    assert!(client
+        .recv_text(WAIT)
+        .await
+        .contains("Internal server error"));
+    client.send_text("no action here").await;
+    assert_eq!(client.recv_text(WAIT).await, "no route for that");
+    let http = http1_client();
+    let push = format!("{}/@connections/{id}", gw.admin_url());
+    assert_eq!(
+        http.post(&push)
+            .body("pushed")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(client.recv_text(WAIT).await, "pushed");
+
+    let text = http
+        .get(format!("{}/metrics", gw.admin_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |metric: &str, route: &str| {
+        let series = format!(
+            "gatehouse_websocket_{metric}{{api=\"chat\",stage=\"prod\",route=\"{route}\"}} "
+        );
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .unwrap_or_else(|| panic!("no {series}in\n{text}"))
+            .to_owned()
+    };
+    assert_eq!(value("ConnectCount", "$connect"), "1");
+    assert_eq!(value("IntegrationLatency_count", "$connect"), "1");
+    assert_eq!(
+        value("MessageCount", "ping"),
+        "4",
+        "two messages and two replies"
+    );
+    assert_eq!(value("IntegrationLatency_count", "ping"), "2");
+    assert_eq!(value("MessageCount", "broken"), "1");
+    assert_eq!(value("IntegrationError", "broken"), "1");
+    assert_eq!(value("ExecutionError", "broken"), "0");
+    assert_eq!(value("MessageCount", "$default"), "2");
+    assert_eq!(value("MessageCount", "@connections"), "1");
+    assert_eq!(value("ClientError", "$connect"), "0");
+}

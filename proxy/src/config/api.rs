@@ -311,6 +311,7 @@ pub fn api(
                 &authorizers,
                 &views,
                 plugins,
+                env.metrics,
                 e,
             )))
         }

@@ -29,6 +29,7 @@ use futures_util::{SinkExt, StreamExt};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Map, Value};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
@@ -145,21 +146,31 @@ pub async fn handshake(
         .with_status(StatusCode::UPGRADE_REQUIRED)
         .with_message("Upgrade Required"));
     };
-    if let Some(policy) = &api.policy {
-        policy.check(ctx.source_ip, || {
-            format!("{}/{}/$connect", api.name, api.stages[stage].name)
-        })?;
+    // What refuses a handshake before `$connect`'s integration counts as its ClientError.
+    let admitted = async {
+        if let Some(policy) = &api.policy {
+            policy.check(ctx.source_ip, || {
+                format!("{}/{}/$connect", api.name, api.stages[stage].name)
+            })?;
+        }
+        if let Some(binding) = ws.connect.as_ref().and_then(|r| r.authorizer.as_ref()) {
+            let call = crate::auth::authorize::Call {
+                parts: &parts,
+                scopes: &[],
+                out: &**shared,
+            };
+            crate::auth::authorize::authorize(rt, ctx, call, binding).await?;
+        }
+        crate::stage::throttle::check([&rt.account_throttle], "account")?;
+        crate::stage::throttle::check(api.stages[stage].throttle.as_ref(), "stage")
     }
-    if let Some(binding) = ws.connect.as_ref().and_then(|r| r.authorizer.as_ref()) {
-        let call = crate::auth::authorize::Call {
-            parts: &parts,
-            scopes: &[],
-            out: &**shared,
-        };
-        crate::auth::authorize::authorize(rt, ctx, call, binding).await?;
+    .await;
+    if let Err(r) = admitted {
+        if let Some(m) = ws.connect.as_ref().and_then(|c| c.metrics.get(stage)) {
+            m.client_errors.fetch_add(1, Relaxed);
+        }
+        return Err(r);
     }
-    crate::stage::throttle::check([&rt.account_throttle], "account")?;
-    crate::stage::throttle::check(api.stages[stage].throttle.as_ref(), "stage")?;
 
     let conn = Conn {
         id: connection_id(),
@@ -335,6 +346,11 @@ async fn session(
                         break Ending { code: 1000, reason: "Disconnected by @connections", send: Some(CloseCode::Normal) };
                     }
                 };
+                if let Some((_, ws, stage)) = current(&shared.runtime.load(), &conn) {
+                    if let Some(m) = ws.pushed.get(stage) {
+                        m.message_count.fetch_add(1, Relaxed);
+                    }
+                }
                 if socket.send(msg).await.is_err() {
                     break Ending { code: 1006, reason: "Connection lost", send: None };
                 }
@@ -386,6 +402,10 @@ async fn on_message(
         return Some(error_message("Forbidden", conn, request_id));
     };
     let Some(route) = ws.route_for(&body) else {
+        if let Some(m) = ws.unrouted.get(stage) {
+            m.message_count.fetch_add(1, Relaxed);
+            m.client_errors.fetch_add(1, Relaxed);
+        }
         return Some(error_message("Forbidden", conn, request_id));
     };
     let ev = Event {
@@ -403,6 +423,9 @@ async fn on_message(
             if a.body.is_empty() {
                 None
             } else {
+                if let Some(m) = route.metrics.get(stage) {
+                    m.message_count.fetch_add(1, Relaxed);
+                }
                 // Bytes clones share the buffer.
                 Some(match tungstenite::Utf8Bytes::try_from(a.body.clone()) {
                     Ok(t) => Message::Text(t),

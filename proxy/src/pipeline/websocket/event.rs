@@ -11,6 +11,37 @@ pub(super) async fn invoke(
     route: &Route,
     ev: &Event<'_>,
 ) -> Result<Answer, Rejection> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let started = std::time::Instant::now();
+    let answer = call(shared, api, stage, route, ev).await;
+    if let Some(m) = route.metrics.get(stage) {
+        match ev.kind {
+            EventType::Connect => m.connect_count.fetch_add(1, Relaxed),
+            EventType::Message => m.message_count.fetch_add(1, Relaxed),
+            EventType::Disconnect => 0,
+        };
+        m.integration_latency.observe(started.elapsed());
+        match &answer {
+            Ok(a) if !a.status.is_success() => {
+                m.integration_errors.fetch_add(1, Relaxed);
+            }
+            Err(_) => {
+                m.execution_errors.fetch_add(1, Relaxed);
+            }
+            Ok(_) => {}
+        }
+    }
+    answer
+}
+
+/// Calls the route's integration with the event.
+async fn call(
+    shared: &Shared,
+    api: &Api,
+    stage: usize,
+    route: &Route,
+    ev: &Event<'_>,
+) -> Result<Answer, Rejection> {
     match &route.integration {
         RouteIntegration::Mock { status, body } => Ok(Answer {
             status: *status,
