@@ -254,9 +254,18 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
     }
 
     let (done_tx, done_rx) = watch::channel(false);
-    let worker_threads =
-        listener::workers::start(workers, &listening, &shared, &in_flight, &stop_rx, &done_rx)
-            .map_err(io_err("cannot start the workers"))?;
+    // Each worker's accept loops hold a clone; once all are dropped, no socket accepts.
+    let (accepting, mut closed) = mpsc::channel::<()>(1);
+    let worker_threads = listener::workers::start(
+        workers,
+        &listening,
+        &shared,
+        (&in_flight, &accepting),
+        &stop_rx,
+        &done_rx,
+    )
+    .map_err(io_err("cannot start the workers"))?;
+    drop(accepting);
     if workers > 1 {
         tracing::info!(
             workers,
@@ -292,12 +301,13 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
     let stop = stop_signal();
     tracing::info!(listeners = settings.listeners.len(), "ready");
     stop.await;
-    tracing::info!(drain_timeout = ?settings.drain_timeout, "shutting down: no new connections, finishing requests in flight");
     draining.store(true, Ordering::Relaxed);
     let _ = stop_tx.send(true);
     for t in accept_tasks {
         let _ = t.await;
     }
+    closed.recv().await;
+    tracing::info!(drain_timeout = ?settings.drain_timeout, "shutting down: no new connections, finishing requests in flight");
     drop(in_flight);
     let drain = async {
         drained.recv().await;

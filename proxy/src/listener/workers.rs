@@ -51,11 +51,13 @@ pub fn bind(address: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListene
 /// Starts workers `1..count`, each accepting on its own socket of every listener until `stop`
 /// flips and running until `done` does. Binding errors are returned before any worker
 /// serves: the addresses were free a moment ago, so one means another process took them.
+/// Each accept loop holds a clone of `in_flight` (as each connection does) and of
+/// `accepting`, which it drops when its socket is closed.
 pub fn start(
     count: usize,
     listening: &[Listening],
     shared: &Arc<Shared>,
-    in_flight: &mpsc::Sender<()>,
+    (in_flight, accepting): (&mpsc::Sender<()>, &mpsc::Sender<()>),
     stop: &watch::Receiver<bool>,
     done: &watch::Receiver<bool>,
 ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
@@ -72,9 +74,10 @@ pub fn start(
                 .collect::<std::io::Result<Vec<_>>>()?
         };
         let listening = listening.to_vec();
-        let (shared, in_flight, stop, mut done) = (
+        let (shared, in_flight, accepting, stop, mut done) = (
             shared.clone(),
             in_flight.clone(),
+            accepting.clone(),
             stop.clone(),
             done.clone(),
         );
@@ -83,7 +86,8 @@ pub fn start(
             .spawn(move || {
                 runtime.block_on(async move {
                     for (socket, l) in sockets.into_iter().zip(listening) {
-                        tokio::spawn(super::accept_loop(
+                        let accepting = accepting.clone();
+                        let accept = super::accept_loop(
                             socket,
                             l.tls,
                             l.builders,
@@ -91,9 +95,13 @@ pub fn start(
                             shared.clone(),
                             in_flight.clone(),
                             stop.clone(),
-                        ));
+                        );
+                        tokio::spawn(async move {
+                            accept.await;
+                            drop(accepting);
+                        });
                     }
-                    drop(in_flight);
+                    drop((in_flight, accepting));
                     let _ = done.wait_for(|d| *d).await;
                 });
             })?;
