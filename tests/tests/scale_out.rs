@@ -605,8 +605,8 @@ async fn a_keys_throttle_holds_over_nodes() {
         no_a + no_b
     );
     assert!(
-        (admitted as f64 - expected).abs() <= expected * 0.2,
-        "admitted {admitted} ({ok_a} + {ok_b}), expected {expected:.0} ± 20%"
+        (admitted as f64 - expected).abs() <= expected * 0.3,
+        "admitted {admitted} ({ok_a} + {ok_b}), expected {expected:.0} ± 30% (per-node buckets would admit twice that)"
     );
     assert!(ok_a > 0 && ok_b > 0, "both nodes admit: {ok_a}, {ok_b}");
 }
