@@ -96,8 +96,8 @@ pub struct WsKey {
 }
 
 /// A metric's name, help text and where to read it from a route's metrics.
-type Counter = (&'static str, &'static str, fn(&RouteMetrics) -> &AtomicU64);
-type HistogramDef = (&'static str, &'static str, fn(&RouteMetrics) -> &Histogram);
+type Counter<M> = (&'static str, &'static str, fn(&M) -> &AtomicU64);
+type HistogramDef<M> = (&'static str, &'static str, fn(&M) -> &Histogram);
 
 /// Label values identifying a route.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -153,12 +153,12 @@ impl Registry {
 
     /// Renders everything in the Prometheus text exposition format.
     pub fn render(&self) -> String {
-        let routes: Vec<(RouteKey, Arc<RouteMetrics>)> = {
+        let routes: Vec<(String, Arc<RouteMetrics>)> = {
             let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-            routes.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+            routes.iter().map(|(k, v)| (labels(k), v.clone())).collect()
         };
         let mut out = String::with_capacity(256 + routes.len() * 2048);
-        let counters: [Counter; 6] = [
+        let counters: [Counter<RouteMetrics>; 6] = [
             ("Count", "Requests received", |m| &m.count),
             ("4XXError", "Requests answered with a 4xx status", |m| {
                 &m.client_errors
@@ -182,19 +182,10 @@ impl Registry {
                 |m| &m.integration_errors,
             ),
         ];
-        for (name, help, get) in counters {
-            let _ = writeln!(out, "# HELP gatehouse_{name} {help}.");
-            let _ = writeln!(out, "# TYPE gatehouse_{name} counter");
-            for (k, m) in &routes {
-                let _ = writeln!(
-                    out,
-                    "gatehouse_{name}{{{}}} {}",
-                    labels(k),
-                    get(m).load(Relaxed)
-                );
-            }
+        for c in counters {
+            counter_family(&mut out, "gatehouse_", c, &routes);
         }
-        let histograms: [HistogramDef; 2] = [
+        let histograms: [HistogramDef<RouteMetrics>; 2] = [
             (
                 "Latency",
                 "Milliseconds from receiving a request to sending its response head",
@@ -206,12 +197,8 @@ impl Registry {
                 |m| &m.integration_latency,
             ),
         ];
-        for (name, help, get) in histograms {
-            let _ = writeln!(out, "# HELP gatehouse_{name} {help}.");
-            let _ = writeln!(out, "# TYPE gatehouse_{name} histogram");
-            for (k, m) in &routes {
-                histogram_series(&mut out, &format!("gatehouse_{name}"), &labels(k), get(m));
-            }
+        for h in histograms {
+            histogram_family(&mut out, "gatehouse_", h, &routes);
         }
         self.render_websocket(&mut out);
         out
@@ -220,15 +207,19 @@ impl Registry {
     /// The WebSocket routes' metrics: API Gateway's WebSocket metric names after
     /// `gatehouse_websocket_`, labelled `api`, `stage`, `route`.
     fn render_websocket(&self, out: &mut String) {
-        let ws: Vec<(WsKey, Arc<WsMetrics>)> = {
+        let ws: Vec<(String, Arc<WsMetrics>)> = {
             let ws = self.websocket.lock().unwrap_or_else(|p| p.into_inner());
-            ws.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+            ws.iter()
+                .map(|(k, v)| {
+                    let l = label_set(&[("api", &k.api), ("stage", &k.stage), ("route", &k.route)]);
+                    (l, v.clone())
+                })
+                .collect()
         };
         if ws.is_empty() {
             return;
         }
-        type WsCounter = (&'static str, &'static str, fn(&WsMetrics) -> &AtomicU64);
-        let counters: [WsCounter; 5] = [
+        let counters: [Counter<WsMetrics>; 5] = [
             (
                 "ConnectCount",
                 "Handshakes sent to the $connect route's integration",
@@ -253,29 +244,43 @@ impl Registry {
                 |m| &m.execution_errors,
             ),
         ];
-        let labels =
-            |k: &WsKey| label_set(&[("api", &k.api), ("stage", &k.stage), ("route", &k.route)]);
-        for (name, help, get) in counters {
-            let _ = writeln!(out, "# HELP gatehouse_websocket_{name} {help}.");
-            let _ = writeln!(out, "# TYPE gatehouse_websocket_{name} counter");
-            for (k, m) in &ws {
-                let _ = writeln!(
-                    out,
-                    "gatehouse_websocket_{name}{{{}}} {}",
-                    labels(k),
-                    get(m).load(Relaxed)
-                );
-            }
+        for c in counters {
+            counter_family(out, "gatehouse_websocket_", c, &ws);
         }
-        let name = "gatehouse_websocket_IntegrationLatency";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Milliseconds from calling a route's integration to its answer."
+        let latency: HistogramDef<WsMetrics> = (
+            "IntegrationLatency",
+            "Milliseconds from calling a route's integration to its answer",
+            |m| &m.integration_latency,
         );
-        let _ = writeln!(out, "# TYPE {name} histogram");
-        for (k, m) in &ws {
-            histogram_series(out, name, &labels(k), &m.integration_latency);
-        }
+        histogram_family(out, "gatehouse_websocket_", latency, &ws);
+    }
+}
+
+/// One counter family: its HELP and TYPE lines, then a series per (labels, metrics).
+fn counter_family<M>(
+    out: &mut String,
+    prefix: &str,
+    (name, help, get): Counter<M>,
+    series: &[(String, Arc<M>)],
+) {
+    let _ = writeln!(out, "# HELP {prefix}{name} {help}.");
+    let _ = writeln!(out, "# TYPE {prefix}{name} counter");
+    for (l, m) in series {
+        let _ = writeln!(out, "{prefix}{name}{{{l}}} {}", get(m).load(Relaxed));
+    }
+}
+
+/// One histogram family: its HELP and TYPE lines, then a histogram per (labels, metrics).
+fn histogram_family<M>(
+    out: &mut String,
+    prefix: &str,
+    (name, help, get): HistogramDef<M>,
+    series: &[(String, Arc<M>)],
+) {
+    let _ = writeln!(out, "# HELP {prefix}{name} {help}.");
+    let _ = writeln!(out, "# TYPE {prefix}{name} histogram");
+    for (l, m) in series {
+        histogram_series(out, &format!("{prefix}{name}"), l, get(m));
     }
 }
 
