@@ -1,0 +1,54 @@
+use super::*;
+
+#[test]
+fn urls_are_checked_and_passwords_kept_out_of_them_and_of_logs() {
+    assert!(RedisConfig::check_url("redis://127.0.0.1:6379/0").is_ok());
+    assert!(RedisConfig::check_url("rediss://cache.internal:6380").is_ok());
+    assert!(RedisConfig::check_url("redis://gatehouse@127.0.0.1/2").is_ok());
+    let e = RedisConfig::check_url("redis://:hunter2@127.0.0.1").unwrap_err();
+    assert!(e.contains("password_env"), "{e}");
+    assert!(!e.contains("hunter2"), "{e}");
+    assert!(RedisConfig::check_url("http://127.0.0.1:6379").is_err());
+    assert!(RedisConfig::check_url("not a url").is_err());
+
+    let config = RedisConfig {
+        url: "redis://127.0.0.1:6379/0".into(),
+        password: Some("hunter2".into()),
+        password_env: Some("REDIS_PASSWORD".into()),
+        timeout: Duration::from_millis(250),
+        key_prefix: "gatehouse".into(),
+        on_unavailable: OnUnavailable::FailClosed,
+        throttles_unavailable: OnUnavailable::FailOpen,
+    };
+    let shown = format!("{config:?}");
+    assert!(
+        shown.contains("REDIS_PASSWORD") && !shown.contains("hunter2"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn an_unreachable_server_fails_within_the_timeout() {
+    // A port nothing listens on: bind one, note it, close it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("probe port");
+    let config = RedisConfig {
+        url: format!("redis://127.0.0.1:{port}/0"),
+        password: None,
+        password_env: None,
+        timeout: Duration::from_millis(200),
+        key_prefix: "gatehouse".into(),
+        on_unavailable: OnUnavailable::FailClosed,
+        throttles_unavailable: OnUnavailable::FailOpen,
+    };
+    let start = std::time::Instant::now();
+    let e = RedisStore::open(config).unwrap_err();
+    assert!(e.0.contains("cannot connect"), "{e}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
