@@ -32,7 +32,8 @@ pub struct WsApi {
     pub limits: Limits,
     /// Per stage: messages no route took (no `$default`), as route `$default`.
     pub unrouted: Box<[Arc<WsMetrics>]>,
-    /// Per stage: messages pushed through `@connections`, as route `@connections`.
+    /// Per stage: messages pushed through `@connections`, as route `@connections` (each
+    /// connection holds its stage's at the handshake).
     pub pushed: Box<[Arc<WsMetrics>]>,
 }
 

@@ -74,6 +74,8 @@ struct Conn {
     user_agent: Option<String>,
     domain: Option<String>,
     auth: Option<Arc<AuthContext>>,
+    /// Where messages pushed through `@connections` are counted (route `@connections`).
+    pushed: Option<Arc<crate::metrics::WsMetrics>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +183,7 @@ pub async fn handshake(
         user_agent: header_str(&parts.headers, http::header::USER_AGENT),
         domain: ctx.host_name().map(str::to_owned),
         auth: ctx.authorizer.clone(),
+        pushed: ws.pushed.get(stage).cloned(),
     };
     if let Some(route) = &ws.connect {
         let ev = Event {
@@ -346,10 +349,8 @@ async fn session(
                         break Ending { code: 1000, reason: "Disconnected by @connections", send: Some(CloseCode::Normal) };
                     }
                 };
-                if let Some((_, ws, stage)) = current(&shared.runtime.load(), &conn) {
-                    if let Some(m) = ws.pushed.get(stage) {
-                        m.message_count.fetch_add(1, Relaxed);
-                    }
+                if let Some(m) = &conn.pushed {
+                    m.message_count.fetch_add(1, Relaxed);
                 }
                 if socket.send(msg).await.is_err() {
                     break Ending { code: 1006, reason: "Connection lost", send: None };
