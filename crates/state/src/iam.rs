@@ -3,11 +3,11 @@
 //! CLI, and all live in the [`StateStore`], so several nodes on Redis share them. Requests read
 //! an in-memory map by access key id, replaced whole whenever the credentials change.
 
+use super::keys::now_secs;
 use super::{SharedStore, StoreError, StoredCredential};
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What makes a credential, from the config file or the admin API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,12 +37,6 @@ impl std::fmt::Debug for IamCredentials {
             .field("credentials", &self.by_id.load().len())
             .finish_non_exhaustive()
     }
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// `n` random characters of `alphabet`.

@@ -114,7 +114,7 @@ pub fn generate_value() -> String {
     format!("{a}{}", &b[..8])
 }
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
