@@ -23,7 +23,6 @@ use super::connections::{
     ConnFuture, ConnectionInfo, ConnectionRegistry, LocalConnections, Push, PushError,
 };
 use bytes::Bytes;
-use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 use std::collections::HashMap;
@@ -133,7 +132,22 @@ impl RedisConnections {
             active: Mutex::new(HashMap::new()),
         });
         bridge.spawn(beat(Arc::downgrade(&registry)));
-        bridge.spawn(deliver(client, Arc::downgrade(&registry)));
+        let weak = Arc::downgrade(&registry);
+        bridge.spawn(super::redis_store::follow_channel(
+            client,
+            Self::channel(prefix, &registry.node),
+            timeout,
+            "WebSocket node",
+            move |payload| {
+                let Some(r) = weak.upgrade() else {
+                    return false;
+                };
+                if let Some(p) = payload {
+                    deliver(&r, p);
+                }
+                true
+            },
+        ));
         registry
     }
 
@@ -234,40 +248,15 @@ async fn beat(registry: std::sync::Weak<RedisConnections>) {
     }
 }
 
-/// Subscribes to the node's channel and queues each message for its connection; subscribes
-/// again with backoff when the subscription breaks.
-async fn deliver(client: redis::Client, registry: std::sync::Weak<RedisConnections>) {
-    let mut delay = Duration::from_millis(50);
-    loop {
-        let Some((channel, timeout)) = registry
-            .upgrade()
-            .map(|r| (RedisConnections::channel(&r.prefix, &r.node), r.timeout))
-        else {
-            return;
-        };
-        let subscribed = tokio::time::timeout(timeout, async {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&channel).await?;
-            Ok::<_, redis::RedisError>(pubsub)
-        })
-        .await;
-        if let Ok(Ok(pubsub)) = subscribed {
-            delay = Duration::from_millis(50);
-            let mut messages = pubsub.into_on_message();
-            while let Some(msg) = messages.next().await {
-                let Some(r) = registry.upgrade() else { return };
-                match decode(msg.get_payload_bytes()) {
-                    Some((id, push)) => {
-                        if let Err(e) = r.local.push(id, push) {
-                            tracing::info!(connection_id = %id, error = %e, "message from another node not delivered");
-                        }
-                    }
-                    None => tracing::warn!("malformed message on the WebSocket channel"),
-                }
+/// Queues a message from the node's channel for its connection.
+fn deliver(registry: &RedisConnections, payload: &[u8]) {
+    match decode(payload) {
+        Some((id, push)) => {
+            if let Err(e) = registry.local.push(id, push) {
+                tracing::info!(connection_id = %id, error = %e, "message from another node not delivered");
             }
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(2));
+        None => tracing::warn!("malformed message on the WebSocket channel"),
     }
 }
 

@@ -382,12 +382,29 @@ fn wait<T: Send + 'static>(
 }
 
 /// Subscribes to the key-change channel and bumps `tx` for every message, and once after each
-/// (re)subscription, since changes made while unsubscribed were missed. Retries with backoff.
+/// (re)subscription, since changes made while unsubscribed were missed.
 async fn follow_key_changes(
     client: redis::Client,
     channel: String,
     timeout: Duration,
     tx: watch::Sender<u64>,
+) {
+    follow_channel(client, channel, timeout, "key-change", move |_| {
+        tx.send_modify(|n| *n += 1);
+        !tx.is_closed()
+    })
+    .await;
+}
+
+/// Subscribes to `channel` and calls `on` with each message's payload, and with `None` after
+/// each (re)subscription; subscribes again with backoff (50 ms doubling to 2 s) whenever the
+/// subscription breaks. Ends when `on` returns false.
+pub(crate) async fn follow_channel(
+    client: redis::Client,
+    channel: String,
+    timeout: Duration,
+    what: &'static str,
+    mut on: impl FnMut(Option<&[u8]>) -> bool,
 ) {
     let mut delay = Duration::from_millis(50);
     loop {
@@ -400,18 +417,21 @@ async fn follow_key_changes(
         match subscribed {
             Ok(Ok(pubsub)) => {
                 delay = Duration::from_millis(50);
-                tx.send_modify(|n| *n += 1);
-                let mut messages = pubsub.into_on_message();
-                while messages.next().await.is_some() {
-                    tx.send_modify(|n| *n += 1);
+                if !on(None) {
+                    return;
                 }
-                tracing::debug!("redis key-change subscription ended; subscribing again");
+                let mut messages = pubsub.into_on_message();
+                while let Some(msg) = messages.next().await {
+                    if !on(Some(msg.get_payload_bytes())) {
+                        return;
+                    }
+                }
+                tracing::debug!("redis {what} subscription ended; subscribing again");
             }
-            Ok(Err(e)) => tracing::debug!(error = %e, "cannot subscribe to redis key changes"),
-            Err(_) => tracing::debug!("redis key-change subscription timed out"),
-        }
-        if tx.is_closed() {
-            return;
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "cannot subscribe to the redis {what} channel")
+            }
+            Err(_) => tracing::debug!("redis {what} subscription timed out"),
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(2));
