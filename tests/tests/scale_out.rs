@@ -89,6 +89,29 @@ async fn within_a_second(c: &reqwest::Client, gw: &Gateway, key: &str, want: u16
     }
 }
 
+/// Asks `status` every `every` until it answers `want`; panics saying `what` (and the last
+/// answer) once `within` has passed.
+async fn until_status<F, Fut>(
+    within: Duration,
+    every: Duration,
+    want: u16,
+    what: &str,
+    mut status: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = u16>,
+{
+    let start = Instant::now();
+    loop {
+        let got = status().await;
+        if got == want {
+            return;
+        }
+        assert!(start.elapsed() < within, "{what}: still {got}, not {want}");
+        tokio::time::sleep(every).await;
+    }
+}
+
 /// `@connections` on node A reaches a client connected to node B: GET describes it, POST
 /// delivers, DELETE closes it (with `$disconnect`), and afterwards A answers 410 Gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,14 +179,16 @@ apis:
         .await
         .unwrap();
     assert_eq!(gone["requestContext"]["connectionId"], id);
-    let start = Instant::now();
-    while c.get(&url).send().await.unwrap().status() != 410 {
-        assert!(
-            start.elapsed() < Duration::from_secs(1),
-            "the record outlived the connection"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let get = || async { c.get(&url).send().await.unwrap().status().as_u16() };
+    let (second, short) = (Duration::from_secs(1), Duration::from_millis(20));
+    until_status(
+        second,
+        short,
+        410,
+        "the record outlived the connection",
+        get,
+    )
+    .await;
     assert_eq!(
         c.post(&url).body("late").send().await.unwrap().status(),
         410
@@ -181,33 +206,21 @@ apis:
         })
         .await
         .unwrap();
-    let second = connect["requestContext"]["connectionId"].as_str().unwrap();
-    let url = format!("{}/@connections/{second}", a.admin_url());
-    let start = Instant::now();
-    while c.get(&url).send().await.unwrap().status() != 200 {
-        assert!(start.elapsed() < Duration::from_secs(1), "never registered");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let id2 = connect["requestContext"]["connectionId"].as_str().unwrap();
+    let url = format!("{}/@connections/{id2}", a.admin_url());
+    let get = || async { c.get(&url).send().await.unwrap().status().as_u16() };
+    until_status(second, short, 200, "never registered", get).await;
     drop(b);
     // A post finds no node listening on the channel: 410 as soon as Redis saw the node's
     // connection close.
-    let start = Instant::now();
-    while c.post(&url).body("anyone?").send().await.unwrap().status() != 410 {
-        assert!(
-            start.elapsed() < Duration::from_secs(1),
-            "posted to a dead node"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let post = || async {
+        let r = c.post(&url).body("anyone?").send().await.unwrap();
+        r.status().as_u16()
+    };
+    until_status(second, short, 410, "posted to a dead node", post).await;
     // The record itself goes when the node's beat expires (4 to 6 s after its death).
-    let start = Instant::now();
-    while c.get(&url).send().await.unwrap().status() != 410 {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "a dead node's connection lives on"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let (ten, step) = (Duration::from_secs(10), Duration::from_millis(200));
+    until_status(ten, step, 410, "a dead node's connection lives on", get).await;
 }
 
 /// Redis with a password (AUTH; `password_env` names the environment variable holding it):
@@ -277,21 +290,12 @@ async fn iam_credentials_are_shared_by_the_nodes() {
         .remove(0)
     };
     let (to_a, to_b) = (to(&a), to(&b));
-    let until = |req: serde_json::Value, want: u16| async move {
-        let start = Instant::now();
-        loop {
-            let got = send(&req).await.status().as_u16();
-            if got == want {
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(1),
-                "still {got}, not {want}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    let until = |req: serde_json::Value, want: u16, what: &'static str| async move {
+        let status = || async { send(&req).await.status().as_u16() };
+        let (second, short) = (Duration::from_secs(1), Duration::from_millis(20));
+        until_status(second, short, want, what, status).await;
     };
-    until(to_b, 200).await;
+    until(to_b, 200, "a credential made on A, signing to B").await;
     let r = c
         .patch(format!("{}/iam/credentials/{id}", b.admin_url()))
         .json(&serde_json::json!({ "enabled": false }))
@@ -299,7 +303,7 @@ async fn iam_credentials_are_shared_by_the_nodes() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    until(to_a, 403).await;
+    until(to_a, 403, "a credential disabled on B, signing to A").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
