@@ -23,6 +23,7 @@ pub mod keys;
 pub mod lease;
 pub mod limiter;
 pub mod redb_store;
+mod redis_channel;
 pub mod redis_connections;
 pub mod redis_store;
 

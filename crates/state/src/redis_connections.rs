@@ -133,7 +133,7 @@ impl RedisConnections {
         });
         bridge.spawn(beat(Arc::downgrade(&registry)));
         let weak = Arc::downgrade(&registry);
-        bridge.spawn(super::redis_store::follow_channel(
+        bridge.spawn(super::redis_channel::follow(
             client,
             Self::channel(prefix, &registry.node),
             timeout,
