@@ -293,11 +293,28 @@ fn command(cli: Cli) -> ExitCode {
     }
 }
 
+/// Libraries whose `warn` lines a peer can cause at will.
+const QUIET_LIBRARIES: [&str; 5] = ["h2", "h3", "quinn", "quinn_proto", "rustls"];
+
 /// Log lines go to stderr through a writer thread, so no worker waits on a full pipe; the
 /// returned sink is flushed before exit.
 fn init_tracing() -> Option<std::sync::Arc<gatehouse::access_log::Sink>> {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let spec = std::env::var("RUST_LOG").unwrap_or_default();
+    let mut filter = Some(spec.trim())
+        .filter(|s| !s.is_empty())
+        .and_then(|s| EnvFilter::try_new(s).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    // The protocol libraries log what a peer did wrong (an unsolicited PING ack, a bad TLS
+    // alert, an illegal QUIC packet) at `warn`: any client could fill the log with them. They
+    // are shown only when `RUST_LOG` names the library.
+    for quiet in QUIET_LIBRARIES {
+        if !spec.contains(quiet) {
+            if let Ok(d) = format!("{quiet}=error").parse() {
+                filter = filter.add_directive(d);
+            }
+        }
+    }
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

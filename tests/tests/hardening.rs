@@ -548,3 +548,37 @@ async fn an_idle_upgrade_tunnel_is_closed() {
         "{took:?}"
     );
 }
+
+/// What a client does wrong at the protocol level is not the operator's problem: unsolicited
+/// HTTP/2 PING acks (which the HTTP/2 library reports at `warn`) leave no line in the log, and
+/// the connection goes on working.
+#[test]
+fn a_clients_unsolicited_ping_acks_leave_the_log_alone() {
+    let gw = Gateway::start(&config("127.0.0.1:9", ""));
+    let mut s = TcpStream::connect(gw.addr("public")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0".to_vec();
+    let ping = |flags: u8, payload: &[u8; 8]| {
+        let mut f = vec![0, 0, 8, 6, flags, 0, 0, 0, 0];
+        f.extend_from_slice(payload);
+        f
+    };
+    for _ in 0..50 {
+        out.extend(ping(1, b"unasked!"));
+    }
+    // A real PING last: its ack means every frame before it was read.
+    out.extend(ping(0, b"gatehous"));
+    s.write_all(&out).unwrap();
+    let ack = ping(1, b"gatehous");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(ack.len()).any(|w| w == ack.as_slice()) {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before the PING ack: {got:?}");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(!frame_types(&got).contains(&7), "no GOAWAY: {got:?}");
+    // The log is written by a thread of its own: a line would show within this wait.
+    let line = gw.log.wait_for_nth("PING", 1, Duration::from_secs(2));
+    assert_eq!(line, None, "{}", gw.log.all().join("\n"));
+}
