@@ -62,7 +62,8 @@ apis:
     };
     let good = r#"{"name":"rex","age":3,"tags":["dog"]}"#;
 
-    // Missing parameters are listed in the order declared; the body is not looked at.
+    // Missing parameters are listed as API Gateway lists them, headers before query strings
+    // whatever the declared order; the body is not looked at.
     let r = post("", None, "application/json", "not json")
         .await
         .unwrap();
@@ -70,7 +71,7 @@ apis:
     assert_eq!(r.headers()["x-amzn-errortype"], "BadRequestException");
     assert_eq!(
         json(r).await,
-        serde_json::json!({"message": "Missing required request parameters: [dryRun, x-tenant]"})
+        serde_json::json!({"message": "Missing required request parameters: [x-tenant, dryRun]"})
     );
     // An empty value counts as missing, as in API Gateway.
     let r = post("?dryRun=", Some("acme"), "application/json", good)

@@ -2,8 +2,9 @@
 //! both); `params` checks that the required request parameters are present and not empty,
 //! `body` checks the JSON body against the model (a JSON Schema) chosen by the request's
 //! content type. Failures are 400 BAD_REQUEST_PARAMETERS (`Missing required request
-//! parameters: [a, b]`) and 400 BAD_REQUEST_BODY (`Invalid request body`), parameters first;
-//! the details go to the log. Schemas are compiled once, when the config is loaded.
+//! parameters: [a, b]`, headers, then path, then query string parameters, as API Gateway lists
+//! them) and 400 BAD_REQUEST_BODY (`Invalid request body`), parameters first; the details go to
+//! the log. Schemas are compiled once, when the config is loaded.
 
 use crate::ctx::IdentitySource;
 use crate::ctx::RequestCtx;
@@ -41,7 +42,8 @@ pub enum Required {
 /// What a method validates.
 #[derive(Debug, Default)]
 pub struct Validation {
-    /// Checked when the validator validates parameters: name as written, and where it is.
+    /// Checked when the validator validates parameters: name as written, and where it is, in
+    /// the order API Gateway names the missing ones (see [`report_order`]).
     pub params: Vec<(Box<str>, Required)>,
     /// Checked when the validator validates bodies: media type (lowercase) → model.
     pub models: Vec<(Box<str>, Model)>,
@@ -116,7 +118,17 @@ pub fn check_body(model: &Model, body: &Bytes) -> Result<(), Rejection> {
     }
 }
 
-/// The `{name}` and `{name+}` names of a resource path that failed to parse.
+/// Required parameters in the order API Gateway lists the missing ones: sorted by their
+/// `method.request.{location}.{name}` key, whatever order the config declares them in, so
+/// headers come before path parameters and path parameters before query strings.
+fn report_order(mut params: Vec<(&str, &str, Required)>) -> Vec<(Box<str>, Required)> {
+    params.sort_by(|a, b| a.0.cmp(b.0));
+    params
+        .into_iter()
+        .map(|(_, name, req)| (name.into(), req))
+        .collect()
+}
+
 /// Compiles an API's models; a schema that does not compile is reported at its name.
 pub fn models(
     raw: &indexmap::IndexMap<String, serde_json::Value>,
@@ -166,7 +178,7 @@ pub fn compile(
                 None
             };
             match parsed {
-                Some((name, req)) if required => params.push((name.into(), req)),
+                Some((name, req)) if required => params.push((key.as_str(), name, req)),
                 Some(_) => {}
                 None => e.push_at(
                     key,
@@ -215,7 +227,11 @@ pub fn compile(
         return None;
     };
     Some(Box::new(Validation {
-        params: if v.params { params } else { Vec::new() },
+        params: if v.params {
+            report_order(params)
+        } else {
+            Vec::new()
+        },
         models: if v.body { by_type } else { Vec::new() },
     }))
 }
@@ -277,6 +293,36 @@ mod tests {
             failed.join("\n")
         );
         assert!(passed > 400, "only {passed} cases ran");
+    }
+
+    /// Recorded on API Gateway by LocalStack's AWS-validated test
+    /// `tests/aws/services/apigateway/test_apigateway_common.py::test_api_gateway_request_validator`
+    /// (snapshot `missing-all-required-request-params-post`, recorded 2024-01-10): a method
+    /// declaring `method.request.querystring.qs1`, then `method.request.header.x-header-param`,
+    /// then `method.request.path.issuer` answered a request missing all three with
+    /// `Missing required request parameters: [x-header-param, issuer, qs1]`; the same snapshot
+    /// shows API Gateway returning the method's `requestParameters` sorted by key. Sorting by
+    /// key gives that order; within one location it is by name.
+    #[test]
+    fn missing_parameters_are_named_in_api_gateway_order() {
+        let q = |n: &str| Required::Source(IdentitySource::Query(n.to_owned()));
+        let declared = vec![
+            ("method.request.querystring.qs1", "qs1", q("qs1")),
+            (
+                "method.request.header.x-header-param",
+                "x-header-param",
+                Required::Source(IdentitySource::Header(http::HeaderName::from_static(
+                    "x-header-param",
+                ))),
+            ),
+            ("method.request.path.issuer", "issuer", Required::Path(0)),
+            ("method.request.querystring.a", "a", q("a")),
+        ];
+        let names: Vec<Box<str>> = report_order(declared).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            ["x-header-param", "issuer", "a", "qs1"].map(Box::<str>::from)
+        );
     }
 
     #[test]
