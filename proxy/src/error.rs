@@ -274,6 +274,48 @@ mod tests {
         assert_eq!(ResponseType::from_name("NOPE"), None);
     }
 
+    /// "Gateway response types for API Gateway" (API Gateway developer guide,
+    /// supported-gateway-response-types), the "Default status code" column, and each type's
+    /// "If the response type is unspecified, this response defaults to the `DEFAULT_4XX` type"
+    /// (or `DEFAULT_5XX`). DEFAULT_4XX and DEFAULT_5XX have no status there ("Null"): they
+    /// are listed here with the status Gatehouse answers when it raises them itself.
+    #[test]
+    fn default_statuses_are_api_gateways_table() {
+        use ResponseType::*;
+        let table = [
+            (AccessDenied, 403),
+            (ApiConfigurationError, 500),
+            (AuthorizerConfigurationError, 500),
+            (AuthorizerFailure, 500),
+            (BadRequestParameters, 400),
+            (BadRequestBody, 400),
+            (Default4xx, 400),
+            (Default5xx, 500),
+            (ExpiredToken, 403),
+            (IntegrationFailure, 504),
+            (IntegrationTimeout, 504),
+            (InvalidApiKey, 403),
+            (InvalidSignature, 403),
+            (MissingAuthenticationToken, 403),
+            (QuotaExceeded, 429),
+            (RequestTooLarge, 413),
+            (ResourceNotFound, 404),
+            (Throttled, 429),
+            (Unauthorized, 401),
+            (UnsupportedMediaType, 415),
+            (WafFiltered, 403),
+        ];
+        assert_eq!(
+            table.len(),
+            ResponseType::ALL.len(),
+            "every type is in the table"
+        );
+        for (t, status) in table {
+            assert_eq!(t.default_status().as_u16(), status, "{}", t.name());
+            assert_eq!(t.is_client_error(), status < 500, "{}", t.name());
+        }
+    }
+
     #[test]
     fn defaults_follow_api_gateway() {
         let t = ResponseType::MissingAuthenticationToken;

@@ -18,15 +18,15 @@ pub fn rejection(rt: &Runtime, ctx: &mut RequestCtx, rejection: Rejection) -> Re
         .challenge
         .as_deref()
         .and_then(|c| HeaderValue::from_str(c).ok());
-    let status = rejection.status.unwrap_or_else(|| kind.default_status());
+    let responses = rt.responses_for(ctx);
+    let over = responses.get(kind);
+    let status = responses.status(&rejection);
     if status.is_server_error() {
         tracing::warn!(request_id = %ctx.request_id, response = kind.name(), reason = %rejection.reason, "gateway error");
     } else {
         tracing::debug!(request_id = %ctx.request_id, response = kind.name(), reason = %rejection.reason, "request rejected");
     }
     ctx.error = Some(rejection);
-    let over = rt.responses_for(ctx).get(kind);
-    let status = over.and_then(|o| o.status).unwrap_or(status);
     let body = match over.and_then(|o| o.body.as_ref()) {
         Some(t) => {
             let mut s = String::with_capacity(128);
