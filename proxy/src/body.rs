@@ -136,6 +136,13 @@ impl IdleTimer {
 #[error("the backend sent no body bytes for {0:?}")]
 pub struct BackendStalled(Duration);
 
+/// What is told when a backend's answer body is over: the bytes that reached the client and
+/// why the body failed, if it did (`None` for both when the client went away first). The
+/// request's access log line waits for it.
+pub trait BodyEnd: Send + Sync + std::fmt::Debug {
+    fn ended(self: Box<Self>, sent: Option<u64>, failure: Option<String>);
+}
+
 /// A backend's answer body as it streams to the client: no wait between two reads may
 /// exceed the integration timeout, and a body that fails (stalls, is cut short, or is
 /// reset) is counted in its route's `IntegrationError` metric and logged with the request id,
@@ -145,6 +152,17 @@ pub struct FromBackend<B> {
     body: B,
     idle: IdleTimer,
     report: Option<(Arc<RouteMetrics>, uuid::Uuid)>,
+    /// Data bytes passed on so far.
+    sent: u64,
+    on_end: Option<Box<dyn BodyEnd>>,
+}
+
+impl<B> Drop for FromBackend<B> {
+    fn drop(&mut self) {
+        if let Some(end) = self.on_end.take() {
+            end.ended(None, None);
+        }
+    }
 }
 
 impl<B> FromBackend<B>
@@ -157,6 +175,8 @@ where
             body,
             idle: IdleTimer::new(idle),
             report: None,
+            sent: 0,
+            on_end: None,
         }
     }
 
@@ -170,6 +190,9 @@ where
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(frame))) => {
                 self.idle.progressed();
+                if let Some(data) = frame.data_ref() {
+                    self.sent += data.len() as u64;
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
@@ -177,10 +200,17 @@ where
                 // A client body that broke in a full-duplex exchange is not the backend's.
                 if in_chain::<ClientBodyError>(&*e).is_none() {
                     self.failed(&*e);
+                } else if let Some(end) = self.on_end.take() {
+                    end.ended(Some(self.sent), None);
                 }
                 Poll::Ready(Some(Err(e)))
             }
-            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(None) => {
+                if let Some(end) = self.on_end.take() {
+                    end.ended(Some(self.sent), None);
+                }
+                Poll::Ready(None)
+            }
         }
     }
 
@@ -188,6 +218,9 @@ where
         if let Some((metrics, request_id)) = self.report.take() {
             metrics.integration_errors.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(%request_id, error = %e, "backend answer body failed after its head was sent");
+        }
+        if let Some(end) = self.on_end.take() {
+            end.ended(Some(self.sent), Some(e.to_string()));
         }
     }
 }
@@ -268,12 +301,23 @@ impl Body {
 }
 
 impl Body {
-    /// For a body streamed from a backend: where to report its failure.
-    pub fn report_failures_to(&mut self, metrics: &Arc<RouteMetrics>, request_id: uuid::Uuid) {
+    /// Whether this body streams from a backend, so that its end is reported.
+    pub fn from_backend(&self) -> bool {
+        matches!(self, Body::Incoming(_) | Body::Upstream(_))
+    }
+
+    /// For a body streamed from a backend: where to report its failure, and what to tell
+    /// when it is over. `on_end` is dropped unused for any other body.
+    pub fn report_failures_to(
+        &mut self,
+        metrics: &Arc<RouteMetrics>,
+        request_id: uuid::Uuid,
+        on_end: Option<Box<dyn BodyEnd>>,
+    ) {
         let report = Some((metrics.clone(), request_id));
         match self {
-            Body::Incoming(b) => b.report = report,
-            Body::Upstream(b) => b.report = report,
+            Body::Incoming(b) => (b.report, b.on_end) = (report, on_end),
+            Body::Upstream(b) => (b.report, b.on_end) = (report, on_end),
             _ => {}
         }
     }

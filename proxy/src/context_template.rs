@@ -40,6 +40,7 @@ pub enum ContextVar {
     ErrorMessage,
     ErrorMessageString,
     ErrorResponseType,
+    IntegrationError,
 }
 
 const VARS: &[(&str, ContextVar)] = &[
@@ -66,6 +67,8 @@ const VARS: &[(&str, ContextVar)] = &[
     ("error.message", ContextVar::ErrorMessage),
     ("error.messageString", ContextVar::ErrorMessageString),
     ("error.responseType", ContextVar::ErrorResponseType),
+    ("integration.error", ContextVar::IntegrationError),
+    ("integrationErrorMessage", ContextVar::IntegrationError),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,7 +214,19 @@ impl ContextTemplate {
                 out.push('"');
             }
             ErrorResponseType => put(ctx.error.as_ref().map(|e| e.kind.name()).unwrap_or("-")),
+            IntegrationError => put(integration_error(ctx)),
         }
+    }
+}
+
+/// Why the integration failed: its answer body after the head was sent, or the whole
+/// exchange (an integration failure or timeout answered by the gateway).
+fn integration_error(ctx: &RequestCtx) -> &str {
+    use crate::error::ResponseType::{IntegrationFailure, IntegrationTimeout};
+    match (&ctx.integration_error, &ctx.error) {
+        (Some(e), _) => e,
+        (None, Some(r)) if matches!(r.kind, IntegrationFailure | IntegrationTimeout) => &r.reason,
+        _ => "-",
     }
 }
 

@@ -126,6 +126,8 @@ pub struct RequestCtx {
     pub response_latency: Option<Duration>,
     pub integration_latency: Option<Duration>,
     pub integration_status: Option<u16>,
+    /// Why the backend's answer body failed after its head was sent.
+    pub integration_error: Option<Box<str>>,
     pub error: Option<Rejection>,
     /// Set once an authorizer allowed the request.
     pub authorizer: Option<Arc<AuthContext>>,
@@ -168,6 +170,7 @@ impl RequestCtx {
             response_latency: None,
             integration_latency: None,
             integration_status: None,
+            integration_error: None,
             error: None,
             authorizer: None,
             client_body_waiting: None,

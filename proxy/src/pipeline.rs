@@ -89,7 +89,7 @@ pub async fn handle(
             http::HeaderValue::from_static("close"),
         );
     }
-    observe::finish(&shared, &rt, &mut ctx, &mut resp);
+    observe::finish(&shared, &rt, ctx, &mut resp);
     resp
 }
 

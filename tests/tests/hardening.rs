@@ -242,7 +242,8 @@ async fn a_backend_that_stalls_mid_body_is_cut_off_and_counted() {
     )
     .await;
     let extra = "admin: { address: 127.0.0.1:0 }";
-    let gw = Gateway::start(&config(&b, extra));
+    let log = r#"access_log: { destination: access.log, format: '{"status":"$context.status","length":"$context.responseLength","error":"$context.integration.error"}' }"#;
+    let gw = Gateway::start(&config(&b, extra).replace("access_log: { destination: off }", log));
     let addr = gw.addr("public").to_string();
     let started = Instant::now();
     let resp = exchange(
@@ -271,6 +272,60 @@ async fn a_backend_that_stalls_mid_body_is_cut_off_and_counted() {
         "backend answer body failed after its head was sent",
         Duration::from_secs(5),
     );
+    // The access log line waited for the body: the status sent, the bytes that went out, and
+    // why the backend failed.
+    let lines = gw.access_log(1);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["status"], "200");
+    assert_eq!(lines[0]["length"], "10");
+    let error = lines[0]["error"].as_str().unwrap();
+    assert!(error.contains("no body bytes for 1s"), "{error}");
+}
+
+/// A streamed backend body that ends well is logged with the bytes sent and no integration
+/// error; an integration that fails before any head is logged with its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_log_tells_a_streamed_body_and_an_integration_failure() {
+    let (b, _task) = backend(
+        |_| {
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n".to_vec()
+        },
+        false,
+    )
+    .await;
+    let log = r#"access_log: { destination: access.log, format: '{"path":"$context.path","status":"$context.status","length":"$context.responseLength","error":"$context.integrationErrorMessage"}' }"#;
+    let yaml = config(&b, "").replace("access_log: { destination: off }", log);
+    let yaml = format!(
+        "{yaml}    /down:\n      GET: {{ integration: {{ type: http_proxy, uri: \"http://127.0.0.1:9/\" }} }}\n"
+    );
+    let gw = Gateway::start(&yaml);
+    let addr = gw.addr("public").to_string();
+    let resp = exchange(
+        &addr,
+        b"GET /prod/p HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let resp = exchange(
+        &addr,
+        b"GET /prod/down HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    assert_eq!(status(&resp), "502", "{resp}");
+    let lines = gw.access_log(2);
+    let line = |path: &str| {
+        lines
+            .iter()
+            .find(|l| l["path"] == path)
+            .unwrap_or_else(|| panic!("no line for {path}: {lines:?}"))
+    };
+    let streamed = line("/prod/p");
+    assert_eq!(streamed["status"], "200");
+    assert_eq!(streamed["length"], "5");
+    assert_eq!(streamed["error"], "-");
+    let failed = line("/prod/down");
+    assert_eq!(failed["status"], "502");
+    assert_ne!(failed["error"], "-", "{failed}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,16 +1,19 @@
 //! Observe: runs on every exit path. Adds the request id header, records the route's metrics
-//! and writes the access log line.
+//! and writes the access log line: at once, or, for a body streamed from a backend, when that
+//! body is over, so the line tells how many bytes went out and whether the backend failed
+//! after its head was sent.
 
-use crate::body::Body;
-use crate::ctx::RequestCtx;
-use crate::ctx::RouteInfo;
+use crate::body::{Body, BodyEnd};
+use crate::ctx::{RequestCtx, RouteInfo};
 use crate::runtime::Runtime;
 use crate::shared::Shared;
 use http::header::HeaderValue;
 use http::Response;
 use http_body::Body as _;
+use std::sync::Arc;
 
-pub fn finish(shared: &Shared, rt: &Runtime, ctx: &mut RequestCtx, resp: &mut Response<Body>) {
+pub fn finish(shared: &Arc<Shared>, rt: &Arc<Runtime>, ctx: RequestCtx, resp: &mut Response<Body>) {
+    let mut ctx = ctx;
     let latency = ctx.started.elapsed();
     ctx.status = resp.status().as_u16();
     ctx.response_latency = Some(latency);
@@ -32,12 +35,56 @@ pub fn finish(shared: &Shared, rt: &Runtime, ctx: &mut RequestCtx, resp: &mut Re
         None => &rt.unmatched_metrics,
     };
     metrics.record(ctx.status, latency, ctx.integration_latency);
-    resp.body_mut().report_failures_to(metrics, ctx.request_id);
 
+    let logs = rt.access_log.is_some() && shared.access_log.is_some();
+    if logs && resp.body().from_backend() {
+        let id = ctx.request_id;
+        let line = LineAtEnd {
+            shared: shared.clone(),
+            rt: rt.clone(),
+            ctx: Box::new(ctx),
+        };
+        resp.body_mut()
+            .report_failures_to(metrics, id, Some(Box::new(line)));
+    } else {
+        resp.body_mut()
+            .report_failures_to(metrics, ctx.request_id, None);
+        if logs {
+            write_line(shared, rt, &ctx);
+        }
+    }
+}
+
+fn write_line(shared: &Shared, rt: &Runtime, ctx: &RequestCtx) {
     if let (Some(format), Some(sink)) = (&rt.access_log, &shared.access_log) {
         let mut line = String::with_capacity(512);
         format.render(ctx, rt.names(ctx), &mut line);
         line.push('\n');
         sink.write(line);
+    }
+}
+
+/// A request's access log line, written when its backend body is over.
+#[derive(Debug)]
+struct LineAtEnd {
+    shared: Arc<Shared>,
+    rt: Arc<Runtime>,
+    ctx: Box<RequestCtx>,
+}
+
+impl BodyEnd for LineAtEnd {
+    fn ended(self: Box<Self>, sent: Option<u64>, failure: Option<String>) {
+        let LineAtEnd {
+            shared,
+            rt,
+            mut ctx,
+        } = *self;
+        if let Some(sent) = sent {
+            ctx.response_length = Some(sent);
+        }
+        if let Some(failure) = failure {
+            ctx.integration_error = Some(failure.into());
+        }
+        write_line(&shared, &rt, &ctx);
     }
 }
