@@ -43,16 +43,7 @@ enum Command {
     /// Print the native config of an OpenAPI 3 / Swagger 2 document with Amazon API Gateway
     /// extensions (the `apis[]` entry `gatehouse.yaml` takes); what is not served is listed on
     /// stderr with its place in the document.
-    Import {
-        /// The document (JSON or YAML).
-        file: PathBuf,
-        /// The API's name.
-        #[arg(long, default_value = "imported")]
-        name: String,
-        /// A Lambda-compatible invoke endpoint for the document's Lambda functions.
-        #[arg(long, value_name = "URL")]
-        lambda_endpoint: Option<String>,
-    },
+    Import(cli::openapi::ImportArgs),
     /// Print one API of a config as an OpenAPI 3 document with Amazon API Gateway extensions
     /// (importing it gives the same API back).
     Export {
@@ -248,11 +239,7 @@ fn command(cli: Cli) -> ExitCode {
         Command::Plugin {
             action: PluginAction::Build { dir },
         } => cli::plugin::plugin_build(&dir),
-        Command::Import {
-            file,
-            name,
-            lambda_endpoint,
-        } => cli::openapi::import(&file, &name, lambda_endpoint),
+        Command::Import(args) => cli::openapi::import(args),
         Command::Export { config, api } => match cli::openapi::export(&config, api.as_deref()) {
             Ok(doc) => {
                 println!("{doc}");

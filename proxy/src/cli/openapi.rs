@@ -1,8 +1,80 @@
 //! `gatehouse import` and `gatehouse export`: OpenAPI documents to and from the config.
 
+use indexmap::IndexMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub fn import(file: &std::path::Path, name: &str, lambda_endpoint: Option<String>) -> ExitCode {
+/// `gatehouse import`'s arguments: the document, and what to bind its Lambda functions,
+/// authorizers and backend hosts to, as the config's `openapi:` entry does.
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// The document (JSON or YAML).
+    file: PathBuf,
+    /// The API's name.
+    #[arg(long, default_value = "imported")]
+    name: String,
+    /// A Lambda-compatible invoke endpoint for the document's Lambda functions
+    /// (`openapi.lambda_endpoint`).
+    #[arg(long, value_name = "URL")]
+    lambda_endpoint: Option<String>,
+    /// Serve the document's Lambda function NAME with the integration plugin PLUGIN
+    /// (`openapi.functions`); repeatable.
+    #[arg(long = "function", value_name = "NAME=PLUGIN", value_parser = binding)]
+    functions: Vec<(String, String)>,
+    /// Check the methods the document secures with the security scheme SCHEME with the
+    /// authorizer plugin PLUGIN (`openapi.authorizers`); repeatable.
+    #[arg(long = "authorizer", value_name = "SCHEME=PLUGIN", value_parser = binding)]
+    authorizers: Vec<(String, String)>,
+    /// Send what the document sends to the backend host HOST to HOST:PORT instead
+    /// (`openapi.backends`); repeatable.
+    #[arg(long = "backend", value_name = "HOST=HOST:PORT", value_parser = backend)]
+    backends: Vec<(String, String)>,
+}
+
+/// A `KEY=VALUE` flag, both sides non-empty.
+fn binding(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some((k, v)) if !k.is_empty() && !v.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, found `{arg}`")),
+    }
+}
+
+/// A `HOST=HOST:PORT` flag.
+fn backend(arg: &str) -> Result<(String, String), String> {
+    let (host, to) = binding(arg)?;
+    match to.rsplit_once(':') {
+        Some((h, port)) if !h.is_empty() && port.parse::<u16>().is_ok() => Ok((host, to)),
+        _ => Err(format!("expected HOST:PORT after `=`, found `{to}`")),
+    }
+}
+
+/// The bindings of one repeatable flag, refusing a key given twice.
+fn bindings(flag: &str, pairs: Vec<(String, String)>) -> Result<IndexMap<String, String>, String> {
+    let mut out = IndexMap::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        if out.insert(k.clone(), v).is_some() {
+            return Err(format!("--{flag} binds `{k}` twice"));
+        }
+    }
+    Ok(out)
+}
+
+pub fn import(args: ImportArgs) -> ExitCode {
+    let file = args.file.as_path();
+    let bound = bindings("function", args.functions).and_then(|functions| {
+        Ok((
+            functions,
+            bindings("authorizer", args.authorizers)?,
+            bindings("backend", args.backends)?,
+        ))
+    });
+    let (functions, authorizers, backends) = match bound {
+        Ok(b) => b,
+        Err(msg) => {
+            eprintln!("gatehouse: {msg}");
+            return ExitCode::FAILURE;
+        }
+    };
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) => {
@@ -12,9 +84,13 @@ pub fn import(file: &std::path::Path, name: &str, lambda_endpoint: Option<String
     };
     let opts = gatehouse::openapi::ImportOptions {
         file: file.display().to_string(),
-        lambda_endpoint,
-        ..Default::default()
+        lambda_endpoint: args.lambda_endpoint,
+        functions,
+        authorizers,
+        user_pools: IndexMap::new(),
+        backends,
     };
+    let name = args.name.as_str();
     let imported =
         gatehouse::openapi::parse(&text).and_then(|d| gatehouse::openapi::import(&d, &opts));
     match imported {
