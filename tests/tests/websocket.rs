@@ -448,12 +448,6 @@ async fn chat_example_fans_messages_out_to_room_members() {
 /// offered. Every case must end OK, NON-STRICT or INFORMATIONAL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn autobahn_cases_pass_through_the_gateway() {
-    let kosoku = gatehouse_e2e::setup_tool("GATEHOUSE_KOSOKU", "venv/bin/kosoku");
-    assert!(
-        kosoku.exists(),
-        "{} is missing: run scripts/setup.sh",
-        kosoku.display()
-    );
     let echo = WsEcho::start().await;
     let yaml = format!(
         r#"
@@ -472,8 +466,47 @@ apis:
         e = echo.addr
     );
     let gw = Gateway::start(&yaml);
-    let out = gw.dir.path().join("autobahn");
     let url = format!("ws://{}", gw.addr("public"));
+    autobahn(&gw, &url, "through Gatehouse").await;
+}
+
+/// The same cases against Gatehouse's own WebSocket API sessions: a `$default` route whose
+/// Wasm handler (`plugins/ws-echo`) sends every message back, with the frame and message
+/// limits raised to the 16 MiB the cases send. Framing, fragmentation, control frames,
+/// UTF-8 validation and the closing handshake are all the session's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autobahn_cases_pass_against_a_websocket_api() {
+    let yaml = format!(
+        r#"
+{BASE}
+apis:
+  - name: echo
+    protocol: websocket
+    stages: {{ prod: {{}} }}
+    websocket: {{ max_frame_bytes: 16777216, max_message_bytes: 16777216 }}
+    routes:
+      $default:
+        integration: {{ type: wasm, plugin: echo }}
+plugins:
+  echo: {{ path: {p}, memory_bytes: 134217728, timeout: 10s }}
+"#,
+        p = plugin("ws-echo")
+    );
+    let gw = Gateway::start(&yaml);
+    let url = format!("ws://{}/prod", gw.addr("public"));
+    autobahn(&gw, &url, "against a WebSocket API").await;
+}
+
+/// Runs kosoku's fuzzing client (every case but compression's) against `url` and asserts
+/// that each case ended OK, NON-STRICT or INFORMATIONAL, closing included.
+async fn autobahn(gw: &Gateway, url: &str, what: &str) {
+    let kosoku = gatehouse_e2e::setup_tool("GATEHOUSE_KOSOKU", "venv/bin/kosoku");
+    assert!(
+        kosoku.exists(),
+        "{} is missing: run scripts/setup.sh",
+        kosoku.display()
+    );
+    let out = gw.dir.path().join("autobahn");
     let run = tokio::process::Command::new(&kosoku)
         .args([
             "-m",
@@ -487,7 +520,7 @@ apis:
             "-o",
         ])
         .arg(&out)
-        .arg(&url)
+        .arg(url)
         .kill_on_drop(true)
         .output();
     let output = tokio::time::timeout(Duration::from_secs(600), run)
@@ -518,7 +551,7 @@ apis:
         }
     }
     let total: usize = counts.values().sum();
-    println!("Autobahn through Gatehouse: {total} cases, {counts:?}");
+    println!("Autobahn {what}: {total} cases, {counts:?}");
     assert!(total > 200, "only {total} cases ran: {counts:?}");
     assert!(failed.is_empty(), "failed cases: {failed:?}");
 }

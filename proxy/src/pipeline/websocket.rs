@@ -109,10 +109,12 @@ struct Event<'a> {
     close: Option<(u16, &'a str)>,
 }
 
-/// What an integration answered: a status (decides `$connect`) and a reply.
+/// What an integration answered: a status (decides `$connect`) and a reply, if any. An
+/// HTTP integration's or a mock's empty body is no reply; a plugin's `some` is one, even
+/// when empty.
 struct Answer {
     status: StatusCode,
-    body: Bytes,
+    body: Option<Bytes>,
 }
 
 /// Serves an upgrade request to a WebSocket API stage: runs `$connect` and, when it is
@@ -202,7 +204,7 @@ pub async fn handshake(
         let answer = answer?;
         ctx.integration_status = Some(answer.status.as_u16());
         if !answer.status.is_success() {
-            let mut resp = Response::new(Body::full(answer.body));
+            let mut resp = Response::new(Body::full(answer.body.unwrap_or_default()));
             *resp.status_mut() = answer.status;
             return Ok(resp);
         }
@@ -421,18 +423,18 @@ async fn on_message(
     };
     match invoke(shared, api, stage, route, &ev).await {
         Ok(a) if a.status.is_success() => {
-            if a.body.is_empty() {
-                None
-            } else {
-                if let Some(m) = route.metrics.get(stage) {
-                    m.message_count.fetch_add(1, Relaxed);
-                }
-                // Bytes clones share the buffer.
-                Some(match tungstenite::Utf8Bytes::try_from(a.body.clone()) {
-                    Ok(t) => Message::Text(t),
-                    Err(_) => Message::Binary(a.body),
-                })
+            let reply = a.body?;
+            if let Some(m) = route.metrics.get(stage) {
+                m.message_count.fetch_add(1, Relaxed);
             }
+            if !is_text {
+                return Some(Message::Binary(reply));
+            }
+            // Bytes clones share the buffer.
+            Some(match tungstenite::Utf8Bytes::try_from(reply.clone()) {
+                Ok(t) => Message::Text(t),
+                Err(_) => Message::Binary(reply),
+            })
         }
         Ok(a) => {
             tracing::warn!(connection_id = %conn.id, route = %route.key, status = a.status.as_u16(), "WebSocket route integration answered an error");

@@ -45,7 +45,7 @@ async fn call(
     match &route.integration {
         RouteIntegration::Mock { status, body } => Ok(Answer {
             status: *status,
-            body: body.clone(),
+            body: (!body.is_empty()).then(|| body.clone()),
         }),
         RouteIntegration::Http { uris, timeout } => {
             let uri = uris[stage].render(|_| None, None);
@@ -73,7 +73,7 @@ async fn call(
             let (parts, body) = crate::integration::exchange(shared, req, limit, *timeout).await?;
             Ok(Answer {
                 status: parts.status,
-                body,
+                body: (!body.is_empty()).then_some(body),
             })
         }
         RouteIntegration::Wasm(plugin) => {
@@ -82,7 +82,7 @@ async fn call(
             match plugin.handle_event(&id, &event).await {
                 Ok(Ok(reply)) => Ok(Answer {
                     status: StatusCode::OK,
-                    body: reply.map(Bytes::from).unwrap_or_default(),
+                    body: reply.map(Bytes::from),
                 }),
                 Ok(Err(msg)) => Err(Rejection::new(
                     ResponseType::IntegrationFailure,
