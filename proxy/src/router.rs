@@ -109,10 +109,63 @@ pub struct ResourceTree {
     root: Node,
 }
 
+/// Collects an API's resource paths, telling a duplicate at once, and builds the tree from
+/// them in sorted order, so that each literal child is appended to its node's sorted list.
+/// (Inserting them as they came moved a node's later children for every new sibling: the
+/// square of the number of siblings.)
+#[derive(Debug, Default)]
+pub struct TreeBuilder {
+    /// A path's shape (`/pets/{}`) → the first resource with it.
+    shapes: std::collections::HashMap<String, usize>,
+    paths: Vec<(Vec<Segment>, usize)>,
+}
+
+impl TreeBuilder {
+    /// Adds resource number `id`. Fails with the id of an earlier resource with the same
+    /// shape (`/pets/{id}` and `/pets/{petId}` are the same resource).
+    pub fn add(&mut self, segments: Vec<Segment>, id: usize) -> Result<(), usize> {
+        let mut shape = String::new();
+        for seg in &segments {
+            shape.push('/');
+            match seg {
+                Segment::Literal(l) => shape.push_str(l),
+                Segment::Param(_) => shape.push_str("{}"),
+                Segment::Greedy(_) => shape.push_str("{+}"),
+            }
+        }
+        match self.shapes.entry(shape) {
+            std::collections::hash_map::Entry::Occupied(o) => Err(*o.get()),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(id);
+                self.paths.push((segments, id));
+                Ok(())
+            }
+        }
+    }
+
+    pub fn build(mut self) -> ResourceTree {
+        fn rank(s: &Segment) -> (u8, &str) {
+            match s {
+                Segment::Literal(l) => (0, l),
+                Segment::Param(_) => (1, ""),
+                Segment::Greedy(_) => (2, ""),
+            }
+        }
+        self.paths
+            .sort_unstable_by(|(a, _), (b, _)| a.iter().map(rank).cmp(b.iter().map(rank)));
+        let mut tree = ResourceTree::default();
+        for (segments, id) in &self.paths {
+            // No two paths have one shape, so none is refused.
+            let _ = tree.insert(segments, *id);
+        }
+        tree
+    }
+}
+
 impl ResourceTree {
     /// Adds resource number `id`. Fails with the id of an existing resource with the same
     /// shape (`/pets/{id}` and `/pets/{petId}` are the same resource).
-    pub fn insert(&mut self, segments: &[Segment], id: usize) -> Result<(), usize> {
+    fn insert(&mut self, segments: &[Segment], id: usize) -> Result<(), usize> {
         let mut node = &mut self.root;
         for seg in segments {
             node = match seg {
@@ -219,11 +272,11 @@ mod tests {
     use super::*;
 
     fn tree(paths: &[&str]) -> ResourceTree {
-        let mut t = ResourceTree::default();
+        let mut t = TreeBuilder::default();
         for (i, p) in paths.iter().enumerate() {
-            t.insert(&parse_resource_path(p).unwrap(), i).unwrap();
+            t.add(parse_resource_path(p).unwrap(), i).unwrap();
         }
-        t
+        t.build()
     }
 
     fn find(t: &ResourceTree, path: &str) -> Option<(usize, Vec<String>)> {
@@ -297,13 +350,34 @@ mod tests {
 
     #[test]
     fn same_shape_with_other_names_is_a_duplicate() {
-        let mut t = ResourceTree::default();
-        t.insert(&parse_resource_path("/pets/{id}").unwrap(), 0)
+        let mut t = TreeBuilder::default();
+        t.add(parse_resource_path("/pets/{id}").unwrap(), 0)
+            .unwrap();
+        t.add(parse_resource_path("/files/{p+}").unwrap(), 1)
             .unwrap();
         assert_eq!(
-            t.insert(&parse_resource_path("/pets/{petId}").unwrap(), 1),
+            t.add(parse_resource_path("/pets/{petId}").unwrap(), 2),
             Err(0)
         );
+        assert_eq!(
+            t.add(parse_resource_path("/files/{rest+}").unwrap(), 3),
+            Err(1)
+        );
+        let tree = t.build();
+        assert_eq!(find(&tree, "/pets/1"), Some((0, vec!["1".into()])));
+    }
+
+    /// Siblings in any order (here reversed, and numbered so that text order differs from
+    /// the order they came in) are each found as their own resource.
+    #[test]
+    fn many_siblings_in_any_order_are_each_found() {
+        let paths: Vec<String> = (0..2000).rev().map(|i| format!("/r{i}/{{id}}")).collect();
+        let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let t = tree(&refs);
+        for (i, p) in paths.iter().enumerate() {
+            let request = p.replace("{id}", "x");
+            assert_eq!(find(&t, &request), Some((i, vec!["x".into()])), "{request}");
+        }
     }
 
     #[test]

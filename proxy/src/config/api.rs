@@ -5,7 +5,7 @@ use crate::integration::StageView;
 use crate::metrics::RouteKey;
 use crate::plugin::compile::{plugin_ref, Plugins};
 use crate::plugin::PluginKind;
-use crate::router::{parse_resource_path, ResourceTree, Segment};
+use crate::router::{parse_resource_path, Segment, TreeBuilder};
 use crate::runtime::*;
 use crate::stage::cache::MethodCache;
 use crate::stage::throttle::{bucket, Bucket};
@@ -150,24 +150,25 @@ pub fn api(
             })
             .collect()
     });
-    let mut tree = ResourceTree::default();
+    let mut tree = TreeBuilder::default();
     let mut resources: Vec<Resource> = Vec::with_capacity(a.resources.len());
     e.at("resources", |e| {
         for (path, methods) in &a.resources {
             e.at(path, |e| {
                 let param_names: Box<[Box<str>]> = match parse_resource_path(path) {
                     Ok(segments) => {
-                        if let Err(other) = tree.insert(&segments, resources.len()) {
-                            e.push(format!("the same resource as `{}` (parameter names do not make resources different)", resources[other].path));
-                            return;
-                        }
-                        segments
+                        let names = segments
                             .iter()
                             .filter_map(|s| match s {
                                 Segment::Param(n) | Segment::Greedy(n) => Some(n.as_str().into()),
                                 Segment::Literal(_) => None,
                             })
-                            .collect()
+                            .collect();
+                        if let Err(other) = tree.add(segments, resources.len()) {
+                            e.push(format!("the same resource as `{}` (parameter names do not make resources different)", resources[other].path));
+                            return;
+                        }
+                        names
                     }
                     Err(msg) => {
                         // Report it, and still check the methods (with the names as written)
@@ -336,7 +337,7 @@ pub fn api(
         api_key_source,
         stages,
         resources,
-        tree,
+        tree: tree.build(),
         responses,
         websocket,
         cors,
