@@ -22,6 +22,10 @@
 //! ```text
 //! cargo bench -p gatehouse-bench --bench allocs
 //! ```
+//!
+//! With `GATEHOUSE_ALLOC_SITES=N`, it also records where the gateway thread allocates during
+//! N more requests per route and prints each place (the call stack below the allocator, in
+//! Gatehouse and its libraries) with its count per request, most frequent first.
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
@@ -35,7 +39,7 @@ use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Requests per route before the counters are reset.
@@ -72,7 +76,85 @@ fn record(size: usize) {
     if let Some(i) = (bucket as usize).checked_sub(1) {
         CALLS[i].fetch_add(1, Ordering::Relaxed);
         BYTES[i].fetch_add(size as u64, Ordering::Relaxed);
+        if bucket == GATEWAY && SITES_ON.load(Ordering::Relaxed) {
+            record_site();
+        }
     }
+}
+
+/// Whether the gateway thread's allocations are being traced to their places.
+static SITES_ON: AtomicBool = AtomicBool::new(false);
+/// The call stacks of traced allocations, resolved after the run.
+static SITES: std::sync::Mutex<Vec<std::backtrace::Backtrace>> = std::sync::Mutex::new(Vec::new());
+
+thread_local! {
+    /// Set while this thread captures a call stack, whose own allocations are not traced.
+    static TRACING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn record_site() {
+    if TRACING.try_with(|t| t.replace(true)).unwrap_or(true) {
+        return;
+    }
+    let trace = std::backtrace::Backtrace::force_capture();
+    if let Ok(mut sites) = SITES.lock() {
+        sites.push(trace);
+    }
+    let _ = TRACING.try_with(|t| t.set(false));
+}
+
+/// Frames of the allocator and of the standard library's containers, left out of a place.
+const ALLOCATOR_FRAMES: &[&str] = &[
+    "record_site",
+    "record",
+    "alloc",
+    "alloc_zeroed",
+    "realloc",
+    "try_allocate_in",
+    "with_capacity_in",
+    "allocate_in",
+    "exchange_malloc",
+    "grow_one",
+    "grow_amortized",
+    "finish_grow",
+    "reserve",
+    "do_reserve_and_handle",
+    "reserve_for_push",
+];
+
+/// The traced places, each as its first frames below the allocator and the standard
+/// library's containers, with their counts per request.
+fn sites_report(path: &str, requests: u64) -> String {
+    let traces = std::mem::take(&mut *SITES.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut by_place = std::collections::HashMap::<String, u64>::new();
+    for trace in &traces {
+        let text = trace.to_string();
+        let frames: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.contains(": ") && !l.starts_with("at "))
+            .map(|l| l.split_once(": ").map_or(l, |(_, f)| f))
+            .skip_while(|f| {
+                let name = f.split('<').next().unwrap_or(f);
+                ALLOCATOR_FRAMES.contains(&name) || f.starts_with("__rust")
+            })
+            .take(8)
+            .collect();
+        *by_place.entry(frames.join("\n    < ")).or_default() += 1;
+    }
+    let mut places: Vec<_> = by_place.into_iter().collect();
+    places.sort_by(|a, b| b.1.cmp(&a.1));
+    let mut out = format!(
+        "\nWhere `{path}` allocates ({} allocations traced over {requests} requests):\n",
+        traces.len()
+    );
+    for (place, n) in places {
+        out.push_str(&format!(
+            "{:6.2} per request: {place}\n",
+            n as f64 / requests as f64
+        ));
+    }
+    out
 }
 
 /// The counters, per bucket: `(calls, bytes)` for the gateway thread and the blocking pool.
@@ -456,8 +538,29 @@ fn main() -> anyhow::Result<()> {
         measure(addr, "/prod/small", "http_proxy")?,
         measure(addr, "/prod/mock", "mock")?,
     ];
+    let mut report = markdown(&figures);
+    let traced: u64 = std::env::var("GATEHOUSE_ALLOC_SITES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    if traced > 0 {
+        for path in ["/prod/small", "/prod/mock"] {
+            let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n");
+            let mut client = Client::connect(addr)?;
+            for _ in 0..WARM_UP {
+                client.send(request.as_bytes())?;
+            }
+            SITES_ON.store(true, Ordering::Relaxed);
+            for _ in 0..traced {
+                client.send(request.as_bytes())?;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            SITES_ON.store(false, Ordering::Relaxed);
+            report.push_str(&sites_report(path, traced));
+        }
+    }
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(markdown(&figures).as_bytes())?;
+    stdout.write_all(report.as_bytes())?;
     stdout.flush()?;
     // The gateway serves until a signal; nothing of it needs to outlive the figures.
     std::process::exit(0)

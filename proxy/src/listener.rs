@@ -51,6 +51,9 @@ pub fn bind(l: &ListenerSettings, reuse_port: bool) -> std::io::Result<TcpListen
 #[derive(Debug, Clone)]
 pub struct Builders {
     pub http1: hyper::server::conn::http1::Builder,
+    /// The same, keeping header names as the client wrote them
+    /// ([`crate::runtime::Runtime::keeps_header_case`]).
+    pub http1_case: hyper::server::conn::http1::Builder,
     pub http2: hyper::server::conn::http2::Builder<TokioExecutor>,
     /// How long a new connection may stay silent (`limits.header_read_timeout`).
     pub first_bytes_timeout: Duration,
@@ -74,8 +77,6 @@ impl Builders {
     pub fn new(l: &ListenerSettings, s: &ServerSettings) -> Self {
         let mut http1 = hyper::server::conn::http1::Builder::new();
         http1
-            // Lambda payload 1.0 events name headers as the client wrote them.
-            .preserve_header_case(true)
             .timer(TokioTimer::new())
             .header_read_timeout(s.header_read_timeout)
             .max_buf_size(s.max_header_bytes.max(8192))
@@ -85,8 +86,12 @@ impl Builders {
         http2
             .timer(TokioTimer::new())
             .max_header_list_size(s.max_header_bytes as u32);
+        // Lambda payload 1.0 and WebSocket events name headers as the client wrote them.
+        let mut http1_case = http1.clone();
+        http1_case.preserve_header_case(true);
         Builders {
             http1,
+            http1_case,
             http2,
             first_bytes_timeout: s.header_read_timeout,
             serves_http1: l.http1,
@@ -350,7 +355,13 @@ async fn serve<T>(
             .map_err(Into::into)
         }
         Protocol::Http1 => {
-            keepalive::serve_http1(&b.http1, io, svc, &activity, b.timeouts, stop).await
+            // Decided per connection: one made before a reload keeps its setting.
+            let http1 = if l.shared.runtime.load().keeps_header_case {
+                &b.http1_case
+            } else {
+                &b.http1
+            };
+            keepalive::serve_http1(http1, io, svc, &activity, b.timeouts, stop).await
         }
     };
     if let Err(e) = result {

@@ -45,6 +45,10 @@ pub struct Runtime {
     pub has_websocket_apis: bool,
     /// Whether any API has CORS settings.
     pub has_cors: bool,
+    /// Whether any event names headers as the client wrote them: a Lambda payload 1.0 event
+    /// (integration or REQUEST authorizer) or a WebSocket API's event. Only then do new
+    /// HTTP/1.1 connections keep the names' case, which costs five allocations a request.
+    pub keeps_header_case: bool,
     /// The config file's `iam.credentials`, imported into the state store after loading.
     pub config_iam: Vec<crate::auth::sigv4::Credential>,
 }
