@@ -372,12 +372,17 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove("proxy-connection");
 }
 
+// Names made once: inserting by `&str` copies a name that is not a standard one, each time.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
 /// Adds `X-Forwarded-For`, `X-Forwarded-Proto`, `X-Forwarded-Host` and `Forwarded`.
 pub(crate) fn add_forwarded(headers: &mut HeaderMap, ctx: &RequestCtx) {
     let ip = ctx.source_ip;
     let proto = if ctx.tls { "https" } else { "http" };
     let host = ctx.host.as_ref();
-    let (xff, fwd) = match headers.get("x-forwarded-for") {
+    let (xff, fwd) = match headers.get(&X_FORWARDED_FOR) {
         Some(prev) => {
             let prev = prev.to_str().ok().map(|p| format!("{p}, {ip}"));
             let fwd = LAST_FORWARDED.with_borrow_mut(|last| last.get(ip, ctx.tls, host).1);
@@ -389,11 +394,11 @@ pub(crate) fn add_forwarded(headers: &mut HeaderMap, ctx: &RequestCtx) {
         }),
     };
     if let Some(v) = xff {
-        headers.insert("x-forwarded-for", v);
+        headers.insert(X_FORWARDED_FOR, v);
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     if let Some(h) = host.filter(|h| h.to_str().is_ok()) {
-        headers.insert("x-forwarded-host", h.clone());
+        headers.insert(X_FORWARDED_HOST, h.clone());
     }
     if let Some(v) = fwd {
         headers.append(header::FORWARDED, v);
