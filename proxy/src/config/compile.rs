@@ -209,6 +209,24 @@ fn runtime(
     }
 }
 
+/// Whether any API sends an event with headers named as the client wrote them
+/// ([`Runtime::keeps_header_case`]).
+fn keeps_header_case(apis: &[Api]) -> bool {
+    use crate::auth::authorize::Decider;
+    use crate::integration::lambda::PayloadFormat;
+    use crate::integration::Integration;
+    let mut methods = apis
+        .iter()
+        .flat_map(|a| a.resources.iter().flat_map(|r| r.methods.iter()));
+    apis.iter().any(|a| a.websocket.is_some())
+        || methods.any(|m| {
+            matches!(&m.integration, Integration::Lambda(l) if l.format == PayloadFormat::V1)
+                || m.authorizer.as_ref().is_some_and(
+                    |b| matches!(&b.decider, Decider::Lambda(l) if l.format == PayloadFormat::V1),
+                )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,22 +287,4 @@ apis:
         assert!(errs[0].starts_with("g.yaml: apis[0]"), "{errs:?}");
         assert!(errs[0].contains("unknown field `stagez`"), "{errs:?}");
     }
-}
-
-/// Whether any API sends an event with headers named as the client wrote them
-/// ([`Runtime::keeps_header_case`]).
-fn keeps_header_case(apis: &[Api]) -> bool {
-    use crate::auth::authorize::Decider;
-    use crate::integration::lambda::PayloadFormat;
-    use crate::integration::Integration;
-    let methods = apis
-        .iter()
-        .flat_map(|a| a.resources.iter().flat_map(|r| r.methods.iter()));
-    apis.iter().any(|a| a.websocket.is_some())
-        || methods.into_iter().any(|m| {
-            matches!(&m.integration, Integration::Lambda(l) if l.format == PayloadFormat::V1)
-                || m.authorizer.as_ref().is_some_and(
-                    |b| matches!(&b.decider, Decider::Lambda(l) if l.format == PayloadFormat::V1),
-                )
-        })
 }
