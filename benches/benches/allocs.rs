@@ -143,7 +143,7 @@ fn sites_report(path: &str, requests: u64) -> String {
         *by_place.entry(frames.join("\n    < ")).or_default() += 1;
     }
     let mut places: Vec<_> = by_place.into_iter().collect();
-    places.sort_by(|a, b| b.1.cmp(&a.1));
+    places.sort_by_key(|p| std::cmp::Reverse(p.1));
     let mut out = format!(
         "\nWhere `{path}` allocates ({} allocations traced over {requests} requests):\n",
         traces.len()
