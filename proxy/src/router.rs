@@ -155,17 +155,16 @@ impl TreeBuilder {
             .sort_unstable_by(|(a, _), (b, _)| a.iter().map(rank).cmp(b.iter().map(rank)));
         let mut tree = ResourceTree::default();
         for (segments, id) in &self.paths {
-            // No two paths have one shape, so none is refused.
-            let _ = tree.insert(segments, *id);
+            tree.insert(segments, *id);
         }
         tree
     }
 }
 
 impl ResourceTree {
-    /// Adds resource number `id`. Fails with the id of an existing resource with the same
-    /// shape (`/pets/{id}` and `/pets/{petId}` are the same resource).
-    fn insert(&mut self, segments: &[Segment], id: usize) -> Result<(), usize> {
+    /// Adds resource number `id`. [`TreeBuilder`] has already refused a second path of the
+    /// same shape, so no node is taken twice.
+    fn insert(&mut self, segments: &[Segment], id: usize) {
         let mut node = &mut self.root;
         for seg in segments {
             node = match seg {
@@ -182,23 +181,12 @@ impl ResourceTree {
                 }
                 Segment::Param(_) => node.param.get_or_insert_with(Box::default),
                 Segment::Greedy(_) => {
-                    return match node.greedy {
-                        Some(existing) => Err(existing),
-                        None => {
-                            node.greedy = Some(id);
-                            Ok(())
-                        }
-                    };
+                    node.greedy = Some(id);
+                    return;
                 }
             };
         }
-        match node.resource {
-            Some(existing) => Err(existing),
-            None => {
-                node.resource = Some(id);
-                Ok(())
-            }
-        }
+        node.resource = Some(id);
     }
 
     /// Finds the most specific resource for `path[start..]` for which `pick` finds a method.

@@ -12,8 +12,12 @@ use http::Response;
 use http_body::Body as _;
 use std::sync::Arc;
 
-pub fn finish(shared: &Arc<Shared>, rt: &Arc<Runtime>, ctx: RequestCtx, resp: &mut Response<Body>) {
-    let mut ctx = ctx;
+pub fn finish(
+    shared: &Arc<Shared>,
+    rt: &Arc<Runtime>,
+    mut ctx: RequestCtx,
+    resp: &mut Response<Body>,
+) {
     let latency = ctx.started.elapsed();
     ctx.status = resp.status().as_u16();
     ctx.response_latency = Some(latency);
