@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing Gatehouse needs on a Debian machine. Safe to run again.
 # A Rust toolchain with rustfmt and clippy, and the Debian packages the end-to-end tests use as
-# third-party clients (ngtcp2-client: an HTTP/3 client) or servers (redis-server: each Redis
-# test starts its own on a loopback port; the package's system service is not needed), and kosoku from PyPI (the Autobahn
+# third-party clients (ngtcp2-client: an HTTP/3 client; chromium and chromium-driver: the admin
+# console's browser test) or servers (redis-server: each Redis test starts its own on a loopback
+# port; prometheus: the metrics test scrapes the gateway with one; neither package's system
+# service is needed), and kosoku from PyPI (the Autobahn
 # WebSocket test cases) in a virtualenv of its own. The Wasm toolchain has its own script
 # (scripts/setup-wasm.sh, run by scripts/build-plugins.sh); benchmarks have scripts/bench.sh.
 set -euo pipefail
@@ -25,7 +27,7 @@ done
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 missing=()
-for p in ngtcp2-client redis-server; do
+for p in ngtcp2-client redis-server prometheus chromium chromium-driver; do
   installed "$p" || missing+=("$p")
 done
 if ((${#missing[@]})); then
