@@ -169,9 +169,13 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
         .connections()
         .unwrap_or_else(|| Arc::new(state::connections::LocalConnections::default()));
     plugins.use_connections(connections.clone());
+    let upstreams = Arc::new(upstream::Upstreams::new(&settings.upstream));
+    plugins.use_http_client(Arc::new(plugin::outbound::PluginUpstreams(
+        upstreams.clone(),
+    )));
     let shared = Arc::new(Shared {
         runtime: ArcSwap::from_pointee(loaded.runtime),
-        upstreams: upstream::Upstreams::new(&settings.upstream),
+        upstreams,
         metrics,
         plugins,
         access_log,

@@ -9,7 +9,8 @@ use arc_swap::ArcSwap;
 pub struct Shared {
     /// The current compiled config; swapped whole on reload.
     pub runtime: ArcSwap<Runtime>,
-    pub upstreams: upstream::Upstreams,
+    /// Shared with the plugin host, whose plugins' HTTP requests go through them too.
+    pub upstreams: std::sync::Arc<upstream::Upstreams>,
     pub metrics: metrics::Registry,
     pub plugins: plugin::PluginHost,
     pub access_log: Option<access_log::Sink>,

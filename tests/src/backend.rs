@@ -12,6 +12,7 @@
 //!   headers, body) and `x-backend: NAME`.
 //!
 //! Every request is counted; the count is how tests tell whether the gateway called the backend.
+//! So is every TCP connection accepted, which tells whether the gateway reused one.
 
 use bytes::Bytes;
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full, StreamBody};
@@ -33,6 +34,7 @@ pub struct Backend {
     /// Where it listens.
     pub addr: SocketAddr,
     hits: Arc<AtomicUsize>,
+    connections: Arc<AtomicUsize>,
     events: Arc<Mutex<Vec<serde_json::Value>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -47,6 +49,8 @@ impl Backend {
         let hits = Arc::new(AtomicUsize::new(0));
         let name: Arc<str> = name.into();
         let counter = hits.clone();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accepted = connections.clone();
         let events: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
         let recorded = events.clone();
         let task = tokio::spawn(async move {
@@ -54,6 +58,7 @@ impl Backend {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                accepted.fetch_add(1, Ordering::SeqCst);
                 let name = name.clone();
                 let counter = counter.clone();
                 let recorded = recorded.clone();
@@ -71,6 +76,7 @@ impl Backend {
         Backend {
             addr,
             hits,
+            connections,
             events,
             task,
         }
@@ -102,6 +108,11 @@ impl Backend {
     /// How many requests it has received.
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
+    }
+
+    /// How many TCP connections it has accepted.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 }
 

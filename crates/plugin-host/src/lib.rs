@@ -18,7 +18,7 @@
 //! Besides Gatehouse's own worlds, a plugin may be any component of the standard
 //! `wasi:http/proxy` world ([`PluginKind::HttpHandler`]), served as an integration with
 //! [`Plugin::serve_http`]. Any plugin may import `wasi:http/outgoing-handler`; its requests
-//! reach only the origins its [`host::http::HttpGrant`] lists.
+//! reach only the origins its [`host::http::HttpGrant`] lists, through the gateway's clients.
 
 pub mod bindings;
 pub mod engine;
@@ -162,6 +162,7 @@ pub struct Plugin {
     pub settings: PluginSettings,
     kv: Arc<host::KvStore>,
     connections: Arc<host::ConnectionsSlot>,
+    http_client: Arc<host::http::ClientSlot>,
     engine: wasmtime::Engine,
     /// Ready instances, with `Instances::Reuse`.
     pool: Option<Arc<pool::Pool<Live>>>,
@@ -314,10 +315,7 @@ impl Plugin {
             kv: self.kv.clone(),
             connections: self.connections.clone(),
             http: WasiHttpCtx::new(),
-            outbound: host::http::Outbound {
-                grant: self.settings.http.clone(),
-                plugin: self.name.clone(),
-            },
+            outbound: host::http::Outbound::new(&self.settings.http, &self.name, &self.http_client),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);

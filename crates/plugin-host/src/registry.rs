@@ -8,6 +8,7 @@
 use super::bindings::authorizer_v0_2::AuthorizerPre as AuthorizerV0_2Pre;
 use super::bindings::websocket_handler::WebsocketHandlerPre;
 use super::bindings::{authorizer::AuthorizerPre, integration::IntegrationPre, mapper::MapperPre};
+use super::host::http::{ClientSlot, HttpClient};
 use super::host::{ConnectionsSlot, KvStore, StoreSlot};
 use super::pool::{Pool, Reaper, Sweep, MAX_READY};
 use super::{CallState, Instances, Plugin, PluginKind, PluginPre, PluginSettings};
@@ -62,6 +63,7 @@ pub struct PluginHost {
     kv: Mutex<HashMap<String, Arc<KvStore>>>,
     store: Arc<StoreSlot>,
     connections: Arc<ConnectionsSlot>,
+    http_client: Arc<ClientSlot>,
     reaper: Arc<Reaper>,
 }
 
@@ -88,6 +90,7 @@ impl PluginHost {
             kv: Mutex::new(HashMap::new()),
             store: Arc::default(),
             connections: Arc::default(),
+            http_client: Arc::default(),
             reaper,
         })
     }
@@ -117,6 +120,12 @@ impl PluginHost {
         registry: gatehouse_state::connections::SharedConnections,
     ) -> bool {
         self.connections.set(registry)
+    }
+
+    /// Sends plugins' granted outbound HTTP requests through `client` (the gateway's upstream
+    /// clients). Call once at startup; until then such requests fail inside the plugin.
+    pub fn use_http_client(&self, client: Arc<dyn HttpClient>) -> bool {
+        self.http_client.set(client)
     }
 
     /// The default on-disk cache: `$XDG_CACHE_HOME/gatehouse/plugins`, else under `$HOME`.
@@ -223,6 +232,7 @@ impl PluginHost {
             settings,
             kv,
             connections: self.connections.clone(),
+            http_client: self.http_client.clone(),
             engine: runtime.engine.clone(),
             pool,
             digest: hex(&digest[..8]),

@@ -2,20 +2,50 @@
 //! grants (`http_outbound`), each bounded by the grant's timeout and concurrency cap.
 //!
 //! A request to an origin that is not granted, or from a plugin with no grant, never reaches
-//! the network: the guest gets `error-code.http-request-denied`. Requests go through one pooled
-//! client per process (HTTP/1.1 or HTTP/2, TLS verified against the system's roots).
+//! the network: the guest gets `error-code.http-request-denied`. A granted request goes to the
+//! process's [`HttpClient`], which the gateway sets to its upstream clients
+//! ([`crate::PluginHost::use_http_client`]), so plugins share the integrations' connection
+//! pools, connection caps and connect timeout.
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::Semaphore;
-use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+use wasmtime_wasi_http::{Error, RequestOptions, WasiHttpHooks};
+pub use wasmtime_wasi_http::{Error as ErrorCode, WasiBody};
+
+/// What sends plugins' granted requests. `send` resolves when the response head has arrived;
+/// the body streams after. `between_frames` bounds each wait for the next frame of the
+/// request body. Errors are `wasi:http` error codes, as the guest sees them.
+pub trait HttpClient: Send + Sync + 'static {
+    fn send(&self, request: http::Request<WasiBody>, between_frames: Duration) -> ClientFuture;
+}
+
+/// The future of [`HttpClient::send`].
+pub type ClientFuture =
+    Pin<Box<dyn Future<Output = Result<http::Response<WasiBody>, Error>> + Send>>;
+
+/// The process's [`HttpClient`], set once at startup; while unset, every granted request
+/// fails with an internal error (nothing in the process can reach the network for plugins).
+#[derive(Default)]
+pub struct ClientSlot(OnceLock<Arc<dyn HttpClient>>);
+
+impl ClientSlot {
+    pub fn set(&self, client: Arc<dyn HttpClient>) -> bool {
+        self.0.set(client).is_ok()
+    }
+}
+
+impl std::fmt::Debug for ClientSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSlot")
+            .field("set", &self.0.get().is_some())
+            .finish()
+    }
+}
 
 /// One origin a plugin may call: scheme, lowercase host and port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +99,14 @@ impl std::fmt::Display for Origin {
     }
 }
 
+/// A plugin's request body as the gateway forwards it (the same body type a `wasi:http/proxy`
+/// plugin answers with).
+impl From<WasiBody> for crate::HttpBody {
+    fn from(body: WasiBody) -> Self {
+        crate::HttpBody(sync_wrapper::SyncWrapper::new(body))
+    }
+}
+
 /// What a plugin's config grants it of outbound HTTP.
 #[derive(Debug)]
 pub struct HttpGrant {
@@ -96,6 +134,21 @@ impl HttpGrant {
 pub struct Outbound {
     pub grant: Option<Arc<HttpGrant>>,
     pub plugin: Arc<str>,
+    pub client: Arc<ClientSlot>,
+}
+
+impl Outbound {
+    pub fn new(
+        grant: &Option<Arc<HttpGrant>>,
+        plugin: &Arc<str>,
+        client: &Arc<ClientSlot>,
+    ) -> Self {
+        Self {
+            grant: grant.clone(),
+            plugin: plugin.clone(),
+            client: client.clone(),
+        }
+    }
 }
 
 type ResponseFuture = Box<
@@ -119,6 +172,7 @@ impl WasiHttpHooks for Outbound {
     ) -> ResponseFuture {
         let grant = self.grant.clone();
         let plugin = self.plugin.clone();
+        let client = self.client.0.get().cloned();
         Box::new(async move {
             let origin = Origin::of(request.uri()).ok_or(Error::HttpRequestUriInvalid)?;
             let Some(grant) = grant.filter(|g| g.allow.contains(&origin)) else {
@@ -134,13 +188,21 @@ impl WasiHttpHooks for Outbound {
                 |asked: Option<Duration>| asked.map_or(grant.timeout, |d| d.min(grant.timeout));
             let head_timeout = shorter(options.and_then(|o| o.first_byte_timeout));
             let body_timeout = shorter(options.and_then(|o| o.between_bytes_timeout));
-            let response = match tokio::time::timeout(head_timeout, client().request(request)).await
+            let Some(client) = client else {
+                return Err(Error::InternalError(Some(
+                    "outbound HTTP is not set up in this process".to_string(),
+                )));
+            };
+            let response = match tokio::time::timeout(
+                head_timeout,
+                client.send(request, body_timeout),
+            )
+            .await
             {
                 Err(_) => return Err(Error::HttpResponseTimeout),
-                Ok(Err(e)) if e.is_connect() => return Err(Error::ConnectionRefused),
                 Ok(Err(e)) => {
-                    tracing::debug!(plugin = %plugin, %origin, error = %e, "plugin HTTP request failed");
-                    return Err(Error::HttpProtocolError);
+                    tracing::debug!(plugin = %plugin, %origin, error = ?e, "plugin HTTP request failed");
+                    return Err(e);
                 }
                 Ok(Ok(r)) => r,
             };
@@ -163,7 +225,7 @@ impl WasiHttpHooks for Outbound {
 /// A response body that fails when no frame arrives within `timeout`, and holds its
 /// request's concurrency permit until it is read or dropped.
 struct Bounded {
-    body: hyper::body::Incoming,
+    body: WasiBody,
     timeout: Duration,
     timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
     _permit: tokio::sync::OwnedSemaphorePermit,
@@ -182,7 +244,7 @@ impl http_body::Body for Bounded {
         match std::pin::Pin::new(&mut this.body).poll_frame(cx) {
             Poll::Ready(r) => {
                 this.timer = None;
-                Poll::Ready(r.map(|f| f.map_err(Error::from)))
+                Poll::Ready(r)
             }
             Poll::Pending => {
                 let timeout = this.timeout;
@@ -200,24 +262,6 @@ impl http_body::Body for Bounded {
     fn is_end_stream(&self) -> bool {
         self.body.is_end_stream()
     }
-}
-
-type Connector = HttpsConnector<HttpConnector>;
-
-/// How long a plugin's request may wait for its connection (within the grant's timeout).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The process's client for plugins' requests.
-fn client() -> &'static Client<Connector, WasiBody> {
-    static CLIENT: OnceLock<Client<Connector, WasiBody>> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        let connector = gatehouse_upstream::https_connector(CONNECT_TIMEOUT, "plugins' requests");
-        Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector)
-    })
 }
 
 #[cfg(test)]
