@@ -43,6 +43,9 @@ pub struct RouteMetrics {
     pub cache_misses: AtomicU64,
     pub client_errors: AtomicU64,
     pub server_errors: AtomicU64,
+    /// Requests refused by a throttle or a quota (THROTTLED, QUOTA_EXCEEDED), whatever status
+    /// a gateway response override gives them.
+    pub throttled: AtomicU64,
     /// Answers whose backend body failed after the head was sent (stalled, cut short).
     pub integration_errors: AtomicU64,
     pub latency: Histogram,
@@ -50,9 +53,18 @@ pub struct RouteMetrics {
 }
 
 impl RouteMetrics {
-    /// Records one finished request.
-    pub fn record(&self, status: u16, latency: Duration, integration: Option<Duration>) {
+    /// Records one finished request; `throttled` when a throttle or quota refused it.
+    pub fn record(
+        &self,
+        status: u16,
+        throttled: bool,
+        latency: Duration,
+        integration: Option<Duration>,
+    ) {
         self.count.fetch_add(1, Relaxed);
+        if throttled {
+            self.throttled.fetch_add(1, Relaxed);
+        }
         match status {
             400..=499 => {
                 self.client_errors.fetch_add(1, Relaxed);
@@ -75,15 +87,16 @@ impl RouteMetrics {
 pub struct WsMetrics {
     /// Messages sent to the `$connect` route's integration (handshakes that reached it).
     pub connect_count: AtomicU64,
-    /// Messages from the client routed here, and messages to the client (the route's replies;
-    /// for the `@connections` pseudo-route, pushed messages).
+    /// Messages from the client routed here, and messages to the client (the route's replies
+    /// and the gateway's error messages; for the `@connections` pseudo-route, pushed messages).
     pub message_count: AtomicU64,
     /// Integration answers with a 4xx or 5xx status.
     pub integration_errors: AtomicU64,
-    /// Messages refused before an integration was called (no route matched).
+    /// Handshakes and messages refused before an integration was called.
     pub client_errors: AtomicU64,
     /// Integrations that could not be called or failed (unreachable, timed out, trapped).
     pub execution_errors: AtomicU64,
+    /// Calls to an integration other than a mock (API Gateway reports none for mocks).
     pub integration_latency: Histogram,
 }
 
@@ -158,7 +171,7 @@ impl Registry {
             routes.iter().map(|(k, v)| (labels(k), v.clone())).collect()
         };
         let mut out = String::with_capacity(256 + routes.len() * 2048);
-        let counters: [Counter<RouteMetrics>; 6] = [
+        let counters: [Counter<RouteMetrics>; 7] = [
             ("Count", "Requests received", |m| &m.count),
             ("4XXError", "Requests answered with a 4xx status", |m| {
                 &m.client_errors
@@ -175,6 +188,11 @@ impl Registry {
                 "CacheMissCount",
                 "Cacheable requests the stage cache could not serve",
                 |m| &m.cache_misses,
+            ),
+            (
+                "ThrottledCount",
+                "Requests refused by a throttle or a quota",
+                |m| &m.throttled,
             ),
             (
                 "IntegrationError",
@@ -235,7 +253,7 @@ impl Registry {
             ),
             (
                 "ClientError",
-                "Messages refused before an integration was called",
+                "Handshakes and messages refused before an integration was called",
                 |m| &m.client_errors,
             ),
             (
@@ -348,11 +366,12 @@ mod tests {
         let m = reg.route(key());
         m.record(
             200,
+            false,
             Duration::from_micros(1500),
             Some(Duration::from_millis(1)),
         );
-        m.record(404, Duration::from_millis(40), None);
-        m.record(502, Duration::from_secs(60), None);
+        m.record(429, true, Duration::from_millis(40), None);
+        m.record(502, false, Duration::from_secs(60), None);
         let text = reg.render();
         let l = r#"api="pets",stage="prod",resource="/pets/{id}",method="GET""#;
         assert!(
@@ -361,6 +380,9 @@ mod tests {
         );
         assert!(text.contains(&format!("gatehouse_4XXError{{{l}}} 1\n")));
         assert!(text.contains(&format!("gatehouse_5XXError{{{l}}} 1\n")));
+        assert!(text.contains(&format!("gatehouse_ThrottledCount{{{l}}} 1\n")));
+        assert!(text.contains("# TYPE gatehouse_ThrottledCount counter\n"));
+        assert!(text.contains("# TYPE gatehouse_Latency histogram\n"));
         assert!(text.contains(&format!("gatehouse_Latency_bucket{{{l},le=\"1\"}} 0\n")));
         assert!(text.contains(&format!("gatehouse_Latency_bucket{{{l},le=\"2\"}} 1\n")));
         assert!(text.contains(&format!("gatehouse_Latency_bucket{{{l},le=\"50\"}} 2\n")));

@@ -616,8 +616,17 @@ async fn websocket_metrics_count_connects_messages_and_errors() {
         "4",
         "two messages and two replies"
     );
-    assert_eq!(value("IntegrationLatency_count", "ping"), "2");
-    assert_eq!(value("MessageCount", "broken"), "1");
+    assert_eq!(
+        value("IntegrationLatency_count", "ping"),
+        "0",
+        "none for a mock, as API Gateway"
+    );
+    assert_eq!(
+        value("MessageCount", "broken"),
+        "2",
+        "the message and the error message sent back"
+    );
+    assert_eq!(value("IntegrationLatency_count", "broken"), "1");
     assert_eq!(value("IntegrationError", "broken"), "1");
     assert_eq!(value("ExecutionError", "broken"), "0");
     assert_eq!(value("MessageCount", "$default"), "2");

@@ -5,6 +5,7 @@
 
 use crate::body::{Body, BodyEnd};
 use crate::ctx::{RequestCtx, RouteInfo};
+use crate::error::ResponseType;
 use crate::runtime::Runtime;
 use crate::shared::Shared;
 use http::header::HeaderValue;
@@ -38,7 +39,19 @@ pub fn finish(
         Some(m) => &rt.apis[m.api].resources[m.resource].methods[m.method].metrics[m.stage],
         None => &rt.unmatched_metrics,
     };
-    metrics.record(ctx.status, latency, ctx.integration_latency);
+    // A WebSocket API's handshake is counted by its WebSocket metrics, not as a request that
+    // matched no resource.
+    let websocket =
+        ctx.matched.is_none() && ctx.api.is_some_and(|a| rt.apis[a].websocket.is_some());
+    let throttled = ctx.error.as_ref().is_some_and(|e| {
+        matches!(
+            e.kind,
+            ResponseType::Throttled | ResponseType::QuotaExceeded
+        )
+    });
+    if !websocket {
+        metrics.record(ctx.status, throttled, latency, ctx.integration_latency);
+    }
 
     let logs = rt.access_log.is_some() && shared.access_log.is_some();
     if logs && resp.body().from_backend() {

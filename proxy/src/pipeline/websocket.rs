@@ -131,6 +131,12 @@ pub async fn handshake(
     let Some(ws) = api.websocket.as_deref() else {
         return Err(Rejection::missing_token());
     };
+    // What refuses a handshake before `$connect`'s integration counts as its ClientError.
+    let refused = || {
+        if let Some(m) = ws.connect.as_ref().and_then(|c| c.metrics.get(stage)) {
+            m.client_errors.fetch_add(1, Relaxed);
+        }
+    };
     let key = parts.headers.get(http::header::SEC_WEBSOCKET_KEY).cloned();
     let version_ok = parts
         .headers
@@ -143,6 +149,7 @@ pub async fn handshake(
         parts.method == http::Method::GET && is_upgrade(&parts.headers),
         on_upgrade,
     ) else {
+        refused();
         return Err(Rejection::new(
             ResponseType::BadRequestParameters,
             "not a WebSocket upgrade (HTTP/1.1 GET with Upgrade: websocket, Sec-WebSocket-Key and version 13)",
@@ -150,7 +157,6 @@ pub async fn handshake(
         .with_status(StatusCode::UPGRADE_REQUIRED)
         .with_message("Upgrade Required"));
     };
-    // What refuses a handshake before `$connect`'s integration counts as its ClientError.
     let admitted = async {
         if let Some(policy) = &api.policy {
             policy.check(ctx.source_ip, || {
@@ -170,9 +176,7 @@ pub async fn handshake(
     }
     .await;
     if let Err(r) = admitted {
-        if let Some(m) = ws.connect.as_ref().and_then(|c| c.metrics.get(stage)) {
-            m.client_errors.fetch_add(1, Relaxed);
-        }
+        refused();
         return Err(r);
     }
 
@@ -406,7 +410,8 @@ async fn on_message(
     };
     let Some(route) = ws.route_for(&body) else {
         if let Some(m) = ws.unrouted.get(stage) {
-            m.message_count.fetch_add(1, Relaxed);
+            // The client's message and the error message sent back.
+            m.message_count.fetch_add(2, Relaxed);
             m.client_errors.fetch_add(1, Relaxed);
         }
         return Some(error_message("Forbidden", conn, request_id));
@@ -421,12 +426,16 @@ async fn on_message(
         request: None,
         close: None,
     };
-    match invoke(shared, api, stage, route, &ev).await {
+    let answer = invoke(shared, api, stage, route, &ev).await;
+    // A reply or an error message goes back to the client: one more message.
+    if !matches!(&answer, Ok(a) if a.status.is_success() && a.body.is_none()) {
+        if let Some(m) = route.metrics.get(stage) {
+            m.message_count.fetch_add(1, Relaxed);
+        }
+    }
+    match answer {
         Ok(a) if a.status.is_success() => {
             let reply = a.body?;
-            if let Some(m) = route.metrics.get(stage) {
-                m.message_count.fetch_add(1, Relaxed);
-            }
             if !is_text {
                 return Some(Message::Binary(reply));
             }
