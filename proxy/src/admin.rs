@@ -3,13 +3,15 @@
 //! With `admin.token` set, every route but `/health` and `/ready` needs
 //! `Authorization: Bearer TOKEN`.
 
+mod console;
+mod console_api;
 mod iam;
 
 use crate::body::Body;
 use crate::config::reload::Reloader;
 use crate::config::AdminSettings;
 use crate::shared::Shared;
-use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -33,9 +35,7 @@ pub async fn serve(
     let listener = TcpListener::bind(settings.address).await?;
     tracing::info!("admin listening address={}", listener.local_addr()?);
     let header_read_timeout = settings.header_read_timeout;
-    let token = settings
-        .token
-        .map(|t| Arc::<str>::from(format!("Bearer {t}")));
+    let token = console::Tokens::of(&settings);
     Ok(tokio::spawn(async move {
         loop {
             let stream = tokio::select! {
@@ -90,7 +90,7 @@ async fn route(
     shared: &Arc<Shared>,
     reloader: &Reloader,
     draining: &AtomicBool,
-    token: Option<&str>,
+    token: Option<&console::Tokens>,
 ) -> Response<Body> {
     let path = req.uri().path();
     match (req.method(), path) {
@@ -104,20 +104,14 @@ async fn route(
         }
         _ => {}
     }
-    if let Some(expected) = token {
-        let given = req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes);
-        if !given.is_some_and(|g| constant_time_eq(g, expected.as_bytes())) {
-            let mut r = json(
-                StatusCode::UNAUTHORIZED,
-                r#"{"message":"Unauthorized"}"#.to_owned(),
-            );
-            r.headers_mut()
-                .insert("www-authenticate", HeaderValue::from_static("Bearer"));
-            return r;
-        }
+    if let Some(refused) = token.and_then(|t| t.refusal(req.method(), req.headers())) {
+        return refused;
     }
     let method = req.method().clone();
     let path = path.to_owned();
+    if path.starts_with("/console/api/") {
+        return console_api::route(shared, reloader, token, req).await;
+    }
     if path.starts_with("/iam/") {
         if let Some(r) = iam::route(shared, &method, &path, req.into_body()).await {
             return r;

@@ -60,6 +60,17 @@ pub async fn handle(
     req: Request<RequestBody>,
     conn: ConnInfo,
 ) -> Response<Body> {
+    handle_inspected(shared, req, conn, |_, _, _| ()).await
+}
+
+/// Serves one request as [`handle`] does and shows `inspect` its context and response just
+/// before `observe` (the admin console's test invoke reads each stage's decision there).
+pub async fn handle_inspected(
+    shared: Arc<Shared>,
+    req: Request<RequestBody>,
+    conn: ConnInfo,
+    inspect: impl FnOnce(&Runtime, &RequestCtx, &Response<Body>),
+) -> Response<Body> {
     let rt = shared.runtime.load_full();
     let (parts, body) = req.into_parts();
     let mut ctx = RequestCtx::new(&parts, conn.peer.ip(), conn.tls);
@@ -89,6 +100,7 @@ pub async fn handle(
             http::HeaderValue::from_static("close"),
         );
     }
+    inspect(&rt, &ctx, &resp);
     observe::finish(&shared, &rt, ctx, &mut resp);
     resp
 }

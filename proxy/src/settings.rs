@@ -65,6 +65,8 @@ pub struct ListenerSettings {
 pub struct AdminSettings {
     pub address: SocketAddr,
     pub token: Option<String>,
+    /// A token that may only read (`GET` and `HEAD` routes).
+    pub read_only_token: Option<String>,
     /// The listeners' `limits.header_read_timeout`, which the admin listener applies too.
     pub header_read_timeout: Duration,
 }
@@ -185,9 +187,24 @@ pub fn compile(raw: &RawConfig, dir: &Path, e: &mut Errors) -> ServerSettings {
             if a.token.as_deref() == Some("") {
                 e.push_at("token", "expected a non-empty token, or no `token` field");
             }
+            match a.read_only_token.as_deref() {
+                Some("") => e.push_at(
+                    "read_only_token",
+                    "expected a non-empty token, or no `read_only_token` field",
+                ),
+                Some(_) if a.token.is_none() => e.push_at(
+                    "read_only_token",
+                    "needs `token`: without it every admin route is open",
+                ),
+                Some(r) if a.token.as_deref() == Some(r) => {
+                    e.push_at("read_only_token", "expected a token other than `token`")
+                }
+                _ => {}
+            }
             Some(AdminSettings {
                 address,
                 token: a.token.clone(),
+                read_only_token: a.read_only_token.clone(),
                 header_read_timeout,
             })
         })

@@ -203,6 +203,8 @@ pub enum RawClientAuthMode {
 pub struct RawAdmin {
     pub address: String,
     pub token: Option<String>,
+    /// A second token that may only read (`GET`, `HEAD`); needs `token`.
+    pub read_only_token: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

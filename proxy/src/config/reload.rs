@@ -21,6 +21,21 @@ pub struct Reloader {
     /// One reload at a time, so two quick edits apply in order.
     serial: tokio::sync::Mutex<()>,
     watch: Mutex<Watch>,
+    /// The last [`HISTORY`] loads, oldest first (the admin console shows them).
+    history: Mutex<std::collections::VecDeque<ReloadRecord>>,
+}
+
+/// Loads [`Reloader::history`] keeps.
+pub const HISTORY: usize = 20;
+
+/// One load of the config: when, and the errors that refused it (none: it serves).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReloadRecord {
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// `start` for the load the process started with, else `reload`.
+    pub kind: &'static str,
+    pub errors: Vec<String>,
 }
 
 /// The file watcher and what it watches: the config file and every plugin file.
@@ -46,6 +61,12 @@ struct State {
     text_hash: u64,
 }
 
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 fn hash_text(text: &str) -> u64 {
     let mut h = DefaultHasher::new();
     text.hash(&mut h);
@@ -63,7 +84,30 @@ impl Reloader {
             }),
             serial: tokio::sync::Mutex::new(()),
             watch: Mutex::new(Watch::default()),
+            history: Mutex::new(std::collections::VecDeque::from([ReloadRecord {
+                at_ms: now_ms(),
+                kind: "start",
+                errors: Vec::new(),
+            }])),
         }
+    }
+
+    /// The last loads, oldest first.
+    pub fn history(&self) -> Vec<ReloadRecord> {
+        let h = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        h.iter().cloned().collect()
+    }
+
+    fn record(&self, errors: Vec<String>) {
+        let mut h = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        if h.len() == HISTORY {
+            h.pop_front();
+        }
+        h.push_back(ReloadRecord {
+            at_ms: now_ms(),
+            kind: "reload",
+            errors,
+        });
     }
 
     /// Watches the directories of `plugin_files` (and notes the files) as well as the config.
@@ -172,10 +216,12 @@ impl Reloader {
                     tracing::warn!("listeners, admin, limits, shutdown, upstream, state or access_log.destination changed: they apply after a restart");
                 }
                 tracing::info!(file = %self.path.display(), "config reloaded");
+                self.record(Vec::new());
                 Ok(())
             }
             Err(errors) => {
                 tracing::error!(errors = %errors, "config reload refused; the previous config keeps serving");
+                self.record(errors.to_string().lines().map(str::to_owned).collect());
                 Err(errors)
             }
         }

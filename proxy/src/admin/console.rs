@@ -1,0 +1,130 @@
+//! The admin tokens.
+//!
+//! [`Tokens`] checks that header: `admin.token` may do everything, `admin.read_only_token` may
+//! only read (`GET` and `HEAD`); anything else it asks for is 403.
+
+use super::json;
+use crate::body::Body;
+use crate::config::AdminSettings;
+use http::header::{HeaderValue, AUTHORIZATION};
+use http::{HeaderMap, Method, Response, StatusCode};
+use std::sync::Arc;
+
+/// What a caller's token lets it do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Access {
+    /// `admin.token`, or no token configured.
+    Full,
+    /// `admin.read_only_token`: reads only.
+    ReadOnly,
+}
+
+impl Access {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Access::Full => "full",
+            Access::ReadOnly => "read-only",
+        }
+    }
+}
+
+/// The admin listener's tokens, as the `Authorization` values they must arrive in.
+#[derive(Debug)]
+pub(super) struct Tokens {
+    full: Box<[u8]>,
+    read_only: Option<Box<[u8]>>,
+}
+
+impl Tokens {
+    /// `None` when no `admin.token` is set: every route is open.
+    pub(super) fn of(settings: &AdminSettings) -> Option<Arc<Tokens>> {
+        let bearer = |t: &str| format!("Bearer {t}").into_bytes().into_boxed_slice();
+        Some(Arc::new(Tokens {
+            full: bearer(settings.token.as_deref()?),
+            read_only: settings.read_only_token.as_deref().map(bearer),
+        }))
+    }
+
+    /// What the request's `Authorization` header allows; `None` without a known token.
+    fn access(&self, headers: &HeaderMap) -> Option<Access> {
+        let given = headers.get(AUTHORIZATION)?.as_bytes();
+        if super::constant_time_eq(given, &self.full) {
+            Some(Access::Full)
+        } else if self
+            .read_only
+            .as_deref()
+            .is_some_and(|r| super::constant_time_eq(given, r))
+        {
+            Some(Access::ReadOnly)
+        } else {
+            None
+        }
+    }
+
+    /// The answer that refuses the request, or `None` when its token may make it: 401
+    /// without a known token, 403 for a read-only token asking for anything but `GET` or
+    /// `HEAD`.
+    pub(super) fn refusal(&self, method: &Method, headers: &HeaderMap) -> Option<Response<Body>> {
+        match self.access(headers) {
+            Some(Access::Full) => None,
+            Some(Access::ReadOnly) if method == Method::GET || method == Method::HEAD => None,
+            Some(Access::ReadOnly) => Some(json(
+                StatusCode::FORBIDDEN,
+                r#"{"message":"the read-only admin token cannot change anything"}"#.to_owned(),
+            )),
+            None => {
+                let mut r = json(
+                    StatusCode::UNAUTHORIZED,
+                    r#"{"message":"Unauthorized"}"#.to_owned(),
+                );
+                r.headers_mut()
+                    .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+                Some(r)
+            }
+        }
+    }
+}
+
+/// What `headers` may do, for a request [`Tokens::refusal`] has let through.
+pub(super) fn access_of(tokens: Option<&Tokens>, headers: &HeaderMap) -> Access {
+    tokens
+        .and_then(|t| t.access(headers))
+        .unwrap_or(Access::Full)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens() -> Tokens {
+        Tokens {
+            full: b"Bearer full".to_vec().into(),
+            read_only: Some(b"Bearer look".to_vec().into()),
+        }
+    }
+
+    fn headers(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn the_read_only_token_reads_and_cannot_change() {
+        let t = tokens();
+        assert!(t.refusal(&Method::POST, &headers("Bearer full")).is_none());
+        assert!(t.refusal(&Method::GET, &headers("Bearer look")).is_none());
+        let refused = t.refusal(&Method::POST, &headers("Bearer look")).unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        let refused = t.refusal(&Method::PATCH, &headers("Bearer look")).unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        let unknown = t.refusal(&Method::GET, &headers("Bearer nope")).unwrap();
+        assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+        let missing = t.refusal(&Method::GET, &HeaderMap::new()).unwrap();
+        assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            access_of(Some(&t), &headers("Bearer look")),
+            Access::ReadOnly
+        );
+    }
+}
