@@ -1,7 +1,8 @@
 //! The admin listener: health, readiness, metrics, reload, API keys, IAM credentials
-//! ([`iam`]), cache flushes and the WebSocket `@connections` API, apart from client traffic.
-//! With `admin.token` set, every route but `/health` and `/ready` needs
-//! `Authorization: Bearer TOKEN`.
+//! ([`iam`]), cache flushes, the WebSocket `@connections` API and the admin console
+//! ([`console`], [`console_api`]), apart from client traffic. With `admin.token` set, every
+//! route but `/health`, `/ready` and the console's page needs `Authorization: Bearer TOKEN`
+//! (or `admin.read_only_token`, for `GET` and `HEAD` only).
 
 mod console;
 mod console_api;
@@ -103,6 +104,9 @@ async fn route(
             };
         }
         _ => {}
+    }
+    if let Some(page) = console::asset(req.method(), path) {
+        return page;
     }
     if let Some(refused) = token.and_then(|t| t.refusal(req.method(), req.headers())) {
         return refused;

@@ -1,4 +1,8 @@
-//! The admin tokens.
+//! The admin console's page and the admin tokens.
+//!
+//! `GET /console` and its script and style sheet are embedded in the binary and served without
+//! a token: they hold no data. The page asks for the admin token and sends it as
+//! `Authorization: Bearer TOKEN` on every call it makes (`console_api` and the admin routes).
 //!
 //! [`Tokens`] checks that header: `admin.token` may do everything, `admin.read_only_token` may
 //! only read (`GET` and `HEAD`); anything else it asks for is 403.
@@ -6,9 +10,42 @@
 use super::json;
 use crate::body::Body;
 use crate::config::AdminSettings;
-use http::header::{HeaderValue, AUTHORIZATION};
+use http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderMap, Method, Response, StatusCode};
 use std::sync::Arc;
+
+const INDEX: &str = include_str!("console/index.html");
+const SCRIPT: &str = include_str!("console/console.js");
+const STYLE: &str = include_str!("console/console.css");
+
+/// Answers `GET /console`, `/console/`, `/console/console.js` and `/console/console.css`.
+pub(super) fn asset(method: &Method, path: &str) -> Option<Response<Body>> {
+    if method != Method::GET && method != Method::HEAD {
+        return None;
+    }
+    let (body, content_type) = match path {
+        "/console" | "/console/" => (INDEX, "text/html; charset=utf-8"),
+        "/console/console.js" => (SCRIPT, "text/javascript; charset=utf-8"),
+        "/console/console.css" => (STYLE, "text/css; charset=utf-8"),
+        _ => return None,
+    };
+    let mut r = Response::new(Body::full(body));
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Everything the page loads comes from this listener: no inline script, no other origin.
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    Some(r)
+}
 
 /// What a caller's token lets it do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,5 +163,14 @@ mod tests {
             access_of(Some(&t), &headers("Bearer look")),
             Access::ReadOnly
         );
+    }
+
+    #[test]
+    fn assets_are_the_embedded_files() {
+        let r = asset(&Method::GET, "/console").unwrap();
+        assert_eq!(r.headers()[CONTENT_TYPE], "text/html; charset=utf-8");
+        assert!(asset(&Method::GET, "/console/console.js").is_some());
+        assert!(asset(&Method::POST, "/console").is_none());
+        assert!(asset(&Method::GET, "/console/other").is_none());
     }
 }
