@@ -380,3 +380,29 @@ fn integration_request(
         Integration::Wasm(p) => json!({ "type": "plugin", "plugin": &*p.name }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_is_what_the_body_asks_for() {
+        let r = request(&json!({
+            "method": "POST", "path": "/prod/pets?x=1",
+            "headers": { "x-api-key": "k" }, "body": "hi",
+        }))
+        .unwrap();
+        assert_eq!(r.method(), http::Method::POST);
+        assert_eq!(r.uri(), "/prod/pets?x=1");
+        assert_eq!(r.headers()["host"], "localhost");
+        assert_eq!(r.headers()["x-api-key"], "k");
+        let plain = request(&json!({ "path": "/", "host": "api.example.com" })).unwrap();
+        assert_eq!(plain.method(), http::Method::GET);
+        assert_eq!(plain.headers()["host"], "api.example.com");
+        assert!(request(&json!({ "path": "prod/pets" })).is_err());
+        assert!(request(&json!({ "path": "/", "headers": { "bad name": "v" } })).is_err());
+        assert!(request(&json!({ "path": "/", "headers": ["x"] })).is_err());
+        assert!(request(&json!({ "path": "/", "body": 3 })).is_err());
+        assert!(request(&json!({ "path": "/", "method": "GE T" })).is_err());
+    }
+}
