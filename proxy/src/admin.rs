@@ -6,6 +6,7 @@
 
 mod console;
 mod console_api;
+mod deployments;
 mod iam;
 
 use crate::body::Body;
@@ -115,6 +116,9 @@ async fn route(
     let path = path.to_owned();
     if path.starts_with("/console/api/") {
         return console_api::route(shared, reloader, token, req).await;
+    }
+    if path == "/deployments" || path.starts_with("/deployments/") {
+        return deployments::route(shared, reloader, &method, &path).await;
     }
     if path.starts_with("/iam/") {
         if let Some(r) = iam::route(shared, &method, &path, req.into_body()).await {

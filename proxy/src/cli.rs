@@ -1,5 +1,6 @@
 //! The subcommands other than `serve`, one module each.
 
+pub mod deployments;
 pub mod iam;
 pub mod keys;
 pub mod openapi;

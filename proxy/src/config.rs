@@ -4,6 +4,7 @@
 
 mod api;
 pub mod compile;
+pub mod deploy;
 mod import;
 pub mod reload;
 
@@ -67,6 +68,22 @@ pub fn state_settings(text: &str, path: &Path) -> Option<crate::settings::StateS
     let dir = path.parent().unwrap_or(Path::new("."));
     let state = crate::settings::state(&raw.state, dir, &mut e);
     e.is_empty().then_some(state)
+}
+
+/// The admin listener's settings of the config file at `path`, without compiling its APIs
+/// (the subcommands that call a running gateway's admin API read them).
+pub fn admin_settings(path: &Path) -> Result<Option<AdminSettings>, ConfigErrors> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigErrors::single(path, "", format!("cannot read the file: {e}")))?;
+    let raw = parse(&text, path)?;
+    let mut e = gatehouse_config::Errors::default();
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let settings = crate::settings::compile(&raw, dir, &mut e);
+    if e.is_empty() {
+        Ok(settings.admin)
+    } else {
+        Err(e.into_config_errors(path))
+    }
 }
 
 /// Parses and compiles `text`, reporting errors against `path`.

@@ -41,6 +41,7 @@ pub enum ContextVar {
     ErrorMessageString,
     ErrorResponseType,
     IntegrationError,
+    IsCanaryRequest,
 }
 
 const VARS: &[(&str, ContextVar)] = &[
@@ -69,6 +70,7 @@ const VARS: &[(&str, ContextVar)] = &[
     ("error.responseType", ContextVar::ErrorResponseType),
     ("integration.error", ContextVar::IntegrationError),
     ("integrationErrorMessage", ContextVar::IntegrationError),
+    ("isCanaryRequest", ContextVar::IsCanaryRequest),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,6 +217,11 @@ impl ContextTemplate {
             }
             ErrorResponseType => put(ctx.error.as_ref().map(|e| e.kind.name()).unwrap_or("-")),
             IntegrationError => put(integration_error(ctx)),
+            IsCanaryRequest => put(match ctx.canary {
+                Some(true) => "true",
+                Some(false) => "false",
+                None => "-",
+            }),
         }
     }
 }

@@ -140,6 +140,8 @@ pub struct RequestCtx {
     pub iam: Option<Arc<IamIdentity>>,
     /// The connection's verified client certificate (mutual TLS).
     pub client_cert: Option<Arc<ClientCert>>,
+    /// On a stage with a canary: whether the canary serves this request.
+    pub canary: Option<bool>,
 }
 
 impl RequestCtx {
@@ -177,6 +179,7 @@ impl RequestCtx {
             api_key: None,
             iam: None,
             client_cert: None,
+            canary: None,
         }
     }
 

@@ -152,7 +152,11 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
         plugins: &plugins,
         leases: keys.leases(),
     };
-    let loaded = config::load_str(&text, &config_path, env)?;
+    let deployments =
+        state::deployments::Deployments::new(store.clone(), state::deployments::DEFAULT_HISTORY);
+    // A rollback serves across a restart while the file is the one it replaced.
+    let (serving, kept) = config::deploy::startup_text(&deployments, &config_path, text.clone());
+    let loaded = config::load_str(&serving, &config_path, env)?;
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
@@ -182,7 +186,26 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
         keys,
         iam,
         websockets: websocket::Hub::new(connections, stop_rx.clone(), settings.tunnel_idle_timeout),
+        deployments,
     });
+    let started = {
+        let (shared, path) = (shared.clone(), config_path.clone());
+        tokio::task::spawn_blocking(move || {
+            let file_text = kept.as_ref().map(|_| text.as_str());
+            let d = config::deploy::record(
+                &shared,
+                &path,
+                &serving,
+                file_text,
+                state::deployments::Source::Start,
+                kept.as_ref(),
+            );
+            (d, text)
+        })
+    };
+    let (started, text) = started
+        .await
+        .map_err(|e| io_err("cannot record the deployment")(std::io::Error::other(e)))?;
 
     if let Some(changes) = shared.keys.key_changes() {
         tokio::spawn(follow_key_changes(shared.clone(), changes));
@@ -283,6 +306,9 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
         loaded.fingerprint,
         &text,
     ));
+    if let Some(d) = started {
+        reloader.set_current(d);
+    }
     if let Err(e) = config::reload::watch(reloader.clone(), &loaded.watch_paths) {
         tracing::warn!(error = %e, "cannot watch the config and plugin files; reload with SIGHUP or the admin API");
     }

@@ -63,6 +63,15 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// List the configs a running gateway has served (deployments), show one, or roll back
+    /// to one, through the admin API the config's `admin` section names.
+    Deployments {
+        /// The config file (gatehouse.yaml).
+        #[arg(short, long, value_name = "FILE", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: DeploymentsAction,
+    },
     /// Manage the IAM credentials `AWS_IAM` methods check SigV4 signatures with, in a
     /// config's state store, as `keys` does keys (while a gateway runs on `state.data_dir`,
     /// use the admin API, `/iam/credentials`).
@@ -130,6 +139,21 @@ enum KeysAction {
     Disable { id: String },
     /// Delete a key.
     Delete { id: String },
+}
+
+#[derive(Subcommand)]
+enum DeploymentsAction {
+    /// Every kept deployment, newest first; `*` marks the one serving.
+    List {
+        /// Print the admin API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One deployment and the config text it serves.
+    Show { id: String },
+    /// Serve an earlier deployment's config again, until the config file changes or a reload
+    /// is asked for.
+    Rollback { id: String },
 }
 
 #[derive(Subcommand)]
@@ -252,6 +276,9 @@ fn command(cli: Cli) -> ExitCode {
         },
         Command::Keys { config, action } => report("keys", cli::keys::keys(config, action)),
         Command::Iam { config, action } => report("iam", cli::iam::iam(config, action)),
+        Command::Deployments { config, action } => {
+            report("deployments", cli::deployments::deployments(config, action))
+        }
         Command::Serve { config, workers } => {
             // Each worker is a single-threaded runtime, as each nginx worker process is:
             // tasks never cross threads, so wake-ups cost no cross-core signalling. This

@@ -176,7 +176,9 @@ async fn run(
         Box::pin(authorize::authorize(rt, ctx, call, binding)).await?;
     }
     throttle::check([&rt.account_throttle], "account")?;
-    throttle::check(stage.throttle.as_ref(), "stage")?;
+    // A canary's requests take its stage's throttles.
+    let limits = api.limits_of(matched.stage);
+    throttle::check(api.stages[limits].throttle.as_ref(), "stage")?;
     let admitted = if entry.api_key_required {
         Some(api_key::identify(
             &shared.keys,
@@ -189,7 +191,7 @@ async fn run(
     } else {
         None
     };
-    throttle::check(entry.throttle.as_ref().map(|t| &t[matched.stage]), "method")?;
+    throttle::check(entry.throttle.as_ref().map(|t| &t[limits]), "method")?;
     if let Some(admitted) = &admitted {
         api_key::limit(&shared.keys, admitted).await?;
         ctx.api_key = Some((admitted.key.clone(), admitted.key_id.as_str().into()));

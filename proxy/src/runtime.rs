@@ -79,12 +79,57 @@ pub struct Api {
     pub websocket: Option<Box<crate::websocket::WsApi>>,
 }
 
+impl Api {
+    /// The stage whose throttles stage entry `stage` takes: a canary's is its stage's.
+    pub fn limits_of(&self, stage: usize) -> usize {
+        self.stages[stage].canary_of.unwrap_or(stage)
+    }
+}
+
 #[derive(Debug)]
 pub struct Stage {
     pub name: Box<str>,
     pub variables: Vec<(Box<str>, Box<str>)>,
     pub throttle: Option<Bucket>,
     pub cache: Option<Arc<StageCache>>,
+    /// The stage's canary, when it has one.
+    pub canary: Option<Canary>,
+    /// For a canary: the index of the stage whose canary it is.
+    pub canary_of: Option<usize>,
+}
+
+/// A stage's canary: which share of requests it takes, and the stage entry (after the API's
+/// own stages) that serves them with the canary's variables.
+#[derive(Debug, Clone, Copy)]
+pub struct Canary {
+    /// Requests per million that go to the canary.
+    pub per_million: u32,
+    pub stage: usize,
+}
+
+impl Canary {
+    /// Whether this request goes to the canary: a uniform draw per request.
+    pub fn pick(&self) -> bool {
+        use std::cell::Cell;
+        thread_local! {
+            static STATE: Cell<u64> = Cell::new({
+                use std::hash::{BuildHasher, Hasher};
+                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                h.write_u64(0x9e37_79b9_7f4a_7c15);
+                h.finish() | 1
+            });
+        }
+        let draw = STATE.with(|s| {
+            // xorshift64*
+            let mut x = s.get();
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            s.set(x);
+            x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        });
+        ((draw >> 32) % 1_000_000) < u64::from(self.per_million)
+    }
 }
 
 impl Stage {

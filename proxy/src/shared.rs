@@ -20,6 +20,8 @@ pub struct Shared {
     pub iam: state::iam::IamCredentials,
     /// Open WebSocket connections and pass-through tunnels.
     pub websockets: websocket::Hub,
+    /// The configs loaded so far, in the state store.
+    pub deployments: state::deployments::Deployments,
 }
 
 impl crate::integration::Outbound for Shared {

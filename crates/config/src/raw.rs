@@ -373,6 +373,25 @@ pub struct RawStage {
     pub cache: Option<RawStageCache>,
     #[serde(default)]
     pub variables: IndexMap<String, String>,
+    /// A canary release on this stage (REST APIs).
+    pub canary: Option<RawCanary>,
+}
+
+/// A stage's canary: a share of its requests served with other stage variables, as API
+/// Gateway's `canarySettings`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCanary {
+    /// The share of requests the canary serves, from 0 to 100 (`percentTraffic`).
+    pub percent: f64,
+    /// Stage variables the canary's requests see instead of the stage's
+    /// (`stageVariableOverrides`); the others are the stage's.
+    #[serde(default)]
+    pub variables: IndexMap<String, String>,
+    /// Whether the canary's requests use the stage's response cache (`useStageCache`);
+    /// otherwise they are not cached.
+    #[serde(default)]
+    pub use_stage_cache: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -18,6 +18,7 @@
 //! (token buckets for throttles).
 
 pub mod connections;
+pub mod deployments;
 pub mod iam;
 pub mod keys;
 pub mod lease;

@@ -61,26 +61,28 @@ pub fn api(
     }
     let mut stages = Vec::with_capacity(a.stages.len());
     let mut path_stage = false;
+    // (stage index, share per million, variable overrides, use_stage_cache)
+    let mut canaries = Vec::new();
     e.at("stages", |e| {
         for (name, s) in &a.stages {
             e.at(name, |e| {
                 e.check_name("stage", name);
-                let mut variables = Vec::with_capacity(s.variables.len());
-                for (k, v) in &s.variables {
-                    if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                        e.at("variables", |e| {
-                            e.push_at(k, "expected a variable name of letters, digits or `_`")
-                        });
-                    }
-                    if v.chars().any(char::is_control) {
-                        e.at("variables", |e| {
+                let variables = e.at("variables", |e| stage_variables(&s.variables, e));
+                if let Some(c) = &s.canary {
+                    e.at("canary", |e| {
+                        if a.protocol.as_deref() == Some("websocket") {
+                            e.push("a WebSocket API's stage has no canary (as in API Gateway)");
+                        }
+                        if !(0.0..=100.0).contains(&c.percent) {
                             e.push_at(
-                                k,
-                                "a stage variable value cannot contain control characters",
-                            )
-                        });
-                    }
-                    variables.push((k.as_str().into(), v.as_str().into()));
+                                "percent",
+                                format!("expected a share from 0 to 100, found {}", c.percent),
+                            );
+                        }
+                        let overrides = e.at("variables", |e| stage_variables(&c.variables, e));
+                        let per_million = (c.percent.clamp(0.0, 100.0) * 10_000.0).round() as u32;
+                        canaries.push((stages.len(), per_million, overrides, c.use_stage_cache));
+                    });
                 }
                 match s.base_path.as_deref() {
                     Some(p) => match base_path(p) {
@@ -110,10 +112,38 @@ pub fn api(
                     variables,
                     throttle,
                     cache,
+                    canary: None,
+                    canary_of: None,
                 });
             })
         }
     });
+    // Canaries are stage entries after the API's own (mounts name only those), with the
+    // stage's variables under the canary's overrides, and its cache only when the canary uses
+    // it; they take the stage's throttles (`Api::limits_of`).
+    for (of, per_million, overrides, use_stage_cache) in canaries {
+        let parent = &stages[of];
+        let mut variables = parent.variables.clone();
+        for (k, v) in overrides {
+            match variables.iter_mut().find(|(name, _)| *name == k) {
+                Some(slot) => slot.1 = v,
+                None => variables.push((k, v)),
+            }
+        }
+        let canary = Stage {
+            name: parent.name.clone(),
+            variables,
+            throttle: None,
+            cache: parent.cache.clone().filter(|_| use_stage_cache),
+            canary: None,
+            canary_of: Some(of),
+        };
+        stages[of].canary = Some(Canary {
+            per_million,
+            stage: stages.len(),
+        });
+        stages.push(canary);
+    }
     let views: Vec<StageView<'_>> = stages.iter().map(Stage::view).collect();
     if let (true, Some(prefix)) = (path_stage, prefix) {
         mounts.push(Mount {
@@ -229,6 +259,7 @@ pub fn api(
                             .and_then(|n| e.at("response_mapper", |e| plugin_ref(plugins, n, PluginKind::Mapper, e)));
                         let validation = crate::stage::validate::compile(a, raw_method, &models, &resource.param_names, e);
                         let method_throttle = raw_method.throttle.and_then(|t| e.at("throttle", |e| crate::stage::throttle::compile(t, e))).map(|t| {
+                            // A canary's entry is never used: it takes its stage's (`Api::limits_of`).
                             stages.iter().map(|s| bucket(env.leases, format!("method:{}/{} {m} {path}", a.name, s.name), t)).collect::<Box<[Bucket]>>()
                         });
                         let cache = raw_method
@@ -246,7 +277,11 @@ pub fn api(
                             .map(|s| {
                                 env.metrics.route(RouteKey {
                                     api: a.name.clone(),
-                                    stage: s.name.to_string(),
+                                    // A canary's requests count under `STAGE/Canary`.
+                                    stage: match s.canary_of {
+                                        Some(_) => format!("{}/Canary", s.name),
+                                        None => s.name.to_string(),
+                                    },
                                     resource: path.clone(),
                                     method: m.clone(),
                                 })
@@ -350,4 +385,25 @@ fn loose_param_names(path: &str) -> Box<[Box<str>]> {
         .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
         .map(|n| n.trim_end_matches('+').into())
         .collect()
+}
+
+/// A stage's (or a canary's) `variables`, checked.
+fn stage_variables(
+    raw: &indexmap::IndexMap<String, String>,
+    e: &mut Errors,
+) -> Vec<(Box<str>, Box<str>)> {
+    let mut variables = Vec::with_capacity(raw.len());
+    for (k, v) in raw {
+        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            e.push_at(k, "expected a variable name of letters, digits or `_`");
+        }
+        if v.chars().any(char::is_control) {
+            e.push_at(
+                k,
+                "a stage variable value cannot contain control characters",
+            );
+        }
+        variables.push((k.as_str().into(), v.as_str().into()));
+    }
+    variables
 }

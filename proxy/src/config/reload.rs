@@ -2,8 +2,10 @@
 //! request path and swaps it in atomically. Requests in flight keep the runtime they started
 //! with. A config with errors is refused, logged, and the old one keeps serving.
 
+use super::deploy::{self, RollbackError};
 use super::ConfigErrors;
 use crate::shared::Shared;
+use crate::state::deployments::{Deployment, Source};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -21,6 +23,8 @@ pub struct Reloader {
     /// One reload at a time, so two quick edits apply in order.
     serial: tokio::sync::Mutex<()>,
     watch: Mutex<Watch>,
+    /// The deployment serving now.
+    current: Mutex<Option<Deployment>>,
     /// The last [`HISTORY`] loads, oldest first (the admin console shows them).
     history: Mutex<std::collections::VecDeque<ReloadRecord>>,
 }
@@ -84,6 +88,7 @@ impl Reloader {
             }),
             serial: tokio::sync::Mutex::new(()),
             watch: Mutex::new(Watch::default()),
+            current: Mutex::new(None),
             history: Mutex::new(std::collections::VecDeque::from([ReloadRecord {
                 at_ms: now_ms(),
                 kind: "start",
@@ -155,6 +160,13 @@ impl Reloader {
     /// Reloads the file. Unless `force`, an unchanged file is left alone (editors and file
     /// systems report one save as several events).
     pub async fn reload(&self, force: bool) -> Result<(), ConfigErrors> {
+        self.reload_on(if force { Source::Admin } else { Source::File })
+            .await
+    }
+
+    /// Reloads the file for `source`; a changed file only for [`Source::File`].
+    pub async fn reload_on(&self, source: Source) -> Result<(), ConfigErrors> {
+        let force = source != Source::File;
         let _one_at_a_time = self.serial.lock().await;
         let path = self.path.clone();
         let shared = self.shared.clone();
@@ -171,7 +183,8 @@ impl Reloader {
             if !force && hash == last_hash {
                 return Ok(None);
             }
-            super::load_str(&text, &path, super::CompileEnv::of(&shared)).map(|l| Some((l, hash)))
+            super::load_str(&text, &path, super::CompileEnv::of(&shared))
+                .map(|l| Some((l, hash, text)))
         })
         .await
         .unwrap_or_else(|e| {
@@ -183,40 +196,15 @@ impl Reloader {
         });
         match compiled {
             Ok(None) => Ok(()),
-            Ok(Some((loaded, hash))) => {
-                // The same warnings as at start (imported OpenAPI documents name what they
-                // leave out), so a reload that adds a document says what it does not serve.
-                for w in &loaded.warnings {
-                    tracing::warn!("{w}");
-                }
-                // A shared store does network I/O: off the async workers.
-                let (shared, config_keys, config_iam) = (
-                    self.shared.clone(),
-                    loaded.runtime.config_keys.clone(),
-                    loaded.runtime.config_iam.clone(),
-                );
-                let imported = tokio::task::spawn_blocking(move || {
-                    shared.keys.import(&config_keys)?;
-                    shared.iam.import(&config_iam)
-                })
-                .await;
-                match imported {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        tracing::error!(error = %e, "cannot import the config's api_keys and iam credentials; what is stored stays as it was")
-                    }
-                    Err(e) => tracing::error!(error = %e, "api_keys and iam import task failed"),
-                }
-                self.shared.runtime.store(Arc::new(loaded.runtime));
-                self.watch_files(&loaded.watch_paths);
-                self.shared.metrics.prune();
-                let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-                st.text_hash = hash;
-                if st.fingerprint != loaded.fingerprint {
-                    tracing::warn!("listeners, admin, limits, shutdown, upstream, state or access_log.destination changed: they apply after a restart");
-                }
+            Ok(Some((loaded, hash, text))) => {
+                self.apply(loaded).await;
+                self.state
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .text_hash = hash;
                 tracing::info!(file = %self.path.display(), "config reloaded");
                 self.record(Vec::new());
+                self.deployed(text, None, source, None).await;
                 Ok(())
             }
             Err(errors) => {
@@ -226,11 +214,124 @@ impl Reloader {
             }
         }
     }
+
+    /// Serves a compiled config: imports its keys and credentials, swaps the runtime in, and
+    /// watches its plugin files.
+    async fn apply(&self, loaded: super::Loaded) {
+        // The same warnings as at start (imported OpenAPI documents name what they leave
+        // out), so a reload that adds a document says what it does not serve.
+        for w in &loaded.warnings {
+            tracing::warn!("{w}");
+        }
+        // A shared store does network I/O: off the async workers.
+        let (shared, config_keys, config_iam) = (
+            self.shared.clone(),
+            loaded.runtime.config_keys.clone(),
+            loaded.runtime.config_iam.clone(),
+        );
+        let imported = tokio::task::spawn_blocking(move || {
+            shared.keys.import(&config_keys)?;
+            shared.iam.import(&config_iam)
+        })
+        .await;
+        match imported {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot import the config's api_keys and iam credentials; what is stored stays as it was")
+            }
+            Err(e) => tracing::error!(error = %e, "api_keys and iam import task failed"),
+        }
+        self.shared.runtime.store(Arc::new(loaded.runtime));
+        self.watch_files(&loaded.watch_paths);
+        self.shared.metrics.prune();
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.fingerprint != loaded.fingerprint {
+            tracing::warn!("listeners, admin, limits, shutdown, upstream, state or access_log.destination changed: they apply after a restart");
+        }
+    }
+
+    /// Records a deployment of `text` (off the async workers) and makes it the current one.
+    async fn deployed(
+        &self,
+        text: String,
+        file_text: Option<String>,
+        source: Source,
+        rollback_of: Option<Deployment>,
+    ) -> Option<Deployment> {
+        let (shared, path) = (self.shared.clone(), self.path.clone());
+        let d = tokio::task::spawn_blocking(move || {
+            deploy::record(
+                &shared,
+                &path,
+                &text,
+                file_text.as_deref(),
+                source,
+                rollback_of.as_ref(),
+            )
+        })
+        .await
+        .ok()
+        .flatten();
+        if let Some(d) = &d {
+            self.set_current(d.clone());
+        }
+        d
+    }
+
+    /// The deployment serving now, when the history could record it.
+    pub fn current(&self) -> Option<Deployment> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Notes the deployment serving now (the process's start records it).
+    pub fn set_current(&self, d: Deployment) {
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(d);
+    }
+
+    /// Serves deployment `id`'s config text again, and records that as a new deployment. It
+    /// serves until the config file changes or a reload is asked for.
+    pub async fn rollback(&self, id: &str) -> Result<Deployment, RollbackError> {
+        let _one_at_a_time = self.serial.lock().await;
+        let (shared, path, id) = (self.shared.clone(), self.path.clone(), id.to_owned());
+        let compiled = tokio::task::spawn_blocking(move || {
+            let store = |e: crate::state::StoreError| RollbackError::Store(e.to_string());
+            let target = shared
+                .deployments
+                .get(&id)
+                .map_err(store)?
+                .ok_or(RollbackError::NotFound)?;
+            let text = shared
+                .deployments
+                .text(&id)
+                .map_err(store)?
+                .ok_or(RollbackError::NotFound)?;
+            let loaded = super::load_str(&text, &path, super::CompileEnv::of(&shared))
+                .map_err(RollbackError::Invalid)?;
+            let file_text = std::fs::read_to_string(&path).ok();
+            Ok::<_, RollbackError>((target, text, file_text, loaded))
+        })
+        .await
+        .map_err(|e| RollbackError::Store(format!("rollback task failed: {e}")))??;
+        let (target, text, file_text, loaded) = compiled;
+        self.apply(loaded).await;
+        tracing::info!(deployment = %target.id, "rolled back");
+        self.record(Vec::new());
+        self.deployed(text, file_text, Source::Rollback, Some(target))
+            .await
+            .ok_or_else(|| {
+                RollbackError::Store(
+                    "the rollback serves, but the state store could not record it".into(),
+                )
+            })
+    }
 }
 
 /// Starts watching the config file, the plugin files and SIGHUP.
 pub fn watch(reloader: Arc<Reloader>, plugin_files: &[PathBuf]) -> Result<(), notify::Error> {
-    let (tx, mut rx) = mpsc::channel::<bool>(1);
+    let (tx, mut rx) = mpsc::channel::<Source>(1);
     // SIGHUP first, so that it reloads even when the file watcher cannot start (without a
     // handler, its default action would end the process).
     let fs_tx = tx.clone();
@@ -239,7 +340,7 @@ pub fn watch(reloader: Arc<Reloader>, plugin_files: &[PathBuf]) -> Result<(), no
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {
                     tracing::info!("SIGHUP: reloading config");
-                    let _ = tx.send(true).await;
+                    let _ = tx.send(Source::Signal).await;
                 }
             });
         }
@@ -248,13 +349,16 @@ pub fn watch(reloader: Arc<Reloader>, plugin_files: &[PathBuf]) -> Result<(), no
 
     let looped = reloader.clone();
     tokio::spawn(async move {
-        while let Some(mut force) = rx.recv().await {
+        while let Some(mut source) = rx.recv().await {
             // Let a burst of events from one save settle, then reload once.
             tokio::time::sleep(Duration::from_millis(50)).await;
             while let Ok(f) = rx.try_recv() {
-                force |= f;
+                // A forced reload (signal, plugin file) wins over a config file's change.
+                if source == Source::File {
+                    source = f;
+                }
             }
-            let _ = looped.reload(force).await;
+            let _ = looped.reload_on(source).await;
         }
     });
 
@@ -273,11 +377,11 @@ pub fn watch(reloader: Arc<Reloader>, plugin_files: &[PathBuf]) -> Result<(), no
         let plugins = files.lock().unwrap_or_else(|p| p.into_inner());
         for p in &event.paths {
             if plugins.contains(p) {
-                let _ = fs_tx.try_send(true);
+                let _ = fs_tx.try_send(Source::Plugin);
                 return;
             }
             if p.file_name() == config_name.as_deref() {
-                let _ = fs_tx.try_send(false);
+                let _ = fs_tx.try_send(Source::File);
                 return;
             }
         }

@@ -25,7 +25,14 @@ pub fn route(rt: &Runtime, ctx: &mut RequestCtx) -> Result<Matched, Rejection> {
             .map(|(_, s, _)| s)
     };
     match routed {
-        Ok((api, stage, resource, method, rest_start)) => {
+        Ok((api, mut stage, resource, method, rest_start)) => {
+            if let Some(canary) = rt.apis[api].stages[stage].canary {
+                let picked = canary.pick();
+                if picked {
+                    stage = canary.stage;
+                }
+                ctx.canary = Some(picked);
+            }
             let m = Matched {
                 api,
                 stage,
