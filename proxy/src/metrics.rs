@@ -100,6 +100,30 @@ pub struct WsMetrics {
     pub integration_latency: Histogram,
 }
 
+/// One WebSocket API stage's open connections (a gauge), named `OpenConnections`.
+#[derive(Debug, Default)]
+pub struct WsStageMetrics {
+    pub open_connections: AtomicU64,
+}
+
+impl WsStageMetrics {
+    /// Counts one connection as open until the guard is dropped.
+    pub fn open(self: &Arc<Self>) -> OpenConnection {
+        self.open_connections.fetch_add(1, Relaxed);
+        OpenConnection(self.clone())
+    }
+}
+
+/// One open WebSocket connection, counted in its stage's `OpenConnections` while it lives.
+#[derive(Debug)]
+pub struct OpenConnection(Arc<WsStageMetrics>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.open_connections.fetch_sub(1, Relaxed);
+    }
+}
+
 /// Label values identifying a WebSocket route.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct WsKey {
@@ -141,6 +165,8 @@ pub fn render_store_health(h: gatehouse_state::StoreHealth) -> String {
 pub struct Registry {
     routes: Mutex<BTreeMap<RouteKey, Arc<RouteMetrics>>>,
     websocket: Mutex<BTreeMap<WsKey, Arc<WsMetrics>>>,
+    /// Per WebSocket API stage, keyed by (api, stage).
+    websocket_stages: Mutex<BTreeMap<(String, String), Arc<WsStageMetrics>>>,
 }
 
 impl Registry {
@@ -156,12 +182,30 @@ impl Registry {
         ws.entry(key).or_default().clone()
     }
 
-    /// Drops metrics no compiled config holds any more (call after a swap).
+    /// The metrics of a WebSocket API stage, created on first use. Called while compiling.
+    pub fn websocket_stage(&self, api: &str, stage: &str) -> Arc<WsStageMetrics> {
+        let mut stages = self
+            .websocket_stages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        stages
+            .entry((api.to_owned(), stage.to_owned()))
+            .or_default()
+            .clone()
+    }
+
+    /// Drops metrics no compiled config (or open connection) holds any more (call after a
+    /// swap).
     pub fn prune(&self) {
         let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
         routes.retain(|_, m| Arc::strong_count(m) > 1);
         let mut ws = self.websocket.lock().unwrap_or_else(|p| p.into_inner());
         ws.retain(|_, m| Arc::strong_count(m) > 1);
+        let mut stages = self
+            .websocket_stages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        stages.retain(|_, m| Arc::strong_count(m) > 1);
     }
 
     /// Renders everything in the Prometheus text exposition format.
@@ -236,6 +280,25 @@ impl Registry {
         };
         if ws.is_empty() {
             return;
+        }
+        let stages: Vec<(String, u64)> = {
+            let stages = self
+                .websocket_stages
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            stages
+                .iter()
+                .map(|((api, stage), m)| {
+                    let l = label_set(&[("api", api), ("stage", stage)]);
+                    (l, m.open_connections.load(Relaxed))
+                })
+                .collect()
+        };
+        let name = "gatehouse_websocket_OpenConnections";
+        let _ = writeln!(out, "# HELP {name} WebSocket connections open now.");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for (l, open) in stages {
+            let _ = writeln!(out, "{name}{{{l}}} {open}");
         }
         let counters: [Counter<WsMetrics>; 5] = [
             (
@@ -389,6 +452,28 @@ mod tests {
         assert!(text.contains(&format!("gatehouse_Latency_bucket{{{l},le=\"30000\"}} 2\n")));
         assert!(text.contains(&format!("gatehouse_Latency_bucket{{{l},le=\"+Inf\"}} 3\n")));
         assert!(text.contains(&format!("gatehouse_IntegrationLatency_count{{{l}}} 1\n")));
+    }
+
+    #[test]
+    fn open_connections_is_a_gauge_that_follows_its_guards() {
+        let reg = Registry::default();
+        let key = WsKey {
+            api: "chat".into(),
+            stage: "prod".into(),
+            route: "$connect".into(),
+        };
+        let _route = reg.websocket(key);
+        let stage = reg.websocket_stage("chat", "prod");
+        let (a, b) = (stage.open(), stage.open());
+        let series = "gatehouse_websocket_OpenConnections{api=\"chat\",stage=\"prod\"}";
+        let text = reg.render();
+        assert!(text.contains("# TYPE gatehouse_websocket_OpenConnections gauge\n"));
+        assert!(text.contains(&format!("{series} 2\n")), "{text}");
+        drop(a);
+        assert!(reg.render().contains(&format!("{series} 1\n")));
+        drop((b, stage));
+        reg.prune();
+        assert!(!reg.render().contains(series));
     }
 
     #[test]

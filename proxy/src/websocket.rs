@@ -6,7 +6,7 @@ use crate::auth::authorize::AuthorizerBinding;
 pub use crate::hub::Hub;
 use crate::integration::http_proxy::UriTemplate;
 use crate::integration::StageView;
-use crate::metrics::{Registry, WsKey, WsMetrics};
+use crate::metrics::{Registry, WsKey, WsMetrics, WsStageMetrics};
 use crate::plugin::compile::{plugin_ref, Plugins};
 use crate::plugin::Plugin;
 use crate::plugin::PluginKind;
@@ -35,6 +35,8 @@ pub struct WsApi {
     /// Per stage: messages pushed through `@connections`, as route `@connections` (each
     /// connection holds its stage's at the handshake).
     pub pushed: Box<[Arc<WsMetrics>]>,
+    /// Per stage: its open connections (each connection holds its stage's).
+    pub open: Box<[Arc<WsStageMetrics>]>,
 }
 
 /// One route: its key, an authorizer (only `$connect`) and its integration.
@@ -203,6 +205,10 @@ pub fn compile(
         limits,
         unrouted: Box::default(),
         pushed: metrics("@connections"),
+        open: stages
+            .iter()
+            .map(|s| registry.websocket_stage(&a.name, s.name))
+            .collect(),
     };
     e.at("routes", |e| {
         for (key, r) in &a.routes {
@@ -305,6 +311,7 @@ mod tests {
             limits: Limits::default(),
             unrouted: Box::default(),
             pushed: Box::default(),
+            open: Box::default(),
         }
     }
 

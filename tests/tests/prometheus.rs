@@ -183,8 +183,9 @@ apis:
     )
 }
 
-/// The scripted workload; the expected values are in [`expected`].
-async fn workload(gw: &Gateway, backend: &Backend) {
+/// The scripted workload; the expected values are in [`expected`]. Gives back the connection
+/// it leaves open.
+async fn workload(gw: &Gateway, backend: &Backend) -> WsClient {
     let c = http1_client();
     let base = gw.url("public");
     let get = |path: &str| {
@@ -256,6 +257,11 @@ async fn workload(gw: &Gateway, backend: &Backend) {
         "pushed",
         "the first connection's id"
     );
+
+    // The first connection closes; the second stays open while the caller holds it.
+    first.ws.close(None).await.unwrap();
+    first.ended(WAIT).await;
+    second
 }
 
 /// Each listed metric's series (as a PromQL selector) and its value after [`workload`].
@@ -321,6 +327,10 @@ fn expected() -> Vec<(String, f64)> {
         ws("ClientError", "$default", 1.0),
         ws("ClientError", "$connect", 1.0),
         ws("MessageCount", "@connections", 1.0),
+        (
+            r#"gatehouse_websocket_OpenConnections{api="chat",stage="live"}"#.to_owned(),
+            1.0,
+        ),
     ]
 }
 
@@ -404,7 +414,7 @@ async fn prometheus_scrapes_every_listed_metric_with_the_workloads_values() {
     let admin = gw.admin_url();
     let prometheus = Prometheus::start(admin.trim_start_matches("http://")).await;
 
-    workload(&gw, &backend).await;
+    let _open = workload(&gw, &backend).await;
 
     // Prometheus's latest samples equal the gateway's counts once it has scraped after the
     // workload; each scrape is a second apart.

@@ -76,6 +76,8 @@ struct Conn {
     auth: Option<Arc<AuthContext>>,
     /// Where messages pushed through `@connections` are counted (route `@connections`).
     pushed: Option<Arc<crate::metrics::WsMetrics>>,
+    /// Where the connection is counted while open.
+    open: Option<Arc<crate::metrics::WsStageMetrics>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,6 +192,7 @@ pub async fn handshake(
         domain: ctx.host_name().map(str::to_owned),
         auth: ctx.authorizer.clone(),
         pushed: ws.pushed.get(stage).cloned(),
+        open: ws.open.get(stage).cloned(),
     };
     if let Some(route) = &ws.connect {
         let ev = Event {
@@ -288,6 +291,7 @@ async fn session(
     limits: Limits,
 ) {
     let registry = shared.websockets.registry.clone();
+    let open = conn.open.as_ref().map(crate::metrics::WsStageMetrics::open);
     let mut stop = shared.websockets.stop_signal();
     let ends_at = Instant::now() + limits.max_duration;
     let mut idle_until = Instant::now() + limits.idle_timeout;
@@ -372,6 +376,7 @@ async fn session(
         }
     };
     registry.unregister(&conn.id);
+    drop(open);
     if let Some(code) = ending.send {
         let frame = CloseFrame {
             code,
