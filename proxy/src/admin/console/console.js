@@ -270,7 +270,9 @@ async function poll() {
       call('GET', '/metrics'), call('GET', '/console/api/live'),
     ]);
     const p = parseMetrics(text);
-    state.samples.push({ t: Date.now(), ...p, ws: live.websocketSessions });
+    // The gauge when the gateway exports it; else what this node's hub counts.
+    const open = p.sums.gatehouse_websocket_OpenConnections;
+    state.samples.push({ t: Date.now(), ...p, ws: open !== undefined ? open : live.websocketSessions });
     if (state.samples.length > KEEP_SAMPLES) state.samples.shift();
     if (!$('page-metrics').hidden) renderMetrics();
   } catch (e) {
@@ -331,7 +333,7 @@ function renderMetrics() {
     ['Latency p99 (ms)', fmt(quantile(0.99, lat))],
     ['Cache hit ratio', hits + misses > 0 ? fmt((100 * hits) / (hits + misses)) + ' %' : dash],
     ['Throttled', 'gatehouse_ThrottledCount' in last.sums ? fmt(sum('gatehouse_ThrottledCount'), 0) : 'not reported'],
-    ['WebSocket sessions', fmt(last.ws, 0)],
+    ['WebSocket connections', fmt(last.ws, 0)],
   ];
   for (const [name, value, id] of tiles) {
     totals.append(el('div', {}, el('dt', {}, name), el('dd', { id: id || null }, value)));
@@ -343,7 +345,7 @@ function renderMetrics() {
     ['Errors per second', [['c4', '4XX/s'], ['c5', '5XX/s']]],
     ['Cache hit ratio (%)', [['hitRatio', 'hits %']], 100],
     ['Throttled per second', [['throttled', 'throttled/s']]],
-    ['WebSocket sessions', [['ws', 'open']]],
+    ['WebSocket connections', [['ws', 'open']]],
   ];
   const box = $('charts');
   box.replaceChildren();
