@@ -9,8 +9,10 @@ use serde::Deserialize;
 use std::path::PathBuf;
 
 mod auth;
+mod logs;
 mod state;
 pub use auth::*;
+pub use logs::{RawExecutionLog, RawStageExecutionLog};
 pub use state::{RawOnUnavailable, RawPolicies, RawState};
 
 /// The whole file.
@@ -31,6 +33,9 @@ pub struct RawConfig {
     pub request_id_header: Option<String>,
     #[serde(default)]
     pub access_log: RawAccessLog,
+    /// Where stages' execution logs go.
+    #[serde(default)]
+    pub execution_log: RawExecutionLog,
     /// Account-level throttle (default: API Gateway's 10,000 rps, burst 5,000).
     pub throttle: Option<RawThrottle>,
     #[serde(default)]
@@ -375,6 +380,8 @@ pub struct RawStage {
     pub variables: IndexMap<String, String>,
     /// A canary release on this stage (REST APIs).
     pub canary: Option<RawCanary>,
+    /// Execution logging of this stage's requests (REST APIs); off when absent.
+    pub execution_log: Option<RawStageExecutionLog>,
 }
 
 /// A stage's canary: a share of its requests served with other stage variables, as API
