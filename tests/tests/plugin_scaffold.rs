@@ -1,6 +1,7 @@
 //! Writing a plugin outside the repository: for each language, `gatehouse plugin new` writes a
-//! project into a temporary folder, `gatehouse plugin build` turns it into a checked component
-//! with the installed toolchain, and the real binary serves it. Each language takes another
+//! project against the newest WIT package (`gatehouse:plugin@0.2.0`, with 0.1.0 in `wit/deps/`)
+//! into a temporary folder, `gatehouse plugin build` turns it into a checked component with the
+//! installed toolchain, and the real binary serves it. Each language takes another
 //! world, so every world's template is served once: a Rust authorizer, a C integration, a
 //! JavaScript mapper and a Python WebSocket handler.
 //!
@@ -70,7 +71,12 @@ fn scaffold(name: &str, lang: &str, world: &str) -> (tempfile::TempDir, PathBuf)
     let (ok, out, err) = gatehouse(tmp.path(), &args, Duration::from_secs(30));
     assert!(ok, "plugin new failed:\n{out}{err}");
     let project = tmp.path().join(name);
-    for file in ["WORLD", "README.md", "wit/gatehouse.wit"] {
+    for file in [
+        "WORLD",
+        "README.md",
+        "wit/gatehouse.wit",
+        "wit/deps/gatehouse-plugin-0.1.0.wit",
+    ] {
         assert!(project.join(file).is_file(), "{file} missing");
     }
     let started = Instant::now();
@@ -81,6 +87,10 @@ fn scaffold(name: &str, lang: &str, world: &str) -> (tempfile::TempDir, PathBuf)
         out.contains(&format!("exports the `{world}` world")),
         "{out}{err}"
     );
+    // The authorizer is the one world 0.2.0 changed (it answers a policy).
+    if world == "authorizer" {
+        assert!(out.contains("world of gatehouse:plugin@0.2.0"), "{out}");
+    }
     let component = project.join("dist").join(format!("{name}.wasm"));
     assert!(out.contains(&component.display().to_string()), "{out}");
     assert!(component.is_file());

@@ -50,9 +50,9 @@ pub fn plugin_build(dir: &Path) -> ExitCode {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default();
             println!(
-                "{}: exports the `{}` world of gatehouse:plugin@0.1.0 and links against this gateway (sha256 {}...)",
+                "{}: exports {} and links against this gateway (sha256 {}...)",
                 built.component.display(),
-                built.world.name(),
+                built.exports,
                 built.digest
             );
             println!("serve it with, in gatehouse.yaml:\n");
@@ -80,9 +80,9 @@ pub fn plugin_check(file: &std::path::Path) -> ExitCode {
     match host.load("check", file, gatehouse::plugin::PluginSettings::default()) {
         Ok(p) => {
             println!(
-                "{}: exports the `{}` world of gatehouse:plugin@0.1.0 and links against this gateway (sha256 {}...)",
+                "{}: exports {} and links against this gateway (sha256 {}...)",
                 file.display(),
-                p.kind.name(),
+                exports(&p),
                 p.digest
             );
             ExitCode::SUCCESS
@@ -91,5 +91,21 @@ pub fn plugin_check(file: &std::path::Path) -> ExitCode {
             eprintln!("{}: {msg}", file.display());
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Which world a loaded component exports, with its package version.
+fn exports(plugin: &gatehouse::plugin::Plugin) -> String {
+    use gatehouse::plugin::PluginKind;
+    match plugin.kind {
+        PluginKind::HttpHandler => "the `wasi:http/proxy` world".to_string(),
+        PluginKind::Authorizer if plugin.answers_policy() => {
+            "the `authorizer` world of gatehouse:plugin@0.2.0".to_string()
+        }
+        PluginKind::Authorizer => "the `authorizer` world of gatehouse:plugin@0.1.0".to_string(),
+        kind => format!(
+            "the `{}` world of gatehouse:plugin@0.1.0 (and of 0.2.0, which includes it)",
+            kind.name()
+        ),
     }
 }

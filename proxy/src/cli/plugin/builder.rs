@@ -16,6 +16,8 @@ pub struct Built {
     pub lang: Lang,
     pub world: World,
     pub digest: String,
+    /// Which world of which package version the component exports.
+    pub exports: String,
 }
 
 /// Builds and checks the project in `dir`.
@@ -81,7 +83,7 @@ pub fn build(dir: &Path) -> Result<Built, String> {
         Command::new(&wasm_tools).arg("validate").arg(&component),
         "wasm-tools validate",
     )?;
-    let digest = check(&name, &component, world_name)?;
+    let (digest, exports) = check(&name, &component, world_name)?;
     eprintln!(
         "gatehouse plugin build: {} built in {:.1} s",
         lang.title(),
@@ -92,6 +94,7 @@ pub fn build(dir: &Path) -> Result<Built, String> {
         lang,
         world,
         digest,
+        exports,
     })
 }
 
@@ -277,8 +280,9 @@ fn python(dir: &Path, work: &Path, world: &str, component: &Path) -> Result<(), 
     run(&mut cmd, "componentize-py")
 }
 
-/// Loads the component as the gateway would; it must export the project's world.
-fn check(name: &str, component: &Path, world: &str) -> Result<String, String> {
+/// Loads the component as the gateway would; it must export the project's world. Returns its
+/// digest and which world it exports.
+fn check(name: &str, component: &Path, world: &str) -> Result<(String, String), String> {
     let host = gatehouse::plugin::PluginHost::new(None)
         .map_err(|e| format!("cannot start the WebAssembly engine: {e:#}"))?;
     let plugin = host
@@ -295,5 +299,5 @@ fn check(name: &str, component: &Path, world: &str) -> Result<String, String> {
             plugin.kind.name()
         ));
     }
-    Ok(plugin.digest.clone())
+    Ok((plugin.digest.clone(), super::exports(&plugin)))
 }

@@ -1,12 +1,24 @@
 //! `gatehouse plugin new NAME --lang L --world W`: writes a plugin project that builds outside
-//! this repository: the WIT package (embedded in the binary), `WORLD`, a working plugin of the
-//! world in the chosen language, its build file, a test where the language has a cheap test
-//! runner, and a README with the build and config lines.
+//! this repository: the newest WIT package (embedded in the binary) with the older one it
+//! builds on, `WORLD`, a working plugin of the world in the chosen language, its build file, a
+//! test where the language has a cheap test runner, and a README with the build and config
+//! lines.
 
 use std::path::PathBuf;
 
-/// The WIT package the gateway's host is built from; every project carries a copy.
-const WIT: &str = include_str!("../../../../wit/gatehouse.wit");
+/// The WIT packages every project carries a copy of: `gatehouse:plugin@0.2.0`, the newest
+/// version the gateway's host loads, in `wit/`, and `gatehouse:plugin@0.1.0`, whose interfaces
+/// and worlds it uses, in `wit/deps/` (where WIT tools look for the packages a package uses).
+const WIT: [(&str, &str); 2] = [
+    (
+        "wit/gatehouse.wit",
+        include_str!("../../../../wit/0.2.0/gatehouse.wit"),
+    ),
+    (
+        "wit/deps/gatehouse-plugin-0.1.0.wit",
+        include_str!("../../../../wit/gatehouse.wit"),
+    ),
+];
 
 /// A plugin's source language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -33,7 +45,7 @@ impl Lang {
     }
 }
 
-/// A world of `gatehouse:plugin@0.1.0`.
+/// A world of `gatehouse:plugin@0.2.0`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum World {
     Authorizer,
@@ -137,7 +149,7 @@ fn python_logic(world: World) -> [(&'static str, &'static str); 2] {
 
 /// Every file of a new project, with `{{name}}`, `{{world}}` and `{{config}}` filled in.
 fn files(name: &str, lang: Lang, world: World) -> Vec<(&'static str, String)> {
-    let mut files: Vec<(&'static str, &'static str)> = vec![("wit/gatehouse.wit", WIT)];
+    let mut files: Vec<(&'static str, &'static str)> = WIT.to_vec();
     let readme = match lang {
         Lang::Rust => {
             files.push(("Cargo.toml", include_str!("templates/rust/Cargo.toml.in")));
@@ -274,5 +286,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_wit_is_the_newest_package_with_the_one_it_uses() {
+        let wit = files("demo-plugin", Lang::C, World::Mapper);
+        let text = |path: &str| {
+            wit.iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, t)| t.as_str())
+                .unwrap_or_else(|| panic!("{path} missing"))
+        };
+        assert!(text("wit/gatehouse.wit").contains("package gatehouse:plugin@0.2.0;"));
+        assert!(
+            text("wit/deps/gatehouse-plugin-0.1.0.wit").contains("package gatehouse:plugin@0.1.0;")
+        );
     }
 }

@@ -22,7 +22,7 @@ bool exports_integration_handle(integration_request_t *request, integration_resp
   (void)err;
   integration_string_t name, greeting;
   integration_string_set(&name, "greeting");
-  bool configured = gatehouse_plugin_config_get(&name, &greeting);
+  bool configured = gatehouse_plugin_0_1_0_config_get(&name, &greeting);
   if (!configured) {
     integration_string_set(&greeting, "hello");
   }
@@ -44,7 +44,7 @@ bool exports_integration_handle(integration_request_t *request, integration_resp
   memset(ret, 0, sizeof *ret);
   ret->status = 200;
   ret->headers.len = 1;
-  ret->headers.ptr = malloc(sizeof(gatehouse_plugin_types_multi_value_t));
+  ret->headers.ptr = malloc(sizeof(gatehouse_plugin_0_1_0_types_multi_value_t));
   integration_string_dup(&ret->headers.ptr[0].name, "content-type");
   ret->headers.ptr[0].values.len = 1;
   ret->headers.ptr[0].values.ptr = malloc(sizeof(integration_string_t));

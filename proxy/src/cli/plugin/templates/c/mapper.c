@@ -11,10 +11,10 @@
 #include "mapper.h"
 
 // Appends `x-mapped-by: {{name}}` to a header list. An empty list owns no allocation.
-static void mark(gatehouse_plugin_types_list_multi_value_t *headers) {
+static void mark(gatehouse_plugin_0_1_0_types_list_multi_value_t *headers) {
   void *old = headers->len > 0 ? headers->ptr : NULL;
   headers->ptr = realloc(old, (headers->len + 1) * sizeof *headers->ptr);
-  gatehouse_plugin_types_multi_value_t *h = &headers->ptr[headers->len++];
+  gatehouse_plugin_0_1_0_types_multi_value_t *h = &headers->ptr[headers->len++];
   mapper_string_dup(&h->name, "x-mapped-by");
   h->values.len = 1;
   h->values.ptr = malloc(sizeof(mapper_string_t));

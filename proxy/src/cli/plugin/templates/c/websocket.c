@@ -10,18 +10,18 @@
 
 #include "websocket_handler.h"
 
-bool exports_websocket_handler_handle_event(gatehouse_plugin_websocket_event_t *event,
+bool exports_websocket_handler_handle_event(gatehouse_plugin_0_1_0_websocket_event_t *event,
                                             websocket_handler_option_list_u8_t *ret,
                                             websocket_handler_string_t *err) {
   (void)err;
   memset(ret, 0, sizeof *ret);
-  if (event->event_type == GATEHOUSE_PLUGIN_WEBSOCKET_EVENT_TYPE_MESSAGE) {
+  if (event->event_type == GATEHOUSE_PLUGIN_0_1_0_WEBSOCKET_EVENT_TYPE_MESSAGE) {
     ret->is_some = true;
     ret->val.ptr = event->body.ptr;
     ret->val.len = event->body.len;
     event->body.ptr = NULL;
     event->body.len = 0;
   }
-  gatehouse_plugin_websocket_event_free(event);
+  gatehouse_plugin_0_1_0_websocket_event_free(event);
   return true;
 }

@@ -1,10 +1,11 @@
-// {{name}}: a Gatehouse authorizer in JavaScript. A request is allowed when its `x-api-token`
-// header equals the plugin's `token` setting (principal `user`, context `plugin` = `{{name}}`);
-// another token is denied (403) and a missing one is `unauthorized` (401).
+// {{name}}: a Gatehouse authorizer in JavaScript. A request whose `x-api-token` header equals
+// the plugin's `token` setting gets a policy that allows every method of its stage (principal
+// `user`, context `plugin` = `{{name}}`); another token gets an empty policy, so Gatehouse
+// denies it (403); a missing one is `unauthorized` (401).
 //
 // The imported WIT interfaces are ES modules named by their full name; records are objects
 // with camelCase keys, `option<T>` is a value or null, a `result` export returns its ok value
-// and throws its error, a variant is `{ tag, val }`.
+// and throws its error, a variant is `{ tag, val }`, an enum case is its name as a string.
 
 import config from "gatehouse:plugin/config@0.1.0";
 
@@ -12,6 +13,13 @@ import config from "gatehouse:plugin/config@0.1.0";
 function header(request, name) {
   const h = request.headers.find((h) => h.name === name);
   return h === undefined ? undefined : h.values[0];
+}
+
+// The pattern of every method of the request's stage: its method ARN
+// (`arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH`) cut after the stage, then `/*`.
+function stagePattern(methodArn) {
+  const [apiPart, stage] = methodArn.split("/");
+  return `${apiPart}/${stage}/*`;
 }
 
 export function authorize(request) {
@@ -23,11 +31,13 @@ export function authorize(request) {
   if (expected === null) {
     throw { tag: "failed", val: "config `token` is not set" };
   }
-  const allow = token === expected;
+  if (token !== expected) {
+    return { policy: [], principalId: "anonymous", context: [], usageIdentifierKey: null };
+  }
   return {
-    allow,
-    principalId: allow ? "user" : "anonymous",
-    context: allow ? [{ name: "plugin", value: "{{name}}" }] : [],
+    policy: [{ effect: "allow", resources: [stagePattern(request.context.methodArn)] }],
+    principalId: "user",
+    context: [{ name: "plugin", value: { tag: "text", val: "{{name}}" } }],
     usageIdentifierKey: null,
   };
 }

@@ -1,24 +1,31 @@
 """{{name}}: a Gatehouse authorizer in Python.
 
-A request is allowed when its `x-api-token` header equals the plugin's `token` setting
-(principal `user`, context `plugin` = `{{name}}`); another token is denied (403) and a missing
-one is `unauthorized` (401). The decision itself is in logic.py, which the tests import.
+A request whose `x-api-token` header equals the plugin's `token` setting gets a policy that
+allows every method of its stage (principal `user`, context `plugin` = `{{name}}`); another
+token gets an empty policy, so Gatehouse denies it (403); a missing one is `unauthorized`
+(401). The decision itself is in logic.py, which the tests import.
 
 componentize-py generates the `wit_world` package from wit/: the world's export is a method
 of the class `WitWorld`, records are dataclasses with snake_case fields, and an error result
-is raised as `Err(value)`.
+is raised as `Err(value)`. The world uses the `types` interfaces of both package versions, so
+their modules are named with their version.
 """
 
 import logic
 import wit_world
 from componentize_py_types import Err
 from wit_world.imports import config
-from wit_world.imports.types import (
+from wit_world.imports.gatehouse_plugin_types_0_1_0 import (
     AuthorizerError_Failed,
     AuthorizerError_Unauthorized,
+)
+from wit_world.imports.gatehouse_plugin_types_0_2_0 import (
+    ContextEntry,
     Decision,
-    Pair,
+    Effect,
     Request,
+    Statement,
+    Value_Text,
 )
 
 
@@ -31,10 +38,14 @@ class WitWorld(wit_world.WitWorld):
         outcome = logic.decide(token, expected)
         if outcome == "unauthorized":
             raise Err(AuthorizerError_Unauthorized())
-        allow = outcome == "allow"
+        if outcome == "deny":
+            return Decision(
+                policy=[], principal_id="anonymous", context=[], usage_identifier_key=None
+            )
+        pattern = logic.stage_pattern(request.context.method_arn)
         return Decision(
-            allow=allow,
-            principal_id="user" if allow else "anonymous",
-            context=[Pair(name="plugin", value="{{name}}")] if allow else [],
+            policy=[Statement(effect=Effect.ALLOW, resources=[pattern])],
+            principal_id="user",
+            context=[ContextEntry(name="plugin", value=Value_Text("{{name}}"))],
             usage_identifier_key=None,
         )

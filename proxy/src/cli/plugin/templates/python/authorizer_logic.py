@@ -14,3 +14,10 @@ def decide(token, expected):
     if not token:
         return "unauthorized"
     return "allow" if token == expected else "deny"
+
+
+def stage_pattern(method_arn):
+    """The pattern of every method of the request's stage: its method ARN
+    (`arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH`) cut after the stage, then `/*`.
+    """
+    return "/".join(method_arn.split("/")[:2]) + "/*"

@@ -13,6 +13,12 @@ class DecideTest(unittest.TestCase):
         self.assertEqual(logic.decide(None, "s3cret"), "unauthorized")
         self.assertEqual(logic.decide("", "s3cret"), "unauthorized")
 
+    def test_the_policy_covers_the_stage(self):
+        arn = "arn:aws:execute-api:us-east-1:000000000000:demo/prod/GET/hello"
+        self.assertEqual(
+            logic.stage_pattern(arn), "arn:aws:execute-api:us-east-1:000000000000:demo/prod/*"
+        )
+
     def test_first_value(self):
         headers = [SimpleNamespace(name="x-api-token", values=["a", "b"])]
         self.assertEqual(logic.first_value(headers, "x-api-token"), "a")

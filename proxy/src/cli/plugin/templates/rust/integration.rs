@@ -1,10 +1,10 @@
 //! {{name}}: a Gatehouse integration. It answers every request itself with a line of text:
 //! its `greeting` setting (default `hello`), its name and the request's method and path.
 
-wit_bindgen::generate!({ world: "integration", path: "wit" });
+wit_bindgen::generate!({ world: "integration", path: "wit", generate_all });
 
-use gatehouse::plugin::config;
-use gatehouse::plugin::types::MultiValue;
+use gatehouse::plugin0_1_0::config;
+use gatehouse::plugin0_1_0::types::MultiValue;
 
 struct Plugin;
 

@@ -1,9 +1,9 @@
 //! {{name}}: a Gatehouse mapper. It adds the header `x-mapped-by: {{name}}` to the request
 //! before the integration and to the response after it.
 
-wit_bindgen::generate!({ world: "mapper", path: "wit" });
+wit_bindgen::generate!({ world: "mapper", path: "wit", generate_all });
 
-use gatehouse::plugin::types::MultiValue;
+use gatehouse::plugin0_1_0::types::MultiValue;
 
 struct Plugin;
 

@@ -1,9 +1,9 @@
 //! {{name}}: a Gatehouse WebSocket handler. It sends every message back to its sender and
 //! accepts every connection.
 
-wit_bindgen::generate!({ world: "websocket-handler", path: "wit" });
+wit_bindgen::generate!({ world: "websocket-handler", path: "wit", generate_all });
 
-use gatehouse::plugin::websocket::EventType;
+use gatehouse::plugin0_1_0::websocket::EventType;
 
 struct Plugin;
 
