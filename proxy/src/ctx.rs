@@ -11,7 +11,9 @@ use std::time::{Duration, Instant, SystemTime};
 use uuid::Uuid;
 
 mod client_cert;
+mod exec_trace;
 pub use client_cert::ClientCert;
+pub use exec_trace::{body_text, headers_text, ExecLogSettings, ExecTrace, MAX_TRACED_BODY};
 
 /// Where the router sent the request: indices into the runtime's APIs, stages and resources.
 #[derive(Debug, Clone)]
@@ -102,6 +104,20 @@ impl AuthContext {
     }
 }
 
+/// One event of a WebSocket connection (`$context.eventType`, `routeKey`, `connectionId`,
+/// `messageId`, `connectedAt`).
+#[derive(Debug, Clone)]
+pub struct WsEvent {
+    /// `CONNECT`, `MESSAGE` or `DISCONNECT`.
+    pub event_type: &'static str,
+    pub route_key: Box<str>,
+    pub connection_id: Box<str>,
+    /// A message's id (messages only).
+    pub message_id: Option<Box<str>>,
+    /// Milliseconds since the Unix epoch when the connection was made.
+    pub connected_at: u64,
+}
+
 /// Everything known about one request as it moves through the pipeline.
 #[derive(Debug)]
 pub struct RequestCtx {
@@ -129,6 +145,10 @@ pub struct RequestCtx {
     /// Why the backend's answer body failed after its head was sent.
     pub integration_error: Option<Box<str>>,
     pub error: Option<Rejection>,
+    /// On a stage with an execution log: what the log needs beside this context.
+    pub exec: Option<Box<ExecTrace>>,
+    /// For an event of a WebSocket session: what its access log line tells of it.
+    pub ws_event: Option<Box<WsEvent>>,
     /// Set once an authorizer allowed the request.
     pub authorizer: Option<Arc<AuthContext>>,
     /// Set while the gateway waits for the client's next request body bytes; `None` for a
@@ -174,6 +194,8 @@ impl RequestCtx {
             integration_status: None,
             integration_error: None,
             error: None,
+            exec: None,
+            ws_event: None,
             authorizer: None,
             client_body_waiting: None,
             api_key: None,

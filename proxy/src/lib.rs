@@ -163,6 +163,8 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
     let settings = loaded.settings;
     let access_log = access_log::Sink::open(&settings.access_log)
         .map_err(io_err("cannot open the access log"))?;
+    let execution_log = access_log::Sink::open(&settings.execution_log)
+        .map_err(io_err("cannot open the execution log"))?;
     plugins.use_store(store.clone());
     keys.import(&loaded.runtime.config_keys)
         .map_err(store_err)?;
@@ -183,6 +185,7 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
         metrics,
         plugins,
         access_log,
+        execution_log,
         keys,
         iam,
         websockets: websocket::Hub::new(connections, stop_rx.clone(), settings.tunnel_idle_timeout),
@@ -358,6 +361,9 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
         t.abort();
     }
     if let Some(sink) = &shared.access_log {
+        sink.flush_and_close();
+    }
+    if let Some(sink) = &shared.execution_log {
         sink.flush_and_close();
     }
     flusher.abort();

@@ -16,6 +16,7 @@
 //! integration      integration.rs         http_proxy | mock | wasm
 //! map response     pipeline/map.rs        mapper plugin
 //! (cache store)    stage/cache.rs         successful responses, coalesced per key
+//! (execution log)  pipeline/execution_log.rs  stages with `execution_log`: each decision
 //! observe          pipeline/observe.rs    request id header, metrics, access log: every exit path
 //! ```
 //! A method without an authorizer or mappers pays nothing for them.
@@ -24,6 +25,7 @@
 //! loaded once per request, so a reload never changes a request half-way.
 
 pub mod api_key;
+pub mod execution_log;
 pub mod head;
 pub mod map;
 pub mod observe;
@@ -86,6 +88,9 @@ pub async fn handle_inspected(
             Rejection::new(ResponseType::IntegrationTimeout, "request_timeout elapsed"),
         ),
     };
+    if ctx.exec.is_some() {
+        execution_log::finish(&shared, &rt, &mut ctx, &mut resp).await;
+    }
     if let (true, Some(origin), Some(api)) = (rt.has_cors, &ctx.origin, ctx.api) {
         if let Some(c) = &rt.apis[api].cors {
             c.decorate(origin, resp.headers_mut());
@@ -135,6 +140,7 @@ async fn run(
     let stage = &api.stages[matched.stage];
     let resource = &api.resources[matched.resource];
     let entry = &resource.methods[matched.method];
+    execution_log::start(ctx, stage, &parts.headers);
     if let Some(policy) = &api.policy {
         policy.check(ctx.source_ip, || {
             format!(
@@ -146,6 +152,9 @@ async fn run(
     check_declared_length(rt, &parts)?;
     let (mut body, waiting) = Body::limited(body, rt.max_body_bytes, rt.client_body_timeout);
     ctx.client_body_waiting = waiting;
+    if ctx.exec.as_ref().is_some_and(|t| t.settings.data_trace) {
+        body = execution_log::peek_request(ctx, body).await?;
+    }
     if entry.iam {
         // The signature covers the payload's SHA-256: the body is read first.
         let bytes = read_body(body).await?;

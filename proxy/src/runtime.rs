@@ -96,6 +96,8 @@ pub struct Stage {
     pub canary: Option<Canary>,
     /// For a canary: the index of the stage whose canary it is.
     pub canary_of: Option<usize>,
+    /// The stage's execution log; `None` when off.
+    pub execution_log: Option<crate::ctx::ExecLogSettings>,
 }
 
 /// A stage's canary: which share of requests it takes, and the stage entry (after the API's

@@ -34,6 +34,8 @@ pub struct ServerSettings {
     pub max_connections_per_ip: Option<u32>,
     pub drain_timeout: Duration,
     pub access_log: LogDestination,
+    /// Where stages' execution logs go (`execution_log.destination`, default stderr).
+    pub execution_log: LogDestination,
     pub state: StateSettings,
     /// Backend connection pools.
     pub upstream: gatehouse_upstream::PoolConfig,
@@ -220,21 +222,17 @@ pub fn compile(raw: &RawConfig, dir: &Path, e: &mut Errors) -> ServerSettings {
         )
     });
     let access_log = match raw.access_log.destination.as_deref() {
-        None | Some("stdout") => LogDestination::Stdout,
-        Some("stderr") => LogDestination::Stderr,
-        Some("off") => LogDestination::Off,
-        Some("") => {
-            e.push_at(
-                "access_log",
-                "destination: expected stdout, stderr, off or a file path",
-            );
-            LogDestination::Off
-        }
-        Some(p) => LogDestination::File(dir.join(p)),
+        None => LogDestination::Stdout,
+        Some(other) => e.at("access_log", |e| log_destination(other, dir, e)),
+    };
+    let execution_log = match raw.execution_log.destination.as_deref() {
+        None | Some("stderr") => LogDestination::Stderr,
+        Some(other) => e.at("execution_log", |e| log_destination(other, dir, e)),
     };
     let state = e.at("state", |e| state(&raw.state, dir, e));
     let upstream = e.at("upstream", |e| upstream(&raw.upstream, e));
     ServerSettings {
+        execution_log,
         listeners,
         admin,
         max_header_bytes,
@@ -248,6 +246,20 @@ pub fn compile(raw: &RawConfig, dir: &Path, e: &mut Errors) -> ServerSettings {
         access_log,
         state,
         upstream,
+    }
+}
+
+/// `stdout`, `stderr`, `off` or a file path (relative to the config's folder).
+fn log_destination(s: &str, dir: &Path, e: &mut Errors) -> LogDestination {
+    match s {
+        "stdout" => LogDestination::Stdout,
+        "stderr" => LogDestination::Stderr,
+        "off" => LogDestination::Off,
+        "" => {
+            e.push_at("destination", "expected stdout, stderr, off or a file path");
+            LogDestination::Off
+        }
+        p => LogDestination::File(dir.join(p)),
     }
 }
 

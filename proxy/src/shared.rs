@@ -14,6 +14,8 @@ pub struct Shared {
     pub metrics: metrics::Registry,
     pub plugins: plugin::PluginHost,
     pub access_log: Option<access_log::Sink>,
+    /// Where stages' execution log lines go; `None` when `execution_log.destination` is off.
+    pub execution_log: Option<access_log::Sink>,
     /// API keys and quota counters; they outlive reloads.
     pub keys: state::keys::ApiKeys,
     /// IAM credentials for `AWS_IAM` methods; they outlive reloads.

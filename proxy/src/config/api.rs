@@ -114,6 +114,10 @@ pub fn api(
                     cache,
                     canary: None,
                     canary_of: None,
+                    execution_log: s
+                        .execution_log
+                        .as_ref()
+                        .and_then(|l| e.at("execution_log", |e| execution_log(l, e))),
                 });
             })
         }
@@ -137,6 +141,7 @@ pub fn api(
             cache: parent.cache.clone().filter(|_| use_stage_cache),
             canary: None,
             canary_of: Some(of),
+            execution_log: parent.execution_log,
         };
         stages[of].canary = Some(Canary {
             per_million,
@@ -406,4 +411,27 @@ fn stage_variables(
         variables.push((k.as_str().into(), v.as_str().into()));
     }
     variables
+}
+
+/// A stage's `execution_log`: `None` when its level is `off`.
+fn execution_log(
+    raw: &RawStageExecutionLog,
+    e: &mut Errors,
+) -> Option<crate::ctx::ExecLogSettings> {
+    let errors_only = match raw.level.as_deref().unwrap_or("info") {
+        "info" => false,
+        "error" => true,
+        "off" => return None,
+        other => {
+            e.push_at(
+                "level",
+                format!("expected info, error or off, found `{other}`"),
+            );
+            return None;
+        }
+    };
+    Some(crate::ctx::ExecLogSettings {
+        errors_only,
+        data_trace: raw.data_trace,
+    })
 }
