@@ -155,6 +155,9 @@ async fn route(
         }
         (&Method::GET, "/metrics") => {
             let mut body = shared.metrics.render();
+            if let Some(t) = &shared.tracer {
+                body.push_str(&t.render_metrics());
+            }
             if let Some(h) = shared.keys.store_health() {
                 body.push_str(&crate::metrics::render_store_health(h));
             }

@@ -162,6 +162,8 @@ pub struct RequestCtx {
     pub client_cert: Option<Arc<ClientCert>>,
     /// On a stage with a canary: whether the canary serves this request.
     pub canary: Option<bool>,
+    /// The request's spans, when it is traced.
+    pub trace: crate::trace::RequestTrace,
 }
 
 impl RequestCtx {
@@ -199,6 +201,7 @@ impl RequestCtx {
             authorizer: None,
             client_body_waiting: None,
             api_key: None,
+            trace: crate::trace::RequestTrace::OFF,
             iam: None,
             client_cert: None,
             canary: None,

@@ -24,6 +24,7 @@ pub mod runtime;
 pub mod settings;
 pub mod shared;
 pub mod stage;
+pub mod trace;
 pub mod upstream;
 pub mod websocket;
 
@@ -189,6 +190,7 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
         keys,
         iam,
         websockets: websocket::Hub::new(connections, stop_rx.clone(), settings.tunnel_idle_timeout),
+        tracer: settings.tracing.as_ref().map(trace::Tracer::start),
         deployments,
     });
     let started = {

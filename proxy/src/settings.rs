@@ -39,6 +39,8 @@ pub struct ServerSettings {
     pub state: StateSettings,
     /// Backend connection pools.
     pub upstream: gatehouse_upstream::PoolConfig,
+    /// OpenTelemetry traces; off when `None`.
+    pub tracing: Option<crate::trace::TracingSettings>,
 }
 
 /// Where API keys and quota counts are kept.
@@ -231,6 +233,10 @@ pub fn compile(raw: &RawConfig, dir: &Path, e: &mut Errors) -> ServerSettings {
     };
     let state = e.at("state", |e| state(&raw.state, dir, e));
     let upstream = e.at("upstream", |e| upstream(&raw.upstream, e));
+    let tracing = raw
+        .tracing
+        .as_ref()
+        .and_then(|t| e.at("tracing", |e| crate::trace::compile(t, e)));
     ServerSettings {
         execution_log,
         listeners,
@@ -246,6 +252,7 @@ pub fn compile(raw: &RawConfig, dir: &Path, e: &mut Errors) -> ServerSettings {
         access_log,
         state,
         upstream,
+        tracing,
     }
 }
 

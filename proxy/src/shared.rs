@@ -24,6 +24,8 @@ pub struct Shared {
     pub websockets: websocket::Hub,
     /// The configs loaded so far, in the state store.
     pub deployments: state::deployments::Deployments,
+    /// Records and exports request traces; `None` when tracing is off.
+    pub tracer: Option<std::sync::Arc<crate::trace::Tracer>>,
 }
 
 impl crate::integration::Outbound for Shared {

@@ -54,6 +54,22 @@ pub struct RawConfig {
     /// IAM principals that sign requests to `AWS_IAM` methods (Signature Version 4).
     #[serde(default)]
     pub iam: RawIam,
+    /// OpenTelemetry traces, exported over OTLP/HTTP; off when absent.
+    pub tracing: Option<RawTracing>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTracing {
+    /// The collector's OTLP/HTTP traces URL, e.g. `http://127.0.0.1:4318/v1/traces`.
+    pub otlp_endpoint: String,
+    /// Share of requests recorded (0 to 1, default 1) when the caller's `traceparent` does
+    /// not decide.
+    pub sample: Option<f64>,
+    pub service_name: Option<String>,
+    pub export_interval: Option<String>,
+    /// Finished traces waiting for export (default 4096); more are dropped.
+    pub queue: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -27,14 +27,15 @@ pub fn compile(
     env: CompileEnv<'_>,
 ) -> Result<Loaded, ConfigErrors> {
     let fingerprint = format!(
-        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
         raw.listeners,
         raw.admin,
         raw.limits,
         raw.shutdown,
         raw.access_log.destination,
         raw.state,
-        raw.upstream
+        raw.upstream,
+        raw.tracing
     );
     let dir = file.parent().unwrap_or(Path::new("."));
     let mut e = Errors::default();

@@ -1,0 +1,136 @@
+use super::*;
+
+fn tracer(sample: f64) -> (Tracer, tokio::sync::mpsc::Receiver<Box<Trace>>) {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let t = Tracer {
+        threshold: (sample * u64::MAX as f64) as u64,
+        always: sample >= 1.0,
+        queue: tx,
+        dropped: AtomicU64::new(0),
+        exported: AtomicU64::new(0),
+    };
+    (t, rx)
+}
+
+fn headers(traceparent: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert("traceparent", traceparent.parse().unwrap());
+    h.insert("tracestate", "vendor=1".parse().unwrap());
+    h
+}
+
+const CALLER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+#[test]
+fn the_callers_flag_decides_else_the_ratio() {
+    let (never, _rx) = tracer(0.0);
+    assert!(!never.begin(&HeaderMap::new()).is_on());
+    assert!(never.begin(&headers(CALLER)).is_on());
+    let (always, _rx) = tracer(1.0);
+    assert!(always.begin(&HeaderMap::new()).is_on());
+    assert!(!always
+        .begin(&headers(&CALLER.replace("-01", "-00")))
+        .is_on());
+    let (half, _rx) = tracer(0.5);
+    let on = (0..10_000)
+        .filter(|_| half.begin(&HeaderMap::new()).is_on())
+        .count();
+    assert!((4_000..6_000).contains(&on), "{on}");
+}
+
+#[test]
+fn spans_nest_and_open_ones_end_as_errors() {
+    let (t, mut rx) = tracer(1.0);
+    let mut rt = t.begin(&headers(CALLER));
+    let route = rt.start("route", Kind::Internal);
+    rt.end(route);
+    let cache = rt.start("cache", Kind::Internal);
+    let integration = rt.start("integration", Kind::Client);
+    let mut h = HeaderMap::new();
+    rt.propagate(&mut h, || "backend:80".into());
+    rt.end(cache);
+    let _open = rt.start("map-response", Kind::Internal);
+    rt.attr(integration, "gatehouse.integration", || {
+        Value::Str("http_proxy".into())
+    });
+    t.finish(
+        rt,
+        ServerSpan {
+            name: "GET /pets".into(),
+            status: 502,
+            attrs: vec![("http.response.status_code", Value::Int(502))],
+        },
+    );
+    let trace = rx.try_recv().unwrap();
+    let s = &trace.spans;
+    assert_eq!(s.len(), 5);
+    assert_eq!(trace.remote_parent, Some(0x00f067aa0ba902b7));
+    assert_eq!(
+        (s[1].parent, s[2].parent, s[3].parent, s[4].parent),
+        (0, 0, 2, 0)
+    );
+    assert!(s.iter().all(|s| s.end >= s.start && s.end > 0));
+    assert!(s[0].error && !s[1].error && !s[3].error && s[4].error);
+    let tp = h.get("traceparent").unwrap().to_str().unwrap();
+    assert_eq!(
+        tp,
+        format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{:016x}-01", s[3].id)
+    );
+    assert_eq!(h.get("tracestate").unwrap(), "vendor=1");
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&export::encode("gw \"1\"", &[trace])).unwrap();
+    let rs = &json["resourceSpans"][0];
+    assert_eq!(
+        rs["resource"]["attributes"][0]["value"]["stringValue"],
+        "gw \"1\""
+    );
+    let spans = rs["scopeSpans"][0]["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 5);
+    assert_eq!(spans[0]["name"], "GET /pets");
+    assert_eq!(spans[0]["kind"], 2);
+    assert_eq!(spans[0]["parentSpanId"], "00f067aa0ba902b7");
+    assert_eq!(spans[0]["status"]["code"], 2);
+    assert_eq!(spans[0]["attributes"][0]["value"]["intValue"], "502");
+    assert_eq!(spans[3]["parentSpanId"], spans[2]["spanId"]);
+    assert_eq!(spans[3]["kind"], 3);
+    assert_eq!(spans[3]["attributes"][0]["key"], "server.address");
+    assert_eq!(
+        spans[3]["attributes"][1]["value"]["stringValue"],
+        "http_proxy"
+    );
+    let start: u64 = spans[1]["startTimeUnixNano"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(start > 1_600_000_000_000_000_000);
+}
+
+#[test]
+fn a_full_queue_drops_and_counts() {
+    let (t, _rx) = tracer(1.0);
+    for _ in 0..6 {
+        let rt = t.begin(&HeaderMap::new());
+        t.finish(
+            rt,
+            ServerSpan {
+                name: "GET".into(),
+                status: 200,
+                attrs: Vec::new(),
+            },
+        );
+    }
+    assert_eq!(t.dropped.load(Ordering::Relaxed), 2);
+}
+
+#[test]
+fn off_records_nothing_and_leaves_headers_alone() {
+    let mut off = RequestTrace::OFF;
+    let s = off.start("route", Kind::Internal);
+    assert!(s.is_none());
+    off.end(s);
+    let mut h = headers(CALLER);
+    off.propagate(&mut h, || unreachable!());
+    assert_eq!(h.get("traceparent").unwrap(), CALLER);
+}
