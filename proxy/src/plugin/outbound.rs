@@ -24,6 +24,8 @@ impl HttpClient for PluginUpstreams {
         Box::pin(async move {
             let plain = request.uri().scheme() == Some(&http::uri::Scheme::HTTP)
                 && request.version() != Version::HTTP_2;
+            // Only granted origins get here: the pools gain at most a backend per origin a
+            // config grants.
             match (plain, request.uri().authority().cloned()) {
                 (true, Some(authority)) => h1(&upstreams, &authority, request).await,
                 _ => pooled_client(&upstreams, request, between_frames).await,
