@@ -41,6 +41,27 @@ pub enum Integration {
 }
 
 impl Integration {
+    /// The integration's `type`, as the config names it.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Integration::HttpProxy(_) => "http_proxy",
+            Integration::Http(_) => "http",
+            Integration::Lambda(_) => "lambda",
+            Integration::MappedMock(_) | Integration::Mock(_) => "mock",
+            Integration::Wasm(_) => "wasm",
+        }
+    }
+
+    /// Its span's kind: a client span when it calls out over HTTP.
+    pub fn span_kind(&self) -> crate::trace::Kind {
+        match self {
+            Integration::HttpProxy(_) | Integration::Http(_) | Integration::Lambda(_) => {
+                crate::trace::Kind::Client
+            }
+            _ => crate::trace::Kind::Internal,
+        }
+    }
+
     /// Calls the integration. `stage` selects stage-variable substitutions.
     pub async fn invoke(
         &self,

@@ -42,10 +42,12 @@ use crate::body::{read_body, Body};
 use crate::error::{Rejection, ResponseType};
 use crate::runtime::{MethodEntry, Runtime};
 use crate::shared::Shared;
+use crate::trace;
 use ctx::RequestCtx;
 use http::{Request, Response};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use trace::{Kind, Value};
 
 /// What a connection knows about its peer.
 #[derive(Debug, Clone)]
@@ -77,6 +79,9 @@ pub async fn handle_inspected(
     let (parts, body) = req.into_parts();
     let mut ctx = RequestCtx::new(&parts, conn.peer.ip(), conn.tls);
     ctx.client_cert = conn.client_cert;
+    if let Some(tracer) = &shared.tracer {
+        ctx.trace = tracer.begin(&parts.headers);
+    }
     let outcome =
         tokio::time::timeout(rt.request_timeout, run(&shared, &rt, &mut ctx, parts, body)).await;
     let mut resp = match outcome {
@@ -106,6 +111,7 @@ pub async fn handle_inspected(
         );
     }
     inspect(&rt, &ctx, &resp);
+    end_trace(&shared, &rt, &mut ctx, resp.status().as_u16());
     observe::finish(&shared, &rt, ctx, &mut resp);
     resp
 }
@@ -135,7 +141,9 @@ async fn run(
             return Ok(resp);
         }
     }
+    let span = ctx.trace.start("route", Kind::Internal);
     let matched = route::route(rt, ctx)?;
+    ctx.trace.end(span);
     let api = &rt.apis[matched.api];
     let stage = &api.stages[matched.stage];
     let resource = &api.resources[matched.resource];
@@ -182,7 +190,9 @@ async fn run(
             scopes: &entry.authorization_scopes,
             out: &**shared,
         };
+        let span = ctx.trace.start("authorize", Kind::Internal);
         Box::pin(authorize::authorize(rt, ctx, call, binding)).await?;
+        ctx.trace.end(span);
     }
     throttle::check([&rt.account_throttle], "account")?;
     // A canary's requests take its stage's throttles.
@@ -237,10 +247,15 @@ async fn run(
     );
     let ttl = method_cache.ttl.unwrap_or(stage_cache.default_ttl);
     let metrics = &entry.metrics[matched.stage];
+    let span = ctx.trace.start("cache", Kind::Internal);
     let (result, outcome) = Box::pin(stage_cache.serve(key, ttl, refresh, || {
         fetch(shared, rt, ctx, entry, matched.stage, parts, body)
     }))
     .await;
+    let hit = matches!(outcome, cache::Outcome::Hit);
+    ctx.trace
+        .attr(span, "gatehouse.cache.hit", || Value::Bool(hit));
+    ctx.trace.end(span);
     let counter = match outcome {
         cache::Outcome::Hit => &metrics.cache_hits,
         cache::Outcome::Miss => &metrics.cache_misses,
@@ -279,18 +294,81 @@ async fn fetch(
         .map(|_| crate::plugin::convert::request(rt, ctx, &parts.headers, Vec::new()));
     if let Some(mapper) = &entry.request_mapper {
         let bytes = read_body(body).await?;
+        let span = plugin_span(ctx, "map-request", &mapper.name);
         body = Body::full(Box::pin(map::map_request(rt, ctx, mapper, &mut parts, bytes)).await?);
+        ctx.trace.end(span);
     }
-    let resp = entry
-        .integration
+    let integration = &entry.integration;
+    let span = ctx.trace.start("integration", integration.span_kind());
+    ctx.trace.attr(span, "gatehouse.integration", || {
+        Value::Str(integration.type_name().into())
+    });
+    if let crate::integration::Integration::Wasm(plugin) = integration {
+        ctx.trace.attr(span, "gatehouse.plugin", || {
+            Value::Str(plugin.name.to_string().into())
+        });
+    }
+    let resp = integration
         .invoke(rt, shared, ctx, stage, parts, body)
         .await?;
+    ctx.trace.end(span);
     match (&entry.response_mapper, &original) {
         (Some(mapper), Some(original)) => {
-            Box::pin(map::map_response(ctx, mapper, original, resp)).await
+            let span = plugin_span(ctx, "map-response", &mapper.name);
+            let resp = Box::pin(map::map_response(ctx, mapper, original, resp)).await?;
+            ctx.trace.end(span);
+            Ok(resp)
         }
         _ => Ok(resp),
     }
+}
+
+/// Starts the span of a call to plugin `name`.
+fn plugin_span(ctx: &mut RequestCtx, what: &'static str, name: &str) -> Option<trace::SpanRef> {
+    let span = ctx.trace.start(what, Kind::Internal);
+    ctx.trace.attr(span, "gatehouse.plugin", || {
+        Value::Str(name.to_owned().into())
+    });
+    span
+}
+
+/// Ends the request's trace, when it is traced, with the server span's name (`GET
+/// /pets/{id}`, the method alone when no resource matched) and attributes.
+fn end_trace(shared: &Shared, rt: &Runtime, ctx: &mut RequestCtx, status: u16) {
+    let Some(tracer) = shared.tracer.as_ref().filter(|_| ctx.trace.is_on()) else {
+        return;
+    };
+    let names = crate::ctx::RouteInfo::names(rt, ctx);
+    let method = ctx.method.as_str();
+    let str = |s: &str| Value::Str(s.to_owned().into());
+    let mut attrs = vec![
+        ("http.request.method", str(method)),
+        ("url.path", str(ctx.path())),
+        ("http.response.status_code", Value::Int(status.into())),
+        (
+            "gatehouse.request_id",
+            Value::Str(ctx.request_id.to_string().into()),
+        ),
+        (
+            "client.address",
+            Value::Str(ctx.source_ip.to_string().into()),
+        ),
+    ];
+    let name = match names.resource {
+        Some(r) => {
+            attrs.push(("http.route", str(r)));
+            format!("{method} {r}")
+        }
+        None => method.to_owned(),
+    };
+    attrs.extend(names.api.map(|a| ("gatehouse.api", str(a))));
+    attrs.extend(names.stage.map(|s| ("gatehouse.stage", str(s))));
+    let server = trace::ServerSpan {
+        name,
+        status,
+        attrs,
+    };
+    tracer.finish(std::mem::take(&mut ctx.trace), server);
 }
 
 /// Rejects a body whose declared length is over the limit before reading any of it.

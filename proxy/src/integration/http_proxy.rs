@@ -137,6 +137,16 @@ impl UriTemplate {
         self.render_parts(&self.parts, param, query)
     }
 
+    /// The backend's `host[:port]` when no parameter is part of it.
+    pub fn address(&self) -> Option<&str> {
+        let UriPart::Text(first) = self.parts.first()? else {
+            return None;
+        };
+        let rest = first.split_once("://")?.1;
+        let end = rest.find(['/', '?']);
+        (end.is_some() || self.parts.len() == 1).then(|| &rest[..end.unwrap_or(rest.len())])
+    }
+
     /// For a plain `http://` backend with a fixed authority: the authority and the request
     /// target (path and query) rendered like [`Self::render`].
     pub fn render_target<'a>(
@@ -218,6 +228,10 @@ impl HttpProxy {
         headers.remove(header::HOST);
         headers.remove(header::EXPECT);
         add_forwarded(&mut headers, ctx);
+        let uri = &self.uris[stage];
+        ctx.trace.propagate(&mut headers, || {
+            uri.address().unwrap_or_default().to_owned()
+        });
         let method = self.method.clone().unwrap_or(parts.method);
         if upgrade.is_none() && !self.http2_only {
             if let Some((authority, target)) =
@@ -504,6 +518,9 @@ mod tests {
         let t = UriTemplate::compile("http://b/x?fixed=1", &[], |_| None).unwrap();
         assert_eq!(t.render(|_| None, Some("q=2")), "http://b/x?fixed=1&q=2");
         assert_eq!(t.render(|_| None, None), "http://b/x?fixed=1");
+        assert_eq!(t.address(), Some("b"));
+        let t = UriTemplate::compile("https://b:8443", &[], |_| None).unwrap();
+        assert_eq!(t.address(), Some("b:8443"));
     }
 
     #[test]

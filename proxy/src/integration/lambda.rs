@@ -183,6 +183,10 @@ impl Lambda {
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        let uri = &self.invoke_uris[stage];
+        ctx.trace.propagate(req.headers_mut(), || {
+            uri.authority().map(|a| a.to_string()).unwrap_or_default()
+        });
         let started = Instant::now();
         let (parts_out, payload) = super::exchange(shared, req, MAX_PAYLOAD, self.timeout).await?;
         let status = parts_out.status;
