@@ -8,6 +8,7 @@ mod console;
 mod console_api;
 mod deployments;
 mod iam;
+mod usage;
 
 use crate::body::Body;
 use crate::config::reload::Reloader;
@@ -116,6 +117,9 @@ async fn route(
     let path = path.to_owned();
     if path.starts_with("/console/api/") {
         return console_api::route(shared, reloader, token, req).await;
+    }
+    if method == Method::GET && (path == "/usage" || path.starts_with("/usage/")) {
+        return usage::route(shared, &path, req.uri().query()).await;
     }
     if path == "/deployments" || path.starts_with("/deployments/") {
         return deployments::route(shared, reloader, &method, &path).await;

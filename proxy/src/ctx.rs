@@ -164,6 +164,8 @@ pub struct RequestCtx {
     pub canary: Option<bool>,
     /// The request's spans, when it is traced.
     pub trace: crate::trace::RequestTrace,
+    /// The request body's declared length (`Content-Length`), for usage reports.
+    pub request_length: Option<u64>,
 }
 
 impl RequestCtx {
@@ -201,10 +203,15 @@ impl RequestCtx {
             authorizer: None,
             client_body_waiting: None,
             api_key: None,
-            trace: crate::trace::RequestTrace::OFF,
             iam: None,
             client_cert: None,
             canary: None,
+            trace: crate::trace::RequestTrace::OFF,
+            request_length: parts
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok()),
         }
     }
 

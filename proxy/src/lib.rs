@@ -26,6 +26,7 @@ pub mod shared;
 pub mod stage;
 pub mod trace;
 pub mod upstream;
+pub mod usage;
 pub mod websocket;
 
 pub use gatehouse_openapi as openapi;
@@ -75,10 +76,10 @@ async fn flush_quota_counts(
             _ = stop.changed() => return,
         }
         let s = shared.clone();
-        match tokio::task::spawn_blocking(move || s.keys.flush()).await {
+        match tokio::task::spawn_blocking(move || s.flush_counts()).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cannot write quota counts; retrying at the next flush")
+                tracing::warn!(error = %e, "cannot write quota and usage counts; retrying at the next flush")
             }
             Err(e) => tracing::warn!(error = %e, "quota flush task failed"),
         }
@@ -190,8 +191,9 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
         keys,
         iam,
         websockets: websocket::Hub::new(connections, stop_rx.clone(), settings.tunnel_idle_timeout),
-        tracer: settings.tracing.as_ref().map(trace::Tracer::start),
         deployments,
+        tracer: settings.tracing.as_ref().map(trace::Tracer::start),
+        stage_usage: usage::StageUsage::default(),
     });
     let started = {
         let (shared, path) = (shared.clone(), config_path.clone());
@@ -370,9 +372,9 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
     }
     flusher.abort();
     let last = shared.clone();
-    match tokio::task::spawn_blocking(move || last.keys.flush()).await {
+    match tokio::task::spawn_blocking(move || last.flush_counts()).await {
         Ok(Ok(_)) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "cannot write the last quota counts"),
+        Ok(Err(e)) => tracing::error!(error = %e, "cannot write the last quota and usage counts"),
         Err(e) => tracing::error!(error = %e, "quota flush task failed"),
     }
     tracing::info!("shutdown complete");

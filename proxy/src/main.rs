@@ -63,6 +63,10 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// A running gateway's usage by day (UTC): each stage's requests, bytes, cache use and
+    /// WebSocket minutes and messages, and each usage plan's requests and quota left per API
+    /// key; through the admin API the config's `admin` section names.
+    Usage(UsageArgs),
     /// List the configs a running gateway has served (deployments), show one, or roll back
     /// to one, through the admin API the config's `admin` section names.
     Deployments {
@@ -139,6 +143,36 @@ enum KeysAction {
     Disable { id: String },
     /// Delete a key.
     Delete { id: String },
+}
+
+#[derive(clap::Args)]
+struct UsageArgs {
+    /// The config file (gatehouse.yaml).
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The first day, YYYY-MM-DD (default: today).
+    #[arg(long, value_name = "DATE")]
+    start: Option<String>,
+    /// The last day, YYYY-MM-DD (default: today).
+    #[arg(long, value_name = "DATE")]
+    end: Option<String>,
+    /// One usage plan's report only (its keys, as API Gateway's GetUsage).
+    #[arg(long, value_name = "NAME")]
+    plan: Option<String>,
+    /// With --plan: one key's report only.
+    #[arg(long, value_name = "ID")]
+    key_id: Option<String>,
+    /// `table`, `json` (the admin API's report) or `csv` (the stages' rows; with --plan, the
+    /// keys' rows).
+    #[arg(long, value_enum, default_value_t = UsageFormat::Table)]
+    format: UsageFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum UsageFormat {
+    Table,
+    Json,
+    Csv,
 }
 
 #[derive(Subcommand)]
@@ -279,6 +313,7 @@ fn command(cli: Cli) -> ExitCode {
         Command::Deployments { config, action } => {
             report("deployments", cli::deployments::deployments(config, action))
         }
+        Command::Usage(args) => report("usage", cli::usage::usage(args)),
         Command::Serve { config, workers } => {
             // Each worker is a single-threaded runtime, as each nginx worker process is:
             // tasks never cross threads, so wake-ups cost no cross-core signalling. This

@@ -50,6 +50,9 @@ pub struct RouteMetrics {
     pub integration_errors: AtomicU64,
     pub latency: Histogram,
     pub integration_latency: Histogram,
+    /// Request body bytes (declared lengths) and response bytes, for usage reports.
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
 }
 
 impl RouteMetrics {
@@ -104,23 +107,28 @@ pub struct WsMetrics {
 #[derive(Debug, Default)]
 pub struct WsStageMetrics {
     pub open_connections: AtomicU64,
+    /// Minutes of closed connections, each rounded up to a whole minute (usage reports).
+    pub connection_minutes: AtomicU64,
 }
 
 impl WsStageMetrics {
     /// Counts one connection as open until the guard is dropped.
     pub fn open(self: &Arc<Self>) -> OpenConnection {
         self.open_connections.fetch_add(1, Relaxed);
-        OpenConnection(self.clone())
+        OpenConnection(self.clone(), std::time::Instant::now())
     }
 }
 
-/// One open WebSocket connection, counted in its stage's `OpenConnections` while it lives.
+/// One open WebSocket connection, counted in its stage's `OpenConnections` while it lives,
+/// and in its connection minutes when it closes.
 #[derive(Debug)]
-pub struct OpenConnection(Arc<WsStageMetrics>);
+pub struct OpenConnection(Arc<WsStageMetrics>, std::time::Instant);
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         self.0.open_connections.fetch_sub(1, Relaxed);
+        let minutes = self.1.elapsed().as_secs().div_ceil(60).max(1);
+        self.0.connection_minutes.fetch_add(minutes, Relaxed);
     }
 }
 
@@ -135,6 +143,9 @@ pub struct WsKey {
 /// A metric's name, help text and where to read it from a route's metrics.
 type Counter<M> = (&'static str, &'static str, fn(&M) -> &AtomicU64);
 type HistogramDef<M> = (&'static str, &'static str, fn(&M) -> &Histogram);
+
+/// What one route or WebSocket stage counted for usage reports: (source, api, stage, counts).
+pub type UsageSource = (String, String, String, gatehouse_state::usage::StageCounts);
 
 /// Label values identifying a route.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -192,6 +203,56 @@ impl Registry {
             .entry((api.to_owned(), stage.to_owned()))
             .or_default()
             .clone()
+    }
+
+    /// The usage each route and WebSocket stage counted since it was created, for usage
+    /// reports: `(source, api, stage, counts)`, counts in the order of
+    /// `gatehouse_state::usage::DIMENSIONS`; `source` names the route or stage, so that the
+    /// caller can tell what each added since it last looked. A canary's requests count under
+    /// their stage; requests that matched no API are left out.
+    pub fn usage_sources(&self) -> Vec<UsageSource> {
+        use gatehouse_state::usage::StageCounts;
+        let mut out = Vec::new();
+        let stage_of = |s: &str| s.strip_suffix("/Canary").unwrap_or(s).to_owned();
+        {
+            let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+            for (k, m) in routes.iter().filter(|(k, _)| k.api != "-") {
+                let mut c: StageCounts = Default::default();
+                c[0] = m.count.load(Relaxed);
+                c[1] = m.bytes_in.load(Relaxed);
+                c[2] = m.bytes_out.load(Relaxed);
+                c[3] = m.cache_hits.load(Relaxed);
+                c[4] = m.cache_misses.load(Relaxed);
+                let source = format!("route {} {} {} {}", k.api, k.stage, k.method, k.resource);
+                out.push((source, k.api.clone(), stage_of(&k.stage), c));
+            }
+        }
+        {
+            let stages = self
+                .websocket_stages
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            for ((api, stage), m) in stages.iter() {
+                let mut c: StageCounts = Default::default();
+                c[5] = m.connection_minutes.load(Relaxed);
+                out.push((
+                    format!("ws-stage {api} {stage}"),
+                    api.clone(),
+                    stage.clone(),
+                    c,
+                ));
+            }
+        }
+        {
+            let ws = self.websocket.lock().unwrap_or_else(|p| p.into_inner());
+            for (k, m) in ws.iter() {
+                let mut c: StageCounts = Default::default();
+                c[6] = m.message_count.load(Relaxed);
+                let source = format!("ws {} {} {}", k.api, k.stage, k.route);
+                out.push((source, k.api.clone(), k.stage.clone(), c));
+            }
+        }
+        out
     }
 
     /// Drops metrics no compiled config (or open connection) holds any more (call after a

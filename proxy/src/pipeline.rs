@@ -213,6 +213,9 @@ async fn run(
     throttle::check(entry.throttle.as_ref().map(|t| &t[limits]), "method")?;
     if let Some(admitted) = &admitted {
         api_key::limit(&shared.keys, admitted).await?;
+        shared
+            .keys
+            .count_usage(&admitted.plan.name, &admitted.key_id);
         ctx.api_key = Some((admitted.key.clone(), admitted.key_id.as_str().into()));
     }
 

@@ -1,7 +1,7 @@
 //! What every request and every reload share: the current runtime and what outlives it.
 
 use crate::runtime::Runtime;
-use crate::{access_log, metrics, plugin, state, upstream, websocket};
+use crate::{access_log, metrics, plugin, state, upstream, usage, websocket};
 use arc_swap::ArcSwap;
 
 /// State shared by every request and kept across reloads.
@@ -26,6 +26,17 @@ pub struct Shared {
     pub deployments: state::deployments::Deployments,
     /// Records and exports request traces; `None` when tracing is off.
     pub tracer: Option<std::sync::Arc<crate::trace::Tracer>>,
+    /// What each stage's usage counters had reached when last written to the store.
+    pub stage_usage: usage::StageUsage,
+}
+
+impl Shared {
+    /// Writes the quota counts, the keys' usage and the stages' usage not yet stored.
+    /// Blocking: call it off the async workers.
+    pub fn flush_counts(&self) -> Result<(), state::StoreError> {
+        self.keys.flush()?;
+        self.stage_usage.flush(&self.metrics, self.keys.store())
+    }
 }
 
 impl crate::integration::Outbound for Shared {

@@ -206,6 +206,8 @@ pub struct ApiKeys {
     counters: DashMap<QuotaKey, Arc<Counter>>,
     buckets: moka::sync::Cache<(String, String), Arc<Bucket>>,
     leases: Option<Arc<crate::lease::Leases>>,
+    /// Requests per plan and key by day, for usage reports; written with the quota counts.
+    usage: crate::usage::KeyUsage,
 }
 
 impl std::fmt::Debug for ApiKeys {
@@ -233,6 +235,7 @@ impl ApiKeys {
                 .max_capacity(100_000)
                 .time_to_idle(Duration::from_secs(600))
                 .build(),
+            usage: crate::usage::KeyUsage::default(),
         };
         keys.refresh()?;
         Ok(keys)
@@ -525,8 +528,23 @@ impl ApiKeys {
         Ok(())
     }
 
+    /// Counts one admitted request of `key_id` under `plan` for usage reports.
+    pub fn count_usage(&self, plan: &str, key_id: &str) {
+        self.usage.count(plan, key_id);
+    }
+
+    /// The store the keys live in (usage reports read it).
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
     /// Writes the counts not yet stored; forgets windows that ended over a month ago.
     pub fn flush(&self) -> Result<usize, StoreError> {
+        let usage = self.usage.take(crate::usage::day_start(now_secs()));
+        if let Err(e) = self.store.add_quota(&usage) {
+            self.usage.restore(&usage);
+            return Err(e);
+        }
         let mut batch = Vec::new();
         for entry in &self.counters {
             let n = entry.value().pending.swap(0, Ordering::AcqRel);

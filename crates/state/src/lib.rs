@@ -27,6 +27,7 @@ pub mod redb_store;
 mod redis_channel;
 pub mod redis_connections;
 pub mod redis_store;
+pub mod usage;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -122,7 +122,8 @@ fn api(rt: &Runtime, index: usize, a: &Api) -> Value {
         .map(|(si, s)| {
             let (host, base) = base_path(rt, index, si, &s.name);
             json!({
-                "name": &*s.name,
+                "name": stage_label(s),
+                "canaryPercent": s.canary.map(|c| f64::from(c.per_million) / 10_000.0),
                 "host": host,
                 "basePath": base,
                 "variables": s.variables.iter().map(|(k, v)| (k.to_string(), Value::from(&**v))).collect::<serde_json::Map<_, _>>(),
@@ -199,6 +200,14 @@ fn method(api: &Api, params: &[Box<str>], m: &MethodEntry) -> Value {
     })
 }
 
+/// A stage's name, or `STAGE/Canary` for a stage's canary (as metrics label it).
+fn stage_label(s: &crate::runtime::Stage) -> String {
+    match s.canary_of {
+        Some(_) => format!("{}/Canary", s.name),
+        None => s.name.to_string(),
+    }
+}
+
 /// The integration's type and, per stage, its target with `{param}`s left in.
 pub(super) fn integration(api: &Api, params: &[Box<str>], i: &Integration) -> Value {
     let braced: Vec<String> = params.iter().map(|p| format!("{{{p}}}")).collect();
@@ -207,7 +216,7 @@ pub(super) fn integration(api: &Api, params: &[Box<str>], i: &Integration) -> Va
             .zip(&api.stages)
             .map(|(u, s)| {
                 let uri = u.render(|i| braced.get(i).map(String::as_str), None);
-                (s.name.to_string(), Value::from(uri))
+                (stage_label(s), Value::from(uri))
             })
             .collect::<serde_json::Map<_, _>>()
             .into()
@@ -225,7 +234,7 @@ pub(super) fn integration(api: &Api, params: &[Box<str>], i: &Integration) -> Va
         Integration::Lambda(l) => json!({
             "type": "lambda",
             "uris": l.invoke_uris.iter().zip(&api.stages)
-                .map(|(u, s)| (s.name.to_string(), Value::from(u.to_string())))
+                .map(|(u, s)| (stage_label(s), Value::from(u.to_string())))
                 .collect::<serde_json::Map<_, _>>(),
             "timeoutMs": l.timeout.as_millis() as u64,
         }),

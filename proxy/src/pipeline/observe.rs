@@ -51,6 +51,16 @@ pub fn finish(
     });
     if !websocket {
         metrics.record(ctx.status, throttled, latency, ctx.integration_latency);
+        if let Some(n) = ctx.request_length {
+            metrics
+                .bytes_in
+                .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Some(n) = ctx.response_length {
+            metrics
+                .bytes_out
+                .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     let logs = rt.access_log.is_some() && shared.access_log.is_some();
