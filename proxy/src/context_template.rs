@@ -6,7 +6,7 @@
 //! the line stays valid JSON whatever a client sent.
 
 pub use crate::ctx::Names;
-use crate::ctx::{ClientCert, RequestCtx};
+use crate::ctx::{ClientCert, RequestCtx, WsEvent};
 use std::fmt::Write as _;
 use std::time::UNIX_EPOCH;
 
@@ -42,6 +42,13 @@ pub enum ContextVar {
     ErrorResponseType,
     IntegrationError,
     IsCanaryRequest,
+    /// WebSocket events: `CONNECT`, `MESSAGE` or `DISCONNECT`.
+    EventType,
+    RouteKey,
+    ConnectionId,
+    MessageId,
+    ConnectedAt,
+    MessageDirection,
 }
 
 const VARS: &[(&str, ContextVar)] = &[
@@ -71,6 +78,12 @@ const VARS: &[(&str, ContextVar)] = &[
     ("integration.error", ContextVar::IntegrationError),
     ("integrationErrorMessage", ContextVar::IntegrationError),
     ("isCanaryRequest", ContextVar::IsCanaryRequest),
+    ("eventType", ContextVar::EventType),
+    ("routeKey", ContextVar::RouteKey),
+    ("connectionId", ContextVar::ConnectionId),
+    ("messageId", ContextVar::MessageId),
+    ("connectedAt", ContextVar::ConnectedAt),
+    ("messageDirection", ContextVar::MessageDirection),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,6 +235,28 @@ impl ContextTemplate {
                 Some(false) => "false",
                 None => "-",
             }),
+            EventType | RouteKey | ConnectionId | MessageId | ConnectedAt | MessageDirection => {
+                self.render_ws(var, ctx.ws_event.as_deref(), out)
+            }
+        }
+    }
+
+    /// The variables of a WebSocket event; `-` for a request that is not one.
+    fn render_ws(&self, var: &ContextVar, ev: Option<&WsEvent>, out: &mut String) {
+        use ContextVar::*;
+        let Some(ev) = ev else {
+            out.push('-');
+            return;
+        };
+        let mut put = |s: &str| push_value(out, s, self.json);
+        match var {
+            EventType => put(ev.event_type),
+            RouteKey => put(&ev.route_key),
+            ConnectionId => put(&ev.connection_id),
+            MessageId => put(ev.message_id.as_deref().unwrap_or("-")),
+            MessageDirection => put("IN"),
+            ConnectedAt => put_num(out, ev.connected_at),
+            _ => {}
         }
     }
 }
@@ -406,6 +441,28 @@ mod tests {
         out.clear();
         t.render(&c, Names::default(), &mut out);
         assert_eq!(out, "alice a1 -");
+    }
+
+    #[test]
+    fn websocket_variables_come_from_the_event() {
+        let t = ContextTemplate::compile(
+            "$context.eventType $context.routeKey $context.connectionId $context.messageId $context.connectedAt $context.messageDirection",
+        )
+        .unwrap();
+        let mut c = ctx();
+        let mut out = String::new();
+        t.render(&c, Names::default(), &mut out);
+        assert_eq!(out, "- - - - - -");
+        c.ws_event = Some(Box::new(WsEvent {
+            event_type: "MESSAGE",
+            route_key: "sendmessage".into(),
+            connection_id: "abc".into(),
+            message_id: Some("m1=".into()),
+            connected_at: 17,
+        }));
+        out.clear();
+        t.render(&c, Names::default(), &mut out);
+        assert_eq!(out, "MESSAGE sendmessage abc m1= 17 IN");
     }
 
     #[test]

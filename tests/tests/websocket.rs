@@ -633,3 +633,67 @@ async fn websocket_metrics_count_connects_messages_and_errors() {
     assert_eq!(value("MessageCount", "@connections"), "1");
     assert_eq!(value("ClientError", "$connect"), "0");
 }
+
+/// A WebSocket API's access log has a line per event, as API Gateway's: the connect, each
+/// message with its route and message id, the disconnect; all with the connection's id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_log_has_a_line_per_event() {
+    let backend = Backend::start("events").await;
+    let log = r#"access_log: { destination: access.log, format: '{"requestId":"$context.requestId","eventType":"$context.eventType","routeKey":"$context.routeKey","connectionId":"$context.connectionId","messageId":"$context.messageId","status":"$context.status","integrationLatency":"$context.integrationLatency","stage":"$context.stage"}' }"#;
+    let yaml = config(&backend, "").replace("access_log: { destination: off }", log);
+    let gw = Gateway::start(&yaml);
+    let mut client = WsClient::connect(&ws_url(&gw, "/prod")).await;
+    let id = connect_event(&backend).await["requestContext"]["connectionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    client.send_text(r#"{"action":"ping"}"#).await;
+    assert_eq!(client.recv_text(WAIT).await, "pong");
+    client.send_text(r#"{"action":"echo"}"#).await;
+    assert_eq!(client.recv_text(WAIT).await, r#"{"action":"echo"}"#);
+    let echoed = backend
+        .wait_event(WAIT, |e| e["requestContext"]["routeKey"] == "echo")
+        .await
+        .unwrap();
+    client.ws.close(None).await.unwrap();
+    client.ended(WAIT).await;
+
+    let lines = gw.access_log(4);
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    for l in &lines {
+        assert_eq!(l["connectionId"], id.as_str(), "{l}");
+        assert_eq!(l["stage"], "prod", "{l}");
+    }
+    let kinds: Vec<_> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["eventType"].as_str().unwrap(),
+                l["routeKey"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("CONNECT", "$connect"),
+            ("MESSAGE", "ping"),
+            ("MESSAGE", "echo"),
+            ("DISCONNECT", "$disconnect"),
+        ]
+    );
+    assert_eq!(lines[0]["status"], "101");
+    assert_eq!(lines[0]["messageId"], "-");
+    // Each message has its own id and request id; the integration's event carries both.
+    let (ping, echo) = (&lines[1], &lines[2]);
+    assert_eq!(ping["status"], "200");
+    assert_eq!(ping["integrationLatency"], "-", "none for a mock");
+    assert_ne!(ping["messageId"], "-");
+    assert_ne!(ping["messageId"], echo["messageId"]);
+    assert_eq!(echo["status"], "200");
+    assert_ne!(echo["integrationLatency"], "-");
+    assert_eq!(echo["messageId"], echoed["requestContext"]["messageId"]);
+    assert_eq!(echo["requestId"], echoed["requestContext"]["requestId"]);
+    assert_eq!(lines[3]["status"], "200");
+    assert_eq!(lines[3]["messageId"], "-");
+}

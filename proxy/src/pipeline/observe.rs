@@ -82,7 +82,8 @@ pub fn finish(
     }
 }
 
-fn write_line(shared: &Shared, rt: &Runtime, ctx: &RequestCtx) {
+/// Writes `ctx`'s access log line, when there is an access log (also a WebSocket event's).
+pub fn write_line(shared: &Shared, rt: &Runtime, ctx: &RequestCtx) {
     if let (Some(format), Some(sink)) = (&rt.access_log, &shared.access_log) {
         let mut line = String::with_capacity(512);
         format.render(ctx, rt.names(ctx), &mut line);

@@ -14,9 +14,10 @@
 //! message on; a connection whose API is gone is closed.
 
 mod event;
+mod log;
 
 use crate::body::Body;
-use crate::ctx::{AuthContext, RequestCtx};
+use crate::ctx::{AuthContext, RequestCtx, WsEvent};
 use crate::error::{Rejection, ResponseType};
 use crate::plugin::bindings::types::{MultiValue, RequestContext};
 use crate::plugin::bindings::websocket as wit;
@@ -42,6 +43,7 @@ use tokio_tungstenite::WebSocketStream;
 use crate::integration::http_proxy::is_upgrade;
 use crate::websocket::{Limits, Route, RouteIntegration, WsApi};
 use event::invoke;
+use log::Logged;
 
 /// The initial read buffer of a session.
 const READ_BUFFER_BYTES: usize = 4096;
@@ -73,6 +75,8 @@ struct Conn {
     source_ip: std::net::IpAddr,
     user_agent: Option<String>,
     domain: Option<String>,
+    /// The upgrade request's target (for the events' access log lines).
+    target: http::Uri,
     auth: Option<Arc<AuthContext>>,
     /// Where messages pushed through `@connections` are counted (route `@connections`).
     pushed: Option<Arc<crate::metrics::WsMetrics>>,
@@ -103,6 +107,8 @@ struct Event<'a> {
     kind: EventType,
     route_key: &'a str,
     request_id: uuid::Uuid,
+    /// A message's id (messages only).
+    message_id: Option<&'a str>,
     body: Bytes,
     is_text: bool,
     /// The upgrade request (connect only).
@@ -159,6 +165,16 @@ pub async fn handshake(
         .with_status(StatusCode::UPGRADE_REQUIRED)
         .with_message("Upgrade Required"));
     };
+    // The connection's id is known from here, so that a refused `$connect` names it too.
+    let id = connection_id();
+    let connected_at = now_millis();
+    ctx.ws_event = Some(Box::new(WsEvent {
+        event_type: EventType::Connect.name(),
+        route_key: "$connect".into(),
+        connection_id: id.as_str().into(),
+        message_id: None,
+        connected_at,
+    }));
     let admitted = async {
         if let Some(policy) = &api.policy {
             policy.check(ctx.source_ip, || {
@@ -183,13 +199,14 @@ pub async fn handshake(
     }
 
     let conn = Conn {
-        id: connection_id(),
+        id,
         api: Arc::from(&*api.name),
         stage: Arc::from(&*api.stages[stage].name),
-        connected_at: now_millis(),
+        connected_at,
         source_ip: ctx.source_ip,
         user_agent: header_str(&parts.headers, http::header::USER_AGENT),
         domain: ctx.host_name().map(str::to_owned),
+        target: ctx.uri.clone(),
         auth: ctx.authorizer.clone(),
         pushed: ws.pushed.get(stage).cloned(),
         open: ws.open.get(stage).cloned(),
@@ -200,6 +217,7 @@ pub async fn handshake(
             kind: EventType::Connect,
             route_key: "$connect",
             request_id: ctx.request_id,
+            message_id: None,
             body: Bytes::new(),
             is_text: true,
             request: Some(&parts),
@@ -401,7 +419,8 @@ fn current<'r>(rt: &'r Runtime, conn: &Conn) -> Option<(&'r Api, &'r WsApi, usiz
     Some((api, ws, stage))
 }
 
-/// Routes and runs one message; returns what to send back, if anything.
+/// Routes and runs one message; returns what to send back, if anything. Writes the
+/// message's access log line.
 async fn on_message(
     shared: &Arc<Shared>,
     conn: &Conn,
@@ -409,8 +428,25 @@ async fn on_message(
     is_text: bool,
 ) -> Option<Message> {
     let rt = shared.runtime.load_full();
-    let request_id = uuid::Uuid::new_v4();
-    let Some((api, ws, stage)) = current(&rt, conn) else {
+    let mut logged = Logged::new(EventType::Message, uuid::Uuid::new_v4());
+    logged.message_id = Some(event::message_id());
+    let reply = route_message(shared, &rt, conn, body, is_text, &mut logged).await;
+    log::write(shared, &rt, conn, logged);
+    reply
+}
+
+async fn route_message(
+    shared: &Arc<Shared>,
+    rt: &Runtime,
+    conn: &Conn,
+    body: Bytes,
+    is_text: bool,
+    logged: &mut Logged,
+) -> Option<Message> {
+    let request_id = logged.request_id;
+    // What no route takes is refused, as API Gateway's `Forbidden`.
+    logged.status = 403;
+    let Some((api, ws, stage)) = current(rt, conn) else {
         return Some(error_message("Forbidden", conn, request_id));
     };
     let Some(route) = ws.route_for(&body) else {
@@ -421,17 +457,22 @@ async fn on_message(
         }
         return Some(error_message("Forbidden", conn, request_id));
     };
+    logged.route_key = route.key.to_string();
+    let message_id = logged.message_id.clone();
     let ev = Event {
         conn,
         kind: EventType::Message,
         route_key: &route.key,
         request_id,
+        message_id: message_id.as_deref(),
         body,
         is_text,
         request: None,
         close: None,
     };
-    let answer = invoke(shared, api, stage, route, &ev).await;
+    let answer = logged
+        .integration(route, invoke(shared, api, stage, route, &ev))
+        .await;
     // A reply or an error message goes back to the client: one more message.
     if !matches!(&answer, Ok(a) if a.status.is_success() && a.body.is_none()) {
         if let Some(m) = route.metrics.get(stage) {
@@ -461,28 +502,35 @@ async fn on_message(
     }
 }
 
+/// Runs `$disconnect` (when the API has it) and writes the event's access log line.
 async fn on_disconnect(shared: &Arc<Shared>, conn: &Conn, code: u16, reason: &str) {
     tracing::debug!(connection_id = %conn.id, code, reason, "WebSocket connection closed");
     let rt = shared.runtime.load_full();
-    let Some((api, ws, stage)) = current(&rt, conn) else {
-        return;
-    };
-    let Some(route) = &ws.disconnect else {
-        return;
-    };
-    let ev = Event {
-        conn,
-        kind: EventType::Disconnect,
-        route_key: "$disconnect",
-        request_id: uuid::Uuid::new_v4(),
-        body: Bytes::new(),
-        is_text: true,
-        request: None,
-        close: Some((code, reason)),
-    };
-    if let Err(r) = invoke(shared, api, stage, route, &ev).await {
-        tracing::warn!(connection_id = %conn.id, reason = %r.reason, "$disconnect integration failed");
+    let mut logged = Logged::new(EventType::Disconnect, uuid::Uuid::new_v4());
+    logged.route_key = "$disconnect".into();
+    logged.status = 200;
+    let route =
+        current(&rt, conn).and_then(|(api, ws, stage)| Some((api, ws.disconnect.as_ref()?, stage)));
+    if let Some((api, route, stage)) = route {
+        let ev = Event {
+            conn,
+            kind: EventType::Disconnect,
+            route_key: "$disconnect",
+            request_id: logged.request_id,
+            message_id: None,
+            body: Bytes::new(),
+            is_text: true,
+            request: None,
+            close: Some((code, reason)),
+        };
+        let answer = logged
+            .integration(route, invoke(shared, api, stage, route, &ev))
+            .await;
+        if let Err(r) = answer {
+            tracing::warn!(connection_id = %conn.id, reason = %r.reason, "$disconnect integration failed");
+        }
     }
+    log::write(shared, &rt, conn, logged);
 }
 
 /// API Gateway's error message to a WebSocket caller.

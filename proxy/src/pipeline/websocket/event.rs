@@ -134,8 +134,8 @@ pub(super) fn event_json(api: &Api, stage: usize, ev: &Event<'_>, case: &lambda:
     rc.insert("domainName".into(), domain.into());
     rc.insert("connectionId".into(), conn.id.as_str().into());
     rc.insert("apiId".into(), (*api.name).into());
-    if ev.kind == EventType::Message {
-        rc.insert("messageId".into(), message_id().into());
+    if let Some(id) = ev.message_id {
+        rc.insert("messageId".into(), id.into());
     }
     if let Some((code, reason)) = ev.close {
         rc.insert("disconnectStatusCode".into(), code.into());
@@ -206,7 +206,7 @@ pub(super) fn event_json(api: &Api, stage: usize, ev: &Event<'_>, case: &lambda:
 }
 
 /// A message id shaped like API Gateway's (`R1knPc2ntjMCFIA=`).
-fn message_id() -> String {
+pub(super) fn message_id() -> String {
     lambda::extended_request_id(&uuid::Uuid::new_v4())
 }
 
