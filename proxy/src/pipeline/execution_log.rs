@@ -11,7 +11,7 @@ use crate::body::{Body, BoxError};
 use crate::ctx::{body_text, headers_text, ExecTrace, RequestCtx, RouteInfo, MAX_TRACED_BODY};
 use crate::error::{Rejection, ResponseType};
 use crate::integration::Integration;
-use crate::runtime::{MethodEntry, MethodKey, Runtime, Stage};
+use crate::runtime::{MethodEntry, Runtime, Stage};
 use crate::shared::Shared;
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
@@ -167,7 +167,7 @@ fn lines(rt: &Runtime, ctx: &RequestCtx, trace: &ExecTrace, status: u16) -> Vec<
             out.push(format!("Unauthorized request: {id}"));
         }
     }
-    let method_name = MethodKey::NAMES[entry.key as usize];
+    let method_name = ctx.method.as_str();
     let api_stage = format!("{}/{}", api.name, stage.name);
     let key_refused = refused_by(&[ResponseType::InvalidApiKey, ResponseType::AccessDenied]);
     let before_keys = authorizer_refused || (api.policy.is_some() && key_refused);
