@@ -348,14 +348,8 @@ fn end_trace(shared: &Shared, rt: &Runtime, ctx: &mut RequestCtx, status: u16) {
         ("http.request.method", str(method)),
         ("url.path", str(ctx.path())),
         ("http.response.status_code", Value::Int(status.into())),
-        (
-            "gatehouse.request_id",
-            Value::Str(ctx.request_id.to_string().into()),
-        ),
-        (
-            "client.address",
-            Value::Str(ctx.source_ip.to_string().into()),
-        ),
+        ("gatehouse.request_id", Value::Uuid(ctx.request_id)),
+        ("client.address", Value::Ip(ctx.source_ip)),
     ];
     let name = match names.resource {
         Some(r) => {

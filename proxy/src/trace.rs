@@ -88,6 +88,9 @@ pub struct Tracer {
     threshold: u64,
     always: bool,
     queue: tokio::sync::mpsc::Sender<Box<Trace>>,
+    /// Queued traces at which the exporter is woken before its interval ends.
+    batch_at: usize,
+    batch_ready: tokio::sync::Notify,
     pub(crate) dropped: AtomicU64,
     pub(crate) exported: AtomicU64,
 }
@@ -100,6 +103,8 @@ impl Tracer {
             threshold: (settings.sample * u64::MAX as f64) as u64,
             always: settings.sample >= 1.0,
             queue: tx,
+            batch_at: export::MAX_BATCH.min(settings.queue / 2).max(1),
+            batch_ready: tokio::sync::Notify::new(),
             dropped: AtomicU64::new(0),
             exported: AtomicU64::new(0),
         });
@@ -154,6 +159,8 @@ impl Tracer {
         root.attrs = server.attrs;
         if self.queue.try_send(t).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
+        } else if self.queue.max_capacity() - self.queue.capacity() >= self.batch_at {
+            self.batch_ready.notify_one();
         }
     }
 
@@ -191,12 +198,16 @@ pub enum Kind {
     Client = 3,
 }
 
-/// An attribute's value.
+/// An attribute's value. Ids and addresses are kept as they are and written as text by the
+/// exporter, off the request path.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Str(Cow<'static, str>),
     Int(i64),
     Bool(bool),
+    /// A UUID, written hyphenated.
+    Uuid(uuid::Uuid),
+    Ip(std::net::IpAddr),
 }
 
 /// One request's trace, recorded as the request goes.

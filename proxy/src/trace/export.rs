@@ -1,8 +1,9 @@
 //! The exporter: drains the queue of finished traces, and posts them in batches to the
 //! collector as OTLP/HTTP's JSON encoding of `ExportTraceServiceRequest` (ids in hex, times
-//! as nanosecond strings, enums as numbers). A batch goes when it is full or when the export
-//! interval ticks; a collector that fails or does not answer in time loses that batch, counted
-//! as dropped, and never holds up a request.
+//! as nanosecond strings, enums as numbers). It wakes when the export interval ticks or when a
+//! request finds a batch's worth queued (not for every trace: a wake per request would cost
+//! the request path a task switch); a collector that fails or does not answer in time loses
+//! that batch, counted as dropped, and never holds up a request.
 
 use super::{Kind, Trace, Tracer, TracingSettings, Value};
 use bytes::Bytes;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::Receiver;
 
 /// Most traces in one post.
-const MAX_BATCH: usize = 512;
+pub(super) const MAX_BATCH: usize = 512;
 /// How long the collector has to answer a post.
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -33,39 +34,55 @@ pub(super) async fn run(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut failing = false;
     loop {
-        let room = MAX_BATCH - batch.len();
         tokio::select! {
-            n = queue.recv_many(&mut batch, room) => {
-                if n == 0 {
-                    return;
-                }
-                if batch.len() < MAX_BATCH {
-                    continue;
+            _ = tick.tick() => {}
+            _ = tracer.batch_ready.notified() => {}
+        }
+        loop {
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(t) => batch.push(t),
+                    Err(_) => break,
                 }
             }
-            _ = tick.tick() => {
-                if batch.is_empty() {
-                    continue;
-                }
+            if batch.is_empty() {
+                break;
+            }
+            let more = batch.len() == MAX_BATCH;
+            failing = send(&client, &settings, &tracer, &batch, failing).await;
+            batch.clear();
+            if !more {
+                break;
             }
         }
-        let body = encode(&settings.service_name, &batch);
+    }
+}
+
+/// Posts `batch`; whether the post failed.
+async fn send(
+    client: &HttpClient,
+    settings: &TracingSettings,
+    tracer: &Tracer,
+    batch: &[Box<Trace>],
+    failing: bool,
+) -> bool {
+    {
+        let body = encode(&settings.service_name, batch);
         let sent = batch.len() as u64;
-        batch.clear();
-        match post(&client, &settings.endpoint, body).await {
+        match post(client, &settings.endpoint, body).await {
             Ok(()) => {
                 tracer.exported.fetch_add(sent, Ordering::Relaxed);
                 if failing {
                     tracing::info!(endpoint = %settings.endpoint, "the OTLP collector accepts traces again");
                 }
-                failing = false;
+                false
             }
             Err(why) => {
                 tracer.dropped.fetch_add(sent, Ordering::Relaxed);
                 if !failing {
                     tracing::warn!(endpoint = %settings.endpoint, "cannot export traces: {why}");
                 }
-                failing = true;
+                true
             }
         }
     }
@@ -115,53 +132,92 @@ pub(super) fn encode(service_name: &str, traces: &[Box<Trace>]) -> Vec<u8> {
                 0 => t.remote_parent,
                 _ => Some(t.spans[s.parent as usize].id),
             };
-            let _ = write!(
-                out,
-                r#"{{"traceId":"{:032x}","spanId":"{:016x}","#,
-                t.trace_id, s.id
-            );
+            out.extend_from_slice(br#"{"traceId":""#);
+            hex(&mut out, &t.trace_id.to_be_bytes());
+            out.extend_from_slice(br#"","spanId":""#);
+            hex(&mut out, &s.id.to_be_bytes());
             if let Some(p) = parent {
-                let _ = write!(out, r#""parentSpanId":"{p:016x}","#);
+                out.extend_from_slice(br#"","parentSpanId":""#);
+                hex(&mut out, &p.to_be_bytes());
             }
-            out.extend_from_slice(br#""name":"#);
+            out.extend_from_slice(br#"","name":"#);
             json_str(&mut out, &s.name);
-            let kind = match s.kind {
-                Kind::Internal => 1,
-                Kind::Server => 2,
-                Kind::Client => 3,
-            };
-            let _ = write!(
-                out,
-                r#","kind":{kind},"startTimeUnixNano":"{}","endTimeUnixNano":"{}","attributes":["#,
-                t.unix_ns + s.start,
-                t.unix_ns + s.end
-            );
+            out.extend_from_slice(match s.kind {
+                Kind::Internal => br#","kind":1,"startTimeUnixNano":""#,
+                Kind::Server => br#","kind":2,"startTimeUnixNano":""#,
+                Kind::Client => br#","kind":3,"startTimeUnixNano":""#,
+            });
+            decimal(&mut out, t.unix_ns + s.start);
+            out.extend_from_slice(br#"","endTimeUnixNano":""#);
+            decimal(&mut out, t.unix_ns + s.end);
+            out.extend_from_slice(br#"","attributes":["#);
             for (j, (k, v)) in s.attrs.iter().enumerate() {
                 if j > 0 {
                     out.push(b',');
                 }
-                let _ = write!(out, r#"{{"key":"{k}","value":{{"#);
+                out.extend_from_slice(br#"{"key":""#);
+                out.extend_from_slice(k.as_bytes());
+                out.extend_from_slice(br#"","value":{"#);
                 match v {
                     Value::Str(s) => {
                         out.extend_from_slice(br#""stringValue":"#);
                         json_str(&mut out, s);
                     }
                     Value::Int(n) => {
-                        let _ = write!(out, r#""intValue":"{n}""#);
+                        out.extend_from_slice(br#""intValue":""#);
+                        if *n < 0 {
+                            out.push(b'-');
+                        }
+                        decimal(&mut out, n.unsigned_abs());
+                        out.push(b'"');
                     }
-                    Value::Bool(b) => {
-                        let _ = write!(out, r#""boolValue":{b}"#);
+                    Value::Uuid(id) => {
+                        let mut buf = uuid::Uuid::encode_buffer();
+                        out.extend_from_slice(br#""stringValue":""#);
+                        out.extend_from_slice(id.hyphenated().encode_lower(&mut buf).as_bytes());
+                        out.push(b'"');
                     }
+                    Value::Ip(ip) => {
+                        let _ = write!(out, r#""stringValue":"{ip}""#);
+                    }
+                    Value::Bool(true) => out.extend_from_slice(br#""boolValue":true"#),
+                    Value::Bool(false) => out.extend_from_slice(br#""boolValue":false"#),
                 }
                 out.extend_from_slice(b"}}");
             }
             // Status codes: 0 unset, 2 error.
-            let code = if s.error { 2 } else { 0 };
-            let _ = write!(out, r#"],"status":{{"code":{code}}}}}"#);
+            out.extend_from_slice(match s.error {
+                true => br#"],"status":{"code":2}}"#,
+                false => br#"],"status":{"code":0}}"#,
+            });
         }
     }
     out.extend_from_slice(b"]}]}]}");
     out
+}
+
+/// `bytes` in lowercase hex.
+fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)]);
+        out.push(DIGITS[usize::from(b & 15)]);
+    }
+}
+
+/// `n` in decimal.
+fn decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// `s` as a JSON string, quoted and escaped.

@@ -6,6 +6,8 @@ fn tracer(sample: f64) -> (Tracer, tokio::sync::mpsc::Receiver<Box<Trace>>) {
         threshold: (sample * u64::MAX as f64) as u64,
         always: sample >= 1.0,
         queue: tx,
+        batch_at: 2,
+        batch_ready: tokio::sync::Notify::new(),
         dropped: AtomicU64::new(0),
         exported: AtomicU64::new(0),
     };
