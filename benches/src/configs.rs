@@ -189,6 +189,14 @@ api_keys:
     )
 }
 
+/// [`gatehouse`] without plugins, every request traced and exported to `sink`.
+pub fn traced(ports: &Ports, dir: &Path, sink: std::net::SocketAddr) -> String {
+    format!(
+        "{}tracing: {{ otlp_endpoint: \"http://{sink}/v1/traces\", sample: 1, export_interval: 1s }}\n",
+        gatehouse(ports, dir, None, None)
+    )
+}
+
 pub fn nginx(ports: &Ports, dir: &Path) -> String {
     let d = dir.display();
     let proxy = r#"proxy_pass http://backend;

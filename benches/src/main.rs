@@ -72,6 +72,9 @@ struct Bench {
     /// A second Gatehouse on `redis` (a redis-server of its own), when redis-server is
     /// installed and not `--idle-only`.
     on_redis: Option<(Proc, u16, Proc)>,
+    /// A third Gatehouse tracing every request, its port and its OTLP sink (a second
+    /// bench-backend), when the `trace` scenario is chosen.
+    traced: Option<(Proc, u16, Proc)>,
     /// Last, so that it is removed after the processes using it have stopped.
     dir: tempfile::TempDir,
 }
@@ -82,6 +85,7 @@ impl Bench {
             (Target::Gatehouse, Listener::Tls) => self.ports.gatehouse_tls,
             (Target::Gatehouse, _) => self.ports.gatehouse,
             (Target::GatehouseRedis, _) => self.on_redis.as_ref().map_or(0, |(_, port, _)| *port),
+            (Target::GatehouseTraced, _) => self.traced.as_ref().map_or(0, |(_, port, _)| *port),
             (Target::Nginx, Listener::Plain) => self.ports.nginx,
             (Target::Nginx, Listener::Tls) => self.ports.nginx_tls,
             (Target::Nginx, Listener::H2c) => self.ports.nginx_h2,
@@ -110,6 +114,7 @@ impl Bench {
                 .on_redis
                 .as_ref()
                 .map_or(&self.gatehouse, |(p, _, _)| p),
+            Target::GatehouseTraced => self.traced.as_ref().map_or(&self.gatehouse, |(p, _, _)| p),
             Target::Nginx => self.nginx.as_ref().unwrap_or(&self.gatehouse),
             Target::Direct => &self.backend,
         }
@@ -204,6 +209,16 @@ fn start(args: &Args, plugins: Option<&configs::Plugins>) -> anyhow::Result<Benc
         )?),
         _ => None,
     };
+    let tracing_chosen = args.only.is_empty() || args.only.iter().any(|o| o == "trace");
+    let traced = match !args.idle_only && tracing_chosen {
+        true => Some(start_traced(
+            &bin_dir.join("bench-backend"),
+            &gatehouse_bin,
+            &ports,
+            dir.path(),
+        )?),
+        false => None,
+    };
     Ok(Bench {
         dir,
         ports,
@@ -211,7 +226,34 @@ fn start(args: &Args, plugins: Option<&configs::Plugins>) -> anyhow::Result<Benc
         nginx,
         backend,
         on_redis,
+        traced,
     })
+}
+
+/// A sink for OTLP posts (a bench-backend: it reads each body and answers 200) and a
+/// Gatehouse with the main config that traces every request to it: the Gatehouse process,
+/// its port and the sink.
+fn start_traced(
+    backend_bin: &std::path::Path,
+    gatehouse_bin: &std::path::Path,
+    ports: &configs::Ports,
+    dir: &std::path::Path,
+) -> anyhow::Result<(Proc, u16, Proc)> {
+    let mut sink = Proc::spawn(
+        "OTLP sink",
+        Command::new(backend_bin)
+            .args(["127.0.0.1:0", "1"])
+            .stdout(Stdio::piped()),
+    )?;
+    let sink_addr: SocketAddr = sink.stdout_line("listening ")?.parse()?;
+    let (gatehouse, port) = start_second(
+        gatehouse_bin,
+        ports,
+        dir,
+        ("gatehouse (traced)", "gatehouse-traced.yaml"),
+        |own| configs::traced(own, dir, sink_addr),
+    )?;
+    Ok((gatehouse, port, sink))
 }
 
 /// A redis-server (no persistence) and a second Gatehouse with the same config on it; the
@@ -232,15 +274,7 @@ fn start_on_redis(
             .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::null()),
     )?;
-    let port = free_port()?;
-    let own = configs::Ports {
-        gatehouse: port,
-        gatehouse_tls: free_port()?,
-        ..*ports
-    };
-    let config = dir.join("gatehouse-redis.yaml");
     let url = format!("redis://127.0.0.1:{redis_port}/0");
-    std::fs::write(&config, configs::gatehouse(&own, dir, plugins, Some(&url)))?;
     // redis-server takes a moment to listen; Gatehouse refuses to start without it.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while std::net::TcpStream::connect(("127.0.0.1", redis_port)).is_err() {
@@ -249,11 +283,39 @@ fn start_on_redis(
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    let (gatehouse, port) = start_second(
+        gatehouse_bin,
+        ports,
+        dir,
+        ("gatehouse (redis)", "gatehouse-redis.yaml"),
+        |own| configs::gatehouse(own, dir, plugins, Some(&url)),
+    )?;
+    Ok((gatehouse, port, redis))
+}
+
+/// Another Gatehouse beside the main one, on ports of its own, serving `config` (made for
+/// those ports) from `file` in `dir`; `label` names the process in errors. The process and
+/// its port.
+fn start_second(
+    gatehouse_bin: &std::path::Path,
+    ports: &configs::Ports,
+    dir: &std::path::Path,
+    (label, file): (&'static str, &str),
+    config: impl FnOnce(&configs::Ports) -> String,
+) -> anyhow::Result<(Proc, u16)> {
+    let port = free_port()?;
+    let own = configs::Ports {
+        gatehouse: port,
+        gatehouse_tls: free_port()?,
+        ..*ports
+    };
+    let path = dir.join(file);
+    std::fs::write(&path, config(&own))?;
     let mut gatehouse = Proc::spawn(
-        "gatehouse (redis)",
+        label,
         Command::new(gatehouse_bin)
             .args(["serve", "--workers", "1", "-c"])
-            .arg(&config)
+            .arg(&path)
             .env("RUST_LOG", "warn")
             .env("GATEHOUSE_PLUGIN_CACHE", dir.join("plugin-cache"))
             .stdout(Stdio::null()),
@@ -263,7 +325,7 @@ fn start_on_redis(
         SocketAddr::from(([127, 0, 0, 1], port)),
         "/prod/small",
     )?;
-    Ok((gatehouse, port, redis))
+    Ok((gatehouse, port))
 }
 
 /// The results of one scenario: per arm, one [`Run`] per round.

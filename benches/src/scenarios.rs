@@ -10,6 +10,9 @@ pub enum Target {
     Gatehouse,
     /// The same config on Redis (`state: {backend: redis}`).
     GatehouseRedis,
+    /// The same config with every request traced (`tracing: {sample: 1}`), exported to a
+    /// sink of its own.
+    GatehouseTraced,
     Nginx,
     Direct,
 }
@@ -299,6 +302,24 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             ..plain(
                 "redis",
                 "API key + usage plan throttle and quota + method throttle, small GET",
+                wrk(50),
+                "",
+            )
+        },
+        Scenario {
+            compares: "Gatehouse plain proxy",
+            arms: vec![
+                arm(
+                    "Gatehouse traced",
+                    Target::GatehouseTraced,
+                    Listener::Plain,
+                    "/prod/small",
+                ),
+                GH_PLAIN,
+            ],
+            ..plain(
+                "trace",
+                "Tracing on, 100% sampled, OTLP/HTTP to a sink; small GET, 50 connections",
                 wrk(50),
                 "",
             )
