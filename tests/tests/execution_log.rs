@@ -5,18 +5,12 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use gatehouse_e2e::{http1_client, Backend, Gateway};
+use gatehouse_e2e::{http1_client, Backend, Gateway, BASE};
 use std::time::{Duration, Instant};
 
 fn config(backend: &Backend) -> String {
     format!(
-        r#"
-version: 1
-listeners:
-  - name: public
-    address: 127.0.0.1:0
-access_log: {{ destination: off }}
-execution_log: {{ destination: exec.log }}
+        r#"{BASE}execution_log: {{ destination: exec.log }}
 apis:
   - name: shop
     stages:
