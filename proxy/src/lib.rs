@@ -217,6 +217,7 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
     if let Some(changes) = shared.keys.key_changes() {
         tokio::spawn(follow_key_changes(shared.clone(), changes));
     }
+    tokio::spawn(listener::trim::run(stop_rx.clone()));
     let flusher = tokio::spawn(flush_quota_counts(
         shared.clone(),
         settings.state.flush_interval,

@@ -10,6 +10,7 @@ pub mod h3;
 pub mod keepalive;
 pub mod linger;
 pub mod shape;
+pub mod trim;
 pub mod workers;
 
 use crate::body::RequestBody;

@@ -14,6 +14,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+/// Bytes each direction of a tunnel buffers: a tunnel holds two for its whole life, idle or
+/// not, and WebSocket messages are mostly small (tokio's default is 8 KiB each).
+const TUNNEL_BUFFER: usize = 4096;
+
 /// Answers the client with the backend's `101` and splices the two upgraded connections.
 pub fn tunnel(
     shared: &dyn Outbound,
@@ -36,7 +40,7 @@ pub fn tunnel(
         let mut client = Stamped::new(TokioIo::new(client), &last);
         let mut backend = Stamped::new(TokioIo::new(backend), &last);
         tokio::select! {
-            r = tokio::io::copy_bidirectional(&mut client, &mut backend) => {
+            r = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut backend, TUNNEL_BUFFER, TUNNEL_BUFFER) => {
                 if let Err(e) = r {
                     tracing::debug!(error = %e, "upgrade pass-through ended with an error");
                 }

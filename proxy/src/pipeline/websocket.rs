@@ -328,7 +328,7 @@ async fn session(
                     Some(Ok(Message::Text(text))) => {
                         registry.touch(&conn.id, now_millis());
                         let body = Bytes::from(text);
-                        if let Some(reply) = on_message(&shared, &conn, body, true).await {
+                        if let Some(reply) = Box::pin(on_message(&shared, &conn, body, true)).await {
                             if socket.send(reply).await.is_err() {
                                 break Ending { code: 1006, reason: "Connection lost", send: None };
                             }
@@ -336,7 +336,7 @@ async fn session(
                     }
                     Some(Ok(Message::Binary(body))) => {
                         registry.touch(&conn.id, now_millis());
-                        if let Some(reply) = on_message(&shared, &conn, body, false).await {
+                        if let Some(reply) = Box::pin(on_message(&shared, &conn, body, false)).await {
                             if socket.send(reply).await.is_err() {
                                 break Ending { code: 1006, reason: "Connection lost", send: None };
                             }
@@ -408,7 +408,9 @@ async fn session(
         .await;
     }
     drop(socket);
-    on_disconnect(&shared, &conn, ending.code, ending.reason).await;
+    // Boxed, as each message's handling: an idle session's task is only as large as its
+    // loop.
+    Box::pin(on_disconnect(&shared, &conn, ending.code, ending.reason)).await;
 }
 
 /// Looks the connection's API and stage up in the current runtime.
