@@ -17,8 +17,11 @@ use std::sync::Arc;
 const INDEX: &str = include_str!("console/index.html");
 const SCRIPT: &str = include_str!("console/console.js");
 const STYLE: &str = include_str!("console/console.css");
+const USAGE: &str = include_str!("console/usage.js");
+const DEPLOYMENTS: &str = include_str!("console/deployments.js");
 
-/// Answers `GET /console`, `/console/`, `/console/console.js` and `/console/console.css`.
+/// Answers `GET /console`, `/console/` and the page's scripts and style sheet under
+/// `/console/`.
 pub(super) fn asset(method: &Method, path: &str) -> Option<Response<Body>> {
     if method != Method::GET && method != Method::HEAD {
         return None;
@@ -27,6 +30,8 @@ pub(super) fn asset(method: &Method, path: &str) -> Option<Response<Body>> {
         "/console" | "/console/" => (INDEX, "text/html; charset=utf-8"),
         "/console/console.js" => (SCRIPT, "text/javascript; charset=utf-8"),
         "/console/console.css" => (STYLE, "text/css; charset=utf-8"),
+        "/console/usage.js" => (USAGE, "text/javascript; charset=utf-8"),
+        "/console/deployments.js" => (DEPLOYMENTS, "text/javascript; charset=utf-8"),
         _ => return None,
     };
     let mut r = Response::new(Body::full(body));
@@ -170,6 +175,8 @@ mod tests {
         let r = asset(&Method::GET, "/console").unwrap();
         assert_eq!(r.headers()[CONTENT_TYPE], "text/html; charset=utf-8");
         assert!(asset(&Method::GET, "/console/console.js").is_some());
+        assert!(asset(&Method::GET, "/console/usage.js").is_some());
+        assert!(asset(&Method::GET, "/console/deployments.js").is_some());
         assert!(asset(&Method::POST, "/console").is_none());
         assert!(asset(&Method::GET, "/console/other").is_none());
     }

@@ -1,11 +1,13 @@
 // The Gatehouse admin console: one page, no build step, no outside resources. Every data call
-// sends the admin token (kept in sessionStorage) as `Authorization: Bearer TOKEN`.
+// sends the admin token (kept in sessionStorage) as `Authorization: Bearer TOKEN`. The Usage and
+// Deployments pages are in usage.js and deployments.js, which use this file's helpers.
 'use strict';
 
 const TOKEN_KEY = 'gatehouse-admin-token';
 const POLL_MS = 3000;
 const KEEP_SAMPLES = 60;
-const PAGES = ['apis', 'metrics', 'keys', 'plugins', 'reloads', 'invoke'];
+const PAGES = ['apis', 'metrics', 'keys', 'plugins', 'usage', 'reloads', 'deployments', 'invoke'];
+const READ_ONLY_NOTE = 'Read-only token: creating keys, reloading, rollbacks and test invokes are off.';
 
 const state = {
   token: sessionStorage.getItem(TOKEN_KEY),
@@ -62,7 +64,11 @@ async function call(method, path, body) {
   const text = await r.text();
   let data = text;
   try { data = JSON.parse(text); } catch (_) { /* not JSON: /metrics */ }
-  if (!r.ok) throw new Error((data && data.message) || ('HTTP ' + r.status));
+  if (!r.ok) {
+    const e = new Error((data && data.message) || ('HTTP ' + r.status));
+    e.data = data;
+    throw e;
+  }
   return data;
 }
 
@@ -83,7 +89,7 @@ async function start() {
   badge.textContent = state.access === 'read-only' ? 'read-only' : 'full access';
   badge.className = 'badge ' + state.access;
   for (const b of document.querySelectorAll('.needs-write')) b.disabled = state.access === 'read-only';
-  if (state.access === 'read-only') say('Read-only token: creating keys, reloading and test invokes are off.', true);
+  if (state.access === 'read-only') say(READ_ONLY_NOTE, true);
   else say('');
   await loadConfig();
   poll();
@@ -125,9 +131,10 @@ function show() {
     else a.removeAttribute('aria-current');
   }
   document.title = $(page + '-title').textContent + ' · Gatehouse console';
-  say(state.access === 'read-only' ? 'Read-only token: creating keys, reloading and test invokes are off.' : '', true);
+  say(state.access === 'read-only' ? READ_ONLY_NOTE : '', true);
   ({ apis: renderApis, metrics: renderMetrics, keys: renderKeys, plugins: renderPlugins,
-    reloads: renderReloads, invoke: renderInvoke })[page]();
+    usage: renderUsage, reloads: renderReloads, deployments: renderDeployments,
+    invoke: renderInvoke })[page]();
   $('main').focus({ preventScroll: true });
 }
 window.addEventListener('hashchange', show);
@@ -144,6 +151,12 @@ async function loadConfig() {
 
 const dash = '—';
 function throttleText(t) { return t ? `${t.rate}/s, burst ${t.burst}` : dash; }
+
+// A stage's canary share, on the stage that has one; its canary's entry names it.
+function canaryText(s) {
+  if (s.canaryPercent != null) return `${fmt(s.canaryPercent, 4)} % of requests to ${s.name}/Canary`;
+  return s.name.endsWith('/Canary') ? 'serves the canary share' : dash;
+}
 
 function integrationText(i, stage) {
   switch (i.type) {
@@ -167,14 +180,16 @@ function renderApis() {
   if (c.apis.length === 0) body.append(el('p', {}, 'No APIs are configured.'));
   for (const api of c.apis) {
     const first = api.stages[0] ? api.stages[0].name : '';
-    const stages = table('Stages', ['Stage', 'Served at', 'Throttle', 'Cache', 'Variables'],
+    const canary = api.stages.some((s) => s.canaryPercent != null);
+    const stages = table('Stages', ['Stage', 'Served at', 'Throttle', 'Cache', 'Variables', canary ? 'Canary' : null].filter(Boolean),
       api.stages.map((s) => [
         s.name,
         el('code', {}, (s.host || '') + (s.basePath || '/')),
         throttleText(s.throttle),
         s.cache ? `TTL ${s.cache.ttlSeconds}s` : 'off',
         Object.entries(s.variables).map(([k, v]) => `${k}=${v}`).join(', ') || dash,
-      ]));
+        canary ? canaryText(s) : null,
+      ].filter((c) => c !== null)));
     const rows = [];
     for (const r of api.resources) {
       for (const m of r.methods) {
@@ -625,11 +640,14 @@ $('invoke').addEventListener('submit', async (ev) => {
 
 // ---- start --------------------------------------------------------------------------------
 
-if (state.token !== null) {
-  start();
-} else {
-  // Without a stored token, see whether the admin listener needs one at all.
-  fetch('/console/api/session', { cache: 'no-store' }).then((r) => {
-    if (r.ok) { state.token = ''; start(); } else logout('');
-  }, () => logout('Cannot reach the admin API.'));
-}
+// After every deferred script has run, so that the other pages' code is there.
+document.addEventListener('DOMContentLoaded', () => {
+  if (state.token !== null) {
+    start();
+  } else {
+    // Without a stored token, see whether the admin listener needs one at all.
+    fetch('/console/api/session', { cache: 'no-store' }).then((r) => {
+      if (r.ok) { state.token = ''; start(); } else logout('');
+    }, () => logout('Cannot reach the admin API.'));
+  }
+});
