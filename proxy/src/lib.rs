@@ -13,6 +13,7 @@ pub mod context_template;
 pub mod ctx;
 pub mod error;
 pub mod gateway_responses;
+pub mod heap;
 pub mod hub;
 pub mod integration;
 pub mod listener;
@@ -217,7 +218,7 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
     if let Some(changes) = shared.keys.key_changes() {
         tokio::spawn(follow_key_changes(shared.clone(), changes));
     }
-    tokio::spawn(listener::trim::run(stop_rx.clone()));
+    tokio::spawn(heap::run(stop_rx.clone()));
     let flusher = tokio::spawn(flush_quota_counts(
         shared.clone(),
         settings.state.flush_interval,

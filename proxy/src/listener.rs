@@ -10,7 +10,6 @@ pub mod h3;
 pub mod keepalive;
 pub mod linger;
 pub mod shape;
-pub mod trim;
 pub mod workers;
 
 use crate::body::RequestBody;
@@ -368,6 +367,7 @@ async fn serve<T>(
     if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
+    crate::heap::released();
 }
 
 /// Logs a refused connection, at most once a second with the count since the last line.

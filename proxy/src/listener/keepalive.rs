@@ -203,7 +203,7 @@ where
             return Ok(());
         };
         io = parts.io.into_inner();
-        super::trim::released();
+        crate::heap::released();
         if !parts.read_buf.is_empty() {
             // A copy, so the buffer hyper read into is freed now.
             io.prefix = Bytes::copy_from_slice(&parts.read_buf);

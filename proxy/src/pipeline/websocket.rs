@@ -310,6 +310,8 @@ async fn session(
 ) {
     let registry = shared.websockets.registry.clone();
     let open = conn.open.as_ref().map(crate::metrics::WsStageMetrics::open);
+    // The handshake's HTTP/1.1 buffers are gone.
+    crate::heap::released();
     let mut stop = shared.websockets.stop_signal();
     let ends_at = Instant::now() + limits.max_duration;
     let mut idle_until = Instant::now() + limits.idle_timeout;

@@ -1,9 +1,10 @@
-//! Gives the heap's free pages back to the system once idle HTTP/1.1 connections have released
-//! their buffers ([`super::keepalive`]). The C allocator keeps freed memory for reuse, so
-//! without this a burst of new connections leaves the process as large as it was at the peak
-//! of the burst, long after the connections went idle. A background task checks every second
-//! and trims (on a blocking thread) when at least [`AFTER_RELEASES`] connections released
-//! their buffers since the last trim.
+//! Gives the heap's free pages back to the system once connections have given memory back:
+//! idle HTTP/1.1 connections releasing their buffers (`listener::keepalive`), WebSocket
+//! sessions leaving their handshake's, connections closing. The C allocator keeps freed memory
+//! for reuse, so without this a burst of new connections leaves the process as large as it was
+//! at the peak of the burst, long after the connections went idle or closed. A background task
+//! checks every second and trims (on a blocking thread) when at least [`AFTER_RELEASES`] such
+//! events happened since the last trim.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -14,7 +15,7 @@ pub const AFTER_RELEASES: u64 = 64;
 
 static RELEASES: AtomicU64 = AtomicU64::new(0);
 
-/// Notes that a connection gave its buffers back.
+/// Notes that a connection gave memory back.
 pub fn released() {
     RELEASES.fetch_add(1, Ordering::Relaxed);
 }
