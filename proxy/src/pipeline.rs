@@ -341,31 +341,19 @@ fn end_trace(shared: &Shared, rt: &Runtime, ctx: &mut RequestCtx, status: u16) {
     let Some(tracer) = shared.tracer.as_ref().filter(|_| ctx.trace.is_on()) else {
         return;
     };
+    let trace = std::mem::take(&mut ctx.trace);
     let names = crate::ctx::RouteInfo::names(rt, ctx);
-    let method = ctx.method.as_str();
-    let str = |s: &str| Value::Str(s.to_owned().into());
-    let mut attrs = vec![
-        ("http.request.method", str(method)),
-        ("url.path", str(ctx.path())),
-        ("http.response.status_code", Value::Int(status.into())),
-        ("gatehouse.request_id", Value::Uuid(ctx.request_id)),
-        ("client.address", Value::Ip(ctx.source_ip)),
-    ];
-    let name = match names.resource {
-        Some(r) => {
-            attrs.push(("http.route", str(r)));
-            format!("{method} {r}")
-        }
-        None => method.to_owned(),
-    };
-    attrs.extend(names.api.map(|a| ("gatehouse.api", str(a))));
-    attrs.extend(names.stage.map(|s| ("gatehouse.stage", str(s))));
     let server = trace::ServerSpan {
-        name,
+        method: ctx.method.as_str(),
+        path: ctx.path(),
+        route: names.resource,
+        api: names.api,
+        stage: names.stage,
         status,
-        attrs,
+        request_id: ctx.request_id,
+        client: ctx.source_ip,
     };
-    tracer.finish(std::mem::take(&mut ctx.trace), server);
+    tracer.finish(trace, server);
 }
 
 /// Rejects a body whose declared length is over the limit before reading any of it.

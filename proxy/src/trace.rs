@@ -129,7 +129,7 @@ impl Tracer {
             Some(_) => headers.get(&TRACESTATE).cloned(),
             None => None,
         };
-        let mut spans = Vec::with_capacity(6);
+        let mut spans = smallvec::SmallVec::new();
         spans.push(Span::new(0, "", Kind::Server, 0));
         RequestTrace(Some(Box::new(Trace {
             trace_id,
@@ -138,13 +138,15 @@ impl Tracer {
             unix_ns: unix_ns(SystemTime::now()),
             clock: Instant::now(),
             spans,
+            attrs: smallvec::SmallVec::new(),
+            text: String::with_capacity(128),
             current: 0,
         })))
     }
 
-    /// Ends `trace`'s server span with `server`'s name and attributes, and queues it for
-    /// export; a full queue drops it.
-    pub fn finish(&self, trace: RequestTrace, server: ServerSpan) {
+    /// Ends `trace`'s server span, named `METHOD ROUTE` (the method alone without a
+    /// route), with `server`'s attributes, and queues it for export; a full queue drops it.
+    pub fn finish(&self, trace: RequestTrace, server: ServerSpan<'_>) {
         let Some(mut t) = trace.0 else { return };
         let now = t.now();
         for s in t.spans.iter_mut().skip(1).filter(|s| s.end == 0) {
@@ -152,11 +154,40 @@ impl Tracer {
             s.end = now;
             s.error = true;
         }
+        let method = t.text(server.method);
+        let name = match server.route {
+            Some(route) => {
+                t.text.push(' ');
+                let route = t.text(route);
+                let name = Value::Text(method.start()..route.end());
+                t.attr(0, "http.route", route);
+                name
+            }
+            None => method.clone(),
+        };
+        t.attr(0, "http.request.method", method);
+        let path = t.text(server.path);
+        t.attr(0, "url.path", path);
+        t.attr(
+            0,
+            "http.response.status_code",
+            Value::Int(server.status.into()),
+        );
+        t.attr(0, "gatehouse.request_id", Value::Uuid(server.request_id));
+        t.attr(0, "client.address", Value::Ip(server.client));
+        for (key, v) in [
+            ("gatehouse.api", server.api),
+            ("gatehouse.stage", server.stage),
+        ] {
+            if let Some(v) = v {
+                let v = t.text(v);
+                t.attr(0, key, v);
+            }
+        }
         let root = &mut t.spans[0];
         root.end = now;
-        root.name = Cow::Owned(server.name);
+        root.name = name;
         root.error = server.status >= 500;
-        root.attrs = server.attrs;
         if self.queue.try_send(t).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         } else if self.queue.max_capacity() - self.queue.capacity() >= self.batch_at {
@@ -182,12 +213,18 @@ impl Tracer {
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
-/// The server span's name and attributes, known when the request ends.
+/// What the server span tells, known when the request ends.
 #[derive(Debug)]
-pub struct ServerSpan {
-    pub name: String,
+pub struct ServerSpan<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    /// The resource path (`/pets/{id}`), when a resource matched.
+    pub route: Option<&'a str>,
+    pub api: Option<&'a str>,
+    pub stage: Option<&'a str>,
     pub status: u16,
-    pub attrs: Vec<(&'static str, Value)>,
+    pub request_id: uuid::Uuid,
+    pub client: std::net::IpAddr,
 }
 
 /// What OTLP calls a span's kind.
@@ -208,6 +245,24 @@ pub enum Value {
     /// A UUID, written hyphenated.
     Uuid(uuid::Uuid),
     Ip(std::net::IpAddr),
+    /// Bytes of the trace's own text (one buffer for all its strings, not one each).
+    Text(std::ops::Range<usize>),
+}
+
+impl Value {
+    fn start(&self) -> usize {
+        match self {
+            Value::Text(r) => r.start,
+            _ => 0,
+        }
+    }
+
+    fn end(&self) -> usize {
+        match self {
+            Value::Text(r) => r.end,
+            _ => 0,
+        }
+    }
 }
 
 /// One request's trace, recorded as the request goes.
@@ -221,8 +276,13 @@ pub struct Trace {
     /// clock: span times are offsets from it.
     unix_ns: u64,
     clock: Instant,
-    /// The server span first, then the stages' spans in the order they started.
-    spans: Vec<Span>,
+    /// The server span first, then the stages' spans in the order they started; held in
+    /// the trace itself, as are the attributes, up to the usual count.
+    spans: smallvec::SmallVec<[Span; 8]>,
+    /// Each attribute with the index of its span.
+    attrs: smallvec::SmallVec<[(u16, &'static str, Value); 16]>,
+    /// The text of [`Value::Text`] attributes and names.
+    text: String,
     /// The innermost span still open: a span started now is its child.
     current: u16,
 }
@@ -232,13 +292,13 @@ struct Span {
     id: u64,
     /// Index of the parent span in [`Trace::spans`] (the server span's own is unused).
     parent: u16,
-    name: Cow<'static, str>,
+    /// A stage's name, or the server span's in the trace's text.
+    name: Value,
     kind: Kind,
     /// Nanoseconds from the trace's start; `end` is 0 while the span is open.
     start: u64,
     end: u64,
     error: bool,
-    attrs: Vec<(&'static str, Value)>,
 }
 
 impl Span {
@@ -246,12 +306,11 @@ impl Span {
         Span {
             id: random() | 1,
             parent,
-            name: Cow::Borrowed(name),
+            name: Value::Str(Cow::Borrowed(name)),
             kind,
             start,
             end: 0,
             error: false,
-            attrs: Vec::new(),
         }
     }
 }
@@ -259,6 +318,26 @@ impl Span {
 impl Trace {
     fn now(&self) -> u64 {
         (self.clock.elapsed().as_nanos() as u64).max(1)
+    }
+
+    /// Appends `s` to the trace's text.
+    fn text(&mut self, s: &str) -> Value {
+        let start = self.text.len();
+        self.text.push_str(s);
+        Value::Text(start..self.text.len())
+    }
+
+    fn attr(&mut self, span: u16, key: &'static str, value: Value) {
+        self.attrs.push((span, key, value));
+    }
+
+    /// The text of a [`Value::Text`] or [`Value::Str`].
+    fn str<'a>(&'a self, v: &'a Value) -> &'a str {
+        match v {
+            Value::Text(r) => self.text.get(r.clone()).unwrap_or(""),
+            Value::Str(s) => s,
+            _ => "",
+        }
     }
 }
 
@@ -311,7 +390,7 @@ impl RequestTrace {
         value: impl FnOnce() -> Value,
     ) {
         if let (Some(t), Some(SpanRef(idx))) = (self.0.as_deref_mut(), span) {
-            t.spans[idx as usize].attrs.push((key, value()));
+            t.attr(idx, key, value());
         }
     }
 
@@ -319,14 +398,18 @@ impl RequestTrace {
     /// parent) and the caller's `tracestate` on a request to a backend, and records the
     /// backend's address on that span. Does nothing when the request is not recorded, so
     /// the client's own headers, if any, pass as they are.
-    pub fn propagate(&mut self, headers: &mut HeaderMap, server_address: impl FnOnce() -> String) {
+    pub fn propagate<'a>(
+        &mut self,
+        headers: &mut HeaderMap,
+        server_address: impl FnOnce() -> &'a str,
+    ) {
         let Some(t) = self.0.as_deref_mut() else {
             return;
         };
-        let span = &mut t.spans[t.current as usize];
-        span.attrs
-            .push(("server.address", Value::Str(server_address().into())));
-        if let Ok(v) = HeaderValue::from_str(&w3c::format(t.trace_id, span.id)) {
+        let address = t.text(server_address());
+        t.attr(t.current, "server.address", address);
+        let span_id = t.spans[t.current as usize].id;
+        if let Ok(v) = HeaderValue::from_bytes(&w3c::header(t.trace_id, span_id)) {
             headers.insert(TRACEPARENT, v);
         }
         match &t.tracestate {

@@ -199,7 +199,9 @@ async fn spans_nest_under_the_callers_trace_and_backends_get_the_integration_spa
     assert_eq!(attr(server, "gatehouse.api")["stringValue"], "pets");
     assert_eq!(attr(server, "gatehouse.stage")["stringValue"], "prod");
     assert_eq!(attr(server, "http.route")["stringValue"], "/pets/{id}");
-    let id = attr(server, "gatehouse.request_id")["stringValue"].as_str().unwrap();
+    let id = attr(server, "gatehouse.request_id")["stringValue"]
+        .as_str()
+        .unwrap();
     assert_eq!((id.len(), id.matches('-').count()), (36, 4), "{id}");
     assert_eq!(attr(server, "client.address")["stringValue"], "127.0.0.1");
     let route = named(&spans, "route");

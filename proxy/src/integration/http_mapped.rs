@@ -319,9 +319,8 @@ impl HttpMapped {
                 format!("backend URI `{uri_text}` is invalid: {e}"),
             )
         })?;
-        ctx.trace.propagate(&mut headers, || {
-            uri.authority().map(|a| a.to_string()).unwrap_or_default()
-        });
+        ctx.trace
+            .propagate(&mut headers, || uri.authority().map_or("", |a| a.as_str()));
         let mut req = Request::new(Body::full(out_body));
         *req.method_mut() = self.method.clone().unwrap_or(parts.method);
         *req.uri_mut() = uri;

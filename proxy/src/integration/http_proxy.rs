@@ -229,9 +229,8 @@ impl HttpProxy {
         headers.remove(header::EXPECT);
         add_forwarded(&mut headers, ctx);
         let uri = &self.uris[stage];
-        ctx.trace.propagate(&mut headers, || {
-            uri.address().unwrap_or_default().to_owned()
-        });
+        ctx.trace
+            .propagate(&mut headers, || uri.address().unwrap_or_default());
         let method = self.method.clone().unwrap_or(parts.method);
         if upgrade.is_none() && !self.http2_only {
             if let Some((authority, target)) =

@@ -185,7 +185,7 @@ impl Lambda {
         );
         let uri = &self.invoke_uris[stage];
         ctx.trace.propagate(req.headers_mut(), || {
-            uri.authority().map(|a| a.to_string()).unwrap_or_default()
+            uri.authority().map_or("", |a| a.as_str())
         });
         let started = Instant::now();
         let (parts_out, payload) = super::exchange(shared, req, MAX_PAYLOAD, self.timeout).await?;

@@ -141,7 +141,7 @@ pub(super) fn encode(service_name: &str, traces: &[Box<Trace>]) -> Vec<u8> {
                 hex(&mut out, &p.to_be_bytes());
             }
             out.extend_from_slice(br#"","name":"#);
-            json_str(&mut out, &s.name);
+            json_str(&mut out, t.str(&s.name));
             out.extend_from_slice(match s.kind {
                 Kind::Internal => br#","kind":1,"startTimeUnixNano":""#,
                 Kind::Server => br#","kind":2,"startTimeUnixNano":""#,
@@ -151,7 +151,11 @@ pub(super) fn encode(service_name: &str, traces: &[Box<Trace>]) -> Vec<u8> {
             out.extend_from_slice(br#"","endTimeUnixNano":""#);
             decimal(&mut out, t.unix_ns + s.end);
             out.extend_from_slice(br#"","attributes":["#);
-            for (j, (k, v)) in s.attrs.iter().enumerate() {
+            let attrs = t
+                .attrs
+                .iter()
+                .filter(|(span, _, _)| usize::from(*span) == i);
+            for (j, (_, k, v)) in attrs.enumerate() {
                 if j > 0 {
                     out.push(b',');
                 }
@@ -159,9 +163,9 @@ pub(super) fn encode(service_name: &str, traces: &[Box<Trace>]) -> Vec<u8> {
                 out.extend_from_slice(k.as_bytes());
                 out.extend_from_slice(br#"","value":{"#);
                 match v {
-                    Value::Str(s) => {
+                    Value::Str(_) | Value::Text(_) => {
                         out.extend_from_slice(br#""stringValue":"#);
-                        json_str(&mut out, s);
+                        json_str(&mut out, t.str(v));
                     }
                     Value::Int(n) => {
                         out.extend_from_slice(br#""intValue":""#);

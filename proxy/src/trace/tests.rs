@@ -21,6 +21,19 @@ fn headers(traceparent: &str) -> HeaderMap {
     h
 }
 
+fn server(route: &str, status: u16) -> ServerSpan<'_> {
+    ServerSpan {
+        method: "GET",
+        path: "/prod/pets",
+        route: (!route.is_empty()).then_some(route),
+        api: Some("pets"),
+        stage: None,
+        status,
+        request_id: uuid::Uuid::nil(),
+        client: std::net::Ipv4Addr::LOCALHOST.into(),
+    }
+}
+
 const CALLER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 #[test]
@@ -49,20 +62,13 @@ fn spans_nest_and_open_ones_end_as_errors() {
     let cache = rt.start("cache", Kind::Internal);
     let integration = rt.start("integration", Kind::Client);
     let mut h = HeaderMap::new();
-    rt.propagate(&mut h, || "backend:80".into());
+    rt.propagate(&mut h, || "backend:80");
     rt.end(cache);
     let _open = rt.start("map-response", Kind::Internal);
     rt.attr(integration, "gatehouse.integration", || {
         Value::Str("http_proxy".into())
     });
-    t.finish(
-        rt,
-        ServerSpan {
-            name: "GET /pets".into(),
-            status: 502,
-            attrs: vec![("http.response.status_code", Value::Int(502))],
-        },
-    );
+    t.finish(rt, server("/pets", 502));
     let trace = rx.try_recv().unwrap();
     let s = &trace.spans;
     assert_eq!(s.len(), 5);
@@ -93,12 +99,31 @@ fn spans_nest_and_open_ones_end_as_errors() {
     assert_eq!(spans[0]["kind"], 2);
     assert_eq!(spans[0]["parentSpanId"], "00f067aa0ba902b7");
     assert_eq!(spans[0]["status"]["code"], 2);
-    assert_eq!(spans[0]["attributes"][0]["value"]["intValue"], "502");
+    let attrs = |i: usize| {
+        spans[i]["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| (a["key"].as_str().unwrap(), a["value"].clone()))
+            .collect::<std::collections::HashMap<_, _>>()
+    };
+    let root = attrs(0);
+    assert_eq!(root["http.response.status_code"]["intValue"], "502");
+    assert_eq!(root["http.route"]["stringValue"], "/pets");
+    assert_eq!(root["http.request.method"]["stringValue"], "GET");
+    assert_eq!(root["url.path"]["stringValue"], "/prod/pets");
+    assert_eq!(root["gatehouse.api"]["stringValue"], "pets");
+    assert_eq!(root["client.address"]["stringValue"], "127.0.0.1");
+    assert_eq!(
+        root["gatehouse.request_id"]["stringValue"],
+        "00000000-0000-0000-0000-000000000000"
+    );
+    assert!(!root.contains_key("gatehouse.stage"));
     assert_eq!(spans[3]["parentSpanId"], spans[2]["spanId"]);
     assert_eq!(spans[3]["kind"], 3);
-    assert_eq!(spans[3]["attributes"][0]["key"], "server.address");
+    assert_eq!(attrs(3)["server.address"]["stringValue"], "backend:80");
     assert_eq!(
-        spans[3]["attributes"][1]["value"]["stringValue"],
+        attrs(3)["gatehouse.integration"]["stringValue"],
         "http_proxy"
     );
     let start: u64 = spans[1]["startTimeUnixNano"]
@@ -114,14 +139,7 @@ fn a_full_queue_drops_and_counts() {
     let (t, _rx) = tracer(1.0);
     for _ in 0..6 {
         let rt = t.begin(&HeaderMap::new());
-        t.finish(
-            rt,
-            ServerSpan {
-                name: "GET".into(),
-                status: 200,
-                attrs: Vec::new(),
-            },
-        );
+        t.finish(rt, server("", 200));
     }
     assert_eq!(t.dropped.load(Ordering::Relaxed), 2);
 }

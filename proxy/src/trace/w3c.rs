@@ -32,8 +32,18 @@ pub fn parse(v: &[u8]) -> Option<TraceParent> {
 }
 
 /// `traceparent` of a sampled span: version 00, the sampled flag set.
-pub fn format(trace_id: u128, span_id: u64) -> String {
-    format!("00-{trace_id:032x}-{span_id:016x}-01")
+pub fn header(trace_id: u128, span_id: u64) -> [u8; 55] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = *b"00-00000000000000000000000000000000-0000000000000000-01";
+    for (i, b) in trace_id.to_be_bytes().into_iter().enumerate() {
+        out[3 + 2 * i] = DIGITS[usize::from(b >> 4)];
+        out[4 + 2 * i] = DIGITS[usize::from(b & 15)];
+    }
+    for (i, b) in span_id.to_be_bytes().into_iter().enumerate() {
+        out[36 + 2 * i] = DIGITS[usize::from(b >> 4)];
+        out[37 + 2 * i] = DIGITS[usize::from(b & 15)];
+    }
+    out
 }
 
 /// Lowercase hex digits (at most 32) as a number.
@@ -60,7 +70,7 @@ mod tests {
         assert_eq!(p.trace_id, 0x4bf92f3577b34da6a3ce929d0e0e4736);
         assert_eq!(p.parent_id, 0x00f067aa0ba902b7);
         assert!(p.sampled);
-        assert_eq!(format(p.trace_id, p.parent_id), SAMPLED);
+        assert_eq!(&header(p.trace_id, p.parent_id)[..], SAMPLED.as_bytes());
         let unsampled = SAMPLED.replace("-01", "-00");
         assert!(!parse(unsampled.as_bytes()).unwrap().sampled);
     }
