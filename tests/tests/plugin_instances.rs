@@ -16,7 +16,9 @@ fn config(loop_timeout: &str) -> String {
     let counter = plugin_path("counter");
     let counter = counter.display();
     format!(
-        r#"{BASE}plugins:
+        r#"{BASE}admin:
+  address: 127.0.0.1:0
+plugins:
   counter:
     path: {counter}
     timeout: {loop_timeout}
@@ -140,6 +142,27 @@ async fn a_failed_call_retires_that_instance_only() {
 
     // Untouched by the failures next door.
     assert_eq!(counts(&c, &gw, "other/x", 1).await, [3]);
+
+    // Each plugin's calls and failures, as the admin console shows them.
+    let doc = json(
+        c.get(format!("{}/console/api/plugins", gw.admin_url()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let calls = |name: &str| {
+        let p = doc["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no plugin {name} in {doc}"));
+        (p["calls"].as_u64().unwrap(), p["failures"].as_u64().unwrap())
+    };
+    assert_eq!(calls("counter"), (11, 3), "trap, deadline, memory cap");
+    assert_eq!(calls("other"), (3, 0));
+    assert_eq!(calls("metered"), (4, 1), "out of fuel");
 }
 
 /// `reuse` keeps globals between calls up to `max_calls` and `max_idle`; `fresh` never does.

@@ -168,6 +168,16 @@ pub struct Plugin {
     pool: Option<Arc<pool::Pool<Live>>>,
     /// First bytes of the content digest, for logs.
     pub digest: String,
+    /// Calls made and calls that failed, since the plugin was loaded.
+    calls: CallCounts,
+}
+
+/// How many calls a plugin took and how many failed (trap, deadline, memory, fuel, or an
+/// instance that could not be made).
+#[derive(Debug, Default)]
+struct CallCounts {
+    calls: std::sync::atomic::AtomicU64,
+    failures: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -374,7 +384,10 @@ impl Plugin {
                 .map(Exports::WebsocketHandler),
             PluginPre::Http(pre) => pre.instantiate_async(&mut store).await.map(Exports::Http),
         }
-        .map_err(|e| PluginFailure::Instantiate(format!("{e:#}")))?;
+        .map_err(|e| {
+            self.count(false);
+            PluginFailure::Instantiate(format!("{e:#}"))
+        })?;
         Ok(Live {
             store,
             exports,
@@ -386,6 +399,7 @@ impl Plugin {
     /// limits, and is dropped otherwise.
     fn finish<R>(&self, mut live: Live, result: wasmtime::Result<R>) -> Result<R, PluginFailure> {
         let result = result.map_err(|e| self.failure(&live.store, e));
+        self.count(result.is_ok());
         if let (Ok(_), Some(pool), Instances::Reuse { max_calls, .. }) =
             (&result, &self.pool, self.settings.instances)
         {
@@ -395,6 +409,23 @@ impl Plugin {
             }
         }
         result
+    }
+
+    fn count(&self, ok: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.calls.calls.fetch_add(1, Relaxed);
+        if !ok {
+            self.calls.failures.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Calls made and calls that failed since the plugin was loaded.
+    pub fn call_counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.calls.calls.load(Relaxed),
+            self.calls.failures.load(Relaxed),
+        )
     }
 
     fn failure(&self, store: &Store<CallState>, err: wasmtime::Error) -> PluginFailure {

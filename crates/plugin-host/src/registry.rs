@@ -236,6 +236,7 @@ impl PluginHost {
             engine: runtime.engine.clone(),
             pool,
             digest: hex(&digest[..8]),
+            calls: Default::default(),
         }))
     }
 

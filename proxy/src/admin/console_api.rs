@@ -302,10 +302,13 @@ fn plugins(rt: &Runtime) -> Value {
                     "policy": "reuse", "maxCalls": max_calls, "maxIdleMs": max_idle.as_millis() as u64,
                 }),
             };
+            let (calls, failures) = p.call_counts();
             json!({
                 "name": &*p.name,
                 "world": p.kind.name(),
                 "digest": p.digest,
+                "calls": calls,
+                "failures": failures,
                 "timeoutMs": p.settings.timeout.as_millis() as u64,
                 "fuel": p.settings.fuel,
                 "memoryBytes": p.settings.memory_bytes,
