@@ -2,8 +2,9 @@
 //! (WebDriver) by fantoccini, against the real binary with a mock, an HTTP backend, a plugin,
 //! an API key and a usage plan, after some traffic. The test logs in, walks every page,
 //! creates a key and disables it, runs a test invoke, logs in again with the read-only token,
-//! and saves a screenshot of each page (PNG) in `console-screenshots/` under the target
-//! directory; it prints where.
+//! reads the usage report of a key it sent requests with, rolls back to the first deployment
+//! after a second config load, and saves a screenshot of each page (PNG) in
+//! `console-screenshots/` under the target directory; it prints where.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -16,10 +17,14 @@ use std::time::{Duration, Instant};
 const ADMIN: &str = "console-admin-token-0123";
 const VIEWER: &str = "console-viewer-token-0123";
 const PARTNER: &str = "partner-key-0123456789abcdef";
+/// A key only the usage step sends requests with, [`METERED`] of them.
+const METER: &str = "meter-key-0123456789abcdef";
+const METERED: u64 = 7;
 /// How long the page may take to show something (a debug build on a busy 2-core machine).
 const PATIENCE: Duration = Duration::from_secs(30);
 
-fn config(backend: &str, hello: &Path) -> String {
+/// The gateway's config; `health` is the body of `GET /health`, which tells two deployments apart.
+fn config(backend: &str, hello: &Path, health: &str) -> String {
     format!(
         r#"{BASE}admin:
   address: 127.0.0.1:0
@@ -34,6 +39,7 @@ usage_plans:
     quota: {{ limit: 10000, period: DAY }}
 api_keys:
   partner: {{ value: {PARTNER}, plans: [gold] }}
+  meter: {{ value: {METER}, plans: [gold] }}
 apis:
   - name: shop
     stages:
@@ -43,7 +49,7 @@ apis:
     resources:
       /health:
         GET:
-          integration: {{ type: mock, body: ok }}
+          integration: {{ type: mock, body: {health} }}
       /orders/{{id}}:
         GET:
           api_key_required: true
@@ -55,6 +61,14 @@ apis:
       /hello:
         GET:
           integration: {{ type: wasm, plugin: hello }}
+  - name: beta
+    stages:
+      live:
+        canary: {{ percent: 12.5 }}
+    resources:
+      /ping:
+        GET:
+          integration: {{ type: mock, body: pong }}
 "#,
         hello = hello.display()
     )
@@ -189,6 +203,16 @@ async fn type_into(b: &Client, css: &str, text: &str) {
     e.send_keys(text).await.unwrap();
 }
 
+/// Scrolls the page so that `css` is at the `block` edge of the window (`start`, `end`).
+async fn scroll_to(b: &Client, css: &str, block: &str) {
+    b.execute(
+        "document.querySelector(arguments[0]).scrollIntoView({ block: arguments[1] })",
+        vec![css.into(), block.into()],
+    )
+    .await
+    .unwrap();
+}
+
 async fn log_in(b: &Client, admin: &str, token: &str) {
     b.goto(&format!("{admin}/console")).await.unwrap();
     b.wait()
@@ -250,10 +274,197 @@ async fn admin_keys(admin: &str, token: &str) -> Vec<serde_json::Value> {
     doc["items"].as_array().unwrap().clone()
 }
 
+/// `GET {admin}{path}` with the full token; the JSON it answers with status 200.
+async fn admin_get(admin: &str, path: &str) -> serde_json::Value {
+    let r = http1_client()
+        .get(format!("{admin}{path}"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "GET {path}");
+    r.json().await.unwrap()
+}
+
+/// `n` with a comma between each group of three digits, as the page writes numbers.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The Usage page: [`METERED`] requests with the meter key show as its count for today, with
+/// the quota it leaves; the stage's table has the same figure for today as the admin API.
+async fn usage_page(b: &Client, shots: &Path, public: &str, admin: &str) {
+    let c = http1_client();
+    for i in 0..METERED {
+        let r = c
+            .get(format!("{public}/prod/orders/{i}"))
+            .header("x-api-key", METER)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // Today (UTC) as the gateway counts it: a report without a range is today's.
+    let report = admin_get(admin, "/usage").await;
+    let today = report["end"].as_str().unwrap().to_owned();
+    let gold = report["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["usagePlanId"] == "gold")
+        .unwrap();
+    let meter = gold["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "meter")
+        .unwrap();
+    assert_eq!(meter["days"][0]["requests"], METERED, "{meter}");
+
+    click(b, "a[href='#usage']").await;
+    let cell = format!("table[data-plan='gold'] td[data-cell='meter/{today}']");
+    let shown = wait_text(b, &cell, "the meter key's requests today", |t| {
+        !t.is_empty()
+    })
+    .await;
+    assert_eq!(shown, METERED.to_string(), "the requests the test sent");
+    let left = wait_text(
+        b,
+        "table[data-plan='gold'] td[data-cell='meter/left']",
+        "quota left",
+        |t| !t.is_empty(),
+    )
+    .await;
+    assert_eq!(left, grouped(10_000 - METERED));
+    let plans = wait_text(b, "#usage-plans", "the plans", |t| t.contains("Left today")).await;
+    assert!(plans.contains("gold: quota 10,000 per day"), "{plans}");
+    // The stage's row for today, as the admin API counts it (no traffic since the page read).
+    let stages = wait_text(b, "#usage-stages", "the stage table", |t| {
+        t.contains("shop / prod")
+    })
+    .await;
+    let report = admin_get(admin, "/usage").await;
+    let prod = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["api"] == "shop" && s["stage"] == "prod")
+        .unwrap();
+    let requests = prod["days"][0]["requests"].as_u64().unwrap();
+    assert!(requests >= METERED, "{prod}");
+    let row = stages
+        .lines()
+        .find(|l| l.starts_with(&today))
+        .unwrap_or_else(|| panic!("no row for {today}: {stages}"));
+    assert_eq!(
+        row.split_whitespace().nth(1),
+        Some(grouped(requests).as_str()),
+        "today's row {row:?}, the admin API counts {requests}"
+    );
+    assert!(stages.contains("Total"), "{stages}");
+    scroll_to(b, "#usage-plans", "end").await;
+    shoot(b, shots, "09-usage.png").await;
+
+    b.set_window_size(390, 844).await.unwrap();
+    wait_text(b, &cell, "the usage on a phone", |t| !t.is_empty()).await;
+    scroll_to(b, "#usage-plans", "end").await;
+    shoot(b, shots, "11-phone-usage.png").await;
+    b.set_window_size(1280, 900).await.unwrap();
+}
+
+/// Waits (bounded) until `GET /prod/health` answers `want`.
+async fn wait_health(public: &str, want: &str) {
+    let c = http1_client();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let got = c
+            .get(format!("{public}/prod/health"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if got == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "health is `{got}`, not `{want}`");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The Deployments page: a second config (`v2`) loads from the file; the page views the first
+/// deployment's config and rolls back to it; the admin API and the data plane agree.
+async fn deployments_page(b: &Client, shots: &Path, gw: &Gateway, v2: &str) {
+    let (public, admin) = (gw.url("public"), gw.admin_url());
+    gw.rewrite_config(v2);
+    wait_health(&public, "ok-v2").await;
+    let list = admin_get(&admin, "/deployments").await;
+    let items = list["items"].as_array().unwrap();
+    let first = items.last().unwrap()["id"].as_str().unwrap().to_owned();
+    assert_eq!(items.last().unwrap()["source"], "start", "{list}");
+    let before = list["current"].as_str().unwrap().to_owned();
+    assert_ne!(first, before);
+
+    click(b, "a[href='#deployments']").await;
+    wait_text(b, "#deployments-body", "the deployment list", |t| {
+        t.lines()
+            .any(|l| l.contains(&before) && l.contains("current"))
+    })
+    .await;
+    click(
+        b,
+        &format!("button[aria-label='View the config of deployment {first}']"),
+    )
+    .await;
+    let text = wait_text(b, "#deployment-text", "the first config's text", |t| {
+        t.contains("meter")
+    })
+    .await;
+    assert!(text.contains("type: mock, body: ok }"), "{text}");
+    assert!(!text.contains("ok-v2"), "{text}");
+
+    click(
+        b,
+        &format!("button[aria-label='Roll back to deployment {first}']"),
+    )
+    .await;
+    let ask = wait_text(b, "#rollback-ask", "the confirmation", |t| {
+        t.contains("Roll back?")
+    })
+    .await;
+    assert!(ask.contains(&first), "{ask}");
+    click(b, "#rollback-confirm").await;
+    let said = wait_text(b, "#status", "the rollback", |t| t.contains("Rolled back")).await;
+
+    let list = admin_get(&admin, "/deployments").await;
+    let now = list["current"].as_str().unwrap().to_owned();
+    assert!(said.contains(&now), "{said}");
+    let newest = &list["items"][0];
+    assert_eq!(newest["id"], now.as_str(), "{list}");
+    assert_eq!(newest["source"], "rollback", "{list}");
+    assert_eq!(newest["rollback_of"], first.as_str(), "{list}");
+    wait_health(&public, "ok").await;
+    wait_text(b, "#deployments-body", "the new current deployment", |t| {
+        t.lines().any(|l| l.contains(&now) && l.contains("current"))
+    })
+    .await;
+    shoot(b, shots, "10-deployments.png").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_walks_every_page_in_headless_chromium() {
     let backend = Backend::start("orders").await;
-    let gw = Gateway::start(&config(&backend.addr.to_string(), &plugin_path("hello")));
+    let hello = plugin_path("hello");
+    let gw = Gateway::start(&config(&backend.addr.to_string(), &hello, "ok"));
     let (public, admin) = (gw.url("public"), gw.admin_url());
     traffic(&public).await;
     let shots = screenshot_dir();
@@ -274,6 +485,10 @@ async fn the_console_walks_every_page_in_headless_chromium() {
     );
     assert!(apis.contains("plugin hello"), "{apis}");
     assert!(apis.contains("TTL 60s"), "{apis}");
+    assert!(
+        apis.contains("12.5 % of requests to live/Canary"),
+        "the canary's share: {apis}"
+    );
     assert_eq!(
         wait_text(&b, "#access", "badge", |t| !t.is_empty()).await,
         "full access"
@@ -475,6 +690,27 @@ async fn the_console_walks_every_page_in_headless_chromium() {
     assert_eq!(refused.status(), 403);
     assert!(!admin_keys(&admin, VIEWER).await.is_empty());
     shoot(&b, &shots, "08-read-only-keys.png").await;
+    click(&b, "a[href='#deployments']").await;
+    wait_text(&b, "#deployments-body", "the deployments", |t| {
+        t.contains("current")
+    })
+    .await;
+    let roll = b
+        .find(Locator::Css(
+            "button[aria-label^='Roll back to deployment']",
+        ))
+        .await
+        .expect("a deployment that is not the current one");
+    assert!(
+        !roll.is_enabled().await.unwrap(),
+        "no rollback when read-only"
+    );
+
+    click(&b, "#logout").await;
+    log_in(&b, &admin, ADMIN).await;
+    usage_page(&b, &shots, &public, &admin).await;
+    let v2 = config(&backend.addr.to_string(), &hello, "ok-v2");
+    deployments_page(&b, &shots, &gw, &v2).await;
 
     b.close().await.unwrap();
     println!("screenshots saved in {}", shots.display());
