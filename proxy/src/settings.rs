@@ -422,6 +422,7 @@ pub fn state(raw: &RawState, dir: &Path, e: &mut Errors) -> StateSettings {
             for (field, set) in [
                 ("url", raw.url.is_some()),
                 ("password_env", raw.password_env.is_some()),
+                ("tls_ca_file", raw.tls_ca_file.is_some()),
                 ("timeout", raw.timeout.is_some()),
                 ("key_prefix", raw.key_prefix.is_some()),
                 ("on_unavailable", raw.on_unavailable.is_some()),
@@ -439,7 +440,7 @@ pub fn state(raw: &RawState, dir: &Path, e: &mut Errors) -> StateSettings {
                     "not used with backend: redis (the state lives in Redis)",
                 );
             }
-            redis(raw, e)
+            redis(raw, dir, e)
         }
         Some(other) => {
             e.push_at(
@@ -463,7 +464,11 @@ pub fn state(raw: &RawState, dir: &Path, e: &mut Errors) -> StateSettings {
     }
 }
 
-fn redis(raw: &RawState, e: &mut Errors) -> Option<gatehouse_state::redis_store::RedisConfig> {
+fn redis(
+    raw: &RawState,
+    dir: &Path,
+    e: &mut Errors,
+) -> Option<gatehouse_state::redis_store::RedisConfig> {
     use gatehouse_state::redis_store::{OnUnavailable, RedisConfig};
     let url = match raw.url.as_deref() {
         None => {
@@ -494,6 +499,7 @@ fn redis(raw: &RawState, e: &mut Errors) -> Option<gatehouse_state::redis_store:
                 None
             }
         });
+    let tls_ca = e.at("tls_ca_file", |e| redis_ca(raw, dir, e));
     let timeout = duration(e, "timeout", raw.timeout.as_deref(), 250, 10, 60_000);
     let key_prefix = raw.key_prefix.clone().unwrap_or_else(|| "gatehouse".into());
     if key_prefix.is_empty() || !key_prefix.chars().all(|c| c.is_ascii_graphic()) {
@@ -534,9 +540,35 @@ fn redis(raw: &RawState, e: &mut Errors) -> Option<gatehouse_state::redis_store:
         url: url?,
         password,
         password_env: raw.password_env.clone(),
+        tls_ca,
         timeout,
         key_prefix,
         on_unavailable,
         throttles_unavailable,
     })
+}
+
+/// The PEM certificates `tls_ca_file` names (relative to the config's folder); only with a
+/// `rediss://` URL.
+fn redis_ca(raw: &RawState, dir: &Path, e: &mut Errors) -> Option<Vec<u8>> {
+    let file = raw.tls_ca_file.as_ref()?;
+    if !raw
+        .url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("rediss://"))
+    {
+        e.push("only used with a rediss:// URL");
+        return None;
+    }
+    match std::fs::read(dir.join(file)) {
+        Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => Some(pem),
+        Ok(_) => {
+            e.push(format!("expected PEM certificates in `{}`", file.display()));
+            None
+        }
+        Err(err) => {
+            e.push(format!("cannot read `{}`: {err}", file.display()));
+            None
+        }
+    }
 }

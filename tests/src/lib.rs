@@ -12,6 +12,7 @@ pub mod gateway;
 pub mod h3;
 pub mod jwks;
 pub mod lambda;
+pub mod nodes;
 pub mod redis;
 pub mod sigv4;
 pub mod tls;

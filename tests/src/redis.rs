@@ -13,6 +13,8 @@ pub struct RedisServer {
     /// The folder it runs in (its working directory).
     pub dir: tempfile::TempDir,
     pub addr: SocketAddr,
+    /// Whether the port speaks only TLS (`rediss://`).
+    pub tls: bool,
 }
 
 /// A port that was free a moment ago (redis-server cannot bind port 0 and report it).
@@ -30,24 +32,7 @@ impl RedisServer {
     }
 
     fn start_in(dir: tempfile::TempDir, port: u16) -> RedisServer {
-        let bin = std::env::var("GATEHOUSE_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-        let child = Command::new(&bin)
-            .current_dir(dir.path())
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "yes"])
-            .args(["--dir", &dir.path().to_string_lossy()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot run `{bin}` ({e}); install it with scripts/setup.sh (Debian package redis-server)")
-            });
-        let server = RedisServer {
-            child: Some(child),
-            dir,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        };
+        let server = Self::spawn(dir, port, &["--port".into(), port.to_string()]);
         let deadline = Instant::now() + Duration::from_secs(10);
         while server.command(&["PING"]).as_deref() != Some("+PONG") {
             assert!(
@@ -59,9 +44,74 @@ impl RedisServer {
         server
     }
 
+    /// Starts a server that speaks only TLS, with `ca`'s server certificate and not asking
+    /// clients for theirs, plus `extra` arguments (such as `--requirepass`); waits until its
+    /// port accepts connections. [`RedisServer::command`] cannot reach it.
+    pub fn start_tls(ca: &crate::tls::TestCa, extra: &[&str]) -> RedisServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (file, pem) in [
+            ("ca.pem", &ca.ca_pem),
+            ("cert.pem", &ca.cert_pem),
+            ("key.pem", &ca.key_pem),
+        ] {
+            std::fs::write(dir.path().join(file), pem).expect("write a TLS file");
+        }
+        let port = free_port();
+        let mut args: Vec<String> = ["--port", "0", "--tls-port", &port.to_string()]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for (flag, file) in [
+            ("--tls-cert-file", "cert.pem"),
+            ("--tls-key-file", "key.pem"),
+            ("--tls-ca-cert-file", "ca.pem"),
+        ] {
+            args.push(flag.into());
+            args.push(dir.path().join(file).to_string_lossy().into_owned());
+        }
+        args.extend(["--tls-auth-clients".into(), "no".into()]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut server = Self::spawn(dir, port, &args);
+        server.tls = true;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect_timeout(&server.addr, Duration::from_millis(200)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    /// Runs redis-server in `dir` on loopback with `args` (which name the port).
+    fn spawn(dir: tempfile::TempDir, port: u16, args: &[String]) -> RedisServer {
+        let bin = std::env::var("GATEHOUSE_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let child = Command::new(&bin)
+            .current_dir(dir.path())
+            .args(["--bind", "127.0.0.1"])
+            .args(args)
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "yes"])
+            .args(["--dir", &dir.path().to_string_lossy()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run `{bin}` ({e}); install it with scripts/setup.sh (Debian package redis-server)")
+            });
+        RedisServer {
+            child: Some(child),
+            dir,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            tls: false,
+        }
+    }
+
     /// The URL a gateway config names.
     pub fn url(&self) -> String {
-        format!("redis://{}/0", self.addr)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://{}/0", self.addr)
     }
 
     /// Sends one command (inline protocol) and returns the first line of the answer, or

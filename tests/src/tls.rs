@@ -41,3 +41,38 @@ impl TestCert {
             .expect("reqwest TLS client")
     }
 }
+
+/// A test certificate authority and a server certificate it signed, for `localhost` and
+/// `127.0.0.1`, as PEM.
+#[derive(Debug)]
+pub struct TestCa {
+    /// The authority's certificate (what a client trusts).
+    pub ca_pem: String,
+    /// The server's certificate, signed by the authority.
+    pub cert_pem: String,
+    /// The server's private key (PKCS#8).
+    pub key_pem: String,
+}
+
+impl TestCa {
+    /// A fresh authority named `name` and a server certificate from it.
+    pub fn with_server_cert(name: &str) -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(DnType::CommonName, name);
+        let ca_key = KeyPair::generate().expect("CA key");
+        let ca = ca.self_signed(&ca_key).expect("CA certificate");
+        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let server = CertificateParams::new(names).expect("server params");
+        let key = KeyPair::generate().expect("server key");
+        let cert = server
+            .signed_by(&key, &ca, &ca_key)
+            .expect("server certificate");
+        TestCa {
+            ca_pem: ca.pem(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+}

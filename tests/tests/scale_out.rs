@@ -9,84 +9,19 @@
 
 use gatehouse_e2e::backend::Backend;
 use gatehouse_e2e::gateway::run_cli;
+use gatehouse_e2e::nodes::{status, within_a_second, PARTNER};
 use gatehouse_e2e::redis::RedisServer;
 use gatehouse_e2e::sigv4::{send, sign};
 use gatehouse_e2e::ws::WsClient;
 use gatehouse_e2e::{http1_client, json, Gateway};
 use std::time::{Duration, Instant};
 
-const PARTNER: &str = "partner-key-0123456789abcdef";
-
 fn config(redis: &RedisServer, quota: u64) -> String {
     config_with(redis, quota, "fail_closed")
 }
 
 fn config_with(redis: &RedisServer, quota: u64, on_unavailable: &str) -> String {
-    format!(
-        r#"
-version: 1
-listeners:
-  - name: public
-    address: 127.0.0.1:0
-admin:
-  address: 127.0.0.1:0
-access_log: {{ destination: off }}
-state:
-  backend: redis
-  url: "{url}"
-  timeout: 300ms
-  on_unavailable: {on_unavailable}
-usage_plans:
-  gold:
-    stages: [app/prod]
-    quota: {{ limit: {quota}, period: DAY }}
-api_keys:
-  partner: {{ value: {PARTNER}, plans: [gold] }}
-apis:
-  - name: app
-    stages: {{ prod: {{}} }}
-    resources:
-      /items:
-        GET:
-          api_key_required: true
-          integration: {{ type: mock, body: items }}
-      /signed:
-        GET:
-          authorization_type: AWS_IAM
-          integration: {{ type: mock, body: signed }}
-      /throttled:
-        GET:
-          throttle: {{ rate: 1000, burst: 1000 }}
-          integration: {{ type: mock, body: throttled }}
-"#,
-        url = redis.url()
-    )
-}
-
-async fn status(c: &reqwest::Client, gw: &Gateway, key: &str) -> u16 {
-    let r = c
-        .get(format!("{}/prod/items", gw.url("public")))
-        .header("x-api-key", key)
-        .send()
-        .await
-        .unwrap();
-    r.status().as_u16()
-}
-
-/// Polls `gw` with `key` until it answers `want`; returns how long that took (panics after 1 s).
-async fn within_a_second(c: &reqwest::Client, gw: &Gateway, key: &str, want: u16) -> Duration {
-    let start = Instant::now();
-    loop {
-        let got = status(c, gw, key).await;
-        if got == want {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(1),
-            "still {got}, not {want}, a second after the change"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    gatehouse_e2e::nodes::config(&redis.url(), quota, on_unavailable)
 }
 
 /// Asks `status` every `every` until it answers `want`; panics saying `what` (and the last

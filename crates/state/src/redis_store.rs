@@ -54,6 +54,9 @@ pub struct RedisConfig {
     /// The password, read from the environment variable `password_env` names.
     pub password: Option<String>,
     pub password_env: Option<String>,
+    /// With a `rediss://` URL: the certificates (PEM) to trust instead of the system's roots,
+    /// as read from `tls_ca_file`.
+    pub tls_ca: Option<Vec<u8>>,
     /// The longest any one call may take.
     pub timeout: Duration,
     pub key_prefix: String,
@@ -69,6 +72,7 @@ impl std::fmt::Debug for RedisConfig {
         f.debug_struct("RedisConfig")
             .field("url", &self.url)
             .field("password_env", &self.password_env)
+            .field("tls_ca", &self.tls_ca.is_some())
             .field("timeout", &self.timeout)
             .field("key_prefix", &self.key_prefix)
             .field("on_unavailable", &self.on_unavailable)
@@ -105,7 +109,17 @@ impl RedisConfig {
             let settings = info.redis_settings().clone().set_password(p);
             info = info.set_redis_settings(settings);
         }
-        redis::Client::open(info).map_err(err)
+        match &self.tls_ca {
+            None => redis::Client::open(info),
+            Some(pem) => redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+        }
+        .map_err(err)
     }
 }
 

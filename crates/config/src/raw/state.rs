@@ -14,6 +14,9 @@ pub struct RawState {
     pub url: Option<String>,
     /// With `backend: redis`: the environment variable holding the password.
     pub password_env: Option<String>,
+    /// With a `rediss://` URL: a PEM file of the certificate authorities to trust for Redis,
+    /// instead of the system's roots.
+    pub tls_ca_file: Option<PathBuf>,
     /// With `backend: redis`: the longest one Redis call may take.
     pub timeout: Option<String>,
     /// With `backend: redis`: the prefix of every Redis key (default `gatehouse`).
