@@ -655,3 +655,106 @@ apis:
     let r = c.get(format!("{on_a}/items/7")).send().await.unwrap();
     assert_eq!(r.status(), 404);
 }
+
+/// Sends `body` to `path` on the admin APIs of `nodes`, `n` requests in all (alternating
+/// nodes) at once; returns each answer's status and message.
+async fn post_at_once(
+    c: &reqwest::Client,
+    nodes: &[&Gateway],
+    path: &str,
+    body: &serde_json::Value,
+    n: usize,
+) -> Vec<(u16, String)> {
+    let posts = (0..n).map(|i| {
+        let req = c.post(format!("{}{path}", nodes[i % nodes.len()].admin_url()));
+        async move {
+            let r = req.json(body).send().await.unwrap();
+            let status = r.status().as_u16();
+            let doc = json(r).await;
+            (
+                status,
+                doc["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        }
+    });
+    futures_util::future::join_all(posts).await
+}
+
+/// One name created through both nodes' admin APIs at once is created once: Redis checks
+/// that the name is free and stores the key (or IAM credential) in one step, so one request
+/// gets 201 and the others 400, as a second creation of a name on one node does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_created_on_two_nodes_at_once_is_created_once() {
+    let redis = RedisServer::start();
+    let (a, b) = (
+        Gateway::start(&config(&redis, 1000)),
+        Gateway::start(&config(&redis, 1000)),
+    );
+    let c = http1_client();
+    for round in 0..5 {
+        let key = serde_json::json!({"name": format!("race-{round}"), "plans": ["gold"]});
+        let answers = post_at_once(&c, &[&a, &b], "/apikeys", &key, 8).await;
+        assert_eq!(
+            answers.iter().filter(|(s, _)| *s == 201).count(),
+            1,
+            "{answers:?}"
+        );
+        for (status, message) in answers.iter().filter(|(s, _)| *s != 201) {
+            assert_eq!(*status, 400, "{answers:?}");
+            assert!(message.contains("exists already"), "{answers:?}");
+        }
+        let credential = serde_json::json!({
+            "name": format!("ci-{round}"), "principal": "arn:aws:iam::123456789012:role/ci",
+        });
+        let answers = post_at_once(&c, &[&a, &b], "/iam/credentials", &credential, 8).await;
+        assert_eq!(
+            answers.iter().filter(|(s, _)| *s == 201).count(),
+            1,
+            "{answers:?}"
+        );
+        assert!(
+            answers
+                .iter()
+                .all(|(s, m)| *s == 201 || m.contains("exists already")),
+            "{answers:?}"
+        );
+    }
+    let listed = json(
+        c.get(format!("{}/apikeys", b.admin_url()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let mut names: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k["name"].as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["partner", "race-0", "race-1", "race-2", "race-3", "race-4"]
+    );
+
+    // Deleted, a name is free again, on either node.
+    let id = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "race-0")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = c
+        .delete(format!("{}/apikeys/{id}", a.admin_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let key = serde_json::json!({"name": "race-0", "plans": ["gold"]});
+    let answers = post_at_once(&c, &[&b], "/apikeys", &key, 1).await;
+    assert_eq!(answers[0].0, 201, "{answers:?}");
+}

@@ -4,7 +4,7 @@
 //! an in-memory map by access key id, replaced whole whenever the credentials change.
 
 use super::keys::now_secs;
-use super::{SharedStore, StoreError, StoredCredential};
+use super::{SharedStore, StoreError, StoredCredential, Taken};
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -163,16 +163,8 @@ impl IamCredentials {
     pub fn create(&self, new: NewCredential) -> Result<StoredCredential, String> {
         validate(&new)?;
         let _guard = self.lock_changes();
-        let stored = self.store.credentials().map_err(|e| e.to_string())?;
-        if stored.iter().any(|s| s.name == new.name) {
-            return Err(format!("a credential named `{}` exists already", new.name));
-        }
-        let access_key_id = new.access_key_id.unwrap_or_else(generate_access_key_id);
-        if stored.iter().any(|s| s.access_key_id == access_key_id) {
-            return Err(format!("access key id `{access_key_id}` is taken"));
-        }
         let c = StoredCredential {
-            access_key_id,
+            access_key_id: new.access_key_id.unwrap_or_else(generate_access_key_id),
             name: new.name,
             secret_access_key: new.secret_access_key.unwrap_or_else(generate_secret),
             session_token: new.session_token,
@@ -182,7 +174,17 @@ impl IamCredentials {
             created_at: now_secs(),
             from_config: false,
         };
-        self.store.put_credential(&c).map_err(|e| e.to_string())?;
+        match self
+            .store
+            .insert_credential(&c)
+            .map_err(|e| e.to_string())?
+        {
+            None => {}
+            Some(Taken::Name) => {
+                return Err(format!("a credential named `{}` exists already", c.name))
+            }
+            Some(Taken::Id) => return Err(format!("access key id `{}` is taken", c.access_key_id)),
+        }
         self.refresh().map_err(|e| e.to_string())?;
         Ok(c)
     }

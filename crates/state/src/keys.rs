@@ -11,7 +11,7 @@
 //!   the gateway then calls [`ApiKeys::reload`].
 //! - Per-key throttles are token buckets in a bounded cache that forgets idle keys.
 
-use super::{QuotaKey, QuotaTake, SharedStore, StoreError, StoredKey};
+use super::{QuotaKey, QuotaTake, SharedStore, StoreError, StoredKey, Taken};
 use crate::limiter::{Bucket, ThrottleSettings};
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
@@ -342,24 +342,20 @@ impl ApiKeys {
         }
         let value = value.unwrap_or_else(generate_value);
         validate_value(&value)?;
-        let stored = self.store.keys().map_err(|e| e.to_string())?;
-        if stored.iter().any(|k| k.name == name) {
-            return Err(format!("a key named `{name}` exists already"));
-        }
-        let hash = hex(&hash_value(&value));
-        if stored.iter().any(|k| k.hash == hash) {
-            return Err("another key has this value".into());
-        }
         let key = StoredKey {
             id: uuid::Uuid::new_v4().to_string(),
             name: name.into(),
-            hash,
+            hash: hex(&hash_value(&value)),
             enabled: true,
             plans,
             created_at: now_secs(),
             from_config: false,
         };
-        self.store.put_key(&key).map_err(|e| e.to_string())?;
+        match self.store.insert_key(&key).map_err(|e| e.to_string())? {
+            None => {}
+            Some(Taken::Name) => return Err(format!("a key named `{name}` exists already")),
+            Some(Taken::Id) => return Err("another key has this value".into()),
+        }
         self.refresh().map_err(|e| e.to_string())?;
         Ok((key, value))
     }

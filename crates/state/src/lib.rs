@@ -129,6 +129,15 @@ impl From<String> for StoreError {
     }
 }
 
+/// Why [`StateStore::insert_key`] or [`StateStore::insert_credential`] stored nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// Another key or credential has this name.
+    Name,
+    /// Another key has this value (hash), or another credential this access key id.
+    Id,
+}
+
 /// Where keys and quota counts live between restarts.
 pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// Every stored key.
@@ -143,6 +152,32 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     fn put_credential(&self, c: &StoredCredential) -> Result<(), StoreError>;
     /// Removes a credential; true when it existed.
     fn delete_credential(&self, access_key_id: &str) -> Result<bool, StoreError>;
+    /// Stores a new key unless a stored one has its name or its hash. A shared store checks
+    /// and writes in one atomic step, so two nodes creating one name at once cannot both
+    /// succeed; this default checks, then writes (atomic within the process that holds the
+    /// key store's lock).
+    fn insert_key(&self, key: &StoredKey) -> Result<Option<Taken>, StoreError> {
+        let stored = self.keys()?;
+        if stored.iter().any(|k| k.name == key.name) {
+            return Ok(Some(Taken::Name));
+        }
+        if stored.iter().any(|k| k.hash == key.hash) {
+            return Ok(Some(Taken::Id));
+        }
+        self.put_key(key).map(|()| None)
+    }
+    /// As [`StateStore::insert_key`], for a credential: unless a stored one has its name or
+    /// its access key id.
+    fn insert_credential(&self, c: &StoredCredential) -> Result<Option<Taken>, StoreError> {
+        let stored = self.credentials()?;
+        if stored.iter().any(|s| s.name == c.name) {
+            return Ok(Some(Taken::Name));
+        }
+        if stored.iter().any(|s| s.access_key_id == c.access_key_id) {
+            return Ok(Some(Taken::Id));
+        }
+        self.put_credential(c).map(|()| None)
+    }
     /// The stored count of a quota window (0 when none).
     fn quota_count(&self, key: &QuotaKey) -> Result<u64, StoreError>;
     /// Adds the given increments to their counters, atomically as a whole.

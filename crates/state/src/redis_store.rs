@@ -25,7 +25,7 @@ use super::lease::Leases;
 use super::lease::SYNC_EVERY;
 use super::{
     KvUsage, QuotaKey, QuotaTake, StateStore, StoreError, StoreFuture, StoreHealth,
-    StoredCredential, StoredKey,
+    StoredCredential, StoredKey, Taken,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, IntoConnectionInfo, RedisError};
@@ -123,6 +123,7 @@ impl RedisConfig {
     }
 }
 
+mod insert;
 mod top_up;
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -422,6 +423,26 @@ impl StateStore for RedisStore {
 
     fn delete_key(&self, id: &str) -> Result<bool, StoreError> {
         self.delete_doc("keys", id)
+    }
+
+    fn insert_key(&self, key: &StoredKey) -> Result<Option<Taken>, StoreError> {
+        self.insert_doc(insert::NewDoc {
+            hash: "keys",
+            id: &key.id,
+            name: &key.name,
+            unique: Some(("hash", &key.hash)),
+            doc: key,
+        })
+    }
+
+    fn insert_credential(&self, c: &StoredCredential) -> Result<Option<Taken>, StoreError> {
+        self.insert_doc(insert::NewDoc {
+            hash: "iam",
+            id: &c.access_key_id,
+            name: &c.name,
+            unique: None,
+            doc: c,
+        })
     }
 
     fn credentials(&self) -> Result<Vec<StoredCredential>, StoreError> {
