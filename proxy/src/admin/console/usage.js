@@ -24,7 +24,7 @@ function numberTable(caption, head, rows, foot) {
   const row = (r, tag) => el('tr', {}, el(tag, { scope: 'row' }, r[0]), r.slice(1).map(cell));
   return el('div', { class: 'scroll' },
     el('table', { class: 'usage' },
-      el('caption', {}, caption),
+      el('caption', {}, el('span', { class: 'pin' }, caption)),
       el('thead', {}, el('tr', {}, head.map((h, i) => el('th', { scope: 'col', class: i ? 'num' : null }, h)))),
       el('tbody', {}, rows.map((r) => row(r, 'th'))),
       foot ? el('tfoot', {}, row(foot, 'th')) : null));
