@@ -68,21 +68,27 @@ async fn wait_greeting(c: &reqwest::Client, url: &str, want: &str) {
     }
 }
 
-/// The deployments the admin API lists, newest first, and the current one's id.
-async fn listed(gw: &Gateway) -> (Vec<serde_json::Value>, String) {
-    let doc: serde_json::Value = http1_client()
-        .get(format!("{}/deployments", gw.admin_url()))
-        .bearer_auth("deploy-secret")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (
-        doc["items"].as_array().unwrap().clone(),
-        doc["current"].as_str().unwrap().to_owned(),
-    )
+/// The deployments the admin API lists, newest first, and the current one's id, once there
+/// are `n` (a deployment is recorded just after its config starts serving).
+async fn listed(gw: &Gateway, n: usize) -> (Vec<serde_json::Value>, String) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let doc: serde_json::Value = http1_client()
+            .get(format!("{}/deployments", gw.admin_url()))
+            .bearer_auth("deploy-secret")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let items = doc["items"].as_array().unwrap().clone();
+        if items.len() >= n || Instant::now() > deadline {
+            assert_eq!(items.len(), n, "{items:?}");
+            return (items, doc["current"].as_str().unwrap().to_owned());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,9 +126,8 @@ async fn every_load_is_a_deployment_and_a_rollback_under_load_fails_no_request()
     gw.rewrite_config(&config(port, "v2"));
     wait_greeting(&c, &url, "v2").await;
     let config_arg = gw.config_path.to_str().unwrap().to_owned();
+    let (items, current) = listed(&gw, 2).await;
     let list = cli(&dir, &["deployments", "-c", &config_arg, "list"]);
-    let (items, current) = listed(&gw).await;
-    assert_eq!(items.len(), 2, "{items:?}");
     let (second, first) = (items[0].clone(), items[1].clone());
     assert_eq!(first["source"], "start");
     assert_eq!(second["source"], "file");
@@ -159,8 +164,7 @@ async fn every_load_is_a_deployment_and_a_rollback_under_load_fails_no_request()
     assert_eq!(failed, 0);
     assert!(ok > 0);
 
-    let (items, current) = listed(&gw).await;
-    assert_eq!(items.len(), 3);
+    let (items, current) = listed(&gw, 3).await;
     assert_eq!(items[0]["source"], "rollback");
     assert_eq!(items[0]["rollback_of"], &*first_id);
     assert_eq!(items[0]["digest"], first["digest"]);
@@ -182,13 +186,12 @@ async fn every_load_is_a_deployment_and_a_rollback_under_load_fails_no_request()
     let gw = gw.restart();
     let url = format!("{}/prod/greeting", gw.url("public"));
     wait_greeting(&c, &url, "v1").await;
-    let (items, _) = listed(&gw).await;
+    let (items, _) = listed(&gw, 4).await;
     assert_eq!(items[0]["source"], "start");
     assert_eq!(items[0]["digest"], first["digest"]);
     gw.rewrite_config(&config(port, "v3"));
     wait_greeting(&c, &url, "v3").await;
-    let (items, current) = listed(&gw).await;
-    assert_eq!(items.len(), 5);
+    let (items, current) = listed(&gw, 5).await;
     assert_eq!(items[0]["source"], "file");
     assert_eq!(current, items[0]["id"].as_str().unwrap());
 }
