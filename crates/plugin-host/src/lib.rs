@@ -23,6 +23,7 @@
 pub mod bindings;
 pub mod engine;
 pub mod host;
+mod calls;
 mod pool;
 pub mod registry;
 
@@ -38,7 +39,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -169,15 +170,7 @@ pub struct Plugin {
     /// First bytes of the content digest, for logs.
     pub digest: String,
     /// Calls made and calls that failed, since the plugin was loaded.
-    calls: CallCounts,
-}
-
-/// How many calls a plugin took and how many failed (trap, deadline, memory, fuel, or an
-/// instance that could not be made).
-#[derive(Debug, Default)]
-struct CallCounts {
-    calls: std::sync::atomic::AtomicU64,
-    failures: std::sync::atomic::AtomicU64,
+    calls: calls::CallCounts,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -385,7 +378,7 @@ impl Plugin {
             PluginPre::Http(pre) => pre.instantiate_async(&mut store).await.map(Exports::Http),
         }
         .map_err(|e| {
-            self.count(false);
+            self.calls.count(false);
             PluginFailure::Instantiate(format!("{e:#}"))
         })?;
         Ok(Live {
@@ -399,7 +392,7 @@ impl Plugin {
     /// limits, and is dropped otherwise.
     fn finish<R>(&self, mut live: Live, result: wasmtime::Result<R>) -> Result<R, PluginFailure> {
         let result = result.map_err(|e| self.failure(&live.store, e));
-        self.count(result.is_ok());
+        self.calls.count(result.is_ok());
         if let (Ok(_), Some(pool), Instances::Reuse { max_calls, .. }) =
             (&result, &self.pool, self.settings.instances)
         {
@@ -411,34 +404,11 @@ impl Plugin {
         result
     }
 
-    fn count(&self, ok: bool) {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.calls.calls.fetch_add(1, Relaxed);
-        if !ok {
-            self.calls.failures.fetch_add(1, Relaxed);
-        }
-    }
-
     /// Calls made and calls that failed since the plugin was loaded.
     pub fn call_counts(&self) -> (u64, u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        (
-            self.calls.calls.load(Relaxed),
-            self.calls.failures.load(Relaxed),
-        )
+        self.calls.get()
     }
 
-    fn failure(&self, store: &Store<CallState>, err: wasmtime::Error) -> PluginFailure {
-        if store.data().limits.refused {
-            return PluginFailure::OutOfMemory(self.settings.memory_bytes);
-        }
-        match err.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => PluginFailure::Timeout(self.settings.timeout),
-            Some(Trap::OutOfFuel) => PluginFailure::OutOfFuel(self.settings.fuel.unwrap_or(0)),
-            Some(t) => PluginFailure::Trap(t.to_string()),
-            None => PluginFailure::Trap(format!("{err:#}")),
-        }
-    }
 
     /// Whether the plugin is an authorizer of `gatehouse:plugin@0.2.0`, which answers a policy
     /// ([`Plugin::authorize_policy`]) rather than allow or deny ([`Plugin::authorize`]).

@@ -523,8 +523,8 @@ async function renderPlugins() {
   const loads = reloads.filter((r) => r.errors.length === 0).length;
   body.replaceChildren(
     items.length === 0 ? el('p', {}, 'The served config loads no plugin.') :
-      table(null, ['Plugin', 'World', 'Digest', 'Instances', 'Limits', 'Used by'], items.map((p) => [
-        p.name, p.world, el('code', {}, p.digest),
+      table(null, ['Plugin', 'World', 'Digest', 'Calls', 'Failures', 'Instances', 'Limits', 'Used by'], items.map((p) => [
+        p.name, p.world, el('code', {}, p.digest), String(p.calls), String(p.failures),
         p.instances.policy === 'fresh' ? 'fresh per call' :
           `reused${p.instances.maxCalls ? `, ${p.instances.maxCalls} calls each` : ''}, idle ${p.instances.maxIdleMs / 1000}s`,
         [`${p.timeoutMs ? p.timeoutMs + ' ms' : 'world default deadline'}`,
@@ -534,7 +534,7 @@ async function renderPlugins() {
       ])),
     el('p', { class: 'hint' },
       `Plugins are loaded again on every config load: ${loads} successful load${loads === 1 ? '' : 's'} since start (see Reloads). ` +
-      'The gateway does not count calls and failures per plugin yet; failed calls show as 5XX errors of the methods that use them.'));
+      'Calls and failures (a trap, the deadline, the memory cap, fuel) count since the plugin was last loaded.'));
 }
 
 // ---- reloads ------------------------------------------------------------------------------
