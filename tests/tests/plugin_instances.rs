@@ -158,7 +158,10 @@ async fn a_failed_call_retires_that_instance_only() {
             .iter()
             .find(|p| p["name"] == name)
             .unwrap_or_else(|| panic!("no plugin {name} in {doc}"));
-        (p["calls"].as_u64().unwrap(), p["failures"].as_u64().unwrap())
+        (
+            p["calls"].as_u64().unwrap(),
+            p["failures"].as_u64().unwrap(),
+        )
     };
     assert_eq!(calls("counter"), (11, 3), "trap, deadline, memory cap");
     assert_eq!(calls("other"), (3, 0));

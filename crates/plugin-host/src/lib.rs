@@ -21,9 +21,9 @@
 //! reach only the origins its [`host::http::HttpGrant`] lists, through the gateway's clients.
 
 pub mod bindings;
+mod calls;
 pub mod engine;
 pub mod host;
-mod calls;
 mod pool;
 pub mod registry;
 
@@ -408,7 +408,6 @@ impl Plugin {
     pub fn call_counts(&self) -> (u64, u64) {
         self.calls.get()
     }
-
 
     /// Whether the plugin is an authorizer of `gatehouse:plugin@0.2.0`, which answers a policy
     /// ([`Plugin::authorize_policy`]) rather than allow or deny ([`Plugin::authorize`]).
