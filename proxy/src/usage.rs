@@ -9,7 +9,7 @@
 
 use crate::metrics::Registry;
 use crate::runtime::Runtime;
-use crate::state::keys::{window_start, QuotaSettings};
+use crate::state::keys::{days_from_civil, window_start, QuotaSettings};
 use crate::state::usage::{self, StageCounts, DIMENSIONS};
 use crate::state::{QuotaKey, SharedStore, StoreError};
 use serde_json::{json, Value};
@@ -72,15 +72,6 @@ pub fn parse_date(s: &str) -> Option<u64> {
     let days = days_from_civil(y, m, d);
     // Reject dates such as 2026-02-30 by formatting back.
     (format_date(days as u64 * DAY) == s).then_some(days as u64 * DAY)
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
 }
 
 /// The date of a day start, `YYYY-MM-DD`.

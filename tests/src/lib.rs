@@ -19,6 +19,13 @@ pub mod tls;
 pub mod ws;
 
 pub use backend::Backend;
+
+/// A loopback port that was free a moment ago, for a process that cannot bind port 0 and
+/// report it (redis-server, Prometheus, an admin listener the CLI finds in the config).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a probe port");
+    l.local_addr().expect("probe address").port()
+}
 pub use gateway::Gateway;
 
 /// The top of most test configs: `version`, one plain listener named `public` on a free port,

@@ -1,8 +1,9 @@
 //! A private `redis-server` per test: on a free loopback port, in a temporary folder, with no
 //! persistence, stopped (SIGKILL) when dropped. `scripts/setup.sh` installs the Debian package.
 
+use crate::free_port;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,12 +16,6 @@ pub struct RedisServer {
     pub addr: SocketAddr,
     /// Whether the port speaks only TLS (`rediss://`).
     pub tls: bool,
-}
-
-/// A port that was free a moment ago (redis-server cannot bind port 0 and report it).
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind a probe port");
-    l.local_addr().expect("probe address").port()
 }
 
 impl RedisServer {

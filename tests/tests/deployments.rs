@@ -4,21 +4,12 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use gatehouse_e2e::gateway::run_cli;
-use gatehouse_e2e::{http1_client, Backend, Gateway};
+use gatehouse_e2e::{free_port, http1_client, Backend, Gateway};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// A loopback port free now, for an admin listener the CLI must find in the config.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn config(admin_port: u16, greeting: &str) -> String {
     format!(

@@ -10,10 +10,9 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use gatehouse_e2e::ws::WsClient;
-use gatehouse_e2e::{http1_client, repo_root, Backend, Gateway, BASE};
+use gatehouse_e2e::{free_port, http1_client, repo_root, Backend, Gateway, BASE};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -34,12 +33,6 @@ impl Drop for Prometheus {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A port that was free a moment ago (Prometheus cannot report the port it bound).
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind a probe port");
-    l.local_addr().expect("probe address").port()
 }
 
 impl Prometheus {

@@ -5,20 +5,12 @@
 
 use gatehouse_e2e::gateway::run_cli;
 use gatehouse_e2e::ws::WsClient;
-use gatehouse_e2e::{http1_client, Backend, Gateway};
+use gatehouse_e2e::{free_port, http1_client, Backend, Gateway};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
 const PARTNER: &str = "partner-key-0123456789abcdef";
 const OTHER: &str = "other-key-0123456789abcdef01";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn config(admin_port: u16, backend: &Backend) -> String {
     format!(
