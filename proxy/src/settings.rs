@@ -421,6 +421,7 @@ pub fn state(raw: &RawState, dir: &Path, e: &mut Errors) -> StateSettings {
         None | Some("embedded") => {
             for (field, set) in [
                 ("url", raw.url.is_some()),
+                ("cluster", raw.cluster.is_some()),
                 ("password_env", raw.password_env.is_some()),
                 ("tls_ca_file", raw.tls_ca_file.is_some()),
                 ("timeout", raw.timeout.is_some()),
@@ -508,6 +509,12 @@ fn redis(
             format!("expected visible ASCII characters, found `{key_prefix}`"),
         );
     }
+    let cluster = raw.cluster.unwrap_or(false);
+    if let (true, Some(u)) = (cluster, &url) {
+        for (field, msg) in RedisConfig::check_cluster(u, &key_prefix) {
+            e.push_at(field, msg);
+        }
+    }
     use gatehouse_config::raw::RawOnUnavailable;
     let policy = |e: &mut Errors, given: Option<&str>, default| match given {
         None => default,
@@ -538,6 +545,7 @@ fn redis(
         });
     Some(RedisConfig {
         url: url?,
+        cluster,
         password,
         password_env: raw.password_env.clone(),
         tls_ca,

@@ -25,6 +25,7 @@ pub mod lease;
 pub mod limiter;
 pub mod redb_store;
 mod redis_channel;
+mod redis_conn;
 pub mod redis_connections;
 pub mod redis_store;
 pub mod usage;

@@ -1,13 +1,35 @@
-//! A Redis pub/sub subscription that outlives broken connections.
+//! A Redis pub/sub subscription that outlives broken connections: `SUBSCRIBE` on one server,
+//! `SSUBSCRIBE` (sharded pub/sub) on a cluster.
 
+use super::redis_conn::Subscriber;
+use super::redis_store::RedisConfig;
 use futures_util::StreamExt;
-use redis::RedisError;
+use redis::{PushInfo, PushKind, RedisError, Value};
 use std::time::Duration;
 
 /// Subscribes to `channel` and calls `on` with each message's payload, and with `None` after
 /// each (re)subscription; subscribes again with backoff (50 ms doubling to 2 s) whenever the
 /// subscription breaks. Ends when `on` returns false.
 pub(crate) async fn follow(
+    to: Subscriber,
+    channel: String,
+    timeout: Duration,
+    what: &'static str,
+    on: impl FnMut(Option<&[u8]>) -> bool,
+) {
+    match to {
+        Subscriber::Single(client) => follow_single(client, channel, timeout, what, on).await,
+        Subscriber::Cluster(config) => follow_cluster(&config, channel, timeout, what, on).await,
+    }
+}
+
+/// Waits the backoff `delay`, then doubles it (at most 2 s).
+async fn back_off(delay: &mut Duration) {
+    tokio::time::sleep(*delay).await;
+    *delay = (*delay * 2).min(Duration::from_secs(2));
+}
+
+async fn follow_single(
     client: redis::Client,
     channel: String,
     timeout: Duration,
@@ -41,7 +63,67 @@ pub(crate) async fn follow(
             }
             Err(_) => tracing::debug!("redis {what} subscription timed out"),
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(2));
+        back_off(&mut delay).await;
+    }
+}
+
+/// On a cluster: one cluster connection (RESP3) whose pushes come to this task. The
+/// connection reconnects to a node that dropped and subscribes there again by itself, and
+/// moves the subscription when the topology changes; each confirmation (`ssubscribe` push)
+/// counts as a (re)subscription. When the server drops the subscription (its slot moved),
+/// this task subscribes again; when the connection ends, it makes a new one.
+async fn follow_cluster(
+    config: &RedisConfig,
+    channel: String,
+    timeout: Duration,
+    what: &'static str,
+    mut on: impl FnMut(Option<&[u8]>) -> bool,
+) {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let (tx, mut pushes) = tokio::sync::mpsc::unbounded_channel::<PushInfo>();
+        let subscribed = tokio::time::timeout(timeout, async {
+            let client = config
+                .cluster_builder()
+                .map_err(|e| RedisError::from((redis::ErrorKind::InvalidClientConfig, "", e.0)))?
+                .use_protocol(redis::ProtocolVersion::RESP3)
+                .push_sender(tx)
+                .build()?;
+            let mut conn = client.get_async_connection().await?;
+            conn.ssubscribe(&channel).await?;
+            Ok::<_, RedisError>(conn)
+        })
+        .await;
+        match subscribed {
+            Ok(Ok(mut conn)) => {
+                delay = Duration::from_millis(50);
+                while let Some(push) = pushes.recv().await {
+                    let ours = matches!(push.data.first(), Some(Value::BulkString(c)) if c == channel.as_bytes());
+                    let payload = match (&push.kind, push.data.get(1)) {
+                        (PushKind::SSubscribe, _) if ours => None,
+                        (PushKind::SMessage, Some(Value::BulkString(p))) if ours => Some(&p[..]),
+                        (PushKind::SUnsubscribe, _) if ours => {
+                            tracing::debug!("redis {what} subscription dropped by the server; subscribing again");
+                            back_off(&mut delay).await;
+                            let again = tokio::time::timeout(timeout, conn.ssubscribe(&channel));
+                            if matches!(again.await, Ok(Ok(()))) {
+                                continue;
+                            }
+                            break;
+                        }
+                        _ => continue,
+                    };
+                    if !on(payload) {
+                        return;
+                    }
+                }
+                tracing::debug!("redis {what} subscription ended; subscribing again");
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "cannot subscribe to the redis {what} channel")
+            }
+            Err(_) => tracing::debug!("redis {what} subscription timed out"),
+        }
+        back_off(&mut delay).await;
     }
 }

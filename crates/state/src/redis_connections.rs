@@ -22,8 +22,8 @@
 use super::connections::{
     ConnFuture, ConnectionInfo, ConnectionRegistry, LocalConnections, Push, PushError,
 };
+use super::redis_conn::{Conn, Subscriber};
 use bytes::Bytes;
-use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -41,7 +41,7 @@ pub struct RedisConnections {
     local: LocalConnections,
     node: String,
     prefix: String,
-    conn: ConnectionManager,
+    conn: Conn,
     bridge: tokio::runtime::Handle,
     timeout: Duration,
     /// Connections touched since the last beat, with their last activity.
@@ -116,8 +116,8 @@ fn decode(msg: &[u8]) -> Option<(&str, Push)> {
 impl RedisConnections {
     /// Starts this node's beat and its channel's subscriber on `bridge`.
     pub(crate) fn start(
-        client: redis::Client,
-        conn: ConnectionManager,
+        subscriber: Subscriber,
+        conn: Conn,
         bridge: tokio::runtime::Handle,
         prefix: &str,
         timeout: Duration,
@@ -134,7 +134,7 @@ impl RedisConnections {
         bridge.spawn(beat(Arc::downgrade(&registry)));
         let weak = Arc::downgrade(&registry);
         bridge.spawn(super::redis_channel::follow(
-            client,
+            subscriber,
             Self::channel(prefix, &registry.node),
             timeout,
             "WebSocket node",
@@ -164,7 +164,7 @@ impl RedisConnections {
     }
 
     /// Runs a write on the store's runtime without waiting for it.
-    fn write<F>(&self, what: &'static str, op: impl FnOnce(ConnectionManager) -> F)
+    fn write<F>(&self, what: &'static str, op: impl FnOnce(Conn) -> F)
     where
         F: std::future::Future<Output = redis::RedisResult<()>> + Send + 'static,
     {
@@ -225,21 +225,16 @@ async fn beat(registry: std::sync::Weak<RedisConnections>) {
     loop {
         let Some(r) = registry.upgrade() else { return };
         let active = std::mem::take(&mut *r.active.lock().unwrap_or_else(|p| p.into_inner()));
-        let mut pipe = redis::pipe();
-        pipe.set_ex(
-            RedisConnections::node_key(&r.prefix, &r.node),
-            1,
-            NODE_TTL.as_secs(),
-        )
-        .ignore();
+        let node = RedisConnections::node_key(&r.prefix, &r.node);
+        let mut writes = vec![vec![redis::Cmd::set_ex(node, 1, NODE_TTL.as_secs())]];
         for (id, at) in &active {
             if r.local.get(id).is_some() {
-                pipe.hset(r.record_key(id), "active", at).ignore();
+                writes.push(vec![redis::Cmd::hset(r.record_key(id), "active", at)]);
             }
         }
         let (mut c, timeout) = (r.conn.clone(), r.timeout);
         drop(r);
-        match tokio::time::timeout(timeout, pipe.query_async::<()>(&mut c)).await {
+        match tokio::time::timeout(timeout, c.run_groups(writes, false)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::debug!(error = %e, "redis: WebSocket node beat failed"),
             Err(_) => tracing::debug!("redis: WebSocket node beat timed out"),
@@ -332,8 +327,8 @@ impl ConnectionRegistry for RedisConnections {
             let Ok(Some((node, _))) = located.await else {
                 return Err(PushError::Gone);
             };
-            let channel = RedisConnections::channel(&prefix, &node);
-            match tokio::time::timeout(timeout, c.publish::<_, _, u64>(channel, message)).await {
+            let publish = c.publish(&RedisConnections::channel(&prefix, &node), message);
+            match tokio::time::timeout(timeout, publish.query_async::<u64>(&mut c)).await {
                 Ok(Ok(n)) if n > 0 => Ok(()),
                 _ => Err(PushError::Gone),
             }

@@ -13,9 +13,12 @@
 //!   leases tokens from it about every [`SYNC_EVERY`] (a Lua script on Redis's clock), see
 //!   [`crate::lease`].
 //!
-//! Requests use one multiplexed connection ([`ConnectionManager`]), which reconnects with
-//! exponential backoff. Every call is bounded by `timeout`; past it, or when Redis cannot be
-//! reached, a quota check follows `on_unavailable`. The synchronous [`StateStore`] methods
+//! Requests use one multiplexed connection ([`Conn`](super::redis_conn::Conn)), which
+//! reconnects with exponential backoff; on a Redis Cluster the keys, the IAM credentials and
+//! their channel share one hash tag (`{P}:keys`, `{P}:iam`, `{P}:keys:changed`), every other
+//! name keeps to one key per command, and channels are sharded (`SPUBLISH`). Every call is
+//! bounded by `timeout`; past it, or when Redis cannot be reached, a quota check follows
+//! `on_unavailable`. The synchronous [`StateStore`] methods
 //! (admin API, CLI, flushes, plugin kv, all off the request path's worker threads) run their
 //! I/O on this store's own single-threaded runtime and wait for it, so they can be called from
 //! any thread without blocking an async worker's reactor for longer than `timeout`.
@@ -23,11 +26,11 @@
 use super::lease::Leases;
 #[cfg(doc)]
 use super::lease::SYNC_EVERY;
+use super::redis_conn::{Conn, Subscriber};
 use super::{
     KvUsage, QuotaKey, QuotaTake, StateStore, StoreError, StoreFuture, StoreHealth,
     StoredCredential, StoredKey, Taken,
 };
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, IntoConnectionInfo, RedisError};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -49,8 +52,11 @@ pub enum OnUnavailable {
 /// Where the shared store is and how to talk to it (`state:` with `backend: redis`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisConfig {
-    /// `redis://` or `rediss://` (TLS) URL, without a password.
+    /// `redis://` or `rediss://` (TLS) URL, without a password; with `cluster`, one node of
+    /// the cluster, from which the client learns the others.
     pub url: String,
+    /// Whether `url` is a node of a Redis Cluster.
+    pub cluster: bool,
     /// The password, read from the environment variable `password_env` names.
     pub password: Option<String>,
     pub password_env: Option<String>,
@@ -71,6 +77,7 @@ impl std::fmt::Debug for RedisConfig {
         // Never the password itself: this may end up in a log.
         f.debug_struct("RedisConfig")
             .field("url", &self.url)
+            .field("cluster", &self.cluster)
             .field("password_env", &self.password_env)
             .field("tls_ca", &self.tls_ca.is_some())
             .field("timeout", &self.timeout)
@@ -103,30 +110,32 @@ impl RedisConfig {
             .map_err(|e| format!("expected a Redis URL: {e}"))
     }
 
-    fn client(&self) -> Result<redis::Client, StoreError> {
-        let mut info = self.url.as_str().into_connection_info().map_err(err)?;
-        if let Some(p) = &self.password {
-            let settings = info.redis_settings().clone().set_password(p);
-            info = info.set_redis_settings(settings);
+    /// With `cluster: true`: what the config gets wrong, as (field, message).
+    pub fn check_cluster(url: &str, key_prefix: &str) -> Vec<(&'static str, String)> {
+        let mut wrong = Vec::new();
+        if let Ok(info) = url.into_connection_info() {
+            if info.redis_settings().db() != 0 {
+                let db = info.redis_settings().db();
+                wrong.push((
+                    "url",
+                    format!("a Redis Cluster has only database 0, found {db}"),
+                ));
+            }
         }
-        match &self.tls_ca {
-            None => redis::Client::open(info),
-            Some(pem) => redis::Client::build_with_tls(
-                info,
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem.clone()),
-                },
-            ),
+        if key_prefix.contains(['{', '}']) {
+            wrong.push((
+                "key_prefix",
+                format!("expected no {{ or }} with cluster: true (the store adds hash tags), found `{key_prefix}`"),
+            ));
         }
-        .map_err(err)
+        wrong
     }
 }
 
 mod insert;
 mod top_up;
 
-fn err(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(format!("redis: {e}"))
 }
 
@@ -218,7 +227,7 @@ return {#all / 2, bytes}
 
 /// The shared store.
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
     /// The store's own runtime (one thread), where synchronous calls run their I/O.
     bridge: tokio::runtime::Handle,
     config: RedisConfig,
@@ -240,7 +249,6 @@ impl RedisStore {
     /// Connects (failing when Redis does not answer within the timeout) and starts listening
     /// for key changes.
     pub fn open(config: RedisConfig) -> Result<RedisStore, StoreError> {
-        let client = config.client()?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -256,36 +264,14 @@ impl RedisStore {
             outages: AtomicU64::new(0),
             on_unavailable: config.on_unavailable,
         });
-        let manager = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_secs(2))
-            .set_number_of_retries(6);
-        // One plain connection first: the manager below retries a refused AUTH until the
-        // timeout, which would hide why (a wrong password) behind "no answer".
-        let c = client.clone();
-        wait(&bridge, async move {
-            match tokio::time::timeout(timeout, c.get_multiplexed_async_connection()).await {
-                Ok(r) => r.map(drop).map_err(err),
-                Err(_) => Err(err(format!("no answer within {timeout:?}"))),
-            }
-        })
-        .map_err(|e| StoreError(format!("cannot connect to {}: {}", config.url, e.0)))?;
-        let c = client.clone();
-        let conn = wait(&bridge, async move {
-            match tokio::time::timeout(timeout, c.get_connection_manager_with_config(manager)).await
-            {
-                Ok(r) => r.map_err(err),
-                Err(_) => Err(err(format!("no answer within {timeout:?}"))),
-            }
-        })
-        .map_err(|e| StoreError(format!("cannot connect to {}: {}", config.url, e.0)))?;
+        let c = config.clone();
+        let (conn, subscriber) = wait(&bridge, async move { super::redis_conn::open(&c).await })
+            .map_err(|e| StoreError(format!("cannot connect to {}: {}", config.url, e.0)))?;
         let (tx, changes) = watch::channel(0);
-        let channel = format!("{}:keys:changed", config.key_prefix);
-        bridge.spawn(follow_key_changes(client.clone(), channel, timeout, tx));
+        let channel = keys_key(&config, "keys:changed");
+        bridge.spawn(follow_key_changes(subscriber.clone(), channel, timeout, tx));
         let connections = super::redis_connections::RedisConnections::start(
-            client,
+            subscriber,
             conn.clone(),
             bridge.clone(),
             &config.key_prefix,
@@ -316,6 +302,12 @@ impl RedisStore {
         format!("{}:{rest}", self.config.key_prefix)
     }
 
+    /// The name of `P:rest` for the keys, the IAM credentials and their channel, which
+    /// scripts and transactions use together: see [`keys_key`].
+    fn keys_key(&self, rest: &str) -> String {
+        keys_key(&self.config, rest)
+    }
+
     fn quota_key(&self, k: &QuotaKey) -> String {
         // The key id (a UUID) and the window hold no `:`, so the plan can come last as it is.
         self.key(&format!("quota:{}:{}:{}", k.window_start, k.key_id, k.plan))
@@ -323,7 +315,7 @@ impl RedisStore {
 
     /// Every JSON document of the hash `P:{hash}`.
     fn docs<T: serde::de::DeserializeOwned>(&self, hash: &str) -> Result<Vec<T>, StoreError> {
-        let hash = self.key(hash);
+        let hash = self.keys_key(hash);
         let rows: Vec<(String, Vec<u8>)> =
             self.call(|mut c| async move { c.hgetall(hash).await })?;
         rows.iter()
@@ -334,13 +326,14 @@ impl RedisStore {
     /// Stores `doc` as `id` in the hash `P:{hash}` and tells every node (`P:keys:changed`).
     fn put_doc(&self, hash: &str, id: &str, doc: &impl serde::Serialize) -> Result<(), StoreError> {
         let json = serde_json::to_vec(doc).map_err(err)?;
-        let (hash, channel, id) = (self.key(hash), self.key("keys:changed"), id.to_owned());
+        let (hash, id) = (self.keys_key(hash), id.to_owned());
+        let publish = self.conn.publish(&self.keys_key("keys:changed"), "put");
         self.call(|mut c| async move {
             redis::pipe()
                 .atomic()
                 .hset(hash, id, json)
                 .ignore()
-                .publish(channel, "put")
+                .add_command(publish)
                 .ignore()
                 .query_async::<()>(&mut c)
                 .await
@@ -349,12 +342,13 @@ impl RedisStore {
 
     /// Removes `id` from the hash `P:{hash}` and tells every node; true when it was there.
     fn delete_doc(&self, hash: &str, id: &str) -> Result<bool, StoreError> {
-        let (hash, channel, id) = (self.key(hash), self.key("keys:changed"), id.to_owned());
+        let (hash, id) = (self.keys_key(hash), id.to_owned());
+        let publish = self.conn.publish(&self.keys_key("keys:changed"), "delete");
         let (removed,): (u64,) = self.call(|mut c| async move {
             redis::pipe()
                 .atomic()
                 .hdel(hash, id)
-                .publish(channel, "delete")
+                .add_command(publish)
                 .ignore()
                 .query_async(&mut c)
                 .await
@@ -370,7 +364,7 @@ impl RedisStore {
     fn call<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>> + Send + 'static,
     {
         let (timeout, health) = (self.config.timeout, self.health.clone());
@@ -379,6 +373,16 @@ impl RedisStore {
             &self.bridge,
             async move { bounded(timeout, &health, fut).await },
         )
+    }
+}
+
+/// `P:rest`, or on a cluster `{P}:rest`: the hash tag keeps the hashes `keys` and `iam` and
+/// their channel `keys:changed` in one slot, so one script or transaction may use them
+/// together. (On one server the names stay as they were before clusters were supported.)
+fn keys_key(config: &RedisConfig, rest: &str) -> String {
+    match config.cluster {
+        true => format!("{{{}}}:{rest}", config.key_prefix),
+        false => format!("{}:{rest}", config.key_prefix),
     }
 }
 
@@ -398,7 +402,7 @@ fn wait<T: Send + 'static>(
 /// Subscribes to the key-change channel and bumps `tx` for every message, and once after each
 /// (re)subscription, since changes made while unsubscribed were missed.
 async fn follow_key_changes(
-    client: redis::Client,
+    client: Subscriber,
     channel: String,
     timeout: Duration,
     tx: watch::Sender<u64>,
@@ -469,16 +473,18 @@ impl StateStore for RedisStore {
         if increments.is_empty() {
             return Ok(());
         }
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        for (k, n) in increments {
+        let groups = increments.iter().map(|(k, n)| {
             let key = self.quota_key(k);
             // Windows last at most a month: keep the counter 40 days from its start.
             let expires = k.window_start + 40 * 86_400;
-            pipe.incr(&key, *n).ignore();
-            pipe.expire_at(&key, expires as i64).ignore();
-        }
-        self.call(|mut c| async move { pipe.query_async::<()>(&mut c).await })
+            vec![
+                redis::Cmd::incr(&key, *n),
+                redis::Cmd::expire_at(&key, expires as i64),
+            ]
+        });
+        let groups: Vec<_> = groups.collect();
+        // One transaction on one server; one per counter on a cluster (their slots differ).
+        self.call(|mut c| async move { c.run_groups(groups, true).await })
     }
 
     fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -12,6 +12,8 @@ pub struct RawState {
     pub flush_interval: Option<String>,
     /// With `backend: redis`: `redis://` or `rediss://` URL, without a password.
     pub url: Option<String>,
+    /// With `backend: redis`: whether `url` is one node of a Redis Cluster (default false).
+    pub cluster: Option<bool>,
     /// With `backend: redis`: the environment variable holding the password.
     pub password_env: Option<String>,
     /// With a `rediss://` URL: a PEM file of the certificate authorities to trust for Redis,

@@ -7,7 +7,7 @@ use crate::{StoreError, Taken};
 use std::sync::LazyLock;
 
 /// Stores ARGV[2] (JSON) as field ARGV[1] of the hash KEYS[1] and publishes `put` on the
-/// channel ARGV[6], unless the field exists or a stored document's `name` is ARGV[3] or (when
+/// channel KEYS[2] with the command ARGV[6] (`PUBLISH`, or `SPUBLISH` on a cluster), unless the field exists or a stored document's `name` is ARGV[3] or (when
 /// ARGV[4] is not empty) its field ARGV[4] is ARGV[5]. Returns 0 (stored), 1 (the name is
 /// taken) or 2 (the id is taken).
 static INSERT_DOC: LazyLock<redis::Script> = LazyLock::new(|| {
@@ -20,7 +20,7 @@ for _, json in ipairs(redis.call('HVALS', KEYS[1])) do
   if ARGV[4] ~= '' and doc[ARGV[4]] == ARGV[5] then return 2 end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('PUBLISH', ARGV[6], 'put')
+redis.call(ARGV[6], KEYS[2], 'put')
 return 0
 ",
     )
@@ -44,16 +44,17 @@ impl RedisStore {
         new: NewDoc<'_, T>,
     ) -> Result<Option<Taken>, StoreError> {
         let json = serde_json::to_vec(new.doc).map_err(err)?;
-        let (hash, channel) = (self.key(new.hash), self.key("keys:changed"));
+        let (hash, channel) = (self.keys_key(new.hash), self.keys_key("keys:changed"));
         let (field, value) = new.unique.unwrap_or(("", ""));
         let mut invocation = INSERT_DOC.key(hash);
         invocation
+            .key(channel)
             .arg(new.id)
             .arg(json)
             .arg(new.name)
             .arg(field)
             .arg(value)
-            .arg(channel);
+            .arg(self.conn.publish_command());
         let answer: u8 = self.call(|mut c| async move { invocation.invoke_async(&mut c).await })?;
         Ok(match answer {
             0 => None,

@@ -13,6 +13,7 @@ fn urls_are_checked_and_passwords_kept_out_of_them_and_of_logs() {
 
     let config = RedisConfig {
         url: "redis://127.0.0.1:6379/0".into(),
+        cluster: false,
         password: Some("hunter2".into()),
         password_env: Some("REDIS_PASSWORD".into()),
         tls_ca: None,
@@ -37,6 +38,7 @@ fn an_unreachable_server_fails_within_the_timeout() {
         .expect("probe port");
     let config = RedisConfig {
         url: format!("redis://127.0.0.1:{port}/0"),
+        cluster: false,
         password: None,
         password_env: None,
         tls_ca: None,
@@ -53,4 +55,37 @@ fn an_unreachable_server_fails_within_the_timeout() {
         "{:?}",
         start.elapsed()
     );
+}
+
+#[test]
+fn a_cluster_needs_database_0_and_a_prefix_without_hash_tags() {
+    assert!(RedisConfig::check_cluster("redis://127.0.0.1:7000", "gatehouse").is_empty());
+    assert!(RedisConfig::check_cluster("rediss://node-1:7000/0", "gh").is_empty());
+    let wrong = RedisConfig::check_cluster("redis://127.0.0.1:7000/3", "{gh}");
+    let fields: Vec<&str> = wrong.iter().map(|(f, _)| *f).collect();
+    assert_eq!(fields, ["url", "key_prefix"], "{wrong:?}");
+    assert!(wrong[0].1.contains("only database 0"), "{wrong:?}");
+}
+
+#[test]
+fn on_a_cluster_the_keys_and_their_channel_share_a_hash_tag() {
+    let mut config = RedisConfig {
+        url: "redis://127.0.0.1:7000".into(),
+        cluster: false,
+        password: None,
+        password_env: None,
+        tls_ca: None,
+        timeout: Duration::from_millis(250),
+        key_prefix: "gh".into(),
+        on_unavailable: OnUnavailable::FailClosed,
+        throttles_unavailable: OnUnavailable::FailOpen,
+    };
+    assert_eq!(
+        keys_key(&config, "keys"),
+        "gh:keys",
+        "unchanged on one server"
+    );
+    config.cluster = true;
+    let names = ["keys", "iam", "keys:changed"].map(|k| keys_key(&config, k));
+    assert_eq!(names, ["{gh}:keys", "{gh}:iam", "{gh}:keys:changed"]);
 }

@@ -3,7 +3,7 @@
 
 use super::{bounded, Health};
 use crate::lease::{Leases, SYNC_EVERY};
-use redis::aio::ConnectionManager;
+use crate::redis_conn::Conn;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -38,7 +38,7 @@ fn jittered(every: Duration) -> Duration {
 /// Tops up every live lease of `leases` from its bucket under `prefix`, about every
 /// [`SYNC_EVERY`] (see [`jittered`]).
 pub(super) async fn top_up_leases(
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: String,
     leases: Arc<Leases>,
     timeout: Duration,

@@ -1,0 +1,199 @@
+//! The connection to Redis behind one type, [`Conn`]: one server (a [`ConnectionManager`]) or
+//! a Redis Cluster (a [`ClusterConnection`], which sends each command to the master serving
+//! its key's slot and follows the cluster's topology by itself).
+//!
+//! In a cluster, every command, pipeline and script must keep its keys in one slot; the store
+//! names the keys that go together with one hash tag (see [`crate::redis_store`]), and
+//! [`Conn::run_groups`] runs groups of unrelated writes one group per call. Pub/sub uses the
+//! sharded commands there (`SPUBLISH`, `SSUBSCRIBE`), whose subscriber count is exact: the
+//! channel lives on the master of its slot, where the subscribers are.
+
+use super::redis_store::RedisConfig;
+use super::StoreError;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, RedisResult, Value};
+use std::time::Duration;
+
+/// A connection to one Redis server or to a Redis Cluster; cheap to clone (it is multiplexed).
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+impl Conn {
+    /// `PUBLISH channel message`, or on a cluster `SPUBLISH` (see the module's doc).
+    pub(crate) fn publish(&self, channel: &str, message: impl redis::ToRedisArgs) -> Cmd {
+        let mut cmd = redis::cmd(self.publish_command());
+        cmd.arg(channel).arg(message);
+        cmd
+    }
+
+    /// `PUBLISH`, or `SPUBLISH` on a cluster.
+    pub(crate) fn publish_command(&self) -> &'static str {
+        match self {
+            Conn::Single(_) => "PUBLISH",
+            Conn::Cluster(_) => "SPUBLISH",
+        }
+    }
+
+    /// Runs `groups` of commands whose answers are not needed, each group's keys in one slot:
+    /// on one server in one pipeline (a transaction when `atomic`), on a cluster one pipeline
+    /// per group (each a transaction when `atomic`), all at once.
+    pub(crate) async fn run_groups(
+        &mut self,
+        groups: Vec<Vec<Cmd>>,
+        atomic: bool,
+    ) -> RedisResult<()> {
+        let pipeline = |cmds: Vec<Cmd>| {
+            let mut pipe = redis::pipe();
+            if atomic {
+                pipe.atomic();
+            }
+            for cmd in cmds {
+                pipe.add_command(cmd).ignore();
+            }
+            pipe
+        };
+        match self {
+            Conn::Single(c) => {
+                pipeline(groups.into_iter().flatten().collect())
+                    .query_async(c)
+                    .await
+            }
+            Conn::Cluster(c) => {
+                let calls = groups.into_iter().map(|cmds| {
+                    let (pipe, mut c) = (pipeline(cmds), c.clone());
+                    async move { pipe.query_async::<()>(&mut c).await }
+                });
+                futures_util::future::try_join_all(calls).await.map(drop)
+            }
+        }
+    }
+}
+
+/// Where subscriptions connect: a client of the one server, or the cluster's settings (each
+/// subscription makes its own cluster connection, which delivers its messages).
+#[derive(Clone)]
+pub(crate) enum Subscriber {
+    Single(redis::Client),
+    Cluster(RedisConfig),
+}
+
+/// Connects to what `config` names (failing when it does not answer within the timeout), and
+/// says where subscriptions connect.
+pub(crate) async fn open(config: &RedisConfig) -> Result<(Conn, Subscriber), StoreError> {
+    let timeout = config.timeout;
+    if config.cluster {
+        let client = config
+            .cluster_builder()?
+            .build()
+            .map_err(super::redis_store::err)?;
+        let conn = within(timeout, client.get_async_connection()).await?;
+        return Ok((Conn::Cluster(conn), Subscriber::Cluster(config.clone())));
+    }
+    let client = config.client()?;
+    // One plain connection first: the manager below retries a refused AUTH until the
+    // timeout, which would hide why (a wrong password) behind "no answer".
+    within(timeout, client.get_multiplexed_async_connection()).await?;
+    let manager = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_secs(2))
+        .set_number_of_retries(6);
+    let conn = within(timeout, client.get_connection_manager_with_config(manager)).await?;
+    Ok((Conn::Single(conn), Subscriber::Single(client)))
+}
+
+/// `fut`'s answer, or an error when it fails or does not answer within `timeout`.
+async fn within<T>(
+    timeout: Duration,
+    fut: impl std::future::Future<Output = RedisResult<T>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(r) => r.map_err(super::redis_store::err),
+        Err(_) => Err(super::redis_store::err(format!(
+            "no answer within {timeout:?}"
+        ))),
+    }
+}
+
+impl RedisConfig {
+    /// A client of the one server `url` names, with the password and certificates.
+    pub(crate) fn client(&self) -> Result<redis::Client, StoreError> {
+        use super::redis_store::err;
+        let mut info = self.url.as_str().into_connection_info().map_err(err)?;
+        if let Some(p) = &self.password {
+            let settings = info.redis_settings().clone().set_password(p);
+            info = info.set_redis_settings(settings);
+        }
+        match &self.tls_ca {
+            None => redis::Client::open(info),
+            Some(pem) => redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+        }
+        .map_err(err)
+    }
+
+    /// The settings of a cluster client with `url` as its seed: the password, the
+    /// certificates, the timeout for each connection and answer, and reconnection with
+    /// backoff (50 ms to 2 s).
+    pub(crate) fn cluster_builder(&self) -> Result<ClusterClientBuilder, StoreError> {
+        let info = self
+            .url
+            .as_str()
+            .into_connection_info()
+            .map_err(super::redis_store::err)?;
+        let mut builder = ClusterClient::builder([info])
+            .connection_timeout(self.timeout)
+            .response_timeout(self.timeout)
+            .min_retry_wait(50)
+            .max_retry_wait(2000);
+        if let Some(p) = &self.password {
+            builder = builder.password(p);
+        }
+        if let Some(pem) = &self.tls_ca {
+            builder = builder.certs(redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.clone()),
+            });
+        }
+        Ok(builder)
+    }
+}
