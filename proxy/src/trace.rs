@@ -8,10 +8,14 @@
 //! request's own clock. When the request ends the trace goes into a bounded queue, which a
 //! background task drains, batches and posts to the collector (`export`); a full queue drops
 //! the trace and counts it. A request that is not recorded holds `None` and every span call
-//! on it is one branch.
+//! on it is one branch. A WebSocket message or `$disconnect` is traced as its own request
+//! (`event`).
 
+mod event;
 mod export;
 mod w3c;
+
+pub use event::{EventSpan, Propagation, SpanContext};
 
 use gatehouse_config::raw::RawTracing;
 use gatehouse_config::{duration, Errors};
@@ -141,6 +145,8 @@ impl Tracer {
             attrs: smallvec::SmallVec::new(),
             text: String::with_capacity(128),
             current: 0,
+            route_key: None,
+            link: None,
         })))
     }
 
@@ -148,22 +154,22 @@ impl Tracer {
     /// route), with `server`'s attributes, and queues it for export; a full queue drops it.
     pub fn finish(&self, trace: RequestTrace, server: ServerSpan<'_>) {
         let Some(mut t) = trace.0 else { return };
-        let now = t.now();
-        for s in t.spans.iter_mut().skip(1).filter(|s| s.end == 0) {
-            // Left open: the stage ended the request with a rejection, or it timed out.
-            s.end = now;
-            s.error = true;
-        }
         let method = t.text(server.method);
-        let name = match server.route {
-            Some(route) => {
+        let name = match (server.route, t.route_key) {
+            (Some(route), _) => {
                 t.text.push(' ');
                 let route = t.text(route);
                 let name = Value::Text(method.start()..route.end());
                 t.attr(0, "http.route", route);
                 name
             }
-            None => method.clone(),
+            // A WebSocket API's upgrade request: `GET $connect`.
+            (None, Some(key)) => {
+                t.text.push(' ');
+                let key = t.text(key);
+                Value::Text(method.start()..key.end())
+            }
+            (None, None) => method.clone(),
         };
         t.attr(0, "http.request.method", method);
         let path = t.text(server.path);
@@ -184,10 +190,22 @@ impl Tracer {
                 t.attr(0, key, v);
             }
         }
+        self.enqueue(t, name, server.status >= 500);
+    }
+
+    /// Ends the server span of `t` as `name`, and any span still open as an error, and
+    /// queues `t` for export; a full queue drops it.
+    fn enqueue(&self, mut t: Box<Trace>, name: Value, error: bool) {
+        let now = t.now();
+        for s in t.spans.iter_mut().skip(1).filter(|s| s.end == 0) {
+            // Left open: the stage ended the request with a rejection, or it timed out.
+            s.end = now;
+            s.error = true;
+        }
         let root = &mut t.spans[0];
         root.end = now;
         root.name = name;
-        root.error = server.status >= 500;
+        root.error = error;
         if self.queue.try_send(t).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         } else if self.queue.max_capacity() - self.queue.capacity() >= self.batch_at {
@@ -285,6 +303,10 @@ pub struct Trace {
     text: String,
     /// The innermost span still open: a span started now is its child.
     current: u16,
+    /// A WebSocket event's route key, named in the server span's name.
+    route_key: Option<&'static str>,
+    /// The span this trace's server span links to (a WebSocket event's `$connect`).
+    link: Option<SpanContext>,
 }
 
 #[derive(Debug)]
@@ -381,6 +403,22 @@ impl RequestTrace {
         t.current = t.spans[idx as usize].parent;
     }
 
+    /// Drops `span` and its attributes when it turned out to cover nothing (a Lambda
+    /// authorizer's call that the decision cache answered) and no span started after it;
+    /// otherwise ends it.
+    pub fn discard(&mut self, span: Option<SpanRef>) {
+        let (Some(t), Some(SpanRef(idx))) = (self.0.as_deref_mut(), span) else {
+            return;
+        };
+        if usize::from(idx) + 1 != t.spans.len() {
+            return self.end(span);
+        }
+        if let Some(s) = t.spans.pop() {
+            t.current = s.parent;
+        }
+        t.attrs.retain(|(i, _, _)| *i != idx);
+    }
+
     /// Adds an attribute to `span`; `value` is only called when the request is recorded.
     #[inline]
     pub fn attr(
@@ -406,16 +444,36 @@ impl RequestTrace {
         let Some(t) = self.0.as_deref_mut() else {
             return;
         };
-        let address = t.text(server_address());
-        t.attr(t.current, "server.address", address);
-        let span_id = t.spans[t.current as usize].id;
-        if let Ok(v) = HeaderValue::from_bytes(&w3c::header(t.trace_id, span_id)) {
+        if let Some(v) = t.outbound(server_address()) {
             headers.insert(TRACEPARENT, v);
         }
         match &t.tracestate {
             Some(s) => headers.insert(TRACESTATE, s.clone()),
             None => headers.remove(TRACESTATE),
         };
+    }
+
+    /// What [`RequestTrace::propagate`] sets, kept for a call made where the trace cannot be
+    /// reached (a Lambda authorizer's, inside the decision cache); `None` when the request is
+    /// not recorded.
+    pub fn propagation<'a>(
+        &mut self,
+        server_address: impl FnOnce() -> &'a str,
+    ) -> Option<Propagation> {
+        let t = self.0.as_deref_mut()?;
+        let traceparent = t.outbound(server_address())?;
+        Some(Propagation::new(traceparent, t.tracestate.clone()))
+    }
+}
+
+impl Trace {
+    /// Records `address` on the innermost open span and returns the `traceparent` naming
+    /// that span.
+    fn outbound(&mut self, address: &str) -> Option<HeaderValue> {
+        let address = self.text(address);
+        self.attr(self.current, "server.address", address);
+        let span_id = self.spans[self.current as usize].id;
+        HeaderValue::from_bytes(&w3c::header(self.trace_id, span_id)).ok()
     }
 }
 

@@ -63,6 +63,25 @@ pub enum RouteIntegration {
     Wasm(Arc<Plugin>),
 }
 
+impl RouteIntegration {
+    /// The config's name of its `type`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            RouteIntegration::Mock { .. } => "mock",
+            RouteIntegration::Http { .. } => "http",
+            RouteIntegration::Wasm(_) => "wasm",
+        }
+    }
+
+    /// Its span's kind: a client span for a call over the network.
+    pub fn span_kind(&self) -> crate::trace::Kind {
+        match self {
+            RouteIntegration::Http { .. } => crate::trace::Kind::Client,
+            _ => crate::trace::Kind::Internal,
+        }
+    }
+}
+
 /// API Gateway's WebSocket limits, configurable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {

@@ -1,12 +1,16 @@
 //! Traces: the gateway's OTLP/HTTP spans reach a collector in this process with the caller's
 //! trace and the stages under the server span; backends and Lambda functions get a
-//! `traceparent` naming the integration's span. Without tracing, or for a request the caller
-//! did not sample, the client's `traceparent` reaches the backend as it was sent; a collector
-//! that is down fails no request.
+//! `traceparent` naming the integration's span, a Lambda authorizer one naming its
+//! `authorizer` span. WebSocket events are traced: `$connect` as the upgrade request, each
+//! message and `$disconnect` as a trace of its own linked to it, and their `http`
+//! integrations get `traceparent`. Without tracing, or for a request the caller did not
+//! sample, the client's `traceparent` reaches the backend as it was sent; a collector that is
+//! down fails no request.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use bytes::Bytes;
+use gatehouse_e2e::ws::{Connect, WsClient};
 use gatehouse_e2e::{http1_client, json, Backend, Gateway, BASE};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -25,7 +29,9 @@ const CALLER_SPAN: &str = "00f067aa0ba902b7";
 type Received = Arc<Mutex<Vec<(String, http::HeaderMap, Bytes)>>>;
 
 /// An OTLP/HTTP collector (`POST /v1/traces`, JSON) that is also a Lambda invoke endpoint
-/// (`/2015-03-31/functions/...`, answering a proxy response): it records every request.
+/// (`/2015-03-31/functions/...`: function `authorizer` answers a policy allowing everything,
+/// any other a proxy response) and a WebSocket API's HTTP backend (any other path, answering
+/// `{}`): it records every request.
 struct Collector {
     addr: SocketAddr,
     received: Received,
@@ -93,13 +99,35 @@ impl Collector {
 
     /// The `traceparent` of each Lambda invocation received.
     fn invocations(&self) -> Vec<Option<String>> {
+        self.traceparents(|path| path.starts_with("/2015-03-31/"))
+    }
+
+    /// The `traceparent` of each request received whose path matches.
+    fn traceparents(&self, path: impl Fn(&str) -> bool) -> Vec<Option<String>> {
         let received = self.received.lock().unwrap();
         received
             .iter()
-            .filter(|(path, _, _)| path.starts_with("/2015-03-31/"))
+            .filter(|(p, _, _)| path(p))
             .map(|(_, h, _)| h.get("traceparent").map(|v| v.to_str().unwrap().to_owned()))
             .collect()
     }
+
+    /// The `traceparent` of the first request to `path`, once it has arrived (within 10 s).
+    async fn traceparent_of(&self, path: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(tp) = self.traceparents(|p| p == path).into_iter().next() {
+                return tp.unwrap_or_else(|| panic!("no traceparent on {path}"));
+            }
+            assert!(Instant::now() < deadline, "no request to {path}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// The trace id and parent span id of a `traceparent`.
+fn ids(traceparent: &str) -> (&str, &str) {
+    (&traceparent[3..35], &traceparent[36..52])
 }
 
 async fn record(
@@ -116,7 +144,9 @@ async fn record(
     rec.lock()
         .unwrap()
         .push((path.clone(), parts.headers, body));
-    let answer = if path.starts_with("/2015-03-31/") {
+    let answer = if path.starts_with("/2015-03-31/functions/authorizer/") {
+        r#"{"principalId":"u1","policyDocument":{"Version":"2012-10-17","Statement":[{"Action":"execute-api:Invoke","Effect":"Allow","Resource":"*"}]}}"#
+    } else if path.starts_with("/2015-03-31/") {
         r#"{"statusCode":200,"body":"from the function"}"#
     } else {
         "{}"
@@ -319,4 +349,166 @@ async fn a_collector_that_is_down_fails_no_request() {
         assert!(Instant::now() < deadline, "dropped: {dropped:?}\n{metrics}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lambda_authorizers_call_carries_its_span_and_a_cached_decision_makes_none() {
+    let backend = Backend::start("b").await;
+    let collector = Collector::start().await;
+    let c = collector.addr;
+    let gw = Gateway::start(&format!(
+        r#"{BASE}{tracing}
+apis:
+  - name: shop
+    stages: {{ prod: {{}} }}
+    authorizers:
+      tokens:
+        type: lambda
+        ttl: 300s
+        lambda: {{ endpoint: "http://{c}", function: authorizer, payload: token }}
+    resources:
+      /pets/{{id}}:
+        GET:
+          authorizer: tokens
+          integration: {{ type: http_proxy, uri: "http://{b}/pets/{{id}}" }}
+"#,
+        tracing = tracing_to(c, 1.0),
+        b = backend.addr,
+    ));
+    let get = |trace: &str| {
+        http1_client()
+            .get(format!("{}/prod/pets/1", gw.url("public")))
+            .header("authorization", "token-1")
+            .header("traceparent", format!("00-{trace}-{CALLER_SPAN}-01"))
+            .send()
+    };
+    let resp = get(TRACE).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = json(resp).await["headers"]["traceparent"].clone();
+
+    let sent = collector.invocations();
+    assert_eq!(sent.len(), 1);
+    let sent = sent[0]
+        .clone()
+        .expect("the authorizer's call has a traceparent");
+    let (trace_id, parent) = ids(&sent);
+    assert_eq!(trace_id, TRACE);
+    let spans = collector.trace(TRACE).await;
+    let server = named(&spans, "GET /pets/{id}");
+    let authorize = named(&spans, "authorize");
+    let authorizer = named(&spans, "authorizer");
+    assert_eq!(authorizer["spanId"], parent);
+    assert_eq!(authorizer["kind"], 3);
+    assert_eq!(authorizer["parentSpanId"], authorize["spanId"]);
+    assert_eq!(authorize["parentSpanId"], server["spanId"]);
+    assert_eq!(
+        attr(authorizer, "server.address")["stringValue"],
+        c.to_string()
+    );
+    assert_eq!(
+        attr(authorizer, "gatehouse.authorizer")["stringValue"],
+        "tokens"
+    );
+    let integration = named(&spans, "integration");
+    assert_eq!(
+        seen,
+        format!("00-{TRACE}-{}-01", integration["spanId"].as_str().unwrap())
+    );
+
+    // The same token again: the cached decision calls nothing, so there is no authorizer span.
+    let other = "0af7651916cd43dd8448eb211c80319c";
+    assert_eq!(get(other).await.unwrap().status(), 200);
+    assert_eq!(collector.invocations().len(), 1);
+    let spans = collector.trace(other).await;
+    named(&spans, "authorize");
+    assert!(spans.iter().all(|s| s["name"] != "authorizer"), "{spans:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_events_are_traced_and_their_http_integrations_get_traceparent() {
+    let collector = Collector::start().await;
+    let c = collector.addr;
+    let gw = Gateway::start(&format!(
+        r#"{BASE}{tracing}
+apis:
+  - name: chat
+    protocol: websocket
+    stages: {{ prod: {{}} }}
+    routes:
+      $connect:
+        integration: {{ type: http, uri: "http://{c}/ws/connect" }}
+      $disconnect:
+        integration: {{ type: http, uri: "http://{c}/ws/disconnect" }}
+      echo:
+        integration: {{ type: http, uri: "http://{c}/ws/echo" }}
+"#,
+        tracing = tracing_to(c, 1.0),
+    ));
+    let url = format!("ws://{}/prod", gw.addr("public"));
+    let caller = format!("00-{TRACE}-{CALLER_SPAN}-01");
+    let mut client = match WsClient::connect_with(&url, &[("traceparent", &caller)]).await {
+        Connect::Open(c) => *c,
+        Connect::Refused(s, b) => panic!("refused: {s} {b}"),
+    };
+
+    // $connect: the upgrade request's trace, under the caller's span.
+    let spans = collector.trace(TRACE).await;
+    let connect = named(&spans, "GET $connect");
+    assert_eq!(connect["parentSpanId"], CALLER_SPAN);
+    assert_eq!(
+        attr(connect, "gatehouse.route_key")["stringValue"],
+        "$connect"
+    );
+    assert_eq!(
+        attr(connect, "http.response.status_code")["intValue"],
+        "101"
+    );
+    let connection_id = attr(connect, "gatehouse.connection_id")["stringValue"].clone();
+    let integration = named(&spans, "integration");
+    assert_eq!(integration["parentSpanId"], connect["spanId"]);
+    assert_eq!(integration["kind"], 3);
+    assert_eq!(
+        attr(integration, "gatehouse.integration")["stringValue"],
+        "http"
+    );
+    assert_eq!(
+        collector.traceparent_of("/ws/connect").await,
+        format!("00-{TRACE}-{}-01", integration["spanId"].as_str().unwrap())
+    );
+
+    // A message: a trace of its own, linked to $connect.
+    client.send_text(r#"{"action":"echo"}"#).await;
+    assert_eq!(client.recv_text(Duration::from_secs(10)).await, "{}");
+    let sent = collector.traceparent_of("/ws/echo").await;
+    let (trace_id, parent) = ids(&sent);
+    assert_ne!(trace_id, TRACE);
+    let spans = collector.trace(trace_id).await;
+    let message = named(&spans, "MESSAGE echo");
+    assert_eq!(message["kind"], 2);
+    assert!(message.get("parentSpanId").is_none(), "{message}");
+    assert_eq!(message["links"][0]["traceId"], TRACE);
+    assert_eq!(message["links"][0]["spanId"], connect["spanId"]);
+    assert_eq!(attr(message, "gatehouse.route_key")["stringValue"], "echo");
+    assert_eq!(
+        attr(message, "gatehouse.event_type")["stringValue"],
+        "MESSAGE"
+    );
+    assert_eq!(
+        attr(message, "gatehouse.connection_id")["stringValue"],
+        connection_id
+    );
+    assert_eq!(attr(message, "gatehouse.status")["intValue"], "200");
+    let integration = named(&spans, "integration");
+    assert_eq!(integration["spanId"], parent);
+    assert_eq!(integration["parentSpanId"], message["spanId"]);
+
+    // $disconnect, when the client leaves.
+    client.ws.close(None).await.unwrap();
+    client.ended(Duration::from_secs(10)).await;
+    let sent = collector.traceparent_of("/ws/disconnect").await;
+    let (trace_id, parent) = ids(&sent);
+    let spans = collector.trace(trace_id).await;
+    let disconnect = named(&spans, "DISCONNECT $disconnect");
+    assert_eq!(disconnect["links"][0]["spanId"], connect["spanId"]);
+    assert_eq!(named(&spans, "integration")["spanId"], parent);
 }

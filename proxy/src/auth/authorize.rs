@@ -10,7 +10,9 @@
 //! plugins) is cached as answered and evaluated for each method (`policy.rs`), so the cached
 //! policy of an identity decides its other methods. Allow records the principal and context in
 //! `RequestCtx`; deny is 403 ACCESS_DENIED; a plugin failure is 500 AUTHORIZER_FAILURE. JWT
-//! authorizers check every token (their keys are cached).
+//! authorizers check every token (their keys are cached). On a recorded request a Lambda
+//! authorizer's call has a client span, `authorizer`, whose `traceparent` the call carries; a
+//! decision the cache gave leaves no such span.
 
 use super::jwt::JwtAuthorizer;
 use super::lambda_auth::{request_event, token_event, LambdaAuthorizer, Payload, REGION};
@@ -21,6 +23,7 @@ use crate::error::{Rejection, ResponseType};
 use crate::integration::lambda::{event_v1, event_v2, original_names, PayloadFormat, ACCOUNT_ID};
 use crate::integration::Outbound;
 use crate::plugin::Plugin;
+use crate::trace::{Kind, Propagation, RequestTrace, SpanRef, Value};
 use sha2::Digest as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,7 +127,8 @@ pub async fn authorize(
     let headers = &call.parts.headers;
     let mut values = Vec::with_capacity(binding.sources.len());
     for src in &binding.sources {
-        match src.value(headers, ctx.query()) {
+        // The URI alone is borrowed, so that the trace can start a span below.
+        match src.value(headers, ctx.uri.query()) {
             Some(v) => values.push(v),
             None => {
                 return Err(Rejection::new(
@@ -157,14 +161,22 @@ pub async fn authorize(
             ));
         }
     }
-    let decide = decide(rt, ctx, call, binding, &values);
+    let (span, trace) = lambda_span(&mut ctx.trace, binding);
+    let decide = decide(rt, ctx, call, binding, &values, trace.as_ref());
     let outcome = match &binding.cache {
         Some(cache) => cache
             .try_get_with(cache_key(&values), decide)
             .await
-            .map_err(|e| (*e).clone())?,
-        None => decide.await?,
+            .map_err(|e| (*e).clone()),
+        None => decide.await,
     };
+    match (trace.is_some_and(|t| t.applied()), &outcome) {
+        // A failed call's span stays open: it ends with the request, as an error.
+        (true, Err(_)) => {}
+        (true, Ok(_)) => ctx.trace.end(span),
+        (false, _) => ctx.trace.discard(span),
+    }
+    let outcome = outcome?;
     let allowed = match &*outcome {
         Outcome::Allow(auth) => Some(auth.clone()),
         Outcome::Deny => None,
@@ -221,12 +233,31 @@ pub fn method_arn(rt: &dyn RouteInfo, ctx: &RequestCtx) -> String {
     )
 }
 
+/// A recorded request's span for its Lambda authorizer's call (a client span under
+/// `authorize`), and the trace the call carries; dropped again when the decision cache
+/// answers instead.
+fn lambda_span(
+    trace: &mut RequestTrace,
+    binding: &AuthorizerBinding,
+) -> (Option<SpanRef>, Option<Propagation>) {
+    let Decider::Lambda(l) = &binding.decider else {
+        return (None, None);
+    };
+    let span = trace.start("authorizer", Kind::Client);
+    trace.attr(span, "gatehouse.authorizer", || {
+        Value::Str(binding.name.clone().into())
+    });
+    let propagation = trace.propagation(|| l.invoke_uri.authority().map_or("", |a| a.as_str()));
+    (span, propagation)
+}
+
 async fn decide(
     rt: &dyn RouteInfo,
     ctx: &RequestCtx,
     call: Call<'_>,
     binding: &AuthorizerBinding,
     values: &[&str],
+    trace: Option<&Propagation>,
 ) -> Result<Arc<Outcome>, Rejection> {
     match &binding.decider {
         Decider::Plugin(plugin) => {
@@ -250,7 +281,9 @@ async fn decide(
                     request_event(proxy, l.format, &arn, identity)
                 }
             };
-            Ok(Arc::new(Outcome::Policy(l.call(call.out, event).await?)))
+            Ok(Arc::new(Outcome::Policy(
+                l.call(call.out, event, trace).await?,
+            )))
         }
         Decider::Jwt(_) => Err(Rejection::new(
             ResponseType::AuthorizerConfigurationError,

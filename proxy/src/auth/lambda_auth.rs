@@ -19,6 +19,7 @@ use crate::ctx::AuthContext;
 use crate::error::{Rejection, ResponseType};
 use crate::integration::lambda::PayloadFormat;
 use crate::integration::Outbound;
+use crate::trace::Propagation;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Uri};
 use serde_json::{Map, Value};
@@ -148,8 +149,13 @@ pub fn parse_answer(body: &[u8], simple: bool) -> Result<Answer, String> {
 }
 
 impl LambdaAuthorizer {
-    /// Calls the function with `event`.
-    pub async fn call(&self, out: &dyn Outbound, event: Value) -> Result<Answer, Rejection> {
+    /// Calls the function with `event`, carrying the request's trace when it is recorded.
+    pub async fn call(
+        &self,
+        out: &dyn Outbound,
+        event: Value,
+        trace: Option<&Propagation>,
+    ) -> Result<Answer, Rejection> {
         let mut req = Request::new(crate::body::Body::full(Bytes::from(event.to_string())));
         *req.method_mut() = http::Method::POST;
         *req.uri_mut() = self.invoke_uri.clone();
@@ -157,6 +163,9 @@ impl LambdaAuthorizer {
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if let Some(t) = trace {
+            t.apply(req.headers_mut());
+        }
         let (parts, body) = crate::integration::exchange(out, req, MAX_ANSWER, self.timeout)
             .await
             .map_err(|r| config_error(&self.name, r.reason))?;

@@ -11,7 +11,9 @@
 //! Integrations: `mock` (fixed status and reply), `http` (the event, as JSON in API Gateway's
 //! Lambda event shape, POSTed to a backend) and `wasm` (a `websocket-handler` plugin). Each
 //! event loads the current runtime, so a reload applies to open connections from their next
-//! message on; a connection whose API is gone is closed.
+//! message on; a connection whose API is gone is closed. With tracing, `$connect` is the
+//! upgrade request's trace and each message and `$disconnect` is sampled as one of its own
+//! (`trace::event`); an `http` integration gets `traceparent` naming its `integration` span.
 
 mod event;
 mod log;
@@ -25,6 +27,7 @@ use crate::plugin::convert;
 use crate::runtime::{Api, Runtime};
 use crate::shared::Shared;
 use crate::state::connections::{ConnectionInfo, Push, MAILBOX_CAPACITY};
+use crate::trace::{Kind, RequestTrace, SpanContext};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
@@ -82,6 +85,8 @@ struct Conn {
     pushed: Option<Arc<crate::metrics::WsMetrics>>,
     /// Where the connection is counted while open.
     open: Option<Arc<crate::metrics::WsStageMetrics>>,
+    /// The `$connect` server span, which later events' spans link to.
+    traced: Option<SpanContext>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +180,7 @@ pub async fn handshake(
         message_id: None,
         connected_at,
     }));
+    ctx.trace.websocket_connect(&id);
     let admitted = async {
         if let Some(policy) = &api.policy {
             policy.check(ctx.source_ip, || {
@@ -187,7 +193,9 @@ pub async fn handshake(
                 scopes: &[],
                 out: &**shared,
             };
+            let span = ctx.trace.start("authorize", Kind::Internal);
             crate::auth::authorize::authorize(rt, ctx, call, binding).await?;
+            ctx.trace.end(span);
         }
         crate::stage::throttle::check([&rt.account_throttle], "account")?;
         crate::stage::throttle::check(api.stages[stage].throttle.as_ref(), "stage")
@@ -210,6 +218,7 @@ pub async fn handshake(
         auth: ctx.authorizer.clone(),
         pushed: ws.pushed.get(stage).cloned(),
         open: ws.open.get(stage).cloned(),
+        traced: ctx.trace.context(),
     };
     if let Some(route) = &ws.connect {
         let ev = Event {
@@ -224,7 +233,7 @@ pub async fn handshake(
             close: None,
         };
         let started = std::time::Instant::now();
-        let answer = invoke(shared, api, stage, route, &ev).await;
+        let answer = invoke(shared, api, stage, route, &ev, &mut ctx.trace).await;
         ctx.integration_latency = Some(started.elapsed());
         let answer = answer?;
         ctx.integration_status = Some(answer.status.as_u16());
@@ -434,7 +443,9 @@ async fn on_message(
     let rt = shared.runtime.load_full();
     let mut logged = Logged::new(EventType::Message, uuid::Uuid::new_v4());
     logged.message_id = Some(event::message_id());
-    let reply = route_message(shared, &rt, conn, body, is_text, &mut logged).await;
+    let mut trace = log::begin_trace(shared);
+    let reply = route_message(shared, &rt, conn, (body, is_text), &mut logged, &mut trace).await;
+    log::end_trace(shared, conn, trace, &logged);
     log::write(shared, &rt, conn, logged);
     reply
 }
@@ -443,9 +454,9 @@ async fn route_message(
     shared: &Arc<Shared>,
     rt: &Runtime,
     conn: &Conn,
-    body: Bytes,
-    is_text: bool,
+    (body, is_text): (Bytes, bool),
     logged: &mut Logged,
+    trace: &mut RequestTrace,
 ) -> Option<Message> {
     let request_id = logged.request_id;
     // What no route takes is refused, as API Gateway's `Forbidden`.
@@ -475,7 +486,7 @@ async fn route_message(
         close: None,
     };
     let answer = logged
-        .integration(route, invoke(shared, api, stage, route, &ev))
+        .integration(route, invoke(shared, api, stage, route, &ev, trace))
         .await;
     // A reply or an error message goes back to the client: one more message.
     if !matches!(&answer, Ok(a) if a.status.is_success() && a.body.is_none()) {
@@ -513,6 +524,7 @@ async fn on_disconnect(shared: &Arc<Shared>, conn: &Conn, code: u16, reason: &st
     let mut logged = Logged::new(EventType::Disconnect, uuid::Uuid::new_v4());
     logged.route_key = "$disconnect".into();
     logged.status = 200;
+    let mut trace = log::begin_trace(shared);
     let route =
         current(&rt, conn).and_then(|(api, ws, stage)| Some((api, ws.disconnect.as_ref()?, stage)));
     if let Some((api, route, stage)) = route {
@@ -528,12 +540,13 @@ async fn on_disconnect(shared: &Arc<Shared>, conn: &Conn, code: u16, reason: &st
             close: Some((code, reason)),
         };
         let answer = logged
-            .integration(route, invoke(shared, api, stage, route, &ev))
+            .integration(route, invoke(shared, api, stage, route, &ev, &mut trace))
             .await;
         if let Err(r) = answer {
             tracing::warn!(connection_id = %conn.id, reason = %r.reason, "$disconnect integration failed");
         }
     }
+    log::end_trace(shared, conn, trace, &logged);
     log::write(shared, &rt, conn, logged);
 }
 

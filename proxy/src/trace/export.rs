@@ -189,10 +189,18 @@ pub(super) fn encode(service_name: &str, traces: &[Box<Trace>]) -> Vec<u8> {
                 }
                 out.extend_from_slice(b"}}");
             }
+            out.push(b']');
+            if let (0, Some(link)) = (i, t.link) {
+                out.extend_from_slice(br#","links":[{"traceId":""#);
+                hex(&mut out, &link.trace_id.to_be_bytes());
+                out.extend_from_slice(br#"","spanId":""#);
+                hex(&mut out, &link.span_id.to_be_bytes());
+                out.extend_from_slice(br#""}]"#);
+            }
             // Status codes: 0 unset, 2 error.
             out.extend_from_slice(match s.error {
-                true => br#"],"status":{"code":2}}"#,
-                false => br#"],"status":{"code":0}}"#,
+                true => br#","status":{"code":2}}"#,
+                false => br#","status":{"code":0}}"#,
             });
         }
     }

@@ -154,3 +154,107 @@ fn off_records_nothing_and_leaves_headers_alone() {
     off.propagate(&mut h, || unreachable!());
     assert_eq!(h.get("traceparent").unwrap(), CALLER);
 }
+
+#[test]
+fn a_kept_propagation_names_its_span_and_an_unused_span_is_dropped() {
+    let (t, mut rx) = tracer(1.0);
+    let mut rt = t.begin(&headers(CALLER));
+    let authorize = rt.start("authorize", Kind::Internal);
+    // A cached decision: the span made no call and goes.
+    let unused = rt.start("authorizer", Kind::Client);
+    let p = rt.propagation(|| "lambda:9001").unwrap();
+    assert!(!p.applied());
+    rt.discard(unused);
+    // A call: the span stays, and the call carried it.
+    let called = rt.start("authorizer", Kind::Client);
+    let p = rt.propagation(|| "lambda:9001").unwrap();
+    let mut h = HeaderMap::new();
+    p.apply(&mut h);
+    assert!(p.applied());
+    rt.end(called);
+    rt.end(authorize);
+    t.finish(rt, server("/pets", 200));
+    let trace = rx.try_recv().unwrap();
+    let s = &trace.spans;
+    assert_eq!(s.len(), 3);
+    assert_eq!((s[1].parent, s[2].parent), (0, 1));
+    let tp = h.get("traceparent").unwrap().to_str().unwrap();
+    assert_eq!(
+        tp,
+        format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{:016x}-01", s[2].id)
+    );
+    assert_eq!(h.get("tracestate").unwrap(), "vendor=1");
+    let on_span = |i: u16| trace.attrs.iter().filter(|a| a.0 == i).count();
+    assert_eq!((on_span(1), on_span(2)), (0, 1));
+
+    let mut off = RequestTrace::OFF;
+    assert!(off.propagation(|| unreachable!()).is_none());
+    off.discard(None);
+}
+
+#[test]
+fn websocket_events_are_named_by_route_and_link_to_connect() {
+    let (t, mut rx) = tracer(1.0);
+    let mut connect = t.begin(&HeaderMap::new());
+    connect.websocket_connect("conn-1");
+    let link = connect.context().unwrap();
+    t.finish(connect, server("", 101));
+    let connect = rx.try_recv().unwrap();
+    assert_eq!(connect.str(&connect.spans[0].name), "GET $connect");
+    assert_eq!(link.span_id, connect.spans[0].id);
+
+    let mut message = t.begin_event();
+    let integration = message.start("integration", Kind::Client);
+    message.propagate(&mut HeaderMap::new(), || "backend:80");
+    message.end(integration);
+    let span = |route_key, status| EventSpan {
+        event_type: "MESSAGE",
+        route_key,
+        connection_id: "conn-1",
+        message_id: Some("m-1"),
+        api: "chat",
+        stage: "prod",
+        status,
+        request_id: uuid::Uuid::nil(),
+        client: std::net::Ipv4Addr::LOCALHOST.into(),
+        link: Some(link),
+    };
+    t.finish_event(message, span(Some("echo"), 200));
+    t.finish_event(t.begin_event(), span(None, 500));
+    let traces = [rx.try_recv().unwrap(), rx.try_recv().unwrap()];
+    assert_ne!(traces[0].trace_id, link.trace_id);
+    let json: serde_json::Value = serde_json::from_slice(&export::encode("gw", &traces)).unwrap();
+    let spans = json["resourceSpans"][0]["scopeSpans"][0]["spans"]
+        .as_array()
+        .unwrap();
+    assert_eq!(spans.len(), 3);
+    assert_eq!(spans[0]["name"], "MESSAGE echo");
+    assert!(spans[0].get("parentSpanId").is_none());
+    assert_eq!(
+        spans[0]["links"][0]["spanId"],
+        format!("{:016x}", link.span_id)
+    );
+    assert_eq!(
+        spans[0]["links"][0]["traceId"],
+        format!("{:032x}", link.trace_id)
+    );
+    assert_eq!(spans[1]["parentSpanId"], spans[0]["spanId"]);
+    assert!(spans[1].get("links").is_none());
+    let keys: Vec<&str> = spans[0]["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["key"].as_str().unwrap())
+        .collect();
+    for k in [
+        "gatehouse.route_key",
+        "gatehouse.event_type",
+        "gatehouse.connection_id",
+        "gatehouse.message_id",
+        "gatehouse.status",
+    ] {
+        assert!(keys.contains(&k), "{k} in {keys:?}");
+    }
+    assert_eq!(spans[2]["name"], "MESSAGE");
+    assert_eq!(spans[2]["status"]["code"], 2);
+}

@@ -10,10 +10,24 @@ pub(super) async fn invoke(
     stage: usize,
     route: &Route,
     ev: &Event<'_>,
+    trace: &mut RequestTrace,
 ) -> Result<Answer, Rejection> {
     use std::sync::atomic::Ordering::Relaxed;
     let started = std::time::Instant::now();
-    let answer = call(shared, api, stage, route, ev).await;
+    let span = trace.start("integration", route.integration.span_kind());
+    trace.attr(span, "gatehouse.integration", || {
+        crate::trace::Value::Str(route.integration.type_name().into())
+    });
+    if let RouteIntegration::Wasm(plugin) = &route.integration {
+        trace.attr(span, "gatehouse.plugin", || {
+            crate::trace::Value::Str(plugin.name.to_string().into())
+        });
+    }
+    let answer = call(shared, api, stage, route, ev, trace).await;
+    if answer.is_ok() {
+        // A failed call's span stays open: it ends with the event, as an error.
+        trace.end(span);
+    }
     if let Some(m) = route.metrics.get(stage) {
         match ev.kind {
             EventType::Connect => m.connect_count.fetch_add(1, Relaxed),
@@ -44,6 +58,7 @@ async fn call(
     stage: usize,
     route: &Route,
     ev: &Event<'_>,
+    trace: &mut RequestTrace,
 ) -> Result<Answer, Rejection> {
     match &route.integration {
         RouteIntegration::Mock { status, body } => Ok(Answer {
@@ -59,7 +74,7 @@ async fn call(
             let event = event_json(api, stage, ev, &case);
             let mut req = http::Request::new(Body::full(event.to_string()));
             *req.method_mut() = http::Method::POST;
-            *req.uri_mut() = uri.parse().map_err(|e| {
+            let target: http::Uri = uri.parse().map_err(|e| {
                 Rejection::new(
                     ResponseType::ApiConfigurationError,
                     format!("backend URI `{uri}` is invalid: {e}"),
@@ -69,6 +84,10 @@ async fn call(
                 http::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
+            trace.propagate(req.headers_mut(), || {
+                target.authority().map_or("", |a| a.as_str())
+            });
+            *req.uri_mut() = target;
             let limit = api
                 .websocket
                 .as_ref()

@@ -1,6 +1,7 @@
 //! One access log line per WebSocket event, as API Gateway's WebSocket access logs:
 //! `$connect` (the upgrade request's own line, in `pipeline::observe`), each message, and
-//! `$disconnect`, with `$context.eventType`, `routeKey`, `connectionId` and `messageId`.
+//! `$disconnect`, with `$context.eventType`, `routeKey`, `connectionId` and `messageId`; and
+//! the trace of each message and `$disconnect` (`$connect`'s is the upgrade request's).
 
 use super::*;
 use std::future::Future;
@@ -107,4 +108,32 @@ pub(super) fn write(shared: &Shared, rt: &Runtime, conn: &Conn, logged: Logged) 
         connected_at: conn.connected_at,
     }));
     crate::pipeline::observe::write_line(shared, rt, &ctx);
+}
+
+/// A message's or `$disconnect`'s trace, when tracing is on and samples it.
+pub(super) fn begin_trace(shared: &Shared) -> RequestTrace {
+    match &shared.tracer {
+        Some(tracer) => tracer.begin_event(),
+        None => RequestTrace::OFF,
+    }
+}
+
+/// Ends the event's trace and queues it for export.
+pub(super) fn end_trace(shared: &Shared, conn: &Conn, trace: RequestTrace, logged: &Logged) {
+    let Some(tracer) = shared.tracer.as_ref().filter(|_| trace.is_on()) else {
+        return;
+    };
+    let span = crate::trace::EventSpan {
+        event_type: logged.kind.name(),
+        route_key: Some(&*logged.route_key).filter(|k| *k != "-"),
+        connection_id: &conn.id,
+        message_id: logged.message_id.as_deref(),
+        api: &conn.api,
+        stage: &conn.stage,
+        status: logged.status,
+        request_id: logged.request_id,
+        client: conn.source_ip,
+        link: conn.traced,
+    };
+    tracer.finish_event(trace, span);
 }
