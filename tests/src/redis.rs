@@ -1,5 +1,7 @@
 //! A private `redis-server` per test: on a free loopback port, in a temporary folder, with no
 //! persistence, stopped (SIGKILL) when dropped. `scripts/setup.sh` installs the Debian package.
+//! [`RedisCluster`] starts three of them as a Redis Cluster (three masters, no replicas) and
+//! [`SharedRedis`] is either, for tests that run against both.
 
 use crate::free_port;
 use std::io::{BufRead, BufReader, Write};
@@ -27,7 +29,14 @@ impl RedisServer {
     }
 
     fn start_in(dir: tempfile::TempDir, port: u16) -> RedisServer {
-        let server = Self::spawn(dir, port, &["--port".into(), port.to_string()]);
+        Self::start_with(dir, port, &[])
+    }
+
+    /// Starts a server on `port` with `extra` arguments and waits until it answers PING.
+    fn start_with(dir: tempfile::TempDir, port: u16, extra: &[String]) -> RedisServer {
+        let mut args = vec!["--port".to_owned(), port.to_string()];
+        args.extend_from_slice(extra);
+        let server = Self::spawn(dir, port, &args);
         let deadline = Instant::now() + Duration::from_secs(10);
         while server.command(&["PING"]).as_deref() != Some("+PONG") {
             assert!(
@@ -112,6 +121,24 @@ impl RedisServer {
     /// Sends one command (inline protocol) and returns the first line of the answer, or
     /// `None` when the server cannot be reached.
     pub fn command(&self, args: &[&str]) -> Option<String> {
+        let (_, line) = self.send(args)?;
+        Some(line)
+    }
+
+    /// Sends one command and returns the whole answer when it is a bulk string (such as
+    /// `CLUSTER INFO`'s), else its first line; `None` when the server cannot be reached.
+    pub fn bulk(&self, args: &[&str]) -> Option<String> {
+        let (mut reader, line) = self.send(args)?;
+        let Some(len) = line.strip_prefix('$').and_then(|n| n.parse().ok()) else {
+            return Some(line);
+        };
+        let mut body = vec![0; len];
+        std::io::Read::read_exact(&mut reader, &mut body).ok()?;
+        String::from_utf8(body).ok()
+    }
+
+    /// Sends one command; returns the connection and the answer's first line.
+    fn send(&self, args: &[&str]) -> Option<(BufReader<TcpStream>, String)> {
         let mut s = TcpStream::connect_timeout(&self.addr, Duration::from_millis(500)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
         let mut req = format!("*{}\r\n", args.len());
@@ -119,9 +146,10 @@ impl RedisServer {
             req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
         }
         s.write_all(req.as_bytes()).ok()?;
+        let mut reader = BufReader::new(s);
         let mut line = String::new();
-        BufReader::new(&mut s).read_line(&mut line).ok()?;
-        Some(line.trim_end().to_owned())
+        reader.read_line(&mut line).ok()?;
+        Some((reader, line.trim_end().to_owned()))
     }
 
     /// Sends `sig` to the server (SIGSTOP makes it hang without closing connections).
@@ -148,5 +176,124 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Three `redis-server`s on loopback made one Redis Cluster (three masters, no replicas), each
+/// in its own temporary folder; all killed when dropped.
+#[derive(Debug)]
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts the three servers, makes them a cluster with `redis-cli --cluster create` and
+    /// waits (at most 20 s) until every node says `cluster_state:ok`.
+    pub fn start() -> RedisCluster {
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|_| {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let (port, bus) = (free_port(), free_port());
+                let conf = dir.path().join(format!("nodes-{port}.conf"));
+                let args = [
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    &conf.to_string_lossy(),
+                    "--cluster-port",
+                    &bus.to_string(),
+                ]
+                .map(str::to_owned);
+                RedisServer::start_with(dir, port, &args)
+            })
+            .collect();
+        let cli = std::env::var("GATEHOUSE_REDIS_CLI").unwrap_or_else(|_| "redis-cli".into());
+        let out = Command::new(&cli)
+            .arg("--cluster")
+            .arg("create")
+            .args(nodes.iter().map(|n| n.addr.to_string()))
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run `{cli}` ({e}); it comes with redis-server"));
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cluster = RedisCluster { nodes };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for node in &cluster.nodes {
+            loop {
+                let info = node.bulk(&["CLUSTER", "INFO"]).unwrap_or_default();
+                if info.contains("cluster_state:ok") {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the cluster is not ok on {}: {info}",
+                    node.addr
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        cluster
+    }
+
+    /// The URL a gateway config names (with `cluster: true`): the first node, as the seed.
+    pub fn url(&self) -> String {
+        self.nodes[0].url()
+    }
+}
+
+/// Which Redis a test of several gateway nodes runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topology {
+    /// One `redis-server`.
+    Standalone,
+    /// A Redis Cluster of three masters ([`RedisCluster`]).
+    Cluster,
+}
+
+/// One `redis-server` or a Redis Cluster, as [`Topology`] says.
+#[derive(Debug)]
+pub enum SharedRedis {
+    Server(RedisServer),
+    Cluster(RedisCluster),
+}
+
+impl SharedRedis {
+    pub fn start(topology: Topology) -> SharedRedis {
+        match topology {
+            Topology::Standalone => SharedRedis::Server(RedisServer::start()),
+            Topology::Cluster => SharedRedis::Cluster(RedisCluster::start()),
+        }
+    }
+
+    /// The URL a gateway config names: the server, or the cluster's seed node.
+    pub fn url(&self) -> String {
+        match self {
+            SharedRedis::Server(s) => s.url(),
+            SharedRedis::Cluster(c) => c.url(),
+        }
+    }
+
+    /// Whether it is a cluster (the config's `state.cluster`).
+    pub fn cluster(&self) -> bool {
+        matches!(self, SharedRedis::Cluster(_))
+    }
+
+    /// The one server, for tests of one server only; panics on a cluster.
+    pub fn server(&mut self) -> &mut RedisServer {
+        match self {
+            SharedRedis::Server(s) => s,
+            SharedRedis::Cluster(_) => panic!("a test of one redis-server ran on a cluster"),
+        }
+    }
+
+    /// The `state:` fields that name it, for a YAML flow mapping: `url: "...", cluster: BOOL`.
+    pub fn fields(&self) -> String {
+        format!("url: \"{}\", cluster: {}", self.url(), self.cluster())
     }
 }

@@ -1,28 +1,66 @@
 //! Several gateway processes sharing one Redis (`state: {backend: redis}`): API keys changed on
 //! one node apply on the others within a second, and a usage plan's quota is exact over all
 //! nodes, also when one of them is killed; when Redis hangs or dies, no request waits past the
-//! Redis timeout, `on_unavailable` decides, and the gateway recovers by itself. Each test
-//! starts its own redis-server on loopback. Plugins' `kv` values and IAM credentials are shared
-//! by the nodes too, and `@connections` on any node reaches a WebSocket client of another.
+//! Redis timeout, `on_unavailable` decides, and the gateway recovers by itself. Plugins' `kv`
+//! values and IAM credentials are shared by the nodes too, and `@connections` on any node
+//! reaches a WebSocket client of another. Each test starts its own redis-server on loopback;
+//! most run a second time against their own Redis Cluster of three masters
+//! (`state.cluster: true`), see `on_both!`.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use gatehouse_e2e::backend::Backend;
 use gatehouse_e2e::gateway::run_cli;
 use gatehouse_e2e::nodes::{status, within_a_second, PARTNER};
-use gatehouse_e2e::redis::RedisServer;
+use gatehouse_e2e::redis::{SharedRedis, Topology};
 use gatehouse_e2e::sigv4::{send, sign};
 use gatehouse_e2e::ws::WsClient;
 use gatehouse_e2e::{http1_client, json, Gateway};
 use std::time::{Duration, Instant};
 
-fn config(redis: &RedisServer, quota: u64) -> String {
+fn config(redis: &SharedRedis, quota: u64) -> String {
     config_with(redis, quota, "fail_closed")
 }
 
-fn config_with(redis: &RedisServer, quota: u64, on_unavailable: &str) -> String {
+fn config_with(redis: &SharedRedis, quota: u64, on_unavailable: &str) -> String {
+    let cluster = format!("  cluster: {}\n  timeout: 300ms", redis.cluster());
     gatehouse_e2e::nodes::config(&redis.url(), quota, on_unavailable)
+        .replace("  timeout: 300ms", &cluster)
 }
+
+/// The scenarios below run against one redis-server (`standalone::NAME`) and against a Redis
+/// Cluster of three masters (`cluster::NAME`), each starting its own.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod standalone {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Topology::Standalone).await
+                }
+            )*
+        }
+        mod cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Topology::Cluster).await
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    connections_api_on_one_node_reaches_clients_of_another,
+    iam_credentials_are_shared_by_the_nodes,
+    key_changes_on_one_node_apply_on_the_others_within_a_second,
+    a_quota_is_exact_over_nodes_and_survives_a_killed_node,
+    a_keys_throttle_holds_over_nodes,
+    a_stage_throttle_holds_over_nodes,
+    plugin_kv_is_shared_by_the_nodes,
+    a_name_created_on_two_nodes_at_once_is_created_once,
+);
 
 /// Asks `status` every `every` until it answers `want`; panics saying `what` (and the last
 /// answer) once `within` has passed.
@@ -49,9 +87,8 @@ async fn until_status<F, Fut>(
 
 /// `@connections` on node A reaches a client connected to node B: GET describes it, POST
 /// delivers, DELETE closes it (with `$disconnect`), and afterwards A answers 410 Gone.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_api_on_one_node_reaches_clients_of_another() {
-    let redis = RedisServer::start();
+async fn connections_api_on_one_node_reaches_clients_of_another(topology: Topology) {
+    let redis = SharedRedis::start(topology);
     let backend = Backend::start("events").await;
     let yaml = format!(
         r#"
@@ -62,7 +99,7 @@ listeners:
 admin:
   address: 127.0.0.1:0
 access_log: {{ destination: off }}
-state: {{ backend: redis, url: "{url}" }}
+state: {{ backend: redis, {state} }}
 apis:
   - name: chat
     protocol: websocket
@@ -75,7 +112,7 @@ apis:
       $default:
         integration: {{ type: mock, body: "no route" }}
 "#,
-        url = redis.url(),
+        state = redis.fields(),
         b = backend.addr
     );
     let (a, b) = (Gateway::start(&yaml), Gateway::start(&yaml));
@@ -163,9 +200,10 @@ apis:
 /// without showing the password.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_protected_redis_is_used_and_a_wrong_password_named() {
-    let redis = RedisServer::start();
+    let mut redis = SharedRedis::start(Topology::Standalone);
     assert_eq!(
         redis
+            .server()
             .command(&["CONFIG", "SET", "requirepass", "s3cret-pass"])
             .as_deref(),
         Some("+OK")
@@ -200,9 +238,8 @@ async fn a_password_protected_redis_is_used_and_a_wrong_password_named() {
 
 /// An IAM credential made through one node's admin API signs requests to the other within a
 /// second; disabled through that other node, the first refuses it within a second.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn iam_credentials_are_shared_by_the_nodes() {
-    let redis = RedisServer::start();
+async fn iam_credentials_are_shared_by_the_nodes(topology: Topology) {
+    let redis = SharedRedis::start(topology);
     let (a, b) = (
         Gateway::start(&config(&redis, 1000)),
         Gateway::start(&config(&redis, 1000)),
@@ -241,9 +278,8 @@ async fn iam_credentials_are_shared_by_the_nodes() {
     until(to_a, 403, "a credential disabled on B, signing to A").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn key_changes_on_one_node_apply_on_the_others_within_a_second() {
-    let redis = RedisServer::start();
+async fn key_changes_on_one_node_apply_on_the_others_within_a_second(topology: Topology) {
+    let redis = SharedRedis::start(topology);
     let (a, b) = (
         Gateway::start(&config(&redis, 1000)),
         Gateway::start(&config(&redis, 1000)),
@@ -346,9 +382,8 @@ fn count(statuses: &[u16], want: u16) -> usize {
     statuses.iter().filter(|s| **s == want).count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_quota_is_exact_over_nodes_and_survives_a_killed_node() {
-    let redis = RedisServer::start();
+async fn a_quota_is_exact_over_nodes_and_survives_a_killed_node(topology: Topology) {
+    let redis = SharedRedis::start(topology);
     let (a, b) = (
         Gateway::start(&config(&redis, 50)),
         Gateway::start(&config(&redis, 50)),
@@ -394,7 +429,7 @@ async fn metric(c: &reqwest::Client, gw: &Gateway, name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_never_stalls_requests_and_the_policy_decides() {
-    let redis = RedisServer::start();
+    let mut redis = SharedRedis::start(Topology::Standalone);
     let open = Gateway::start(&config_with(&redis, 1000, "fail_open"));
     let closed = Gateway::start(&config_with(&redis, 1000, "fail_closed"));
     let strict = Gateway::start(&config_with(
@@ -407,7 +442,7 @@ async fn redis_down_never_stalls_requests_and_the_policy_decides() {
     assert_eq!(status(&c, &closed, PARTNER).await, 200);
 
     // Redis hangs (SIGSTOP): answers come within the 300 ms timeout plus a margin.
-    redis.signal(libc::SIGSTOP);
+    redis.server().signal(libc::SIGSTOP);
     for _ in 0..3 {
         let (s, took) = timed(&c, &open).await;
         assert_eq!(s, 200, "fail_open admits");
@@ -439,7 +474,7 @@ async fn redis_down_never_stalls_requests_and_the_policy_decides() {
     assert_eq!(metric(&c, &open, "gatehouse_StateStoreOutages").await, "1");
 
     // It answers again: both nodes count again by themselves, within a few seconds.
-    redis.signal(libc::SIGCONT);
+    redis.server().signal(libc::SIGCONT);
     let deadline = Instant::now() + Duration::from_secs(10);
     while status(&c, &closed, PARTNER).await != 200 {
         assert!(
@@ -465,12 +500,11 @@ async fn redis_down_never_stalls_requests_and_the_policy_decides() {
     }
     assert_eq!(metric(&c, &open, "gatehouse_StateStoreUp").await, "1");
     // The plan's windows only: usage reports keep their counters under `quota:` too.
-    let counted = redis.command(&["KEYS", "gatehouse:quota:*:gold"]);
+    let counted = redis.server().command(&["KEYS", "gatehouse:quota:*:gold"]);
     assert_eq!(counted.as_deref(), Some("*1"), "one quota window counted");
 
     // Redis dies (SIGKILL): refused connections, still answered at once.
-    let mut redis = redis;
-    redis.kill();
+    redis.server().kill();
     for _ in 0..3 {
         let (s, took) = timed(&c, &open).await;
         assert_eq!(s, 200);
@@ -522,9 +556,8 @@ async fn hammer(
 
 /// A usage plan's per-key throttle is one bucket over both nodes: a key driven through both
 /// for 4 s at a plan rate of 5/s (burst 5) gets about 5 + 20 admitted, not twice that.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_keys_throttle_holds_over_nodes() {
-    let redis = RedisServer::start();
+async fn a_keys_throttle_holds_over_nodes(topology: Topology) {
+    let redis = SharedRedis::start(topology);
     let yaml = config(&redis, 1000).replace(
         "    quota: { limit: 1000, period: DAY }",
         "    quota: { limit: 1000, period: DAY }\n    throttle: { rate: 5, burst: 5 }",
@@ -551,9 +584,8 @@ async fn a_keys_throttle_holds_over_nodes() {
     assert!(ok_a > 0 && ok_b > 0, "both nodes admit: {ok_a}, {ok_b}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stage_throttle_holds_over_nodes() {
-    let redis = RedisServer::start();
+async fn a_stage_throttle_holds_over_nodes(topology: Topology) {
+    let redis = SharedRedis::start(topology);
     let yaml = format!(
         r#"
 version: 1
@@ -561,9 +593,7 @@ listeners:
   - name: public
     address: 127.0.0.1:0
 access_log: {{ destination: off }}
-state:
-  backend: redis
-  url: "{url}"
+state: {{ backend: redis, {state} }}
 apis:
   - name: app
     stages: {{ prod: {{ throttle: {{ rate: 100, burst: 10 }} }} }}
@@ -572,7 +602,7 @@ apis:
         GET:
           integration: {{ type: mock, body: open }}
 "#,
-        url = redis.url()
+        state = redis.fields()
     );
     let (a, b) = (Gateway::start(&yaml), Gateway::start(&yaml));
     let c = http1_client();
@@ -603,9 +633,8 @@ apis:
 
 /// Plugin `kv` on Redis: a value a plugin stores through one node is read through the other,
 /// a delete is seen by both, and another plugin name has its own namespace.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plugin_kv_is_shared_by_the_nodes() {
-    let redis = RedisServer::start();
+async fn plugin_kv_is_shared_by_the_nodes(topology: Topology) {
+    let redis = SharedRedis::start(topology);
     let yaml = format!(
         r#"
 version: 1
@@ -613,9 +642,7 @@ listeners:
   - name: public
     address: 127.0.0.1:0
 access_log: {{ destination: off }}
-state:
-  backend: redis
-  url: "{url}"
+state: {{ backend: redis, {state} }}
 plugins:
   items:
     path: {items}
@@ -630,7 +657,7 @@ apis:
       /other/{{id}}:
         ANY: {{ integration: {{ type: wasm, plugin: other-items }} }}
 "#,
-        url = redis.url(),
+        state = redis.fields(),
         items = gatehouse_e2e::plugin_path("kv-items").display(),
     );
     let (a, b) = (Gateway::start(&yaml), Gateway::start(&yaml));
@@ -684,9 +711,8 @@ async fn post_at_once(
 /// One name created through both nodes' admin APIs at once is created once: Redis checks
 /// that the name is free and stores the key (or IAM credential) in one step, so one request
 /// gets 201 and the others 400, as a second creation of a name on one node does.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_name_created_on_two_nodes_at_once_is_created_once() {
-    let redis = RedisServer::start();
+async fn a_name_created_on_two_nodes_at_once_is_created_once(topology: Topology) {
+    let redis = SharedRedis::start(topology);
     let (a, b) = (
         Gateway::start(&config(&redis, 1000)),
         Gateway::start(&config(&redis, 1000)),

@@ -17,10 +17,22 @@ pub(crate) async fn follow(
     what: &'static str,
     on: impl FnMut(Option<&[u8]>) -> bool,
 ) {
+    let ch = Channel {
+        name: channel,
+        timeout,
+        what,
+    };
     match to {
-        Subscriber::Single(client) => follow_single(client, channel, timeout, what, on).await,
-        Subscriber::Cluster(config) => follow_cluster(&config, channel, timeout, what, on).await,
+        Subscriber::Single(client) => follow_single(client, &ch, on).await,
+        Subscriber::Cluster(config) => follow_cluster(&config, &ch, on).await,
     }
+}
+
+/// A channel to follow, the longest a subscription may take, and what to call it in logs.
+struct Channel {
+    name: String,
+    timeout: Duration,
+    what: &'static str,
 }
 
 /// Waits the backoff `delay`, then doubles it (at most 2 s).
@@ -31,37 +43,30 @@ async fn back_off(delay: &mut Duration) {
 
 async fn follow_single(
     client: redis::Client,
-    channel: String,
-    timeout: Duration,
-    what: &'static str,
+    ch: &Channel,
     mut on: impl FnMut(Option<&[u8]>) -> bool,
 ) {
+    let (channel, timeout, what) = (&ch.name, ch.timeout, ch.what);
     let mut delay = Duration::from_millis(50);
     loop {
         let subscribed = tokio::time::timeout(timeout, async {
             let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&channel).await?;
+            pubsub.subscribe(channel).await?;
             Ok::<_, RedisError>(pubsub)
         })
         .await;
-        match subscribed {
-            Ok(Ok(pubsub)) => {
-                delay = Duration::from_millis(50);
-                if !on(None) {
+        if let Some(pubsub) = subscribed_or_why(subscribed, what) {
+            delay = Duration::from_millis(50);
+            if !on(None) {
+                return;
+            }
+            let mut messages = pubsub.into_on_message();
+            while let Some(msg) = messages.next().await {
+                if !on(Some(msg.get_payload_bytes())) {
                     return;
                 }
-                let mut messages = pubsub.into_on_message();
-                while let Some(msg) = messages.next().await {
-                    if !on(Some(msg.get_payload_bytes())) {
-                        return;
-                    }
-                }
-                tracing::debug!("redis {what} subscription ended; subscribing again");
             }
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "cannot subscribe to the redis {what} channel")
-            }
-            Err(_) => tracing::debug!("redis {what} subscription timed out"),
+            tracing::debug!("redis {what} subscription ended; subscribing again");
         }
         back_off(&mut delay).await;
     }
@@ -74,11 +79,10 @@ async fn follow_single(
 /// this task subscribes again; when the connection ends, it makes a new one.
 async fn follow_cluster(
     config: &RedisConfig,
-    channel: String,
-    timeout: Duration,
-    what: &'static str,
+    ch: &Channel,
     mut on: impl FnMut(Option<&[u8]>) -> bool,
 ) {
+    let (channel, timeout, what) = (&ch.name, ch.timeout, ch.what);
     let mut delay = Duration::from_millis(50);
     loop {
         let (tx, mut pushes) = tokio::sync::mpsc::unbounded_channel::<PushInfo>();
@@ -90,40 +94,54 @@ async fn follow_cluster(
                 .push_sender(tx)
                 .build()?;
             let mut conn = client.get_async_connection().await?;
-            conn.ssubscribe(&channel).await?;
+            conn.ssubscribe(channel).await?;
             Ok::<_, RedisError>(conn)
         })
         .await;
-        match subscribed {
-            Ok(Ok(mut conn)) => {
-                delay = Duration::from_millis(50);
-                while let Some(push) = pushes.recv().await {
-                    let ours = matches!(push.data.first(), Some(Value::BulkString(c)) if c == channel.as_bytes());
-                    let payload = match (&push.kind, push.data.get(1)) {
-                        (PushKind::SSubscribe, _) if ours => None,
-                        (PushKind::SMessage, Some(Value::BulkString(p))) if ours => Some(&p[..]),
-                        (PushKind::SUnsubscribe, _) if ours => {
-                            tracing::debug!("redis {what} subscription dropped by the server; subscribing again");
-                            back_off(&mut delay).await;
-                            let again = tokio::time::timeout(timeout, conn.ssubscribe(&channel));
-                            if matches!(again.await, Ok(Ok(()))) {
-                                continue;
-                            }
-                            break;
+        if let Some(mut conn) = subscribed_or_why(subscribed, what) {
+            delay = Duration::from_millis(50);
+            while let Some(push) = pushes.recv().await {
+                let ours = matches!(push.data.first(), Some(Value::BulkString(c)) if c == channel.as_bytes());
+                let payload = match (&push.kind, push.data.get(1)) {
+                    (PushKind::SSubscribe, _) if ours => None,
+                    (PushKind::SMessage, Some(Value::BulkString(p))) if ours => Some(&p[..]),
+                    (PushKind::SUnsubscribe, _) if ours => {
+                        tracing::debug!(
+                            "redis {what} subscription dropped by the server; subscribing again"
+                        );
+                        back_off(&mut delay).await;
+                        let again = tokio::time::timeout(timeout, conn.ssubscribe(channel));
+                        if matches!(again.await, Ok(Ok(()))) {
+                            continue;
                         }
-                        _ => continue,
-                    };
-                    if !on(payload) {
-                        return;
+                        break;
                     }
+                    _ => continue,
+                };
+                if !on(payload) {
+                    return;
                 }
-                tracing::debug!("redis {what} subscription ended; subscribing again");
             }
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "cannot subscribe to the redis {what} channel")
-            }
-            Err(_) => tracing::debug!("redis {what} subscription timed out"),
+            tracing::debug!("redis {what} subscription ended; subscribing again");
         }
         back_off(&mut delay).await;
+    }
+}
+
+/// The subscription, or `None` after saying (debug) why there is none.
+fn subscribed_or_why<S>(
+    subscribed: Result<Result<S, RedisError>, tokio::time::error::Elapsed>,
+    what: &str,
+) -> Option<S> {
+    match subscribed {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "cannot subscribe to the redis {what} channel");
+            None
+        }
+        Err(_) => {
+            tracing::debug!("redis {what} subscription timed out");
+            None
+        }
     }
 }
