@@ -218,22 +218,41 @@ async fn a_password_protected_redis_is_used_and_a_wrong_password_named() {
     assert_eq!(status(&c, &gw, PARTNER).await, 200);
     assert_eq!(status(&c, &gw, "no-such-key-0123456789").await, 403);
 
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("gatehouse.yaml"), &yaml).unwrap();
-    let out = std::process::Command::new(gatehouse_e2e::gatehouse_bin())
-        .args(["serve", "-c", "gatehouse.yaml"])
-        .current_dir(dir.path())
-        .env("TEST_REDIS_PASSWORD", "wrong-pass")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "started with a wrong password: {err}"
-    );
+    let err = refused_start(&yaml, &[("TEST_REDIS_PASSWORD", "wrong-pass")]);
     assert!(err.contains("cannot connect to redis://"), "{err}");
     assert!(err.contains("Password authentication failed"), "{err}");
     assert!(!err.contains("wrong-pass"), "the password shows: {err}");
+}
+
+/// Runs `gatehouse serve` on `yaml` with `env`, expecting it to refuse to start; returns what
+/// it wrote to stderr.
+fn refused_start(yaml: &str, env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gatehouse.yaml"), yaml).unwrap();
+    let out = std::process::Command::new(gatehouse_e2e::gatehouse_bin())
+        .args(["serve", "-c", "gatehouse.yaml"])
+        .current_dir(dir.path())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "it started: {err}");
+    err
+}
+
+/// `state.cluster` must say what the server is: a gateway given a cluster node without
+/// `cluster: true`, or a single server with it, refuses to start and says why.
+#[test]
+fn a_gateway_refuses_a_redis_of_the_other_topology() {
+    let cluster = SharedRedis::start(Topology::Cluster);
+    let yaml = config(&cluster, 1000).replace("cluster: true", "cluster: false");
+    let err = refused_start(&yaml, &[]);
+    assert!(err.contains("set state.cluster: true"), "{err}");
+    let server = SharedRedis::start(Topology::Standalone);
+    let yaml = config(&server, 1000).replace("cluster: false", "cluster: true");
+    let err = refused_start(&yaml, &[]);
+    assert!(err.contains("cannot connect to redis://"), "{err}");
+    assert!(err.contains("cluster support disabled"), "{err}");
 }
 
 /// An IAM credential made through one node's admin API signs requests to the other within a

@@ -125,7 +125,18 @@ pub(crate) async fn open(config: &RedisConfig) -> Result<(Conn, Subscriber), Sto
     let client = config.client()?;
     // One plain connection first: the manager below retries a refused AUTH until the
     // timeout, which would hide why (a wrong password) behind "no answer".
-    within(timeout, client.get_multiplexed_async_connection()).await?;
+    let mut first = within(timeout, client.get_multiplexed_async_connection()).await?;
+    // A node of a cluster would answer MOVED for the keys of other nodes' slots. (A server
+    // that does not answer INFO is taken as it is.)
+    let mut info = redis::cmd("INFO");
+    info.arg("cluster");
+    if let Ok(info) = within(timeout, info.query_async::<String>(&mut first)).await {
+        if info.lines().any(|l| l.trim() == "cluster_enabled:1") {
+            return Err(super::redis_store::err(
+                "the server is a node of a Redis Cluster; set state.cluster: true",
+            ));
+        }
+    }
     let manager = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout))
