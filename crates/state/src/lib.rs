@@ -10,9 +10,9 @@
 //! for several nodes) can replace the embedded one without the pipeline noticing.
 //!
 //! Backends: [`MemoryStore`] and [`redb_store::RedbStore`] (embedded, durable), and
-//! [`redis_store::RedisStore`], shared by several gateway nodes: it tells [`keys::ApiKeys`]
-//! when another node changed the keys ([`StateStore::key_changes`]), counts quota itself,
-//! atomically per request ([`StateStore::take_quota`]), and tops up throttles' [`lease`]s. Beside them:
+//! [`redis_store::RedisStore`] (one Redis server or a Redis Cluster), shared by several gateway
+//! nodes: it tells [`keys::ApiKeys`] when another node changed the keys
+//! ([`StateStore::key_changes`]), counts quota itself, atomically per request ([`StateStore::take_quota`]), and tops up throttles' [`lease`]s. Beside them:
 //! [`iam`] (the IAM credentials SigV4 requests are checked with, read like keys),
 //! [`connections`] (the open WebSocket connections `@connections` reaches) and [`limiter`]
 //! (token buckets for throttles).

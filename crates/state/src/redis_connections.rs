@@ -10,8 +10,9 @@
 //! - `P:ws:node:NODE`: present while the node lives; the node sets it again every [`BEAT`] with
 //!   an expiry of [`NODE_TTL`]. A record whose node is gone is the record of a gone connection
 //!   (the node died): it is deleted when found.
-//! - `P:ws:node:NODE:push`: the node's channel; a message is one byte of kind (`t` text, `b`
-//!   binary, `c` close), the connection id, a NUL byte, and the data.
+//! - `P:ws:node:NODE:push`: the node's channel (a sharded one on a cluster); a message is one
+//!   byte of kind (`t` text, `b` binary, `c` close), the connection id, a NUL byte, and the
+//!   data.
 //!
 //! Everything a connection's own node does (register, unregister, touch, push) stays in memory
 //! and never waits; writes to Redis go on the store's runtime. Reaching a connection on another

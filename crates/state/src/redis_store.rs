@@ -13,12 +13,12 @@
 //!   leases tokens from it about every [`SYNC_EVERY`] (a Lua script on Redis's clock), see
 //!   [`crate::lease`].
 //!
-//! Requests use one multiplexed connection ([`Conn`](super::redis_conn::Conn)), which
-//! reconnects with exponential backoff; on a Redis Cluster the keys, the IAM credentials and
-//! their channel share one hash tag (`{P}:keys`, `{P}:iam`, `{P}:keys:changed`), every other
-//! name keeps to one key per command, and channels are sharded (`SPUBLISH`). Every call is
-//! bounded by `timeout`; past it, or when Redis cannot be reached, a quota check follows
-//! `on_unavailable`. The synchronous [`StateStore`] methods
+//! Requests use one multiplexed connection (a `ConnectionManager`, or a cluster connection
+//! with `cluster: true`), which reconnects with exponential backoff; on a Redis Cluster the
+//! keys, the IAM credentials and their channel share one hash tag (`{P}:keys`, `{P}:iam`,
+//! `{P}:keys:changed`), every other name keeps to one key per command, and channels are
+//! sharded (`SPUBLISH`). Every call is bounded by `timeout`; past it, or when Redis cannot be
+//! reached, a quota check follows `on_unavailable`. The synchronous [`StateStore`] methods
 //! (admin API, CLI, flushes, plugin kv, all off the request path's worker threads) run their
 //! I/O on this store's own single-threaded runtime and wait for it, so they can be called from
 //! any thread without blocking an async worker's reactor for longer than `timeout`.
