@@ -284,6 +284,22 @@ impl SharedRedis {
         matches!(self, SharedRedis::Cluster(_))
     }
 
+    /// How many keys match `pattern` (`KEYS`), over every node of a cluster.
+    pub fn count_keys(&self, pattern: &str) -> usize {
+        let nodes = match self {
+            SharedRedis::Server(s) => std::slice::from_ref(s),
+            SharedRedis::Cluster(c) => &c.nodes[..],
+        };
+        let count = |n: &RedisServer| {
+            let answer = n.command(&["KEYS", pattern]).unwrap_or_default();
+            answer.strip_prefix('*').and_then(|k| k.parse::<usize>().ok())
+        };
+        nodes
+            .iter()
+            .map(|n| count(n).unwrap_or_else(|| panic!("KEYS on {} failed", n.addr)))
+            .sum()
+    }
+
     /// The one server, for tests of one server only; panics on a cluster.
     pub fn server(&mut self) -> &mut RedisServer {
         match self {

@@ -321,6 +321,12 @@ async fn key_changes_on_one_node_apply_on_the_others_within_a_second(topology: T
         made["value"].as_str().unwrap().to_owned(),
     );
     within_a_second(&c, &b, &value, 200).await;
+    // On a cluster the keys' hash carries the hash tag that keeps it in its channel's slot.
+    let hash = match redis.cluster() {
+        true => "{gatehouse}:keys",
+        false => "gatehouse:keys",
+    };
+    assert_eq!(redis.count_keys(hash), 1, "{hash}");
 
     // Disabled on A, then enabled on B, then deleted on B.
     let patch = |gw: &Gateway, enabled: bool| {
