@@ -1,8 +1,7 @@
 //! A Redis pub/sub subscription that outlives broken connections: `SUBSCRIBE` on one server,
 //! `SSUBSCRIBE` (sharded pub/sub) on a cluster.
 
-use super::redis_conn::Subscriber;
-use super::redis_store::RedisConfig;
+use super::redis_conn::{RedisConfig, Subscriber};
 use futures_util::StreamExt;
 use redis::{PushInfo, PushKind, RedisError, Value};
 use std::time::Duration;

@@ -1,20 +1,118 @@
-//! The connection to Redis behind one type, [`Conn`]: one server (a [`ConnectionManager`]) or
+//! Where the shared store is ([`RedisConfig`], `state:` with `backend: redis`) and the
+//! connection to it behind one type, [`Conn`]: one server (a [`ConnectionManager`]) or
 //! a Redis Cluster (a [`ClusterConnection`], which sends each command to the master serving
 //! its key's slot and follows the cluster's topology by itself).
 //!
 //! In a cluster, every command, pipeline and script must keep its keys in one slot; the store
-//! names the keys that go together with one hash tag (see [`crate::redis_store`]), and
+//! names the keys that go together with one hash tag (see the store's `keys_key`), and
 //! [`Conn::run_groups`] runs groups of unrelated writes one group per call. Pub/sub uses the
 //! sharded commands there (`SPUBLISH`, `SSUBSCRIBE`), whose subscriber count is exact: the
 //! channel lives on the master of its slot, where the subscribers are.
 
-use super::redis_store::RedisConfig;
 use super::StoreError;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, RedisResult, Value};
 use std::time::Duration;
+
+/// What a quota check does when Redis cannot be reached or does not answer in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnUnavailable {
+    /// A quota check admits the request without counting it; a throttle admits from the
+    /// node's own bucket.
+    FailOpen,
+    /// A quota check answers 503; a throttle answers 429.
+    #[default]
+    FailClosed,
+}
+
+/// Where the shared store is and how to talk to it (`state:` with `backend: redis`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// `redis://` or `rediss://` (TLS) URL, without a password; with `cluster`, one node of
+    /// the cluster, from which the client learns the others.
+    pub url: String,
+    /// Whether `url` is a node of a Redis Cluster.
+    pub cluster: bool,
+    /// The password, read from the environment variable `password_env` names.
+    pub password: Option<String>,
+    pub password_env: Option<String>,
+    /// With a `rediss://` URL: the certificates (PEM) to trust instead of the system's roots,
+    /// as read from `tls_ca_file`.
+    pub tls_ca: Option<Vec<u8>>,
+    /// The longest any one call may take.
+    pub timeout: Duration,
+    pub key_prefix: String,
+    /// For quota checks.
+    pub on_unavailable: OnUnavailable,
+    /// For stage, method, account and per-key throttles.
+    pub throttles_unavailable: OnUnavailable,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password itself: this may end up in a log.
+        f.debug_struct("RedisConfig")
+            .field("url", &self.url)
+            .field("cluster", &self.cluster)
+            .field("password_env", &self.password_env)
+            .field("tls_ca", &self.tls_ca.is_some())
+            .field("timeout", &self.timeout)
+            .field("key_prefix", &self.key_prefix)
+            .field("on_unavailable", &self.on_unavailable)
+            .field("throttles_unavailable", &self.throttles_unavailable)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisConfig {
+    /// Checks a `url` as the config gives it; the message says what is expected.
+    pub fn check_url(url: &str) -> Result<(), String> {
+        let parsed = redis::parse_redis_url(url)
+            .ok_or_else(|| format!("expected a redis:// or rediss:// URL, found `{url}`"))?;
+        if !matches!(parsed.scheme(), "redis" | "rediss") {
+            return Err(format!(
+                "expected a redis:// or rediss:// URL, found scheme `{}`",
+                parsed.scheme()
+            ));
+        }
+        if parsed.password().is_some() {
+            return Err(
+                "a password in the URL would show in logs; name an environment variable with password_env instead"
+                    .into(),
+            );
+        }
+        url.into_connection_info()
+            .map(|_| ())
+            .map_err(|e| format!("expected a Redis URL: {e}"))
+    }
+
+    /// With `cluster: true`: what the config gets wrong, as (field, message).
+    pub fn check_cluster(url: &str, key_prefix: &str) -> Vec<(&'static str, String)> {
+        let mut wrong = Vec::new();
+        if let Ok(info) = url.into_connection_info() {
+            if info.redis_settings().db() != 0 {
+                let db = info.redis_settings().db();
+                wrong.push((
+                    "url",
+                    format!("a Redis Cluster has only database 0, found {db}"),
+                ));
+            }
+        }
+        if key_prefix.contains(['{', '}']) {
+            wrong.push((
+                "key_prefix",
+                format!("expected no {{ or }} with cluster: true (the store adds hash tags), found `{key_prefix}`"),
+            ));
+        }
+        wrong
+    }
+}
+
+pub(crate) fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(format!("redis: {e}"))
+}
 
 /// A connection to one Redis server or to a Redis Cluster; cheap to clone (it is multiplexed).
 #[derive(Clone)]
@@ -115,10 +213,7 @@ pub(crate) enum Subscriber {
 pub(crate) async fn open(config: &RedisConfig) -> Result<(Conn, Subscriber), StoreError> {
     let timeout = config.timeout;
     if config.cluster {
-        let client = config
-            .cluster_builder()?
-            .build()
-            .map_err(super::redis_store::err)?;
+        let client = config.cluster_builder()?.build().map_err(err)?;
         let conn = within(timeout, client.get_async_connection()).await?;
         return Ok((Conn::Cluster(conn), Subscriber::Cluster(config.clone())));
     }
@@ -132,7 +227,7 @@ pub(crate) async fn open(config: &RedisConfig) -> Result<(Conn, Subscriber), Sto
     info.arg("cluster");
     if let Ok(info) = within(timeout, info.query_async::<String>(&mut first)).await {
         if info.lines().any(|l| l.trim() == "cluster_enabled:1") {
-            return Err(super::redis_store::err(
+            return Err(err(
                 "the server is a node of a Redis Cluster; set state.cluster: true",
             ));
         }
@@ -153,17 +248,15 @@ async fn within<T>(
     fut: impl std::future::Future<Output = RedisResult<T>>,
 ) -> Result<T, StoreError> {
     match tokio::time::timeout(timeout, fut).await {
-        Ok(r) => r.map_err(super::redis_store::err),
-        Err(_) => Err(super::redis_store::err(format!(
-            "no answer within {timeout:?}"
-        ))),
+        Ok(r) => r.map_err(err),
+        Err(_) => Err(err(format!("no answer within {timeout:?}"))),
     }
 }
 
 impl RedisConfig {
     /// A client of the one server `url` names, with the password and certificates.
     pub(crate) fn client(&self) -> Result<redis::Client, StoreError> {
-        use super::redis_store::err;
+        use err;
         let mut info = self.url.as_str().into_connection_info().map_err(err)?;
         if let Some(p) = &self.password {
             let settings = info.redis_settings().clone().set_password(p);
@@ -186,11 +279,7 @@ impl RedisConfig {
     /// certificates, the timeout for each connection and answer, and reconnection with
     /// backoff (50 ms to 2 s).
     pub(crate) fn cluster_builder(&self) -> Result<ClusterClientBuilder, StoreError> {
-        let info = self
-            .url
-            .as_str()
-            .into_connection_info()
-            .map_err(super::redis_store::err)?;
+        let info = self.url.as_str().into_connection_info().map_err(err)?;
         let mut builder = ClusterClient::builder([info])
             .connection_timeout(self.timeout)
             .response_timeout(self.timeout)

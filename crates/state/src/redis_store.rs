@@ -26,118 +26,21 @@
 use super::lease::Leases;
 #[cfg(doc)]
 use super::lease::SYNC_EVERY;
-use super::redis_conn::{Conn, Subscriber};
+use super::redis_conn::{err, Conn, Subscriber};
+pub use super::redis_conn::{OnUnavailable, RedisConfig};
 use super::{
     KvUsage, QuotaKey, QuotaTake, StateStore, StoreError, StoreFuture, StoreHealth,
     StoredCredential, StoredKey, Taken,
 };
-use redis::{AsyncCommands, IntoConnectionInfo, RedisError};
+use redis::{AsyncCommands, RedisError};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// What a quota check does when Redis cannot be reached or does not answer in time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnUnavailable {
-    /// A quota check admits the request without counting it; a throttle admits from the
-    /// node's own bucket.
-    FailOpen,
-    /// A quota check answers 503; a throttle answers 429.
-    #[default]
-    FailClosed,
-}
-
-/// Where the shared store is and how to talk to it (`state:` with `backend: redis`).
-#[derive(Clone, PartialEq, Eq)]
-pub struct RedisConfig {
-    /// `redis://` or `rediss://` (TLS) URL, without a password; with `cluster`, one node of
-    /// the cluster, from which the client learns the others.
-    pub url: String,
-    /// Whether `url` is a node of a Redis Cluster.
-    pub cluster: bool,
-    /// The password, read from the environment variable `password_env` names.
-    pub password: Option<String>,
-    pub password_env: Option<String>,
-    /// With a `rediss://` URL: the certificates (PEM) to trust instead of the system's roots,
-    /// as read from `tls_ca_file`.
-    pub tls_ca: Option<Vec<u8>>,
-    /// The longest any one call may take.
-    pub timeout: Duration,
-    pub key_prefix: String,
-    /// For quota checks.
-    pub on_unavailable: OnUnavailable,
-    /// For stage, method, account and per-key throttles.
-    pub throttles_unavailable: OnUnavailable,
-}
-
-impl std::fmt::Debug for RedisConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the password itself: this may end up in a log.
-        f.debug_struct("RedisConfig")
-            .field("url", &self.url)
-            .field("cluster", &self.cluster)
-            .field("password_env", &self.password_env)
-            .field("tls_ca", &self.tls_ca.is_some())
-            .field("timeout", &self.timeout)
-            .field("key_prefix", &self.key_prefix)
-            .field("on_unavailable", &self.on_unavailable)
-            .field("throttles_unavailable", &self.throttles_unavailable)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RedisConfig {
-    /// Checks a `url` as the config gives it; the message says what is expected.
-    pub fn check_url(url: &str) -> Result<(), String> {
-        let parsed = redis::parse_redis_url(url)
-            .ok_or_else(|| format!("expected a redis:// or rediss:// URL, found `{url}`"))?;
-        if !matches!(parsed.scheme(), "redis" | "rediss") {
-            return Err(format!(
-                "expected a redis:// or rediss:// URL, found scheme `{}`",
-                parsed.scheme()
-            ));
-        }
-        if parsed.password().is_some() {
-            return Err(
-                "a password in the URL would show in logs; name an environment variable with password_env instead"
-                    .into(),
-            );
-        }
-        url.into_connection_info()
-            .map(|_| ())
-            .map_err(|e| format!("expected a Redis URL: {e}"))
-    }
-
-    /// With `cluster: true`: what the config gets wrong, as (field, message).
-    pub fn check_cluster(url: &str, key_prefix: &str) -> Vec<(&'static str, String)> {
-        let mut wrong = Vec::new();
-        if let Ok(info) = url.into_connection_info() {
-            if info.redis_settings().db() != 0 {
-                let db = info.redis_settings().db();
-                wrong.push((
-                    "url",
-                    format!("a Redis Cluster has only database 0, found {db}"),
-                ));
-            }
-        }
-        if key_prefix.contains(['{', '}']) {
-            wrong.push((
-                "key_prefix",
-                format!("expected no {{ or }} with cluster: true (the store adds hash tags), found `{key_prefix}`"),
-            ));
-        }
-        wrong
-    }
-}
-
 mod insert;
 mod top_up;
-
-pub(crate) fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError(format!("redis: {e}"))
-}
 
 /// Whether Redis answered the last call; logs each change once.
 #[derive(Debug)]
