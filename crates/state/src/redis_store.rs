@@ -69,12 +69,20 @@ impl Health {
     }
 }
 
+/// Whether `e` says Redis is unavailable (rather than that a command was wrong): no
+/// connection, no answer, or on a cluster no master for the slot (`CLUSTERDOWN`,
+/// `MASTERDOWN`, `TRYAGAIN`).
 fn unavailable(e: &RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind as S};
     e.is_io_error()
         || e.is_connection_refusal()
         || e.is_connection_dropped()
         || e.is_timeout()
         || e.is_unrecoverable_error()
+        || matches!(
+            e.kind(),
+            ErrorKind::Server(S::ClusterDown | S::MasterDown | S::TryAgain)
+        )
 }
 
 /// Runs `op` for at most `timeout`, recording whether Redis answered.

@@ -89,3 +89,12 @@ fn on_a_cluster_the_keys_and_their_channel_share_a_hash_tag() {
     let names = ["keys", "iam", "keys:changed"].map(|k| keys_key(&config, k));
     assert_eq!(names, ["{gh}:keys", "{gh}:iam", "{gh}:keys:changed"]);
 }
+
+#[test]
+fn a_cluster_without_a_master_for_a_slot_counts_as_unavailable() {
+    use redis::{ErrorKind, ServerErrorKind};
+    let down = RedisError::from((ErrorKind::Server(ServerErrorKind::ClusterDown), "down"));
+    assert!(unavailable(&down));
+    let wrong = RedisError::from((ErrorKind::Server(ServerErrorKind::CrossSlot), "slots"));
+    assert!(!unavailable(&wrong), "a wrong command is not an outage");
+}
