@@ -292,7 +292,9 @@ impl SharedRedis {
         };
         let count = |n: &RedisServer| {
             let answer = n.command(&["KEYS", pattern]).unwrap_or_default();
-            answer.strip_prefix('*').and_then(|k| k.parse::<usize>().ok())
+            answer
+                .strip_prefix('*')
+                .and_then(|k| k.parse::<usize>().ok())
         };
         nodes
             .iter()
