@@ -50,6 +50,7 @@ fn runtime(host: &PluginHost) -> Runtime {
         metrics: &metrics,
         plugins: host,
         leases: None,
+        shared_cache: None,
     };
     match config::load_str(CONFIG, Path::new("bench.yaml"), env) {
         Ok(loaded) => loaded.runtime,

@@ -39,6 +39,9 @@ pub struct CompileEnv<'a> {
     pub metrics: &'a Registry,
     pub plugins: &'a PluginHost,
     pub leases: Option<&'a gatehouse_state::lease::Leases>,
+    /// With a shared state store: the shared tier of stage and authorizer caches that ask
+    /// for it (`shared: true`).
+    pub shared_cache: Option<&'a std::sync::Arc<gatehouse_state::redis_cache::SharedCache>>,
 }
 
 impl<'a> CompileEnv<'a> {
@@ -48,6 +51,7 @@ impl<'a> CompileEnv<'a> {
             metrics: &shared.metrics,
             plugins: &shared.plugins,
             leases: shared.keys.leases(),
+            shared_cache: shared.keys.shared_cache(),
         }
     }
 }
@@ -102,6 +106,7 @@ mod tests {
             metrics: &Registry::default(),
             plugins: &plugins,
             leases: None,
+            shared_cache: None,
         };
         match load_str(yaml, Path::new("g.yaml"), env) {
             Ok(_) => String::new(),

@@ -154,6 +154,7 @@ pub async fn run_workers(config_path: PathBuf, workers: usize) -> Result<(), Run
         metrics: &metrics,
         plugins: &plugins,
         leases: keys.leases(),
+        shared_cache: keys.shared_cache(),
     };
     let deployments =
         state::deployments::Deployments::new(store.clone(), state::deployments::DEFAULT_HISTORY);

@@ -260,6 +260,7 @@ fn command(cli: Cli) -> ExitCode {
                 metrics: &metrics,
                 plugins: &plugins,
                 leases: None,
+                shared_cache: None,
             };
             match gatehouse::config::load(&config, env) {
                 Ok(loaded) => {

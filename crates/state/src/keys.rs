@@ -206,6 +206,7 @@ pub struct ApiKeys {
     counters: DashMap<QuotaKey, Arc<Counter>>,
     buckets: moka::sync::Cache<(String, String), Arc<Bucket>>,
     leases: Option<Arc<crate::lease::Leases>>,
+    shared_cache: Option<Arc<crate::redis_cache::SharedCache>>,
     /// Requests per plan and key by day, for usage reports; written with the quota counts.
     usage: crate::usage::KeyUsage,
 }
@@ -226,6 +227,7 @@ impl ApiKeys {
     pub fn new(store: SharedStore) -> Result<ApiKeys, StoreError> {
         let keys = ApiKeys {
             leases: store.leases(),
+            shared_cache: store.shared_cache(),
             store,
             by_hash: ArcSwap::from_pointee(HashMap::new()),
             changes: std::sync::Mutex::new(()),
@@ -278,6 +280,11 @@ impl ApiKeys {
     /// A shared store's throttle leases (for stage, method and account throttles).
     pub fn leases(&self) -> Option<&crate::lease::Leases> {
         self.leases.as_deref()
+    }
+
+    /// A shared store's tier of the response and authorizer decision caches.
+    pub fn shared_cache(&self) -> Option<&Arc<crate::redis_cache::SharedCache>> {
+        self.shared_cache.as_ref()
     }
 
     /// A shared store's availability.

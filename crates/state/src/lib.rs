@@ -24,6 +24,7 @@ pub mod keys;
 pub mod lease;
 pub mod limiter;
 pub mod redb_store;
+pub mod redis_cache;
 mod redis_channel;
 mod redis_conn;
 pub mod redis_connections;
@@ -210,6 +211,12 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// A shared store: the WebSocket connection registry every node reaches. `None` (the
     /// default): connections are reachable only through the node holding them.
     fn connections(&self) -> Option<connections::SharedConnections> {
+        None
+    }
+
+    /// A shared store: the shared tier of the response and authorizer decision caches.
+    /// `None` (the default): caches are per process.
+    fn shared_cache(&self) -> Option<std::sync::Arc<redis_cache::SharedCache>> {
         None
     }
 

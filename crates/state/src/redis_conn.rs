@@ -243,7 +243,7 @@ pub(crate) async fn open(config: &RedisConfig) -> Result<(Conn, Subscriber), Sto
 }
 
 /// `fut`'s answer, or an error when it fails or does not answer within `timeout`.
-async fn within<T>(
+pub(crate) async fn within<T>(
     timeout: Duration,
     fut: impl std::future::Future<Output = RedisResult<T>>,
 ) -> Result<T, StoreError> {

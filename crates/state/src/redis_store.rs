@@ -9,6 +9,8 @@
 //!   expires a day after its window ends.
 //! - `P:kv:PLUGIN`: a hash per plugin, the plugins' `kv` data.
 //! - `P:ws:...`: WebSocket connections and nodes, see [`crate::redis_connections`].
+//! - `P:cache:...`: the shared tier of response and authorizer decision caches, see
+//!   [`crate::redis_cache`].
 //! - `P:throttle:NAME`: one token bucket per stage, method and account throttle; each node
 //!   leases tokens from it about every [`SYNC_EVERY`] (a Lua script on Redis's clock), see
 //!   [`crate::lease`].
@@ -146,6 +148,7 @@ pub struct RedisStore {
     changes: watch::Receiver<u64>,
     leases: Arc<Leases>,
     connections: Arc<super::redis_connections::RedisConnections>,
+    cache: Arc<super::redis_cache::SharedCache>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -181,6 +184,12 @@ impl RedisStore {
         let (tx, changes) = watch::channel(0);
         let channel = keys_key(&config, "keys:changed");
         bridge.spawn(follow_key_changes(subscriber.clone(), channel, timeout, tx));
+        let cache = super::redis_cache::SharedCache::start(
+            conn.clone(),
+            subscriber.clone(),
+            &bridge,
+            &config,
+        );
         let connections = super::redis_connections::RedisConnections::start(
             subscriber,
             conn.clone(),
@@ -206,6 +215,7 @@ impl RedisStore {
             changes,
             leases,
             connections,
+            cache,
         })
     }
 
@@ -439,6 +449,10 @@ impl StateStore for RedisStore {
             up: self.health.up.load(Ordering::Acquire),
             outages: self.health.outages.load(Ordering::Acquire),
         })
+    }
+
+    fn shared_cache(&self) -> Option<Arc<super::redis_cache::SharedCache>> {
+        Some(self.cache.clone())
     }
 
     fn connections(&self) -> Option<super::connections::SharedConnections> {

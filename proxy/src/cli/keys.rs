@@ -24,6 +24,7 @@ pub fn open_store(
         metrics: &metrics,
         plugins: &plugins,
         leases: None,
+        shared_cache: None,
     };
     let loaded = gatehouse::config::load(&config, env).map_err(|e| e.to_string())?;
     let state = &loaded.settings.state;

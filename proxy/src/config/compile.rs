@@ -240,6 +240,7 @@ mod tests {
             metrics: &reg,
             plugins: &plugins,
             leases: None,
+            shared_cache: None,
         };
         match crate::config::load_str(yaml, Path::new("g.yaml"), env) {
             Ok(_) => vec![],
