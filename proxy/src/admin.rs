@@ -183,7 +183,7 @@ async fn route(
             }
         },
         (&Method::DELETE, p) if p.starts_with("/cache/") => {
-            flush_cache(shared, &p["/cache/".len()..])
+            flush_cache(shared, &p["/cache/".len()..]).await
         }
         (_, p) if p.starts_with("/@connections/") => {
             let id = p["/@connections/".len()..].to_owned();
@@ -369,7 +369,7 @@ fn store_error(e: &crate::state::StoreError) -> Response<Body> {
 }
 
 /// `DELETE /cache/{api}/{stage}`: drops every entry of a stage's cache.
-fn flush_cache(shared: &Shared, rest: &str) -> Response<Body> {
+async fn flush_cache(shared: &Shared, rest: &str) -> Response<Body> {
     let rt = shared.runtime.load();
     let Some((api_name, stage_name)) = rest.split_once('/') else {
         return json(
@@ -392,11 +392,13 @@ fn flush_cache(shared: &Shared, rest: &str) -> Response<Body> {
                 StatusCode::CONFLICT,
                 serde_json::json!({ "message": format!("stage `{stage_name}` has no cache") }).to_string(),
             ),
-            Some(c) => {
-                c.flush();
-                tracing::info!(api = api_name, stage = stage_name, "stage cache flushed");
-                json(StatusCode::ACCEPTED, r#"{"flushed":true}"#.to_owned())
-            }
+            Some(c) => match c.flush().await {
+                Ok(()) => {
+                    tracing::info!(api = api_name, stage = stage_name, "stage cache flushed");
+                    json(StatusCode::ACCEPTED, r#"{"flushed":true}"#.to_owned())
+                }
+                Err(e) => store_error(&e),
+            },
         },
     }
 }

@@ -538,6 +538,9 @@ pub struct RawStageCache {
     #[serde(default)]
     pub invalidation: RawInvalidation,
     pub status_header: Option<String>,
+    /// With `state.backend: redis`: a shared tier in Redis behind each node's (default false).
+    #[serde(default)]
+    pub shared: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

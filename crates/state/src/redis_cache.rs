@@ -136,9 +136,8 @@ impl SharedCache {
     }
 
     fn entry_key(&self, space: &str, key: &[u8]) -> String {
-        let hash = sha2::Sha256::digest(key);
         let mut name = format!("{}:cache:{space}:", self.prefix);
-        for b in hash {
+        for b in sha2::Sha256::digest(key) {
             name.push_str(&format!("{b:02x}"));
         }
         name
@@ -252,6 +251,18 @@ impl SharedCache {
     }
 }
 
+/// The name of a cache space: its `kind` (`stage`, `authorizer`), its owner (`API/STAGE`,
+/// `API/AUTHORIZER`) and a digest of the `settings` its entries were made under, so that nodes
+/// serving another version of those settings (a reloaded config) share none of them.
+pub fn space_name(kind: &str, owner: &str, settings: &str) -> String {
+    let digest = sha2::Sha256::digest(settings.as_bytes());
+    let mut name = format!("{kind}:{owner}:");
+    for b in &digest[..8] {
+        name.push_str(&format!("{b:02x}"));
+    }
+    name
+}
+
 /// Counts a flush of `space` (of every space when `None`).
 fn bump(all: &HashMap<String, Arc<AtomicU64>>, space: Option<&str>) {
     for (name, n) in all {
@@ -264,6 +275,14 @@ fn bump(all: &HashMap<String, Arc<AtomicU64>>, space: Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn space_names_follow_their_settings() {
+        let a = space_name("stage", "shop/prod", "ttl: 60s");
+        assert!(a.starts_with("stage:shop/prod:") && a.len() == "stage:shop/prod:".len() + 16);
+        assert_eq!(a, space_name("stage", "shop/prod", "ttl: 60s"));
+        assert_ne!(a, space_name("stage", "shop/prod", "ttl: 61s"));
+    }
 
     #[test]
     fn a_flush_announcement_reaches_its_space_and_a_resubscription_every_space() {

@@ -11,6 +11,7 @@ use crate::stage::cache::MethodCache;
 use crate::stage::throttle::{bucket, Bucket};
 use gatehouse_config::raw::*;
 use gatehouse_config::Errors;
+use gatehouse_state::redis_cache::space_name;
 
 /// `/` -> `""`, `/v1` -> `/v1`; `None` when malformed.
 fn base_path(s: &str) -> Option<Box<str>> {
@@ -103,10 +104,18 @@ pub fn api(
                     .throttle
                     .and_then(|t| e.at("throttle", |e| crate::stage::throttle::compile(t, e)))
                     .map(|t| bucket(env.leases, format!("stage:{}/{name}", a.name), t));
-                let cache = s
-                    .cache
-                    .as_ref()
-                    .map(|c| e.at("cache", |e| crate::stage::cache::compile_stage(c, e)));
+                let cache = s.cache.as_ref().map(|c| {
+                    let shared = env.shared_cache.filter(|_| c.shared).map(|cache| {
+                        // Keyed by the API's settings: a node serving another version of
+                        // them shares none of its entries.
+                        let owner = format!("{}/{name}", a.name);
+                        let space = space_name("stage", &owner, &format!("{a:?}"));
+                        crate::stage::cache::shared::SharedTier::new(cache, space)
+                    });
+                    e.at("cache", |e| {
+                        crate::stage::cache::compile_stage(c, shared, e)
+                    })
+                });
                 stages.push(Stage {
                     name: name.as_str().into(),
                     variables,

@@ -5,7 +5,9 @@
 //! successful responses of at most `max_entry_bytes` are stored, each with its method's TTL.
 //! `Cache-Control: max-age=0` from a client refreshes the entry only when the stage's
 //! invalidation policy allows that caller; otherwise it is ignored, or rejected with 403
-//! when the stage says so. The key is built by [`cache_key`] alone.
+//! when the stage says so. The key is built by [`cache_key`] alone. With a shared tier
+//! ([`shared`]), a miss in memory looks in Redis before the integration is called, and a fill
+//! is written there too.
 
 use crate::body::Body;
 use crate::ctx::IdentitySource;
@@ -21,6 +23,8 @@ use http_body_util::BodyExt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+
+pub mod shared;
 
 /// Who may refresh an entry with `Cache-Control: max-age=0`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +60,8 @@ pub struct Cached {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub ttl: Duration,
+    /// Read from the shared tier (another node made it): a hit for the integration.
+    pub shared: bool,
 }
 
 impl Cached {
@@ -88,6 +94,7 @@ pub struct StageCache {
     pub unauthorized: Unauthorized,
     pub status_header: Option<HeaderName>,
     pub max_entry_bytes: usize,
+    shared: Option<shared::SharedTier>,
 }
 
 impl std::fmt::Debug for StageCache {
@@ -95,6 +102,7 @@ impl std::fmt::Debug for StageCache {
         f.debug_struct("StageCache")
             .field("default_ttl", &self.default_ttl)
             .field("entries", &self.entries.entry_count())
+            .field("shared", &self.shared)
             .finish_non_exhaustive()
     }
 }
@@ -143,12 +151,25 @@ impl StageCache {
             unauthorized,
             status_header,
             max_entry_bytes: (capacity_bytes / 8).clamp(1, 1 << 20) as usize,
+            shared: None,
         }
     }
 
-    /// Drops every entry (admin flush).
-    pub fn flush(&self) {
+    /// This cache with a shared tier behind it.
+    pub fn with_shared(mut self, tier: shared::SharedTier) -> Self {
+        self.shared = Some(tier);
+        self
+    }
+
+    /// Drops every entry (admin flush); with a shared tier, on every node: fails when Redis
+    /// does not take the flush (this node's entries are dropped all the same).
+    pub async fn flush(&self) -> Result<(), gatehouse_state::StoreError> {
+        let shared = match &self.shared {
+            Some(tier) => tier.flush().await,
+            None => Ok(()),
+        };
         self.entries.invalidate_all();
+        shared
     }
 
     pub fn entry_count(&self) -> u64 {
@@ -198,6 +219,10 @@ impl StageCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Response<Body>, Rejection>>,
     {
+        let shared = self.shared.as_ref();
+        if shared.is_some_and(shared::SharedTier::flushed) {
+            self.entries.invalidate_all();
+        }
         if refresh {
             self.entries.invalidate(&key).await;
         } else if let Some(hit) = self.entries.get(&key).await {
@@ -206,12 +231,23 @@ impl StageCache {
         let mut fetch = Some(fetch);
         let mut own: Option<Response<Body>> = None;
         let max = self.max_entry_bytes;
+        let shared_key = shared.map(|_| key.clone());
         let result = self
             .entries
             .try_get_with(key, async {
                 let Some(fetch) = fetch.take() else {
                     return Err(Uncached::NotStored);
                 };
+                // The shared tier answers unless the client asked for a fresh response; a
+                // fill is written under the generation it answered (none when it failed).
+                let mut fill = None;
+                if let (Some(tier), Some(k)) = (shared, &shared_key) {
+                    match tier.lookup(k).await {
+                        Some((Some(entry), _)) if !refresh => return Ok(Arc::new(entry)),
+                        Some((_, generation)) => fill = Some((tier, k, generation)),
+                        None => {}
+                    }
+                }
                 match fetch().await {
                     Err(rejection) => Err(Uncached::Rejected(rejection)),
                     Ok(resp) if !resp.status().is_success() => {
@@ -219,12 +255,19 @@ impl StageCache {
                         Err(Uncached::NotStored)
                     }
                     Ok(resp) => match buffer(resp, max).await {
-                        Ok((status, headers, body)) => Ok(Arc::new(Cached {
-                            status,
-                            headers,
-                            body,
-                            ttl,
-                        })),
+                        Ok((status, headers, body)) => {
+                            let entry = Cached {
+                                status,
+                                headers,
+                                body,
+                                ttl,
+                                shared: false,
+                            };
+                            if let Some((tier, k, generation)) = fill {
+                                tier.store(k, generation, &entry, max).await;
+                            }
+                            Ok(Arc::new(entry))
+                        }
                         Err(resp) => {
                             own = Some(resp);
                             Err(Uncached::NotStored)
@@ -234,6 +277,10 @@ impl StageCache {
             })
             .await;
         let response = match result {
+            // From the shared tier: a hit, for the leader and the waiters it served.
+            Ok(entry) if entry.shared => {
+                return (Ok(self.mark(entry.response(), Outcome::Hit)), Outcome::Hit);
+            }
             // The leader and the waiters it served: a miss for the integration either way.
             Ok(entry) => Ok(entry.response()),
             Err(e) => match (&*e, own, fetch) {
@@ -356,7 +403,13 @@ pub fn cache_key(
     k
 }
 
-pub fn compile_stage(c: &RawStageCache, e: &mut Errors) -> Arc<StageCache> {
+/// A stage's cache; `shared` is its space in the shared tier, when it asks for one
+/// (`shared: true`) and the state is in Redis.
+pub fn compile_stage(
+    c: &RawStageCache,
+    shared: Option<shared::SharedTier>,
+    e: &mut Errors,
+) -> Arc<StageCache> {
     let mb = c.capacity_mb.unwrap_or(64);
     if !(1..=1_048_576).contains(&mb) {
         e.push_at(
@@ -402,13 +455,11 @@ pub fn compile_stage(c: &RawStageCache, e: &mut Errors) -> Arc<StageCache> {
             None
         }),
     };
-    Arc::new(StageCache::new(
-        mb << 20,
-        ttl,
-        invalidation.0,
-        invalidation.1,
-        status_header,
-    ))
+    let cache = StageCache::new(mb << 20, ttl, invalidation.0, invalidation.1, status_header);
+    Arc::new(match shared.filter(|_| c.shared) {
+        Some(tier) => cache.with_shared(tier),
+        None => cache,
+    })
 }
 
 pub fn compile_method(c: &RawMethodCache, e: &mut Errors) -> Option<MethodCache> {

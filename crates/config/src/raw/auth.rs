@@ -18,6 +18,10 @@ pub struct RawAuthorizer {
     #[serde(default)]
     pub identity_sources: Vec<String>,
     pub ttl: Option<String>,
+    /// `plugin` and `lambda`, with `state.backend: redis`: decisions shared by every node
+    /// through Redis (default false).
+    #[serde(default)]
+    pub shared: bool,
     /// `jwt` and `cognito`: the token's issuer and keys.
     pub jwt: Option<RawJwt>,
     /// `lambda`: the function and how it is called.
