@@ -165,6 +165,9 @@ async fn route(
             if let Some(h) = shared.keys.store_health() {
                 body.push_str(&crate::metrics::render_store_health(h));
             }
+            if let Some(c) = shared.keys.shared_cache() {
+                body.push_str(&crate::metrics::render_shared_cache(c));
+            }
             let mut r = text(StatusCode::OK, body);
             r.headers_mut().insert(
                 CONTENT_TYPE,

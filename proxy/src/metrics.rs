@@ -171,6 +171,37 @@ pub fn render_store_health(h: gatehouse_state::StoreHealth) -> String {
     )
 }
 
+/// The shared cache tier's lookups, by cache (`response`: stage caches, `authorizer`:
+/// decisions): `gatehouse_SharedCacheHitCount`, `gatehouse_SharedCacheMissCount` and
+/// `gatehouse_SharedCacheErrorCount` (lookups and writes Redis failed or did not answer in
+/// time; such a lookup is a miss).
+pub fn render_shared_cache(c: &gatehouse_state::redis_cache::SharedCache) -> String {
+    use gatehouse_state::redis_cache::Tier;
+    let mut out = String::new();
+    let kinds = [
+        ("Hit", "answered from Redis"),
+        ("Miss", "that Redis held no current entry for"),
+        (
+            "Error",
+            "and writes that failed (Redis unavailable or slow; such a lookup is a miss)",
+        ),
+    ];
+    for (i, (kind, help)) in kinds.into_iter().enumerate() {
+        let name = format!("gatehouse_SharedCache{kind}Count");
+        let _ = writeln!(out, "# HELP {name} Shared cache tier lookups {help}.");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for (label, tier) in [
+            ("response", Tier::Responses),
+            ("authorizer", Tier::Decisions),
+        ] {
+            let counts = c.counts(tier);
+            let n = [&counts.hits, &counts.misses, &counts.errors][i].load(Relaxed);
+            let _ = writeln!(out, "{name}{{cache=\"{label}\"}} {n}");
+        }
+    }
+    out
+}
+
 /// All route metrics of the process.
 #[derive(Debug, Default)]
 pub struct Registry {

@@ -12,7 +12,9 @@
 //! `RequestCtx`; deny is 403 ACCESS_DENIED; a plugin failure is 500 AUTHORIZER_FAILURE. JWT
 //! authorizers check every token (their keys are cached). On a recorded request a Lambda
 //! authorizer's call has a client span, `authorizer`, whose `traceparent` the call carries; a
-//! decision the cache gave leaves no such span.
+//! decision the cache gave leaves no such span. With `shared: true` (and the state in
+//! Redis) a decision missing from the node's cache is looked up in Redis before the call, and
+//! a new one is written there ([`shared`]).
 
 use super::jwt::JwtAuthorizer;
 use super::lambda_auth::{request_event, token_event, LambdaAuthorizer, Payload, REGION};
@@ -29,6 +31,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::ctx::IdentitySource;
+
+pub mod shared;
 
 /// What decides for an authorizer.
 #[derive(Debug)]
@@ -47,7 +51,27 @@ pub struct AuthorizerBinding {
     /// Plugin and Lambda TOKEN authorizers: what the first identity source's value must match,
     /// else 401 without a call.
     pub validation: Option<regex::Regex>,
-    cache: Option<moka::future::Cache<[u8; 32], Arc<Outcome>>>,
+    cache: Option<moka::future::Cache<[u8; 32], Decision>>,
+    ttl: Duration,
+    shared: Option<shared::SharedDecisions>,
+}
+
+/// A cached decision and how long it is kept: the authorizer's TTL, or what a decision read
+/// from the shared tier had left.
+#[derive(Debug, Clone)]
+struct Decision(Arc<Outcome>, Duration);
+
+struct DecisionTtl;
+
+impl moka::Expiry<[u8; 32], Decision> for DecisionTtl {
+    fn expire_after_create(
+        &self,
+        _key: &[u8; 32],
+        value: &Decision,
+        _at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(value.1)
+    }
 }
 
 /// Bytes the decision cache of one authorizer may hold (keys, decisions and moka's own
@@ -85,8 +109,8 @@ impl AuthorizerBinding {
         let cache = (cacheable && !ttl.is_zero() && !sources.is_empty()).then(|| {
             moka::future::Cache::builder()
                 .max_capacity(DECISION_CACHE_BYTES)
-                .weigher(|_, outcome: &Arc<Outcome>| weight(outcome))
-                .time_to_live(ttl)
+                .weigher(|_, d: &Decision| weight(&d.0))
+                .expire_after(DecisionTtl)
                 .build()
         });
         Self {
@@ -95,7 +119,40 @@ impl AuthorizerBinding {
             sources,
             validation: None,
             cache,
+            ttl,
+            shared: None,
         }
+    }
+
+    /// Shares this authorizer's decisions through `shared` (when it caches them at all).
+    pub fn with_shared(mut self, shared: shared::SharedDecisions) -> Self {
+        self.shared = self.cache.is_some().then_some(shared);
+        self
+    }
+
+    /// Whether its decisions are shared by every node.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// A decision from the shared tier, or `decide`'s, written to the shared tier.
+    async fn tiered(
+        &self,
+        key: [u8; 32],
+        decide: impl std::future::Future<Output = Result<Arc<Outcome>, Rejection>>,
+    ) -> Result<Decision, Rejection> {
+        let Some(shared) = &self.shared else {
+            return Ok(Decision(decide.await?, self.ttl));
+        };
+        let found = shared.lookup(&key).await;
+        if let Ok(Some((outcome, left))) = found {
+            return Ok(Decision(outcome, left.min(self.ttl)));
+        }
+        let outcome = decide.await?;
+        if found.is_ok() {
+            shared.store(&key, &outcome, self.ttl).await;
+        }
+        Ok(Decision(outcome, self.ttl))
     }
 }
 
@@ -164,10 +221,14 @@ pub async fn authorize(
     let (span, trace) = lambda_span(&mut ctx.trace, binding);
     let decide = decide(rt, ctx, call, binding, &values, trace.as_ref());
     let outcome = match &binding.cache {
-        Some(cache) => cache
-            .try_get_with(cache_key(&values), decide)
-            .await
-            .map_err(|e| (*e).clone()),
+        Some(cache) => {
+            let key = cache_key(&values);
+            cache
+                .try_get_with(key, binding.tiered(key, decide))
+                .await
+                .map(|d| d.0)
+                .map_err(|e| (*e).clone())
+        }
         None => decide.await,
     };
     match (trace.is_some_and(|t| t.applied()), &outcome) {

@@ -1,6 +1,7 @@
 //! Compiles what decides for each authorizer of an API, by its `type`: `plugin`, `jwt`,
 //! `cognito` or `lambda`, each with the fields it needs and no other.
 
+use super::authorize::shared::SharedDecisions;
 use super::authorize::{AuthorizerBinding, Decider, IdentitySource};
 use super::jwks::{parse_set, KeySet};
 use super::jwt::{JwtAuthorizer, Style};
@@ -10,16 +11,22 @@ use crate::plugin::compile::{plugin_ref, Plugins};
 use crate::plugin::PluginKind;
 use gatehouse_config::raw::{RawAuthorizer, RawAuthorizerType, RawJwt, RawLambdaAuthorizer};
 use gatehouse_config::{duration, Errors};
+use gatehouse_state::redis_cache::{space_name, SharedCache};
 use http::HeaderName;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+
+/// Where an API's authorizers with `shared: true` keep their decisions: the shared tier and
+/// the API's name.
+pub type Shared<'a> = Option<(&'a Arc<SharedCache>, &'a str)>;
 
 /// Compiles an API's authorizers; `base` is the config file's folder (for key set files).
 pub fn compile(
     raw: &indexmap::IndexMap<String, RawAuthorizer>,
     plugins: &Plugins,
     base: &Path,
+    shared: Shared<'_>,
     e: &mut Errors,
 ) -> HashMap<String, Option<Arc<AuthorizerBinding>>> {
     // `None` for an authorizer with errors of its own: methods naming it add none.
@@ -40,6 +47,12 @@ pub fn compile(
             });
             let ttl = duration(e, "ttl", a.ttl.as_deref(), 300_000, 0, 3_600_000);
             let decider = decider(name, a, plugins, base, &mut sources, e);
+            if a.shared && matches!(a.kind, RawAuthorizerType::Jwt | RawAuthorizerType::Cognito) {
+                e.push_at(
+                    "shared",
+                    "only `plugin` and `lambda` authorizers keep decisions to share (a JWT authorizer checks every token)",
+                );
+            }
             let validation = a.identity_validation_expression.as_deref().and_then(|re| {
                 if a.kind != RawAuthorizerType::Plugin {
                     e.push_at(
@@ -57,6 +70,12 @@ pub fn compile(
                 };
                 let mut b = AuthorizerBinding::new(name.clone(), d, sources, ttl);
                 b.validation = validation.or(lambda);
+                if let Some((cache, api)) = shared.filter(|_| a.shared) {
+                    // Keyed by the authorizer's settings: a node serving another version of
+                    // them shares none of its decisions.
+                    let space = space_name("authorizer", &format!("{api}/{name}"), &format!("{a:?}"));
+                    b = b.with_shared(SharedDecisions::new(cache, space));
+                }
                 Arc::new(b)
             });
             out.insert(name.clone(), binding);

@@ -171,7 +171,8 @@ pub fn api(
         crate::gateway_responses::compile(&a.gateway_responses, e)
     });
     let authorizers = e.at("authorizers", |e| {
-        crate::auth::authorizers::compile(&a.authorizers, plugins, dir, e)
+        let shared = env.shared_cache.map(|c| (c, a.name.as_str()));
+        crate::auth::authorizers::compile(&a.authorizers, plugins, dir, shared, e)
     });
     let models = e.at("models", |e| crate::stage::validate::models(&a.models, e));
 
