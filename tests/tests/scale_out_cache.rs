@@ -28,7 +28,8 @@ admin:
 access_log: {{ destination: off }}
 state:
   backend: redis
-  {fields_}
+  url: "{url}"
+  cluster: {cluster}
   timeout: 300ms
   on_unavailable: fail_open
 apis:
@@ -55,7 +56,8 @@ apis:
           cache: {{ enabled: false }}
           integration: {{ type: mock, body: guarded }}
 "#,
-        fields_ = format!("url: \"{}\"\n  cluster: {}", redis.url(), redis.cluster()),
+        url = redis.url(),
+        cluster = redis.cluster(),
         lambda = lambda.addr,
         backend = backend.addr,
     )
