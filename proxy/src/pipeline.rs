@@ -82,8 +82,10 @@ pub async fn handle_inspected(
     if let Some(tracer) = &shared.tracer {
         ctx.trace = tracer.begin(&parts.headers);
     }
-    let outcome =
-        tokio::time::timeout(rt.request_timeout, run(&shared, &rt, &mut ctx, parts, body)).await;
+    // Boxed: `run`'s state (every stage's, several KiB) is then written once, into the box,
+    // instead of being moved into the timeout and again into this future.
+    let run = Box::pin(run(&shared, &rt, &mut ctx, parts, body));
+    let outcome = tokio::time::timeout(rt.request_timeout, run).await;
     let mut resp = match outcome {
         Ok(Ok(resp)) => resp,
         Ok(Err(rejection)) => respond::rejection(&rt, &mut ctx, rejection),
@@ -94,7 +96,8 @@ pub async fn handle_inspected(
         ),
     };
     if ctx.exec.is_some() {
-        execution_log::finish(&shared, &rt, &mut ctx, &mut resp).await;
+        // Boxed: this rare path's state would otherwise widen every request's future.
+        Box::pin(execution_log::finish(&shared, &rt, &mut ctx, &mut resp)).await;
     }
     if let (true, Some(origin), Some(api)) = (rt.has_cors, &ctx.origin, ctx.api) {
         if let Some(c) = &rt.apis[api].cors {

@@ -1,8 +1,10 @@
 //! The `wasmtime::Engine`s: component model, pooling allocator, epoch interruption, and fuel
 //! metering only in the engine of plugins that set a fuel budget.
 //!
-//! A ticker thread advances each engine's epoch every [`TICK`] while a plugin call runs
-//! ([`Running`]), and sleeps while none does. At each tick a running call
+//! A ticker thread advances each engine's epoch every [`TICK`] while plugin calls run
+//! ([`Running`]), and sleeps once none has run for [`LINGER`]: under load, calls of a few
+//! microseconds come and go between two ticks, and waking the ticker for each would cost a
+//! futex call per plugin call. At each tick a running call
 //! checks its deadline (see `Plugin`): past it the call traps, before it the call yields to
 //! the async executor, so a plugin that computes for a while shares its worker thread with
 //! the other requests and is stopped within about one tick of its timeout.
@@ -14,6 +16,9 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 /// Epoch granularity: how often a running plugin yields and checks its deadline.
 pub const TICK: Duration = Duration::from_millis(1);
+
+/// How long the ticker keeps ticking after the last call ended before it sleeps.
+pub const LINGER: Duration = Duration::from_millis(200);
 
 /// Hard ceiling for any plugin's linear memory; per-plugin caps are lower (`ResourceLimiter`).
 pub const MAX_MEMORY_BYTES: usize = 256 << 20;
@@ -50,10 +55,25 @@ pub fn new_engine(fuel: bool) -> wasmtime::Result<Engine> {
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = Engine::new(&cfg)?;
     let ticker = engine.weak();
+    let linger_ticks = (LINGER.as_millis() / TICK.as_millis()).max(1);
     let thread = std::thread::Builder::new()
         .name("wasm-epoch".into())
         .spawn(move || {
+            let mut quiet_ticks = 0;
+            let mut starts = STARTS.load(Ordering::Relaxed);
             while let Some(engine) = ticker.upgrade() {
+                let now = STARTS.load(Ordering::Relaxed);
+                if now != starts {
+                    starts = now;
+                    quiet_ticks = 0;
+                }
+                if RUNNING.load(Ordering::SeqCst) == 0 && quiet_ticks < linger_ticks {
+                    // Nothing runs now, but calls ran lately: keep ticking a while.
+                    quiet_ticks += 1;
+                    drop(engine);
+                    std::thread::sleep(TICK);
+                    continue;
+                }
                 if RUNNING.load(Ordering::SeqCst) == 0 {
                     // Nothing runs: sleep until a call starts (see `Running::start`). The
                     // flag is set before the second look, so a call that starts in between
@@ -64,6 +84,7 @@ pub fn new_engine(fuel: bool) -> wasmtime::Result<Engine> {
                         std::thread::park();
                     }
                     PARKED.store(false, Ordering::SeqCst);
+                    quiet_ticks = 0;
                     continue;
                 }
                 engine.increment_epoch();
@@ -81,6 +102,8 @@ pub fn new_engine(fuel: bool) -> wasmtime::Result<Engine> {
 
 /// Plugin calls running now, over all engines.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
+/// Plugin calls started, over all engines (the ticker's sign of recent calls).
+static STARTS: AtomicUsize = AtomicUsize::new(0);
 /// Set while the tickers may be asleep.
 static PARKED: AtomicBool = AtomicBool::new(false);
 /// The ticker threads, to wake when a call starts.
@@ -94,6 +117,7 @@ pub struct Running(());
 impl Running {
     pub fn start() -> Self {
         RUNNING.fetch_add(1, Ordering::SeqCst);
+        STARTS.fetch_add(1, Ordering::Relaxed);
         if PARKED.swap(false, Ordering::SeqCst) {
             for t in TICKERS.lock().unwrap_or_else(|p| p.into_inner()).iter() {
                 t.unpark();

@@ -302,10 +302,12 @@ impl HttpProxy {
             Body::Full(b) => SendBody::Bytes(b.unwrap_or_default()),
             other => SendBody::Stream(other),
         };
+        // Boxed: the exchange's state (about 2 KiB) is then written once, not moved into the
+        // timeout and again into this future.
         let resp = within(
             ctx,
             self.timeout,
-            backend.send(method, target, headers, body),
+            Box::pin(backend.send(method, target, headers, body)),
         )
         .await?
         .map_err(|e| classify(&e, &format!("http://{}{target}", backend.authority())))?;

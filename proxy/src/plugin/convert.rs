@@ -174,13 +174,18 @@ pub fn multi_headers(h: &HeaderMap) -> Vec<MultiValue> {
     h.keys()
         .map(|name| MultiValue {
             name: name.as_str().to_owned(),
-            values: h
-                .get_all(name)
-                .iter()
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .collect(),
+            values: h.get_all(name).iter().map(|v| text(v.as_bytes())).collect(),
         })
         .collect()
+}
+
+/// `bytes` as text, invalid UTF-8 replaced (the check alone is fast for ASCII, which header
+/// values nearly always are).
+fn text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 /// Headers from a plugin, checked.
