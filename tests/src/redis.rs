@@ -315,3 +315,28 @@ impl SharedRedis {
         format!("url: \"{}\", cluster: {}", self.url(), self.cluster())
     }
 }
+
+/// Runs each scenario `async fn NAME(topology: Topology)` of the calling test file against one
+/// redis-server (`standalone::NAME`) and against a Redis Cluster of three masters
+/// (`cluster::NAME`), each starting its own.
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod standalone {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::redis::Topology::Standalone).await
+                }
+            )*
+        }
+        mod cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::redis::Topology::Cluster).await
+                }
+            )*
+        }
+    };
+}

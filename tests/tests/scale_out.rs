@@ -28,30 +28,7 @@ fn config_with(redis: &SharedRedis, quota: u64, on_unavailable: &str) -> String 
         .replace("  timeout: 300ms", &cluster)
 }
 
-/// The scenarios below run against one redis-server (`standalone::NAME`) and against a Redis
-/// Cluster of three masters (`cluster::NAME`), each starting its own.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod standalone {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Topology::Standalone).await
-                }
-            )*
-        }
-        mod cluster {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Topology::Cluster).await
-                }
-            )*
-        }
-    };
-}
-
-on_both!(
+gatehouse_e2e::on_both!(
     connections_api_on_one_node_reaches_clients_of_another,
     iam_credentials_are_shared_by_the_nodes,
     key_changes_on_one_node_apply_on_the_others_within_a_second,

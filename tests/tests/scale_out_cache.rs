@@ -130,30 +130,7 @@ impl Nodes {
     }
 }
 
-/// The scenarios below run against one redis-server and against a Redis Cluster of three
-/// masters, each starting its own.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod standalone {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Topology::Standalone).await
-                }
-            )*
-        }
-        mod cluster {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Topology::Cluster).await
-                }
-            )*
-        }
-    };
-}
-
-on_both!(
+gatehouse_e2e::on_both!(
     a_response_cached_through_one_node_is_a_hit_on_the_other,
     a_flush_on_one_node_makes_both_miss,
     an_authorizer_decision_made_on_one_node_decides_on_the_other,
