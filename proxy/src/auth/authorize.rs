@@ -201,9 +201,8 @@ pub async fn authorize(
     if let Decider::Jwt(jwt) = &binding.decider {
         // A JWT authorizer reads its token from the first identity source.
         let token = values.first().copied().unwrap_or("");
-        let auth = jwt
-            .verify(call.out, token, call.scopes, epoch_secs())
-            .await?;
+        // Boxed, as `decide`'s calls are.
+        let auth = Box::pin(jwt.verify(call.out, token, call.scopes, epoch_secs())).await?;
         ctx.authorizer = Some(auth);
         return Ok(());
     }
@@ -223,8 +222,7 @@ pub async fn authorize(
     let outcome = match &binding.cache {
         Some(cache) => {
             let key = cache_key(&values);
-            cache
-                .try_get_with(key, binding.tiered(key, decide))
+            Box::pin(cache.try_get_with(key, binding.tiered(key, decide)))
                 .await
                 .map(|d| d.0)
                 .map_err(|e| (*e).clone())
@@ -323,28 +321,40 @@ async fn decide(
     match &binding.decider {
         Decider::Plugin(plugin) => {
             let arn = method_arn(rt, ctx);
-            super::plugin_auth::call(rt, ctx, &call.parts.headers, plugin, arn).await
+            // Each arm's call is boxed: its state (a Lambda call's is several KiB) would
+            // otherwise widen every authorized request's future, which is moved whole.
+            Box::pin(super::plugin_auth::call(
+                rt,
+                ctx,
+                &call.parts.headers,
+                plugin,
+                arn,
+            ))
+            .await
         }
         Decider::Lambda(l) => {
-            let arn = method_arn(rt, ctx);
-            let event = match l.payload {
-                Payload::Token => token_event(values.first().copied().unwrap_or(""), &arn),
-                Payload::Request => {
-                    let headers = &call.parts.headers;
-                    let proxy = match l.format {
-                        PayloadFormat::V1 => {
-                            let case = original_names(ctx.version, call.parts).await;
-                            event_v1(rt, ctx, headers, &case, b"", false)
-                        }
-                        PayloadFormat::V2 => event_v2(rt, ctx, headers, b"", false),
-                    };
-                    let identity = values.iter().map(|v| (*v).to_owned()).collect();
-                    request_event(proxy, l.format, &arn, identity)
-                }
-            };
-            Ok(Arc::new(Outcome::Policy(
-                l.call(call.out, event, trace).await?,
-            )))
+            Box::pin(async move {
+                let arn = method_arn(rt, ctx);
+                let event = match l.payload {
+                    Payload::Token => token_event(values.first().copied().unwrap_or(""), &arn),
+                    Payload::Request => {
+                        let headers = &call.parts.headers;
+                        let proxy = match l.format {
+                            PayloadFormat::V1 => {
+                                let case = original_names(ctx.version, call.parts).await;
+                                event_v1(rt, ctx, headers, &case, b"", false)
+                            }
+                            PayloadFormat::V2 => event_v2(rt, ctx, headers, b"", false),
+                        };
+                        let identity = values.iter().map(|v| (*v).to_owned()).collect();
+                        request_event(proxy, l.format, &arn, identity)
+                    }
+                };
+                Ok(Arc::new(Outcome::Policy(
+                    l.call(call.out, event, trace).await?,
+                )))
+            })
+            .await
         }
         Decider::Jwt(_) => Err(Rejection::new(
             ResponseType::AuthorizerConfigurationError,
