@@ -1,4 +1,4 @@
-//! A real HTTP backend (hyper, HTTP/1.1 and h2c) running inside the test process.
+//! A real HTTP backend (hyper, HTTP/1.1 and h2c, or https) running inside the test process.
 //!
 //! Routes, by path prefix:
 //! - `/delay/{ms}/...`: waits `ms` milliseconds, then answers like the echo route;
@@ -42,6 +42,32 @@ pub struct Backend {
 impl Backend {
     /// Starts a backend named `name` on a free loopback port.
     pub async fn start(name: &str) -> Backend {
+        Self::start_with(name, None).await
+    }
+
+    /// Like [`Backend::start`], serving https (HTTP/1.1 or HTTP/2 by ALPN) with the PEM
+    /// certificate chain and PKCS#8 key given. `connections` counts TCP connections accepted,
+    /// `hits` only requests that came through a completed handshake.
+    pub async fn start_tls(name: &str, cert_pem: &str, key_pem: &str) -> Backend {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("backend certificate");
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("backend key");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("backend TLS config");
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        Self::start_with(name, Some(acceptor)).await
+    }
+
+    async fn start_with(name: &str, tls: Option<tokio_rustls::TlsAcceptor>) -> Backend {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind backend");
@@ -62,14 +88,20 @@ impl Backend {
                 let name = name.clone();
                 let counter = counter.clone();
                 let recorded = recorded.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
                         counter.fetch_add(1, Ordering::SeqCst);
                         handle(req, name.clone(), recorded.clone())
                     });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                    let server = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    let _ = match tls {
+                        None => server.serve_connection(TokioIo::new(stream), svc).await,
+                        Some(tls) => match tls.accept(stream).await {
+                            Ok(stream) => server.serve_connection(TokioIo::new(stream), svc).await,
+                            Err(_) => return,
+                        },
+                    };
                 });
             }
         });

@@ -6,6 +6,7 @@
 //! - `.../fetch/HOST:PORT/PATH`: `GET http://HOST:PORT/PATH` through
 //!   `wasi:http/outgoing-handler`, answered with the status and body it got, or `502` with
 //!   the error code when the request failed (an origin not granted among them);
+//! - `.../fetch-https/HOST:PORT/PATH`: the same with `GET https://HOST:PORT/PATH`;
 //! - any other path with `/hello` in it: `200` JSON with the method, path, the gateway's
 //!   context headers (`x-gatehouse-*`) and how many calls this instance has served;
 //! - anything else: `404`.
@@ -33,8 +34,8 @@ impl wasip2::exports::http::incoming_handler::Guest for Hello {
         } else if path.ends_with("/echo") && method == "POST" {
             let body = read_body(&request);
             respond(out, 200, "application/octet-stream", [body]);
-        } else if let Some(target) = after(&path, "/fetch/") {
-            match fetch(target) {
+        } else if let Some((scheme, target)) = fetch_target(&path) {
+            match fetch(scheme, target) {
                 Ok((status, body)) => respond(out, status, "text/plain", [body]),
                 Err(why) => respond(out, 502, "text/plain", [why.into_bytes()]),
             }
@@ -118,10 +119,17 @@ fn respond(out: ResponseOutparam, status: u16, content_type: &str, chunks: impl 
     let _ = OutgoingBody::finish(body, None);
 }
 
-fn fetch(target: &str) -> Result<(u16, Vec<u8>), String> {
+/// The scheme and `HOST:PORT/PATH` of a `.../fetch/...` or `.../fetch-https/...` path.
+fn fetch_target(path: &str) -> Option<(Scheme, &str)> {
+    after(path, "/fetch/")
+        .map(|t| (Scheme::Http, t))
+        .or_else(|| after(path, "/fetch-https/").map(|t| (Scheme::Https, t)))
+}
+
+fn fetch(scheme: Scheme, target: &str) -> Result<(u16, Vec<u8>), String> {
     let (authority, rest) = target.split_once('/').unwrap_or((target, ""));
     let request = OutgoingRequest::new(Fields::new());
-    let _ = request.set_scheme(Some(&Scheme::Http));
+    let _ = request.set_scheme(Some(&scheme));
     let _ = request.set_authority(Some(authority));
     let _ = request.set_path_with_query(Some(&format!("/{rest}")));
     let pending = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
