@@ -76,12 +76,40 @@ async fn pooled_client(
         request.map(|b| Body::Plugin(FromBackend::new(HttpBody::from(b), between_frames)));
     match client.request(request).await {
         Ok(response) => Ok(response.map(|b| b.map_err(ErrorCode::from).boxed_unsync())),
-        Err(e) if e.is_connect() => Err(ErrorCode::ConnectionRefused),
+        Err(e) if e.is_connect() => Err(tls_failure(&e).unwrap_or(ErrorCode::ConnectionRefused)),
         Err(e) => {
             tracing::debug!(error = %e, "a plugin's HTTP request failed");
             Err(ErrorCode::HttpProtocolError)
         }
     }
+}
+
+/// The `wasi:http` error code of a TLS handshake that failed (an untrusted certificate, an
+/// alert from the server), when that is what ended a connect attempt.
+fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<ErrorCode> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(match tls {
+                rustls::Error::InvalidCertificate(_) => ErrorCode::TlsCertificateError,
+                rustls::Error::AlertReceived(alert) => ErrorCode::TlsAlertReceived {
+                    alert_id: Some(u8::from(*alert)),
+                    alert_message: Some(format!("{alert:?}")),
+                },
+                _ => ErrorCode::TlsProtocolError,
+            });
+        }
+        // An I/O error's `source` skips the error it wraps (which may wrap another): go into
+        // it instead.
+        next = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
 }
 
 /// The `wasi:http` error code a plugin sees for a failed exchange over a pooled connection.
