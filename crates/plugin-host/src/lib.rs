@@ -24,6 +24,7 @@ pub mod bindings;
 mod calls;
 pub mod engine;
 pub mod host;
+mod http_response;
 mod pool;
 pub mod registry;
 
@@ -33,6 +34,7 @@ use bindings::integration::{Integration, IntegrationPre};
 use bindings::mapper::{Mapper, MapperPre};
 use bindings::types;
 use bindings::websocket_handler::{WebsocketHandler, WebsocketHandlerPre};
+pub use http_response::{HttpBody, HttpResponse};
 pub use pool::MAX_READY;
 pub use registry::PluginHost;
 use std::collections::HashMap;
@@ -42,7 +44,6 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
-use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Which world a plugin exports.
@@ -200,33 +201,6 @@ pub enum PluginFailure {
     Malformed(String),
 }
 
-/// A response of a `wasi:http/proxy` plugin; its body streams as the plugin writes it.
-pub type HttpResponse = http::Response<HttpBody>;
-
-/// The body of an [`HttpResponse`]. Frames come from the plugin's call, which goes on (on its
-/// own task) until the plugin has written the whole body or the call's deadline passes.
-pub struct HttpBody(sync_wrapper::SyncWrapper<HyperOutgoingBody>);
-
-impl std::fmt::Debug for HttpBody {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("HttpBody")
-    }
-}
-
-impl http_body::Body for HttpBody {
-    type Data = bytes::Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
-        std::pin::Pin::new(self.get_mut().0.get_mut())
-            .poll_frame(cx)
-            .map_err(|code| std::io::Error::other(format!("the plugin's body failed: {code:?}")))
-    }
-}
-
 /// The per-call state a plugin's host functions see.
 pub struct CallState {
     wasi: WasiCtx,
@@ -355,6 +329,12 @@ impl Plugin {
             self.begin(&mut live.store, request_id);
             return Ok(live);
         }
+        // Boxed: instantiation's kilobytes of state would widen every (moved) call's future.
+        Box::pin(self.instantiate(request_id)).await
+    }
+
+    /// A new instance.
+    async fn instantiate(&self, request_id: &str) -> Result<Live, PluginFailure> {
         let mut store = self.store(request_id);
         self.begin(&mut store, request_id);
         let exports = match &self.pre {
@@ -565,6 +545,7 @@ impl Plugin {
         // The deadline also bounds a call that waits in a host call (a body write the client
         // does not read, an outbound request), where no epoch tick can stop it.
         let timeout = self.settings.timeout;
+        let call = Box::pin(call); // Spawning then moves a pointer, not kilobytes.
         let task = tokio::spawn(async move {
             tokio::time::timeout(timeout, call)
                 .await
