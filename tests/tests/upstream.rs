@@ -208,6 +208,68 @@ async fn the_per_backend_connection_cap_holds() {
     );
 }
 
+/// A client's small request body is read whole before the backend is asked (the head and body
+/// then go out in one write); a large one streams, so the backend hears of it before it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_request_body_is_read_whole_before_the_backend_is_asked() {
+    let (addr, counts) = backend(vec![vec![Step::Answer; 100]], Duration::ZERO).await;
+    let gw = Gateway::start_workers(&config(&addr, ""), 1);
+    let connections = || counts.connections.load(Ordering::SeqCst);
+
+    // 10 bytes announced, 5 sent: no backend connection until the other 5 arrive.
+    let mut client = TcpStream::connect(gw.addr("public")).await.unwrap();
+    client
+        .write_all(b"POST /prod/small HTTP/1.1\r\nhost: gw\r\ncontent-length: 10\r\n\r\nhello")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        connections(),
+        0,
+        "the backend was asked before the body was whole"
+    );
+    client.write_all(b"world").await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), client.read(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("/small"), "{text}");
+    assert_eq!(counts.requests.load(Ordering::SeqCst), 1);
+
+    // 1 MiB announced, 64 KiB sent: it streams, so the backend is asked meanwhile (a second
+    // gateway and backend, so that the connection count starts from none).
+    let (addr, counts) = backend(vec![vec![Step::Answer; 100]], Duration::ZERO).await;
+    let gw = Gateway::start_workers(&config(&addr, ""), 1);
+    let connections = || counts.connections.load(Ordering::SeqCst);
+    let mut client = TcpStream::connect(gw.addr("public")).await.unwrap();
+    client
+        .write_all(b"POST /prod/large HTTP/1.1\r\nhost: gw\r\ncontent-length: 1048576\r\n\r\n")
+        .await
+        .unwrap();
+    client.write_all(&vec![b'x'; 64 * 1024]).await.unwrap();
+    let before = std::time::Instant::now();
+    while connections() == 0 {
+        assert!(
+            before.elapsed() < Duration::from_secs(10),
+            "a large body did not stream to the backend"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    client
+        .write_all(&vec![b'x'; 1024 * 1024 - 64 * 1024])
+        .await
+        .unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(10), client.read(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+}
+
 /// Ten thousand keep-alive client connections, each having made one request, sit idle; the
 /// gateway keeps them all and serves a new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
