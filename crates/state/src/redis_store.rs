@@ -6,7 +6,8 @@
 //!   `P:keys:changed`, which each node's subscriber turns into a reload of both.
 //! - `P:quota:WINDOW_START:KEY_ID:PLAN`: one counter per quota window, raised by a Lua script
 //!   that admits and counts in one atomic step, so the count is exact over every node; it
-//!   expires a day after its window ends.
+//!   expires a day after its window ends. A node sends its requests' takes in batches, see
+//!   [`quota_batch`].
 //! - `P:kv:PLUGIN`: a hash per plugin, the plugins' `kv` data.
 //! - `P:ws:...`: WebSocket connections and nodes, see [`crate::redis_connections`].
 //! - `P:cache:...`: the shared tier of response and authorizer decision caches, see
@@ -42,6 +43,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 mod insert;
+mod quota_batch;
 mod top_up;
 
 /// Whether Redis answered the last call; logs each change once.
@@ -112,20 +114,6 @@ async fn bounded<T>(
     }
 }
 
-/// Admits and counts one request, unless the window holds the limit already.
-/// KEYS[1] the counter; ARGV[1] the limit; ARGV[2] when the counter expires (epoch seconds).
-static TAKE_QUOTA: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n >= tonumber(ARGV[1]) then return {0, n} end
-n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIREAT', KEYS[1], ARGV[2]) end
-return {1, n}
-",
-    )
-});
-
 /// The number of fields and bytes (names plus values) of one hash. KEYS[1] the hash.
 static HASH_USAGE: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
@@ -147,6 +135,7 @@ pub struct RedisStore {
     health: Arc<Health>,
     changes: watch::Receiver<u64>,
     leases: Arc<Leases>,
+    quotas: quota_batch::QuotaBatcher,
     connections: Arc<super::redis_connections::RedisConnections>,
     cache: Arc<super::redis_cache::SharedCache>,
 }
@@ -207,6 +196,8 @@ impl RedisStore {
             timeout,
             health.clone(),
         ));
+        let quotas =
+            quota_batch::QuotaBatcher::start(conn.clone(), timeout, health.clone(), &bridge);
         Ok(RedisStore {
             conn,
             bridge,
@@ -214,6 +205,7 @@ impl RedisStore {
             health,
             changes,
             leases,
+            quotas,
             connections,
             cache,
         })
@@ -469,22 +461,11 @@ impl StateStore for RedisStore {
         limit: u64,
         expires_at: u64,
     ) -> Option<StoreFuture<QuotaTake>> {
-        let (counter, mut conn) = (self.quota_key(key), self.conn.clone());
-        let (timeout, health) = (self.config.timeout, self.health.clone());
+        let taken = self.quotas.take(self.quota_key(key), limit, expires_at);
         let fail_open = self.config.on_unavailable == OnUnavailable::FailOpen;
         Some(Box::pin(async move {
-            let answer = bounded(timeout, &health, async {
-                TAKE_QUOTA
-                    .key(counter)
-                    .arg(limit)
-                    .arg(expires_at)
-                    .invoke_async::<(u8, u64)>(&mut conn)
-                    .await
-            })
-            .await;
-            match answer {
-                Ok((1, count)) => Ok(QuotaTake::Admitted { count }),
-                Ok((_, count)) => Ok(QuotaTake::Exceeded { count }),
+            match taken.await {
+                Ok(take) => Ok(take),
                 Err(_) if fail_open => Ok(QuotaTake::AdmittedUncounted),
                 Err(e) => Err(e),
             }
