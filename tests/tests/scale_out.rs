@@ -33,6 +33,7 @@ gatehouse_e2e::on_both!(
     iam_credentials_are_shared_by_the_nodes,
     key_changes_on_one_node_apply_on_the_others_within_a_second,
     a_quota_is_exact_over_nodes_and_survives_a_killed_node,
+    takes_sent_together_admit_exactly_each_keys_quota,
     a_keys_throttle_holds_over_nodes,
     a_stage_throttle_holds_over_nodes,
     plugin_kv_is_shared_by_the_nodes,
@@ -413,6 +414,50 @@ async fn a_quota_is_exact_over_nodes_and_survives_a_killed_node(topology: Topolo
         .unwrap();
     assert_eq!(r.status(), 429);
     assert_eq!(json(r).await["message"], "Limit Exceeded");
+}
+
+/// Many requests at once through two nodes, for three keys of one plan: each node sends the
+/// takes that queue while a batch is out together (on a cluster, one call per slot), and each
+/// key still gets exactly its quota.
+async fn takes_sent_together_admit_exactly_each_keys_quota(topology: Topology) {
+    let redis = SharedRedis::start(topology);
+    let keys = [
+        PARTNER,
+        "second-key-0123456789abcdef",
+        "third-key-0123456789abcdef",
+    ];
+    let yaml = config(&redis, 20).replace(
+        "api_keys:\n",
+        &format!(
+            "api_keys:\n  second: {{ value: {}, plans: [gold] }}\n  third: {{ value: {}, plans: [gold] }}\n",
+            keys[1], keys[2]
+        ),
+    );
+    assert!(yaml.contains(keys[2]), "{yaml}");
+    let (a, b) = (Gateway::start(&yaml), Gateway::start(&yaml));
+    let c = http1_client();
+    // 32 requests per key and node, all at once: 64 per key for a quota of 20.
+    let mut tasks = Vec::new();
+    for gw in [&a, &b] {
+        let url = format!("{}/prod/items", gw.url("public"));
+        for (k, key) in keys.iter().enumerate() {
+            for _ in 0..32 {
+                let req = c.get(&url).header("x-api-key", *key);
+                tasks.push(tokio::spawn(async move {
+                    (k, req.send().await.map_or(0, |r| r.status().as_u16()))
+                }));
+            }
+        }
+    }
+    let mut statuses = vec![Vec::new(); keys.len()];
+    for t in tasks {
+        let (k, status) = t.await.unwrap();
+        statuses[k].push(status);
+    }
+    for (key, got) in keys.iter().zip(&statuses) {
+        assert_eq!(count(got, 200), 20, "{key}: {got:?}");
+        assert_eq!(count(got, 429), 44, "{key}: {got:?}");
+    }
 }
 
 /// One request's status and how long it took.
