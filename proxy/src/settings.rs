@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod redis;
 mod tls;
 use tls::{client_verifier, tls_config};
 
@@ -421,7 +422,9 @@ pub fn state(raw: &RawState, dir: &Path, e: &mut Errors) -> StateSettings {
         None | Some("embedded") => {
             for (field, set) in [
                 ("url", raw.url.is_some()),
+                ("urls", raw.urls.is_some()),
                 ("cluster", raw.cluster.is_some()),
+                ("sentinel", raw.sentinel.is_some()),
                 ("password_env", raw.password_env.is_some()),
                 ("tls_ca_file", raw.tls_ca_file.is_some()),
                 ("timeout", raw.timeout.is_some()),
@@ -441,7 +444,7 @@ pub fn state(raw: &RawState, dir: &Path, e: &mut Errors) -> StateSettings {
                     "not used with backend: redis (the state lives in Redis)",
                 );
             }
-            redis(raw, dir, e)
+            redis::redis(raw, dir, e)
         }
         Some(other) => {
             e.push_at(
@@ -462,121 +465,5 @@ pub fn state(raw: &RawState, dir: &Path, e: &mut Errors) -> StateSettings {
             10,
             3_600_000,
         ),
-    }
-}
-
-fn redis(
-    raw: &RawState,
-    dir: &Path,
-    e: &mut Errors,
-) -> Option<gatehouse_state::redis_store::RedisConfig> {
-    use gatehouse_state::redis_store::{OnUnavailable, RedisConfig};
-    let url = match raw.url.as_deref() {
-        None => {
-            e.push_at(
-                "url",
-                "expected a redis:// or rediss:// URL with backend: redis",
-            );
-            None
-        }
-        Some(u) => match RedisConfig::check_url(u) {
-            Ok(()) => Some(u.to_owned()),
-            Err(msg) => {
-                e.push_at("url", msg);
-                None
-            }
-        },
-    };
-    let password = raw
-        .password_env
-        .as_deref()
-        .and_then(|name| match std::env::var(name) {
-            Ok(p) if !p.is_empty() => Some(p),
-            _ => {
-                e.push_at(
-                    "password_env",
-                    format!("the environment variable `{name}` is not set"),
-                );
-                None
-            }
-        });
-    let tls_ca = e.at("tls_ca_file", |e| redis_ca(raw, dir, e));
-    let timeout = duration(e, "timeout", raw.timeout.as_deref(), 250, 10, 60_000);
-    let key_prefix = raw.key_prefix.clone().unwrap_or_else(|| "gatehouse".into());
-    if key_prefix.is_empty() || !key_prefix.chars().all(|c| c.is_ascii_graphic()) {
-        e.push_at(
-            "key_prefix",
-            format!("expected visible ASCII characters, found `{key_prefix}`"),
-        );
-    }
-    let cluster = raw.cluster.unwrap_or(false);
-    if let (true, Some(u)) = (cluster, &url) {
-        for (field, msg) in RedisConfig::check_cluster(u, &key_prefix) {
-            e.push_at(field, msg);
-        }
-    }
-    use gatehouse_config::raw::RawOnUnavailable;
-    let policy = |e: &mut Errors, given: Option<&str>, default| match given {
-        None => default,
-        Some("fail_closed") => OnUnavailable::FailClosed,
-        Some("fail_open") => OnUnavailable::FailOpen,
-        Some(other) => {
-            e.push(format!(
-                "expected fail_open or fail_closed, found `{other}`"
-            ));
-            default
-        }
-    };
-    let (on_unavailable, throttles_unavailable) =
-        e.at("on_unavailable", |e| match &raw.on_unavailable {
-            None => (OnUnavailable::FailClosed, OnUnavailable::FailOpen),
-            Some(RawOnUnavailable::Quotas(q)) => (
-                policy(e, Some(q), OnUnavailable::FailClosed),
-                OnUnavailable::FailOpen,
-            ),
-            Some(RawOnUnavailable::PerFeature(p)) => (
-                e.at("quotas", |e| {
-                    policy(e, p.quotas.as_deref(), OnUnavailable::FailClosed)
-                }),
-                e.at("throttles", |e| {
-                    policy(e, p.throttles.as_deref(), OnUnavailable::FailOpen)
-                }),
-            ),
-        });
-    Some(RedisConfig {
-        url: url?,
-        cluster,
-        password,
-        password_env: raw.password_env.clone(),
-        tls_ca,
-        timeout,
-        key_prefix,
-        on_unavailable,
-        throttles_unavailable,
-    })
-}
-
-/// The PEM certificates `tls_ca_file` names (relative to the config's folder); only with a
-/// `rediss://` URL.
-fn redis_ca(raw: &RawState, dir: &Path, e: &mut Errors) -> Option<Vec<u8>> {
-    let file = raw.tls_ca_file.as_ref()?;
-    if !raw
-        .url
-        .as_deref()
-        .is_some_and(|u| u.starts_with("rediss://"))
-    {
-        e.push("only used with a rediss:// URL");
-        return None;
-    }
-    match std::fs::read(dir.join(file)) {
-        Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => Some(pem),
-        Ok(_) => {
-            e.push(format!("expected PEM certificates in `{}`", file.display()));
-            None
-        }
-        Err(err) => {
-            e.push(format!("cannot read `{}`: {err}", file.display()));
-            None
-        }
     }
 }

@@ -13,7 +13,7 @@ mod logs;
 mod state;
 pub use auth::*;
 pub use logs::{RawExecutionLog, RawStageExecutionLog};
-pub use state::{RawOnUnavailable, RawPolicies, RawState};
+pub use state::{RawOnUnavailable, RawPolicies, RawSentinel, RawState};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]

@@ -31,6 +31,9 @@ pub mod redis_connections;
 pub mod redis_store;
 pub mod usage;
 
+/// `state.sentinel` of a [`redis_store::RedisConfig`].
+pub use redis_conn::SentinelConfig;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;

@@ -1,5 +1,6 @@
-//! A Redis pub/sub subscription that outlives broken connections: `SUBSCRIBE` on one server,
-//! `SSUBSCRIBE` (sharded pub/sub) on a cluster.
+//! A Redis pub/sub subscription that outlives broken connections: `SUBSCRIBE` on one server
+//! (or on the master the sentinels name, asked again at each subscription), `SSUBSCRIBE`
+//! (sharded pub/sub) on a cluster.
 
 use super::redis_conn::{RedisConfig, Subscriber};
 use futures_util::StreamExt;
@@ -22,8 +23,8 @@ pub(crate) async fn follow(
         what,
     };
     match to {
-        Subscriber::Single(client) => follow_single(client, &ch, on).await,
         Subscriber::Cluster(config) => follow_cluster(&config, &ch, on).await,
+        server => follow_single(&server, &ch, on).await,
     }
 }
 
@@ -40,34 +41,55 @@ async fn back_off(delay: &mut Duration) {
     *delay = (*delay * 2).min(Duration::from_secs(2));
 }
 
-async fn follow_single(
-    client: redis::Client,
-    ch: &Channel,
-    mut on: impl FnMut(Option<&[u8]>) -> bool,
-) {
+/// On one server, or on the master the sentinels name: the subscription ends when its
+/// connection closes (Sentinel closes the subscriptions of a master it demotes) or when the
+/// store's connection moved to another master, and the next one asks the sentinels again,
+/// at once when the store's connection has just found a master.
+async fn follow_single(to: &Subscriber, ch: &Channel, mut on: impl FnMut(Option<&[u8]>) -> bool) {
     let (channel, timeout, what) = (&ch.name, ch.timeout, ch.what);
     let mut delay = Duration::from_millis(50);
     loop {
         let subscribed = tokio::time::timeout(timeout, async {
+            let Some(client) = to.server().await else {
+                let why = "a cluster has no single server";
+                return Err(RedisError::from((
+                    redis::ErrorKind::InvalidClientConfig,
+                    why,
+                )));
+            };
+            let client = client?;
             let mut pubsub = client.get_async_pubsub().await?;
             pubsub.subscribe(channel).await?;
-            Ok::<_, RedisError>(pubsub)
+            let addr = client.get_connection_info().addr().to_string();
+            Ok::<_, RedisError>((pubsub, addr))
         })
         .await;
-        if let Some(pubsub) = subscribed_or_why(subscribed, what) {
+        if let Some((pubsub, addr)) = subscribed_or_why(subscribed, what) {
             delay = Duration::from_millis(50);
             if !on(None) {
                 return;
             }
             let mut messages = pubsub.into_on_message();
-            while let Some(msg) = messages.next().await {
-                if !on(Some(msg.get_payload_bytes())) {
-                    return;
+            let mut moved = std::pin::pin!(to.moved_from(&addr));
+            loop {
+                tokio::select! {
+                    msg = messages.next() => match msg {
+                        Some(msg) if !on(Some(msg.get_payload_bytes())) => return,
+                        Some(_) => {}
+                        None => break,
+                    },
+                    () = &mut moved => {
+                        tracing::debug!("redis {what} subscription: the master moved");
+                        break;
+                    }
                 }
             }
             tracing::debug!("redis {what} subscription ended; subscribing again");
         }
-        back_off(&mut delay).await;
+        tokio::select! {
+            () = back_off(&mut delay) => {}
+            () = to.master_found() => {}
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! Where the shared store is ([`RedisConfig`], `state:` with `backend: redis`) and the
-//! connection to it behind one type, [`Conn`]: one server (a [`ConnectionManager`]) or
-//! a Redis Cluster (a [`ClusterConnection`], which sends each command to the master serving
-//! its key's slot and follows the cluster's topology by itself).
+//! connection to it behind one type, [`Conn`]: one server (a [`ConnectionManager`]), a
+//! Redis Cluster (a [`ClusterConnection`], which sends each command to the master serving
+//! its key's slot and follows the cluster's topology by itself), or the master that Redis
+//! Sentinel names (a [`sentinel::SentinelConn`], which follows it through failovers).
 //!
 //! In a cluster, every command, pipeline and script must keep its keys in one slot; the store
 //! names the keys that go together with one hash tag (see the store's `keys_key`), and
@@ -14,7 +15,10 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, RedisResult, Value};
+use std::sync::Arc;
 use std::time::Duration;
+
+mod sentinel;
 
 /// What a quota check does when Redis cannot be reached or does not answer in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -30,12 +34,19 @@ pub enum OnUnavailable {
 /// Where the shared store is and how to talk to it (`state:` with `backend: redis`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisConfig {
-    /// `redis://` or `rediss://` (TLS) URL, without a password; with `cluster`, one node of
-    /// the cluster, from which the client learns the others.
+    /// `redis://` or `rediss://` (TLS) URL, without a password: the server; with `cluster`,
+    /// the first seed node of the cluster; with `sentinel`, the first sentinel. Messages name
+    /// the store by it.
     pub url: String,
-    /// Whether `url` is a node of a Redis Cluster.
+    /// Every URL the config names, `url` first: the cluster's seed nodes (the client learns
+    /// the other nodes from the first that answers), or the sentinels. Empty: `url` alone.
+    pub urls: Vec<String>,
+    /// Whether the URLs are nodes of a Redis Cluster.
     pub cluster: bool,
-    /// The password, read from the environment variable `password_env` names.
+    /// With Redis Sentinel: the URLs are the sentinels, which name the master.
+    pub sentinel: Option<SentinelConfig>,
+    /// The password (of the server, every node of a cluster, or the master and its replicas
+    /// with `sentinel`), read from the environment variable `password_env` names.
     pub password: Option<String>,
     pub password_env: Option<String>,
     /// With a `rediss://` URL: the certificates (PEM) to trust instead of the system's roots,
@@ -50,12 +61,34 @@ pub struct RedisConfig {
     pub throttles_unavailable: OnUnavailable,
 }
 
+/// `state.sentinel`: which master the sentinels are asked for, and their own password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SentinelConfig {
+    /// The master's name as the sentinels know it (`sentinel monitor NAME ...`).
+    pub master_name: String,
+    /// The sentinels' password (`requirepass` in their config), read from the environment
+    /// variable `password_env` names.
+    pub password: Option<String>,
+    pub password_env: Option<String>,
+}
+
+impl std::fmt::Debug for SentinelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentinelConfig")
+            .field("master_name", &self.master_name)
+            .field("password_env", &self.password_env)
+            .finish_non_exhaustive()
+    }
+}
+
 impl std::fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the password itself: this may end up in a log.
         f.debug_struct("RedisConfig")
             .field("url", &self.url)
+            .field("urls", &self.urls)
             .field("cluster", &self.cluster)
+            .field("sentinel", &self.sentinel)
             .field("password_env", &self.password_env)
             .field("tls_ca", &self.tls_ca.is_some())
             .field("timeout", &self.timeout)
@@ -67,6 +100,14 @@ impl std::fmt::Debug for RedisConfig {
 }
 
 impl RedisConfig {
+    /// The URLs to connect to: `urls`, or `url` alone when `urls` is empty.
+    pub fn addresses(&self) -> Vec<&str> {
+        match self.urls.is_empty() {
+            true => vec![self.url.as_str()],
+            false => self.urls.iter().map(String::as_str).collect(),
+        }
+    }
+
     /// Checks a `url` as the config gives it; the message says what is expected.
     pub fn check_url(url: &str) -> Result<(), String> {
         let parsed = redis::parse_redis_url(url)
@@ -108,6 +149,35 @@ impl RedisConfig {
         }
         wrong
     }
+
+    /// With `sentinel`: what is wrong with the sentinels' URLs, as (index, message): they
+    /// name no database (the master's is 0) and no user (the passwords come from
+    /// `password_env` and `sentinel.password_env`).
+    pub fn check_sentinels(urls: &[String]) -> Vec<(usize, String)> {
+        let mut wrong = Vec::new();
+        for (i, url) in urls.iter().enumerate() {
+            let Ok(info) = url.as_str().into_connection_info() else {
+                continue;
+            };
+            let settings = info.redis_settings();
+            if settings.db() != 0 {
+                let db = settings.db();
+                wrong.push((
+                    i,
+                    format!(
+                        "expected no database in a sentinel's URL (the master's is 0), found {db}"
+                    ),
+                ));
+            }
+            if let Some(user) = settings.username() {
+                wrong.push((
+                    i,
+                    format!("expected no user name in a sentinel's URL, found `{user}` (the passwords come from password_env and sentinel.password_env)"),
+                ));
+            }
+        }
+        wrong
+    }
 }
 
 pub(crate) fn err(e: impl std::fmt::Display) -> StoreError {
@@ -119,6 +189,7 @@ pub(crate) fn err(e: impl std::fmt::Display) -> StoreError {
 pub(crate) enum Conn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+    Sentinel(sentinel::SentinelConn),
 }
 
 impl ConnectionLike for Conn {
@@ -126,6 +197,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Sentinel(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -138,6 +210,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Sentinel(c) => c.req_packed_commands(cmd, offset, count),
         }
     }
 
@@ -145,6 +218,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
+            Conn::Sentinel(c) => c.get_db(),
         }
     }
 }
@@ -160,13 +234,13 @@ impl Conn {
     /// `PUBLISH`, or `SPUBLISH` on a cluster.
     pub(crate) fn publish_command(&self) -> &'static str {
         match self {
-            Conn::Single(_) => "PUBLISH",
+            Conn::Single(_) | Conn::Sentinel(_) => "PUBLISH",
             Conn::Cluster(_) => "SPUBLISH",
         }
     }
 
     /// Runs `groups` of commands whose answers are not needed, each group's keys in one slot:
-    /// on one server in one pipeline (a transaction when `atomic`), on a cluster one pipeline
+    /// on one server (or a sentinel's master) in one pipeline (a transaction when `atomic`), on a cluster one pipeline
     /// per group (each a transaction when `atomic`), all at once.
     pub(crate) async fn run_groups(
         &mut self,
@@ -184,9 +258,9 @@ impl Conn {
             pipe
         };
         match self {
-            Conn::Single(c) => {
+            Conn::Single(_) | Conn::Sentinel(_) => {
                 pipeline(groups.into_iter().flatten().collect())
-                    .query_async(c)
+                    .query_async(self)
                     .await
             }
             Conn::Cluster(c) => {
@@ -200,18 +274,56 @@ impl Conn {
     }
 }
 
-/// Where subscriptions connect: a client of the one server, or the cluster's settings (each
-/// subscription makes its own cluster connection, which delivers its messages).
+/// Where subscriptions connect: a client of the one server, the cluster's settings (each
+/// subscription makes its own cluster connection, which delivers its messages), or the
+/// sentinels (each subscription asks them for the master).
 #[derive(Clone)]
 pub(crate) enum Subscriber {
     Single(redis::Client),
     Cluster(RedisConfig),
+    Sentinel(Arc<sentinel::Finder>, sentinel::MasterMoves),
+}
+
+impl Subscriber {
+    /// A client of the server to subscribe on now: the one server, or the master the
+    /// sentinels name; `None` on a cluster.
+    pub(crate) async fn server(&self) -> Option<redis::RedisResult<redis::Client>> {
+        match self {
+            Subscriber::Single(client) => Some(Ok(client.clone())),
+            Subscriber::Sentinel(finder, _) => Some(finder.master().await),
+            Subscriber::Cluster(_) => None,
+        }
+    }
+
+    /// Returns when a subscription on the server at `addr` should move: with Sentinel, once
+    /// the store's connection moved to another master; never otherwise.
+    pub(crate) async fn moved_from(&self, addr: &str) {
+        match self {
+            Subscriber::Sentinel(_, moves) => moves.away_from(addr).await,
+            _ => std::future::pending().await,
+        }
+    }
+
+    /// Returns when a subscription waiting to try again may stop waiting: with Sentinel, once
+    /// the store's connection found a master (a failover is over); never otherwise.
+    pub(crate) async fn master_found(&self) {
+        match self {
+            Subscriber::Sentinel(_, moves) => moves.connected(|_| true).await,
+            _ => std::future::pending().await,
+        }
+    }
 }
 
 /// Connects to what `config` names (failing when it does not answer within the timeout), and
 /// says where subscriptions connect.
 pub(crate) async fn open(config: &RedisConfig) -> Result<(Conn, Subscriber), StoreError> {
     let timeout = config.timeout;
+    if config.sentinel.is_some() {
+        let finder = Arc::new(sentinel::Finder::new(config)?);
+        let conn = sentinel::SentinelConn::open(finder.clone()).await?;
+        let moves = conn.moves();
+        return Ok((Conn::Sentinel(conn), Subscriber::Sentinel(finder, moves)));
+    }
     if config.cluster {
         let client = config.cluster_builder()?.build().map_err(err)?;
         let conn = within(timeout, client.get_async_connection()).await?;
@@ -275,12 +387,15 @@ impl RedisConfig {
         .map_err(err)
     }
 
-    /// The settings of a cluster client with `url` as its seed: the password, the
+    /// The settings of a cluster client with the URLs as its seeds: the password, the
     /// certificates, the timeout for each connection and answer, and reconnection with
     /// backoff (50 ms to 2 s).
     pub(crate) fn cluster_builder(&self) -> Result<ClusterClientBuilder, StoreError> {
-        let info = self.url.as_str().into_connection_info().map_err(err)?;
-        let mut builder = ClusterClient::builder([info])
+        let mut seeds = Vec::new();
+        for url in self.addresses() {
+            seeds.push(url.into_connection_info().map_err(err)?);
+        }
+        let mut builder = ClusterClient::builder(seeds)
             .connection_timeout(self.timeout)
             .response_timeout(self.timeout)
             .min_retry_wait(50)
@@ -295,5 +410,68 @@ impl RedisConfig {
             });
         }
         Ok(builder)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str) -> RedisConfig {
+        RedisConfig {
+            url: url.into(),
+            urls: Vec::new(),
+            cluster: false,
+            sentinel: None,
+            password: None,
+            password_env: None,
+            tls_ca: None,
+            timeout: Duration::from_millis(250),
+            key_prefix: "gatehouse".into(),
+            on_unavailable: OnUnavailable::FailClosed,
+            throttles_unavailable: OnUnavailable::FailOpen,
+        }
+    }
+
+    #[test]
+    fn the_addresses_are_the_list_or_else_the_one_url() {
+        let mut c = config("redis://10.0.0.1:7000");
+        assert_eq!(c.addresses(), ["redis://10.0.0.1:7000"]);
+        c.urls = vec![
+            "redis://10.0.0.1:7000".into(),
+            "redis://10.0.0.2:7000".into(),
+        ];
+        assert_eq!(c.addresses().len(), 2);
+    }
+
+    #[test]
+    fn sentinel_urls_name_no_database_and_no_user() {
+        let urls = [
+            "redis://127.0.0.1:26379",
+            "redis://127.0.0.1:26380/0",
+            "redis://127.0.0.1:26381/4",
+            "redis://ops@127.0.0.1:26382",
+        ]
+        .map(String::from);
+        let wrong = RedisConfig::check_sentinels(&urls);
+        let at: Vec<usize> = wrong.iter().map(|(i, _)| *i).collect();
+        assert_eq!(at, [2, 3], "{wrong:?}");
+        assert!(wrong[0].1.contains("found 4"), "{wrong:?}");
+        assert!(wrong[1].1.contains("`ops`"), "{wrong:?}");
+    }
+
+    #[test]
+    fn neither_password_shows_in_the_debug_form() {
+        let mut c = config("redis://127.0.0.1:26379");
+        c.password = Some("data-secret".into());
+        c.password_env = Some("REDIS_PASSWORD".into());
+        c.sentinel = Some(SentinelConfig {
+            master_name: "main".into(),
+            password: Some("sentinel-secret".into()),
+            password_env: Some("SENTINEL_PASSWORD".into()),
+        });
+        let shown = format!("{c:?}");
+        assert!(shown.contains("SENTINEL_PASSWORD") && shown.contains("main"));
+        assert!(!shown.contains("secret"), "{shown}");
     }
 }

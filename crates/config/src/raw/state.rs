@@ -12,8 +12,13 @@ pub struct RawState {
     pub flush_interval: Option<String>,
     /// With `backend: redis`: `redis://` or `rediss://` URL, without a password.
     pub url: Option<String>,
+    /// With `cluster: true`, instead of `url`: several nodes of the cluster (seeds), tried in
+    /// turn at start.
+    pub urls: Option<Vec<String>>,
     /// With `backend: redis`: whether `url` is one node of a Redis Cluster (default false).
     pub cluster: Option<bool>,
+    /// With `backend: redis`, instead of `url`: Redis Sentinel names the master.
+    pub sentinel: Option<RawSentinel>,
     /// With `backend: redis`: the environment variable holding the password.
     pub password_env: Option<String>,
     /// With a `rediss://` URL: a PEM file of the certificate authorities to trust for Redis,
@@ -25,6 +30,18 @@ pub struct RawState {
     pub key_prefix: Option<String>,
     /// With `backend: redis`: what quota checks and throttles do when Redis is down.
     pub on_unavailable: Option<RawOnUnavailable>,
+}
+
+/// `state.sentinel`: the sentinels to ask and the master they watch.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSentinel {
+    /// The master's name as the sentinels know it (`sentinel monitor NAME ...`).
+    pub master_name: Option<String>,
+    /// The sentinels: `redis://` or `rediss://` URLs, without a password.
+    pub urls: Option<Vec<String>>,
+    /// The environment variable holding the sentinels' own password, if they ask for one.
+    pub password_env: Option<String>,
 }
 
 /// `fail_open` or `fail_closed` for quota checks (throttles then use local buckets), or one

@@ -13,7 +13,9 @@ fn urls_are_checked_and_passwords_kept_out_of_them_and_of_logs() {
 
     let config = RedisConfig {
         url: "redis://127.0.0.1:6379/0".into(),
+        urls: Vec::new(),
         cluster: false,
+        sentinel: None,
         password: Some("hunter2".into()),
         password_env: Some("REDIS_PASSWORD".into()),
         tls_ca: None,
@@ -38,7 +40,9 @@ fn an_unreachable_server_fails_within_the_timeout() {
         .expect("probe port");
     let config = RedisConfig {
         url: format!("redis://127.0.0.1:{port}/0"),
+        urls: Vec::new(),
         cluster: false,
+        sentinel: None,
         password: None,
         password_env: None,
         tls_ca: None,
@@ -71,7 +75,9 @@ fn a_cluster_needs_database_0_and_a_prefix_without_hash_tags() {
 fn on_a_cluster_the_keys_and_their_channel_share_a_hash_tag() {
     let mut config = RedisConfig {
         url: "redis://127.0.0.1:7000".into(),
+        urls: Vec::new(),
         cluster: false,
+        sentinel: None,
         password: None,
         password_env: None,
         tls_ca: None,
