@@ -1,5 +1,6 @@
-//! Requests for tests of several gateway nodes on one Redis: the status a key gets, and
-//! waiting (at most a second) until a change made on one node shows on another.
+//! Requests for tests of several gateway nodes on one Redis: the status a key gets, waiting
+//! (at most a second) until a change made on one node shows on another, load over several
+//! nodes, and a node that refuses to start.
 
 use crate::Gateway;
 use std::time::{Duration, Instant};
@@ -16,6 +17,18 @@ pub async fn status(c: &reqwest::Client, gw: &Gateway, key: &str) -> u16 {
         .await
         .expect("GET /prod/items");
     r.status().as_u16()
+}
+
+/// The status of a `GET url` (with `key` as `x-api-key`, if any; 0 when there is no answer)
+/// and how long it took.
+pub async fn timed(c: &reqwest::Client, url: &str, key: Option<&str>) -> (u16, Duration) {
+    let start = Instant::now();
+    let mut req = c.get(url);
+    if let Some(key) = key {
+        req = req.header("x-api-key", key);
+    }
+    let status = req.send().await.map_or(0, |r| r.status().as_u16());
+    (status, start.elapsed())
 }
 
 /// Polls `gw` with `key` until it answers `want`; returns how long that took (panics after 1 s).
@@ -77,4 +90,60 @@ apis:
           integration: {{ type: mock, body: throttled }}
 "#,
     )
+}
+
+/// Sends `n` requests of the key `partner` ([`PARTNER`]) to `GET /prod/items` of each gateway,
+/// 4 at a time per gateway; returns the statuses (0 for a request that got no answer).
+pub async fn load(c: &reqwest::Client, gws: &[&Gateway], n: usize) -> Vec<u16> {
+    let mut tasks = Vec::new();
+    for gw in gws {
+        let url = format!("{}/prod/items", gw.url("public"));
+        for _ in 0..4 {
+            let (c, url) = (c.clone(), url.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut out = Vec::new();
+                for _ in 0..n / 4 {
+                    let r = c.get(&url).header("x-api-key", PARTNER).send().await;
+                    out.push(r.map_or(0, |r| r.status().as_u16()));
+                }
+                out
+            }));
+        }
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("a load task"));
+    }
+    all
+}
+
+/// How many of `statuses` are `want`.
+pub fn count(statuses: &[u16], want: u16) -> usize {
+    statuses.iter().filter(|s| **s == want).count()
+}
+
+/// Runs `gatehouse serve` on `yaml` with `env`, expecting it to refuse to start; returns what
+/// it wrote to stderr.
+pub fn refused_start(yaml: &str, env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("gatehouse.yaml"), yaml).expect("write the config");
+    let out = std::process::Command::new(crate::gatehouse_bin())
+        .args(["serve", "-c", "gatehouse.yaml"])
+        .current_dir(dir.path())
+        .envs(env.iter().copied())
+        .output()
+        .expect("run gatehouse serve");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "it started: {err}");
+    err
+}
+
+/// Makes the API key `name` in the plan `gold` through `gw`'s admin API (201); returns what
+/// the API answered (`id`, `value`, ...).
+pub async fn create_key(c: &reqwest::Client, gw: &Gateway, name: &str) -> serde_json::Value {
+    let body = serde_json::json!({"name": name, "plans": ["gold"]});
+    let url = format!("{}/apikeys", gw.admin_url());
+    let r = c.post(url).json(&body).send().await.expect("POST /apikeys");
+    assert_eq!(r.status(), 201, "POST /apikeys");
+    crate::json(r).await
 }

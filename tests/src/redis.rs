@@ -1,13 +1,17 @@
 //! A private `redis-server` per test: on a free loopback port, in a temporary folder, with no
 //! persistence, stopped (SIGKILL) when dropped. `scripts/setup.sh` installs the Debian package.
 //! [`RedisCluster`] starts three of them as a Redis Cluster (three masters, no replicas) and
-//! [`SharedRedis`] is either, for tests that run against both.
+//! [`SharedRedis`] is either, for tests that run against both. [`RedisSentinel`] runs a master,
+//! a replica and three sentinels watching them.
 
 use crate::free_port;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+pub mod sentinel;
+pub use sentinel::RedisSentinel;
 
 /// A running `redis-server`.
 #[derive(Debug)]
@@ -18,6 +22,8 @@ pub struct RedisServer {
     pub addr: SocketAddr,
     /// Whether the port speaks only TLS (`rediss://`).
     pub tls: bool,
+    /// Its arguments (after the common ones), for [`RedisServer::restart`].
+    args: Vec<String>,
 }
 
 impl RedisServer {
@@ -33,19 +39,39 @@ impl RedisServer {
     }
 
     /// Starts a server on `port` with `extra` arguments and waits until it answers PING.
-    fn start_with(dir: tempfile::TempDir, port: u16, extra: &[String]) -> RedisServer {
+    pub(crate) fn start_with(dir: tempfile::TempDir, port: u16, extra: &[String]) -> RedisServer {
         let mut args = vec!["--port".to_owned(), port.to_string()];
         args.extend_from_slice(extra);
         let server = Self::spawn(dir, port, &args);
+        server.wait_for_ping();
+        server
+    }
+
+    /// Waits (at most 10 s) until the server answers PING (with `+PONG`, or when it asks for a
+    /// password, with `-NOAUTH`).
+    fn wait_for_ping(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while server.command(&["PING"]).as_deref() != Some("+PONG") {
+        loop {
+            let answer = self.command(&["PING"]).unwrap_or_default();
+            if answer == "+PONG" || answer.starts_with("-NOAUTH") {
+                return;
+            }
             assert!(
                 Instant::now() < deadline,
-                "redis-server on {port} did not answer PING"
+                "redis-server on {} did not answer PING",
+                self.addr
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        server
+    }
+
+    /// Kills the server (SIGKILL) if it runs, and starts it again on its port, in its folder,
+    /// with its arguments (a cluster node finds its `nodes.conf` there, and with persistence
+    /// its data); waits until it answers PING.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = Some(launch(self.dir.path(), &self.args));
+        self.wait_for_ping();
     }
 
     /// Starts a server that speaks only TLS, with `ca`'s server certificate and not asking
@@ -90,25 +116,13 @@ impl RedisServer {
 
     /// Runs redis-server in `dir` on loopback with `args` (which name the port).
     fn spawn(dir: tempfile::TempDir, port: u16, args: &[String]) -> RedisServer {
-        let bin = std::env::var("GATEHOUSE_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-        let child = Command::new(&bin)
-            .current_dir(dir.path())
-            .args(["--bind", "127.0.0.1"])
-            .args(args)
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "yes"])
-            .args(["--dir", &dir.path().to_string_lossy()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot run `{bin}` ({e}); install it with scripts/setup.sh (Debian package redis-server)")
-            });
+        let child = launch(dir.path(), args);
         RedisServer {
             child: Some(child),
             dir,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             tls: false,
+            args: args.to_vec(),
         }
     }
 
@@ -139,17 +153,71 @@ impl RedisServer {
 
     /// Sends one command; returns the connection and the answer's first line.
     fn send(&self, args: &[&str]) -> Option<(BufReader<TcpStream>, String)> {
+        self.send_as(None, args)
+    }
+
+    /// Sends one command, after `AUTH password` when one is given; returns the connection
+    /// and the answer's first line.
+    fn send_as(
+        &self,
+        password: Option<&str>,
+        args: &[&str],
+    ) -> Option<(BufReader<TcpStream>, String)> {
         let mut s = TcpStream::connect_timeout(&self.addr, Duration::from_millis(500)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-        let mut req = format!("*{}\r\n", args.len());
-        for a in args {
-            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        let mut req = String::new();
+        let auth = password.map(|p| ["AUTH", p]);
+        for cmd in auth.iter().map(|a| &a[..]).chain([args]) {
+            req.push_str(&format!("*{}\r\n", cmd.len()));
+            for a in cmd {
+                req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+            }
         }
         s.write_all(req.as_bytes()).ok()?;
         let mut reader = BufReader::new(s);
         let mut line = String::new();
+        if password.is_some() {
+            reader.read_line(&mut line).ok()?;
+            if !line.starts_with("+OK") {
+                return Some((reader, line.trim_end().to_owned()));
+            }
+            line.clear();
+        }
         reader.read_line(&mut line).ok()?;
         Some((reader, line.trim_end().to_owned()))
+    }
+
+    /// Sends one command (after `AUTH password`, when given) and returns its whole answer,
+    /// arrays flattened: each bulk string, simple string or integer as it reads, a nil as
+    /// an empty string, an error as `-MESSAGE`. `None` when the server cannot be reached.
+    pub fn query(&self, password: Option<&str>, args: &[&str]) -> Option<Vec<String>> {
+        let (mut reader, first) = self.send_as(password, args)?;
+        let mut out = Vec::new();
+        let mut pending = 1usize;
+        let mut line = first;
+        loop {
+            pending -= 1;
+            let (kind, rest) = line.split_at(line.len().min(1));
+            match kind {
+                "*" => pending += rest.parse::<usize>().unwrap_or(0),
+                "$" if rest.starts_with('-') => out.push(String::new()),
+                "$" => {
+                    let len: usize = rest.parse().ok()?;
+                    let mut body = vec![0; len + 2];
+                    std::io::Read::read_exact(&mut reader, &mut body).ok()?;
+                    body.truncate(len);
+                    out.push(String::from_utf8_lossy(&body).into_owned());
+                }
+                "-" => out.push(line.clone()),
+                _ => out.push(rest.to_owned()),
+            }
+            if pending == 0 {
+                return Some(out);
+            }
+            line.clear();
+            reader.read_line(&mut line).ok()?;
+            line = line.trim_end().to_owned();
+        }
     }
 
     /// Sends `sig` to the server (SIGSTOP makes it hang without closing connections).
@@ -179,6 +247,30 @@ impl Drop for RedisServer {
     }
 }
 
+/// The `redis-server` binary (`GATEHOUSE_REDIS_SERVER`, else from `PATH`).
+fn redis_server_bin() -> String {
+    std::env::var("GATEHOUSE_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
+}
+
+/// Runs redis-server in `dir` on loopback with no persistence, then `args` (which name the
+/// port, and may turn persistence on).
+fn launch(dir: &std::path::Path, args: &[String]) -> Child {
+    let bin = redis_server_bin();
+    Command::new(&bin)
+        .current_dir(dir)
+        .args(["--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no", "--protected-mode", "yes"])
+        .args(["--dir", &dir.to_string_lossy()])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run `{bin}` ({e}); install it with scripts/setup.sh (Debian package redis-server)")
+        })
+}
+
 /// Three `redis-server`s on loopback made one Redis Cluster (three masters, no replicas), each
 /// in its own temporary folder; all killed when dropped.
 #[derive(Debug)]
@@ -190,6 +282,12 @@ impl RedisCluster {
     /// Starts the three servers, makes them a cluster with `redis-cli --cluster create` and
     /// waits (at most 20 s) until every node says `cluster_state:ok`.
     pub fn start() -> RedisCluster {
+        Self::start_with(&[])
+    }
+
+    /// As [`RedisCluster::start`], each server with `extra` arguments too (such as
+    /// `--appendonly yes`, to keep the data over a [`RedisCluster::restart`]).
+    pub fn start_with(extra: &[&str]) -> RedisCluster {
         let nodes: Vec<RedisServer> = (0..3)
             .map(|_| {
                 let dir = tempfile::tempdir().expect("tempdir");
@@ -203,7 +301,10 @@ impl RedisCluster {
                     "--cluster-port",
                     &bus.to_string(),
                 ]
-                .map(str::to_owned);
+                .iter()
+                .chain(extra)
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>();
                 RedisServer::start_with(dir, port, &args)
             })
             .collect();
@@ -223,8 +324,14 @@ impl RedisCluster {
             String::from_utf8_lossy(&out.stderr)
         );
         let cluster = RedisCluster { nodes };
+        cluster.wait_until_ok();
+        cluster
+    }
+
+    /// Waits (at most 20 s) until every node says `cluster_state:ok`.
+    pub fn wait_until_ok(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        for node in &cluster.nodes {
+        for node in &self.nodes {
             loop {
                 let info = node.bulk(&["CLUSTER", "INFO"]).unwrap_or_default();
                 if info.contains("cluster_state:ok") {
@@ -238,7 +345,18 @@ impl RedisCluster {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        cluster
+    }
+
+    /// Kills every node (SIGKILL) and starts each again on its port with its `nodes.conf`
+    /// (and its data, with persistence); waits until the cluster is ok.
+    pub fn restart(&mut self) {
+        for node in &mut self.nodes {
+            node.kill();
+        }
+        for node in &mut self.nodes {
+            node.restart();
+        }
+        self.wait_until_ok();
     }
 
     /// The URL a gateway config names (with `cluster: true`): the first node, as the seed.

@@ -11,7 +11,7 @@
 
 use gatehouse_e2e::backend::Backend;
 use gatehouse_e2e::gateway::run_cli;
-use gatehouse_e2e::nodes::{status, within_a_second, PARTNER};
+use gatehouse_e2e::nodes::{count, load, refused_start, status, within_a_second, PARTNER};
 use gatehouse_e2e::redis::{SharedRedis, Topology};
 use gatehouse_e2e::sigv4::{send, sign};
 use gatehouse_e2e::ws::WsClient;
@@ -202,22 +202,6 @@ async fn a_password_protected_redis_is_used_and_a_wrong_password_named() {
     assert!(!err.contains("wrong-pass"), "the password shows: {err}");
 }
 
-/// Runs `gatehouse serve` on `yaml` with `env`, expecting it to refuse to start; returns what
-/// it wrote to stderr.
-fn refused_start(yaml: &str, env: &[(&str, &str)]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("gatehouse.yaml"), yaml).unwrap();
-    let out = std::process::Command::new(gatehouse_e2e::gatehouse_bin())
-        .args(["serve", "-c", "gatehouse.yaml"])
-        .current_dir(dir.path())
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "it started: {err}");
-    err
-}
-
 /// `state.cluster` must say what the server is: a gateway given a cluster node without
 /// `cluster: true`, or a single server with it, refuses to start and says why.
 #[test]
@@ -355,34 +339,6 @@ async fn key_changes_on_one_node_apply_on_the_others_within_a_second(topology: T
     .await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 2, "{listed}");
     assert!(!listed.to_string().contains(&value));
-}
-
-/// Sends `n` requests to each gateway, 4 at a time per gateway; returns the statuses.
-async fn load(c: &reqwest::Client, gws: &[&Gateway], n: usize) -> Vec<u16> {
-    let mut tasks = Vec::new();
-    for gw in gws {
-        let url = format!("{}/prod/items", gw.url("public"));
-        for _ in 0..4 {
-            let (c, url) = (c.clone(), url.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut out = Vec::new();
-                for _ in 0..n / 4 {
-                    let r = c.get(&url).header("x-api-key", PARTNER).send().await;
-                    out.push(r.map_or(0, |r| r.status().as_u16()));
-                }
-                out
-            }));
-        }
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    all
-}
-
-fn count(statuses: &[u16], want: u16) -> usize {
-    statuses.iter().filter(|s| **s == want).count()
 }
 
 async fn a_quota_is_exact_over_nodes_and_survives_a_killed_node(topology: Topology) {

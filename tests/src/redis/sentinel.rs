@@ -1,0 +1,191 @@
+//! A master, one replica and three sentinels watching them, each a `redis-server` on a free
+//! loopback port in its own temporary folder; the data nodes and the sentinels each ask for
+//! a password of their own. Everything is killed when dropped.
+
+use super::{redis_server_bin, RedisServer};
+use crate::free_port;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The master's name as the sentinels know it.
+pub const MASTER_NAME: &str = "gh-main";
+/// The password of the master and the replica (`requirepass`, `masterauth`).
+pub const DATA_PASSWORD: &str = "data-pass-7f3c";
+/// The sentinels' own password.
+pub const SENTINEL_PASSWORD: &str = "sentinel-pass-91ab";
+
+/// A master, its replica and three sentinels (quorum 2) that fail over one second after the
+/// master stops answering.
+#[derive(Debug)]
+pub struct RedisSentinel {
+    /// The master at start (after a failover, a dead server or a replica).
+    pub master: RedisServer,
+    /// The replica at start, which a failover promotes.
+    pub replica: RedisServer,
+    pub sentinels: Vec<RedisServer>,
+}
+
+impl RedisSentinel {
+    /// Starts the master, the replica and the sentinels, and waits (at most 20 s) until the
+    /// replica is in sync and every sentinel knows the replica and the two other sentinels.
+    pub fn start() -> RedisSentinel {
+        let data = |extra: &[&str]| {
+            let mut args: Vec<String> = ["--requirepass", DATA_PASSWORD]
+                .iter()
+                .chain(["--masterauth", DATA_PASSWORD].iter())
+                .map(|a| a.to_string())
+                .collect();
+            args.extend(extra.iter().map(|a| a.to_string()));
+            let dir = tempfile::tempdir().expect("tempdir");
+            RedisServer::start_with(dir, free_port(), &args)
+        };
+        let master = data(&[]);
+        let port = master.addr.port().to_string();
+        let replica = data(&["--replicaof", "127.0.0.1", &port]);
+        let sentinels = (0..3).map(|_| start_sentinel(master.addr)).collect();
+        let all = RedisSentinel {
+            master,
+            replica,
+            sentinels,
+        };
+        all.wait_until_ready();
+        all
+    }
+
+    fn wait_until_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let synced = self
+                .data(&self.replica, &["INFO", "replication"])
+                .is_some_and(|info| info.contains("master_link_status:up"));
+            let known = self.sentinels.iter().all(|s| {
+                let master = sentinel_query(s, &["SENTINEL", "MASTER", MASTER_NAME]);
+                let field = |name: &str| {
+                    let at = master.iter().position(|f| f == name)?;
+                    master.get(at + 1)?.parse::<u32>().ok()
+                };
+                field("num-slaves") == Some(1) && field("num-other-sentinels") == Some(2)
+            });
+            if synced && known {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the sentinels are not ready (replica in sync: {synced})"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The sentinels' URLs, for `state.sentinel.urls` (a YAML flow sequence).
+    pub fn urls(&self) -> String {
+        let urls: Vec<String> = self
+            .sentinels
+            .iter()
+            .map(|s| format!("\"redis://{}\"", s.addr))
+            .collect();
+        format!("[{}]", urls.join(", "))
+    }
+
+    /// The `state:` fields that name it, for a YAML flow mapping; the passwords are in the
+    /// environment variables [`RedisSentinel::env`] sets.
+    pub fn fields(&self) -> String {
+        format!(
+            "sentinel: {{ master_name: {MASTER_NAME}, urls: {}, password_env: TEST_SENTINEL_PASSWORD }}, password_env: TEST_REDIS_PASSWORD",
+            self.urls()
+        )
+    }
+
+    /// The environment a gateway using [`RedisSentinel::fields`] needs.
+    pub fn env() -> [(&'static str, &'static str); 2] {
+        [
+            ("TEST_REDIS_PASSWORD", DATA_PASSWORD),
+            ("TEST_SENTINEL_PASSWORD", SENTINEL_PASSWORD),
+        ]
+    }
+
+    /// The port of the master the first sentinel that answers names.
+    pub fn named_master(&self) -> Option<u16> {
+        self.sentinels.iter().find_map(|s| {
+            let addr = sentinel_query(s, &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME]);
+            addr.get(1)?.parse().ok()
+        })
+    }
+
+    /// Waits (at most `within`) until every sentinel names the replica as the master and
+    /// the replica says it is one.
+    pub fn wait_for_failover(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        let replica = self.replica.addr.port();
+        loop {
+            let named = self.sentinels.iter().all(|s| {
+                let addr = sentinel_query(s, &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME]);
+                addr.get(1).and_then(|p| p.parse().ok()) == Some(replica)
+            });
+            let role = self.data(&self.replica, &["ROLE"]).unwrap_or_default();
+            if named && role.starts_with("master") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no failover to the replica within {within:?} (its role: {role})"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A command on a data node (with the password); its answer's parts, joined by `\n`.
+    pub fn data(&self, server: &RedisServer, args: &[&str]) -> Option<String> {
+        Some(server.query(Some(DATA_PASSWORD), args)?.join("\n"))
+    }
+}
+
+/// A command on a sentinel (with its password); its answer's parts (empty when it cannot be
+/// reached).
+fn sentinel_query(sentinel: &RedisServer, args: &[&str]) -> Vec<String> {
+    sentinel
+        .query(Some(SENTINEL_PASSWORD), args)
+        .unwrap_or_default()
+}
+
+/// Starts a sentinel watching the master at `master` (its config in a file it may rewrite,
+/// in its own folder) and waits until it answers.
+fn start_sentinel(master: SocketAddr) -> RedisServer {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let conf = dir.path().join("sentinel.conf");
+    let m = MASTER_NAME;
+    let text = format!(
+        "port {port}\nbind 127.0.0.1\ndir {dir}\nrequirepass {SENTINEL_PASSWORD}\n\
+         sentinel sentinel-pass {SENTINEL_PASSWORD}\n\
+         sentinel monitor {m} {ip} {mport} 2\n\
+         sentinel auth-pass {m} {DATA_PASSWORD}\n\
+         sentinel down-after-milliseconds {m} 1000\n\
+         sentinel failover-timeout {m} 5000\n\
+         sentinel parallel-syncs {m} 1\n",
+        dir = dir.path().display(),
+        ip = master.ip(),
+        mport = master.port(),
+    );
+    std::fs::write(&conf, text).expect("write sentinel.conf");
+    let bin = redis_server_bin();
+    let child = Command::new(&bin)
+        .current_dir(dir.path())
+        .arg(&conf)
+        .arg("--sentinel")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run `{bin} --sentinel` ({e})"));
+    let sentinel = RedisServer {
+        child: Some(child),
+        dir,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        tls: false,
+        args: Vec::new(),
+    };
+    sentinel.wait_for_ping();
+    sentinel
+}
