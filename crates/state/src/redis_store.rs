@@ -6,8 +6,8 @@
 //!   `P:keys:changed`, which each node's subscriber turns into a reload of both.
 //! - `P:quota:WINDOW_START:KEY_ID:PLAN`: one counter per quota window, raised by a Lua script
 //!   that admits and counts in one atomic step, so the count is exact over every node; it
-//!   expires a day after its window ends. A node sends its requests' takes in batches, see
-//!   [`quota_batch`].
+//!   expires a day after its window ends. A node sends its requests' takes in batches, one
+//!   script call for many (`redis_store/quota_batch.rs`).
 //! - `P:kv:PLUGIN`: a hash per plugin, the plugins' `kv` data.
 //! - `P:ws:...`: WebSocket connections and nodes, see [`crate::redis_connections`].
 //! - `P:cache:...`: the shared tier of response and authorizer decision caches, see
