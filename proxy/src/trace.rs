@@ -1,4 +1,4 @@
-//! Traces: OpenTelemetry spans of each sampled request, exported over OTLP/HTTP (JSON).
+//! Traces: OpenTelemetry spans of each sampled request, exported over OTLP/HTTP.
 //!
 //! Off unless the config has a `tracing:` section; then the [`Tracer`] decides per request
 //! whether to record it: a request whose W3C `traceparent` is valid follows its caller's
@@ -6,13 +6,14 @@
 //! a [`RequestTrace`] in its context: a server span and, under it, one span per stage
 //! (route, authorize, cache, mappers, integration), each a start and end time on the
 //! request's own clock. When the request ends the trace goes into a bounded queue, which a
-//! background task drains, batches and posts to the collector (`export`); a full queue drops
-//! the trace and counts it. A request that is not recorded holds `None` and every span call
-//! on it is one branch. A WebSocket message or `$disconnect` is traced as its own request
-//! (`event`).
+//! background task drains, batches and posts to the collector (`export`: in OTLP's binary
+//! encoding, `protobuf`, or its JSON one); a full queue drops the trace and counts it. A
+//! request that is not recorded holds `None` and every span call on it is one branch. A
+//! WebSocket message or `$disconnect` is traced as its own request (`event`).
 
 mod event;
 mod export;
+mod protobuf;
 mod w3c;
 
 pub use event::{EventSpan, Propagation, SpanContext};
@@ -37,6 +38,17 @@ pub struct TracingSettings {
     pub export_interval: Duration,
     /// Finished traces waiting for export; more are dropped.
     pub queue: usize,
+    /// How the posts are encoded.
+    pub protocol: Protocol,
+}
+
+/// OTLP/HTTP's two encodings of a post (`protocol:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// `http/protobuf`, the default (as OTLP exporters default to): binary protobuf.
+    Protobuf,
+    /// `http/json`: protobuf's JSON mapping.
+    Json,
 }
 
 /// Compiles the `tracing:` section, recording errors at their paths.
@@ -73,6 +85,17 @@ pub fn compile(raw: &RawTracing, e: &mut Errors) -> Option<TracingSettings> {
             format!("expected 1..=1000000 traces, found {queue}"),
         );
     }
+    let protocol = match raw.protocol.as_deref() {
+        None | Some("http/protobuf") => Protocol::Protobuf,
+        Some("http/json") => Protocol::Json,
+        Some(other) => {
+            e.push_at(
+                "protocol",
+                format!("expected http/protobuf or http/json, found `{other}`"),
+            );
+            Protocol::Protobuf
+        }
+    };
     Some(TracingSettings {
         endpoint: endpoint?,
         sample,
@@ -82,6 +105,7 @@ pub fn compile(raw: &RawTracing, e: &mut Errors) -> Option<TracingSettings> {
             .unwrap_or_else(|| "gatehouse".into()),
         export_interval,
         queue: queue as usize,
+        protocol,
     })
 }
 

@@ -70,6 +70,8 @@ pub struct RawTracing {
     pub export_interval: Option<String>,
     /// Finished traces waiting for export (default 4096); more are dropped.
     pub queue: Option<u64>,
+    /// `http/protobuf` (default) or `http/json`: how the posts are encoded.
+    pub protocol: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

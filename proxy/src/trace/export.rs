@@ -1,11 +1,12 @@
 //! The exporter: drains the queue of finished traces, and posts them in batches to the
-//! collector as OTLP/HTTP's JSON encoding of `ExportTraceServiceRequest` (ids in hex, times
-//! as nanosecond strings, enums as numbers). It wakes when the export interval ticks or when a
+//! collector as an OTLP/HTTP `ExportTraceServiceRequest`, in the binary encoding
+//! (`super::protobuf`) or the JSON one (here: ids in hex, times as nanosecond strings, enums
+//! as numbers). It wakes when the export interval ticks or when a
 //! request finds a batch's worth queued (not for every trace: a wake per request would cost
 //! the request path a task switch); a collector that fails or does not answer in time loses
 //! that batch, counted as dropped, and never holds up a request.
 
-use super::{Kind, Trace, Tracer, TracingSettings, Value};
+use super::{Kind, Protocol, Trace, Tracer, TracingSettings, Value};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
@@ -67,9 +68,12 @@ async fn send(
     failing: bool,
 ) -> bool {
     {
-        let body = encode(&settings.service_name, batch);
+        let body = match settings.protocol {
+            Protocol::Protobuf => super::protobuf::encode(&settings.service_name, batch),
+            Protocol::Json => encode(&settings.service_name, batch),
+        };
         let sent = batch.len() as u64;
-        match post(client, &settings.endpoint, body).await {
+        match post(client, settings, body).await {
             Ok(()) => {
                 tracer.exported.fetch_add(sent, Ordering::Relaxed);
                 if failing {
@@ -90,9 +94,17 @@ async fn send(
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
-async fn post(client: &HttpClient, endpoint: &http::Uri, body: Vec<u8>) -> Result<(), String> {
-    let req = http::Request::post(endpoint.clone())
-        .header(http::header::CONTENT_TYPE, "application/json")
+async fn post(
+    client: &HttpClient,
+    settings: &TracingSettings,
+    body: Vec<u8>,
+) -> Result<(), String> {
+    let content_type = match settings.protocol {
+        Protocol::Protobuf => "application/x-protobuf",
+        Protocol::Json => "application/json",
+    };
+    let req = http::Request::post(settings.endpoint.clone())
+        .header(http::header::CONTENT_TYPE, content_type)
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| e.to_string())?;
     let resp = tokio::time::timeout(POST_TIMEOUT, client.request(req))
