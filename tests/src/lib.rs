@@ -13,6 +13,7 @@ pub mod h3;
 pub mod jwks;
 pub mod lambda;
 pub mod nodes;
+pub mod otlp;
 pub mod redis;
 pub mod sigv4;
 pub mod tls;

@@ -11,7 +11,7 @@
 
 use bytes::Bytes;
 use gatehouse_e2e::ws::{Connect, WsClient};
-use gatehouse_e2e::{http1_client, json, Backend, Gateway, BASE};
+use gatehouse_e2e::{http1_client, json, otlp, Backend, Gateway, BASE};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
@@ -24,11 +24,12 @@ use std::time::{Duration, Instant};
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
+const TRACE_DOWN: &str = "5cf92f3577b34da6a3ce929d0e0e4737";
 
 /// What the collector received: each request's path, headers and body.
 type Received = Arc<Mutex<Vec<(String, http::HeaderMap, Bytes)>>>;
 
-/// An OTLP/HTTP collector (`POST /v1/traces`, JSON) that is also a Lambda invoke endpoint
+/// An OTLP/HTTP collector (`POST /v1/traces`, protobuf or JSON) that is also a Lambda invoke endpoint
 /// (`/2015-03-31/functions/...`: function `authorizer` answers a policy allowing everything,
 /// any other a proxy response) and a WebSocket API's HTTP backend (any other path, answering
 /// `{}`): it records every request.
@@ -57,7 +58,7 @@ impl Collector {
         Collector { addr, received }
     }
 
-    /// Every span posted so far.
+    /// Every span posted so far, in OTLP/JSON's shape whichever encoding it came in.
     fn spans(&self) -> Vec<Value> {
         let received = self.received.lock().unwrap();
         let mut out = Vec::new();
@@ -65,8 +66,8 @@ impl Collector {
             if path != "/v1/traces" {
                 continue;
             }
-            assert_eq!(headers["content-type"], "application/json");
-            let doc: Value = serde_json::from_slice(body).unwrap();
+            let content_type = headers["content-type"].to_str().unwrap();
+            let doc = otlp::post_as_json(content_type, body).unwrap();
             for rs in doc["resourceSpans"].as_array().unwrap() {
                 assert_eq!(
                     rs["resource"]["attributes"][0]["value"]["stringValue"],
@@ -95,6 +96,15 @@ impl Collector {
             assert!(Instant::now() < deadline, "no server span of {trace_id}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The content types of the trace posts received.
+    fn encodings(&self) -> Vec<String> {
+        let received = self.received.lock().unwrap();
+        let posts = received.iter().filter(|(path, _, _)| path == "/v1/traces");
+        posts
+            .map(|(_, h, _)| h["content-type"].to_str().unwrap().to_owned())
+            .collect()
     }
 
     /// The `traceparent` of each Lambda invocation received.
@@ -170,6 +180,9 @@ apis:
       /fn:
         GET:
           integration: {{ type: lambda, endpoint: "http://{lambda}", function: echo }}
+      /down:
+        GET:
+          integration: {{ type: http_proxy, uri: "http://127.0.0.1:1/down" }}
 "#
     )
 }
@@ -177,6 +190,15 @@ apis:
 fn tracing_to(collector: SocketAddr, sample: f64) -> String {
     format!(
         "tracing: {{ otlp_endpoint: \"http://{collector}/v1/traces\", sample: {sample}, service_name: gw-under-test, export_interval: 50ms }}"
+    )
+}
+
+/// [`tracing_to`] with posts in OTLP's JSON encoding (protobuf when not said).
+fn json_tracing_to(collector: SocketAddr, sample: f64) -> String {
+    let protobuf = tracing_to(collector, sample);
+    format!(
+        "{}, protocol: http/json }}",
+        protobuf.trim_end_matches(" }")
     )
 }
 
@@ -280,6 +302,28 @@ async fn spans_nest_under_the_callers_trace_and_backends_get_the_integration_spa
         attr(integration, "gatehouse.integration")["stringValue"],
         "lambda"
     );
+
+    // A backend that refuses: the 502's server span has the error status (code 2).
+    let down = format!("00-{TRACE_DOWN}-{CALLER_SPAN}-01");
+    let resp = http1_client()
+        .get(format!("{}/prod/down", gw.url("public")))
+        .header("traceparent", down)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502);
+    let spans = collector.trace(TRACE_DOWN).await;
+    let server = named(&spans, "GET /down");
+    assert_eq!(server["status"]["code"], 2, "{server}");
+    assert_eq!(attr(server, "http.response.status_code")["intValue"], "502");
+    assert_eq!(named(&spans, "route")["status"]["code"], 0);
+
+    // Without `protocol:` the posts are OTLP's binary encoding.
+    let encodings = collector.encodings();
+    assert!(
+        !encodings.is_empty() && encodings.iter().all(|e| e == "application/x-protobuf"),
+        "{encodings:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -372,7 +416,7 @@ apis:
           authorizer: tokens
           integration: {{ type: http_proxy, uri: "http://{b}/pets/{{id}}" }}
 "#,
-        tracing = tracing_to(c, 1.0),
+        tracing = json_tracing_to(c, 1.0),
         b = backend.addr,
     ));
     let get = |trace: &str| {
@@ -422,6 +466,13 @@ apis:
     let spans = collector.trace(other).await;
     named(&spans, "authorize");
     assert!(spans.iter().all(|s| s["name"] != "authorizer"), "{spans:?}");
+
+    // `protocol: http/json`: every post is OTLP's JSON encoding.
+    let encodings = collector.encodings();
+    assert!(
+        !encodings.is_empty() && encodings.iter().all(|e| e == "application/json"),
+        "{encodings:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
