@@ -51,13 +51,18 @@ impl Lease {
     /// How many tokens to ask for now: enough for twice the last interval's use (at least one
     /// interval of the rate), less what is left, never over the burst. An idle node so holds
     /// at most one interval's worth.
-    /// Plus what is owed for requests admitted while not primed.
+    /// Plus what is owed for requests admitted while not primed. At least one while the store
+    /// did not answer the last top-up: only an answer ends that, however many tokens are left.
     pub fn wanted(&self) -> u64 {
         let used = self.used.swap(0, Ordering::AcqRel);
         let floor = (self.rate * SYNC_EVERY.as_secs_f64()).ceil() as u64;
         let target = (used * 2).max(floor).max(1).min(u64::from(self.burst));
-        target.saturating_sub(self.local.load(Ordering::Acquire))
-            + self.debt.load(Ordering::Acquire)
+        let want = target.saturating_sub(self.local.load(Ordering::Acquire))
+            + self.debt.load(Ordering::Acquire);
+        match self.down.load(Ordering::Acquire) {
+            true => want.max(1),
+            false => want,
+        }
     }
 
     /// Records a request admitted from the local bucket while not primed, so that the shared
@@ -168,6 +173,19 @@ mod tests {
         assert_eq!(l.wanted(), 20, "twice what was used");
         drop(l);
         assert!(leases.live().is_empty());
+    }
+
+    #[test]
+    fn a_lease_the_store_did_not_answer_asks_again_though_it_holds_tokens() {
+        let l = Leases::new(true).lease("stage:a/prod".into(), 1.0, 5);
+        l.grant(5);
+        assert_eq!(l.wanted(), 0, "holds more than it needs");
+        l.unprime();
+        assert!(l.refuses());
+        assert_eq!(l.wanted(), 1, "the next answer is what lifts the refusal");
+        l.grant(1);
+        assert!(!l.refuses() && l.primed());
+        assert_eq!(l.wanted(), 0);
     }
 
     #[test]
