@@ -229,12 +229,7 @@ async fn a_small_request_body_is_read_whole_before_the_backend_is_asked() {
         "the backend was asked before the body was whole"
     );
     client.write_all(b"world").await.unwrap();
-    let mut answer = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(10), client.read(&mut answer))
-        .await
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8_lossy(&answer[..n]);
+    let text = whole_answer(&mut client).await;
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.contains("/small"), "{text}");
     assert_eq!(counts.requests.load(Ordering::SeqCst), 1);
@@ -262,12 +257,36 @@ async fn a_small_request_body_is_read_whole_before_the_backend_is_asked() {
         .write_all(&vec![b'x'; 1024 * 1024 - 64 * 1024])
         .await
         .unwrap();
-    let n = tokio::time::timeout(Duration::from_secs(10), client.read(&mut answer))
-        .await
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8_lossy(&answer[..n]);
+    let text = whole_answer(&mut client).await;
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+}
+
+/// One answer read from `client` up to the end of its body (by its `content-length`; the
+/// head and the body may come in separate reads), within 10 s.
+async fn whole_answer(client: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some(head_end) = text.find("\r\n\r\n") {
+            let length = text[..head_end]
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if got.len() >= head_end + 4 + length {
+                return text;
+            }
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let n = tokio::time::timeout(left, client.read(&mut buf))
+            .await
+            .expect("a whole answer within 10 s")
+            .unwrap();
+        assert!(n > 0, "closed before the answer was whole: {text}");
+        got.extend_from_slice(&buf[..n]);
+    }
 }
 
 /// Ten thousand keep-alive client connections, each having made one request, sit idle; the
