@@ -344,14 +344,43 @@ pub(crate) async fn open(config: &RedisConfig) -> Result<(Conn, Subscriber), Sto
             ));
         }
     }
-    let manager = ConnectionManagerConfig::new()
+    let manager = manager_config(timeout);
+    let conn = within(timeout, client.get_connection_manager_with_config(manager)).await?;
+    Ok((Conn::Single(conn), Subscriber::Single(client)))
+}
+
+/// How a [`ConnectionManager`] reconnects: with backoff from 50 ms to 2 s.
+fn manager_config(timeout: Duration) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout))
         .set_min_delay(Duration::from_millis(50))
         .set_max_delay(Duration::from_secs(2))
-        .set_number_of_retries(6);
-    let conn = within(timeout, client.get_connection_manager_with_config(manager)).await?;
-    Ok((Conn::Single(conn), Subscriber::Single(client)))
+        .set_number_of_retries(6)
+}
+
+/// Opens one more command connection, of a worker's own, whose I/O runs on the runtime that
+/// polls this future (the connection's task is spawned there): to one server or to a
+/// cluster. `None` with Sentinel, whose connection follows the master from the store's own
+/// runtime; the worker uses the store's connection then. [`open`] has already checked what
+/// the server is, so this does not ask again.
+pub(crate) async fn open_for_worker(config: &RedisConfig) -> Option<Result<Conn, StoreError>> {
+    let timeout = config.timeout;
+    if config.sentinel.is_some() {
+        return None;
+    }
+    let opened = async {
+        if config.cluster {
+            let client = config.cluster_builder()?.build().map_err(err)?;
+            let conn = within(timeout, client.get_async_connection()).await?;
+            return Ok(Conn::Cluster(conn));
+        }
+        let client = config.client()?;
+        let manager = manager_config(timeout);
+        let conn = within(timeout, client.get_connection_manager_with_config(manager)).await?;
+        Ok(Conn::Single(conn))
+    };
+    Some(opened.await)
 }
 
 /// `fut`'s answer, or an error when it fails or does not answer within `timeout`.
@@ -414,10 +443,10 @@ impl RedisConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config(url: &str) -> RedisConfig {
+impl RedisConfig {
+    /// One server at `url`, no password or TLS, a 250 ms timeout, prefix `gatehouse`, quotas
+    /// `fail_closed` and throttles `fail_open`.
+    pub(crate) fn for_tests(url: &str) -> RedisConfig {
         RedisConfig {
             url: url.into(),
             urls: Vec::new(),
@@ -431,6 +460,15 @@ mod tests {
             on_unavailable: OnUnavailable::FailClosed,
             throttles_unavailable: OnUnavailable::FailOpen,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str) -> RedisConfig {
+        RedisConfig::for_tests(url)
     }
 
     #[test]

@@ -16,8 +16,9 @@
 //!   leases tokens from it about every [`SYNC_EVERY`] (a Lua script on Redis's clock), see
 //!   [`crate::lease`].
 //!
-//! Requests use one multiplexed connection (a `ConnectionManager`, or a cluster connection
-//! with `cluster: true`), which reconnects with exponential backoff; on a Redis Cluster the
+//! The store uses one multiplexed connection (a `ConnectionManager`, or a cluster connection
+//! with `cluster: true`), which reconnects with exponential backoff; each worker thread that
+//! takes quotas opens one more of its own for them (see `quota_batch.rs`); on a Redis Cluster the
 //! keys, the IAM credentials and their channel share one hash tag (`{P}:keys`, `{P}:iam`,
 //! `{P}:keys:changed`), every other name keeps to one key per command, and channels are
 //! sharded (`SPUBLISH`). Every call is bounded by `timeout`; past it, or when Redis cannot be
@@ -197,7 +198,7 @@ impl RedisStore {
             health.clone(),
         ));
         let quotas =
-            quota_batch::QuotaBatcher::start(conn.clone(), timeout, health.clone(), &bridge);
+            quota_batch::QuotaBatcher::start(conn.clone(), &config, health.clone(), &bridge);
         Ok(RedisStore {
             conn,
             bridge,

@@ -1,9 +1,11 @@
 //! Quota takes of one node, sent to Redis in batches.
 //!
 //! A request of a key whose plan has a quota takes one from its window's counter. Takes queue
-//! here; a task on the store's thread sends what is queued as soon as it can: a lone take goes
-//! out at once, and takes asked for while a batch is out (or in the same turn of that thread)
-//! wait for it to come back and go out together as the next batch. A batch is one call of
+//! on the worker thread that asks for them, and a task on that worker sends what is queued as
+//! soon as it can, over the worker's own connection (`local.rs`), so that a take never
+//! crosses threads: a lone take goes out at once, and takes asked for while a batch is out
+//! (or in the same turn of the worker) wait for it to come back and go out together as the
+//! next batch. Takes asked for outside any async runtime queue for the store's own thread. A batch is one call of
 //! [`TAKE_QUOTAS`] per slot of a cluster (on one server, one call), each carrying at most
 //! [`MAX_TAKES`] takes; the calls of one batch are sent at once. The script admits and counts
 //! every take atomically, so a count in Redis is still exact over every node, and a take it
@@ -15,12 +17,12 @@
 //! before its batch is sent is not sent, so not counted.
 
 use super::{bounded, Health};
-use crate::redis_conn::{err, Conn};
+use crate::redis_conn::{err, Conn, RedisConfig};
 use crate::{lock, QuotaTake, StoreError};
 use redis::cluster_routing::Slot;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, Notify};
 
@@ -63,43 +65,96 @@ struct Take {
     answer: oneshot::Sender<Answer>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Queue {
     takes: Vec<Take>,
     /// The sending task found nothing to send and waits to be woken.
     idle: bool,
+    /// Its task has ended (or will): nothing more is queued here.
+    closed: bool,
 }
 
-#[derive(Debug)]
+/// A queue of takes and the wake-up of the task that sends them.
+#[derive(Debug, Default)]
 struct Shared {
     queue: Mutex<Queue>,
     wake: Notify,
 }
 
-/// The queue of one node's quota takes, and the task that sends them.
+impl Shared {
+    fn new() -> Arc<Shared> {
+        Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                idle: true,
+                ..Queue::default()
+            }),
+            wake: Notify::new(),
+        })
+    }
+
+    /// Queues `take` and wakes the task when it waits; gives it back when the queue is closed.
+    fn push(&self, take: Take) -> Result<(), Take> {
+        let wake = {
+            let mut queue = lock(&self.queue);
+            if queue.closed {
+                return Err(take);
+            }
+            queue.takes.push(take);
+            std::mem::replace(&mut queue.idle, false)
+        };
+        if wake {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Closes the queue and tells its task; returns what was still queued.
+    fn close(&self) -> Vec<Take> {
+        let takes = {
+            let mut queue = lock(&self.queue);
+            queue.closed = true;
+            std::mem::take(&mut queue.takes)
+        };
+        self.wake.notify_one();
+        takes
+    }
+
+    fn is_closed(&self) -> bool {
+        lock(&self.queue).closed
+    }
+}
+
+/// One node's quota takes: a queue and a sending task per worker thread, and one on the
+/// store's runtime.
 #[derive(Debug)]
 pub(super) struct QuotaBatcher {
+    /// The store's own queue, sent from its runtime over its connection.
     shared: Arc<Shared>,
+    workers: local::Workers,
     timeout: Duration,
 }
 
 impl QuotaBatcher {
-    /// Starts the sending task on `bridge` (the store's runtime).
+    /// Starts the store's sending task on `bridge` (the store's runtime); each worker's starts
+    /// with the worker's first take.
     pub(super) fn start(
         conn: Conn,
-        timeout: Duration,
+        config: &RedisConfig,
         health: Arc<Health>,
         bridge: &tokio::runtime::Handle,
     ) -> QuotaBatcher {
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue {
-                takes: Vec::new(),
-                idle: true,
-            }),
-            wake: Notify::new(),
-        });
-        bridge.spawn(send_batches(shared.clone(), conn, health));
-        QuotaBatcher { shared, timeout }
+        let shared = Shared::new();
+        let conns = Conns {
+            store: conn.clone(),
+            own: None,
+        };
+        bridge.spawn(send_batches(shared.clone(), conns, health.clone()));
+        let workers = local::Workers::new(config.clone(), conn, health, shared.clone());
+        QuotaBatcher {
+            shared,
+            workers,
+            timeout: config.timeout,
+        }
     }
 
     /// Queues one take of `counter` (admitted while it is below `limit`; created to expire at
@@ -118,13 +173,10 @@ impl QuotaBatcher {
             deadline: Instant::now() + self.timeout,
             answer,
         };
-        let wake = {
-            let mut queue = lock(&self.shared.queue);
-            queue.takes.push(take);
-            std::mem::replace(&mut queue.idle, false)
-        };
-        if wake {
-            self.shared.wake.notify_one();
+        if let Err(take) = self.workers.push(take) {
+            if let Err(take) = self.shared.push(take) {
+                let _ = take.answer.send(Err(err("the store is closing")));
+            }
         }
         async move {
             rx.await
@@ -133,14 +185,41 @@ impl QuotaBatcher {
     }
 }
 
+impl Drop for QuotaBatcher {
+    fn drop(&mut self) {
+        // The store is going: every task ends, and their connections close.
+        self.workers.close();
+        for take in self.shared.close() {
+            let _ = take.answer.send(Err(err("the store is closing")));
+        }
+    }
+}
+
+/// The connection a sending task uses: its own once it has opened, else the store's.
+struct Conns {
+    store: Conn,
+    own: Option<Arc<OnceLock<Conn>>>,
+}
+
+impl Conns {
+    fn get(&self) -> &Conn {
+        self.own
+            .as_ref()
+            .and_then(|own| own.get())
+            .unwrap_or(&self.store)
+    }
+}
+
 /// Sends what is queued, waits for every call of the batch, and starts again; waits to be
-/// woken when nothing is queued.
-async fn send_batches(shared: Arc<Shared>, conn: Conn, health: Arc<Health>) {
-    let cluster = matches!(conn, Conn::Cluster(_));
+/// woken when nothing is queued; ends when the queue closes.
+async fn send_batches(shared: Arc<Shared>, conns: Conns, health: Arc<Health>) {
     let mut batch = Vec::new();
     loop {
         {
             let mut queue = lock(&shared.queue);
+            if queue.closed {
+                return;
+            }
             queue.idle = queue.takes.is_empty();
             std::mem::swap(&mut queue.takes, &mut batch);
         }
@@ -148,6 +227,8 @@ async fn send_batches(shared: Arc<Shared>, conn: Conn, health: Arc<Health>) {
             shared.wake.notified().await;
             continue;
         }
+        let conn = conns.get();
+        let cluster = matches!(conn, Conn::Cluster(_));
         let calls = plan(batch.drain(..), cluster, Instant::now());
         let sent = calls
             .into_iter()
@@ -295,5 +376,6 @@ impl Group {
     }
 }
 
+mod local;
 #[cfg(test)]
 mod tests;
