@@ -33,6 +33,7 @@ gatehouse_e2e::on_both!(
     iam_credentials_are_shared_by_the_nodes,
     key_changes_on_one_node_apply_on_the_others_within_a_second,
     a_quota_is_exact_over_nodes_and_survives_a_killed_node,
+    nodes_started_together_count_one_quota_per_config_key,
     takes_sent_together_admit_exactly_each_keys_quota,
     a_keys_throttle_holds_over_nodes,
     a_stage_throttle_holds_over_nodes,
@@ -372,9 +373,29 @@ async fn a_quota_is_exact_over_nodes_and_survives_a_killed_node(topology: Topolo
     assert_eq!(json(r).await["message"], "Limit Exceeded");
 }
 
-/// Many requests at once through two nodes, for three keys of one plan: each node sends the
-/// takes that queue while a batch is out together (on a cluster, one call per slot), and each
-/// key still gets exactly its quota.
+/// Three nodes started at the same moment on an empty Redis each add the config's key: they
+/// agree on one stored key (one id), so its quota is counted once for all of them. (When each
+/// added its own, the key had a quota per node.)
+async fn nodes_started_together_count_one_quota_per_config_key(topology: Topology) {
+    let redis = SharedRedis::start(topology);
+    let yaml = config(&redis, 12);
+    let starting: Vec<_> = (0..3)
+        .map(|_| {
+            let yaml = yaml.clone();
+            std::thread::spawn(move || Gateway::start(&yaml))
+        })
+        .collect();
+    let nodes: Vec<Gateway> = starting.into_iter().map(|t| t.join().unwrap()).collect();
+    let c = http1_client();
+    let all = load(&c, &nodes.iter().collect::<Vec<_>>(), 8).await;
+    assert_eq!(count(&all, 200), 12, "{all:?}");
+    assert_eq!(count(&all, 429), 12, "{all:?}");
+}
+
+/// Many requests at once through two nodes, for three keys of one plan: each worker of a node
+/// sends the takes that queue while its batch is out together (on a cluster, one call per
+/// slot), over a connection of its own, and each key still gets exactly its quota. The second
+/// node has three workers, so its connections spread over several queues.
 async fn takes_sent_together_admit_exactly_each_keys_quota(topology: Topology) {
     let redis = SharedRedis::start(topology);
     let keys = [
@@ -390,7 +411,7 @@ async fn takes_sent_together_admit_exactly_each_keys_quota(topology: Topology) {
         ),
     );
     assert!(yaml.contains(keys[2]), "{yaml}");
-    let (a, b) = (Gateway::start(&yaml), Gateway::start(&yaml));
+    let (a, b) = (Gateway::start(&yaml), Gateway::start_workers(&yaml, 3));
     let c = http1_client();
     // 32 requests per key and node, all at once: 64 per key for a quota of 20.
     let mut tasks = Vec::new();

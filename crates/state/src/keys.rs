@@ -309,23 +309,40 @@ impl ApiKeys {
 
     /// Makes the stored config keys match the config file: adds and updates keys by name,
     /// removes config keys no longer listed. Keys made through the admin API or CLI stay.
+    /// A key is added only when no stored key has its name (in one atomic step on a shared
+    /// store): nodes that start together on an empty store agree on one id per name, so they
+    /// count one quota for it.
     pub fn import(&self, config: &[ConfigKey]) -> Result<(), StoreError> {
         let _guard = self.lock_changes();
-        let stored = self.store.keys()?;
+        let mut stored = self.store.keys()?;
         for c in config {
-            let hash = hex(&hash_value(&c.value));
-            let existing = stored.iter().find(|k| k.name == c.name);
-            let key = StoredKey {
-                id: existing.map_or_else(|| uuid::Uuid::new_v4().to_string(), |k| k.id.clone()),
-                name: c.name.clone(),
-                hash,
-                enabled: c.enabled,
-                plans: c.plans.clone(),
-                created_at: existing.map_or_else(now_secs, |k| k.created_at),
-                from_config: true,
-            };
-            if existing != Some(&key) {
-                self.store.put_key(&key)?;
+            // Twice at most: once more after another node added the name meanwhile.
+            for _ in 0..2 {
+                let existing = stored.iter().find(|k| k.name == c.name);
+                let key = StoredKey {
+                    id: existing.map_or_else(|| uuid::Uuid::new_v4().to_string(), |k| k.id.clone()),
+                    name: c.name.clone(),
+                    hash: hex(&hash_value(&c.value)),
+                    enabled: c.enabled,
+                    plans: c.plans.clone(),
+                    created_at: existing.map_or_else(now_secs, |k| k.created_at),
+                    from_config: true,
+                };
+                match existing {
+                    Some(k) if *k == key => break,
+                    Some(_) => self.store.put_key(&key)?,
+                    None => match self.store.insert_key(&key)? {
+                        None => {}
+                        Some(Taken::Name) => {
+                            stored = self.store.keys()?;
+                            continue;
+                        }
+                        // A key that is going (a config key renamed) or made elsewhere
+                        // already has this value: stored beside it, as before.
+                        Some(Taken::Id) => self.store.put_key(&key)?,
+                    },
+                }
+                break;
             }
         }
         for k in &stored {

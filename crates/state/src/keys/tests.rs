@@ -137,3 +137,88 @@ fn keys_are_found_by_value_and_never_stored_in_clear() {
     keys.import(&[]).expect("import");
     assert!(keys.list().expect("list").is_empty());
 }
+
+/// A store on which, once armed, another node adds the config's key just after this node next
+/// reads the keys, as when two nodes start at once on an empty shared store.
+#[derive(Debug, Default)]
+struct RacedStore {
+    inner: MemoryStore,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+impl StateStore for RacedStore {
+    fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let before = self.inner.keys()?;
+        if self.armed.swap(false, Ordering::AcqRel) {
+            let other = StoredKey {
+                id: "id-of-the-other-node".into(),
+                name: "partner".into(),
+                hash: hex(&hash_value("partner-key-0123456789")),
+                enabled: true,
+                plans: vec!["gold".into()],
+                created_at: 1,
+                from_config: true,
+            };
+            self.inner.put_key(&other)?;
+        }
+        Ok(before)
+    }
+    fn put_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        self.inner.put_key(key)
+    }
+    fn delete_key(&self, id: &str) -> Result<bool, StoreError> {
+        self.inner.delete_key(id)
+    }
+    fn credentials(&self) -> Result<Vec<crate::StoredCredential>, StoreError> {
+        self.inner.credentials()
+    }
+    fn put_credential(&self, c: &crate::StoredCredential) -> Result<(), StoreError> {
+        self.inner.put_credential(c)
+    }
+    fn delete_credential(&self, access_key_id: &str) -> Result<bool, StoreError> {
+        self.inner.delete_credential(access_key_id)
+    }
+    fn quota_count(&self, key: &QuotaKey) -> Result<u64, StoreError> {
+        self.inner.quota_count(key)
+    }
+    fn add_quota(&self, increments: &[(QuotaKey, u64)]) -> Result<(), StoreError> {
+        self.inner.add_quota(increments)
+    }
+    fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.kv_get(plugin, key)
+    }
+    fn kv_put(&self, plugin: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.inner.kv_put(plugin, key, value)
+    }
+    fn kv_delete(&self, plugin: &str, key: &str) -> Result<bool, StoreError> {
+        self.inner.kv_delete(plugin, key)
+    }
+    fn kv_usage(&self, plugin: &str) -> Result<crate::KvUsage, StoreError> {
+        self.inner.kv_usage(plugin)
+    }
+    fn kv_keys(&self, plugin: &str, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.inner.kv_keys(plugin, prefix, limit)
+    }
+}
+
+#[test]
+fn a_config_key_another_node_added_meanwhile_is_used_not_added_again() {
+    let store = Arc::new(RacedStore::default());
+    let keys = ApiKeys::new(store.clone()).expect("keys");
+    store.armed.store(true, Ordering::Release);
+    let config = [ConfigKey {
+        name: "partner".into(),
+        value: "partner-key-0123456789".into(),
+        plans: vec!["gold".into()],
+        enabled: true,
+    }];
+    keys.import(&config).expect("import");
+    let stored = store.inner.keys().expect("keys");
+    assert_eq!(stored.len(), 1, "one key per name: {stored:?}");
+    assert_eq!(stored[0].id, "id-of-the-other-node");
+    let entry = keys.lookup("partner-key-0123456789").expect("found");
+    assert_eq!(
+        entry.id, "id-of-the-other-node",
+        "its quota is the other node's"
+    );
+}
