@@ -12,17 +12,9 @@ fn urls_are_checked_and_passwords_kept_out_of_them_and_of_logs() {
     assert!(RedisConfig::check_url("not a url").is_err());
 
     let config = RedisConfig {
-        url: "redis://127.0.0.1:6379/0".into(),
-        urls: Vec::new(),
-        cluster: false,
-        sentinel: None,
         password: Some("hunter2".into()),
         password_env: Some("REDIS_PASSWORD".into()),
-        tls_ca: None,
-        timeout: Duration::from_millis(250),
-        key_prefix: "gatehouse".into(),
-        on_unavailable: OnUnavailable::FailClosed,
-        throttles_unavailable: OnUnavailable::FailOpen,
+        ..RedisConfig::for_tests("redis://127.0.0.1:6379/0")
     };
     let shown = format!("{config:?}");
     assert!(
@@ -39,17 +31,8 @@ fn an_unreachable_server_fails_within_the_timeout() {
         .map(|a| a.port())
         .expect("probe port");
     let config = RedisConfig {
-        url: format!("redis://127.0.0.1:{port}/0"),
-        urls: Vec::new(),
-        cluster: false,
-        sentinel: None,
-        password: None,
-        password_env: None,
-        tls_ca: None,
         timeout: Duration::from_millis(200),
-        key_prefix: "gatehouse".into(),
-        on_unavailable: OnUnavailable::FailClosed,
-        throttles_unavailable: OnUnavailable::FailOpen,
+        ..RedisConfig::for_tests(&format!("redis://127.0.0.1:{port}/0"))
     };
     let start = std::time::Instant::now();
     let e = RedisStore::open(config).unwrap_err();
@@ -74,17 +57,8 @@ fn a_cluster_needs_database_0_and_a_prefix_without_hash_tags() {
 #[test]
 fn on_a_cluster_the_keys_and_their_channel_share_a_hash_tag() {
     let mut config = RedisConfig {
-        url: "redis://127.0.0.1:7000".into(),
-        urls: Vec::new(),
-        cluster: false,
-        sentinel: None,
-        password: None,
-        password_env: None,
-        tls_ca: None,
-        timeout: Duration::from_millis(250),
         key_prefix: "gh".into(),
-        on_unavailable: OnUnavailable::FailClosed,
-        throttles_unavailable: OnUnavailable::FailOpen,
+        ..RedisConfig::for_tests("redis://127.0.0.1:7000")
     };
     assert_eq!(
         keys_key(&config, "keys"),
