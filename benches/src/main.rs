@@ -1,11 +1,13 @@
 //! `gatehouse-bench`: Gatehouse beside nginx on the same machine, in one run.
 //!
 //! Starts a minimal backend, nginx (one worker, upstream keepalive) and Gatehouse (one worker
-//! thread) with equivalent configs (see `configs.rs`), then for each scenario loads each
-//! target in turn, A B A B, for a fixed time, on loopback only. Prints a Markdown report
-//! (also written to `--out`). Run it through `scripts/bench.sh`.
+//! thread) with equivalent configs (see `configs.rs`), and the targets only some scenarios
+//! load (`extra.rs`; among them a Gatehouse and an nginx with two workers each), then for
+//! each scenario loads each target in turn, A B A B, for a fixed time, on loopback only.
+//! Prints a Markdown report (also written to `--out`). Run it through `scripts/bench.sh`.
 
 mod configs;
+mod extra;
 mod idle;
 mod load;
 mod procs;
@@ -17,8 +19,9 @@ mod wsload;
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use extra::{start_nginx, start_on_redis, start_traced, start_workers2, wait_loopback, Workers2};
 use load::Run;
-use procs::{free_port, open_idle, wait_ready, which, Proc, RssSampler};
+use procs::{free_port, open_idle, which, Proc, RssSampler};
 use scenarios::{scenarios, Arm, Listener, Scenario};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -75,6 +78,9 @@ struct Bench {
     /// A third Gatehouse tracing every request, its port and its OTLP sink (a second
     /// bench-backend), when the `trace` scenario is chosen.
     traced: Option<(Proc, u16, Proc)>,
+    /// A Gatehouse with `--workers 2` and an nginx with `worker_processes 2`, when the
+    /// `workers2` scenario is chosen.
+    workers2: Option<Workers2>,
     /// Last, so that it is removed after the processes using it have stopped.
     dir: tempfile::TempDir,
 }
@@ -89,6 +95,10 @@ impl Bench {
             (Target::Nginx, Listener::Plain) => self.ports.nginx,
             (Target::Nginx, Listener::Tls) => self.ports.nginx_tls,
             (Target::Nginx, Listener::H2c) => self.ports.nginx_h2,
+            (Target::GatehouseWorkers2, _) => {
+                self.workers2.as_ref().map_or(0, |w| w.gatehouse_port)
+            }
+            (Target::NginxWorkers2, _) => self.workers2.as_ref().map_or(0, |w| w.nginx_port),
             (Target::Direct, _) => self.ports.backend.port(),
         };
         SocketAddr::from(([127, 0, 0, 1], port))
@@ -116,6 +126,11 @@ impl Bench {
                 .map_or(&self.gatehouse, |(p, _, _)| p),
             Target::GatehouseTraced => self.traced.as_ref().map_or(&self.gatehouse, |(p, _, _)| p),
             Target::Nginx => self.nginx.as_ref().unwrap_or(&self.gatehouse),
+            Target::GatehouseWorkers2 => self
+                .workers2
+                .as_ref()
+                .map_or(&self.gatehouse, |w| &w.gatehouse),
+            Target::NginxWorkers2 => self.workers2.as_ref().map_or(&self.gatehouse, |w| &w.nginx),
             Target::Direct => &self.backend,
         }
     }
@@ -176,27 +191,17 @@ fn start(args: &Args, plugins: Option<&configs::Plugins>) -> anyhow::Result<Benc
             .env("GATEHOUSE_PLUGIN_CACHE", dir.path().join("plugin-cache"))
             .stdout(Stdio::null()),
     )?;
-    let probe = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
-    wait_ready(&mut gatehouse, probe(ports.gatehouse), "/prod/small")?;
+    wait_loopback(&mut gatehouse, ports.gatehouse)?;
     let nginx = if args.idle_only {
         None
     } else {
         let nginx_bin = which("nginx").context("nginx not found (scripts/bench.sh installs it)")?;
         let ngx_config = dir.path().join("nginx.conf");
-        std::fs::write(&ngx_config, configs::nginx(&ports, dir.path()))?;
-        let mut nginx = Proc::spawn(
-            "nginx",
-            Command::new(nginx_bin)
-                .arg("-p")
-                .arg(dir.path())
-                .arg("-e")
-                .arg(dir.path().join("error.log"))
-                .arg("-c")
-                .arg(&ngx_config)
-                .args(["-g", "daemon off; master_process on;"])
-                .stdout(Stdio::null()),
+        std::fs::write(
+            &ngx_config,
+            configs::nginx(&ports, dir.path(), dir.path(), 1),
         )?;
-        wait_ready(&mut nginx, probe(ports.nginx), "/prod/small")?;
+        let nginx = start_nginx("nginx", &nginx_bin, dir.path(), &ngx_config, ports.nginx)?;
         Some(nginx)
     };
     let on_redis = match (args.idle_only, which("redis-server")) {
@@ -209,13 +214,24 @@ fn start(args: &Args, plugins: Option<&configs::Plugins>) -> anyhow::Result<Benc
         )?),
         _ => None,
     };
-    let tracing_chosen = args.only.is_empty() || args.only.iter().any(|o| o == "trace");
-    let traced = match !args.idle_only && tracing_chosen {
+    let chosen =
+        |id: &str| !args.idle_only && (args.only.is_empty() || args.only.iter().any(|o| o == id));
+    let traced = match chosen("trace") {
         true => Some(start_traced(
             &bin_dir.join("bench-backend"),
             &gatehouse_bin,
             &ports,
             dir.path(),
+        )?),
+        false => None,
+    };
+    let workers2 = match chosen("workers2") {
+        true => Some(start_workers2(
+            &which("nginx").context("nginx not found (scripts/bench.sh installs it)")?,
+            &gatehouse_bin,
+            &ports,
+            dir.path(),
+            plugins,
         )?),
         false => None,
     };
@@ -227,105 +243,8 @@ fn start(args: &Args, plugins: Option<&configs::Plugins>) -> anyhow::Result<Benc
         backend,
         on_redis,
         traced,
+        workers2,
     })
-}
-
-/// A sink for OTLP posts (a bench-backend: it reads each body and answers 200) and a
-/// Gatehouse with the main config that traces every request to it: the Gatehouse process,
-/// its port and the sink.
-fn start_traced(
-    backend_bin: &std::path::Path,
-    gatehouse_bin: &std::path::Path,
-    ports: &configs::Ports,
-    dir: &std::path::Path,
-) -> anyhow::Result<(Proc, u16, Proc)> {
-    let mut sink = Proc::spawn(
-        "OTLP sink",
-        Command::new(backend_bin)
-            .args(["127.0.0.1:0", "1"])
-            .stdout(Stdio::piped()),
-    )?;
-    let sink_addr: SocketAddr = sink.stdout_line("listening ")?.parse()?;
-    let (gatehouse, port) = start_second(
-        gatehouse_bin,
-        ports,
-        dir,
-        ("gatehouse (traced)", "gatehouse-traced.yaml"),
-        |own| configs::traced(own, dir, sink_addr),
-    )?;
-    Ok((gatehouse, port, sink))
-}
-
-/// A redis-server (no persistence) and a second Gatehouse with the same config on it; the
-/// Gatehouse process, its port and the Redis process.
-fn start_on_redis(
-    redis_bin: &std::path::Path,
-    gatehouse_bin: &std::path::Path,
-    ports: &configs::Ports,
-    dir: &std::path::Path,
-    plugins: Option<&configs::Plugins>,
-) -> anyhow::Result<(Proc, u16, Proc)> {
-    let redis_port = free_port()?;
-    let redis = Proc::spawn(
-        "redis-server",
-        Command::new(redis_bin)
-            .args(["--bind", "127.0.0.1", "--port"])
-            .arg(redis_port.to_string())
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null()),
-    )?;
-    let url = format!("redis://127.0.0.1:{redis_port}/0");
-    // redis-server takes a moment to listen; Gatehouse refuses to start without it.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while std::net::TcpStream::connect(("127.0.0.1", redis_port)).is_err() {
-        if std::time::Instant::now() > deadline {
-            bail!("redis-server did not listen on {redis_port}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let (gatehouse, port) = start_second(
-        gatehouse_bin,
-        ports,
-        dir,
-        ("gatehouse (redis)", "gatehouse-redis.yaml"),
-        |own| configs::gatehouse(own, dir, plugins, Some(&url)),
-    )?;
-    Ok((gatehouse, port, redis))
-}
-
-/// Another Gatehouse beside the main one, on ports of its own, serving `config` (made for
-/// those ports) from `file` in `dir`; `label` names the process in errors. The process and
-/// its port.
-fn start_second(
-    gatehouse_bin: &std::path::Path,
-    ports: &configs::Ports,
-    dir: &std::path::Path,
-    (label, file): (&'static str, &str),
-    config: impl FnOnce(&configs::Ports) -> String,
-) -> anyhow::Result<(Proc, u16)> {
-    let port = free_port()?;
-    let own = configs::Ports {
-        gatehouse: port,
-        gatehouse_tls: free_port()?,
-        ..*ports
-    };
-    let path = dir.join(file);
-    std::fs::write(&path, config(&own))?;
-    let mut gatehouse = Proc::spawn(
-        label,
-        Command::new(gatehouse_bin)
-            .args(["serve", "--workers", "1", "-c"])
-            .arg(&path)
-            .env("RUST_LOG", "warn")
-            .env("GATEHOUSE_PLUGIN_CACHE", dir.join("plugin-cache"))
-            .stdout(Stdio::null()),
-    )?;
-    wait_ready(
-        &mut gatehouse,
-        SocketAddr::from(([127, 0, 0, 1], port)),
-        "/prod/small",
-    )?;
-    Ok((gatehouse, port))
 }
 
 /// The results of one scenario: per arm, one [`Run`] per round.

@@ -107,10 +107,11 @@ pub fn markdown(
     let _ = writeln!(out, "Tools: {}  ", versions());
     let _ = writeln!(
         out,
-        "Setup: Gatehouse `--workers 1`, nginx `worker_processes 1`, backend 1 thread, load \
-         generator 1 thread, all on loopback; {settings}. Latencies in ms; RSS in MiB, peak \
-         during the runs (nginx: master + worker). CPU µs/req: user + system CPU time of the \
-         target's processes (Gatehouse; nginx master + worker; for `direct`, the backend alone) \
+        "Setup: Gatehouse `--workers 1`, nginx `worker_processes 1` (unless a scenario's note \
+         below says otherwise), backend 1 thread, load generator 1 thread, all on loopback; \
+         {settings}. Latencies in ms; RSS in MiB, peak during the runs (nginx: master + \
+         workers). CPU µs/req: user + system CPU time of the target's processes (Gatehouse, \
+         all its threads; nginx master + workers; for `direct`, the backend alone) \
          during a run, divided by the requests answered in it, mean over rounds; it leaves out \
          the load generator and, for the proxies, the backend."
     );
@@ -152,6 +153,9 @@ pub fn markdown(
             );
         }
         find.insert(m.scenario.id, sums);
+    }
+    for m in results.iter().filter(|m| !m.scenario.note.is_empty()) {
+        let _ = writeln!(out, "\n`{}`: {}", m.scenario.id, m.scenario.note);
     }
 
     let _ = writeln!(out);

@@ -13,7 +13,11 @@ pub enum Target {
     /// The same config with every request traced (`tracing: {sample: 1}`), exported to a
     /// sink of its own.
     GatehouseTraced,
+    /// The same config served with `--workers 2`.
+    GatehouseWorkers2,
     Nginx,
+    /// The same nginx config with `worker_processes 2`.
+    NginxWorkers2,
     Direct,
 }
 
@@ -64,6 +68,8 @@ pub struct Scenario {
     /// Idle keep-alive connections held open during the runs.
     pub idle: usize,
     pub needs_plugins: bool,
+    /// Said under the results table when the scenario ran; empty for none.
+    pub note: &'static str,
 }
 
 pub(crate) const fn arm(
@@ -116,6 +122,7 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
         ],
         idle: 0,
         needs_plugins: false,
+        note: "",
     };
     let wasm = |id, title, path: &'static str| Scenario {
         id,
@@ -128,6 +135,7 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
         ],
         idle: 0,
         needs_plugins: true,
+        note: "",
     };
     vec![
         plain(
@@ -136,6 +144,35 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             wrk(50),
             "/prod/small",
         ),
+        Scenario {
+            arms: vec![
+                arm(
+                    "Gatehouse 2 workers",
+                    Target::GatehouseWorkers2,
+                    Listener::Plain,
+                    "/prod/small",
+                ),
+                arm(
+                    "nginx 2 workers",
+                    Target::NginxWorkers2,
+                    Listener::Plain,
+                    "/prod/small",
+                ),
+            ],
+            compares: "nginx proxy_pass, 2 workers",
+            note: "Gatehouse `--workers 2` and nginx `worker_processes 2` (each worker with a \
+                   listening socket of its own, `SO_REUSEPORT`), in processes of their own \
+                   beside the 1-worker ones, which stay idle meanwhile. The load generator \
+                   (one `wrk` thread) and the backend (one thread) run on the same cores as \
+                   the workers, so on a 2-core machine this is a lower bound on what two \
+                   workers give.",
+            ..plain(
+                "workers2",
+                "HTTP/1.1 keep-alive GET, small JSON, 50 connections, 2 workers",
+                wrk(50),
+                "",
+            )
+        },
         plain(
             "post16k",
             "HTTP/1.1 POST, 16 KiB body, 50 connections",
