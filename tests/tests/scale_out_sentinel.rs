@@ -231,3 +231,66 @@ fn a_gateway_refuses_an_unknown_master_or_a_wrong_sentinel_password() {
     assert!(err.contains("no master `gh-main`"), "{err}");
     assert!(!err.contains("wrong-sentinel-pass"), "{err}");
 }
+
+/// Sentinels and data nodes that speak TLS (`rediss://` sentinel URLs, the test CA trusted
+/// through `tls_ca_file`): keys are shared through the master the sentinels name, and after
+/// the master is killed the nodes follow the sentinels to the promoted replica, over TLS too,
+/// and count there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_sentinels_name_the_master_and_a_failover_is_followed() {
+    let ca = gatehouse_e2e::tls::TestCa::with_server_cert("Gatehouse Sentinel test CA");
+    let redis = RedisSentinel::start_tls(&ca);
+    let ca_file = redis.ca_file().unwrap();
+    let yaml = config(&redis, 100_000, "fail_closed").replace(
+        "  password_env: TEST_REDIS_PASSWORD\n",
+        &format!(
+            "  password_env: TEST_REDIS_PASSWORD\n  tls_ca_file: \"{}\"\n",
+            ca_file.display()
+        ),
+    );
+    assert!(
+        yaml.contains("rediss://") && yaml.contains("tls_ca_file"),
+        "{yaml}"
+    );
+    let (a, b) = (start(&yaml), start(&yaml));
+    let c = http1_client();
+    let made = create_key(&c, &a, "made-on-a").await;
+    let value = made["value"].as_str().unwrap().to_owned();
+    within_a_second(&c, &b, &value, 200).await;
+    assert_eq!(status(&c, &a, PARTNER).await, 200);
+
+    let mut redis = redis;
+    redis.master.kill();
+    let redis = tokio::task::spawn_blocking(move || {
+        redis.wait_for_failover(Duration::from_secs(40));
+        redis
+    })
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while status(&c, &a, PARTNER).await != 200 || status(&c, &b, &value).await != 200 {
+        assert!(Instant::now() < deadline, "no recovery after the failover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.log
+        .wait_for("connected to the master", Duration::from_secs(1));
+
+    // Each admitted request adds one to the quota counters on the new master (both keys'
+    // counters of plan gold, summed).
+    let new_master = &redis.replica;
+    let read = || -> u64 {
+        let counters = redis
+            .data(new_master, &["KEYS", "gatehouse:quota:*:gold"])
+            .unwrap();
+        let counts = counters.lines().map(|counter| {
+            let n = redis.data(new_master, &["GET", counter]).unwrap();
+            n.parse::<u64>().unwrap()
+        });
+        counts.sum()
+    };
+    let before = read();
+    for (gw, key) in [(&a, PARTNER), (&b, value.as_str()), (&b, PARTNER)] {
+        assert_eq!(status(&c, gw, key).await, 200);
+    }
+    assert_eq!(read(), before + 3, "counted on the new master");
+}

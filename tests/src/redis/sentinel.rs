@@ -1,9 +1,12 @@
 //! A master, one replica and three sentinels watching them, each a `redis-server` on a free
 //! loopback port in its own temporary folder; the data nodes and the sentinels each ask for
-//! a password of their own. Everything is killed when dropped.
+//! a password of their own. With [`RedisSentinel::start_tls`], each also listens with TLS on a
+//! second port, which replication, the sentinels and the gateway use (the plain ports stay
+//! for the test's own queries). Everything is killed when dropped.
 
 use super::{redis_server_bin, RedisServer};
 use crate::free_port;
+use crate::tls::TestCa;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,33 +27,125 @@ pub struct RedisSentinel {
     /// The replica at start, which a failover promotes.
     pub replica: RedisServer,
     pub sentinels: Vec<RedisServer>,
+    /// With TLS: the TLS ports and the CA file.
+    tls: Option<Tls>,
+}
+
+/// The TLS side of a [`RedisSentinel::start_tls`] setup.
+#[derive(Debug)]
+struct Tls {
+    /// Holds `ca.pem`, `cert.pem` and `key.pem`.
+    dir: tempfile::TempDir,
+    master: u16,
+    replica: u16,
+    sentinels: Vec<u16>,
+}
+
+impl Tls {
+    fn new(ca: &TestCa) -> Tls {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (file, pem) in [
+            ("ca.pem", &ca.ca_pem),
+            ("cert.pem", &ca.cert_pem),
+            ("key.pem", &ca.key_pem),
+        ] {
+            std::fs::write(dir.path().join(file), pem).expect("write a TLS file");
+        }
+        Tls {
+            dir,
+            master: free_port(),
+            replica: free_port(),
+            sentinels: (0..3).map(|_| free_port()).collect(),
+        }
+    }
+
+    /// A server's TLS settings (as `redis.conf` lines), listening on `port`; replication and
+    /// a sentinel's connections go over TLS too.
+    fn settings(&self, port: u16) -> Vec<(String, String)> {
+        let file = |name: &str| self.dir.path().join(name).display().to_string();
+        vec![
+            ("tls-port".into(), port.to_string()),
+            ("tls-cert-file".into(), file("cert.pem")),
+            ("tls-key-file".into(), file("key.pem")),
+            ("tls-ca-cert-file".into(), file("ca.pem")),
+            ("tls-auth-clients".into(), "no".into()),
+            ("tls-replication".into(), "yes".into()),
+        ]
+    }
 }
 
 impl RedisSentinel {
     /// Starts the master, the replica and the sentinels, and waits (at most 20 s) until the
     /// replica is in sync and every sentinel knows the replica and the two other sentinels.
     pub fn start() -> RedisSentinel {
-        let data = |extra: &[&str]| {
+        Self::start_with(None)
+    }
+
+    /// As [`RedisSentinel::start`], every server also listening with TLS (a certificate from
+    /// `ca`): the replica replicates, and the sentinels watch, over TLS, and [`urls`] names the
+    /// sentinels' TLS ports (`rediss://`).
+    ///
+    /// [`urls`]: RedisSentinel::urls
+    pub fn start_tls(ca: &TestCa) -> RedisSentinel {
+        Self::start_with(Some(Tls::new(ca)))
+    }
+
+    fn start_with(tls: Option<Tls>) -> RedisSentinel {
+        let data = |extra: &[&str], tls_port: Option<u16>| {
             let mut args: Vec<String> = ["--requirepass", DATA_PASSWORD]
                 .iter()
                 .chain(["--masterauth", DATA_PASSWORD].iter())
                 .map(|a| a.to_string())
                 .collect();
             args.extend(extra.iter().map(|a| a.to_string()));
+            if let (Some(tls), Some(port)) = (&tls, tls_port) {
+                for (name, value) in tls.settings(port) {
+                    args.extend([format!("--{name}"), value]);
+                }
+            }
             let dir = tempfile::tempdir().expect("tempdir");
             RedisServer::start_with(dir, free_port(), &args)
         };
-        let master = data(&[]);
-        let port = master.addr.port().to_string();
-        let replica = data(&["--replicaof", "127.0.0.1", &port]);
-        let sentinels = (0..3).map(|_| start_sentinel(master.addr)).collect();
+        let master = data(&[], tls.as_ref().map(|t| t.master));
+        // Over TLS, the replica and the sentinels reach the master on its TLS port.
+        let watched = match &tls {
+            Some(t) => std::net::SocketAddr::from(([127, 0, 0, 1], t.master)),
+            None => master.addr,
+        };
+        let port = watched.port().to_string();
+        let replica = data(
+            &["--replicaof", "127.0.0.1", &port],
+            tls.as_ref().map(|t| t.replica),
+        );
+        let sentinels = (0..3)
+            .map(|i| {
+                let settings = tls
+                    .as_ref()
+                    .map(|t| t.settings(t.sentinels[i]))
+                    .unwrap_or_default();
+                start_sentinel(watched, &settings)
+            })
+            .collect();
         let all = RedisSentinel {
             master,
             replica,
             sentinels,
+            tls,
         };
         all.wait_until_ready();
         all
+    }
+
+    /// The file of the CA that signed the servers' certificates, with TLS.
+    pub fn ca_file(&self) -> Option<std::path::PathBuf> {
+        self.tls.as_ref().map(|t| t.dir.path().join("ca.pem"))
+    }
+
+    /// The port the sentinels name the replica by (its TLS port, with TLS).
+    fn replica_port(&self) -> u16 {
+        self.tls
+            .as_ref()
+            .map_or(self.replica.addr.port(), |t| t.replica)
     }
 
     fn wait_until_ready(&self) {
@@ -80,11 +175,18 @@ impl RedisSentinel {
 
     /// The sentinels' URLs, for `state.sentinel.urls` (a YAML flow sequence).
     pub fn urls(&self) -> String {
-        let urls: Vec<String> = self
-            .sentinels
-            .iter()
-            .map(|s| format!("\"redis://{}\"", s.addr))
-            .collect();
+        let urls: Vec<String> = match &self.tls {
+            Some(t) => t
+                .sentinels
+                .iter()
+                .map(|p| format!("\"rediss://127.0.0.1:{p}\""))
+                .collect(),
+            None => self
+                .sentinels
+                .iter()
+                .map(|s| format!("\"redis://{}\"", s.addr))
+                .collect(),
+        };
         format!("[{}]", urls.join(", "))
     }
 
@@ -117,7 +219,7 @@ impl RedisSentinel {
     /// the replica says it is one.
     pub fn wait_for_failover(&self, within: Duration) {
         let deadline = Instant::now() + within;
-        let replica = self.replica.addr.port();
+        let replica = self.replica_port();
         loop {
             let named = self.sentinels.iter().all(|s| {
                 let addr = sentinel_query(s, &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME]);
@@ -149,9 +251,9 @@ fn sentinel_query(sentinel: &RedisServer, args: &[&str]) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Starts a sentinel watching the master at `master` (its config in a file it may rewrite,
-/// in its own folder) and waits until it answers.
-fn start_sentinel(master: SocketAddr) -> RedisServer {
+/// Starts a sentinel watching the master at `master`, with `more` config lines (its config in
+/// a file it may rewrite, in its own folder), and waits until it answers.
+fn start_sentinel(master: SocketAddr, more: &[(String, String)]) -> RedisServer {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let conf = dir.path().join("sentinel.conf");
@@ -168,7 +270,8 @@ fn start_sentinel(master: SocketAddr) -> RedisServer {
         ip = master.ip(),
         mport = master.port(),
     );
-    std::fs::write(&conf, text).expect("write sentinel.conf");
+    let more: String = more.iter().map(|(k, v)| format!("{k} {v}\n")).collect();
+    std::fs::write(&conf, text + &more).expect("write sentinel.conf");
     let bin = redis_server_bin();
     let child = Command::new(&bin)
         .current_dir(dir.path())
