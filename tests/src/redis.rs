@@ -79,13 +79,7 @@ impl RedisServer {
     /// port accepts connections. [`RedisServer::command`] cannot reach it.
     pub fn start_tls(ca: &crate::tls::TestCa, extra: &[&str]) -> RedisServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        for (file, pem) in [
-            ("ca.pem", &ca.ca_pem),
-            ("cert.pem", &ca.cert_pem),
-            ("key.pem", &ca.key_pem),
-        ] {
-            std::fs::write(dir.path().join(file), pem).expect("write a TLS file");
-        }
+        write_tls_files(ca, dir.path());
         let port = free_port();
         let mut args: Vec<String> = ["--port", "0", "--tls-port", &port.to_string()]
             .iter()
@@ -457,4 +451,16 @@ macro_rules! on_both {
             )*
         }
     };
+}
+
+/// Writes `ca`'s authority (`ca.pem`), server certificate (`cert.pem`) and key (`key.pem`)
+/// into `dir`, for a server's TLS settings.
+pub(crate) fn write_tls_files(ca: &crate::tls::TestCa, dir: &std::path::Path) {
+    for (file, pem) in [
+        ("ca.pem", &ca.ca_pem),
+        ("cert.pem", &ca.cert_pem),
+        ("key.pem", &ca.key_pem),
+    ] {
+        std::fs::write(dir.join(file), pem).expect("write a TLS file");
+    }
 }

@@ -44,13 +44,7 @@ struct Tls {
 impl Tls {
     fn new(ca: &TestCa) -> Tls {
         let dir = tempfile::tempdir().expect("tempdir");
-        for (file, pem) in [
-            ("ca.pem", &ca.ca_pem),
-            ("cert.pem", &ca.cert_pem),
-            ("key.pem", &ca.key_pem),
-        ] {
-            std::fs::write(dir.path().join(file), pem).expect("write a TLS file");
-        }
+        super::write_tls_files(ca, dir.path());
         Tls {
             dir,
             master: free_port(),
