@@ -5,11 +5,12 @@
 //! soon as it can, over the worker's own connection (`local.rs`), so that a take never
 //! crosses threads: a lone take goes out at once, and takes asked for while a batch is out
 //! (or in the same turn of the worker) wait for it to come back and go out together as the
-//! next batch. Takes asked for outside any async runtime queue for the store's own thread. A batch is one call of
-//! [`TAKE_QUOTAS`] per slot of a cluster (on one server, one call), each carrying at most
-//! [`MAX_TAKES`] takes; the calls of one batch are sent at once. The script admits and counts
-//! every take atomically, so a count in Redis is still exact over every node, and a take it
-//! counts is answered to its request as admitted (nothing is held back in a node's memory).
+//! next batch. Takes asked for outside any async runtime queue for the store's own thread.
+//! A batch is one call of [`TAKE_QUOTAS`] per slot of a cluster (on one server, one call),
+//! each carrying at most [`MAX_TAKES`] takes; the calls of one batch are sent at once. The
+//! script admits and counts every take atomically, so a count in Redis is still exact over
+//! every node, and a take it counts is answered to its request as admitted (nothing is held
+//! back in a node's memory).
 //!
 //! No take waits longer than the store's `timeout` from when it was asked for: a call is
 //! bounded by the deadline of its oldest take, and a take whose deadline passed while it was
@@ -65,6 +66,13 @@ struct Take {
     answer: oneshot::Sender<Answer>,
 }
 
+impl Take {
+    /// Answers a take no queue will send: the store is going.
+    fn refuse(self) {
+        let _ = self.answer.send(Err(err("the store is closing")));
+    }
+}
+
 #[derive(Debug, Default)]
 struct Queue {
     takes: Vec<Take>,
@@ -75,7 +83,7 @@ struct Queue {
 }
 
 /// A queue of takes and the wake-up of the task that sends them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shared {
     queue: Mutex<Queue>,
     wake: Notify,
@@ -175,7 +183,7 @@ impl QuotaBatcher {
         };
         if let Err(take) = self.workers.push(take) {
             if let Err(take) = self.shared.push(take) {
-                let _ = take.answer.send(Err(err("the store is closing")));
+                take.refuse();
             }
         }
         async move {
@@ -190,7 +198,7 @@ impl Drop for QuotaBatcher {
         // The store is going: every task ends, and their connections close.
         self.workers.close();
         for take in self.shared.close() {
-            let _ = take.answer.send(Err(err("the store is closing")));
+            take.refuse();
         }
     }
 }

@@ -131,9 +131,7 @@ impl Workers {
         let all = std::mem::take(&mut *lock(&self.queues));
         for queue in all.iter().filter_map(Weak::upgrade) {
             for take in queue.close() {
-                let _ = take
-                    .answer
-                    .send(Err(crate::redis_conn::err("the store is closing")));
+                take.refuse();
             }
         }
     }
@@ -172,9 +170,7 @@ impl Drop for Closing {
     fn drop(&mut self) {
         for take in self.queue.close() {
             if let Err(take) = self.to.push(take) {
-                let _ = take
-                    .answer
-                    .send(Err(crate::redis_conn::err("the store is closing")));
+                take.refuse();
             }
         }
     }
