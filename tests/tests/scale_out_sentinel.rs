@@ -294,3 +294,38 @@ async fn tls_sentinels_name_the_master_and_a_failover_is_followed() {
     }
     assert_eq!(read(), before + 3, "counted on the new master");
 }
+
+/// ACL users on both sides, each with a password other than the default user's:
+/// `sentinel.username` at the sentinels, `sentinel.master_username` at the master. A key made
+/// through the admin API works, and the master lists the gateway's connections under its user.
+/// Without `sentinel.username` the sentinels take the user's password for the default user's,
+/// refuse it, and the gateway does not start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_users_name_the_gateway_to_the_sentinels_and_the_master() {
+    use gatehouse_e2e::redis::sentinel::{
+        DATA_USER, DATA_USER_PASSWORD, SENTINEL_USER, SENTINEL_USER_PASSWORD,
+    };
+    let redis = RedisSentinel::start();
+    let users = format!(
+        "    password_env: TEST_SENTINEL_PASSWORD\n    username: {SENTINEL_USER}\n    master_username: {DATA_USER}\n"
+    );
+    let yaml = config(&redis, 1000, "fail_closed")
+        .replace("    password_env: TEST_SENTINEL_PASSWORD\n", &users);
+    let env = [
+        ("TEST_REDIS_PASSWORD", DATA_USER_PASSWORD),
+        ("TEST_SENTINEL_PASSWORD", SENTINEL_USER_PASSWORD),
+    ];
+    let a = Gateway::start_env(&yaml, &env);
+    let c = http1_client();
+    let made = create_key(&c, &a, "made-as-gate").await;
+    let value = made["value"].as_str().unwrap().to_owned();
+    within_a_second(&c, &a, &value, 200).await;
+    let clients = redis.data(&redis.master, &["CLIENT", "LIST"]).unwrap();
+    assert!(clients.contains(&format!("user={DATA_USER} ")), "{clients}");
+
+    let no_user = yaml.replace(&format!("    username: {SENTINEL_USER}\n"), "");
+    assert_ne!(no_user, yaml);
+    let err = refused_start(&no_user, &env);
+    assert!(err.contains("no master `gh-main`"), "{err}");
+    assert!(!err.contains(SENTINEL_USER_PASSWORD), "{err}");
+}

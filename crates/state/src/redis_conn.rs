@@ -66,8 +66,12 @@ pub struct RedisConfig {
 pub struct SentinelConfig {
     /// The master's name as the sentinels know it (`sentinel monitor NAME ...`).
     pub master_name: String,
-    /// The sentinels' password (`requirepass` in their config), read from the environment
-    /// variable `password_env` names.
+    /// The sentinels' ACL user; `None`: their default user.
+    pub username: Option<String>,
+    /// The ACL user on the master (and its replicas); `None`: their default user.
+    pub master_username: Option<String>,
+    /// The sentinels' password (`requirepass` in their config, or their ACL user's), read
+    /// from the environment variable `password_env` names.
     pub password: Option<String>,
     pub password_env: Option<String>,
 }
@@ -76,6 +80,8 @@ impl std::fmt::Debug for SentinelConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SentinelConfig")
             .field("master_name", &self.master_name)
+            .field("username", &self.username)
+            .field("master_username", &self.master_username)
             .field("password_env", &self.password_env)
             .finish_non_exhaustive()
     }
@@ -151,8 +157,9 @@ impl RedisConfig {
     }
 
     /// With `sentinel`: what is wrong with the sentinels' URLs, as (index, message): they
-    /// name no database (the master's is 0) and no user (the passwords come from
-    /// `password_env` and `sentinel.password_env`).
+    /// name no database (the master's is 0) and no user (the users are `sentinel.username`
+    /// and `sentinel.master_username`, the passwords `sentinel.password_env` and
+    /// `password_env`).
     pub fn check_sentinels(urls: &[String]) -> Vec<(usize, String)> {
         let mut wrong = Vec::new();
         for (i, url) in urls.iter().enumerate() {
@@ -172,7 +179,7 @@ impl RedisConfig {
             if let Some(user) = settings.username() {
                 wrong.push((
                     i,
-                    format!("expected no user name in a sentinel's URL, found `{user}` (the passwords come from password_env and sentinel.password_env)"),
+                    format!("expected no user name in a sentinel's URL, found `{user}` (name the sentinels' ACL user with sentinel.username, the master's with sentinel.master_username)"),
                 ));
             }
         }
@@ -505,6 +512,8 @@ mod tests {
         c.password_env = Some("REDIS_PASSWORD".into());
         c.sentinel = Some(SentinelConfig {
             master_name: "main".into(),
+            username: Some("gate-watch".into()),
+            master_username: Some("gate".into()),
             password: Some("sentinel-secret".into()),
             password_env: Some("SENTINEL_PASSWORD".into()),
         });

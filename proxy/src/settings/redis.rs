@@ -197,14 +197,36 @@ fn sentinel(raw: &RawSentinel, e: &mut Errors) -> Option<(Vec<String>, SentinelC
         }),
     };
     let password = env_password(raw.password_env.as_deref(), "password_env", e);
+    let username = user_name(raw.username.as_deref(), "username", e);
+    let master_username = user_name(raw.master_username.as_deref(), "master_username", e);
     Some((
         urls?,
         SentinelConfig {
             master_name: master_name?,
+            username: username?,
+            master_username: master_username?,
             password,
             password_env: raw.password_env.clone(),
         },
     ))
+}
+
+/// An ACL user name (given by `field`): `Some(None)` when none is given, `None` when the one
+/// given is empty or has spaces.
+fn user_name(given: Option<&str>, field: &str, e: &mut Errors) -> Option<Option<String>> {
+    match given {
+        None => Some(None),
+        Some(user) if !user.is_empty() && !user.contains(char::is_whitespace) => {
+            Some(Some(user.to_owned()))
+        }
+        Some(user) => {
+            e.push_at(
+                field,
+                format!("expected an ACL user name (no spaces), found `{user}`"),
+            );
+            None
+        }
+    }
 }
 
 /// The value of the environment variable `name` (given by `field`), which must be set.

@@ -1,6 +1,7 @@
 //! A master, one replica and three sentinels watching them, each a `redis-server` on a free
 //! loopback port in its own temporary folder; the data nodes and the sentinels each ask for
-//! a password of their own. With [`RedisSentinel::start_tls`], each also listens with TLS on a
+//! a password of their own, and each also has an ACL user ([`DATA_USER`], [`SENTINEL_USER`])
+//! with another password. With [`RedisSentinel::start_tls`], each also listens with TLS on a
 //! second port, which replication, the sentinels and the gateway use (the plain ports stay
 //! for the test's own queries). Everything is killed when dropped.
 
@@ -17,6 +18,12 @@ pub const MASTER_NAME: &str = "gh-main";
 pub const DATA_PASSWORD: &str = "data-pass-7f3c";
 /// The sentinels' own password.
 pub const SENTINEL_PASSWORD: &str = "sentinel-pass-91ab";
+/// An ACL user of the master and the replica, and its password.
+pub const DATA_USER: &str = "gate";
+pub const DATA_USER_PASSWORD: &str = "gate-pass-4d21";
+/// An ACL user of the sentinels, and its password.
+pub const SENTINEL_USER: &str = "gate-watch";
+pub const SENTINEL_USER_PASSWORD: &str = "watch-pass-c06e";
 
 /// A master, its replica and three sentinels (quorum 2) that fail over one second after the
 /// master stops answering.
@@ -86,9 +93,11 @@ impl RedisSentinel {
 
     fn start_with(tls: Option<Tls>) -> RedisSentinel {
         let data = |extra: &[&str], tls_port: Option<u16>| {
+            let user = format!(">{DATA_USER_PASSWORD}");
             let mut args: Vec<String> = ["--requirepass", DATA_PASSWORD]
                 .iter()
                 .chain(["--masterauth", DATA_PASSWORD].iter())
+                .chain(["--user", DATA_USER, "on", &user, "~*", "&*", "+@all"].iter())
                 .map(|a| a.to_string())
                 .collect();
             args.extend(extra.iter().map(|a| a.to_string()));
@@ -254,6 +263,7 @@ fn start_sentinel(master: SocketAddr, more: &[(String, String)]) -> RedisServer 
     let m = MASTER_NAME;
     let text = format!(
         "port {port}\nbind 127.0.0.1\ndir {dir}\nrequirepass {SENTINEL_PASSWORD}\n\
+         user {SENTINEL_USER} on >{SENTINEL_USER_PASSWORD} ~* &* +@all\n\
          sentinel sentinel-pass {SENTINEL_PASSWORD}\n\
          sentinel monitor {m} {ip} {mport} 2\n\
          sentinel auth-pass {m} {DATA_PASSWORD}\n\

@@ -40,6 +40,10 @@ pub struct RawSentinel {
     pub master_name: Option<String>,
     /// The sentinels: `redis://` or `rediss://` URLs, without a password.
     pub urls: Option<Vec<String>>,
+    /// The sentinels' ACL user, when not their default user.
+    pub username: Option<String>,
+    /// The ACL user on the master and its replicas, when not their default user.
+    pub master_username: Option<String>,
     /// The environment variable holding the sentinels' own password, if they ask for one.
     pub password_env: Option<String>,
 }

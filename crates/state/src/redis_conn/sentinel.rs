@@ -46,8 +46,8 @@ pub(crate) struct Finder {
 }
 
 impl Finder {
-    /// The sentinels of `config` (which has a `sentinel` section), with the master's password
-    /// and TLS settings and the sentinels' own password; no I/O yet.
+    /// The sentinels of `config` (which has a `sentinel` section), with the master's user,
+    /// password and TLS settings and the sentinels' own user and password; no I/O yet.
     pub(crate) fn new(config: &RedisConfig) -> Result<Finder, StoreError> {
         let Some(sentinel) = &config.sentinel else {
             return Err(err("no sentinel section"));
@@ -60,8 +60,14 @@ impl Finder {
         let mut builder =
             SentinelClientBuilder::new(addrs, &sentinel.master_name, SentinelServerType::Master)
                 .map_err(err)?;
+        if let Some(user) = &sentinel.master_username {
+            builder = builder.set_client_to_redis_username(user);
+        }
         if let Some(p) = &config.password {
             builder = builder.set_client_to_redis_password(p);
+        }
+        if let Some(user) = &sentinel.username {
+            builder = builder.set_client_to_sentinel_username(user);
         }
         if let Some(p) = &sentinel.password {
             builder = builder.set_client_to_sentinel_password(p);
