@@ -293,15 +293,14 @@ async fn fetch(
     mut parts: http::request::Parts,
     mut body: Body,
 ) -> Result<Response<Body>, Rejection> {
-    // The response mapper sees the request as the client sent it.
-    let original = entry
-        .response_mapper
-        .as_ref()
-        .map(|_| crate::plugin::convert::request(rt, ctx, &parts.headers, Vec::new()));
-    if let Some(mapper) = &entry.request_mapper {
+    // The plugins' view of the request as the client sent it, made once: the request mapper
+    // gets it with the body, the response mapper without.
+    let mut original = (entry.request_mapper.is_some() || entry.response_mapper.is_some())
+        .then(|| crate::plugin::convert::request(rt, ctx, &parts.headers, Vec::new()));
+    if let (Some(mapper), Some(req)) = (&entry.request_mapper, original.as_mut()) {
         let bytes = read_body(body).await?;
         let span = plugin_span(ctx, "map-request", &mapper.name);
-        body = Body::full(Box::pin(map::map_request(rt, ctx, mapper, &mut parts, bytes)).await?);
+        body = Body::full(Box::pin(map::map_request(ctx, mapper, &mut parts, req, bytes)).await?);
         ctx.trace.end(span);
     }
     let integration = &entry.integration;

@@ -320,7 +320,6 @@ async fn decide(
 ) -> Result<Arc<Outcome>, Rejection> {
     match &binding.decider {
         Decider::Plugin(plugin) => {
-            let arn = method_arn(rt, ctx);
             // Each arm's call is boxed: its state (a Lambda call's is several KiB) would
             // otherwise widen every authorized request's future, which is moved whole.
             Box::pin(super::plugin_auth::call(
@@ -328,7 +327,7 @@ async fn decide(
                 ctx,
                 &call.parts.headers,
                 plugin,
-                arn,
+                || method_arn(rt, ctx),
             ))
             .await
         }

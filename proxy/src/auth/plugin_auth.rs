@@ -14,20 +14,21 @@ use crate::plugin::bindings::types::{self, AuthorizerError};
 use crate::plugin::{convert, Plugin};
 use std::sync::Arc;
 
-/// Calls `plugin` for the request in `ctx`; `method_arn` is the method it decides for.
+/// Calls `plugin` for the request in `ctx`; `method_arn` gives the method it decides for,
+/// which only a 0.2.0 plugin is sent.
 pub async fn call(
     rt: &dyn RouteInfo,
     ctx: &RequestCtx,
     headers: &http::HeaderMap,
     plugin: &Plugin,
-    method_arn: String,
+    method_arn: impl FnOnce() -> String,
 ) -> Result<Arc<Outcome>, Rejection> {
     let req = convert::request(rt, ctx, headers, Vec::new());
     let mut id = uuid::Uuid::encode_buffer();
     let id = ctx.request_id.hyphenated().encode_lower(&mut id);
     let answer = if plugin.answers_policy() {
         plugin
-            .authorize_policy(id, &policy_request(req, method_arn, ctx))
+            .authorize_policy(id, &policy_request(req, method_arn(), ctx))
             .await
             .map(|r| r.map(policy_answer))
     } else {

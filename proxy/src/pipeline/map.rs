@@ -7,7 +7,6 @@
 
 use crate::body::Body;
 use crate::ctx::RequestCtx;
-use crate::ctx::RouteInfo;
 use crate::error::{Rejection, ResponseType};
 use crate::plugin::bindings::types;
 use crate::plugin::{convert, Plugin};
@@ -27,18 +26,21 @@ fn failed(plugin: &Plugin, what: &str, why: impl std::fmt::Display) -> Rejection
     )
 }
 
-/// Runs `map-request`; rewrites `parts` and returns the new body.
+/// Runs `map-request` on `req` (the client's request, without its body) with `body`;
+/// rewrites `parts` and returns the new body. `req` is left without the body.
 pub async fn map_request(
-    rt: &dyn RouteInfo,
     ctx: &RequestCtx,
     plugin: &Plugin,
     parts: &mut http::request::Parts,
+    req: &mut types::Request,
     body: Bytes,
 ) -> Result<Bytes, Rejection> {
-    let req = convert::request(rt, ctx, &parts.headers, body.into());
+    req.body = body.into();
     let mut id = uuid::Uuid::encode_buffer();
     let id = ctx.request_id.hyphenated().encode_lower(&mut id);
-    let mapped = match plugin.map_request(id, &req).await {
+    let answer = plugin.map_request(id, req).await;
+    req.body = Vec::new();
+    let mapped = match answer {
         Ok(Ok(r)) => r,
         Ok(Err(msg)) => return Err(failed(plugin, "refused the request", msg)),
         Err(f) => return Err(failed(plugin, "failed", f)),

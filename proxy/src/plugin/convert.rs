@@ -169,14 +169,20 @@ fn with_client_cert(mut headers: Vec<MultiValue>, ctx: &RequestCtx) -> Vec<Multi
     headers
 }
 
-/// Headers grouped by (lowercase) name.
+/// Headers grouped by (lowercase) name, in one pass: `HeaderMap::iter` yields every value of
+/// a name right after its first, so no name is looked up again.
 pub fn multi_headers(h: &HeaderMap) -> Vec<MultiValue> {
-    h.keys()
-        .map(|name| MultiValue {
-            name: name.as_str().to_owned(),
-            values: h.get_all(name).iter().map(|v| text(v.as_bytes())).collect(),
-        })
-        .collect()
+    let mut out: Vec<MultiValue> = Vec::with_capacity(h.keys_len());
+    for (name, value) in h {
+        match out.last_mut() {
+            Some(last) if last.name == name.as_str() => last.values.push(text(value.as_bytes())),
+            _ => out.push(MultiValue {
+                name: name.as_str().to_owned(),
+                values: vec![text(value.as_bytes())],
+            }),
+        }
+    }
+    out
 }
 
 /// `bytes` as text, invalid UTF-8 replaced (the check alone is fast for ASCII, which header
@@ -241,6 +247,33 @@ mod tests {
         assert_eq!(grouped.len(), 60_000);
         assert_eq!(grouped[7].values, vec!["v", "again"]);
         assert_eq!(grouped[59_999].name, "p59999");
+    }
+
+    #[test]
+    fn headers_are_grouped_by_name_with_every_value() {
+        let mut h = HeaderMap::new();
+        h.append("x-a", HeaderValue::from_static("1"));
+        h.append("x-b", HeaderValue::from_static("2"));
+        h.append("x-a", HeaderValue::from_static("3"));
+        h.append("x-c", HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        let grouped = multi_headers(&h);
+        let got: Vec<(&str, Vec<&str>)> = grouped
+            .iter()
+            .map(|m| {
+                (
+                    m.name.as_str(),
+                    m.values.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("x-a", vec!["1", "3"]),
+                ("x-b", vec!["2"]),
+                ("x-c", vec!["caf\u{fffd}"])
+            ]
+        );
     }
 
     #[test]
