@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 pub mod sentinel;
 pub use sentinel::RedisSentinel;
 
+/// How many times [`RedisServer::start_on_free_port`] starts a server that exits at once.
+const START_TRIES: u32 = 5;
+
 /// A running `redis-server`.
 #[derive(Debug)]
 pub struct RedisServer {
@@ -30,31 +33,49 @@ impl RedisServer {
     /// Starts a server and waits until it answers PING; panics with a hint when the binary
     /// is missing.
     pub fn start() -> RedisServer {
-        let dir = tempfile::tempdir().expect("tempdir");
-        Self::start_in(dir, free_port())
+        Self::start_on_free_port(|_, _| Vec::new())
     }
 
-    fn start_in(dir: tempfile::TempDir, port: u16) -> RedisServer {
-        Self::start_with(dir, port, &[])
-    }
-
-    /// Starts a server on `port` with `extra` arguments and waits until it answers PING.
-    pub(crate) fn start_with(dir: tempfile::TempDir, port: u16, extra: &[String]) -> RedisServer {
-        let mut args = vec!["--port".to_owned(), port.to_string()];
-        args.extend_from_slice(extra);
-        let server = Self::spawn(dir, port, &args);
-        server.wait_for_ping();
-        server
+    /// Starts a server in a new temporary folder on a free port, with the arguments `extra`
+    /// gives for that folder and port, and waits until it answers PING. Tests running in
+    /// parallel take loopback ports too, so a port can be taken between the probe and the
+    /// server's bind: a server that exits before it answers is started again, in a new folder,
+    /// on a new port and with new arguments (so new ports of their own), at most
+    /// [`START_TRIES`] times.
+    pub(crate) fn start_on_free_port(
+        extra: impl Fn(&std::path::Path, u16) -> Vec<String>,
+    ) -> RedisServer {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let dir = tempfile::tempdir().expect("tempdir");
+            let port = free_port();
+            let mut args = vec!["--port".to_owned(), port.to_string()];
+            args.extend(extra(dir.path(), port));
+            let mut server = Self::spawn(dir, port, &args);
+            match server.wait_for_ping() {
+                Ok(()) => return server,
+                Err(status) if tries < START_TRIES => {
+                    eprintln!("redis-server on port {port} exited ({status}); starting another");
+                }
+                Err(status) => panic!(
+                    "redis-server exited ({status}) before it answered, {tries} times on new ports"
+                ),
+            }
+        }
     }
 
     /// Waits (at most 10 s) until the server answers PING (with `+PONG`, or when it asks for a
-    /// password, with `-NOAUTH`).
-    fn wait_for_ping(&self) {
+    /// password, with `-NOAUTH`); the exit status when it exits first.
+    fn wait_for_ping(&mut self) -> Result<(), std::process::ExitStatus> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let answer = self.command(&["PING"]).unwrap_or_default();
             if answer == "+PONG" || answer.starts_with("-NOAUTH") {
-                return;
+                return Ok(());
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                return Err(status);
             }
             assert!(
                 Instant::now() < deadline,
@@ -71,7 +92,9 @@ impl RedisServer {
     pub fn restart(&mut self) {
         self.kill();
         self.child = Some(launch(self.dir.path(), &self.args));
-        self.wait_for_ping();
+        if let Err(status) = self.wait_for_ping() {
+            panic!("redis-server on {} exited ({status}) on restart", self.addr);
+        }
     }
 
     /// Starts a server that speaks only TLS, with `ca`'s server certificate and not asking
@@ -284,22 +307,21 @@ impl RedisCluster {
     pub fn start_with(extra: &[&str]) -> RedisCluster {
         let nodes: Vec<RedisServer> = (0..3)
             .map(|_| {
-                let dir = tempfile::tempdir().expect("tempdir");
-                let (port, bus) = (free_port(), free_port());
-                let conf = dir.path().join(format!("nodes-{port}.conf"));
-                let args = [
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    &conf.to_string_lossy(),
-                    "--cluster-port",
-                    &bus.to_string(),
-                ]
-                .iter()
-                .chain(extra)
-                .map(|a| a.to_string())
-                .collect::<Vec<_>>();
-                RedisServer::start_with(dir, port, &args)
+                RedisServer::start_on_free_port(|dir, port| {
+                    let conf = dir.join(format!("nodes-{port}.conf"));
+                    [
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        &conf.to_string_lossy(),
+                        "--cluster-port",
+                        &free_port().to_string(),
+                    ]
+                    .iter()
+                    .chain(extra)
+                    .map(|a| a.to_string())
+                    .collect()
+                })
             })
             .collect();
         let cli = std::env::var("GATEHOUSE_REDIS_CLI").unwrap_or_else(|_| "redis-cli".into());

@@ -106,8 +106,7 @@ impl RedisSentinel {
                     args.extend([format!("--{name}"), value]);
                 }
             }
-            let dir = tempfile::tempdir().expect("tempdir");
-            RedisServer::start_with(dir, free_port(), &args)
+            RedisServer::start_on_free_port(|_, _| args.clone())
         };
         let master = data(&[], tls.as_ref().map(|t| t.master));
         // Over TLS, the replica and the sentinels reach the master on its TLS port.
@@ -286,13 +285,15 @@ fn start_sentinel(master: SocketAddr, more: &[(String, String)]) -> RedisServer 
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run `{bin} --sentinel` ({e})"));
-    let sentinel = RedisServer {
+    let mut sentinel = RedisServer {
         child: Some(child),
         dir,
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
         tls: false,
         args: Vec::new(),
     };
-    sentinel.wait_for_ping();
+    if let Err(status) = sentinel.wait_for_ping() {
+        panic!("the sentinel on port {port} exited ({status}) before it answered");
+    }
     sentinel
 }
