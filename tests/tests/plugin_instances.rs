@@ -1,7 +1,8 @@
 //! Plugin instances through the real binary: a plugin computing until its deadline shares a
 //! single worker with other requests; `instances: reuse` keeps a plugin's globals between
 //! calls and retires an instance after a trap, a deadline, a memory-cap hit, `max_calls` or
-//! `max_idle`; `instances: fresh` starts every call anew; a reload starts with new instances.
+//! `max_idle`; `instances: fresh` starts every call anew, in engines without guard pages where
+//! the same failures stay contained; a reload starts with new instances.
 //! The `counter` test plugin answers `{"calls": N}`, N counted in a global of its instance.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
@@ -10,8 +11,9 @@ use gatehouse_e2e::{http1_client, json, plugin_path, Gateway, BASE};
 use std::time::Duration;
 
 /// The plugins `counter` (reuse), `other` (reuse, the same component), `fresh`, `short`
-/// (`max_calls: 2`), `idle` (`max_idle: 200ms`) and `metered` (a fuel budget), each an
-/// integration under `/NAME/{op}`, and a mock under `/plain`.
+/// (`max_calls: 2`), `idle` (`max_idle: 200ms`), `metered` (a fuel budget) and
+/// `fresh-metered` (fresh, with a fuel budget), each an integration under `/NAME/{op}`, and a
+/// mock under `/plain`.
 fn config(loop_timeout: &str) -> String {
     let counter = plugin_path("counter");
     let counter = counter.display();
@@ -29,6 +31,13 @@ plugins:
   fresh:
     path: {counter}
     instances: fresh
+    timeout: {loop_timeout}
+    memory_bytes: 16777216
+  fresh-metered:
+    path: {counter}
+    instances: fresh
+    timeout: 5s
+    fuel: 5000000
   short:
     path: {counter}
     max_calls: 2
@@ -46,6 +55,7 @@ apis:
       /counter/{{op}}: {{ GET: {{ integration: {{ type: wasm, plugin: counter }} }} }}
       /other/{{op}}: {{ GET: {{ integration: {{ type: wasm, plugin: other }} }} }}
       /fresh/{{op}}: {{ GET: {{ integration: {{ type: wasm, plugin: fresh }} }} }}
+      /fresh-metered/{{op}}: {{ GET: {{ integration: {{ type: wasm, plugin: fresh-metered }} }} }}
       /short/{{op}}: {{ GET: {{ integration: {{ type: wasm, plugin: short }} }} }}
       /idle/{{op}}: {{ GET: {{ integration: {{ type: wasm, plugin: idle }} }} }}
       /metered/{{op}}: {{ GET: {{ integration: {{ type: wasm, plugin: metered }} }} }}
@@ -166,6 +176,35 @@ async fn a_failed_call_retires_that_instance_only() {
     assert_eq!(calls("counter"), (11, 3), "trap, deadline, memory cap");
     assert_eq!(calls("other"), (3, 0));
     assert_eq!(calls("metered"), (4, 1), "out of fuel");
+}
+
+/// Fresh instances run in engines whose memories have no guard pages, their code checking
+/// bounds itself: a read past the end of memory, a trap, a deadline, the memory cap and
+/// running out of fuel each fail that call alone, as they do in a reused instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_instance_fails_alone_and_stays_in_its_memory() {
+    let gw = Gateway::start(&config("200ms"));
+    let c = http1_client();
+    assert_eq!(call(&c, &gw, "counter/oob").await.0, 502);
+    assert_eq!(counts(&c, &gw, "counter/x", 1).await, [1]);
+    for (op, status) in [("oob", 502), ("trap", 502), ("loop", 504), ("grow", 502)] {
+        assert_eq!(
+            call(&c, &gw, &format!("fresh/{op}")).await.0,
+            status,
+            "{op}"
+        );
+        assert_eq!(counts(&c, &gw, "fresh/x", 2).await, [1, 1], "after {op}");
+    }
+    assert_eq!(counts(&c, &gw, "fresh-metered/x", 2).await, [1, 1]);
+    assert_eq!(call(&c, &gw, "fresh-metered/loop").await.0, 502);
+    assert_eq!(call(&c, &gw, "fresh-metered/oob").await.0, 502);
+    assert_eq!(counts(&c, &gw, "fresh-metered/x", 1).await, [1]);
+    for name in ["fresh", "fresh-metered"] {
+        gw.log.wait_for(
+            &format!("plugin `{name}` trapped: wasm trap: out of bounds memory access"),
+            Duration::from_secs(5),
+        );
+    }
 }
 
 /// `reuse` keeps globals between calls up to `max_calls` and `max_idle`; `fresh` never does.

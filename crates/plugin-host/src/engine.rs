@@ -1,18 +1,29 @@
-//! The `wasmtime::Engine`s: component model, pooling allocator, epoch interruption, and fuel
-//! metering only in the engine of plugins that set a fuel budget.
+//! The `wasmtime::Engine`s: component model, pooling allocator, epoch interruption, fuel
+//! metering only in the engines of plugins that set a fuel budget, and memories without
+//! guard pages in the engines of plugins with `instances: fresh`.
 //!
-//! A ticker thread advances each engine's epoch every [`TICK`] while plugin calls run
+//! One ticker thread advances every engine's epoch every [`TICK`] while plugin calls run
 //! ([`Running`]), and sleeps once none has run for [`LINGER`]: under load, calls of a few
 //! microseconds come and go between two ticks, and waking the ticker for each would cost a
 //! futex call per plugin call. At each tick a running call
 //! checks its deadline (see `Plugin`): past it the call traps, before it the call yields to
 //! the async executor, so a plugin that computes for a while shares its worker thread with
 //! the other requests and is stopped within about one tick of its timeout.
+//!
+//! Why fresh instances get their own engines: with guard pages, compiled code leaves bounds
+//! checks to the hardware, and a memory slot's pages past the module's initial size are
+//! inaccessible. A guest that grows its memory (Rust's allocator on wasm32 does on its first
+//! allocation) makes pages accessible, and the next instance in that slot starts by taking
+//! them back with `mprotect`, which interrupts every other core the process runs on to flush
+//! their TLBs; an instance per call pays that per call. Without guard pages and with explicit
+//! bounds checks, nothing is remapped between instances, and a fresh instance and call of the
+//! Rust authorizer costs about half as much, while a call on a warm instance costs about 8%
+//! more (`benches/README.md`). So reused instances keep the guard pages and fresh ones do not.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Engine, EngineWeak, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// Epoch granularity: how often a running plugin yields and checks its deadline.
 pub const TICK: Duration = Duration::from_millis(1);
@@ -30,9 +41,32 @@ const KEEP_RESIDENT_BYTES: usize = 1 << 20;
 /// with a clear error.
 const POOL_INSTANCES: u32 = 1000;
 
-/// Builds an engine and starts its epoch ticker. `fuel`: whether compiled code meters fuel
-/// (it costs on every loop and call, so only the engine of plugins with a budget has it).
-pub fn new_engine(fuel: bool) -> wasmtime::Result<Engine> {
+/// What an engine's compiled code and memories are made for; a plugin is compiled for the
+/// engine of its settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EngineKind {
+    /// The compiled code meters fuel (it costs on every loop and call, so only plugins with
+    /// a budget have it).
+    pub fuel: bool,
+    /// For `instances: fresh`: memories without guard pages, bounds checked by the compiled
+    /// code (see the module's documentation).
+    pub fresh: bool,
+}
+
+impl EngineKind {
+    /// A short name for file names and messages: `plain`, `fuel`, `fresh`, `fresh-fuel`.
+    pub fn label(self) -> &'static str {
+        match (self.fresh, self.fuel) {
+            (false, false) => "plain",
+            (false, true) => "fuel",
+            (true, false) => "fresh",
+            (true, true) => "fresh-fuel",
+        }
+    }
+}
+
+/// Builds an engine of `kind` and has the ticker advance its epoch.
+pub fn new_engine(kind: EngineKind) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(POOL_INSTANCES)
         .total_core_instances(POOL_INSTANCES)
@@ -51,65 +85,111 @@ pub fn new_engine(fuel: bool) -> wasmtime::Result<Engine> {
     let mut cfg = Config::new();
     cfg.wasm_component_model(true)
         .epoch_interruption(true)
-        .consume_fuel(fuel)
+        .consume_fuel(kind.fuel)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    if kind.fresh {
+        // Every slot is a plain read-write reservation of the largest memory: growing and
+        // reusing it remaps nothing.
+        cfg.signals_based_traps(false)
+            .memory_guard_size(0)
+            .memory_reservation(MAX_MEMORY_BYTES as u64)
+            .memory_reservation_for_growth(0);
+    }
     let engine = Engine::new(&cfg)?;
-    let ticker = engine.weak();
-    let linger_ticks = (LINGER.as_millis() / TICK.as_millis()).max(1);
-    let thread = std::thread::Builder::new()
-        .name("wasm-epoch".into())
-        .spawn(move || {
-            let mut quiet_ticks = 0;
-            let mut starts = STARTS.load(Ordering::Relaxed);
-            while let Some(engine) = ticker.upgrade() {
-                let now = STARTS.load(Ordering::Relaxed);
-                if now != starts {
-                    starts = now;
-                    quiet_ticks = 0;
-                }
-                if RUNNING.load(Ordering::SeqCst) == 0 && quiet_ticks < linger_ticks {
-                    // Nothing runs now, but calls ran lately: keep ticking a while.
-                    quiet_ticks += 1;
-                    drop(engine);
-                    std::thread::sleep(TICK);
-                    continue;
-                }
-                if RUNNING.load(Ordering::SeqCst) == 0 {
-                    // Nothing runs: sleep until a call starts (see `Running::start`). The
-                    // flag is set before the second look, so a call that starts in between
-                    // either is seen here or sees the flag and wakes this thread.
-                    PARKED.store(true, Ordering::SeqCst);
-                    if RUNNING.load(Ordering::SeqCst) == 0 {
-                        drop(engine);
-                        std::thread::park();
-                    }
-                    PARKED.store(false, Ordering::SeqCst);
-                    quiet_ticks = 0;
-                    continue;
-                }
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(TICK);
-            }
-        })
-        .map_err(wasmtime::Error::from)?;
-    TICKERS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(thread.thread().clone());
+    tick(&engine).map_err(wasmtime::Error::from)?;
     Ok(engine)
 }
+
+/// Adds `engine` to the ones the ticker advances, starting the ticker if none runs.
+fn tick(engine: &Engine) -> std::io::Result<()> {
+    let mut ticker = TICKER.lock().unwrap_or_else(|p| p.into_inner());
+    ticker.engines.push(engine.weak());
+    if ticker.thread.is_none() {
+        let thread = std::thread::Builder::new()
+            .name("wasm-epoch".into())
+            .spawn(run_ticker)?;
+        ticker.thread = Some(thread.thread().clone());
+    }
+    Ok(())
+}
+
+/// The ticker thread: ticks while calls run or ran lately, parks otherwise, and ends once
+/// every engine is gone (a later engine starts a new one).
+fn run_ticker() {
+    let linger_ticks = (LINGER.as_millis() / TICK.as_millis()).max(1);
+    let mut quiet_ticks = 0;
+    let mut starts = STARTS.load(Ordering::Relaxed);
+    loop {
+        let now = STARTS.load(Ordering::Relaxed);
+        if now != starts {
+            starts = now;
+            quiet_ticks = 0;
+        }
+        if RUNNING.load(Ordering::SeqCst) == 0 && quiet_ticks < linger_ticks {
+            // Nothing runs now, but calls ran lately: keep ticking a while.
+            quiet_ticks += 1;
+            if !advance() {
+                return;
+            }
+            std::thread::sleep(TICK);
+            continue;
+        }
+        if RUNNING.load(Ordering::SeqCst) == 0 {
+            // Nothing runs: sleep until a call starts (see `Running::start`). The flag is
+            // set before the second look, so a call that starts in between either is seen
+            // here or sees the flag and wakes this thread.
+            PARKED.store(true, Ordering::SeqCst);
+            if RUNNING.load(Ordering::SeqCst) == 0 {
+                std::thread::park();
+            }
+            PARKED.store(false, Ordering::SeqCst);
+            quiet_ticks = 0;
+            continue;
+        }
+        if !advance() {
+            return;
+        }
+        std::thread::sleep(TICK);
+    }
+}
+
+/// Advances the epoch of every live engine and forgets dropped ones; false (and the ticker
+/// is marked gone) once none is left.
+fn advance() -> bool {
+    let mut ticker = TICKER.lock().unwrap_or_else(|p| p.into_inner());
+    ticker.engines.retain(|weak| match weak.upgrade() {
+        Some(engine) => {
+            engine.increment_epoch();
+            true
+        }
+        None => false,
+    });
+    if ticker.engines.is_empty() {
+        ticker.thread = None;
+        return false;
+    }
+    true
+}
+
+/// The engines the ticker advances and its thread, while it runs.
+struct Ticker {
+    engines: Vec<EngineWeak>,
+    thread: Option<std::thread::Thread>,
+}
+
+static TICKER: Mutex<Ticker> = Mutex::new(Ticker {
+    engines: Vec::new(),
+    thread: None,
+});
 
 /// Plugin calls running now, over all engines.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
 /// Plugin calls started, over all engines (the ticker's sign of recent calls).
 static STARTS: AtomicUsize = AtomicUsize::new(0);
-/// Set while the tickers may be asleep.
+/// Set while the ticker may be asleep.
 static PARKED: AtomicBool = AtomicBool::new(false);
-/// The ticker threads, to wake when a call starts.
-static TICKERS: Mutex<Vec<std::thread::Thread>> = Mutex::new(Vec::new());
 
-/// Held for the length of one plugin call: while none is held, the epoch tickers sleep, so
+/// Held for the length of one plugin call: while none is held, the epoch ticker sleeps, so
 /// a gateway serving no plugin calls pays no wake-up every tick.
 #[derive(Debug)]
 pub struct Running(());
@@ -119,7 +199,7 @@ impl Running {
         RUNNING.fetch_add(1, Ordering::SeqCst);
         STARTS.fetch_add(1, Ordering::Relaxed);
         if PARKED.swap(false, Ordering::SeqCst) {
-            for t in TICKERS.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            if let Some(t) = &TICKER.lock().unwrap_or_else(|p| p.into_inner()).thread {
                 t.unpark();
             }
         }

@@ -2,12 +2,15 @@
 //! on disk as a precompiled artifact keyed by digest and engine compatibility), linked once
 //! into an `InstancePre`, and checked against the world it exports.
 //!
-//! There are two engines: plugins without a fuel budget run in one whose code does not meter
-//! fuel; the one that does is made when the first plugin with `fuel` is loaded.
+//! Plugins run in up to four engines (`engine::EngineKind`): by whether their code meters fuel
+//! (only plugins with a `fuel` budget) and whether their memories have guard pages (all but
+//! plugins with `instances: fresh`). The plain one is made at start, the others when the first
+//! plugin that needs them is loaded.
 
 use super::bindings::authorizer_v0_2::AuthorizerPre as AuthorizerV0_2Pre;
 use super::bindings::websocket_handler::WebsocketHandlerPre;
 use super::bindings::{authorizer::AuthorizerPre, integration::IntegrationPre, mapper::MapperPre};
+use super::engine::EngineKind;
 use super::host::http::{ClientSlot, HttpClient};
 use super::host::{ConnectionsSlot, KvStore, StoreSlot};
 use super::pool::{Pool, Reaper, Sweep, MAX_READY};
@@ -25,13 +28,12 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 struct Runtime {
     engine: Engine,
     linker: Linker<CallState>,
-    /// Whether the engine meters fuel.
-    fuel: bool,
+    kind: EngineKind,
 }
 
 impl Runtime {
-    fn new(fuel: bool) -> wasmtime::Result<Self> {
-        let engine = super::engine::new_engine(fuel)?;
+    fn new(kind: EngineKind) -> wasmtime::Result<Self> {
+        let engine = super::engine::new_engine(kind)?;
         let mut linker = Linker::new(&engine);
         // The worlds import the same interfaces (the WebSocket handler two more, the 0.2.0
         // authorizer the types of its request and decision), so one linker serves them all.
@@ -47,7 +49,7 @@ impl Runtime {
         Ok(Self {
             engine,
             linker,
-            fuel,
+            kind,
         })
     }
 }
@@ -55,11 +57,12 @@ impl Runtime {
 /// The engines, their linkers and every compiled component of the process.
 pub struct PluginHost {
     plain: Runtime,
-    /// The engine for plugins with a fuel budget, made on first use (or why it cannot be).
-    fueled: OnceLock<Result<Runtime, String>>,
+    /// The other engines (fuel; fresh; fresh with fuel), each made on first use (or why it
+    /// cannot be).
+    others: [OnceLock<Result<Runtime, String>>; 3],
     cache_dir: Option<PathBuf>,
-    /// By fuel metering and content digest.
-    components: Mutex<HashMap<(bool, [u8; 32]), Component>>,
+    /// By engine and content digest.
+    components: Mutex<HashMap<(EngineKind, [u8; 32]), Component>>,
     kv: Mutex<HashMap<String, Arc<KvStore>>>,
     store: Arc<StoreSlot>,
     connections: Arc<ConnectionsSlot>,
@@ -83,8 +86,11 @@ impl PluginHost {
         let reaper = Arc::new(Reaper::default());
         Reaper::start(&reaper).map_err(wasmtime::Error::from)?;
         Ok(Self {
-            plain: Runtime::new(false)?,
-            fueled: OnceLock::new(),
+            plain: Runtime::new(EngineKind {
+                fuel: false,
+                fresh: false,
+            })?,
+            others: Default::default(),
             cache_dir,
             components: Mutex::new(HashMap::new()),
             kv: Mutex::new(HashMap::new()),
@@ -95,17 +101,19 @@ impl PluginHost {
         })
     }
 
-    fn runtime(&self, fuel: bool) -> Result<&Runtime, String> {
-        if !fuel {
-            return Ok(&self.plain);
-        }
-        self.fueled
-            .get_or_init(|| {
-                Runtime::new(true)
-                    .map_err(|e| format!("cannot start the fuel-metering engine: {e:#}"))
-            })
-            .as_ref()
-            .map_err(Clone::clone)
+    fn runtime(&self, kind: EngineKind) -> Result<&Runtime, String> {
+        let slot = match (kind.fuel, kind.fresh) {
+            (false, false) => return Ok(&self.plain),
+            (true, false) => &self.others[0],
+            (false, true) => &self.others[1],
+            (true, true) => &self.others[2],
+        };
+        slot.get_or_init(|| {
+            Runtime::new(kind)
+                .map_err(|e| format!("cannot start the `{}` engine: {e:#}", kind.label()))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
     }
 
     /// Keeps the plugins' `kv` data in `store` from now on. Call before the first plugin call;
@@ -147,7 +155,10 @@ impl PluginHost {
     ) -> Result<Arc<Plugin>, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("cannot read the file: {e}"))?;
         let digest: [u8; 32] = Sha256::digest(&bytes).into();
-        let runtime = self.runtime(settings.fuel.is_some())?;
+        let runtime = self.runtime(EngineKind {
+            fuel: settings.fuel.is_some(),
+            fresh: matches!(settings.instances, Instances::Fresh),
+        })?;
         let component = self
             .component(runtime, &bytes, digest)
             .map_err(|e| format!("not a valid WebAssembly component: {e:#}"))?;
@@ -246,7 +257,7 @@ impl PluginHost {
         bytes: &[u8],
         digest: [u8; 32],
     ) -> wasmtime::Result<Component> {
-        let key = (runtime.fuel, digest);
+        let key = (runtime.kind, digest);
         if let Some(c) = self
             .components
             .lock()
@@ -256,7 +267,7 @@ impl PluginHost {
             return Ok(c.clone());
         }
         let engine = &runtime.engine;
-        let component = match self.artifact_path(engine, &digest) {
+        let component = match self.artifact_path(runtime, &digest) {
             Some(path) => match load_artifact(engine, &path) {
                 Some(c) => c,
                 None => {
@@ -274,13 +285,17 @@ impl PluginHost {
         Ok(component)
     }
 
-    /// `DIR/<sha256>-<engine compatibility hash>.cwasm`; the hash differs between the engine
-    /// that meters fuel and the one that does not.
-    fn artifact_path(&self, engine: &Engine, digest: &[u8; 32]) -> Option<PathBuf> {
+    /// `DIR/<sha256>-<engine>-<engine compatibility hash>.cwasm`, for each engine its own.
+    fn artifact_path(&self, runtime: &Runtime, digest: &[u8; 32]) -> Option<PathBuf> {
         let dir = self.cache_dir.as_ref()?;
         let mut h = DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut h);
-        Some(dir.join(format!("{}-{:016x}.cwasm", hex(digest), h.finish())))
+        runtime.engine.precompile_compatibility_hash().hash(&mut h);
+        Some(dir.join(format!(
+            "{}-{}-{:016x}.cwasm",
+            hex(digest),
+            runtime.kind.label(),
+            h.finish()
+        )))
     }
 }
 
