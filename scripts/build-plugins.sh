@@ -71,14 +71,24 @@ up_to_date() { # NAME
 }
 
 # JavaScript plugins: plugin.js, run by QuickJS inside the component (componentize-qjs; --sync:
-# no component-model async ABI). Run from the repository root, which holds wit/.
+# no component-model async ABI). Run from the repository root, which holds wit/. A WORLD of
+# `VERSION/WORLD` names a world of wit/VERSION/ (e.g. `0.3.0/authorizer`).
+wit_of() { # WORLD-FILE: the WIT folder and the world's name in it
+  local world
+  world=$(cat "$1")
+  case $world in
+    */*) echo "wit/${world%%/*} ${world#*/}" ;;
+    *) echo "wit $world" ;;
+  esac
+}
 qjs=$tools/node/node_modules/.bin/componentize-qjs
 qjs_version=$(grep -m1 '"version"' "$tools/node/node_modules/componentize-qjs/package.json")
 for dir in "$plugins"/js-*/; do
   name=$(basename "$dir")
   digest=$(inputs_digest "$name" "componentize-qjs $qjs_version")
   up_to_date "$name" && continue
-  (cd "$root" && "$qjs" --sync --wit wit --world "$(cat "$dir/WORLD")" \
+  read -r wit world <<<"$(wit_of "$dir/WORLD")"
+  (cd "$root" && "$qjs" --sync --wit "$wit" --world "$world" \
     --js "plugins/$name/plugin.js" -o "$dist/$name.wasm" >/dev/null)
   wasm-tools validate "$dist/$name.wasm"
   mkdir -p "$stamps"

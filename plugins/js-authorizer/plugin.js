@@ -1,24 +1,25 @@
-// A Gatehouse authorizer written in JavaScript: a request is allowed when its `x-api-token`
-// header equals the plugin's `token` setting, as principal `js-user` with context
-// `language` = `js`; another token is denied (403) and a missing header is `unauthorized`
-// (401). It does what plugins/c-authorizer does, in the same world.
+// A Gatehouse authorizer written in JavaScript: a request is allowed every method of its stage
+// when its `x-api-token` header equals the plugin's `token` setting, as principal `js-user`
+// with context `language` = `js`; another token is denied (403) and a missing header is
+// `unauthorized` (401).
+//
+// It is written for `gatehouse:plugin@0.3.0`: `authorize` takes no argument, and reads the one
+// header it needs through the `request` import, instead of being handed the whole request as
+// objects (building those objects in QuickJS cost more than the rest of the call). It answers
+// a policy.
 //
 // scripts/build-plugins.sh turns this module into a component with componentize-qjs (QuickJS)
-// against wit/ (world `authorizer`). The WIT interfaces the world imports are ES modules named
-// by their full name; records are objects with camelCase keys, `option<T>` is a value or null,
-// a `result` export returns its ok value and throws its error, a variant is `{ tag, val }`.
+// against wit/0.3.0/ (WORLD: `0.3.0/authorizer`). The WIT interfaces the world imports are ES
+// modules named by their full name, their functions camelCase; records are objects with
+// camelCase keys, `option<T>` is a value or null, a `result` export returns its ok value and
+// throws its error, a variant is `{ tag, val }`.
 
 import config from "gatehouse:plugin/config@0.1.0";
 import log from "gatehouse:plugin/log@0.1.0";
+import request from "gatehouse:plugin/request@0.3.0";
 
-// The first value of header `name` (header names arrive lowercase), or undefined.
-function header(request, name) {
-  const h = request.headers.find((h) => h.name === name);
-  return h === undefined ? undefined : h.values[0];
-}
-
-export function authorize(request) {
-  const token = header(request, "x-api-token");
+export function authorize() {
+  const token = request.header("x-api-token");
   if (!token) {
     throw { tag: "unauthorized" };
   }
@@ -28,12 +29,15 @@ export function authorize(request) {
   }
   if (token !== expected) {
     log.log("info", "token mismatch");
-    return { allow: false, principalId: "anonymous", context: [], usageIdentifierKey: null };
+    // An empty policy denies every method.
+    return { policy: [], principalId: "anonymous", context: [], usageIdentifierKey: null };
   }
+  // `arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH`: every method of the stage.
+  const stage = request.methodArn().split("/").slice(0, 2).join("/");
   return {
-    allow: true,
+    policy: [{ effect: "allow", resources: [`${stage}/*/*`] }],
     principalId: "js-user",
-    context: [{ name: "language", value: "js" }],
+    context: [{ name: "language", value: { tag: "text", val: "js" } }],
     usageIdentifierKey: null,
   };
 }

@@ -294,13 +294,17 @@ async fn fetch(
     mut body: Body,
 ) -> Result<Response<Body>, Rejection> {
     // The plugins' view of the request as the client sent it, made once: the request mapper
-    // gets it with the body, the response mapper without.
-    let mut original = (entry.request_mapper.is_some() || entry.response_mapper.is_some())
-        .then(|| crate::plugin::convert::request(rt, ctx, &parts.headers, Vec::new()));
-    if let (Some(mapper), Some(req)) = (&entry.request_mapper, original.as_mut()) {
+    // gets it with the body, the response mapper of 0.1.0 without.
+    let mut original =
+        (entry.request_mapper.is_some() || entry.response_mapper.is_some()).then(|| {
+            let mappers = [&entry.request_mapper, &entry.response_mapper];
+            map::Original::new(rt, ctx, &parts.headers, mappers.map(|m| m.as_deref()))
+        });
+    if let (Some(mapper), Some(original)) = (&entry.request_mapper, original.as_mut()) {
         let bytes = read_body(body).await?;
         let span = plugin_span(ctx, "map-request", &mapper.name);
-        body = Body::full(Box::pin(map::map_request(ctx, mapper, &mut parts, req, bytes)).await?);
+        let mapped = map::map_request(ctx, mapper, &mut parts, original, bytes);
+        body = Body::full(Box::pin(mapped).await?);
         ctx.trace.end(span);
     }
     let integration = &entry.integration;

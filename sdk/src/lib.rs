@@ -2,8 +2,10 @@
 //!
 //! Write Gatehouse plugins in Rust. A plugin is a WebAssembly component implementing one world
 //! of the WIT package `gatehouse:plugin@0.1.0` (`wit/gatehouse.wit`): an [`Authorizer`], a
-//! [`Mapper`], an [`Integration`] or a [`WebSocketHandler`]; or the authorizer of
-//! `gatehouse:plugin@0.2.0` (`wit/0.2.0/`), which answers a policy: [`v0_2`]. With this crate
+//! [`Mapper`], an [`Integration`] or a [`WebSocketHandler`]; the authorizer of
+//! `gatehouse:plugin@0.2.0` (`wit/0.2.0/`), which answers a policy: [`v0_2`]; or the authorizer
+//! or mapper of `gatehouse:plugin@0.3.0` (`wit/0.3.0/`), which read the request through
+//! imports: [`v0_3`]. With this crate
 //! a plugin is one function and one export line:
 //!
 //! ```no_run
@@ -31,6 +33,7 @@
 pub mod host;
 mod types;
 pub mod v0_2;
+pub mod v0_3;
 
 /// The generated bindings, one module per world. The `types` interface and the host imports
 /// are generated once (with the authorizer world) and shared by the others, so a
@@ -73,6 +76,58 @@ pub mod world {
             pub_export_macro: true,
             export_macro_name: "__export_authorizer_v0_2_world",
             default_bindings_module: "gatehouse_sdk::world::authorizer_v0_2",
+        });
+    }
+
+    /// The `authorizer` world of `gatehouse:plugin@0.3.0` (`wit/0.3.0/`): it reads the request
+    /// through the `request` import and answers 0.2.0's decision. Included under another name,
+    /// as 0.2.0's is.
+    pub mod authorizer_v0_3 {
+        wit_bindgen::generate!({
+            inline: "
+                package gatehouse:sdk;
+                world lent-authorizer { include gatehouse:plugin/authorizer@0.3.0; }
+            ",
+            world: "gatehouse:sdk/lent-authorizer",
+            path: "wit/0.3.0",
+            with: {
+                "gatehouse:plugin/types@0.1.0": crate::world::authorizer::gatehouse::plugin::types,
+                "gatehouse:plugin/log@0.1.0": crate::world::authorizer::gatehouse::plugin::log,
+                "gatehouse:plugin/kv@0.1.0": crate::world::authorizer::gatehouse::plugin::kv,
+                "gatehouse:plugin/clock@0.1.0": crate::world::authorizer::gatehouse::plugin::clock,
+                "gatehouse:plugin/config@0.1.0": crate::world::authorizer::gatehouse::plugin::config,
+                "gatehouse:plugin/types@0.2.0": crate::world::authorizer_v0_2::gatehouse::plugin0_2_0::types,
+                "gatehouse:plugin/request@0.3.0": generate,
+            },
+            pub_export_macro: true,
+            export_macro_name: "__export_authorizer_v0_3_world",
+            default_bindings_module: "gatehouse_sdk::world::authorizer_v0_3",
+        });
+    }
+
+    /// The `mapper` world of `gatehouse:plugin@0.3.0`: it reads the request and the response
+    /// through imports and answers its changes.
+    pub mod mapper_v0_3 {
+        wit_bindgen::generate!({
+            inline: "
+                package gatehouse:sdk;
+                world lent-mapper { include gatehouse:plugin/mapper@0.3.0; }
+            ",
+            world: "gatehouse:sdk/lent-mapper",
+            path: "wit/0.3.0",
+            with: {
+                "gatehouse:plugin/types@0.1.0": crate::world::authorizer::gatehouse::plugin::types,
+                "gatehouse:plugin/log@0.1.0": crate::world::authorizer::gatehouse::plugin::log,
+                "gatehouse:plugin/kv@0.1.0": crate::world::authorizer::gatehouse::plugin::kv,
+                "gatehouse:plugin/clock@0.1.0": crate::world::authorizer::gatehouse::plugin::clock,
+                "gatehouse:plugin/config@0.1.0": crate::world::authorizer::gatehouse::plugin::config,
+                "gatehouse:plugin/types@0.2.0": crate::world::authorizer_v0_2::gatehouse::plugin0_2_0::types,
+                "gatehouse:plugin/request@0.3.0": crate::world::authorizer_v0_3::gatehouse::plugin0_3_0::request,
+                "gatehouse:plugin/response@0.3.0": generate,
+            },
+            pub_export_macro: true,
+            export_macro_name: "__export_mapper_v0_3_world",
+            default_bindings_module: "gatehouse_sdk::world::mapper_v0_3",
         });
     }
 
@@ -178,6 +233,24 @@ macro_rules! export_authorizer {
 macro_rules! export_authorizer_v0_2 {
     ($t:ident) => {
         $crate::world::authorizer_v0_2::__export_authorizer_v0_2_world!($t with_types_in $crate::world::authorizer_v0_2);
+    };
+}
+
+/// Exports a type implementing [`v0_3::Authorizer`] as the plugin's `authorize` function of
+/// `gatehouse:plugin@0.3.0`.
+#[macro_export]
+macro_rules! export_authorizer_v0_3 {
+    ($t:ident) => {
+        $crate::world::authorizer_v0_3::__export_authorizer_v0_3_world!($t with_types_in $crate::world::authorizer_v0_3);
+    };
+}
+
+/// Exports a type implementing [`v0_3::Mapper`] as the plugin's `map-request` and
+/// `map-response` of `gatehouse:plugin@0.3.0`.
+#[macro_export]
+macro_rules! export_mapper_v0_3 {
+    ($t:ident) => {
+        $crate::world::mapper_v0_3::__export_mapper_v0_3_world!($t with_types_in $crate::world::mapper_v0_3);
     };
 }
 

@@ -62,17 +62,7 @@ impl Request {
     /// assert_eq!(r.arn_for("*", "*"), "arn:aws:execute-api:us-east-1:000000000000:example/prod/*/*");
     /// ```
     pub fn arn_for(&self, method: &str, path: &str) -> String {
-        let arn = &self.context.method_arn;
-        // `arn:aws:execute-api:REGION:ACCOUNT:` then `API/STAGE/METHOD/PATH`.
-        let resource_at = arn
-            .match_indices(':')
-            .nth(4)
-            .map_or(arn.len(), |(i, _)| i + 1);
-        let api_and_stage = arn[resource_at..]
-            .match_indices('/')
-            .nth(1)
-            .map_or(arn.len(), |(i, _)| resource_at + i + 1);
-        format!("{}{method}/{path}", &arn[..api_and_stage])
+        arn_with(&self.context.method_arn, method, path)
     }
 
     /// A request with the given method and path (its first segment as the stage) and nothing
@@ -105,6 +95,20 @@ impl Request {
             path,
         }
     }
+}
+
+/// `arn` (a method ARN) with another method and path.
+pub(crate) fn arn_with(arn: &str, method: &str, path: &str) -> String {
+    // `arn:aws:execute-api:REGION:ACCOUNT:` then `API/STAGE/METHOD/PATH`.
+    let resource_at = arn
+        .match_indices(':')
+        .nth(4)
+        .map_or(arn.len(), |(i, _)| i + 1);
+    let api_and_stage = arn[resource_at..]
+        .match_indices('/')
+        .nth(1)
+        .map_or(arn.len(), |(i, _)| resource_at + i + 1);
+    format!("{}{method}/{path}", &arn[..api_and_stage])
 }
 
 impl Decision {

@@ -90,3 +90,53 @@ pub mod websocket_handler {
 }
 
 pub use websocket_handler::gatehouse::plugin::{connections, kv_keys, websocket};
+
+/// The 0.3.0 `authorizer` world: it reads the request of the call through the `request`
+/// import instead of being sent it; the decision is 0.2.0's policy. The `request` and
+/// `response` functions are plain (not async) host functions: each copies one field.
+pub mod authorizer_v0_3 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/0.3.0",
+        world: "authorizer",
+        imports: {
+            "gatehouse:plugin/request": trappable,
+            default: async,
+        },
+        exports: { default: async },
+        with: {
+            "gatehouse:plugin/types@0.1.0": super::authorizer::gatehouse::plugin::types,
+            "gatehouse:plugin/types@0.2.0": super::authorizer_v0_2::gatehouse::plugin0_2_0::types,
+            "gatehouse:plugin/log@0.1.0": super::authorizer::gatehouse::plugin::log,
+            "gatehouse:plugin/kv@0.1.0": super::authorizer::gatehouse::plugin::kv,
+            "gatehouse:plugin/clock@0.1.0": super::authorizer::gatehouse::plugin::clock,
+            "gatehouse:plugin/config@0.1.0": super::authorizer::gatehouse::plugin::config,
+        },
+    });
+}
+
+/// The 0.3.0 `mapper` world: it reads the request and the response through imports and
+/// answers the changes it makes.
+pub mod mapper_v0_3 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/0.3.0",
+        world: "mapper",
+        imports: {
+            "gatehouse:plugin/response": trappable,
+            default: async,
+        },
+        exports: { default: async },
+        with: {
+            "gatehouse:plugin/types@0.1.0": super::authorizer::gatehouse::plugin::types,
+            "gatehouse:plugin/types@0.2.0": super::authorizer_v0_2::gatehouse::plugin0_2_0::types,
+            "gatehouse:plugin/log@0.1.0": super::authorizer::gatehouse::plugin::log,
+            "gatehouse:plugin/kv@0.1.0": super::authorizer::gatehouse::plugin::kv,
+            "gatehouse:plugin/clock@0.1.0": super::authorizer::gatehouse::plugin::clock,
+            "gatehouse:plugin/config@0.1.0": super::authorizer::gatehouse::plugin::config,
+            "gatehouse:plugin/request@0.3.0": super::authorizer_v0_3::gatehouse::plugin0_3_0::request,
+        },
+    });
+}
+
+/// The `request` and `response` imports of 0.3.0, with a mapper's edits.
+pub use authorizer_v0_3::gatehouse::plugin0_3_0::request as lent_request;
+pub use mapper_v0_3::gatehouse::plugin0_3_0::response as lent_response;

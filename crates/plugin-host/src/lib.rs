@@ -25,13 +25,17 @@ mod calls;
 pub mod engine;
 pub mod host;
 mod http_response;
+mod lent;
+pub mod messages;
 mod pool;
 pub mod registry;
 
 use bindings::authorizer::{Authorizer, AuthorizerPre};
 use bindings::authorizer_v0_2::{Authorizer as AuthorizerV0_2, AuthorizerPre as AuthorizerV0_2Pre};
+use bindings::authorizer_v0_3::{Authorizer as AuthorizerV0_3, AuthorizerPre as AuthorizerV0_3Pre};
 use bindings::integration::{Integration, IntegrationPre};
 use bindings::mapper::{Mapper, MapperPre};
+use bindings::mapper_v0_3::{Mapper as MapperV0_3, MapperPre as MapperV0_3Pre};
 use bindings::types;
 use bindings::websocket_handler::{WebsocketHandler, WebsocketHandlerPre};
 pub use http_response::{HttpBody, HttpResponse};
@@ -132,7 +136,10 @@ pub(crate) enum PluginPre {
     Authorizer(AuthorizerPre<CallState>),
     /// The 0.2.0 authorizer world (a policy decision).
     AuthorizerV0_2(AuthorizerV0_2Pre<CallState>),
+    /// The 0.3.0 worlds: the request (and response) lent as resources.
+    AuthorizerV0_3(AuthorizerV0_3Pre<CallState>),
     Mapper(MapperPre<CallState>),
+    MapperV0_3(MapperV0_3Pre<CallState>),
     Integration(IntegrationPre<CallState>),
     WebsocketHandler(WebsocketHandlerPre<CallState>),
     Http(ProxyPre<CallState>),
@@ -142,7 +149,9 @@ pub(crate) enum PluginPre {
 enum Exports {
     Authorizer(Authorizer),
     AuthorizerV0_2(AuthorizerV0_2),
+    AuthorizerV0_3(AuthorizerV0_3),
     Mapper(Mapper),
+    MapperV0_3(MapperV0_3),
     Integration(Integration),
     WebsocketHandler(WebsocketHandler),
     Http(Proxy),
@@ -215,6 +224,8 @@ pub struct CallState {
     pub(crate) connections: Arc<host::ConnectionsSlot>,
     http: WasiHttpCtx,
     outbound: host::http::Outbound,
+    /// What a call of a 0.3.0 plugin is for.
+    lent: messages::Lent,
 }
 
 impl std::fmt::Debug for CallState {
@@ -293,6 +304,7 @@ impl Plugin {
             connections: self.connections.clone(),
             http: WasiHttpCtx::new(),
             outbound: host::http::Outbound::new(&self.settings.http, &self.name, &self.http_client),
+            lent: messages::Lent::default(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -346,7 +358,15 @@ impl Plugin {
                 .instantiate_async(&mut store)
                 .await
                 .map(Exports::AuthorizerV0_2),
+            PluginPre::AuthorizerV0_3(pre) => pre
+                .instantiate_async(&mut store)
+                .await
+                .map(Exports::AuthorizerV0_3),
             PluginPre::Mapper(pre) => pre.instantiate_async(&mut store).await.map(Exports::Mapper),
+            PluginPre::MapperV0_3(pre) => pre
+                .instantiate_async(&mut store)
+                .await
+                .map(Exports::MapperV0_3),
             PluginPre::Integration(pre) => pre
                 .instantiate_async(&mut store)
                 .await

@@ -8,6 +8,8 @@
 //! plugin that needs them is loaded.
 
 use super::bindings::authorizer_v0_2::AuthorizerPre as AuthorizerV0_2Pre;
+use super::bindings::authorizer_v0_3::AuthorizerPre as AuthorizerV0_3Pre;
+use super::bindings::mapper_v0_3::MapperPre as MapperV0_3Pre;
 use super::bindings::websocket_handler::WebsocketHandlerPre;
 use super::bindings::{authorizer::AuthorizerPre, integration::IntegrationPre, mapper::MapperPre};
 use super::engine::EngineKind;
@@ -36,12 +38,15 @@ impl Runtime {
         let engine = super::engine::new_engine(kind)?;
         let mut linker = Linker::new(&engine);
         // The worlds import the same interfaces (the WebSocket handler two more, the 0.2.0
-        // authorizer the types of its request and decision), so one linker serves them all.
+        // authorizer the types of its request and decision, the 0.3.0 worlds the request and
+        // response imports), so one linker serves them all.
         super::bindings::authorizer::Authorizer::add_to_linker::<_, HasSelf<_>>(
             &mut linker,
             |s| s,
         )?;
         super::bindings::policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        super::bindings::lent_request::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        super::bindings::lent_response::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         super::bindings::kv_keys::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         super::bindings::connections::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -173,24 +178,37 @@ impl PluginHost {
             .collect();
         let has = |n: &str| exports.iter().any(|e| e == n);
         let (kind, pre) = if has("authorize") {
-            // Both versions export `authorize`; its type tells which one this is.
+            // Every version exports `authorize`; its type tells which one this is.
             let p = match AuthorizerPre::new(pre.clone()) {
                 Ok(p) => PluginPre::Authorizer(p),
-                Err(v0_1) => match AuthorizerV0_2Pre::new(pre) {
+                Err(v0_1) => match AuthorizerV0_2Pre::new(pre.clone()) {
                     Ok(p) => PluginPre::AuthorizerV0_2(p),
-                    Err(v0_2) => {
-                        return Err(format!(
-                            "{}; {}",
-                            bad_world("authorizer", "0.1.0", &v0_1),
-                            bad_world("authorizer", "0.2.0", &v0_2)
-                        ))
-                    }
+                    Err(v0_2) => match AuthorizerV0_3Pre::new(pre) {
+                        Ok(p) => PluginPre::AuthorizerV0_3(p),
+                        Err(v0_3) => {
+                            return Err(format!(
+                                "{}; {}; {}",
+                                bad_world("authorizer", "0.1.0", &v0_1),
+                                bad_world("authorizer", "0.2.0", &v0_2),
+                                bad_world("authorizer", "0.3.0", &v0_3)
+                            ))
+                        }
+                    },
                 },
             };
             (PluginKind::Authorizer, p)
         } else if has("map-request") {
-            let p = MapperPre::new(pre).map_err(|e| bad_world("mapper", "0.1.0", &e))?;
-            (PluginKind::Mapper, PluginPre::Mapper(p))
+            let p = match MapperPre::new(pre.clone()) {
+                Ok(p) => PluginPre::Mapper(p),
+                Err(v0_1) => PluginPre::MapperV0_3(MapperV0_3Pre::new(pre).map_err(|v0_3| {
+                    format!(
+                        "{}; {}",
+                        bad_world("mapper", "0.1.0", &v0_1),
+                        bad_world("mapper", "0.3.0", &v0_3)
+                    )
+                })?),
+            };
+            (PluginKind::Mapper, p)
         } else if has("handle-event") {
             let p = WebsocketHandlerPre::new(pre)
                 .map_err(|e| bad_world("websocket-handler", "0.1.0", &e))?;

@@ -9,12 +9,16 @@
 //!       plans: "alice=gold"                      # optional: user=plan, passed as context `plan`
 //! ```
 //!
-//! `Authorization: Bearer TOKEN` (or the bare token) of a known token is allowed with the
-//! user as principal id, context `user` and `plan`, and the token as usage identifier key (for
-//! usage plans with key source AUTHORIZER). An unknown token is denied (403); a missing or
-//! empty header is `unauthorized` (401).
+//! `Authorization: Bearer TOKEN` (or the bare token) of a known token is allowed every method
+//! of the stage with the user as principal id, context `user` and `plan`, and the token as
+//! usage identifier key (for usage plans with key source AUTHORIZER). An unknown token is
+//! denied (403); a missing or empty header is `unauthorized` (401).
+//!
+//! It is written for `gatehouse:plugin@0.3.0`: it reads the one header it needs through the
+//! `request` import, and answers a policy.
 
-use gatehouse_sdk::{host, AuthorizerError, Decision, Request};
+use gatehouse_sdk::host;
+use gatehouse_sdk::v0_3::{arn_for, request, AuthorizerError, Decision};
 
 struct Tokens;
 
@@ -26,9 +30,10 @@ fn lookup<'a>(list: &'a str, key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.trim())
 }
 
-impl gatehouse_sdk::Authorizer for Tokens {
-    fn authorize(request: Request) -> Result<Decision, AuthorizerError> {
-        let raw = request.header("authorization").unwrap_or("").trim();
+impl gatehouse_sdk::v0_3::Authorizer for Tokens {
+    fn authorize() -> Result<Decision, AuthorizerError> {
+        let header = request::header("authorization").unwrap_or_default();
+        let raw = header.trim();
         let token = raw.strip_prefix("Bearer ").unwrap_or(raw).trim();
         if token.is_empty() {
             return Err(AuthorizerError::Unauthorized);
@@ -39,17 +44,18 @@ impl gatehouse_sdk::Authorizer for Tokens {
             Some(user) => {
                 let plans = host::config("plans").unwrap_or_default();
                 let plan = lookup(&plans, user).unwrap_or("basic");
-                Ok(Decision::allow(user)
+                Ok(Decision::new(user)
+                    .allow(arn_for("*", "*"))
                     .with_context("user", user)
                     .with_context("plan", plan)
                     .with_usage_key(token))
             }
             None => {
                 host::info("unknown token");
-                Ok(Decision::deny("anonymous"))
+                Ok(Decision::new("anonymous"))
             }
         }
     }
 }
 
-gatehouse_sdk::export_authorizer!(Tokens);
+gatehouse_sdk::export_authorizer_v0_3!(Tokens);

@@ -1,10 +1,11 @@
 //! Authorizer plugins: a Wasm component of the `authorizer` world decides.
 //!
 //! A plugin of `gatehouse:plugin@0.1.0` answers allow or deny, cached as that verdict. A
-//! plugin of 0.2.0 gets the method ARN in its request and answers a policy, cached as answered
-//! and evaluated for each method by the same code as a Lambda authorizer's (`policy.rs`); its
-//! typed context values reach integrations as text, as a Lambda authorizer's do. `unauthorized`
-//! is 401; a failure, a trap or a malformed decision is 500 AUTHORIZER_FAILURE.
+//! plugin of 0.2.0 gets the method ARN in its request, and one of 0.3.0 is lent the request
+//! (`convert::lent_request`); both answer a policy, cached as answered and evaluated for each
+//! method by the same code as a Lambda authorizer's (`policy.rs`); its typed context values
+//! reach integrations as text, as a Lambda authorizer's do. `unauthorized` is 401; a failure,
+//! a trap or a malformed decision is 500 AUTHORIZER_FAILURE.
 
 use super::policy::{context_text, Answer, Outcome, Statement};
 use crate::ctx::{AuthContext, RequestCtx, RouteInfo};
@@ -23,17 +24,23 @@ pub async fn call(
     plugin: &Plugin,
     method_arn: impl FnOnce() -> String,
 ) -> Result<Arc<Outcome>, Rejection> {
-    let req = convert::request(rt, ctx, headers, Vec::new());
     let mut id = uuid::Uuid::encode_buffer();
     let id = ctx.request_id.hyphenated().encode_lower(&mut id);
-    let answer = if plugin.answers_policy() {
+    let answer = if plugin.reads_lent_request() {
+        let req = convert::lent_request(rt, ctx, headers, bytes::Bytes::new(), method_arn());
+        plugin
+            .authorize_lent(id, Arc::new(req))
+            .await
+            .map(|r| r.map(policy_answer))
+    } else if plugin.answers_policy() {
+        let req = convert::request(rt, ctx, headers, Vec::new());
         plugin
             .authorize_policy(id, &policy_request(req, method_arn(), ctx))
             .await
             .map(|r| r.map(policy_answer))
     } else {
         plugin
-            .authorize(id, &req)
+            .authorize(id, &convert::request(rt, ctx, headers, Vec::new()))
             .await
             .map(|r| r.map(|d| Ok(verdict(d))))
     };
@@ -93,14 +100,7 @@ fn policy_request(req: types::Request, method_arn: String, ctx: &RequestCtx) -> 
             source_ip: c.source_ip,
             user_agent: c.user_agent,
             method_arn,
-            client_cert: ctx.client_cert.as_deref().map(|cert| policy::ClientCert {
-                pem: cert.pem.clone(),
-                subject_dn: cert.subject_dn.clone(),
-                issuer_dn: cert.issuer_dn.clone(),
-                serial_number: cert.serial_number.clone(),
-                not_before: cert.not_before.clone(),
-                not_after: cert.not_after.clone(),
-            }),
+            client_cert: convert::client_cert(ctx),
             request_time_epoch: c.request_time_epoch,
         },
     }

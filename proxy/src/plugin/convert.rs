@@ -1,11 +1,56 @@
 //! Conversions between the gateway's HTTP types and the WIT types plugins see.
 
+use super::bindings::lent_request;
+use super::bindings::policy::ClientCert;
 use super::bindings::types::{self, MultiValue, Pair};
+use super::messages::RequestView;
 use crate::body::Body;
 use crate::ctx::RequestCtx;
 use crate::ctx::RouteInfo;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// What the 0.1.0 request record and the 0.3.0 view both carry.
+struct Common {
+    resource_path: String,
+    path_parameters: Vec<Pair>,
+    stage_variables: Vec<Pair>,
+    request_id: String,
+    api_id: String,
+    stage: String,
+    source_ip: String,
+    user_agent: Option<String>,
+}
+
+fn common(rt: &dyn RouteInfo, ctx: &RequestCtx) -> Common {
+    let names = rt.names(ctx);
+    let mut request_id = uuid::Uuid::encode_buffer();
+    Common {
+        resource_path: names.resource.unwrap_or("").to_owned(),
+        path_parameters: rt
+            .path_parameters(ctx)
+            .into_iter()
+            .map(|(name, value)| Pair {
+                name: name.to_owned(),
+                value,
+            })
+            .collect(),
+        stage_variables: pairs(rt.stage_variables(ctx)),
+        request_id: ctx
+            .request_id
+            .hyphenated()
+            .encode_lower(&mut request_id)
+            .to_owned(),
+        api_id: names.api.unwrap_or("").to_owned(),
+        stage: names.stage.unwrap_or("").to_owned(),
+        source_ip: ctx.source_ip.to_string(),
+        user_agent: ctx
+            .user_agent
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    }
+}
 
 /// The WIT request for `ctx`'s request with `headers` and `body`.
 pub fn request(
@@ -14,46 +59,99 @@ pub fn request(
     headers: &HeaderMap,
     body: Vec<u8>,
 ) -> types::Request {
-    let names = rt.names(ctx);
-    let path_parameters = rt
-        .path_parameters(ctx)
-        .into_iter()
-        .map(|(name, value)| Pair {
-            name: name.to_owned(),
-            value,
-        })
-        .collect();
-    let stage_variables = pairs(rt.stage_variables(ctx));
+    let c = common(rt, ctx);
     let auth = ctx.authorizer.as_deref();
-    let mut request_id = uuid::Uuid::encode_buffer();
     types::Request {
         method: ctx.method.as_str().to_owned(),
         path: ctx.path().to_owned(),
-        resource_path: names.resource.unwrap_or("").to_owned(),
-        path_parameters,
+        resource_path: c.resource_path,
+        path_parameters: c.path_parameters,
         query: query(ctx.query()),
         headers: with_client_cert(multi_headers(headers), ctx),
         body,
-        stage_variables,
+        stage_variables: c.stage_variables,
         context: types::RequestContext {
-            request_id: ctx
-                .request_id
-                .hyphenated()
-                .encode_lower(&mut request_id)
-                .to_owned(),
-            api_id: names.api.unwrap_or("").to_owned(),
-            stage: names.stage.unwrap_or("").to_owned(),
-            source_ip: ctx.source_ip.to_string(),
-            user_agent: ctx
-                .user_agent
-                .as_ref()
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
+            request_id: c.request_id,
+            api_id: c.api_id,
+            stage: c.stage,
+            source_ip: c.source_ip,
+            user_agent: c.user_agent,
             principal_id: auth.map(|a| a.principal_id.clone()),
             authorizer: authorizer_pairs(auth),
             request_time_epoch: ctx.request_time_ms(),
         },
     }
+}
+
+/// The request as a 0.3.0 plugin is lent it: the same content as [`request`], with the
+/// method ARN and the client certificate, but headers kept as they are (the client
+/// certificate header put in as for 0.1.0) and turned into text only when the plugin asks.
+pub fn lent_request(
+    rt: &dyn RouteInfo,
+    ctx: &RequestCtx,
+    headers: &HeaderMap,
+    body: bytes::Bytes,
+    method_arn: String,
+) -> RequestView {
+    let c = common(rt, ctx);
+    let mut headers = headers.clone();
+    headers.remove(CLIENT_CERT_HEADER);
+    if let Some(cert) = ctx.client_cert.as_deref() {
+        if let Ok(v) = HeaderValue::from_str(&client_cert_form(cert)) {
+            headers.insert(CLIENT_CERT_HEADER, v);
+        }
+    }
+    let auth = ctx.authorizer.as_deref();
+    RequestView {
+        method: ctx.method.clone(),
+        path: ctx.path().to_owned(),
+        resource_path: c.resource_path,
+        headers,
+        query: query(ctx.query()),
+        path_parameters: c.path_parameters,
+        stage_variables: c.stage_variables,
+        context: lent_request::RequestContext {
+            request_id: c.request_id,
+            api_id: c.api_id,
+            stage: c.stage,
+            source_ip: c.source_ip,
+            user_agent: c.user_agent,
+            request_time_epoch: ctx.request_time_ms(),
+        },
+        method_arn,
+        client_cert: client_cert(ctx),
+        principal_id: auth.map(|a| a.principal_id.clone()),
+        authorizer: authorizer_pairs(auth),
+        body,
+    }
+}
+
+/// The verified mutual TLS client certificate, as 0.2.0 and later plugins see it.
+pub fn client_cert(ctx: &RequestCtx) -> Option<ClientCert> {
+    ctx.client_cert.as_deref().map(|cert| ClientCert {
+        pem: cert.pem.clone(),
+        subject_dn: cert.subject_dn.clone(),
+        issuer_dn: cert.issuer_dn.clone(),
+        serial_number: cert.serial_number.clone(),
+        not_before: cert.not_before.clone(),
+        not_after: cert.not_after.clone(),
+    })
+}
+
+/// Applies a 0.3.0 mapper's header edits: each named header is replaced by the values given,
+/// none removing it. Nothing changes if any name or value is malformed.
+pub fn edit_headers(headers: &mut HeaderMap, edits: &[MultiValue]) -> Result<(), String> {
+    let new = header_map(edits)?;
+    for mv in edits {
+        // Valid: `header_map` checked every name.
+        if let Ok(name) = HeaderName::from_bytes(mv.name.as_bytes()) {
+            headers.remove(name);
+        }
+    }
+    for (name, value) in &new {
+        headers.append(name.clone(), value.clone());
+    }
+    Ok(())
 }
 
 /// API Gateway's pair of maps for events: each name's last value (`headers`,
@@ -169,30 +267,8 @@ fn with_client_cert(mut headers: Vec<MultiValue>, ctx: &RequestCtx) -> Vec<Multi
     headers
 }
 
-/// Headers grouped by (lowercase) name, in one pass: `HeaderMap::iter` yields every value of
-/// a name right after its first, so no name is looked up again.
-pub fn multi_headers(h: &HeaderMap) -> Vec<MultiValue> {
-    let mut out: Vec<MultiValue> = Vec::with_capacity(h.keys_len());
-    for (name, value) in h {
-        match out.last_mut() {
-            Some(last) if last.name == name.as_str() => last.values.push(text(value.as_bytes())),
-            _ => out.push(MultiValue {
-                name: name.as_str().to_owned(),
-                values: vec![text(value.as_bytes())],
-            }),
-        }
-    }
-    out
-}
-
-/// `bytes` as text, invalid UTF-8 replaced (the check alone is fast for ASCII, which header
-/// values nearly always are).
-fn text(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_owned(),
-        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
-    }
-}
+/// Headers grouped by (lowercase) name, in one pass, as plugins see them.
+pub use super::messages::multi_headers;
 
 /// Headers from a plugin, checked.
 pub fn header_map(list: &[MultiValue]) -> Result<HeaderMap, String> {
@@ -213,12 +289,17 @@ pub fn header_map(list: &[MultiValue]) -> Result<HeaderMap, String> {
     Ok(out)
 }
 
-/// An HTTP response from a plugin's response, checked.
-pub fn http_response(resp: types::Response) -> Result<Response<Body>, String> {
-    let status = StatusCode::from_u16(resp.status)
+/// A status code from a plugin, checked.
+pub fn final_status(status: u16) -> Result<StatusCode, String> {
+    StatusCode::from_u16(status)
         .ok()
         .filter(|s| (100..=599).contains(&s.as_u16()) && !s.is_informational())
-        .ok_or_else(|| format!("status {} is not a final HTTP status", resp.status))?;
+        .ok_or_else(|| format!("status {status} is not a final HTTP status"))
+}
+
+/// An HTTP response from a plugin's response, checked.
+pub fn http_response(resp: types::Response) -> Result<Response<Body>, String> {
+    let status = final_status(resp.status)?;
     let headers = header_map(&resp.headers)?;
     let mut out = Response::new(Body::full(resp.body));
     *out.status_mut() = status;
@@ -297,5 +378,50 @@ mod tests {
         assert!(http_response(bad_header)
             .unwrap_err()
             .contains("`bad name`"));
+    }
+
+    fn mv(name: &str, values: &[&str]) -> MultiValue {
+        MultiValue {
+            name: name.into(),
+            values: values.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn header_edits_replace_remove_and_refuse_as_a_whole() {
+        let mut h = HeaderMap::new();
+        h.append("x-a", HeaderValue::from_static("1"));
+        h.append("x-a", HeaderValue::from_static("2"));
+        h.append("x-keep", HeaderValue::from_static("k"));
+        h.append("x-gone", HeaderValue::from_static("g"));
+        let edits = [
+            mv("X-A", &["3"]),
+            mv("x-gone", &[]),
+            mv("x-new", &["n1", "n2"]),
+        ];
+        edit_headers(&mut h, &edits).unwrap();
+        let all =
+            |n: &str| -> Vec<&str> { h.get_all(n).iter().map(|v| v.to_str().unwrap()).collect() };
+        assert_eq!(
+            all("x-a"),
+            ["3"],
+            "every value of a named header is replaced"
+        );
+        assert!(
+            h.get("x-gone").is_none(),
+            "an empty list removes the header"
+        );
+        assert_eq!(all("x-new"), ["n1", "n2"]);
+        assert_eq!(all("x-keep"), ["k"], "a header not named is left as it was");
+
+        let before = h.clone();
+        let bad = [mv("x-keep", &[]), mv("bad name", &["x"])];
+        assert!(edit_headers(&mut h, &bad)
+            .unwrap_err()
+            .contains("`bad name`"));
+        assert_eq!(h, before, "a malformed edit changes nothing");
+        let bad_value = [mv("x-a", &["line\nbreak"])];
+        assert!(edit_headers(&mut h, &bad_value).is_err());
+        assert_eq!(h, before);
     }
 }
