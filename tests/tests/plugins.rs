@@ -1,5 +1,5 @@
-//! Wasm component plugins through the real binary: the example authorizers (Rust and C), mapper
-//! and integrations, the sandbox limits with deliberately bad plugins, and hot reload of a
+//! Wasm component plugins through the real binary: the example authorizers (Rust and C), mappers
+//! (0.3.0 ones reading the request through imports and answering edits) and integrations, the sandbox limits with deliberately bad plugins, and hot reload of a
 //! plugin under load. The plugins come from `scripts/build-plugins.sh` (plugins/dist).
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
@@ -40,6 +40,8 @@ plugins:
     config: {{ token: c-secret }}
   json-mapper:
     path: {mapper}
+  edits:
+    path: {edits}
   items:
     path: {items}
   spin:
@@ -55,7 +57,7 @@ plugins:
 apis:
   - name: plugins
     stages:
-      prod: {{ variables: {{ backend: "{backend}" }} }}
+      prod: {{ variables: {{ backend: "{backend}", color: red }} }}
     authorizers:
       bearer:
         plugin: tokens
@@ -80,6 +82,12 @@ apis:
           request_mapper: json-mapper
           response_mapper: json-mapper
           integration: {{ type: http_proxy, uri: "http://${{stageVariables.backend}}/mapped/{{id}}" }}
+      /edit/{{id}}:
+        GET:
+          authorizer: bearer
+          request_mapper: edits
+          response_mapper: edits
+          integration: {{ type: http_proxy, uri: "http://${{stageVariables.backend}}/edit/{{id}}" }}
       /c/hello:
         GET:
           authorizer: c-token
@@ -100,6 +108,7 @@ apis:
         tokens = plugin("token-authorizer").display(),
         c = plugin("c-authorizer").display(),
         mapper = plugin("json-mapper").display(),
+        edits = plugin("edit-mapper").display(),
         items = plugin("kv-items").display(),
         spin = plugin("bad-loop").display(),
         hog = plugin("bad-alloc").display(),
@@ -481,4 +490,65 @@ apis:
     // The same component under another name has its own namespace.
     let r = c.get(format!("{base}/prod/other/7")).send().await.unwrap();
     assert_eq!(r.status(), 404);
+}
+
+/// A 0.3.0 mapper reads the request (path parameters, stage variables, query, headers in any
+/// case, the principal) through imports, and its edits are applied: a header set and one
+/// removed, the query replaced, the status and the response's headers changed; what it does
+/// not name passes as it came. A status that is not one is refused as a whole (500).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_0_3_0_mapper_reads_through_imports_and_its_edits_are_applied() {
+    let backend = Backend::start("b").await;
+    let gw = Gateway::start(&config(&backend));
+    let c = http1_client();
+    let base = gw.url("public");
+
+    let r = c
+        .get(format!("{base}/prod/edit/42?q=ab&other=1"))
+        .header("authorization", "Bearer tok-alice")
+        .header("x-in", "hello")
+        .header("x-multi", "1")
+        .header("x-multi", "2")
+        .header("x-remove-me", "gone")
+        .header("x-keep", "kept")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "map-response set the status");
+    assert!(
+        r.headers().get("x-backend").is_none(),
+        "map-response removed it"
+    );
+    assert_eq!(r.headers()["x-request-q"], "ab");
+    let echo = json(r).await;
+    assert_eq!(echo["path"], "/edit/42");
+    assert_eq!(echo["query"], "q=abab", "map-request replaced the query");
+    let sent = &echo["headers"];
+    assert!(sent.get("x-remove-me").is_none(), "{sent}");
+    assert_eq!(sent["x-keep"], "kept", "a header not named passes");
+    let read: serde_json::Value = serde_json::from_str(sent["x-read"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        read,
+        serde_json::json!({
+            "method": "GET",
+            "resource": "/edit/{id}",
+            "id": "42",
+            "color": "red",
+            "q": "ab",
+            "principal": "alice",
+            "in": "hello",
+            "multi": ["1", "2"],
+            "stage": "prod",
+        })
+    );
+
+    let r = c
+        .get(format!("{base}/prod/edit/42?fail=status"))
+        .header("authorization", "Bearer tok-alice")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    let line = gw.log.wait_for("status 1000", Duration::from_secs(5));
+    assert!(line.contains("edits"), "{line}");
 }
