@@ -97,12 +97,12 @@ pub fn new_engine(kind: EngineKind) -> wasmtime::Result<Engine> {
             .memory_reservation_for_growth(0);
     }
     let engine = Engine::new(&cfg)?;
-    tick(&engine).map_err(wasmtime::Error::from)?;
+    add_to_ticker(&engine).map_err(wasmtime::Error::from)?;
     Ok(engine)
 }
 
 /// Adds `engine` to the ones the ticker advances, starting the ticker if none runs.
-fn tick(engine: &Engine) -> std::io::Result<()> {
+fn add_to_ticker(engine: &Engine) -> std::io::Result<()> {
     let mut ticker = TICKER.lock().unwrap_or_else(|p| p.into_inner());
     ticker.engines.push(engine.weak());
     if ticker.thread.is_none() {
@@ -126,26 +126,21 @@ fn run_ticker() {
             starts = now;
             quiet_ticks = 0;
         }
-        if RUNNING.load(Ordering::SeqCst) == 0 && quiet_ticks < linger_ticks {
+        if RUNNING.load(Ordering::SeqCst) == 0 {
+            if quiet_ticks >= linger_ticks {
+                // Nothing ran lately: sleep until a call starts (see `Running::start`). The
+                // flag is set before the second look, so a call that starts in between either
+                // is seen here or sees the flag and wakes this thread.
+                PARKED.store(true, Ordering::SeqCst);
+                if RUNNING.load(Ordering::SeqCst) == 0 {
+                    std::thread::park();
+                }
+                PARKED.store(false, Ordering::SeqCst);
+                quiet_ticks = 0;
+                continue;
+            }
             // Nothing runs now, but calls ran lately: keep ticking a while.
             quiet_ticks += 1;
-            if !advance() {
-                return;
-            }
-            std::thread::sleep(TICK);
-            continue;
-        }
-        if RUNNING.load(Ordering::SeqCst) == 0 {
-            // Nothing runs: sleep until a call starts (see `Running::start`). The flag is
-            // set before the second look, so a call that starts in between either is seen
-            // here or sees the flag and wakes this thread.
-            PARKED.store(true, Ordering::SeqCst);
-            if RUNNING.load(Ordering::SeqCst) == 0 {
-                std::thread::park();
-            }
-            PARKED.store(false, Ordering::SeqCst);
-            quiet_ticks = 0;
-            continue;
         }
         if !advance() {
             return;
