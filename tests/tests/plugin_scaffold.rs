@@ -1,9 +1,9 @@
 //! Writing a plugin outside the repository: for each language, `gatehouse plugin new` writes a
-//! project against the newest WIT package (`gatehouse:plugin@0.2.0`, with 0.1.0 in `wit/deps/`)
-//! into a temporary folder, `gatehouse plugin build` turns it into a checked component with the
-//! installed toolchain, and the real binary serves it. Each language takes another
-//! world, so every world's template is served once: a Rust authorizer, a C integration, a
-//! JavaScript mapper and a Python WebSocket handler.
+//! project against the newest WIT package (`gatehouse:plugin@0.3.0`, with 0.2.0 and 0.1.0 in
+//! `wit/deps/`) into a temporary folder, `gatehouse plugin build` turns it into a checked
+//! component with the installed toolchain, and the real binary serves it. The authorizer and
+//! the mapper, the worlds whose 0.3.0 exports read the request through imports, are served in
+//! every language; the integration in C and the WebSocket handler in Python.
 //!
 //! The toolchains come from `scripts/setup-wasm.sh`; a missing one fails the test with the
 //! build's message naming the tool and its install command. Rust projects share one cargo
@@ -75,6 +75,7 @@ fn scaffold(name: &str, lang: &str, world: &str) -> (tempfile::TempDir, PathBuf)
         "WORLD",
         "README.md",
         "wit/gatehouse.wit",
+        "wit/deps/gatehouse-plugin-0.2.0.wit",
         "wit/deps/gatehouse-plugin-0.1.0.wit",
     ] {
         assert!(project.join(file).is_file(), "{file} missing");
@@ -87,9 +88,9 @@ fn scaffold(name: &str, lang: &str, world: &str) -> (tempfile::TempDir, PathBuf)
         out.contains(&format!("exports the `{world}` world")),
         "{out}{err}"
     );
-    // The authorizer is the one world 0.2.0 changed (it answers a policy).
-    if world == "authorizer" {
-        assert!(out.contains("world of gatehouse:plugin@0.2.0"), "{out}");
+    // The authorizer and the mapper are the worlds 0.3.0 changed.
+    if world == "authorizer" || world == "mapper" {
+        assert!(out.contains("world of gatehouse:plugin@0.3.0"), "{out}");
     }
     let component = project.join("dist").join(format!("{name}.wasm"));
     assert!(out.contains(&component.display().to_string()), "{out}");
@@ -117,24 +118,107 @@ async fn rust_authorizer() {
         ),
         "    authorizers:\n      token:\n        plugin: demo-auth\n        identity_sources: [header.x-api-token]\n        ttl: 0s\n    resources:\n      /hello:\n        GET:\n          authorizer: token\n          integration: { type: mock, body: \"hello behind Rust\" }\n",
     );
+    token_checked(
+        &format!("{}/prod/hello", gw.url("public")),
+        "hello behind Rust",
+    )
+    .await;
+}
+
+/// The scaffolded authorizer's decisions, behind the resource at `url` (a mock answering
+/// `body`): its token is allowed, another denied (403), none unauthorized (401).
+async fn token_checked(url: &str, body: &str) {
     let c = http1_client();
-    let url = format!("{}/prod/hello", gw.url("public"));
     let r = c
-        .get(&url)
+        .get(url)
         .header("x-api-token", "s3cret")
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.text().await.unwrap(), "hello behind Rust");
+    assert_eq!(r.status(), 200, "{url}");
+    assert_eq!(r.text().await.unwrap(), body);
+    // Header names are matched in any case.
     let r = c
-        .get(&url)
-        .header("x-api-token", "guess")
+        .get(url)
+        .header("X-Api-Token", "guess")
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 403);
-    assert_eq!(c.get(&url).send().await.unwrap().status(), 401);
+    assert_eq!(r.status(), 403, "{url}");
+    assert_eq!(c.get(url).send().await.unwrap().status(), 401, "{url}");
+}
+
+/// Writes and builds `world` in each of `langs` as plugin `PREFIX-LANG`; returns the folders
+/// (to keep until the test ends) and the `plugins:` entries that serve the components, each
+/// with the lines `settings`.
+fn scaffold_each(
+    prefix: &str,
+    world: &str,
+    langs: &[&str],
+    settings: &str,
+) -> (Vec<tempfile::TempDir>, String) {
+    let mut folders = Vec::new();
+    let mut plugins = String::new();
+    for lang in langs {
+        let name = format!("{prefix}-{lang}");
+        let (tmp, wasm) = scaffold(&name, lang, world);
+        folders.push(tmp);
+        // CPython inside the component needs more than the default memory limit.
+        let memory = if *lang == "python" {
+            "    memory_bytes: 67108864\n"
+        } else {
+            ""
+        };
+        plugins.push_str(&format!(
+            "  {name}:\n    path: {}\n{settings}{memory}",
+            wasm.display()
+        ));
+    }
+    (folders, plugins)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorizers_in_c_javascript_and_python() {
+    let langs = ["c", "js", "python"];
+    let settings = "    config: { token: s3cret }\n";
+    let (_folders, plugins) = scaffold_each("auth", "authorizer", &langs, settings);
+    let mut apis = "    authorizers:\n".to_string();
+    for lang in langs {
+        apis.push_str(&format!(
+            "      {lang}:\n        plugin: auth-{lang}\n        identity_sources: [header.x-api-token]\n        ttl: 0s\n"
+        ));
+    }
+    apis.push_str("    resources:\n");
+    for lang in langs {
+        apis.push_str(&format!(
+            "      /{lang}:\n        GET:\n          authorizer: {lang}\n          integration: {{ type: mock, body: \"hello behind {lang}\" }}\n"
+        ));
+    }
+    let gw = serve(&plugins, &apis);
+    for lang in langs {
+        let url = format!("{}/prod/{lang}", gw.url("public"));
+        token_checked(&url, &format!("hello behind {lang}")).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mappers_in_rust_c_and_python() {
+    let langs = ["rust", "c", "python"];
+    let (_folders, plugins) = scaffold_each("map", "mapper", &langs, "");
+    let mut resources = "    resources:\n".to_string();
+    for lang in langs {
+        resources.push_str(&format!(
+            "      /{lang}:\n        GET:\n          request_mapper: map-{lang}\n          response_mapper: map-{lang}\n          integration: {{ type: mock, body: \"mapped\" }}\n"
+        ));
+    }
+    let gw = serve(&plugins, &resources);
+    for lang in langs {
+        let url = format!("{}/prod/{lang}", gw.url("public"));
+        let r = http1_client().get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+        assert_eq!(r.headers()["x-mapped-by"], format!("map-{lang}"));
+        assert_eq!(r.text().await.unwrap(), "mapped");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -136,7 +136,7 @@ pub(crate) enum PluginPre {
     Authorizer(AuthorizerPre<CallState>),
     /// The 0.2.0 authorizer world (a policy decision).
     AuthorizerV0_2(AuthorizerV0_2Pre<CallState>),
-    /// The 0.3.0 worlds: the request (and response) lent as resources.
+    /// The 0.3.0 worlds: the request (and the response) read through imports.
     AuthorizerV0_3(AuthorizerV0_3Pre<CallState>),
     Mapper(MapperPre<CallState>),
     MapperV0_3(MapperV0_3Pre<CallState>),

@@ -99,12 +99,20 @@ fn exports(plugin: &gatehouse::plugin::Plugin) -> String {
     use gatehouse::plugin::PluginKind;
     match plugin.kind {
         PluginKind::HttpHandler => "the `wasi:http/proxy` world".to_string(),
+        PluginKind::Authorizer | PluginKind::Mapper if plugin.reads_lent_request() => format!(
+            "the `{}` world of gatehouse:plugin@0.3.0",
+            plugin.kind.name()
+        ),
         PluginKind::Authorizer if plugin.answers_policy() => {
             "the `authorizer` world of gatehouse:plugin@0.2.0".to_string()
         }
         PluginKind::Authorizer => "the `authorizer` world of gatehouse:plugin@0.1.0".to_string(),
+        PluginKind::Mapper => {
+            "the `mapper` world of gatehouse:plugin@0.1.0 (and of 0.2.0, which includes it)"
+                .to_string()
+        }
         kind => format!(
-            "the `{}` world of gatehouse:plugin@0.1.0 (and of 0.2.0, which includes it)",
+            "the `{}` world of gatehouse:plugin@0.1.0 (and of 0.2.0 and 0.3.0, which include it)",
             kind.name()
         ),
     }

@@ -6,12 +6,17 @@
 
 use std::path::PathBuf;
 
-/// The WIT packages every project carries a copy of: `gatehouse:plugin@0.2.0`, the newest
-/// version the gateway's host loads, in `wit/`, and `gatehouse:plugin@0.1.0`, whose interfaces
-/// and worlds it uses, in `wit/deps/` (where WIT tools look for the packages a package uses).
-const WIT: [(&str, &str); 2] = [
+/// The WIT packages every project carries a copy of: `gatehouse:plugin@0.3.0`, the newest
+/// version the gateway's host loads, in `wit/`, and `gatehouse:plugin@0.2.0` and `@0.1.0`,
+/// whose interfaces and worlds it uses, in `wit/deps/` (where WIT tools look for the packages
+/// a package uses).
+const WIT: [(&str, &str); 3] = [
     (
         "wit/gatehouse.wit",
+        include_str!("../../../../wit/0.3.0/gatehouse.wit"),
+    ),
+    (
+        "wit/deps/gatehouse-plugin-0.2.0.wit",
         include_str!("../../../../wit/0.2.0/gatehouse.wit"),
     ),
     (
@@ -45,7 +50,7 @@ impl Lang {
     }
 }
 
-/// A world of `gatehouse:plugin@0.2.0`.
+/// A world of `gatehouse:plugin@0.3.0`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum World {
     Authorizer,
@@ -289,7 +294,7 @@ mod tests {
     }
 
     #[test]
-    fn the_wit_is_the_newest_package_with_the_one_it_uses() {
+    fn the_wit_is_the_newest_package_with_the_ones_it_uses() {
         let wit = files("demo-plugin", Lang::C, World::Mapper);
         let text = |path: &str| {
             wit.iter()
@@ -297,7 +302,10 @@ mod tests {
                 .map(|(_, t)| t.as_str())
                 .unwrap_or_else(|| panic!("{path} missing"))
         };
-        assert!(text("wit/gatehouse.wit").contains("package gatehouse:plugin@0.2.0;"));
+        assert!(text("wit/gatehouse.wit").contains("package gatehouse:plugin@0.3.0;"));
+        assert!(
+            text("wit/deps/gatehouse-plugin-0.2.0.wit").contains("package gatehouse:plugin@0.2.0;")
+        );
         assert!(
             text("wit/deps/gatehouse-plugin-0.1.0.wit").contains("package gatehouse:plugin@0.1.0;")
         );

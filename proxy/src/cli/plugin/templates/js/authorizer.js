@@ -3,17 +3,15 @@
 // `user`, context `plugin` = `{{name}}`); another token gets an empty policy, so Gatehouse
 // denies it (403); a missing one is `unauthorized` (401).
 //
-// The imported WIT interfaces are ES modules named by their full name; records are objects
-// with camelCase keys, `option<T>` is a value or null, a `result` export returns its ok value
-// and throws its error, a variant is `{ tag, val }`, an enum case is its name as a string.
+// `authorize` takes no argument: it asks the `request` import for the one header it needs and,
+// when it allows, for the method ARN, so nothing else of the request is copied into QuickJS.
+// The imported WIT interfaces are ES modules named by their full name, their functions
+// camelCase; records are objects with camelCase keys, `option<T>` is a value or null, a
+// `result` export returns its ok value and throws its error, a variant is `{ tag, val }`, an
+// enum case is its name as a string.
 
 import config from "gatehouse:plugin/config@0.1.0";
-
-// The first value of header `name` (header names arrive lowercase), or undefined.
-function header(request, name) {
-  const h = request.headers.find((h) => h.name === name);
-  return h === undefined ? undefined : h.values[0];
-}
+import request from "gatehouse:plugin/request@0.3.0";
 
 // The pattern of every method of the request's stage: its method ARN
 // (`arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH`) cut after the stage, then `/*`.
@@ -22,8 +20,9 @@ function stagePattern(methodArn) {
   return `${apiPart}/${stage}/*`;
 }
 
-export function authorize(request) {
-  const token = header(request, "x-api-token");
+export function authorize() {
+  // Header names are matched in any case.
+  const token = request.header("x-api-token");
   if (!token) {
     throw { tag: "unauthorized" };
   }
@@ -35,7 +34,7 @@ export function authorize(request) {
     return { policy: [], principalId: "anonymous", context: [], usageIdentifierKey: null };
   }
   return {
-    policy: [{ effect: "allow", resources: [stagePattern(request.context.methodArn)] }],
+    policy: [{ effect: "allow", resources: [stagePattern(request.methodArn())] }],
     principalId: "user",
     context: [{ name: "plugin", value: { tag: "text", val: "{{name}}" } }],
     usageIdentifierKey: null,

@@ -5,16 +5,19 @@ allows every method of its stage (principal `user`, context `plugin` = `{{name}}
 token gets an empty policy, so Gatehouse denies it (403); a missing one is `unauthorized`
 (401). The decision itself is in logic.py, which the tests import.
 
+`authorize` takes no argument: it asks the `request` import for the one header it needs and,
+when it allows, for the method ARN, so nothing else of the request is copied into Python.
+
 componentize-py generates the `wit_world` package from wit/: the world's export is a method
 of the class `WitWorld`, records are dataclasses with snake_case fields, and an error result
-is raised as `Err(value)`. The world uses the `types` interfaces of both package versions, so
+is raised as `Err(value)`. The world uses the `types` interfaces of two package versions, so
 their modules are named with their version.
 """
 
 import logic
 import wit_world
 from componentize_py_types import Err
-from wit_world.imports import config
+from wit_world.imports import config, request
 from wit_world.imports.gatehouse_plugin_types_0_1_0 import (
     AuthorizerError_Failed,
     AuthorizerError_Unauthorized,
@@ -23,15 +26,15 @@ from wit_world.imports.gatehouse_plugin_types_0_2_0 import (
     ContextEntry,
     Decision,
     Effect,
-    Request,
     Statement,
     Value_Text,
 )
 
 
 class WitWorld(wit_world.WitWorld):
-    def authorize(self, request: Request) -> Decision:
-        token = logic.first_value(request.headers, "x-api-token")
+    def authorize(self) -> Decision:
+        # Header names are matched in any case.
+        token = request.header("x-api-token")
         expected = config.get("token")
         if expected is None:
             raise Err(AuthorizerError_Failed("config `token` is not set"))
@@ -42,7 +45,7 @@ class WitWorld(wit_world.WitWorld):
             return Decision(
                 policy=[], principal_id="anonymous", context=[], usage_identifier_key=None
             )
-        pattern = logic.stage_pattern(request.context.method_arn)
+        pattern = logic.stage_pattern(request.method_arn())
         return Decision(
             policy=[Statement(effect=Effect.ALLOW, resources=[pattern])],
             principal_id="user",

@@ -1,5 +1,4 @@
 import unittest
-from types import SimpleNamespace
 
 import logic
 
@@ -18,11 +17,6 @@ class DecideTest(unittest.TestCase):
         self.assertEqual(
             logic.stage_pattern(arn), "arn:aws:execute-api:us-east-1:000000000000:demo/prod/*"
         )
-
-    def test_first_value(self):
-        headers = [SimpleNamespace(name="x-api-token", values=["a", "b"])]
-        self.assertEqual(logic.first_value(headers, "x-api-token"), "a")
-        self.assertIsNone(logic.first_value(headers, "other"))
 
 
 if __name__ == "__main__":

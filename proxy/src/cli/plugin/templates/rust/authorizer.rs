@@ -2,37 +2,31 @@
 //! `token` setting gets a policy that allows every method of its stage (principal `user`,
 //! context `plugin` = `{{name}}`); another token gets an empty policy, so Gatehouse denies it
 //! (403); a missing one is `unauthorized` (401).
+//!
+//! `authorize` takes no argument: it asks the `request` import for what it needs (here one
+//! header and, when it allows, the method ARN), so nothing else of the request is copied in.
 
 wit_bindgen::generate!({ world: "authorizer", path: "wit", generate_all });
 
 use gatehouse::plugin0_1_0::config;
 use gatehouse::plugin0_2_0::types::{ContextEntry, Effect, Statement, Value};
+use gatehouse::plugin0_3_0::request;
 
 struct Plugin;
 
 impl Guest for Plugin {
-    fn authorize(request: Request) -> Result<Decision, AuthorizerError> {
+    fn authorize() -> Result<PolicyDecision, AuthorizerError> {
         let expected = config::get("token")
             .ok_or_else(|| AuthorizerError::Failed("config `token` is not set".to_string()))?;
         decide(
-            header(&request, "x-api-token"),
+            request::header("x-api-token").as_deref(),
             &expected,
-            &request.context.method_arn,
+            request::method_arn,
         )
     }
 }
 
 export!(Plugin);
-
-/// The first value of header `name` (header names arrive lowercase).
-fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
-    request
-        .headers
-        .iter()
-        .find(|h| h.name == name)
-        .and_then(|h| h.values.first())
-        .map(String::as_str)
-}
 
 /// The pattern of every method of the request's stage: its method ARN
 /// (`arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH`) cut after the stage, then `/*`.
@@ -44,27 +38,28 @@ fn stage_pattern(method_arn: &str) -> String {
     format!("{}/*", &method_arn[..end])
 }
 
-/// The decision for the token a request carries, given the configured one.
+/// The decision for the token a request carries, given the configured one; `method_arn` is
+/// asked for only when the token is allowed.
 fn decide(
     token: Option<&str>,
     expected: &str,
-    method_arn: &str,
-) -> Result<Decision, AuthorizerError> {
+    method_arn: impl FnOnce() -> String,
+) -> Result<PolicyDecision, AuthorizerError> {
     let token = token
         .filter(|t| !t.is_empty())
         .ok_or(AuthorizerError::Unauthorized)?;
     if token != expected {
-        return Ok(Decision {
+        return Ok(PolicyDecision {
             policy: Vec::new(),
             principal_id: "anonymous".to_string(),
             context: Vec::new(),
             usage_identifier_key: None,
         });
     }
-    Ok(Decision {
+    Ok(PolicyDecision {
         policy: vec![Statement {
             effect: Effect::Allow,
-            resources: vec![stage_pattern(method_arn)],
+            resources: vec![stage_pattern(&method_arn())],
         }],
         principal_id: "user".to_string(),
         context: vec![ContextEntry {
@@ -79,11 +74,13 @@ fn decide(
 mod tests {
     use super::*;
 
-    const ARN: &str = "arn:aws:execute-api:us-east-1:000000000000:demo/prod/GET/hello";
+    fn arn() -> String {
+        "arn:aws:execute-api:us-east-1:000000000000:demo/prod/GET/hello".to_string()
+    }
 
     #[test]
     fn the_configured_token_is_allowed_the_whole_stage() {
-        let d = decide(Some("s3cret"), "s3cret", ARN).ok().unwrap();
+        let d = decide(Some("s3cret"), "s3cret", arn).ok().unwrap();
         assert_eq!(d.principal_id, "user");
         assert_eq!(d.policy.len(), 1);
         assert!(matches!(d.policy[0].effect, Effect::Allow));
@@ -95,17 +92,17 @@ mod tests {
 
     #[test]
     fn another_token_is_denied_and_none_is_unauthorized() {
-        assert!(decide(Some("guess"), "s3cret", ARN)
+        assert!(decide(Some("guess"), "s3cret", arn)
             .ok()
             .unwrap()
             .policy
             .is_empty());
         assert!(matches!(
-            decide(None, "s3cret", ARN),
+            decide(None, "s3cret", arn),
             Err(AuthorizerError::Unauthorized)
         ));
         assert!(matches!(
-            decide(Some(""), "s3cret", ARN),
+            decide(Some(""), "s3cret", arn),
             Err(AuthorizerError::Unauthorized)
         ));
     }

@@ -1,5 +1,10 @@
-//! {{name}}: a Gatehouse mapper. It adds the header `x-mapped-by: {{name}}` to the request
-//! before the integration and to the response after it.
+//! {{name}}: a Gatehouse mapper. It sets the header `x-mapped-by: {{name}}` on the request
+//! before the integration and on the response after it.
+//!
+//! The exports take no argument and answer edits: the headers they set (each replacing every
+//! value the header had; an empty list of values removes it) and, when they change them, the
+//! query string, the status or the body. What they need to read of the request or the
+//! response they ask the `request` and `response` imports for.
 
 wit_bindgen::generate!({ world: "mapper", path: "wit", generate_all });
 
@@ -8,26 +13,31 @@ use gatehouse::plugin0_1_0::types::MultiValue;
 struct Plugin;
 
 impl Guest for Plugin {
-    fn map_request(mut request: Request) -> Result<Request, String> {
-        mark(&mut request.headers);
-        Ok(request)
+    fn map_request() -> Result<RequestEdits, String> {
+        Ok(RequestEdits {
+            headers: mark(),
+            query: None,
+            body: None,
+        })
     }
 
-    fn map_response(_request: Request, mut response: Response) -> Result<Response, String> {
-        mark(&mut response.headers);
-        Ok(response)
+    fn map_response() -> Result<ResponseEdits, String> {
+        Ok(ResponseEdits {
+            status: None,
+            headers: mark(),
+            body: None,
+        })
     }
 }
 
 export!(Plugin);
 
-/// Sets `x-mapped-by` to this plugin's name, replacing any value it had.
-fn mark(headers: &mut Vec<MultiValue>) {
-    headers.retain(|h| h.name != "x-mapped-by");
-    headers.push(MultiValue {
+/// The header edit: `x-mapped-by` set to this plugin's name, replacing any value it had.
+fn mark() -> Vec<MultiValue> {
+    vec![MultiValue {
         name: "x-mapped-by".to_string(),
         values: vec!["{{name}}".to_string()],
-    });
+    }]
 }
 
 #[cfg(test)]
@@ -35,13 +45,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_header_is_set_once() {
-        let mut headers = vec![MultiValue {
-            name: "x-mapped-by".to_string(),
-            values: vec!["someone-else".to_string()],
-        }];
-        mark(&mut headers);
-        assert_eq!(headers.len(), 1);
-        assert_eq!(headers[0].values, ["{{name}}"]);
+    fn the_header_is_set_to_the_plugin_name() {
+        let edits = mark();
+        assert_eq!(edits.len(), 1);
+        assert_eq!(edits[0].name, "x-mapped-by");
+        assert_eq!(edits[0].values, ["{{name}}"]);
     }
 }
