@@ -202,8 +202,8 @@ async fn authorizers_in_c_javascript_and_python() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mappers_in_rust_c_and_python() {
-    let langs = ["rust", "c", "python"];
+async fn mappers_in_every_language() {
+    let langs = ["rust", "c", "js", "python"];
     let (_folders, plugins) = scaffold_each("map", "mapper", &langs, "");
     let mut resources = "    resources:\n".to_string();
     for lang in langs {
@@ -239,20 +239,6 @@ async fn c_integration() {
         r.text().await.unwrap(),
         "bonjour from demo-int: POST /prod/hello/c\n"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn javascript_mapper() {
-    let (_tmp, wasm) = scaffold("demo-map", "js", "mapper");
-    let gw = serve(
-        &format!("  demo-map:\n    path: {}\n", wasm.display()),
-        "    resources:\n      /hello:\n        GET:\n          request_mapper: demo-map\n          response_mapper: demo-map\n          integration: { type: mock, body: \"mapped\" }\n",
-    );
-    let url = format!("{}/prod/hello", gw.url("public"));
-    let r = http1_client().get(&url).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["x-mapped-by"], "demo-map");
-    assert_eq!(r.text().await.unwrap(), "mapped");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
