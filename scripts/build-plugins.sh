@@ -97,6 +97,7 @@ done
 
 # Python plugins: module `app` of the folder, with CPython inside the component
 # (componentize-py). A copy of the folder is built, so no __pycache__ lands in the sources.
+# WORLD is read as for JavaScript plugins.
 componentize_py=$tools/wasm-venv/bin/componentize-py
 for dir in "$plugins"/py-*/; do
   name=$(basename "$dir")
@@ -106,7 +107,8 @@ for dir in "$plugins"/py-*/; do
   rm -rf "$src"
   mkdir -p "$src"
   cp -R "$dir". "$src"
-  VIRTUAL_ENV=$tools/wasm-venv "$componentize_py" -q -d "$root/wit" -w "$(cat "$dir/WORLD")" \
+  read -r wit world <<<"$(wit_of "$dir/WORLD")"
+  VIRTUAL_ENV=$tools/wasm-venv "$componentize_py" -q -d "$root/$wit" -w "$world" \
     componentize -p "$src" app -o "$dist/$name.wasm"
   wasm-tools validate "$dist/$name.wasm"
   mkdir -p "$stamps"

@@ -101,7 +101,7 @@ impl Integration {
             Integration::Wasm(plugin) => {
                 Box::pin(async move {
                     let body = read_body(body).await?;
-                    wasm::call(rt, plugin, ctx, &parts.headers, body.into()).await
+                    wasm::call(rt, plugin, ctx, &parts.headers, body).await
                 })
                 .await
             }

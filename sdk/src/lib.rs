@@ -131,6 +131,31 @@ pub mod world {
         });
     }
 
+    /// The `request-handler` world of `gatehouse:plugin@0.3.0`: an integration that reads the
+    /// request through the `request` import.
+    pub mod request_handler_v0_3 {
+        wit_bindgen::generate!({
+            inline: "
+                package gatehouse:sdk;
+                world lent-request-handler { include gatehouse:plugin/request-handler@0.3.0; }
+            ",
+            world: "gatehouse:sdk/lent-request-handler",
+            path: "wit/0.3.0",
+            with: {
+                "gatehouse:plugin/types@0.1.0": crate::world::authorizer::gatehouse::plugin::types,
+                "gatehouse:plugin/log@0.1.0": crate::world::authorizer::gatehouse::plugin::log,
+                "gatehouse:plugin/kv@0.1.0": crate::world::authorizer::gatehouse::plugin::kv,
+                "gatehouse:plugin/clock@0.1.0": crate::world::authorizer::gatehouse::plugin::clock,
+                "gatehouse:plugin/config@0.1.0": crate::world::authorizer::gatehouse::plugin::config,
+                "gatehouse:plugin/types@0.2.0": crate::world::authorizer_v0_2::gatehouse::plugin0_2_0::types,
+                "gatehouse:plugin/request@0.3.0": crate::world::authorizer_v0_3::gatehouse::plugin0_3_0::request,
+            },
+            pub_export_macro: true,
+            export_macro_name: "__export_request_handler_v0_3_world",
+            default_bindings_module: "gatehouse_sdk::world::request_handler_v0_3",
+        });
+    }
+
     /// The `mapper` world.
     pub mod mapper {
         wit_bindgen::generate!({
@@ -251,6 +276,15 @@ macro_rules! export_authorizer_v0_3 {
 macro_rules! export_mapper_v0_3 {
     ($t:ident) => {
         $crate::world::mapper_v0_3::__export_mapper_v0_3_world!($t with_types_in $crate::world::mapper_v0_3);
+    };
+}
+
+/// Exports a type implementing [`v0_3::RequestHandler`] as the plugin's `handle` function of
+/// `gatehouse:plugin@0.3.0`'s `request-handler` world.
+#[macro_export]
+macro_rules! export_request_handler_v0_3 {
+    ($t:ident) => {
+        $crate::world::request_handler_v0_3::__export_request_handler_v0_3_world!($t with_types_in $crate::world::request_handler_v0_3);
     };
 }
 

@@ -1,8 +1,9 @@
-//! The authorizer and mapper of `gatehouse:plugin@0.3.0`: they are not sent the request (and
-//! a response mapper the response) as a record, but read it through [`request`] (and
-//! [`response`]), whose functions answer for the call in progress and each copy one part of
-//! it into the plugin. An authorizer reads the headers it needs and answers 0.2.0's policy
-//! [`Decision`]; a mapper answers the changes it makes ([`RequestEdits`], [`ResponseEdits`]).
+//! The authorizer, mapper and request handler of `gatehouse:plugin@0.3.0`: they are not sent
+//! the request (and a response mapper the response) as a record, but read it through
+//! [`request`] (and [`response`]), whose functions answer for the call in progress and each
+//! copy one part of it into the plugin. An authorizer reads the headers it needs and answers
+//! 0.2.0's policy [`Decision`]; a mapper answers the changes it makes ([`RequestEdits`],
+//! [`ResponseEdits`]); a request handler answers a [`Response`].
 //!
 //! ```no_run
 //! use gatehouse_sdk::v0_3::{arn_for, request, Authorizer, Decision};
@@ -30,7 +31,7 @@ pub use crate::world::authorizer_v0_3::gatehouse::plugin0_3_0::request::{
 /// The integration's response, in a mapper's `map_response`.
 pub use crate::world::mapper_v0_3::gatehouse::plugin0_3_0::response;
 pub use crate::world::mapper_v0_3::gatehouse::plugin0_3_0::response::ResponseEdits;
-pub use crate::{AuthorizerError, MultiValue, Pair};
+pub use crate::{AuthorizerError, MultiValue, Pair, Response};
 
 /// An authorizer of 0.3.0: decides with a policy. `Err(AuthorizerError::Unauthorized)`
 /// answers 401, `Err(AuthorizerError::Failed(reason))` answers 500 and logs the reason.
@@ -39,6 +40,11 @@ pub use crate::world::authorizer_v0_3::Guest as Authorizer;
 /// A mapper of 0.3.0: answers the changes to make to the request and to the integration's
 /// response. An `Err` answers 500 and logs the reason.
 pub use crate::world::mapper_v0_3::Guest as Mapper;
+
+/// A request handler of 0.3.0: an integration that answers the request itself, reading what
+/// it needs of it through [`request`] (the body is the whole body the client sent). An `Err`
+/// answers 502 and logs the reason.
+pub use crate::world::request_handler_v0_3::Guest as RequestHandler;
 
 /// The method ARN of the request with another method and path (each may be a pattern), as
 /// [`crate::v0_2::Request::arn_for`].

@@ -1,8 +1,9 @@
 //! Plugins written in JavaScript and Python through the real binary: the JavaScript authorizer
 //! (`plugins/js-authorizer`, QuickJS inside the component) allows the configured token only,
-//! and the Python integration (`plugins/py-integration`, CPython inside the component) answers
-//! with what it received and how many calls its instance has served, which grows from call to
-//! call since warm instances are reused. Both come from `scripts/build-plugins.sh`.
+//! and the Python integration (`plugins/py-integration`, CPython inside the component, of the
+//! 0.3.0 `request-handler` world: it reads the request through imports) answers with what it
+//! received and how many calls its instance has served, which grows from call to call since
+//! warm instances are reused. Both come from `scripts/build-plugins.sh`.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -139,7 +140,23 @@ async fn javascript_authorizer_and_python_integration() {
     assert_eq!(doc["path"], "/prod/both/carol");
     assert_eq!(doc["calls"], 3);
 
-    // The plugin's error result (it serves only GET and HEAD) is a 502.
+    // It reads a header and the whole body only when it needs them (a PUT) ...
+    let body = "x".repeat(100_000);
+    let r = c
+        .put(format!("{base}/py/erin"))
+        .header("content-type", "text/plain")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let doc = json(r).await;
+    assert_eq!(doc["contentType"], "text/plain");
+    assert_eq!(doc["body"], body.as_str());
+    assert_eq!(doc["method"], "PUT");
+    assert_eq!(doc["calls"], 4);
+
+    // ... and its error result (it serves only GET, HEAD and PUT) is a 502.
     let r = c.post(format!("{base}/py/dave")).send().await.unwrap();
     assert_eq!(r.status(), 502);
     assert_eq!(json(r).await["message"], "Internal server error");

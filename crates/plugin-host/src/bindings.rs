@@ -137,6 +137,26 @@ pub mod mapper_v0_3 {
     });
 }
 
+/// The 0.3.0 `request-handler` world: an integration that reads the request through the
+/// `request` import.
+pub mod request_handler_v0_3 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/0.3.0",
+        world: "request-handler",
+        imports: { default: async },
+        exports: { default: async },
+        with: {
+            "gatehouse:plugin/types@0.1.0": super::authorizer::gatehouse::plugin::types,
+            "gatehouse:plugin/types@0.2.0": super::authorizer_v0_2::gatehouse::plugin0_2_0::types,
+            "gatehouse:plugin/log@0.1.0": super::authorizer::gatehouse::plugin::log,
+            "gatehouse:plugin/kv@0.1.0": super::authorizer::gatehouse::plugin::kv,
+            "gatehouse:plugin/clock@0.1.0": super::authorizer::gatehouse::plugin::clock,
+            "gatehouse:plugin/config@0.1.0": super::authorizer::gatehouse::plugin::config,
+            "gatehouse:plugin/request@0.3.0": super::authorizer_v0_3::gatehouse::plugin0_3_0::request,
+        },
+    });
+}
+
 /// The `request` and `response` imports of 0.3.0, with a mapper's edits.
 pub use authorizer_v0_3::gatehouse::plugin0_3_0::request as lent_request;
 pub use mapper_v0_3::gatehouse::plugin0_3_0::response as lent_response;

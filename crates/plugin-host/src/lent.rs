@@ -5,7 +5,7 @@
 use crate::bindings::lent_request::RequestEdits;
 use crate::bindings::lent_response::ResponseEdits;
 use crate::bindings::policy::Decision;
-use crate::bindings::types::AuthorizerError;
+use crate::bindings::types::{AuthorizerError, Response};
 use crate::messages::{Lent, RequestView, ResponseView};
 use crate::{engine, Exports, Live, Plugin, PluginFailure, PluginKind, PluginPre};
 use std::sync::Arc;
@@ -16,14 +16,34 @@ fn take_back(live: &mut Live) -> Lent {
 }
 
 impl Plugin {
-    /// Whether the plugin is an authorizer or mapper of `gatehouse:plugin@0.3.0`, which reads
-    /// the request through imports rather than being sent it ([`Plugin::authorize_lent`],
-    /// [`Plugin::map_request_lent`], [`Plugin::map_response_lent`]).
+    /// Whether the plugin is an authorizer, mapper or request handler of
+    /// `gatehouse:plugin@0.3.0`, which reads the request through imports rather than being
+    /// sent it ([`Plugin::authorize_lent`], [`Plugin::map_request_lent`],
+    /// [`Plugin::map_response_lent`], [`Plugin::handle_lent`]).
     pub fn reads_lent_request(&self) -> bool {
         matches!(
             self.pre,
-            PluginPre::AuthorizerV0_3(_) | PluginPre::MapperV0_3(_)
+            PluginPre::AuthorizerV0_3(_)
+                | PluginPre::MapperV0_3(_)
+                | PluginPre::RequestHandlerV0_3(_)
         )
+    }
+
+    /// Calls a request handler's `handle` (0.3.0's integration).
+    pub async fn handle_lent(
+        &self,
+        request_id: &str,
+        req: Arc<RequestView>,
+    ) -> Result<Result<Response, String>, PluginFailure> {
+        let _running = engine::Running::start();
+        let mut live = self.instance(request_id, PluginKind::Integration).await?;
+        live.store.data_mut().lent.request = Some(req);
+        let result = match &live.exports {
+            Exports::RequestHandlerV0_3(e) => e.call_handle(&mut live.store).await,
+            _ => return Err(self.wrong_kind(PluginKind::Integration)),
+        };
+        take_back(&mut live);
+        self.finish(live, result)
     }
 
     /// Calls an authorizer of 0.3.0.

@@ -36,6 +36,9 @@ use bindings::authorizer_v0_3::{Authorizer as AuthorizerV0_3, AuthorizerPre as A
 use bindings::integration::{Integration, IntegrationPre};
 use bindings::mapper::{Mapper, MapperPre};
 use bindings::mapper_v0_3::{Mapper as MapperV0_3, MapperPre as MapperV0_3Pre};
+use bindings::request_handler_v0_3::{
+    RequestHandler as RequestHandlerV0_3, RequestHandlerPre as RequestHandlerV0_3Pre,
+};
 use bindings::types;
 use bindings::websocket_handler::{WebsocketHandler, WebsocketHandlerPre};
 pub use http_response::{HttpBody, HttpResponse};
@@ -141,6 +144,8 @@ pub(crate) enum PluginPre {
     Mapper(MapperPre<CallState>),
     MapperV0_3(MapperV0_3Pre<CallState>),
     Integration(IntegrationPre<CallState>),
+    /// The 0.3.0 `request-handler` world: an integration that reads the request.
+    RequestHandlerV0_3(RequestHandlerV0_3Pre<CallState>),
     WebsocketHandler(WebsocketHandlerPre<CallState>),
     Http(ProxyPre<CallState>),
 }
@@ -153,6 +158,7 @@ enum Exports {
     Mapper(Mapper),
     MapperV0_3(MapperV0_3),
     Integration(Integration),
+    RequestHandlerV0_3(RequestHandlerV0_3),
     WebsocketHandler(WebsocketHandler),
     Http(Proxy),
 }
@@ -371,6 +377,10 @@ impl Plugin {
                 .instantiate_async(&mut store)
                 .await
                 .map(Exports::Integration),
+            PluginPre::RequestHandlerV0_3(pre) => pre
+                .instantiate_async(&mut store)
+                .await
+                .map(Exports::RequestHandlerV0_3),
             PluginPre::WebsocketHandler(pre) => pre
                 .instantiate_async(&mut store)
                 .await

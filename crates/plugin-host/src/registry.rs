@@ -10,6 +10,7 @@
 use super::bindings::authorizer_v0_2::AuthorizerPre as AuthorizerV0_2Pre;
 use super::bindings::authorizer_v0_3::AuthorizerPre as AuthorizerV0_3Pre;
 use super::bindings::mapper_v0_3::MapperPre as MapperV0_3Pre;
+use super::bindings::request_handler_v0_3::RequestHandlerPre as RequestHandlerV0_3Pre;
 use super::bindings::websocket_handler::WebsocketHandlerPre;
 use super::bindings::{authorizer::AuthorizerPre, integration::IntegrationPre, mapper::MapperPre};
 use super::engine::EngineKind;
@@ -214,8 +215,20 @@ impl PluginHost {
                 .map_err(|e| bad_world("websocket-handler", "0.1.0", &e))?;
             (PluginKind::WebsocketHandler, PluginPre::WebsocketHandler(p))
         } else if has("handle") {
-            let p = IntegrationPre::new(pre).map_err(|e| bad_world("integration", "0.1.0", &e))?;
-            (PluginKind::Integration, PluginPre::Integration(p))
+            // 0.1.0's `handle` takes the request, 0.3.0's request handler's takes nothing.
+            let p = match IntegrationPre::new(pre.clone()) {
+                Ok(p) => PluginPre::Integration(p),
+                Err(v0_1) => PluginPre::RequestHandlerV0_3(
+                    RequestHandlerV0_3Pre::new(pre).map_err(|v0_3| {
+                        format!(
+                            "{}; {}",
+                            bad_world("integration", "0.1.0", &v0_1),
+                            bad_world("request-handler", "0.3.0", &v0_3)
+                        )
+                    })?,
+                ),
+            };
+            (PluginKind::Integration, p)
         } else if exports
             .iter()
             .any(|e| e.starts_with("wasi:http/incoming-handler@0.2."))

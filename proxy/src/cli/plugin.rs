@@ -99,6 +99,9 @@ fn exports(plugin: &gatehouse::plugin::Plugin) -> String {
     use gatehouse::plugin::PluginKind;
     match plugin.kind {
         PluginKind::HttpHandler => "the `wasi:http/proxy` world".to_string(),
+        PluginKind::Integration if plugin.reads_lent_request() => {
+            "the `request-handler` world of gatehouse:plugin@0.3.0".to_string()
+        }
         PluginKind::Authorizer | PluginKind::Mapper if plugin.reads_lent_request() => format!(
             "the `{}` world of gatehouse:plugin@0.3.0",
             plugin.kind.name()

@@ -1,7 +1,8 @@
 //! `wasm`: a plugin answers the request itself, like a Lambda proxy integration: a plugin of
-//! the `integration` world gets the buffered request as a WIT record, and a `wasi:http/proxy`
-//! component gets it as a `wasi:http` incoming request whose body streams in, and streams its
-//! response back.
+//! the `integration` world (0.1.0) gets the buffered request as a WIT record, one of the
+//! `request-handler` world (0.3.0) reads the buffered request through the `request` import,
+//! and a `wasi:http/proxy` component gets it as a `wasi:http` incoming request whose body
+//! streams in, and streams its response back.
 
 use crate::body::{Body, FromBackend};
 use crate::ctx::RequestCtx;
@@ -19,13 +20,21 @@ pub async fn call(
     plugin: &Arc<Plugin>,
     ctx: &mut RequestCtx,
     headers: &http::HeaderMap,
-    body: Vec<u8>,
+    body: bytes::Bytes,
 ) -> Result<Response<Body>, Rejection> {
-    let req = convert::request(rt, ctx, headers, body);
     let mut id = uuid::Uuid::encode_buffer();
     let id = ctx.request_id.hyphenated().encode_lower(&mut id);
-    let started = Instant::now();
-    let result = plugin.handle(id, &req).await;
+    let started;
+    let result = if plugin.reads_lent_request() {
+        let arn = crate::auth::authorize::method_arn(rt, ctx);
+        let req = Arc::new(convert::lent_request(rt, ctx, headers, body, arn));
+        started = Instant::now();
+        plugin.handle_lent(id, req).await
+    } else {
+        let req = convert::request(rt, ctx, headers, body.into());
+        started = Instant::now();
+        plugin.handle(id, &req).await
+    };
     ctx.integration_latency = Some(started.elapsed());
     let bad_gateway = |reason: String| {
         Rejection::new(ResponseType::IntegrationFailure, reason)
