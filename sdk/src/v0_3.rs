@@ -44,6 +44,23 @@ pub use crate::world::mapper_v0_3::Guest as Mapper;
 /// A request handler of 0.3.0: an integration that answers the request itself, reading what
 /// it needs of it through [`request`] (the body is the whole body the client sent). An `Err`
 /// answers 502 and logs the reason.
+///
+/// ```no_run
+/// use gatehouse_sdk::v0_3::{request, RequestHandler, Response};
+///
+/// struct Echo;
+///
+/// impl RequestHandler for Echo {
+///     fn handle() -> Result<Response, String> {
+///         let who = request::path_parameter("name").unwrap_or_else(|| "world".into());
+///         let sent = request::body().len();
+///         Ok(Response::text(200, format!("hello {who}, you sent {sent} bytes")))
+///     }
+/// }
+///
+/// gatehouse_sdk::export_request_handler_v0_3!(Echo);
+/// # fn main() {}
+/// ```
 pub use crate::world::request_handler_v0_3::Guest as RequestHandler;
 
 /// The method ARN of the request with another method and path (each may be a pattern), as

@@ -1,9 +1,9 @@
 //! Writing a plugin outside the repository: for each language, `gatehouse plugin new` writes a
 //! project against the newest WIT package (`gatehouse:plugin@0.3.0`, with 0.2.0 and 0.1.0 in
 //! `wit/deps/`) into a temporary folder, `gatehouse plugin build` turns it into a checked
-//! component with the installed toolchain, and the real binary serves it. The authorizer and
-//! the mapper, the worlds whose 0.3.0 exports read the request through imports, are served in
-//! every language; the integration in C and the WebSocket handler in Python.
+//! component with the installed toolchain, and the real binary serves it. The authorizer, the
+//! mapper and the integration (0.3.0's `request-handler`), the worlds whose 0.3.0 exports read
+//! the request through imports, are served in every language; the WebSocket handler in Python.
 //!
 //! The toolchains come from `scripts/setup-wasm.sh`; a missing one fails the test with the
 //! build's message naming the tool and its install command. Rust projects share one cargo
@@ -84,12 +84,18 @@ fn scaffold(name: &str, lang: &str, world: &str) -> (tempfile::TempDir, PathBuf)
     let (ok, out, err) = gatehouse(tmp.path(), &["plugin", "build", name], BUILD_TIMEOUT);
     assert!(ok, "plugin build of the {lang} {world} failed:\n{out}{err}");
     eprintln!("{lang} {world}: built in {:?}", started.elapsed());
+    // A new integration is 0.3.0's `request-handler`.
+    let exported = if world == "integration" {
+        "request-handler"
+    } else {
+        world
+    };
     assert!(
-        out.contains(&format!("exports the `{world}` world")),
+        out.contains(&format!("exports the `{exported}` world")),
         "{out}{err}"
     );
-    // The authorizer and the mapper are the worlds 0.3.0 changed.
-    if world == "authorizer" || world == "mapper" {
+    // The authorizer, the mapper and the integration are the worlds 0.3.0 changed.
+    if world != "websocket-handler" {
         assert!(out.contains("world of gatehouse:plugin@0.3.0"), "{out}");
     }
     let component = project.join("dist").join(format!("{name}.wasm"));
@@ -222,23 +228,33 @@ async fn mappers_in_every_language() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn c_integration() {
-    let (_tmp, wasm) = scaffold("demo-int", "c", "integration");
-    let gw = serve(
-        &format!(
-            "  demo-int:\n    path: {}\n    config: {{ greeting: bonjour }}\n",
-            wasm.display()
-        ),
-        "    resources:\n      /hello/{name}:\n        ANY:\n          integration: { type: wasm, plugin: demo-int }\n",
-    );
-    let url = format!("{}/prod/hello/c", gw.url("public"));
-    let r = http1_client().post(&url).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["content-type"], "text/plain");
-    assert_eq!(
-        r.text().await.unwrap(),
-        "bonjour from demo-int: POST /prod/hello/c\n"
-    );
+async fn integrations_in_every_language() {
+    let langs = ["rust", "c", "js", "python"];
+    let greeting = "    config: { greeting: bonjour }\n";
+    let (_folders, plugins) = scaffold_each("int", "integration", &langs, greeting);
+    let mut resources = "    resources:\n".to_string();
+    for lang in langs {
+        resources.push_str(&format!(
+            "      /hello/{lang}/{{name}}:\n        ANY:\n          integration: {{ type: wasm, plugin: int-{lang} }}\n"
+        ));
+    }
+    let gw = serve(&plugins, &resources);
+    for lang in langs {
+        let url = format!("{}/prod/hello/{lang}/x", gw.url("public"));
+        let r = http1_client()
+            .post(&url)
+            .header("x-many", "1".repeat(1000))
+            .body("a body it does not read")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+        assert_eq!(r.headers()["content-type"], "text/plain");
+        assert_eq!(
+            r.text().await.unwrap(),
+            format!("bonjour from int-{lang}: POST /prod/hello/{lang}/x\n")
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,11 +33,11 @@ pub fn build(dir: &Path) -> Result<Built, String> {
             world_file.display()
         )
     })?;
-    let world = World::parse(text.trim()).ok_or_else(|| {
+    let world_name = text.trim();
+    let world = World::from_wit(world_name).ok_or_else(|| {
         format!(
-            "{}: `{}` is not a world; expected authorizer, mapper, integration or websocket-handler",
+            "{}: `{world_name}` is not a world; expected authorizer, mapper, request-handler, integration or websocket-handler",
             world_file.display(),
-            text.trim()
         )
     })?;
     if !dir.join("wit").is_dir() {
@@ -59,7 +59,6 @@ pub fn build(dir: &Path) -> Result<Built, String> {
     }
     let component = dist.join(format!("{name}.wasm"));
     let wasm_tools = toolchain::wasm_tools()?;
-    let world_name = world.name();
     match lang {
         Lang::Rust => {
             let core = rust(&dir)?;
@@ -83,7 +82,7 @@ pub fn build(dir: &Path) -> Result<Built, String> {
         Command::new(&wasm_tools).arg("validate").arg(&component),
         "wasm-tools validate",
     )?;
-    let (digest, exports) = check(&name, &component, world_name)?;
+    let (digest, exports) = check(&name, &component, world, world_name)?;
     eprintln!(
         "gatehouse plugin build: {} built in {:.1} s",
         lang.title(),
@@ -282,7 +281,12 @@ fn python(dir: &Path, work: &Path, world: &str, component: &Path) -> Result<(), 
 
 /// Loads the component as the gateway would; it must export the project's world. Returns its
 /// digest and which world it exports.
-fn check(name: &str, component: &Path, world: &str) -> Result<(String, String), String> {
+fn check(
+    name: &str,
+    component: &Path,
+    world: World,
+    world_name: &str,
+) -> Result<(String, String), String> {
     let host = gatehouse::plugin::PluginHost::new(None)
         .map_err(|e| format!("cannot start the WebAssembly engine: {e:#}"))?;
     let plugin = host
@@ -292,9 +296,9 @@ fn check(name: &str, component: &Path, world: &str) -> Result<(String, String), 
             gatehouse::plugin::PluginSettings::default(),
         )
         .map_err(|msg| format!("{}: {msg}", component.display()))?;
-    if plugin.kind.name() != world {
+    if plugin.kind.name() != world.name() {
         return Err(format!(
-            "{}: exports the `{}` world, but WORLD says `{world}`",
+            "{}: exports the `{}` world, but WORLD says `{world_name}`",
             component.display(),
             plugin.kind.name()
         ));

@@ -69,7 +69,18 @@ impl World {
         }
     }
 
-    pub fn parse(name: &str) -> Option<World> {
+    /// The world of the WIT package a new project is written for: an integration is 0.3.0's
+    /// `request-handler`, which reads the request through the `request` import.
+    pub fn wit_name(self) -> &'static str {
+        match self {
+            World::Integration => "request-handler",
+            w => w.name(),
+        }
+    }
+
+    /// The plugin role of a world named in a project's `WORLD`: a world of 0.3.0, or
+    /// `integration`, the 0.1.0 world earlier projects were written for.
+    pub fn from_wit(name: &str) -> Option<World> {
         [
             World::Authorizer,
             World::Mapper,
@@ -77,7 +88,7 @@ impl World {
             World::WebsocketHandler,
         ]
         .into_iter()
-        .find(|w| w.name() == name)
+        .find(|w| w.wit_name() == name || w.name() == name)
     }
 }
 
@@ -188,13 +199,13 @@ fn files(name: &str, lang: Lang, world: World) -> Vec<(&'static str, String)> {
                 text.to_string()
             } else {
                 text.replace("{{name}}", name)
-                    .replace("{{world}}", world.name())
+                    .replace("{{world}}", world.wit_name())
                     .replace("{{config}}", &config)
             };
             (path, text)
         })
         .collect();
-    out.push(("WORLD", format!("{}\n", world.name())));
+    out.push(("WORLD", format!("{}\n", world.wit_name())));
     out
 }
 
@@ -291,6 +302,17 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_new_integration_is_a_request_handler_and_older_projects_still_name_their_world() {
+        let files = files("demo-plugin", Lang::Python, World::Integration);
+        let world = files.iter().find(|(p, _)| *p == "WORLD").map(|(_, t)| t);
+        assert_eq!(world.map(String::as_str), Some("request-handler\n"));
+        assert_eq!(World::from_wit("request-handler"), Some(World::Integration));
+        assert_eq!(World::from_wit("integration"), Some(World::Integration));
+        assert_eq!(World::from_wit("authorizer"), Some(World::Authorizer));
+        assert_eq!(World::from_wit("handler"), None);
     }
 
     #[test]
