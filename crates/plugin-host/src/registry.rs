@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::Engine;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -346,7 +347,10 @@ fn load_artifact(engine: &Engine, path: &Path) -> Option<Component> {
     // header and version. A cache directory writable by others is a configuration error, as
     // it would be for any executable code.
     match unsafe { Component::deserialize_file(engine, path) } {
-        Ok(c) => Some(c),
+        Ok(c) => {
+            mark_used(path, SystemTime::now());
+            Some(c)
+        }
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e, "ignoring unusable precompiled plugin");
             None
@@ -367,8 +371,116 @@ fn store_artifact(c: &Component, path: &Path) {
     if let Err(e) = result {
         tracing::debug!(path = %path.display(), error = %e, "cannot store precompiled plugin");
     }
+    if let Some(dir) = path.parent() {
+        let removed = prune_artifacts(dir, SystemTime::now());
+        if removed > 0 {
+            tracing::info!(dir = %dir.display(), removed, "removed precompiled plugins unused for 30 days");
+        }
+    }
+}
+
+/// How long a precompiled artifact may go unused before a later compile removes it: those of
+/// plugins since rebuilt, and those an older wasmtime wrote (whose compatibility hash, in the
+/// name, no longer matches), would otherwise stay in the cache directory for ever.
+const UNUSED_ARTIFACT_AGE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// Sets the modification time of an artifact just loaded to `now` (at most once a day), so
+/// that artifacts any gateway sharing the directory still loads are not pruned.
+fn mark_used(path: &Path, now: SystemTime) {
+    let stale = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age > DAY));
+    if stale {
+        let touched = std::fs::File::options()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_modified(now));
+        if let Err(e) = touched {
+            tracing::debug!(path = %path.display(), error = %e, "cannot mark precompiled plugin as used");
+        }
+    }
+}
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Removes the artifacts (and temporary files of interrupted writes) in `dir` last modified
+/// more than [`UNUSED_ARTIFACT_AGE`] before `now`; returns how many. Other files are left.
+fn prune_artifacts(dir: &Path, now: SystemTime) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e == "cwasm" || e.starts_with("tmp"));
+        let unused = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| {
+            now.duration_since(t)
+                .is_ok_and(|age| age > UNUSED_ARTIFACT_AGE)
+        });
+        if ours && unused && entry.file_type().is_ok_and(|t| t.is_file()) {
+            match std::fs::remove_file(&path) {
+                Ok(()) => removed += 1,
+                Err(e) => {
+                    tracing::debug!(path = %path.display(), error = %e, "cannot remove unused precompiled plugin")
+                }
+            }
+        }
+    }
+    removed
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(dir: &Path, name: &str, modified: SystemTime) -> PathBuf {
+        let path = dir.join(name);
+        let f = std::fs::File::create(&path).expect("create");
+        f.set_modified(modified).expect("set mtime");
+        path
+    }
+
+    #[test]
+    fn artifacts_unused_for_30_days_are_pruned_and_nothing_else() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let now = SystemTime::now();
+        let old = now - UNUSED_ARTIFACT_AGE - DAY;
+        let recent = now - UNUSED_ARTIFACT_AGE + DAY;
+        let stale = file(dir.path(), "aa-fresh-01.cwasm", old);
+        let torn = file(dir.path(), "bb-fresh-02.tmp4242", old);
+        let kept = file(dir.path(), "cc-fresh-03.cwasm", recent);
+        let foreign = file(dir.path(), "notes.txt", old);
+        std::fs::create_dir(dir.path().join("sub.cwasm")).expect("mkdir");
+        assert_eq!(prune_artifacts(dir.path(), now), 2);
+        assert!(!stale.exists() && !torn.exists());
+        assert!(kept.exists() && foreign.exists() && dir.path().join("sub.cwasm").is_dir());
+        assert_eq!(prune_artifacts(&dir.path().join("missing"), now), 0);
+    }
+
+    #[test]
+    fn loading_an_artifact_marks_it_used_so_it_is_not_pruned() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let now = SystemTime::now();
+        let path = file(
+            dir.path(),
+            "dd-fresh-04.cwasm",
+            now - UNUSED_ARTIFACT_AGE - DAY,
+        );
+        mark_used(&path, now);
+        assert_eq!(prune_artifacts(dir.path(), now), 0);
+        assert!(path.exists());
+        // A file modified within the day is left as it is.
+        let recent = now - Duration::from_secs(60);
+        let fresh = file(dir.path(), "ee-fresh-05.cwasm", recent);
+        mark_used(&fresh, now);
+        let mtime = std::fs::metadata(&fresh).and_then(|m| m.modified());
+        assert_eq!(mtime.expect("mtime"), recent);
+    }
 }
