@@ -28,6 +28,7 @@ mod http_response;
 mod lent;
 pub mod messages;
 mod pool;
+mod record;
 pub mod registry;
 
 use bindings::authorizer::{Authorizer, AuthorizerPre};
@@ -39,7 +40,6 @@ use bindings::mapper_v0_3::{Mapper as MapperV0_3, MapperPre as MapperV0_3Pre};
 use bindings::request_handler_v0_3::{
     RequestHandler as RequestHandlerV0_3, RequestHandlerPre as RequestHandlerV0_3Pre,
 };
-use bindings::types;
 use bindings::websocket_handler::{WebsocketHandler, WebsocketHandlerPre};
 pub use http_response::{HttpBody, HttpResponse};
 pub use pool::MAX_READY;
@@ -417,105 +417,6 @@ impl Plugin {
     /// Calls made and calls that failed since the plugin was loaded.
     pub fn call_counts(&self) -> (u64, u64) {
         self.calls.get()
-    }
-
-    /// Whether the plugin is an authorizer of `gatehouse:plugin@0.2.0`, which answers a policy
-    /// ([`Plugin::authorize_policy`]) rather than allow or deny ([`Plugin::authorize`]).
-    pub fn answers_policy(&self) -> bool {
-        matches!(self.pre, PluginPre::AuthorizerV0_2(_))
-    }
-
-    /// Calls an authorizer of 0.2.0.
-    pub async fn authorize_policy(
-        &self,
-        request_id: &str,
-        req: &bindings::policy::Request,
-    ) -> Result<Result<bindings::policy::Decision, types::AuthorizerError>, PluginFailure> {
-        let _running = engine::Running::start();
-        let mut live = self.instance(request_id, PluginKind::Authorizer).await?;
-        let result = match &live.exports {
-            Exports::AuthorizerV0_2(e) => e.call_authorize(&mut live.store, req).await,
-            _ => return Err(self.wrong_kind(PluginKind::Authorizer)),
-        };
-        self.finish(live, result)
-    }
-
-    /// Calls an authorizer of 0.1.0.
-    pub async fn authorize(
-        &self,
-        request_id: &str,
-        req: &types::Request,
-    ) -> Result<Result<types::Decision, types::AuthorizerError>, PluginFailure> {
-        let _running = engine::Running::start();
-        let mut live = self.instance(request_id, PluginKind::Authorizer).await?;
-        let result = match &live.exports {
-            Exports::Authorizer(e) => e.call_authorize(&mut live.store, req).await,
-            _ => return Err(self.wrong_kind(PluginKind::Authorizer)),
-        };
-        self.finish(live, result)
-    }
-
-    /// Calls a mapper's `map-request`.
-    pub async fn map_request(
-        &self,
-        request_id: &str,
-        req: &types::Request,
-    ) -> Result<Result<types::Request, String>, PluginFailure> {
-        let _running = engine::Running::start();
-        let mut live = self.instance(request_id, PluginKind::Mapper).await?;
-        let result = match &live.exports {
-            Exports::Mapper(e) => e.call_map_request(&mut live.store, req).await,
-            _ => return Err(self.wrong_kind(PluginKind::Mapper)),
-        };
-        self.finish(live, result)
-    }
-
-    /// Calls a mapper's `map-response`.
-    pub async fn map_response(
-        &self,
-        request_id: &str,
-        req: &types::Request,
-        resp: &types::Response,
-    ) -> Result<Result<types::Response, String>, PluginFailure> {
-        let _running = engine::Running::start();
-        let mut live = self.instance(request_id, PluginKind::Mapper).await?;
-        let result = match &live.exports {
-            Exports::Mapper(e) => e.call_map_response(&mut live.store, req, resp).await,
-            _ => return Err(self.wrong_kind(PluginKind::Mapper)),
-        };
-        self.finish(live, result)
-    }
-
-    /// Calls an integration's `handle`.
-    pub async fn handle(
-        &self,
-        request_id: &str,
-        req: &types::Request,
-    ) -> Result<Result<types::Response, String>, PluginFailure> {
-        let _running = engine::Running::start();
-        let mut live = self.instance(request_id, PluginKind::Integration).await?;
-        let result = match &live.exports {
-            Exports::Integration(e) => e.call_handle(&mut live.store, req).await,
-            _ => return Err(self.wrong_kind(PluginKind::Integration)),
-        };
-        self.finish(live, result)
-    }
-
-    /// Calls a WebSocket handler's `handle-event`.
-    pub async fn handle_event(
-        &self,
-        request_id: &str,
-        event: &bindings::websocket::Event,
-    ) -> Result<Result<Option<Vec<u8>>, String>, PluginFailure> {
-        let _running = engine::Running::start();
-        let mut live = self
-            .instance(request_id, PluginKind::WebsocketHandler)
-            .await?;
-        let result = match &live.exports {
-            Exports::WebsocketHandler(e) => e.call_handle_event(&mut live.store, event).await,
-            _ => return Err(self.wrong_kind(PluginKind::WebsocketHandler)),
-        };
-        self.finish(live, result)
     }
 
     /// Serves `req` with a `wasi:http/proxy` plugin: the call runs on a task of its own, and

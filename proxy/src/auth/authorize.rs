@@ -17,12 +17,13 @@
 //! a new one is written there ([`shared`]).
 
 use super::jwt::JwtAuthorizer;
-use super::lambda_auth::{request_event, token_event, LambdaAuthorizer, Payload, REGION};
+use super::lambda_auth::{request_event, token_event, LambdaAuthorizer, Payload};
 pub use super::policy::Outcome;
 use crate::ctx::RequestCtx;
 use crate::ctx::RouteInfo;
 use crate::error::{Rejection, ResponseType};
-use crate::integration::lambda::{event_v1, event_v2, original_names, PayloadFormat, ACCOUNT_ID};
+pub use crate::integration::lambda::method_arn;
+use crate::integration::lambda::{event_v1, event_v2, original_names, PayloadFormat};
 use crate::integration::Outbound;
 use crate::plugin::Plugin;
 use crate::trace::{Kind, Propagation, RequestTrace, SpanRef, Value};
@@ -272,24 +273,6 @@ fn epoch_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// `arn:aws:execute-api:{region}:{account}:{api}/{stage}/{METHOD}/{path}`: the method a
-/// Lambda authorizer's policy is evaluated for (the path as requested, after the stage).
-pub fn method_arn(rt: &dyn RouteInfo, ctx: &RequestCtx) -> String {
-    let names = rt.names(ctx);
-    let rest = ctx
-        .matched
-        .as_ref()
-        .and_then(|m| ctx.path().get(m.rest_start..))
-        .unwrap_or("");
-    format!(
-        "arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{}/{}/{}/{}",
-        names.api.unwrap_or(""),
-        names.stage.unwrap_or(""),
-        ctx.method,
-        rest.trim_start_matches('/')
-    )
 }
 
 /// A recorded request's span for its Lambda authorizer's call (a client span under

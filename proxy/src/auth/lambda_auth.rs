@@ -26,8 +26,6 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Region in ARNs the gateway makes up (`methodArn`, `routeArn`).
-pub const REGION: &str = "us-east-1";
 /// Most bytes of an authorizer's answer.
 const MAX_ANSWER: usize = 1 << 20;
 

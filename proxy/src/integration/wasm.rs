@@ -26,7 +26,7 @@ pub async fn call(
     let id = ctx.request_id.hyphenated().encode_lower(&mut id);
     let started;
     let result = if plugin.reads_lent_request() {
-        let arn = crate::auth::authorize::method_arn(rt, ctx);
+        let arn = super::lambda::method_arn(rt, ctx);
         let req = Arc::new(convert::lent_request(rt, ctx, headers, body, arn));
         started = Instant::now();
         plugin.handle_lent(id, req).await

@@ -50,12 +50,16 @@ impl Lang {
     }
 }
 
-/// A world of `gatehouse:plugin@0.3.0`.
+/// What a plugin is, and so which world of `gatehouse:plugin@0.3.0` a new project exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum World {
+    /// The `authorizer` world.
     Authorizer,
+    /// The `mapper` world.
     Mapper,
+    /// The `request-handler` world: an integration that reads the request through imports.
     Integration,
+    /// The `websocket-handler` world.
     WebsocketHandler,
 }
 

@@ -19,6 +19,28 @@ use std::time::{Duration, UNIX_EPOCH};
 /// The account id events carry (Gatehouse has no AWS account; LocalStack uses the same).
 pub const ACCOUNT_ID: &str = "000000000000";
 
+/// Region in ARNs the gateway makes up (`methodArn`, `routeArn`).
+pub const REGION: &str = "us-east-1";
+
+/// `arn:aws:execute-api:{region}:{account}:{api}/{stage}/{METHOD}/{path}`: the method a
+/// Lambda authorizer's policy is evaluated for (the path as requested, after the stage), and
+/// the `method-arn` 0.2.0 and 0.3.0 plugins are given.
+pub fn method_arn(rt: &dyn RouteInfo, ctx: &RequestCtx) -> String {
+    let names = rt.names(ctx);
+    let rest = ctx
+        .matched
+        .as_ref()
+        .and_then(|m| ctx.path().get(m.rest_start..))
+        .unwrap_or("");
+    format!(
+        "arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{}/{}/{}/{}",
+        names.api.unwrap_or(""),
+        names.stage.unwrap_or(""),
+        ctx.method,
+        rest.trim_start_matches('/')
+    )
+}
+
 fn or_null(m: Map<String, Value>) -> Value {
     if m.is_empty() {
         Value::Null
