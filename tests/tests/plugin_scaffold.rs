@@ -4,6 +4,7 @@
 //! component with the installed toolchain, and the real binary serves it. The authorizer, the
 //! mapper and the integration (0.3.0's `request-handler`), the worlds whose 0.3.0 exports read
 //! the request through imports, are served in every language; the WebSocket handler in Python.
+//! A Rust source that exports an older version's world than its project's WIT is refused.
 //!
 //! The toolchains come from `scripts/setup-wasm.sh`; a missing one fails the test with the
 //! build's message naming the tool and its install command. Rust projects share one cargo
@@ -116,7 +117,7 @@ fn serve(plugins: &str, apis: &str) -> Gateway {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_authorizer() {
-    let (_tmp, wasm) = scaffold("demo-auth", "rust", "authorizer");
+    let (tmp, wasm) = scaffold("demo-auth", "rust", "authorizer");
     let gw = serve(
         &format!(
             "  demo-auth:\n    path: {}\n    config: {{ token: s3cret }}\n",
@@ -129,7 +130,32 @@ async fn rust_authorizer() {
         "hello behind Rust",
     )
     .await;
+    // Rust source names its world itself: one exporting 0.1.0's authorizer from the same 0.3.0
+    // project compiles, and the check refuses it, naming both versions.
+    let project = tmp.path().join("demo-auth");
+    std::fs::write(project.join("src/lib.rs"), OLD_AUTHORIZER).unwrap();
+    let (ok, out, err) = gatehouse(tmp.path(), &["plugin", "build", "demo-auth"], BUILD_TIMEOUT);
+    assert!(!ok, "a 0.1.0 authorizer passed as 0.3.0's:\n{out}{err}");
+    assert!(
+        err.contains("exports the `authorizer` world of gatehouse:plugin@0.1.0, but the project's wit/ is gatehouse:plugin@0.3.0"),
+        "{out}{err}"
+    );
 }
+
+/// A Rust authorizer of `gatehouse:plugin@0.1.0`, which is sent the request as a record.
+const OLD_AUTHORIZER: &str = r#"
+wit_bindgen::generate!({ world: "gatehouse:plugin/authorizer@0.1.0", path: "wit", generate_all });
+
+struct Plugin;
+
+impl Guest for Plugin {
+    fn authorize(_request: Request) -> Result<Decision, AuthorizerError> {
+        Err(AuthorizerError::Unauthorized)
+    }
+}
+
+export!(Plugin);
+"#;
 
 /// The scaffolded authorizer's decisions, behind the resource at `url` (a mock answering
 /// `body`): its token is allowed, another denied (403), none unauthorized (401).

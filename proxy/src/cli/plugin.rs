@@ -94,6 +94,17 @@ pub fn plugin_check(file: &std::path::Path) -> ExitCode {
     }
 }
 
+/// The version of the `gatehouse:plugin` package whose world a loaded component exports
+/// (`wasi:http` components are not of any).
+fn version(plugin: &gatehouse::plugin::Plugin) -> &'static str {
+    use gatehouse::plugin::PluginKind;
+    match plugin.kind {
+        _ if plugin.reads_lent_request() => "0.3.0",
+        PluginKind::Authorizer if plugin.answers_policy() => "0.2.0",
+        _ => "0.1.0",
+    }
+}
+
 /// Which world a loaded component exports, with its package version.
 fn exports(plugin: &gatehouse::plugin::Plugin) -> String {
     use gatehouse::plugin::PluginKind;

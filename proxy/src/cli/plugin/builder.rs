@@ -82,7 +82,8 @@ pub fn build(dir: &Path) -> Result<Built, String> {
         Command::new(&wasm_tools).arg("validate").arg(&component),
         "wasm-tools validate",
     )?;
-    let (digest, exports) = check(&name, &component, world, world_name)?;
+    let version = package_version(&dir.join("wit"))?;
+    let (digest, exports) = check(&name, &component, world, world_name, &version)?;
     eprintln!(
         "gatehouse plugin build: {} built in {:.1} s",
         lang.title(),
@@ -279,13 +280,48 @@ fn python(dir: &Path, work: &Path, world: &str, component: &Path) -> Result<(), 
     run(&mut cmd, "componentize-py")
 }
 
-/// Loads the component as the gateway would; it must export the project's world. Returns its
-/// digest and which world it exports.
+/// The version of the `gatehouse:plugin` package a project's `wit/` folder declares (its
+/// `deps/` hold the older ones).
+fn package_version(wit: &Path) -> Result<String, String> {
+    let entries = std::fs::read_dir(wit).map_err(|e| format!("{}: {e}", wit.display()))?;
+    for p in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        if !p.extension().is_some_and(|x| x == "wit") || !p.is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let declared = text.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix("package gatehouse:plugin@")
+                .and_then(|v| v.strip_suffix(';'))
+        });
+        if let Some(v) = declared {
+            return Ok(v.trim().to_string());
+        }
+    }
+    Err(format!(
+        "{}: no .wit file declares `package gatehouse:plugin@VERSION;`",
+        wit.display()
+    ))
+}
+
+/// Which package's world a component built for world `world_name` of `gatehouse:plugin` at
+/// `version` exports: a world that only includes an older version's is that version's.
+fn expected_version(version: &str, world_name: &str) -> &'static str {
+    match (version, world_name) {
+        ("0.3.0", "authorizer" | "mapper" | "request-handler") => "0.3.0",
+        ("0.2.0", "authorizer") => "0.2.0",
+        _ => "0.1.0",
+    }
+}
+
+/// Loads the component as the gateway would; it must export the project's world, of the
+/// package version its `wit/` declares. Returns its digest and which world it exports.
 fn check(
     name: &str,
     component: &Path,
     world: World,
     world_name: &str,
+    version: &str,
 ) -> Result<(String, String), String> {
     let host = gatehouse::plugin::PluginHost::new(None)
         .map_err(|e| format!("cannot start the WebAssembly engine: {e:#}"))?;
@@ -303,5 +339,48 @@ fn check(
             plugin.kind.name()
         ));
     }
+    let expected = expected_version(version, world_name);
+    if super::version(&plugin) != expected {
+        return Err(format!(
+            "{}: exports {}, but the project's wit/ is gatehouse:plugin@{version}, whose `{world_name}` world is {expected}'s (is the source written against an older version?)",
+            component.display(),
+            super::exports(&plugin)
+        ));
+    }
     Ok((plugin.digest.clone(), super::exports(&plugin)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worlds_that_include_an_older_one_are_that_version() {
+        assert_eq!(expected_version("0.3.0", "request-handler"), "0.3.0");
+        assert_eq!(expected_version("0.3.0", "authorizer"), "0.3.0");
+        assert_eq!(expected_version("0.3.0", "integration"), "0.1.0");
+        assert_eq!(expected_version("0.3.0", "websocket-handler"), "0.1.0");
+        assert_eq!(expected_version("0.2.0", "authorizer"), "0.2.0");
+        assert_eq!(expected_version("0.2.0", "mapper"), "0.1.0");
+        assert_eq!(expected_version("0.1.0", "authorizer"), "0.1.0");
+    }
+
+    #[test]
+    fn the_package_version_is_read_from_the_project_wit() {
+        let dir = tempfile::tempdir().unwrap();
+        let wit = dir.path().join("wit");
+        std::fs::create_dir_all(wit.join("deps")).unwrap();
+        std::fs::write(
+            wit.join("deps/old.wit"),
+            "package gatehouse:plugin@0.1.0;\n",
+        )
+        .unwrap();
+        assert!(package_version(&wit).unwrap_err().contains("no .wit file"));
+        std::fs::write(
+            wit.join("gatehouse.wit"),
+            "/// docs\npackage gatehouse:plugin@0.3.0;\n\nworld a {}\n",
+        )
+        .unwrap();
+        assert_eq!(package_version(&wit).unwrap(), "0.3.0");
+    }
 }
