@@ -285,7 +285,7 @@ fn python(dir: &Path, work: &Path, world: &str, component: &Path) -> Result<(), 
 fn package_version(wit: &Path) -> Result<String, String> {
     let entries = std::fs::read_dir(wit).map_err(|e| format!("{}: {e}", wit.display()))?;
     for p in entries.filter_map(|e| e.ok().map(|e| e.path())) {
-        if !p.extension().is_some_and(|x| x == "wit") || !p.is_file() {
+        if p.extension().is_none_or(|x| x != "wit") || !p.is_file() {
             continue;
         }
         let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
