@@ -108,26 +108,15 @@ fn version(plugin: &gatehouse::plugin::Plugin) -> &'static str {
 /// Which world a loaded component exports, with its package version.
 fn exports(plugin: &gatehouse::plugin::Plugin) -> String {
     use gatehouse::plugin::PluginKind;
-    match plugin.kind {
-        PluginKind::HttpHandler => "the `wasi:http/proxy` world".to_string(),
-        PluginKind::Integration if plugin.reads_lent_request() => {
-            "the `request-handler` world of gatehouse:plugin@0.3.0".to_string()
+    let version = version(plugin);
+    let (world, including) = match (plugin.kind, version) {
+        (PluginKind::HttpHandler, _) => return "the `wasi:http/proxy` world".to_string(),
+        (PluginKind::Integration, "0.3.0") => ("request-handler", ""),
+        (PluginKind::Mapper, "0.1.0") => ("mapper", " (and of 0.2.0, which includes it)"),
+        (kind @ (PluginKind::Integration | PluginKind::WebsocketHandler), _) => {
+            (kind.name(), " (and of 0.2.0 and 0.3.0, which include it)")
         }
-        PluginKind::Authorizer | PluginKind::Mapper if plugin.reads_lent_request() => format!(
-            "the `{}` world of gatehouse:plugin@0.3.0",
-            plugin.kind.name()
-        ),
-        PluginKind::Authorizer if plugin.answers_policy() => {
-            "the `authorizer` world of gatehouse:plugin@0.2.0".to_string()
-        }
-        PluginKind::Authorizer => "the `authorizer` world of gatehouse:plugin@0.1.0".to_string(),
-        PluginKind::Mapper => {
-            "the `mapper` world of gatehouse:plugin@0.1.0 (and of 0.2.0, which includes it)"
-                .to_string()
-        }
-        kind => format!(
-            "the `{}` world of gatehouse:plugin@0.1.0 (and of 0.2.0 and 0.3.0, which include it)",
-            kind.name()
-        ),
-    }
+        (kind, _) => (kind.name(), ""),
+    };
+    format!("the `{world}` world of gatehouse:plugin@{version}{including}")
 }
