@@ -2,13 +2,14 @@
 //! single worker with other requests; `instances: reuse` keeps a plugin's globals between
 //! calls and retires an instance after a trap, a deadline, a memory-cap hit, `max_calls` or
 //! `max_idle`; `instances: fresh` starts every call anew, in engines without guard pages where
-//! the same failures stay contained; a reload starts with new instances.
+//! the same failures stay contained; a reload starts with new instances; making an instance
+//! has a deadline of its own, apart from the call's.
 //! The `counter` test plugin answers `{"calls": N}`, N counted in a global of its instance.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use gatehouse_e2e::{http1_client, json, plugin_path, Gateway, BASE};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The plugins `counter` (reuse), `other` (reuse, the same component), `fresh`, `short`
 /// (`max_calls: 2`), `idle` (`max_idle: 200ms`), `metered` (a fuel budget) and
@@ -231,4 +232,70 @@ async fn a_reload_starts_new_instances() {
     gw.rewrite_config(&config("300ms"));
     gw.log.wait_for("config reloaded", Duration::from_secs(15));
     assert_eq!(counts(&c, &gw, "counter/x", 2).await, [1, 2]);
+}
+
+/// Making an instance is not part of a call's deadline: `c-slow-start` spins for its
+/// `start_ms` setting while it is instantiated, and its calls take no time. Behind a 50 ms
+/// authorizer deadline, a 300 ms start still answers, the first call of a reused instance and
+/// every call of fresh ones; a start past the instantiation deadline (the longer of the
+/// plugin's `timeout` and 1 s) fails that request with the authorizer's 500 and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn making_an_instance_has_a_deadline_of_its_own() {
+    let slow = plugin_path("c-slow-start");
+    let slow = slow.display();
+    let gw = Gateway::start(&format!(
+        r#"{BASE}plugins:
+  slow:
+    path: {slow}
+    timeout: 50ms
+    config: {{ start_ms: "300" }}
+  slow-fresh:
+    path: {slow}
+    timeout: 50ms
+    instances: fresh
+    config: {{ start_ms: "300" }}
+  stuck:
+    path: {slow}
+    timeout: 50ms
+    config: {{ start_ms: "20000" }}
+apis:
+  - name: app
+    stages: {{ prod: {{}} }}
+    authorizers:
+      slow: {{ plugin: slow, identity_sources: [header.x-token], ttl: 0s }}
+      slow-fresh: {{ plugin: slow-fresh, identity_sources: [header.x-token], ttl: 0s }}
+      stuck: {{ plugin: stuck, identity_sources: [header.x-token], ttl: 0s }}
+    resources:
+      /slow: {{ GET: {{ authorizer: slow, integration: {{ type: mock, body: ok }} }} }}
+      /slow-fresh: {{ GET: {{ authorizer: slow-fresh, integration: {{ type: mock, body: ok }} }} }}
+      /stuck: {{ GET: {{ authorizer: stuck, integration: {{ type: mock, body: ok }} }} }}
+"#
+    ));
+    let c = http1_client();
+    let get = |path: &str| {
+        let request = c
+            .get(format!("{}/prod/{path}", gw.url("public")))
+            .header("x-token", "t");
+        async move {
+            let started = Instant::now();
+            let r = request.send().await.unwrap();
+            (r.status().as_u16(), started.elapsed())
+        }
+    };
+    for path in ["slow", "slow", "slow-fresh", "slow-fresh"] {
+        let (status, took) = get(path).await;
+        assert_eq!(status, 200, "GET /{path} after {took:?}");
+        // A fresh instance per call: each of its calls waits for the start.
+        if path == "slow-fresh" {
+            assert!(took >= Duration::from_millis(300), "{path}: {took:?}");
+        }
+    }
+    let (status, took) = get("stuck").await;
+    assert_eq!(status, 500);
+    assert!(took >= Duration::from_secs(1), "{took:?}");
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    gw.log.wait_for(
+        "plugin `stuck` cannot be instantiated: ran past its deadline of 1s",
+        Duration::from_secs(5),
+    );
 }

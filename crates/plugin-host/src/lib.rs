@@ -78,6 +78,12 @@ impl PluginKind {
     }
 }
 
+/// The shortest deadline for making an instance. Making one is not part of a call's deadline:
+/// a JavaScript or Python component's instance takes milliseconds to make (its runtime's
+/// memory image is mapped and set up), a debug build of the gateway on a busy 2-core machine
+/// took over 50 ms for a Python authorizer's, while its calls took one.
+pub const MIN_INSTANTIATION_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// How long a ready instance may wait for its next call when the config gives no `max_idle`.
 pub const DEFAULT_MAX_IDLE: Duration = Duration::from_secs(60);
 
@@ -324,12 +330,12 @@ impl Plugin {
         store
     }
 
-    /// Arms the limits of one call on `store`.
-    fn begin(&self, store: &mut Store<CallState>, request_id: &str) {
+    /// Arms the limits of one call on `store`: a deadline `timeout` from now, and the fuel.
+    fn begin(&self, store: &mut Store<CallState>, request_id: &str, timeout: Duration) {
         let state = store.data_mut();
         state.request_id.clear();
         state.request_id.push_str(request_id);
-        state.deadline = Instant::now() + self.settings.timeout;
+        state.deadline = Instant::now() + timeout;
         state.limits.refused = false;
         store.set_epoch_deadline(1);
         if let Some(fuel) = self.settings.fuel {
@@ -343,18 +349,22 @@ impl Plugin {
         if self.kind != wanted {
             return Err(self.wrong_kind(wanted));
         }
-        if let Some(mut live) = self.pool.as_ref().and_then(|p| p.take(Instant::now())) {
-            self.begin(&mut live.store, request_id);
-            return Ok(live);
-        }
-        // Boxed: instantiation's kilobytes of state would widen every (moved) call's future.
-        Box::pin(self.instantiate(request_id)).await
+        let mut live = match self.pool.as_ref().and_then(|p| p.take(Instant::now())) {
+            Some(live) => live,
+            // Boxed: instantiation's kilobytes of state would widen every (moved) call's future.
+            None => Box::pin(self.instantiate(request_id)).await?,
+        };
+        // The call's own deadline starts once it has its instance.
+        self.begin(&mut live.store, request_id, self.settings.timeout);
+        Ok(live)
     }
 
-    /// A new instance.
+    /// A new instance, made under limits of its own: a deadline of the plugin's `timeout` or
+    /// [`MIN_INSTANTIATION_TIMEOUT`], whichever is longer, and the fuel budget.
     async fn instantiate(&self, request_id: &str) -> Result<Live, PluginFailure> {
         let mut store = self.store(request_id);
-        self.begin(&mut store, request_id);
+        let timeout = self.settings.timeout.max(MIN_INSTANTIATION_TIMEOUT);
+        self.begin(&mut store, request_id, timeout);
         let exports = match &self.pre {
             PluginPre::Authorizer(pre) => pre
                 .instantiate_async(&mut store)
@@ -389,7 +399,10 @@ impl Plugin {
         }
         .map_err(|e| {
             self.calls.count(false);
-            PluginFailure::Instantiate(format!("{e:#}"))
+            PluginFailure::Instantiate(match e.downcast_ref::<wasmtime::Trap>() {
+                Some(wasmtime::Trap::Interrupt) => format!("ran past its deadline of {timeout:?}"),
+                _ => format!("{e:#}"),
+            })
         })?;
         Ok(Live {
             store,
@@ -447,41 +460,43 @@ impl Plugin {
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let plugin = self.clone();
         let request_id = request_id.to_owned();
+        // The deadline also bounds a call that waits in a host call (a body write the client
+        // does not read, an outbound request), where no epoch tick can stop it; like every
+        // call's, it starts once the call has its instance.
+        let timeout = self.settings.timeout;
         let call = async move {
             let _running = engine::Running::start();
             let mut live = plugin
                 .instance(&request_id, PluginKind::HttpHandler)
                 .await?;
-            let scheme = if https {
-                wasmtime_wasi_http::p2::bindings::http::types::Scheme::Https
-            } else {
-                wasmtime_wasi_http::p2::bindings::http::types::Scheme::Http
-            };
-            let resources = {
-                let mut view = live.store.data_mut().http();
-                view.new_incoming_request(scheme, req)
-                    .and_then(|req| Ok((req, view.new_response_outparam(sender)?)))
-            };
-            let (req, out) = resources.map_err(|e| PluginFailure::Instantiate(format!("{e:#}")))?;
-            let result = match &live.exports {
-                Exports::Http(p) => {
-                    p.wasi_http_incoming_handler()
+            let handled = async {
+                let scheme = if https {
+                    wasmtime_wasi_http::p2::bindings::http::types::Scheme::Https
+                } else {
+                    wasmtime_wasi_http::p2::bindings::http::types::Scheme::Http
+                };
+                let resources = {
+                    let mut view = live.store.data_mut().http();
+                    view.new_incoming_request(scheme, req)
+                        .and_then(|req| Ok((req, view.new_response_outparam(sender)?)))
+                };
+                let (req, out) =
+                    resources.map_err(|e| PluginFailure::Instantiate(format!("{e:#}")))?;
+                match &live.exports {
+                    Exports::Http(p) => Ok(p
+                        .wasi_http_incoming_handler()
                         .call_handle(&mut live.store, req, out)
-                        .await
+                        .await),
+                    _ => Err(plugin.wrong_kind(PluginKind::HttpHandler)),
                 }
-                _ => return Err(plugin.wrong_kind(PluginKind::HttpHandler)),
             };
-            plugin.finish(live, result)
+            match tokio::time::timeout(timeout, handled).await {
+                Ok(Ok(result)) => plugin.finish(live, result),
+                Ok(Err(failure)) => Err(failure),
+                Err(_) => Err(PluginFailure::Timeout(timeout)),
+            }
         };
-        // The deadline also bounds a call that waits in a host call (a body write the client
-        // does not read, an outbound request), where no epoch tick can stop it.
-        let timeout = self.settings.timeout;
-        let call = Box::pin(call); // Spawning then moves a pointer, not kilobytes.
-        let task = tokio::spawn(async move {
-            tokio::time::timeout(timeout, call)
-                .await
-                .unwrap_or(Err(PluginFailure::Timeout(timeout)))
-        });
+        let task = tokio::spawn(Box::pin(call)); // Spawning moves a pointer, not kilobytes.
         match receiver.await {
             Ok(Ok(resp)) => Ok(resp.map(|b| HttpBody(sync_wrapper::SyncWrapper::new(b)))),
             Ok(Err(code)) => Err(PluginFailure::Malformed(format!(
