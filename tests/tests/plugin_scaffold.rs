@@ -4,7 +4,8 @@
 //! component with the installed toolchain, and the real binary serves it. The authorizer, the
 //! mapper and the integration (0.3.0's `request-handler`), the worlds whose 0.3.0 exports read
 //! the request through imports, are served in every language; the WebSocket handler in Python.
-//! A Rust source that exports an older version's world than its project's WIT is refused.
+//! A Rust source that exports an older version's world than its project's WIT is refused, and
+//! `dist/` keeps the last good build.
 //!
 //! The toolchains come from `scripts/setup-wasm.sh`; a missing one fails the test with the
 //! build's message naming the tool and its install command. Rust projects share one cargo
@@ -132,7 +133,9 @@ async fn rust_authorizer() {
     .await;
     // Rust source names its world itself: one exporting 0.1.0's authorizer from the same 0.3.0
     // project compiles, and the check refuses it, naming both versions.
+    // The refused component never reaches dist/, which keeps the last good build.
     let project = tmp.path().join("demo-auth");
+    let good = std::fs::read(&wasm).unwrap();
     std::fs::write(project.join("src/lib.rs"), OLD_AUTHORIZER).unwrap();
     let (ok, out, err) = gatehouse(tmp.path(), &["plugin", "build", "demo-auth"], BUILD_TIMEOUT);
     assert!(!ok, "a 0.1.0 authorizer passed as 0.3.0's:\n{out}{err}");
@@ -140,6 +143,7 @@ async fn rust_authorizer() {
         err.contains("exports the `authorizer` world of gatehouse:plugin@0.1.0, but the project's wit/ is gatehouse:plugin@0.3.0"),
         "{out}{err}"
     );
+    assert!(std::fs::read(&wasm).unwrap() == good, "dist/ changed");
 }
 
 /// A Rust authorizer of `gatehouse:plugin@0.1.0`, which is sent the request as a record.

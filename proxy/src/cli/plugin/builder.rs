@@ -1,6 +1,6 @@
 //! `gatehouse plugin build DIR`: turns a plugin project (as `gatehouse plugin new` writes it)
-//! into `DIR/dist/NAME.wasm`, then loads it with the gateway's plugin host to check that it
-//! exports the world named in `DIR/WORLD`. The compilers run as child processes of this
+//! into a component, loads it with the gateway's plugin host to check that it exports the
+//! world named in `DIR/WORLD`, and only then puts it at `DIR/dist/NAME.wasm`. The compilers run as child processes of this
 //! (synchronous) command, with their output passed through.
 
 use super::new::{Lang, World};
@@ -57,7 +57,9 @@ pub fn build(dir: &Path) -> Result<Built, String> {
     for d in [&dist, &work] {
         std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
     }
-    let component = dist.join(format!("{name}.wasm"));
+    // Made and checked in target/, moved to dist/ only once checked: a build that fails
+    // leaves dist/ as the last good build left it.
+    let component = work.join(format!("{name}.component.wasm"));
     let wasm_tools = toolchain::wasm_tools()?;
     match lang {
         Lang::Rust => {
@@ -84,6 +86,15 @@ pub fn build(dir: &Path) -> Result<Built, String> {
     )?;
     let version = package_version(&dir.join("wit"))?;
     let (digest, exports) = check(&name, &component, world, world_name, &version)?;
+    let checked = component;
+    let component = dist.join(format!("{name}.wasm"));
+    std::fs::rename(&checked, &component).map_err(|e| {
+        format!(
+            "cannot move {} to {}: {e}",
+            checked.display(),
+            component.display()
+        )
+    })?;
     eprintln!(
         "gatehouse plugin build: {} built in {:.1} s",
         lang.title(),
