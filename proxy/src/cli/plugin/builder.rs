@@ -1,7 +1,7 @@
 //! `gatehouse plugin build DIR`: turns a plugin project (as `gatehouse plugin new` writes it)
 //! into a component, loads it with the gateway's plugin host to check that it exports the
-//! world named in `DIR/WORLD`, and only then puts it at `DIR/dist/NAME.wasm`. The compilers run as child processes of this
-//! (synchronous) command, with their output passed through.
+//! world named in `DIR/WORLD`, and only then puts it at `DIR/dist/NAME.wasm`. The compilers
+//! run as child processes of this (synchronous) command, with their output passed through.
 
 use super::new::{Lang, World};
 use super::toolchain::{self, Rust};
