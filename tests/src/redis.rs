@@ -7,7 +7,7 @@
 use crate::free_port;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod sentinel;
@@ -15,6 +15,25 @@ pub use sentinel::RedisSentinel;
 
 /// How many times [`RedisServer::start_on_free_port`] starts a server that exits at once.
 const START_TRIES: u32 = 5;
+
+/// Runs `start`, which starts a server on new ports and waits for it, until it gives the
+/// server, at most [`START_TRIES`] times: tests running in parallel take loopback ports too,
+/// so a port can be taken between the probe and the server's bind, and the server exits.
+/// `start` names the ports it used and gives the exit status when the server exited first.
+fn start_with_retries<T>(mut start: impl FnMut() -> Result<T, (String, ExitStatus)>) -> T {
+    for tries in 1.. {
+        let (ports, status) = match start() {
+            Ok(server) => return server,
+            Err(failed) => failed,
+        };
+        assert!(
+            tries < START_TRIES,
+            "redis-server on {ports} exited ({status}) before it answered, {tries} times on new ports"
+        );
+        eprintln!("redis-server on {ports} exited ({status}); starting another");
+    }
+    unreachable!("the loop returns or panics")
+}
 
 /// A running `redis-server`.
 #[derive(Debug)]
@@ -37,32 +56,23 @@ impl RedisServer {
     }
 
     /// Starts a server in a new temporary folder on a free port, with the arguments `extra`
-    /// gives for that folder and port, and waits until it answers PING. Tests running in
-    /// parallel take loopback ports too, so a port can be taken between the probe and the
-    /// server's bind: a server that exits before it answers is started again, in a new folder,
-    /// on a new port and with new arguments (so new ports of their own), at most
-    /// [`START_TRIES`] times.
+    /// gives for that folder and port, and waits until it answers PING. A server that exits
+    /// before it answers is started again ([`start_with_retries`]), in a new folder, on a new
+    /// port and with new arguments (so new ports of their own).
     pub(crate) fn start_on_free_port(
         extra: impl Fn(&std::path::Path, u16) -> Vec<String>,
     ) -> RedisServer {
-        let mut tries = 0;
-        loop {
-            tries += 1;
+        start_with_retries(|| {
             let dir = tempfile::tempdir().expect("tempdir");
             let port = free_port();
             let mut args = vec!["--port".to_owned(), port.to_string()];
             args.extend(extra(dir.path(), port));
             let mut server = Self::spawn(dir, port, &args);
             match server.wait_for_ping() {
-                Ok(()) => return server,
-                Err(status) if tries < START_TRIES => {
-                    eprintln!("redis-server on port {port} exited ({status}); starting another");
-                }
-                Err(status) => panic!(
-                    "redis-server exited ({status}) before it answered, {tries} times on new ports"
-                ),
+                Ok(()) => Ok(server),
+                Err(status) => Err((format!("port {port}"), status)),
             }
-        }
+        })
     }
 
     /// Waits (at most 10 s) until the server answers PING (with `+PONG`, or when it asks for a
@@ -99,36 +109,54 @@ impl RedisServer {
 
     /// Starts a server that speaks only TLS, with `ca`'s server certificate and not asking
     /// clients for theirs, plus `extra` arguments (such as `--requirepass`); waits until its
-    /// port accepts connections. [`RedisServer::command`] cannot reach it.
+    /// port accepts connections. [`RedisServer::command`] cannot reach it. A server that exits
+    /// first is started again on a new port ([`start_with_retries`]).
     pub fn start_tls(ca: &crate::tls::TestCa, extra: &[&str]) -> RedisServer {
-        let dir = tempfile::tempdir().expect("tempdir");
-        write_tls_files(ca, dir.path());
-        let port = free_port();
-        let mut args: Vec<String> = ["--port", "0", "--tls-port", &port.to_string()]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        for (flag, file) in [
-            ("--tls-cert-file", "cert.pem"),
-            ("--tls-key-file", "key.pem"),
-            ("--tls-ca-cert-file", "ca.pem"),
-        ] {
-            args.push(flag.into());
-            args.push(dir.path().join(file).to_string_lossy().into_owned());
-        }
-        args.extend(["--tls-auth-clients".into(), "no".into()]);
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let mut server = Self::spawn(dir, port, &args);
-        server.tls = true;
+        start_with_retries(|| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            write_tls_files(ca, dir.path());
+            let port = free_port();
+            let mut args: Vec<String> = ["--port", "0", "--tls-port", &port.to_string()]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            for (flag, file) in [
+                ("--tls-cert-file", "cert.pem"),
+                ("--tls-key-file", "key.pem"),
+                ("--tls-ca-cert-file", "ca.pem"),
+            ] {
+                args.push(flag.into());
+                args.push(dir.path().join(file).to_string_lossy().into_owned());
+            }
+            args.extend(["--tls-auth-clients".into(), "no".into()]);
+            args.extend(extra.iter().map(|s| s.to_string()));
+            let mut server = Self::spawn(dir, port, &args);
+            server.tls = true;
+            match server.wait_for_listen() {
+                Ok(()) => Ok(server),
+                Err(status) => Err((format!("port {port}"), status)),
+            }
+        })
+    }
+
+    /// Waits (at most 10 s) until the server's port accepts connections; the exit status
+    /// when it exits first.
+    fn wait_for_listen(&mut self) -> Result<(), std::process::ExitStatus> {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect_timeout(&server.addr, Duration::from_millis(200)).is_err() {
+        loop {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                return Err(status);
+            }
+            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
             assert!(
                 Instant::now() < deadline,
-                "redis-server did not listen on {port}"
+                "redis-server did not listen on {}",
+                self.addr
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        server
     }
 
     /// Runs redis-server in `dir` on loopback with `args` (which name the port).

@@ -5,10 +5,12 @@
 //! second port, which replication, the sentinels and the gateway use (the plain ports stay
 //! for the test's own queries). Everything is killed when dropped.
 
-use super::{redis_server_bin, RedisServer};
+use super::{redis_server_bin, start_with_retries, RedisServer};
 use crate::free_port;
 use crate::tls::TestCa;
+use std::cell::Cell;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -38,41 +40,28 @@ pub struct RedisSentinel {
     tls: Option<Tls>,
 }
 
-/// The TLS side of a [`RedisSentinel::start_tls`] setup.
+/// The TLS side of a [`RedisSentinel::start_tls`] setup: the files, and the TLS ports the
+/// replica and the sentinels listen on.
 #[derive(Debug)]
 struct Tls {
     /// Holds `ca.pem`, `cert.pem` and `key.pem`.
     dir: tempfile::TempDir,
-    master: u16,
     replica: u16,
     sentinels: Vec<u16>,
 }
 
-impl Tls {
-    fn new(ca: &TestCa) -> Tls {
-        let dir = tempfile::tempdir().expect("tempdir");
-        super::write_tls_files(ca, dir.path());
-        Tls {
-            dir,
-            master: free_port(),
-            replica: free_port(),
-            sentinels: (0..3).map(|_| free_port()).collect(),
-        }
-    }
-
-    /// A server's TLS settings (as `redis.conf` lines), listening on `port`; replication and
-    /// a sentinel's connections go over TLS too.
-    fn settings(&self, port: u16) -> Vec<(String, String)> {
-        let file = |name: &str| self.dir.path().join(name).display().to_string();
-        vec![
-            ("tls-port".into(), port.to_string()),
-            ("tls-cert-file".into(), file("cert.pem")),
-            ("tls-key-file".into(), file("key.pem")),
-            ("tls-ca-cert-file".into(), file("ca.pem")),
-            ("tls-auth-clients".into(), "no".into()),
-            ("tls-replication".into(), "yes".into()),
-        ]
-    }
+/// A server's TLS settings (as `redis.conf` lines) with the files in `dir`, listening on
+/// `port`; replication and a sentinel's connections go over TLS too.
+fn tls_settings(dir: &Path, port: u16) -> Vec<(String, String)> {
+    let file = |name: &str| dir.join(name).display().to_string();
+    vec![
+        ("tls-port".into(), port.to_string()),
+        ("tls-cert-file".into(), file("cert.pem")),
+        ("tls-key-file".into(), file("key.pem")),
+        ("tls-ca-cert-file".into(), file("ca.pem")),
+        ("tls-auth-clients".into(), "no".into()),
+        ("tls-replication".into(), "yes".into()),
+    ]
 }
 
 impl RedisSentinel {
@@ -88,11 +77,17 @@ impl RedisSentinel {
     ///
     /// [`urls`]: RedisSentinel::urls
     pub fn start_tls(ca: &TestCa) -> RedisSentinel {
-        Self::start_with(Some(Tls::new(ca)))
+        let dir = tempfile::tempdir().expect("tempdir");
+        super::write_tls_files(ca, dir.path());
+        Self::start_with(Some(dir))
     }
 
-    fn start_with(tls: Option<Tls>) -> RedisSentinel {
-        let data = |extra: &[&str], tls_port: Option<u16>| {
+    /// Starts everything, with TLS when `tls_dir` (holding the TLS files) is given. Like the
+    /// plain port, a TLS port can be taken between the probe and the server's bind, so each
+    /// try at starting a server probes a TLS port of its own.
+    fn start_with(tls_dir: Option<tempfile::TempDir>) -> RedisSentinel {
+        let tls_path = tls_dir.as_ref().map(|d| d.path());
+        let data = |extra: &[&str]| {
             let user = format!(">{DATA_USER_PASSWORD}");
             let mut args: Vec<String> = ["--requirepass", DATA_PASSWORD]
                 .iter()
@@ -101,38 +96,38 @@ impl RedisSentinel {
                 .map(|a| a.to_string())
                 .collect();
             args.extend(extra.iter().map(|a| a.to_string()));
-            if let (Some(tls), Some(port)) = (&tls, tls_port) {
-                for (name, value) in tls.settings(port) {
-                    args.extend([format!("--{name}"), value]);
+            let tls_port = Cell::new(0);
+            let server = RedisServer::start_on_free_port(|_, _| {
+                let mut args = args.clone();
+                if let Some(dir) = tls_path {
+                    tls_port.set(free_port());
+                    for (name, value) in tls_settings(dir, tls_port.get()) {
+                        args.extend([format!("--{name}"), value]);
+                    }
                 }
-            }
-            RedisServer::start_on_free_port(|_, _| args.clone())
+                args
+            });
+            (server, tls_port.get())
         };
-        let master = data(&[], tls.as_ref().map(|t| t.master));
+        let (master, master_tls) = data(&[]);
         // Over TLS, the replica and the sentinels reach the master on its TLS port.
-        let watched = match &tls {
-            Some(t) => std::net::SocketAddr::from(([127, 0, 0, 1], t.master)),
+        let watched = match tls_path {
+            Some(_) => SocketAddr::from(([127, 0, 0, 1], master_tls)),
             None => master.addr,
         };
         let port = watched.port().to_string();
-        let replica = data(
-            &["--replicaof", "127.0.0.1", &port],
-            tls.as_ref().map(|t| t.replica),
-        );
-        let sentinels = (0..3)
-            .map(|i| {
-                let settings = tls
-                    .as_ref()
-                    .map(|t| t.settings(t.sentinels[i]))
-                    .unwrap_or_default();
-                start_sentinel(watched, &settings)
-            })
-            .collect();
+        let (replica, replica_tls) = data(&["--replicaof", "127.0.0.1", &port]);
+        let (sentinels, sentinels_tls): (Vec<_>, Vec<_>) =
+            (0..3).map(|_| start_sentinel(watched, tls_path)).unzip();
         let all = RedisSentinel {
             master,
             replica,
             sentinels,
-            tls,
+            tls: tls_dir.map(|dir| Tls {
+                dir,
+                replica: replica_tls,
+                sentinels: sentinels_tls,
+            }),
         };
         all.wait_until_ready();
         all
@@ -253,9 +248,30 @@ fn sentinel_query(sentinel: &RedisServer, args: &[&str]) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Starts a sentinel watching the master at `master`, with `more` config lines (its config in
-/// a file it may rewrite, in its own folder), and waits until it answers.
-fn start_sentinel(master: SocketAddr, more: &[(String, String)]) -> RedisServer {
+/// Starts a sentinel watching the master at `master` (its config in a file it may rewrite,
+/// in its own folder), listening with TLS as well when `tls_dir` holds the TLS files, and
+/// waits until it answers; returns it and its TLS port (0 without TLS). A sentinel that exits
+/// before it answers is started again on new ports ([`start_with_retries`]).
+fn start_sentinel(master: SocketAddr, tls_dir: Option<&Path>) -> (RedisServer, u16) {
+    start_with_retries(|| {
+        let tls_port = tls_dir.map_or(0, |_| free_port());
+        let settings = tls_dir.map_or_else(Vec::new, |dir| tls_settings(dir, tls_port));
+        match try_sentinel(master, &settings) {
+            Ok(sentinel) => Ok((sentinel, tls_port)),
+            Err((port, status)) if tls_dir.is_some() => {
+                Err((format!("ports {port} and {tls_port} (TLS)"), status))
+            }
+            Err((port, status)) => Err((format!("port {port}"), status)),
+        }
+    })
+}
+
+/// Starts a sentinel watching the master at `master`, with `more` config lines, on a free
+/// port, and waits until it answers; its port and exit status when it exits first.
+fn try_sentinel(
+    master: SocketAddr,
+    more: &[(String, String)],
+) -> Result<RedisServer, (u16, std::process::ExitStatus)> {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let conf = dir.path().join("sentinel.conf");
@@ -292,8 +308,6 @@ fn start_sentinel(master: SocketAddr, more: &[(String, String)]) -> RedisServer 
         tls: false,
         args: Vec::new(),
     };
-    if let Err(status) = sentinel.wait_for_ping() {
-        panic!("the sentinel on port {port} exited ({status}) before it answered");
-    }
-    sentinel
+    sentinel.wait_for_ping().map_err(|status| (port, status))?;
+    Ok(sentinel)
 }
