@@ -199,7 +199,7 @@ fn claimed(req: &Signed<'_>) -> Result<Option<Claimed>, Rejection> {
         params
             .iter()
             .find(|(k, _)| k.as_slice() == name.as_bytes())
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .map(|(_, v)| crate::ctx::utf8_text(v).into_owned())
     };
     let Some(algorithm) = get("X-Amz-Algorithm") else {
         return Ok(None);
@@ -299,7 +299,7 @@ fn canonical_request(req: &Signed<'_>, signed: &[String], presigned: bool) -> St
             .get_all(name.as_str())
             .iter()
             .map(|v| {
-                String::from_utf8_lossy(v.as_bytes())
+                crate::ctx::utf8_text(v.as_bytes())
                     .split_whitespace()
                     .collect::<Vec<_>>()
                     .join(" ")

@@ -377,7 +377,7 @@ pub fn cache_key(
                     if i > 0 {
                         k.push(',');
                     }
-                    k.push_str(&String::from_utf8_lossy(v.as_bytes()));
+                    k.push_str(&crate::ctx::utf8_text(v.as_bytes()));
                 }
             }
             IdentitySource::Query(q) => {

@@ -57,7 +57,7 @@ fn body_field(body: &[u8], binary: bool) -> (Value, bool) {
         let b64 = base64::engine::general_purpose::STANDARD.encode(body);
         (b64.into(), true)
     } else {
-        (String::from_utf8_lossy(body).into_owned().into(), false)
+        (crate::ctx::utf8_text(body).into_owned().into(), false)
     }
 }
 
@@ -198,7 +198,7 @@ pub(crate) fn v1_headers(headers: &HeaderMap, case: &Case) -> (Value, Value) {
         let values: Vec<Value> = headers
             .get_all(name)
             .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned().into())
+            .map(|v| crate::ctx::utf8_text(v.as_bytes()).into_owned().into())
             .collect();
         let key = case.of(name.as_str()).to_owned();
         if let Some(last) = values.last() {
