@@ -134,27 +134,49 @@ impl Statement {
     }
 }
 
-/// Whether `text` matches `pattern`, where `*` is any run of bytes and `?` any one byte
-/// (linear in the worst case: the last `*` is the only backtrack point).
+/// Whether `text` matches `pattern`, where `*` is any run of bytes and `?` any one byte. The
+/// parts between stars are matched in order: the first at the start of `text`, the last at its
+/// end, each other one at the leftmost place after the one before (which is never wrong, since
+/// what a part leaves to the right is then the longest). A pattern of literal ARN prefixes is
+/// so compared a slice at a time rather than a byte at a time.
 pub fn wildcard(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && (pattern[p] == b'?' || pattern[p] == text[t]) {
-            p += 1;
-            t += 1;
-        } else if p < pattern.len() && pattern[p] == b'*' {
-            star = Some((p, t));
-            p += 1;
-        } else if let Some((sp, st)) = star {
-            p = sp + 1;
-            t = st + 1;
-            star = Some((sp, st + 1));
-        } else {
+    let Some(last_star) = pattern.iter().rposition(|&b| b == b'*') else {
+        return pattern.len() == text.len() && part_matches(pattern, text);
+    };
+    let first_star = pattern.iter().position(|&b| b == b'*').unwrap_or(last_star);
+    let (head, tail) = (&pattern[..first_star], &pattern[last_star + 1..]);
+    if text.len() < head.len() + tail.len()
+        || !part_matches(head, &text[..head.len()])
+        || !part_matches(tail, &text[text.len() - tail.len()..])
+    {
+        return false;
+    }
+    let mut rest = &text[head.len()..text.len() - tail.len()];
+    if first_star == last_star {
+        return true;
+    }
+    for part in pattern[first_star + 1..last_star].split(|&b| b == b'*') {
+        if part.is_empty() {
+            continue;
+        }
+        if part.len() > rest.len() {
             return false;
         }
+        match (0..=rest.len() - part.len()).find(|&i| part_matches(part, &rest[i..i + part.len()]))
+        {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
     }
-    pattern[p..].iter().all(|&b| b == b'*')
+    true
+}
+
+/// Whether `text` (as long as `part`) matches `part`, which has no `*` (`?` is any byte).
+fn part_matches(part: &[u8], text: &[u8]) -> bool {
+    if !part.contains(&b'?') {
+        return part == text;
+    }
+    part.iter().zip(text).all(|(&p, &t)| p == b'?' || p == t)
 }
 
 #[cfg(test)]
@@ -179,5 +201,67 @@ mod tests {
         assert!(!wildcard(b"a*b*c", b"aXXbYY"));
         assert!(wildcard(b"", b""));
         assert!(!wildcard(b"?", b""));
+        assert!(wildcard(b"*", b""));
+        assert!(wildcard(b"**", b"x"));
+        assert!(!wildcard(b"", b"x"));
+        assert!(!wildcard(b"abc", b"abd"));
+        assert!(wildcard(b"a?c", b"abc"));
+        // Head and tail may not overlap.
+        assert!(!wildcard(b"ab*ba", b"aba"));
+        assert!(wildcard(b"ab*ba", b"abba"));
+        assert!(wildcard(b"a*a", b"aa"));
+        assert!(!wildcard(b"a*a", b"a"));
+        // Middle parts in order, each after the one before.
+        assert!(wildcard(b"*b*a*", b"xbyaz"));
+        assert!(!wildcard(b"*a*b*", b"xbyaz"));
+        assert!(wildcard(b"*?b*", b"bb"));
+        assert!(!wildcard(b"*?b*", b"b"));
+        assert!(wildcard(b"x*ab*ab*y", b"xabababy"));
+        assert!(!wildcard(b"x*ab*ab*y", b"xaby"));
+        assert!(wildcard(b"*/GET/*", b"api/prod/GET/pets"));
+    }
+
+    /// The definition, one byte or star at a time, for checking [`wildcard`] against.
+    fn by_definition(p: &[u8], t: &[u8]) -> bool {
+        match (p.first(), t.first()) {
+            (None, _) => t.is_empty(),
+            (Some(b'*'), _) => {
+                by_definition(&p[1..], t) || (!t.is_empty() && by_definition(p, &t[1..]))
+            }
+            (Some(_), None) => false,
+            (Some(&c), Some(&b)) => (c == b'?' || c == b) && by_definition(&p[1..], &t[1..]),
+        }
+    }
+
+    /// Every word of up to `len` letters from `alphabet`.
+    fn words(alphabet: &[u8], len: usize) -> Vec<Vec<u8>> {
+        let mut all = vec![Vec::new()];
+        let mut last = vec![Vec::new()];
+        for _ in 0..len {
+            last = last
+                .iter()
+                .flat_map(|w: &Vec<u8>| {
+                    alphabet.iter().map(move |&c| [w.as_slice(), &[c]].concat())
+                })
+                .collect();
+            all.extend(last.iter().cloned());
+        }
+        all
+    }
+
+    #[test]
+    fn wildcards_agree_with_the_definition_on_every_short_pattern() {
+        let texts = words(b"ab", 6);
+        for pattern in words(b"ab*?", 5) {
+            for text in &texts {
+                assert_eq!(
+                    wildcard(&pattern, text),
+                    by_definition(&pattern, text),
+                    "{} against {}",
+                    String::from_utf8_lossy(&pattern),
+                    String::from_utf8_lossy(text)
+                );
+            }
+        }
     }
 }
