@@ -75,7 +75,29 @@ pub fn now_millis() -> u64 {
     imports::clock::now_millis()
 }
 
+/// How many settings [`config`] keeps per instance.
+pub const KEPT_SETTINGS: usize = 32;
+
 /// The plugin setting `name` from `plugins.NAME.config` in `gatehouse.yaml`.
+///
+/// An instance's settings never change (a reload makes new instances), so each setting is
+/// asked of the gateway once per instance and kept in the instance: later calls get a copy
+/// without crossing into the host. The first [`KEPT_SETTINGS`] names asked for are kept;
+/// others are asked of the gateway each time.
 pub fn config(name: &str) -> Option<String> {
-    imports::config::get(name)
+    thread_local! {
+        static SETTINGS: std::cell::RefCell<Vec<(String, Option<String>)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SETTINGS.with(|settings| {
+        if let Some((_, value)) = settings.borrow().iter().find(|(n, _)| n == name) {
+            return value.clone();
+        }
+        let value = imports::config::get(name);
+        let mut settings = settings.borrow_mut();
+        if settings.len() < KEPT_SETTINGS {
+            settings.push((name.to_owned(), value.clone()));
+        }
+        value
+    })
 }

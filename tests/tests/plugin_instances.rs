@@ -3,7 +3,8 @@
 //! calls and retires an instance after a trap, a deadline, a memory-cap hit, `max_calls` or
 //! `max_idle`; `instances: fresh` starts every call anew, in engines without guard pages where
 //! the same failures stay contained; a reload starts with new instances; making an instance
-//! has a deadline of its own, apart from the call's.
+//! has a deadline of its own, apart from the call's; a reload's new plugin settings reach the
+//! plugin.
 //! The `counter` test plugin answers `{"calls": N}`, N counted in a global of its instance.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
@@ -232,6 +233,54 @@ async fn a_reload_starts_new_instances() {
     gw.rewrite_config(&config("300ms"));
     gw.log.wait_for("config reloaded", Duration::from_secs(15));
     assert_eq!(counts(&c, &gw, "counter/x", 2).await, [1, 2]);
+}
+
+/// `token-authorizer` behind `/prod/who`, its token table `tokens` (`TOKEN=USER` pairs), the
+/// decision cache off.
+fn token_config(tokens: &str) -> String {
+    let authz = plugin_path("token-authorizer");
+    let authz = authz.display();
+    format!(
+        r#"{BASE}plugins:
+  tokens:
+    path: {authz}
+    config: {{ tokens: "{tokens}" }}
+apis:
+  - name: app
+    stages: {{ prod: {{}} }}
+    authorizers:
+      bearer: {{ plugin: tokens, identity_sources: [header.Authorization], ttl: 0s }}
+    resources:
+      /who:
+        GET:
+          authorizer: bearer
+          integration: {{ type: mock, body: ok }}
+"#
+    )
+}
+
+/// The Rust SDK keeps an instance's settings in the instance once read; a reload's new
+/// settings reach the plugin all the same, since a reload makes new instances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_gives_a_plugin_its_new_settings() {
+    let gw = Gateway::start(&token_config("tok-a=alice"));
+    let c = http1_client();
+    let who = |token: &'static str| {
+        let req = c
+            .get(format!("{}/prod/who", gw.url("public")))
+            .bearer_auth(token);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    for _ in 0..3 {
+        assert_eq!(who("tok-a").await, 200);
+        assert_eq!(who("tok-b").await, 403);
+    }
+    gw.rewrite_config(&token_config("tok-b=bob"));
+    gw.log.wait_for("config reloaded", Duration::from_secs(15));
+    for _ in 0..3 {
+        assert_eq!(who("tok-b").await, 200);
+        assert_eq!(who("tok-a").await, 403);
+    }
 }
 
 /// Making an instance is not part of a call's deadline: `c-slow-start` spins for its
