@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 pub mod sentinel;
 pub use sentinel::RedisSentinel;
 
-/// How many times [`RedisServer::start_on_free_port`] starts a server that exits at once.
+/// How many times [`start_with_retries`] starts a server that exits at once.
 const START_TRIES: u32 = 5;
 
 /// Runs `start`, which starts a server on new ports and waits for it, until it gives the
@@ -116,19 +116,10 @@ impl RedisServer {
             let dir = tempfile::tempdir().expect("tempdir");
             write_tls_files(ca, dir.path());
             let port = free_port();
-            let mut args: Vec<String> = ["--port", "0", "--tls-port", &port.to_string()]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            for (flag, file) in [
-                ("--tls-cert-file", "cert.pem"),
-                ("--tls-key-file", "key.pem"),
-                ("--tls-ca-cert-file", "ca.pem"),
-            ] {
-                args.push(flag.into());
-                args.push(dir.path().join(file).to_string_lossy().into_owned());
+            let mut args = vec!["--port".to_owned(), "0".to_owned()];
+            for (name, value) in tls_settings(dir.path(), port) {
+                args.extend([format!("--{name}"), value]);
             }
-            args.extend(["--tls-auth-clients".into(), "no".into()]);
             args.extend(extra.iter().map(|s| s.to_string()));
             let mut server = Self::spawn(dir, port, &args);
             server.tls = true;
@@ -501,6 +492,19 @@ macro_rules! on_both {
             )*
         }
     };
+}
+
+/// A server's TLS settings (as `redis.conf` lines) with the files [`write_tls_files`] wrote in
+/// `dir`, listening with TLS on `port` and not asking clients for a certificate.
+pub(crate) fn tls_settings(dir: &std::path::Path, port: u16) -> Vec<(String, String)> {
+    let file = |name: &str| dir.join(name).display().to_string();
+    vec![
+        ("tls-port".into(), port.to_string()),
+        ("tls-cert-file".into(), file("cert.pem")),
+        ("tls-key-file".into(), file("key.pem")),
+        ("tls-ca-cert-file".into(), file("ca.pem")),
+        ("tls-auth-clients".into(), "no".into()),
+    ]
 }
 
 /// Writes `ca`'s authority (`ca.pem`), server certificate (`cert.pem`) and key (`key.pem`)

@@ -50,18 +50,12 @@ struct Tls {
     sentinels: Vec<u16>,
 }
 
-/// A server's TLS settings (as `redis.conf` lines) with the files in `dir`, listening on
-/// `port`; replication and a sentinel's connections go over TLS too.
+/// A server's TLS settings ([`super::tls_settings`]); replication and a sentinel's
+/// connections go over TLS too.
 fn tls_settings(dir: &Path, port: u16) -> Vec<(String, String)> {
-    let file = |name: &str| dir.join(name).display().to_string();
-    vec![
-        ("tls-port".into(), port.to_string()),
-        ("tls-cert-file".into(), file("cert.pem")),
-        ("tls-key-file".into(), file("key.pem")),
-        ("tls-ca-cert-file".into(), file("ca.pem")),
-        ("tls-auth-clients".into(), "no".into()),
-        ("tls-replication".into(), "yes".into()),
-    ]
+    let mut settings = super::tls_settings(dir, port);
+    settings.push(("tls-replication".into(), "yes".into()));
+    settings
 }
 
 impl RedisSentinel {
