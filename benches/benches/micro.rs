@@ -1,9 +1,11 @@
 //! Micro-benchmarks of the request path's hot spots: routing, the cache key, one Wasm
-//! plugin call (a fresh instance per call, and a reused one), VTL mapping templates and the
+//! plugin call (a fresh instance per call, and a reused one), the JavaScript authorizer's
+//! call on a reused instance, VTL mapping templates and the
 //! verification of a SigV4-signed request (IAM authorization).
 //!
 //! `cargo bench -p gatehouse-bench --bench micro`; the plugin benchmark needs
-//! `scripts/build-plugins.sh` to have built `plugins/dist/token-authorizer.wasm`.
+//! `scripts/build-plugins.sh` to have built `plugins/dist/token-authorizer.wasm` and
+//! `plugins/dist/js-authorizer.wasm`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use gatehouse::config::{self, CompileEnv};
@@ -199,6 +201,65 @@ fn plugin_call(c: &mut Criterion) {
     }
 }
 
+/// The JavaScript (QuickJS) authorizer's call on a reused instance: the same call as the load
+/// benchmark's `js-authz` route makes, less the HTTP around it.
+fn js_plugin_call(c: &mut Criterion) {
+    let wasm =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist/js-authorizer.wasm");
+    if !wasm.is_file() {
+        eprintln!(
+            "skipping the JavaScript plugin benchmark: {} is missing (run scripts/build-plugins.sh)",
+            wasm.display()
+        );
+        return;
+    }
+    let host = host();
+    let rt = runtime(&host);
+    let mut ctx = ctx("GET", "/prod/pets/42");
+    if route(&rt, &mut ctx).is_err() {
+        panic!("benchmark request did not route");
+    }
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-api-token", http::HeaderValue::from_static("bench"));
+    let arn = gatehouse::auth::authorize::method_arn(&rt, &ctx);
+    let request = Arc::new(convert::lent_request(
+        &rt,
+        &ctx,
+        &headers,
+        bytes::Bytes::new(),
+        arn,
+    ));
+    let exec = match tokio::runtime::Builder::new_current_thread().build() {
+        Ok(rt) => rt,
+        Err(e) => panic!("tokio runtime: {e}"),
+    };
+    let settings = PluginSettings {
+        timeout: Duration::from_secs(1),
+        fuel: None,
+        memory_bytes: 64 << 20,
+        config: Arc::new([("token".to_owned(), "bench".to_owned())].into()),
+        env: Arc::new([]),
+        instances: gatehouse::plugin::Instances::Reuse {
+            max_calls: None,
+            max_idle: Duration::from_secs(60),
+        },
+        http: None,
+    };
+    let plugin = match host.load("js-tokens", &wasm, settings) {
+        Ok(p) => p,
+        Err(e) => panic!("cannot load {}: {e}", wasm.display()),
+    };
+    let call = || exec.block_on(plugin.authorize_lent("bench", request.clone()));
+    match call() {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => panic!("the JavaScript authorizer refused the benchmark's token: {e:?}"),
+        Err(e) => panic!("the JavaScript authorizer's call failed: {e}"),
+    }
+    c.bench_function("js authorizer call (reused instance)", |b| {
+        b.iter(|| black_box(matches!(call(), Ok(Ok(_)))))
+    });
+}
+
 /// The API Gateway guide's photos output mapping over its two-photo input (a `#foreach` with
 /// property reads and JSON output), and a small request template using params and context.
 fn vtl(c: &mut Criterion) {
@@ -326,5 +387,13 @@ fn sigv4(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, routing, cache_keys, plugin_call, vtl, sigv4);
+criterion_group!(
+    benches,
+    routing,
+    cache_keys,
+    plugin_call,
+    js_plugin_call,
+    vtl,
+    sigv4
+);
 criterion_main!(benches);

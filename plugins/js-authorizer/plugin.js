@@ -18,12 +18,24 @@ import config from "gatehouse:plugin/config@0.1.0";
 import log from "gatehouse:plugin/log@0.1.0";
 import request from "gatehouse:plugin/request@0.3.0";
 
+// An instance keeps its globals between calls (`instances: reuse`), and its settings never
+// change (a reload makes new instances), so the first call reads the setting and later calls
+// keep it. Not at the module's top level: the build runs that part, where no host answers.
+let expected;
+
+// The decision for the last stage allowed, made once: building the decision's objects is most
+// of a QuickJS call (the reused decision took the call from 7.7 to 5.9 µs). The gateway only
+// reads what `authorize` returns.
+let allowed = { stage: null, decision: null };
+
 export function authorize() {
   const token = request.header("x-api-token");
   if (!token) {
     throw { tag: "unauthorized" };
   }
-  const expected = config.get("token");
+  if (expected === undefined) {
+    expected = config.get("token");
+  }
   if (expected === null) {
     throw { tag: "failed", val: "config `token` is not set" };
   }
@@ -33,7 +45,15 @@ export function authorize() {
     return { policy: [], principalId: "anonymous", context: [], usageIdentifierKey: null };
   }
   // `arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH`: every method of the stage.
-  const stage = request.methodArn().split("/").slice(0, 2).join("/");
+  const arn = request.methodArn();
+  const stage = arn.slice(0, arn.indexOf("/", arn.indexOf("/") + 1));
+  if (stage !== allowed.stage) {
+    allowed = { stage, decision: allowEvery(stage) };
+  }
+  return allowed.decision;
+}
+
+function allowEvery(stage) {
   return {
     policy: [{ effect: "allow", resources: [`${stage}/*/*`] }],
     principalId: "js-user",
