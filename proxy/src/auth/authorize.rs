@@ -219,7 +219,10 @@ pub async fn authorize(
         }
     }
     let (span, trace) = lambda_span(&mut ctx.trace, binding);
-    let decide = decide(rt, ctx, call, binding, &values, trace.as_ref());
+    // Made once: the plugin or Lambda function is sent it, and the policy it answers (or the
+    // decision cache keeps) is evaluated for it.
+    let arn = method_arn(rt, ctx);
+    let decide = decide(rt, ctx, call, binding, &values, &arn, trace.as_ref());
     let outcome = match &binding.cache {
         Some(cache) => {
             let key = cache_key(&values);
@@ -240,7 +243,7 @@ pub async fn authorize(
     let allowed = match &*outcome {
         Outcome::Allow(auth) => Some(auth.clone()),
         Outcome::Deny => None,
-        Outcome::Policy(answer) => match answer.decide(&method_arn(rt, ctx)) {
+        Outcome::Policy(answer) => match answer.decide(&arn) {
             Some(auth) => Some(auth),
             None => return Err(answer.denial()),
         },
@@ -299,6 +302,7 @@ async fn decide(
     call: Call<'_>,
     binding: &AuthorizerBinding,
     values: &[&str],
+    arn: &str,
     trace: Option<&Propagation>,
 ) -> Result<Arc<Outcome>, Rejection> {
     match &binding.decider {
@@ -310,15 +314,14 @@ async fn decide(
                 ctx,
                 &call.parts.headers,
                 plugin,
-                || method_arn(rt, ctx),
+                || arn.to_owned(),
             ))
             .await
         }
         Decider::Lambda(l) => {
             Box::pin(async move {
-                let arn = method_arn(rt, ctx);
                 let event = match l.payload {
-                    Payload::Token => token_event(values.first().copied().unwrap_or(""), &arn),
+                    Payload::Token => token_event(values.first().copied().unwrap_or(""), arn),
                     Payload::Request => {
                         let headers = &call.parts.headers;
                         let proxy = match l.format {
@@ -329,7 +332,7 @@ async fn decide(
                             PayloadFormat::V2 => event_v2(rt, ctx, headers, b"", false),
                         };
                         let identity = values.iter().map(|v| (*v).to_owned()).collect();
-                        request_event(proxy, l.format, &arn, identity)
+                        request_event(proxy, l.format, arn, identity)
                     }
                 };
                 Ok(Arc::new(Outcome::Policy(
