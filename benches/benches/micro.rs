@@ -204,8 +204,7 @@ fn plugin_call(c: &mut Criterion) {
 /// The JavaScript (QuickJS) authorizer's call on a reused instance: the same call as the load
 /// benchmark's `js-authz` route makes, less the HTTP around it.
 fn js_plugin_call(c: &mut Criterion) {
-    let wasm =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist/js-authorizer.wasm");
+    let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist/js-authorizer.wasm");
     if !wasm.is_file() {
         eprintln!(
             "skipping the JavaScript plugin benchmark: {} is missing (run scripts/build-plugins.sh)",
