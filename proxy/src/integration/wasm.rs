@@ -175,34 +175,39 @@ fn add_context_headers(rt: &dyn RouteInfo, ctx: &RequestCtx, headers: &mut Heade
     for name in spoofed {
         headers.remove(name);
     }
-    let mut put = |name: &'static str, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
+    // Each value is made once and handed over: a `String` becomes the header's bytes as it is.
+    let mut put = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
             headers.insert(HeaderName::from_static(name), v);
         }
     };
     let names = rt.names(ctx);
-    put(REQUEST_ID, &ctx.request_id.hyphenated().to_string());
-    put(STAGE, names.stage.unwrap_or(""));
-    put(RESOURCE_PATH, names.resource.unwrap_or(""));
-    put(SOURCE_IP, &ctx.source_ip.to_string());
+    let mut id = uuid::Uuid::encode_buffer();
+    put(
+        REQUEST_ID,
+        ctx.request_id.hyphenated().encode_lower(&mut id).to_owned(),
+    );
+    put(STAGE, names.stage.unwrap_or("").to_owned());
+    put(RESOURCE_PATH, names.resource.unwrap_or("").to_owned());
+    put(SOURCE_IP, ctx.source_ip.to_string());
     let params = rt.path_parameters(ctx);
     put(
         PATH_PARAMETERS,
-        &form(params.iter().map(|(k, v)| (*k, v.as_str()))),
+        form(params.iter().map(|(k, v)| (*k, v.as_str()))),
     );
     put(
         STAGE_VARIABLES,
-        &form(rt.stage_variables(ctx).iter().map(|(k, v)| (&**k, &**v))),
+        form(rt.stage_variables(ctx).iter().map(|(k, v)| (&**k, &**v))),
     );
     if let Some(auth) = ctx.authorizer.as_deref() {
-        put(PRINCIPAL_ID, &auth.principal_id);
+        put(PRINCIPAL_ID, auth.principal_id.clone());
         let pairs = convert::authorizer_pairs(Some(auth));
         put(
             AUTHORIZER,
-            &form(pairs.iter().map(|p| (p.name.as_str(), p.value.as_str()))),
+            form(pairs.iter().map(|p| (p.name.as_str(), p.value.as_str()))),
         );
     }
     if let Some(cert) = ctx.client_cert.as_deref() {
-        put(CLIENT_CERT, &convert::client_cert_form(cert));
+        put(CLIENT_CERT, convert::client_cert_form(cert));
     }
 }
