@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 pub struct Lines {
     lines: Mutex<Vec<String>>,
     grew: Condvar,
+    /// Set (under the `lines` lock) once the stream has ended: no more lines will come.
+    ended: std::sync::atomic::AtomicBool,
 }
 
 impl Lines {
@@ -28,6 +30,10 @@ impl Lines {
                 sink.lines.lock().expect("lines lock").push(line);
                 sink.grew.notify_all();
             }
+            let lines = sink.lines.lock().expect("lines lock");
+            sink.ended.store(true, std::sync::atomic::Ordering::Relaxed);
+            drop(lines);
+            sink.grew.notify_all();
         });
         lines
     }
@@ -47,7 +53,8 @@ impl Lines {
             .count()
     }
 
-    /// Waits until at least `n` lines contain `needle`; returns the `n`th of them.
+    /// Waits until at least `n` lines contain `needle`; returns the `n`th of them, or `None`
+    /// once `timeout` has passed or the stream has ended (the process exited) without them.
     pub fn wait_for_nth(&self, needle: &str, n: usize, timeout: Duration) -> Option<String> {
         let deadline = Instant::now() + timeout;
         let mut lines = self.lines.lock().expect("lines lock");
@@ -56,7 +63,7 @@ impl Lines {
                 return Some(l.clone());
             }
             let now = Instant::now();
-            if now >= deadline {
+            if now >= deadline || self.ended.load(std::sync::atomic::Ordering::Relaxed) {
                 return None;
             }
             lines = self
@@ -99,6 +106,9 @@ pub struct Gateway {
 /// a Python plugin alone takes seconds to compile, more on a busy machine).
 pub const START_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// How many ports [`Gateway::start_on_free_port`] tries.
+pub const PORT_TRIES: u32 = 5;
+
 impl Gateway {
     /// Writes `yaml` as `gatehouse.yaml` in a fresh folder and serves it.
     pub fn start(yaml: &str) -> Gateway {
@@ -130,6 +140,28 @@ impl Gateway {
         Self::serve_args(dir, config_path, &[], env)
     }
 
+    /// Like [`Gateway::start`] for a config that names a port itself (an admin listener the
+    /// CLI finds in the config): `yaml` makes it for a port that was free a moment ago. A
+    /// port another test took before the gateway bound it is replaced by another, at most
+    /// [`PORT_TRIES`] times. Returns the gateway and the port.
+    pub fn start_on_free_port(yaml: impl Fn(u16) -> String) -> (Gateway, u16) {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let port = crate::free_port();
+            let dir = tempfile::tempdir().expect("tempdir");
+            let config_path = dir.path().join("gatehouse.yaml");
+            std::fs::write(&config_path, yaml(port)).expect("write config");
+            match Self::try_serve_args(dir, config_path, &[], &[]) {
+                Ok(gw) => return (gw, port),
+                Err(why) if tries < PORT_TRIES && why.contains("Address already in use") => {
+                    eprintln!("port {port} was taken before the gateway bound it; another");
+                }
+                Err(why) => panic!("{why}"),
+            }
+        }
+    }
+
     /// Serves `config_path` inside `dir` (which the gateway keeps alive).
     pub fn serve(dir: tempfile::TempDir, config_path: PathBuf) -> Gateway {
         Self::serve_args(dir, config_path, &[], &[])
@@ -141,6 +173,16 @@ impl Gateway {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Gateway {
+        Self::try_serve_args(dir, config_path, args, env).unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    /// Starts the gateway and waits until it is ready; if it is not, says why, with its log.
+    fn try_serve_args(
+        dir: tempfile::TempDir,
+        config_path: PathBuf,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Gateway, String> {
         let mut child = Command::new(crate::gatehouse_bin())
             .arg("serve")
             .arg("-c")
@@ -169,10 +211,10 @@ impl Gateway {
         };
         if gw.log.wait_for_nth(" ready ", 1, START_TIMEOUT).is_none() {
             let status = gw.child.try_wait().ok().flatten();
-            panic!(
+            return Err(format!(
                 "gatehouse did not become ready (exit: {status:?}); log:\n{}",
                 gw.log.all().join("\n")
-            );
+            ));
         }
         for line in gw.log.all() {
             if let Some(rest) = line.split("listening listener=").nth(1) {
@@ -197,7 +239,7 @@ impl Gateway {
                 gw.admin = rest.split_whitespace().next().and_then(|a| a.parse().ok());
             }
         }
-        gw
+        Ok(gw)
     }
 
     /// Stops the process (it must already be stopping or stopped) and keeps its folder.

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use gatehouse_e2e::gateway::run_cli;
-use gatehouse_e2e::{free_port, http1_client, Backend, Gateway};
+use gatehouse_e2e::{http1_client, Backend, Gateway};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -84,8 +84,7 @@ async fn listed(gw: &Gateway, n: usize) -> (Vec<serde_json::Value>, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_load_is_a_deployment_and_a_rollback_under_load_fails_no_request() {
-    let port = free_port();
-    let gw = Gateway::start(&config(port, "v1"));
+    let (gw, port) = Gateway::start_on_free_port(|port| config(port, "v1"));
     let dir = gw.config_path.parent().unwrap().to_path_buf();
     let url = format!("{}/prod/greeting", gw.url("public"));
     let c = http1_client();

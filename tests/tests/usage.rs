@@ -5,7 +5,7 @@
 
 use gatehouse_e2e::gateway::run_cli;
 use gatehouse_e2e::ws::WsClient;
-use gatehouse_e2e::{free_port, http1_client, Backend, Gateway};
+use gatehouse_e2e::{http1_client, Backend, Gateway};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -95,8 +95,7 @@ fn today_of(doc: &Value, api: &str, stage: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_reports_equal_the_requests_sent_and_survive_a_restart() {
     let backend = Backend::start("orders").await;
-    let port = free_port();
-    let gw = Gateway::start(&config(port, &backend));
+    let (gw, _) = Gateway::start_on_free_port(|port| config(port, &backend));
     let base = format!("{}/prod", gw.url("public"));
     let c = http1_client();
     let mut bytes_out = 0u64;
