@@ -11,8 +11,8 @@ use gatehouse_e2e::{http1_client, json, plugin_path, Gateway};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-/// The JavaScript authorizer guards `/js/hello` (a mock) and `/both/{name}` (the Python
-/// integration); `/py/{name}` reaches the Python integration with no authorizer. The access
+/// The JavaScript authorizer guards `/js/hello` (a mock, in two stages) and `/both/{name}` (the
+/// Python integration); `/py/{name}` reaches the Python integration with no authorizer. The access
 /// log records the principal and the authorizer's `language` context. The JavaScript
 /// authorizer runs under the default 50 ms deadline, which making its instance is not part of;
 /// the Python integration needs more memory than the default 16 MiB.
@@ -36,7 +36,7 @@ plugins:
     config: {{ greeting: "hello from a Python plugin" }}
 apis:
   - name: polyglot
-    stages: {{ prod: {{}} }}
+    stages: {{ prod: {{}}, beta: {{}} }}
     authorizers:
       js:
         plugin: js-token
@@ -81,6 +81,17 @@ async fn javascript_authorizer_and_python_integration() {
         r.text().await.unwrap(),
         "hello from behind a JavaScript authorizer"
     );
+    // ... in every stage: the plugin keeps the decision it made for one stage (allowing that
+    // stage's methods only), and makes another for the next stage it is called for ...
+    for stage in ["beta", "prod", "beta"] {
+        let r = c
+            .get(format!("{}/{stage}/js/hello", gw.url("public")))
+            .header("x-api-token", "js-secret")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{stage}");
+    }
     // ... another is denied (403), and the plugin logs why ...
     let r = c
         .get(format!("{base}/js/hello"))
