@@ -132,15 +132,28 @@ fn cache_keys(c: &mut Criterion) {
     });
 }
 
-fn plugin_call(c: &mut Criterion) {
-    let wasm =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist/token-authorizer.wasm");
+/// What an authorizer benchmark calls: the plugin's file, a host to load it, the lent request
+/// of a routed `GET /prod/pets/42` with one more header, and a runtime to call on.
+struct AuthorizerBench {
+    wasm: PathBuf,
+    host: PluginHost,
+    request: Arc<gatehouse::plugin::messages::RequestView>,
+    exec: tokio::runtime::Runtime,
+}
+
+/// The setup for the 0.3.0 authorizer `plugins/dist/FILE` (which reads the request through
+/// imports), the request carrying `header`; `None`, said on stderr, when the plugin is not
+/// built.
+fn authorizer_bench(file: &str, header: (&'static str, &'static str)) -> Option<AuthorizerBench> {
+    let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../plugins/dist")
+        .join(file);
     if !wasm.is_file() {
         eprintln!(
-            "skipping the plugin benchmark: {} is missing (run scripts/build-plugins.sh)",
+            "skipping a plugin benchmark: {} is missing (run scripts/build-plugins.sh)",
             wasm.display()
         );
-        return;
+        return None;
     }
     let host = host();
     let rt = runtime(&host);
@@ -149,11 +162,7 @@ fn plugin_call(c: &mut Criterion) {
         panic!("benchmark request did not route");
     }
     let mut headers = http::HeaderMap::new();
-    headers.insert(
-        "authorization",
-        http::HeaderValue::from_static("Bearer tok-alice"),
-    );
-    // token-authorizer is a 0.3.0 authorizer: it reads the request through imports.
+    headers.insert(header.0, http::HeaderValue::from_static(header.1));
     let arn = gatehouse::auth::authorize::method_arn(&rt, &ctx);
     let request = Arc::new(convert::lent_request(
         &rt,
@@ -165,6 +174,21 @@ fn plugin_call(c: &mut Criterion) {
     let exec = match tokio::runtime::Builder::new_current_thread().build() {
         Ok(rt) => rt,
         Err(e) => panic!("tokio runtime: {e}"),
+    };
+    Some(AuthorizerBench {
+        wasm,
+        host,
+        request,
+        exec,
+    })
+}
+
+fn plugin_call(c: &mut Criterion) {
+    let Some(bench) = authorizer_bench(
+        "token-authorizer.wasm",
+        ("authorization", "Bearer tok-alice"),
+    ) else {
+        return;
     };
     let modes = [
         (
@@ -189,11 +213,15 @@ fn plugin_call(c: &mut Criterion) {
             instances,
             http: None,
         };
-        let plugin = match host.load("tokens", &wasm, settings) {
+        let plugin = match bench.host.load("tokens", &bench.wasm, settings) {
             Ok(p) => p,
-            Err(e) => panic!("cannot load {}: {e}", wasm.display()),
+            Err(e) => panic!("cannot load {}: {e}", bench.wasm.display()),
         };
-        let call = || exec.block_on(plugin.authorize_lent("bench", request.clone()));
+        let call = || {
+            bench
+                .exec
+                .block_on(plugin.authorize_lent("bench", bench.request.clone()))
+        };
         if let Err(e) = call() {
             panic!("the benchmark's authorizer call failed: {e}");
         }
@@ -204,33 +232,8 @@ fn plugin_call(c: &mut Criterion) {
 /// The JavaScript (QuickJS) authorizer's call on a reused instance: the same call as the load
 /// benchmark's `js-authz` route makes, less the HTTP around it.
 fn js_plugin_call(c: &mut Criterion) {
-    let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist/js-authorizer.wasm");
-    if !wasm.is_file() {
-        eprintln!(
-            "skipping the JavaScript plugin benchmark: {} is missing (run scripts/build-plugins.sh)",
-            wasm.display()
-        );
+    let Some(bench) = authorizer_bench("js-authorizer.wasm", ("x-api-token", "bench")) else {
         return;
-    }
-    let host = host();
-    let rt = runtime(&host);
-    let mut ctx = ctx("GET", "/prod/pets/42");
-    if route(&rt, &mut ctx).is_err() {
-        panic!("benchmark request did not route");
-    }
-    let mut headers = http::HeaderMap::new();
-    headers.insert("x-api-token", http::HeaderValue::from_static("bench"));
-    let arn = gatehouse::auth::authorize::method_arn(&rt, &ctx);
-    let request = Arc::new(convert::lent_request(
-        &rt,
-        &ctx,
-        &headers,
-        bytes::Bytes::new(),
-        arn,
-    ));
-    let exec = match tokio::runtime::Builder::new_current_thread().build() {
-        Ok(rt) => rt,
-        Err(e) => panic!("tokio runtime: {e}"),
     };
     let settings = PluginSettings {
         timeout: Duration::from_secs(1),
@@ -244,11 +247,15 @@ fn js_plugin_call(c: &mut Criterion) {
         },
         http: None,
     };
-    let plugin = match host.load("js-tokens", &wasm, settings) {
+    let plugin = match bench.host.load("js-tokens", &bench.wasm, settings) {
         Ok(p) => p,
-        Err(e) => panic!("cannot load {}: {e}", wasm.display()),
+        Err(e) => panic!("cannot load {}: {e}", bench.wasm.display()),
     };
-    let call = || exec.block_on(plugin.authorize_lent("bench", request.clone()));
+    let call = || {
+        bench
+            .exec
+            .block_on(plugin.authorize_lent("bench", bench.request.clone()))
+    };
     match call() {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => panic!("the JavaScript authorizer refused the benchmark's token: {e:?}"),
