@@ -62,6 +62,8 @@ impl Backend {
             },
         };
         let head = encode_request(method, target, &self.host_header, headers, framing);
+        // The write waits one turn of the worker's scheduler (see the crate's documentation).
+        tokio::task::yield_now().await;
         let mut retried = false;
         loop {
             let conn = match (retried, self.checkout()) {

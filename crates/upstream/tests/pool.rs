@@ -387,3 +387,52 @@ fn futures_chunks(parts: &[&'static str]) -> Chunks {
         .collect();
     StreamBody::new(futures_util::stream::iter(frames))
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_request_is_written_after_the_tasks_that_were_ready_before_it() {
+    let (listener, authority) = listen().await;
+    let pools = pools();
+    let backend = pools.backend(&authority);
+    // A first exchange leaves a kept connection, so the next send has nothing to wait for.
+    let first = tokio::spawn({
+        let backend = backend.clone();
+        async move {
+            plain_get(&backend)
+                .await
+                .unwrap()
+                .into_body()
+                .collect()
+                .await
+        }
+    });
+    let (mut sock, _) = listener.accept().await.unwrap();
+    read_request(&mut sock).await.unwrap();
+    sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        .await
+        .unwrap();
+    assert_eq!(first.await.unwrap().unwrap().to_bytes(), "ok");
+
+    // The sending task is polled first, then a task that looks at the backend's socket.
+    let sock = sock.into_std().unwrap();
+    let sending = tokio::spawn({
+        let backend = backend.clone();
+        async move { plain_get(&backend).await.map(|r| r.status()) }
+    });
+    let looked = tokio::spawn(async move {
+        let mut buf = [0u8; 16];
+        let before = sock.peek(&mut buf).map_err(|e| e.kind());
+        (before, sock)
+    });
+    let (before, sock) = looked.await.unwrap();
+    assert_eq!(before, Err(std::io::ErrorKind::WouldBlock));
+
+    // The request comes afterwards, on the kept connection.
+    let mut sock = TcpStream::from_std(sock).unwrap();
+    let request = read_request(&mut sock).await.unwrap();
+    assert!(request.starts_with(b"GET / HTTP/1.1\r\n"));
+    sock.write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(sending.await.unwrap().unwrap(), 204);
+    assert_eq!(backend.open_connections(), 1);
+}
