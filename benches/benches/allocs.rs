@@ -14,7 +14,11 @@
 //!
 //! - `/prod/small`: `http_proxy` to the backend's `/small`, as the load benchmark's plain
 //!   proxy scenario (whose route is the greedy `/{proxy+}`; here a plain resource);
-//! - `/prod/mock`: a `mock` integration, the gateway's own cost without an upstream.
+//! - `/prod/mock`: a `mock` integration, the gateway's own cost without an upstream;
+//! - `/prod/authz`: `/prod/small` behind the Rust token authorizer
+//!   (`plugins/dist/token-authorizer.wasm`, with its decision cache off), as the load
+//!   benchmark's uncached authorizer scenario; left out, with a line saying so, when
+//!   `scripts/build-plugins.sh` has not built the plugin.
 //!
 //! Prints a Markdown table of allocations and bytes per request, with the commit and the
 //! date, on stdout. Loopback only. Run it in release:
@@ -25,7 +29,8 @@
 //!
 //! With `GATEHOUSE_ALLOC_SITES=N`, it also records where the gateway thread allocates during
 //! N more requests per route and prints each place (the call stack below the allocator, in
-//! Gatehouse and its libraries) with its count per request, most frequent first.
+//! Gatehouse and its libraries) with its count per request and the mean size it asks for,
+//! most frequent first.
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
@@ -77,28 +82,29 @@ fn record(size: usize) {
         CALLS[i].fetch_add(1, Ordering::Relaxed);
         BYTES[i].fetch_add(size as u64, Ordering::Relaxed);
         if bucket == GATEWAY && SITES_ON.load(Ordering::Relaxed) {
-            record_site();
+            record_site(size);
         }
     }
 }
 
 /// Whether the gateway thread's allocations are being traced to their places.
 static SITES_ON: AtomicBool = AtomicBool::new(false);
-/// The call stacks of traced allocations, resolved after the run.
-static SITES: std::sync::Mutex<Vec<std::backtrace::Backtrace>> = std::sync::Mutex::new(Vec::new());
+/// The sizes and call stacks of traced allocations, resolved after the run.
+static SITES: std::sync::Mutex<Vec<(usize, std::backtrace::Backtrace)>> =
+    std::sync::Mutex::new(Vec::new());
 
 thread_local! {
     /// Set while this thread captures a call stack, whose own allocations are not traced.
     static TRACING: Cell<bool> = const { Cell::new(false) };
 }
 
-fn record_site() {
+fn record_site(size: usize) {
     if TRACING.try_with(|t| t.replace(true)).unwrap_or(true) {
         return;
     }
     let trace = std::backtrace::Backtrace::force_capture();
     if let Ok(mut sites) = SITES.lock() {
-        sites.push(trace);
+        sites.push((size, trace));
     }
     let _ = TRACING.try_with(|t| t.set(false));
 }
@@ -126,8 +132,8 @@ const ALLOCATOR_FRAMES: &[&str] = &[
 /// library's containers, with their counts per request.
 fn sites_report(path: &str, requests: u64) -> String {
     let traces = std::mem::take(&mut *SITES.lock().unwrap_or_else(|p| p.into_inner()));
-    let mut by_place = std::collections::HashMap::<String, u64>::new();
-    for trace in &traces {
+    let mut by_place = std::collections::HashMap::<String, (u64, usize)>::new();
+    for (size, trace) in &traces {
         let text = trace.to_string();
         let frames: Vec<&str> = text
             .lines()
@@ -140,18 +146,21 @@ fn sites_report(path: &str, requests: u64) -> String {
             })
             .take(8)
             .collect();
-        *by_place.entry(frames.join("\n    < ")).or_default() += 1;
+        let place = by_place.entry(frames.join("\n    < ")).or_default();
+        place.0 += 1;
+        place.1 += size;
     }
     let mut places: Vec<_> = by_place.into_iter().collect();
-    places.sort_by_key(|p| std::cmp::Reverse(p.1));
+    places.sort_by_key(|p| std::cmp::Reverse(p.1 .0));
     let mut out = format!(
         "\nWhere `{path}` allocates ({} allocations traced over {requests} requests):\n",
         traces.len()
     );
-    for (place, n) in places {
+    for (place, (n, bytes)) in places {
         out.push_str(&format!(
-            "{:6.2} per request: {place}\n",
-            n as f64 / requests as f64
+            "{:6.2} per request, {:5} bytes each: {place}\n",
+            n as f64 / requests as f64,
+            bytes / n as usize
         ));
     }
     out
@@ -259,8 +268,41 @@ fn start_backend() -> anyhow::Result<SocketAddr> {
     Ok(addr)
 }
 
-/// The gateway's config: one listener on `port`, API `a`, stage `prod`, the two routes.
-fn config(port: u16, backend: SocketAddr) -> String {
+/// A route that is measured, and the header lines its requests carry besides `host`.
+struct Route {
+    path: &'static str,
+    integration: &'static str,
+    headers: String,
+}
+
+/// The token the `/prod/authz` route's authorizer allows.
+const TOKEN: &str = "allocs-token";
+
+/// The Rust token authorizer, when `scripts/build-plugins.sh` has built it.
+fn token_authorizer() -> Option<PathBuf> {
+    let path = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../plugins/dist/token-authorizer.wasm"
+    ));
+    path.is_file().then_some(path)
+}
+
+/// The gateway's config: one listener on `port`, API `a`, stage `prod`, the routes, and with
+/// `authorizer` (the plugin's file) the authorized one.
+fn config(port: u16, backend: SocketAddr, authorizer: Option<&std::path::Path>) -> String {
+    let (plugins, authorizers, routes) = match authorizer {
+        Some(path) => (
+            format!(
+                "plugins:\n  tokens:\n    path: {}\n    config: {{ tokens: \"{TOKEN}=alice\" }}\n",
+                path.display()
+            ),
+            "    authorizers:\n      tokens: { plugin: tokens, identity_sources: [header.Authorization], ttl: 0s }\n",
+            format!(
+                "      /authz:\n        GET:\n          authorizer: tokens\n          integration: {{ type: http_proxy, uri: \"http://{backend}/small\" }}\n"
+            ),
+        ),
+        None => (String::new(), "", String::new()),
+    };
     format!(
         r#"# Generated by gatehouse-bench's `allocs`.
 version: 1
@@ -270,9 +312,9 @@ listeners:
 access_log: {{ destination: "off" }}
 # As in the load benchmark: the account default (10,000 rps) would answer 429s.
 throttle: {{ rate: 10000000, burst: 10000000 }}
-apis:
+{plugins}apis:
   - name: a
-    stages:
+{authorizers}    stages:
       prod: {{}}
     resources:
       /small:
@@ -284,7 +326,7 @@ apis:
             type: mock
             headers: {{ content-type: application/json }}
             body: '{{"message":"hello from the mock"}}'
-"#
+{routes}"#
     )
 }
 
@@ -420,13 +462,17 @@ struct Figures {
     counts: Counts,
 }
 
-/// Warms `path` up on a fresh connection, then counts [`MEASURED`] requests to it.
-fn measure(
-    addr: SocketAddr,
-    path: &'static str,
-    integration: &'static str,
-) -> anyhow::Result<Figures> {
-    let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n");
+fn request(route: &Route) -> String {
+    format!(
+        "GET {} HTTP/1.1\r\nhost: x\r\n{}\r\n",
+        route.path, route.headers
+    )
+}
+
+/// Warms the route up on a fresh connection, then counts [`MEASURED`] requests to it.
+fn measure(addr: SocketAddr, route: &Route) -> anyhow::Result<Figures> {
+    let (path, integration) = (route.path, route.integration);
+    let request = request(route);
     let mut client = Client::connect(addr).with_context(|| format!("cannot connect to {addr}"))?;
     for i in 0..WARM_UP {
         client
@@ -518,7 +564,8 @@ fn main() -> anyhow::Result<()> {
         .port();
     let dir = tempfile::tempdir()?;
     let config_path = dir.path().join("gatehouse.yaml");
-    std::fs::write(&config_path, config(port, backend))?;
+    let authorizer = token_authorizer();
+    std::fs::write(&config_path, config(port, backend, authorizer.as_deref()))?;
     let gateway = start_gateway(config_path)?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     if let Err(e) = wait_ready(
@@ -534,18 +581,43 @@ fn main() -> anyhow::Result<()> {
         }
         return Err(e);
     }
-    let figures = [
-        measure(addr, "/prod/small", "http_proxy")?,
-        measure(addr, "/prod/mock", "mock")?,
+    let mut routes = vec![
+        Route {
+            path: "/prod/small",
+            integration: "http_proxy",
+            headers: String::new(),
+        },
+        Route {
+            path: "/prod/mock",
+            integration: "mock",
+            headers: String::new(),
+        },
     ];
+    if authorizer.is_some() {
+        routes.push(Route {
+            path: "/prod/authz",
+            integration: "http_proxy behind the Rust token authorizer (uncached)",
+            headers: format!("authorization: Bearer {TOKEN}\r\n"),
+        });
+    }
+    let figures = routes
+        .iter()
+        .map(|r| measure(addr, r))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut report = markdown(&figures);
+    if authorizer.is_none() {
+        report.push_str(
+            "\n`/prod/authz` is left out: `plugins/dist/token-authorizer.wasm` is not built \
+             (`scripts/build-plugins.sh` builds it).\n",
+        );
+    }
     let traced: u64 = std::env::var("GATEHOUSE_ALLOC_SITES")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     if traced > 0 {
-        for path in ["/prod/small", "/prod/mock"] {
-            let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n");
+        for route in &routes {
+            let request = request(route);
             let mut client = Client::connect(addr)?;
             for _ in 0..WARM_UP {
                 client.send(request.as_bytes())?;
@@ -556,7 +628,7 @@ fn main() -> anyhow::Result<()> {
             }
             std::thread::sleep(Duration::from_millis(50));
             SITES_ON.store(false, Ordering::Relaxed);
-            report.push_str(&sites_report(path, traced));
+            report.push_str(&sites_report(route.path, traced));
         }
     }
     let mut stdout = std::io::stdout().lock();

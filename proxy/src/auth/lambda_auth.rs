@@ -14,7 +14,7 @@
 //! A function error `Unauthorized` is 401; any other error, an unreachable endpoint or an
 //! answer that is not a valid policy is 500 `AUTHORIZER_CONFIGURATION_ERROR`.
 
-use super::policy::{context_text, Answer, Statement};
+use super::policy::{context_text, Actions, Answer, Statement};
 use crate::ctx::AuthContext;
 use crate::error::{Rejection, ResponseType};
 use crate::integration::lambda::PayloadFormat;
@@ -127,7 +127,7 @@ pub fn parse_answer(body: &[u8], simple: bool) -> Result<Answer, String> {
             strings(s.get("Resource")).ok_or_else(|| format!("statement {i} has no `Resource`"))?;
         statements.push(Statement {
             allow,
-            actions,
+            actions: Actions::from_list(actions),
             resources,
         });
     }

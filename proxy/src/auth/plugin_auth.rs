@@ -7,7 +7,7 @@
 //! reach integrations as text, as a Lambda authorizer's do. `unauthorized` is 401; a failure,
 //! a trap or a malformed decision is 500 AUTHORIZER_FAILURE.
 
-use super::policy::{context_text, Answer, Outcome, Statement};
+use super::policy::{Answer, Outcome, Statement};
 use crate::ctx::{AuthContext, RequestCtx, RouteInfo};
 use crate::error::{Rejection, ResponseType};
 use crate::plugin::bindings::policy;
@@ -118,16 +118,16 @@ fn policy_answer(d: policy::Decision) -> Result<Outcome, String> {
         .context
         .into_iter()
         .map(|e| {
-            let json = match e.value {
-                policy::Value::Text(s) => serde_json::Value::String(s),
-                policy::Value::Integer(i) => i.into(),
+            // As `context_text` writes a JSON string, number or boolean.
+            let text = match e.value {
+                policy::Value::Text(s) => s,
+                policy::Value::Integer(i) => i.to_string(),
                 policy::Value::Number(f) => serde_json::Number::from_f64(f)
-                    .map(serde_json::Value::Number)
+                    .map(|n| n.to_string())
                     .ok_or_else(|| format!("context `{}` is the number {f}", e.name))?,
-                policy::Value::Boolean(b) => b.into(),
+                policy::Value::Boolean(b) => b.to_string(),
             };
-            // Every variant is a string, number or boolean, so the text is always there.
-            Ok((e.name, context_text(&json).unwrap_or_default()))
+            Ok((e.name, text))
         })
         .collect::<Result<_, String>>()?;
     Ok(Outcome::Policy(Answer::Policy {

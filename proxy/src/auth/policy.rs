@@ -42,12 +42,7 @@ impl Answer {
             Self::Policy { statements, .. } => statements
                 .iter()
                 .map(|s| {
-                    64 + s
-                        .actions
-                        .iter()
-                        .chain(&s.resources)
-                        .map(String::len)
-                        .sum::<usize>()
+                    64 + s.actions.weight() + s.resources.iter().map(String::len).sum::<usize>()
                 })
                 .sum(),
             Self::Simple { .. } => 0,
@@ -109,8 +104,52 @@ const INVOKE: &str = "execute-api:Invoke";
 #[derive(Debug, PartialEq, Eq)]
 pub struct Statement {
     pub allow: bool,
-    pub actions: Vec<String>,
+    pub actions: Actions,
     pub resources: Vec<String>,
+}
+
+/// The actions a statement names.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Actions {
+    /// `execute-api:Invoke` alone: a plugin's statements, which name no action.
+    Invoke,
+    /// Action patterns, as a Lambda authorizer's policy lists them.
+    Listed(Vec<String>),
+}
+
+impl Actions {
+    /// Whether one of them is `execute-api:Invoke`.
+    fn invoke(&self) -> bool {
+        match self {
+            Self::Invoke => true,
+            Self::Listed(list) => list
+                .iter()
+                .any(|a| wildcard(a.as_bytes(), INVOKE.as_bytes())),
+        }
+    }
+
+    /// `list` as a statement's actions: exactly `execute-api:Invoke` is [`Actions::Invoke`].
+    pub fn from_list(list: Vec<String>) -> Self {
+        match list.as_slice() {
+            [one] if one == INVOKE => Self::Invoke,
+            _ => Self::Listed(list),
+        }
+    }
+
+    /// The patterns, as a policy document lists them.
+    pub fn to_list(&self) -> Vec<String> {
+        match self {
+            Self::Invoke => vec![INVOKE.to_owned()],
+            Self::Listed(list) => list.clone(),
+        }
+    }
+
+    fn weight(&self) -> usize {
+        match self {
+            Self::Invoke => INVOKE.len(),
+            Self::Listed(list) => list.iter().map(String::len).sum(),
+        }
+    }
 }
 
 impl Statement {
@@ -118,15 +157,13 @@ impl Statement {
     pub fn invoke(allow: bool, resources: Vec<String>) -> Self {
         Self {
             allow,
-            actions: vec![INVOKE.to_owned()],
+            actions: Actions::Invoke,
             resources,
         }
     }
 
     fn matches(&self, method_arn: &str) -> bool {
-        self.actions
-            .iter()
-            .any(|a| wildcard(a.as_bytes(), INVOKE.as_bytes()))
+        self.actions.invoke()
             && self
                 .resources
                 .iter()

@@ -6,7 +6,7 @@
 //! lookup past the state's timeout is a miss, and the authorizer is called.
 
 use super::Outcome;
-use crate::auth::policy::{Answer, Statement};
+use crate::auth::policy::{Actions, Answer, Statement};
 use crate::ctx::AuthContext;
 use gatehouse_state::redis_cache::{SharedCache, Tier};
 use serde::{Deserialize, Serialize};
@@ -126,7 +126,7 @@ impl From<&Outcome> for Wire {
                     .iter()
                     .map(|s| WireStatement {
                         allow: s.allow,
-                        actions: s.actions.clone(),
+                        actions: s.actions.to_list(),
                         resources: s.resources.clone(),
                     })
                     .collect(),
@@ -150,7 +150,7 @@ impl From<Wire> for Outcome {
                     .into_iter()
                     .map(|s| Statement {
                         allow: s.allow,
-                        actions: s.actions,
+                        actions: Actions::from_list(s.actions),
                         resources: s.resources,
                     })
                     .collect(),
