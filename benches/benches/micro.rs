@@ -183,6 +183,31 @@ fn authorizer_bench(file: &str, header: (&'static str, &'static str)) -> Option<
     })
 }
 
+/// What one authorizer call answers.
+type Answer = Result<
+    Result<
+        gatehouse::plugin::bindings::policy::Decision,
+        gatehouse::plugin::bindings::types::AuthorizerError,
+    >,
+    gatehouse::plugin::PluginFailure,
+>;
+
+impl AuthorizerBench {
+    /// The plugin loaded as `name` with `settings`.
+    fn load(&self, name: &str, settings: PluginSettings) -> Arc<gatehouse::plugin::Plugin> {
+        match self.host.load(name, &self.wasm, settings) {
+            Ok(p) => p,
+            Err(e) => panic!("cannot load {}: {e}", self.wasm.display()),
+        }
+    }
+
+    /// One call of `plugin` for the benchmark's request.
+    fn call(&self, plugin: &gatehouse::plugin::Plugin) -> Answer {
+        self.exec
+            .block_on(plugin.authorize_lent("bench", self.request.clone()))
+    }
+}
+
 fn plugin_call(c: &mut Criterion) {
     let Some(bench) = authorizer_bench(
         "token-authorizer.wasm",
@@ -213,15 +238,8 @@ fn plugin_call(c: &mut Criterion) {
             instances,
             http: None,
         };
-        let plugin = match bench.host.load("tokens", &bench.wasm, settings) {
-            Ok(p) => p,
-            Err(e) => panic!("cannot load {}: {e}", bench.wasm.display()),
-        };
-        let call = || {
-            bench
-                .exec
-                .block_on(plugin.authorize_lent("bench", bench.request.clone()))
-        };
+        let plugin = bench.load("tokens", settings);
+        let call = || bench.call(&plugin);
         if let Err(e) = call() {
             panic!("the benchmark's authorizer call failed: {e}");
         }
@@ -247,15 +265,8 @@ fn js_plugin_call(c: &mut Criterion) {
         },
         http: None,
     };
-    let plugin = match bench.host.load("js-tokens", &bench.wasm, settings) {
-        Ok(p) => p,
-        Err(e) => panic!("cannot load {}: {e}", bench.wasm.display()),
-    };
-    let call = || {
-        bench
-            .exec
-            .block_on(plugin.authorize_lent("bench", bench.request.clone()))
-    };
+    let plugin = bench.load("js-tokens", settings);
+    let call = || bench.call(&plugin);
     match call() {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => panic!("the JavaScript authorizer refused the benchmark's token: {e:?}"),
