@@ -198,6 +198,18 @@ async fn rust_authorizer_and_kv_integration() {
     assert_eq!(put["principal"], "alice");
     assert_eq!(put["user"], "alice");
     assert_eq!(lines[0]["principal"], "-");
+
+    // The token authorizer compares whole words and the bytes after the last one: a token of
+    // the right length that differs in either part, or a prefix of one, is denied.
+    for near in ["tok-alicf", "tOk-alice", "tok-alic", "tok-bo", "tok-boc"] {
+        let r = c
+            .get(&url)
+            .header("authorization", format!("Bearer {near}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{near}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -80,13 +80,17 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
         == 0
 }
 
-/// `s` eight bytes at a time, the last word padded with zeros.
+/// `s` eight bytes at a time, the last word padded with zeros. Whole words are loaded as
+/// such; copying each chunk into a buffer would call `memcpy` (a `memory.copy`, which the
+/// host runs outside the plugin's code) once per word.
 fn words(s: &[u8]) -> impl Iterator<Item = u64> + '_ {
-    s.chunks(8).map(|c| {
-        let mut w = [0u8; 8];
-        w[..c.len()].copy_from_slice(c);
-        u64::from_le_bytes(w)
-    })
+    let whole = s.chunks_exact(8);
+    let rest = whole.remainder();
+    whole
+        .map(|c| c.try_into().map_or(0, u64::from_le_bytes))
+        .chain(
+            (!rest.is_empty()).then(|| rest.iter().rev().fold(0, |w, &b| (w << 8) | u64::from(b))),
+        )
 }
 
 thread_local! {
