@@ -223,6 +223,16 @@ impl RequestCtx {
             .is_some_and(|w| w.load(Ordering::Relaxed))
     }
 
+    /// The client's address as text, in one allocation of its final size (`to_string` makes
+    /// one too short and grows it).
+    pub fn source_ip_text(&self) -> String {
+        use std::fmt::Write as _;
+        // The longest forms: `255.255.255.255` and `ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`.
+        let mut text = String::with_capacity(if self.source_ip.is_ipv4() { 15 } else { 45 });
+        let _ = write!(text, "{}", self.source_ip);
+        text
+    }
+
     /// Milliseconds since the Unix epoch when the request arrived.
     pub fn request_time_ms(&self) -> u64 {
         self.request_time

@@ -43,7 +43,42 @@ const ALLOCATOR_FRAMES: &[&str] = &[
     "reserve",
     "do_reserve_and_handle",
     "reserve_for_push",
+    "alloc_impl_runtime",
+    "alloc_impl",
+    "allocate",
+    "grow_impl_runtime",
+    "grow_impl",
+    "grow",
+    "box_new_uninit",
 ];
+
+/// The name of the function a frame is in, without its path and generic arguments:
+/// `alloc_impl_runtime` for `<alloc::alloc::Global>::alloc_impl_runtime`.
+fn frame_name(frame: &str) -> &str {
+    let mut depth = 0usize;
+    let mut start = 0;
+    let mut end = frame.len();
+    for (i, c) in frame.char_indices() {
+        match c {
+            '<' => {
+                if depth == 0 && i > start {
+                    end = i;
+                    break;
+                }
+                depth += 1;
+            }
+            '>' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    start = i + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    let name = &frame[start.min(end)..end];
+    name.rsplit("::").next().unwrap_or(name)
+}
 
 /// The traced places, each as its first frames below the allocator and the standard
 /// library's containers, with their counts per request.
@@ -57,10 +92,7 @@ pub fn sites_report(path: &str, requests: u64) -> String {
             .map(str::trim)
             .filter(|l| l.contains(": ") && !l.starts_with("at "))
             .map(|l| l.split_once(": ").map_or(l, |(_, f)| f))
-            .skip_while(|f| {
-                let name = f.split('<').next().unwrap_or(f);
-                ALLOCATOR_FRAMES.contains(&name) || f.starts_with("__rust")
-            })
+            .skip_while(|f| ALLOCATOR_FRAMES.contains(&frame_name(f)) || f.starts_with("__rust"))
             .take(8)
             .collect();
         let place = by_place.entry(frames.join("\n    < ")).or_default();

@@ -25,13 +25,97 @@ pub struct RequestView {
     pub query: Vec<MultiValue>,
     pub path_parameters: Vec<Pair>,
     pub stage_variables: Vec<Pair>,
-    pub context: RequestContext,
+    pub context: LentContext,
     pub method_arn: String,
     pub client_cert: Option<ClientCert>,
     pub principal_id: Option<String>,
     pub authorizer: Vec<Pair>,
     /// Empty for an authorizer.
     pub body: Bytes,
+}
+
+/// The context of a lent request, its texts kept in one buffer (one allocation instead of one
+/// per text); `request.context()` copies them into the record a plugin gets.
+#[derive(Debug, Clone, Default)]
+pub struct LentContext {
+    /// The request id, API id, stage, source IP and user agent, one after the other.
+    texts: String,
+    /// Where each of those five ends in `texts`.
+    ends: [usize; 5],
+    has_user_agent: bool,
+    /// Milliseconds since the Unix epoch when the request arrived.
+    pub request_time_epoch: u64,
+}
+
+impl LentContext {
+    pub fn new(
+        request_id: &str,
+        api_id: &str,
+        stage: &str,
+        source_ip: std::net::IpAddr,
+        user_agent: Option<&str>,
+        request_time_epoch: u64,
+    ) -> Self {
+        use std::fmt::Write as _;
+        // The longest address is `ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`.
+        let ip_len = if source_ip.is_ipv4() { 15 } else { 45 };
+        let ua = user_agent.unwrap_or("");
+        let mut texts = String::with_capacity(
+            request_id.len() + api_id.len() + stage.len() + ip_len + ua.len(),
+        );
+        let mut ends = [0; 5];
+        for (i, part) in [request_id, api_id, stage].into_iter().enumerate() {
+            texts.push_str(part);
+            ends[i] = texts.len();
+        }
+        let _ = write!(texts, "{source_ip}");
+        ends[3] = texts.len();
+        texts.push_str(ua);
+        ends[4] = texts.len();
+        LentContext {
+            texts,
+            ends,
+            has_user_agent: user_agent.is_some(),
+            request_time_epoch,
+        }
+    }
+
+    fn text(&self, i: usize) -> &str {
+        let start = i.checked_sub(1).map_or(0, |prev| self.ends[prev]);
+        self.texts.get(start..self.ends[i]).unwrap_or("")
+    }
+
+    pub fn request_id(&self) -> &str {
+        self.text(0)
+    }
+
+    pub fn api_id(&self) -> &str {
+        self.text(1)
+    }
+
+    pub fn stage(&self) -> &str {
+        self.text(2)
+    }
+
+    pub fn source_ip(&self) -> &str {
+        self.text(3)
+    }
+
+    pub fn user_agent(&self) -> Option<&str> {
+        self.has_user_agent.then(|| self.text(4))
+    }
+
+    /// The record `request.context()` answers.
+    pub fn record(&self) -> RequestContext {
+        RequestContext {
+            request_id: self.request_id().to_owned(),
+            api_id: self.api_id().to_owned(),
+            stage: self.stage().to_owned(),
+            source_ip: self.source_ip().to_owned(),
+            user_agent: self.user_agent().map(str::to_owned),
+            request_time_epoch: self.request_time_epoch,
+        }
+    }
 }
 
 /// An integration's response as a 0.3.0 mapper reads it.
@@ -167,7 +251,7 @@ impl RequestHost for CallState {
     }
 
     fn context(&mut self) -> wasmtime::Result<RequestContext> {
-        Ok(self.lent_request()?.context.clone())
+        Ok(self.lent_request()?.context.record())
     }
 
     fn method_arn(&mut self) -> wasmtime::Result<String> {
@@ -206,5 +290,30 @@ impl ResponseHost for CallState {
 
     fn body(&mut self) -> wasmtime::Result<Vec<u8>> {
         Ok(self.lent_response()?.body.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LentContext;
+
+    #[test]
+    fn a_lent_context_gives_back_each_text() {
+        for (ip, ua) in [
+            ("127.0.0.1", Some("curl/8")),
+            ("::ffff:10.0.0.1", None),
+            ("1::2", Some("")),
+        ] {
+            let c = LentContext::new("id-1", "shop", "prod", ip.parse().unwrap(), ua, 7);
+            assert_eq!(c.request_id(), "id-1");
+            assert_eq!(c.api_id(), "shop");
+            assert_eq!(c.stage(), "prod");
+            assert_eq!(c.source_ip(), ip);
+            assert_eq!(c.user_agent(), ua);
+            let r = c.record();
+            assert_eq!((r.source_ip.as_str(), r.request_time_epoch), (ip, 7));
+            assert_eq!(r.user_agent.as_deref(), ua);
+        }
+        assert_eq!(LentContext::default().record().request_id, "");
     }
 }

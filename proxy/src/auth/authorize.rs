@@ -183,7 +183,8 @@ pub async fn authorize(
     binding: &AuthorizerBinding,
 ) -> Result<(), Rejection> {
     let headers = &call.parts.headers;
-    let mut values = Vec::with_capacity(binding.sources.len());
+    // Most authorizers read one or two identity sources: kept in place, not allocated.
+    let mut values: smallvec::SmallVec<[&str; 2]> = smallvec::SmallVec::new();
     for src in &binding.sources {
         // The URI alone is borrowed, so that the trace can start a span below.
         match src.value(headers, ctx.uri.query()) {

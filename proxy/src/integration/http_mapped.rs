@@ -103,7 +103,7 @@ fn pick<'t>(templates: &'t [(Box<str>, Template)], media: &str) -> Option<(&'t s
 pub fn context_value(rt: &dyn RouteInfo, ctx: &RequestCtx) -> Value {
     let names = rt.names(ctx);
     let mut identity = Map::new();
-    identity.insert("sourceIp".into(), ctx.source_ip.to_string().into());
+    identity.insert("sourceIp".into(), ctx.source_ip_text().into());
     if let Some(ua) = ctx.user_agent.as_ref().and_then(|v| v.to_str().ok()) {
         identity.insert("userAgent".into(), ua.into());
     }

@@ -189,7 +189,7 @@ fn add_context_headers(rt: &dyn RouteInfo, ctx: &RequestCtx, headers: &mut Heade
     );
     put(STAGE, names.stage.unwrap_or("").to_owned());
     put(RESOURCE_PATH, names.resource.unwrap_or("").to_owned());
-    put(SOURCE_IP, ctx.source_ip.to_string());
+    put(SOURCE_IP, ctx.source_ip_text());
     let params = rt.path_parameters(ctx);
     put(
         PATH_PARAMETERS,

@@ -1,9 +1,8 @@
 //! Conversions between the gateway's HTTP types and the WIT types plugins see.
 
-use super::bindings::lent_request;
 use super::bindings::policy::ClientCert;
 use super::bindings::types::{self, MultiValue, Pair};
-use super::messages::RequestView;
+use super::messages::{LentContext, RequestView};
 use crate::body::Body;
 use crate::ctx::RequestCtx;
 use crate::ctx::RouteInfo;
@@ -11,20 +10,18 @@ use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// What the 0.1.0 request record and the 0.3.0 view both carry.
-struct Common {
+struct Common<'a> {
     resource_path: String,
     path_parameters: Vec<Pair>,
     stage_variables: Vec<Pair>,
-    request_id: String,
-    api_id: String,
-    stage: String,
-    source_ip: String,
-    user_agent: Option<String>,
+    request_id: uuid::fmt::Hyphenated,
+    api_id: &'a str,
+    stage: &'a str,
+    user_agent: Option<&'a str>,
 }
 
-fn common(rt: &dyn RouteInfo, ctx: &RequestCtx) -> Common {
+fn common<'a>(rt: &'a dyn RouteInfo, ctx: &'a RequestCtx) -> Common<'a> {
     let names = rt.names(ctx);
-    let mut request_id = uuid::Uuid::encode_buffer();
     Common {
         resource_path: names.resource.unwrap_or("").to_owned(),
         path_parameters: rt
@@ -36,19 +33,10 @@ fn common(rt: &dyn RouteInfo, ctx: &RequestCtx) -> Common {
             })
             .collect(),
         stage_variables: pairs(rt.stage_variables(ctx)),
-        request_id: ctx
-            .request_id
-            .hyphenated()
-            .encode_lower(&mut request_id)
-            .to_owned(),
-        api_id: names.api.unwrap_or("").to_owned(),
-        stage: names.stage.unwrap_or("").to_owned(),
-        source_ip: ctx.source_ip.to_string(),
-        user_agent: ctx
-            .user_agent
-            .as_ref()
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        request_id: ctx.request_id.hyphenated(),
+        api_id: names.api.unwrap_or(""),
+        stage: names.stage.unwrap_or(""),
+        user_agent: ctx.user_agent.as_ref().and_then(|v| v.to_str().ok()),
     }
 }
 
@@ -71,11 +59,14 @@ pub fn request(
         body,
         stage_variables: c.stage_variables,
         context: types::RequestContext {
-            request_id: c.request_id,
-            api_id: c.api_id,
-            stage: c.stage,
-            source_ip: c.source_ip,
-            user_agent: c.user_agent,
+            request_id: c
+                .request_id
+                .encode_lower(&mut uuid::Uuid::encode_buffer())
+                .to_owned(),
+            api_id: c.api_id.to_owned(),
+            stage: c.stage.to_owned(),
+            source_ip: ctx.source_ip_text(),
+            user_agent: c.user_agent.map(str::to_owned),
             principal_id: auth.map(|a| a.principal_id.clone()),
             authorizer: authorizer_pairs(auth),
             request_time_epoch: ctx.request_time_ms(),
@@ -110,14 +101,14 @@ pub fn lent_request(
         query: query(ctx.query()),
         path_parameters: c.path_parameters,
         stage_variables: c.stage_variables,
-        context: lent_request::RequestContext {
-            request_id: c.request_id,
-            api_id: c.api_id,
-            stage: c.stage,
-            source_ip: c.source_ip,
-            user_agent: c.user_agent,
-            request_time_epoch: ctx.request_time_ms(),
-        },
+        context: LentContext::new(
+            c.request_id.encode_lower(&mut uuid::Uuid::encode_buffer()),
+            c.api_id,
+            c.stage,
+            ctx.source_ip,
+            c.user_agent,
+            ctx.request_time_ms(),
+        ),
         method_arn,
         client_cert: client_cert(ctx),
         principal_id: auth.map(|a| a.principal_id.clone()),
