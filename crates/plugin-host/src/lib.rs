@@ -10,7 +10,8 @@
 //! on is dropped; the caller turns the failure into a gateway response.
 //!
 //! Calls are async: guest code runs on a fiber that yields to the executor at every epoch
-//! tick ([`engine::TICK`]) and traps at the first tick past its deadline, and host imports
+//! tick (the first within [`engine::IDLE_TICK`] of the call's start, then every
+//! [`engine::TICK`]) and traps at the first tick past its deadline, and host imports
 //! that do I/O (`kv`) await a blocking-pool task. A host call in progress is not
 //! interrupted, so a call can end past its deadline by the length of that host call, but it
 //! never holds the worker thread meanwhile.
