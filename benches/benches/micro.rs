@@ -1,11 +1,11 @@
 //! Micro-benchmarks of the request path's hot spots: routing, the cache key, one Wasm
 //! plugin call (a fresh instance per call, and a reused one), the JavaScript authorizer's
-//! call on a reused instance, VTL mapping templates and the
+//! call on a reused instance, a `wasi:http/proxy` component's call, VTL mapping templates and the
 //! verification of a SigV4-signed request (IAM authorization).
 //!
-//! `cargo bench -p gatehouse-bench --bench micro`; the plugin benchmark needs
-//! `scripts/build-plugins.sh` to have built `plugins/dist/token-authorizer.wasm` and
-//! `plugins/dist/js-authorizer.wasm`.
+//! `cargo bench -p gatehouse-bench --bench micro`; the plugin benchmarks need
+//! `scripts/build-plugins.sh` to have built `plugins/dist/token-authorizer.wasm`,
+//! `plugins/dist/js-authorizer.wasm` and `plugins/dist/wasi-http-hello.wasm`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use gatehouse::config::{self, CompileEnv};
@@ -277,6 +277,68 @@ fn js_plugin_call(c: &mut Criterion) {
     });
 }
 
+/// One call of the `wasi:http/proxy` component `plugins/dist/wasi-http-hello.wasm` on a
+/// reused instance, its response body read to the end: the same call as the load benchmark's
+/// `wasi-http` (`/hello-world`: a fixed text) and `wasi-http-json` (`/hello`: JSON of the
+/// request's method, path and headers) routes make, less the HTTP and the gateway's context
+/// headers around it.
+fn wasi_http_call(c: &mut Criterion) {
+    use http_body_util::BodyExt;
+    let wasm =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist/wasi-http-hello.wasm");
+    if !wasm.is_file() {
+        eprintln!(
+            "skipping the wasi:http benchmark: {} is missing (run scripts/build-plugins.sh)",
+            wasm.display()
+        );
+        return;
+    }
+    let host = host();
+    let settings = PluginSettings {
+        timeout: Duration::from_secs(1),
+        ..PluginSettings::default()
+    };
+    let plugin = match host.load("wasi-hello", &wasm, settings) {
+        Ok(p) => p,
+        Err(e) => panic!("cannot load {}: {e}", wasm.display()),
+    };
+    let exec = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => panic!("tokio runtime: {e}"),
+    };
+    for (name, path) in [
+        (
+            "wasi:http call, hello world (reused instance)",
+            "/hello-world",
+        ),
+        ("wasi:http call, hello JSON (reused instance)", "/hello"),
+    ] {
+        let call = || {
+            exec.block_on(async {
+                let req = http::Request::builder()
+                    .uri(format!("http://api.example.test{path}"))
+                    .header("accept", "application/json")
+                    .body(http_body_util::Empty::<bytes::Bytes>::new())
+                    .unwrap_or_default();
+                let resp = plugin.serve_http("bench", false, req).await?;
+                let body = resp.into_body().collect().await;
+                Ok::<_, gatehouse::plugin::PluginFailure>(
+                    body.map(|b| b.to_bytes().len()).unwrap_or(0),
+                )
+            })
+        };
+        match call() {
+            Ok(n) if n > 0 => {}
+            Ok(_) => panic!("the wasi:http component answered {path} with an empty body"),
+            Err(e) => panic!("the wasi:http component's call failed: {e}"),
+        }
+        c.bench_function(name, |b| b.iter(|| black_box(call().is_ok())));
+    }
+}
+
 /// The API Gateway guide's photos output mapping over its two-photo input (a `#foreach` with
 /// property reads and JSON output), and a small request template using params and context.
 fn vtl(c: &mut Criterion) {
@@ -410,6 +472,7 @@ criterion_group!(
     cache_keys,
     plugin_call,
     js_plugin_call,
+    wasi_http_call,
     vtl,
     sigv4
 );

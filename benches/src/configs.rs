@@ -9,7 +9,7 @@
 //! | `/prod/authz-cached/...` | Wasm authorizer, 300 s decision cache | (none)                   |
 //! | `/prod/mapped/...` | Wasm request and response mapper         | (none)                        |
 //! | `/prod/jwt/...` | JWT authorizer (RS256, keys from a file)    | (none)                        |
-//! | `/prod/wasi/hello` | `wasi:http/proxy` component integration  | (none)                        |
+//! | `/prod/wasi/...` | `wasi:http/proxy` component integration   | (none)                        |
 //! | `/prod/js-authz/...` | JavaScript authorizer, decision cache off | (none)                      |
 //! | `/prod/py/...`  | Python integration                          | (none)                        |
 //! | `/prod/mock`    | mock integration (a small JSON body)        | (none)                        |

@@ -196,7 +196,7 @@ pub fn markdown(
             0.7,
         ),
         (
-            "wasi:http component: >= 0.8× mock integration",
+            "wasi:http hello-world component: >= 0.8× mock integration",
             "wasi-http",
             0,
             1,

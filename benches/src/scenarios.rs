@@ -137,6 +137,21 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
         needs_plugins: true,
         note: "",
     };
+    // A `wasi:http/proxy` component's route beside the mock integration: neither has an
+    // upstream.
+    let wasi_http = |id, title, path: &'static str| Scenario {
+        compares: "Gatehouse mock integration",
+        arms: vec![
+            arm("Gatehouse", Target::Gatehouse, Listener::Plain, path),
+            arm(
+                "Gatehouse mock integration",
+                Target::Gatehouse,
+                Listener::Plain,
+                "/prod/mock",
+            ),
+        ],
+        ..wasm(id, title, "")
+    };
     vec![
         plain(
             "get",
@@ -394,27 +409,15 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             "Python integration (warm instances)",
             "/prod/py/small",
         ),
-        Scenario {
-            compares: "Gatehouse mock integration",
-            arms: vec![
-                arm(
-                    "Gatehouse",
-                    Target::Gatehouse,
-                    Listener::Plain,
-                    "/prod/wasi/hello",
-                ),
-                arm(
-                    "Gatehouse mock integration",
-                    Target::Gatehouse,
-                    Listener::Plain,
-                    "/prod/mock",
-                ),
-            ],
-            ..wasm(
-                "wasi-http",
-                "wasi:http/proxy component integration (hello JSON)",
-                "",
-            )
-        },
+        wasi_http(
+            "wasi-http",
+            "wasi:http/proxy component integration (hello world: a fixed text body)",
+            "/prod/wasi/hello-world",
+        ),
+        wasi_http(
+            "wasi-http-json",
+            "wasi:http/proxy component integration (JSON of the method, path and context headers)",
+            "/prod/wasi/hello",
+        ),
     ]
 }

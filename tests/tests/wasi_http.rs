@@ -77,6 +77,21 @@ async fn a_wasi_http_component_serves_with_the_gateways_context() {
         second["calls"].as_u64().unwrap(),
         first["calls"].as_u64().unwrap() + 1
     );
+
+    // A call that returns with its body written goes out whole, of known length; one that an
+    // epoch tick interrupted after it set its response streams instead, so of ten calls on a
+    // warm instance, most (here: one at least) are whole.
+    let mut whole = 0;
+    for _ in 0..10 {
+        let r = c.get(&url).send().await.unwrap();
+        let length = r.headers().get("content-length").cloned();
+        let body = r.bytes().await.unwrap();
+        if let Some(length) = length {
+            assert_eq!(length.to_str().unwrap(), body.len().to_string());
+            whole += 1;
+        }
+    }
+    assert!(whole > 0, "every response streamed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,6 +115,9 @@ async fn bodies_stream_in_and_out() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // Five hundred writes do not fit the body's buffer: the response left while the plugin
+    // was still writing, and its body streamed.
+    assert_eq!(r.headers()["transfer-encoding"], "chunked");
     let text = r.text().await.unwrap();
     assert_eq!(text.lines().count(), 500);
     assert_eq!(text.lines().last(), Some("chunk 499"));
@@ -110,6 +128,64 @@ async fn bodies_stream_in_and_out() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+}
+
+/// How a request to a plugin that traps mid-call ended for the client.
+#[derive(Debug, PartialEq)]
+enum Ending {
+    /// The gateway answered for the failed call.
+    BadGateway,
+    /// The connection closed before the response was whole (before its head, or mid-body).
+    CutShort,
+}
+
+async fn ending(c: &reqwest::Client, url: &str) -> Ending {
+    let Ok(r) = c.get(url).send().await else {
+        return Ending::CutShort;
+    };
+    let status = r.status();
+    match r.bytes().await {
+        Ok(body) => {
+            assert_eq!(
+                status, 502,
+                "a trapped call's response ended as if whole: {body:?}"
+            );
+            let body = String::from_utf8_lossy(&body);
+            assert!(body.contains("Internal server error"), "{body}");
+            Ending::BadGateway
+        }
+        Err(_) => Ending::CutShort,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_traps_fails_its_own_response_only() {
+    let backend = Backend::start("b").await;
+    let gw = Gateway::start(&config(&backend));
+    let c = http1_client();
+    // One chunk written, then a trap: the call fails before its response leaves, and the
+    // client gets the gateway's 502. A call that an epoch tick interrupted after it set its
+    // response has sent it on, and is cut short instead; of five calls, one at least is a 502.
+    let url = format!("{}/prod/hello/stream-then-trap/1", gw.url("public"));
+    let mut endings = Vec::new();
+    for _ in 0..5 {
+        endings.push(ending(&c, &url).await);
+    }
+    assert!(endings.contains(&Ending::BadGateway), "{endings:?}");
+
+    // Five hundred chunks: the response has left when the plugin traps, so it is cut short;
+    // the client never sees a body that looks whole.
+    let url = format!("{}/prod/hello/stream-then-trap/500", gw.url("public"));
+    assert_eq!(ending(&c, &url).await, Ending::CutShort);
+
+    // The trap cost those requests only: the plugin serves the next one.
+    let r = c
+        .get(format!("{}/prod/hello/stream/3", gw.url("public")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap().lines().count(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

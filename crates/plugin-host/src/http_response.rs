@@ -1,13 +1,131 @@
-//! The response of a `wasi:http/proxy` plugin, whose body streams from the plugin's call.
+//! The response of a `wasi:http/proxy` plugin. When the plugin's call has returned before
+//! the response leaves, its body is whole and of known length; otherwise the body drives the
+//! rest of the call, and streams as the plugin writes it.
 
+use bytes::Bytes;
+use http_body::{Body as _, Frame, SizeHint};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-/// A response of a `wasi:http/proxy` plugin; its body streams as the plugin writes it.
+/// A response of a `wasi:http/proxy` plugin.
 pub type HttpResponse = http::Response<HttpBody>;
 
-/// The body of an [`HttpResponse`]. Frames come from the plugin's call, which goes on (on its
-/// own task) until the plugin has written the whole body or the call's deadline passes.
-pub struct HttpBody(pub(crate) sync_wrapper::SyncWrapper<HyperOutgoingBody>);
+/// The rest of a plugin's call, run while its response body is read.
+pub(crate) type Call = Pin<Box<dyn Future<Output = Result<(), crate::PluginFailure>> + Send>>;
+
+/// The body of an [`HttpResponse`] (also of a plugin's outbound request).
+pub struct HttpBody {
+    inner: sync_wrapper::SyncWrapper<Inner>,
+    hint: SizeHint,
+    ended: bool,
+}
+
+enum Inner {
+    /// Written by a call that has returned: nothing is left to wait for.
+    Whole(Option<Bytes>),
+    /// Still being written, or whole but with trailers or an error: the frames already read,
+    /// then the rest from the plugin.
+    Streaming {
+        read: VecDeque<Result<Frame<Bytes>, wasmtime_wasi_http::Error>>,
+        call: Option<Call>,
+        /// How the call failed, if it did before the body ended: the body then ends in an
+        /// error, not as if it were whole.
+        failure: Option<crate::PluginFailure>,
+        body: HyperOutgoingBody,
+        body_ended: bool,
+    },
+}
+
+impl HttpBody {
+    /// A body still being written by `call`, which it runs as it is read; dropped unread (the
+    /// client went away), it leaves the call to finish on a task of its own.
+    pub(crate) fn streaming(body: HyperOutgoingBody, call: Option<Call>) -> Self {
+        Self {
+            inner: sync_wrapper::SyncWrapper::new(Inner::Streaming {
+                read: VecDeque::new(),
+                call,
+                failure: None,
+                body,
+                body_ended: false,
+            }),
+            hint: SizeHint::default(),
+            ended: false,
+        }
+    }
+
+    /// The body of a call that has returned: what it wrote is read at once, and when that is
+    /// the whole body, with no trailers, it is one buffer of known length.
+    pub(crate) fn written(mut body: HyperOutgoingBody) -> Self {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut read = VecDeque::new();
+        let ended = loop {
+            match Pin::new(&mut body).poll_frame(&mut cx) {
+                Poll::Ready(Some(frame)) => read.push_back(frame),
+                Poll::Ready(None) => break true,
+                Poll::Pending => break false,
+            }
+        };
+        let all_data = read
+            .iter()
+            .all(|f| matches!(f, Ok(frame) if frame.is_data()));
+        if !(ended && all_data) {
+            return Self {
+                inner: sync_wrapper::SyncWrapper::new(Inner::Streaming {
+                    read,
+                    call: None,
+                    failure: None,
+                    body,
+                    body_ended: ended,
+                }),
+                hint: SizeHint::default(),
+                ended: false,
+            };
+        }
+        let mut chunks = read
+            .into_iter()
+            .filter_map(|f| f.ok().and_then(|f| f.into_data().ok()))
+            .filter(|d| !d.is_empty());
+        let data = match (chunks.next(), chunks.next()) {
+            (None, _) => None,
+            (Some(one), None) => Some(one),
+            (Some(first), Some(second)) => {
+                let mut all = bytes::BytesMut::from(first);
+                all.extend_from_slice(&second);
+                chunks.for_each(|c| all.extend_from_slice(&c));
+                Some(all.freeze())
+            }
+        };
+        let len = data.as_ref().map_or(0, |d| d.len() as u64);
+        Self {
+            ended: data.is_none(),
+            inner: sync_wrapper::SyncWrapper::new(Inner::Whole(data)),
+            hint: SizeHint::with_exact(len),
+        }
+    }
+}
+
+impl HttpBody {
+    /// Lets `call` finish on a task of its own; with no runtime to run it, it is dropped
+    /// (and its instance with it).
+    pub(crate) fn detach(call: Call) {
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(call);
+        }
+    }
+}
+
+impl Drop for HttpBody {
+    fn drop(&mut self) {
+        if let Inner::Streaming { call, .. } = self.inner.get_mut() {
+            if let Some(call) = call.take() {
+                Self::detach(call);
+            }
+        }
+    }
+}
 
 impl std::fmt::Debug for HttpBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -15,16 +133,71 @@ impl std::fmt::Debug for HttpBody {
     }
 }
 
+fn failed(code: wasmtime_wasi_http::Error) -> std::io::Error {
+    std::io::Error::other(format!("the plugin's body failed: {code:?}"))
+}
+
 impl http_body::Body for HttpBody {
-    type Data = bytes::Bytes;
+    type Data = Bytes;
     type Error = std::io::Error;
 
     fn poll_frame(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
-        std::pin::Pin::new(self.get_mut().0.get_mut())
-            .poll_frame(cx)
-            .map_err(|code| std::io::Error::other(format!("the plugin's body failed: {code:?}")))
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        let next = match this.inner.get_mut() {
+            Inner::Whole(data) => {
+                let next = data.take();
+                this.ended = true;
+                return Poll::Ready(next.map(|d| Ok(Frame::data(d))));
+            }
+            Inner::Streaming {
+                read,
+                call,
+                failure,
+                body,
+                body_ended,
+            } => {
+                // The call goes on as far as it can before the body is read: it may be about
+                // to write the next frame.
+                if let Some(running) = call {
+                    if let Poll::Ready(result) = running.as_mut().poll(cx) {
+                        *call = None;
+                        *failure = result.err();
+                    }
+                }
+                if let Some(frame) = read.pop_front() {
+                    Poll::Ready(Some(frame.map_err(failed)))
+                } else if *body_ended {
+                    Poll::Ready(None)
+                } else {
+                    match Pin::new(body).poll_frame(cx) {
+                        Poll::Ready(None) => {
+                            *body_ended = true;
+                            match failure.take() {
+                                Some(f) => Poll::Ready(Some(Err(std::io::Error::other(format!(
+                                    "the plugin's call {f} before its body ended"
+                                ))))),
+                                None => Poll::Ready(None),
+                            }
+                        }
+                        next => next.map(|f| f.map(|f| f.map_err(failed))),
+                    }
+                }
+            }
+        };
+        if let Poll::Ready(None) = next {
+            this.ended = true;
+        }
+        next
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.hint
     }
 }

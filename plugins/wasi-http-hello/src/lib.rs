@@ -2,11 +2,14 @@
 //! as for any `wasi:http` host. Routes on what its path contains, wherever it is mounted:
 //!
 //! - `.../stream/N`: `N` chunks of `chunk I\n`;
+//! - `.../stream-then-trap/N`: sets a `200`, writes `N` such chunks, then traps before
+//!   finishing the body;
 //! - `POST .../echo`: the request body back, read and written as it streams;
 //! - `.../fetch/HOST:PORT/PATH`: `GET http://HOST:PORT/PATH` through
 //!   `wasi:http/outgoing-handler`, answered with the status and body it got, or `502` with
 //!   the error code when the request failed (an origin not granted among them);
 //! - `.../fetch-https/HOST:PORT/PATH`: the same with `GET https://HOST:PORT/PATH`;
+//! - a path ending in `/hello-world`: `200` with `Hello, world!`;
 //! - any other path with `/hello` in it: `200` JSON with the method, path, the gateway's
 //!   context headers (`x-gatehouse-*`) and how many calls this instance has served;
 //! - anything else: `404`.
@@ -27,7 +30,12 @@ impl wasip2::exports::http::incoming_handler::Guest for Hello {
         let calls = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
         let path = request.path_with_query().unwrap_or_default();
         let method = method_name(&request.method());
-        if let Some(n) = after(&path, "/stream/") {
+        if let Some(n) = after(&path, "/stream-then-trap/") {
+            let n: u32 = n.parse().unwrap_or(0);
+            let chunks = (0..n).map(|i| format!("chunk {i}\n").into_bytes());
+            respond_unfinished(out, chunks);
+            panic!("trapping after {n} chunks, as asked");
+        } else if let Some(n) = after(&path, "/stream/") {
             let n: u32 = n.parse().unwrap_or(0);
             let chunks = (0..n).map(|i| format!("chunk {i}\n").into_bytes());
             respond(out, 200, "text/plain", chunks);
@@ -39,6 +47,8 @@ impl wasip2::exports::http::incoming_handler::Guest for Hello {
                 Ok((status, body)) => respond(out, status, "text/plain", [body]),
                 Err(why) => respond(out, 502, "text/plain", [why.into_bytes()]),
             }
+        } else if path.ends_with("/hello-world") {
+            respond(out, 200, "text/plain", [b"Hello, world!\n".to_vec()]);
         } else if path.contains("/hello") {
             let headers = request.headers();
             let mut context = String::new();
@@ -117,6 +127,23 @@ fn respond(out: ResponseOutparam, status: u16, content_type: &str, chunks: impl 
         }
     }
     let _ = OutgoingBody::finish(body, None);
+}
+
+/// Sends the response head and writes each chunk, leaving the body unfinished.
+fn respond_unfinished(out: ResponseOutparam, chunks: impl IntoIterator<Item = Vec<u8>>) {
+    let response = OutgoingResponse::new(Fields::new());
+    let Ok(body) = response.body() else {
+        return;
+    };
+    ResponseOutparam::set(out, Ok(response));
+    if let Ok(stream) = body.write() {
+        for chunk in chunks {
+            if stream.blocking_write_and_flush(&chunk).is_err() {
+                return;
+            }
+        }
+    }
+    std::mem::forget(body);
 }
 
 /// The scheme and `HOST:PORT/PATH` of a `.../fetch/...` or `.../fetch-https/...` path.

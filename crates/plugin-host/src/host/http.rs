@@ -103,7 +103,7 @@ impl std::fmt::Display for Origin {
 /// plugin answers with).
 impl From<WasiBody> for crate::HttpBody {
     fn from(body: WasiBody) -> Self {
-        crate::HttpBody(sync_wrapper::SyncWrapper::new(body))
+        crate::HttpBody::streaming(body, None)
     }
 }
 
