@@ -201,3 +201,102 @@ impl http_body::Body for HttpBody {
         self.hint
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body::Body;
+    use http_body_util::BodyExt;
+    use wasmtime_wasi_http::Error;
+
+    /// One answer of a body to a poll.
+    type Answer = Poll<Option<Result<Frame<Bytes>, Error>>>;
+
+    /// A plugin's body as the channel gives it: these answers to its polls, in order.
+    struct Polls(VecDeque<Answer>);
+
+    impl Body for Polls {
+        type Data = Bytes;
+        type Error = Error;
+
+        fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Answer {
+            self.0.pop_front().unwrap_or(Poll::Ready(None))
+        }
+    }
+
+    fn body(polls: Vec<Answer>) -> HyperOutgoingBody {
+        Polls(polls.into()).boxed_unsync()
+    }
+
+    fn data(s: &'static str) -> Answer {
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(s.as_bytes())))))
+    }
+
+    /// Every frame of `b`, polled to its end (none of these bodies waits).
+    fn frames(mut b: HttpBody) -> Vec<Result<Frame<Bytes>, std::io::Error>> {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut out = Vec::new();
+        while let Poll::Ready(Some(f)) = Pin::new(&mut b).poll_frame(&mut cx) {
+            out.push(f);
+        }
+        assert!(b.is_end_stream());
+        out
+    }
+
+    #[test]
+    fn a_written_body_is_one_buffer_of_known_length() {
+        let b = HttpBody::written(body(vec![data("hello, "), data(""), data("world")]));
+        assert_eq!(b.size_hint().exact(), Some(12));
+        assert!(!b.is_end_stream());
+        let got = frames(b);
+        assert_eq!(got.len(), 1);
+        let one = got
+            .into_iter()
+            .next()
+            .unwrap()
+            .unwrap()
+            .into_data()
+            .unwrap();
+        assert_eq!(one, "hello, world");
+
+        let empty = HttpBody::written(body(vec![]));
+        assert_eq!(empty.size_hint().exact(), Some(0));
+        assert!(empty.is_end_stream());
+        assert!(frames(empty).is_empty());
+    }
+
+    #[test]
+    fn a_body_with_trailers_an_error_or_more_to_come_keeps_its_frames_in_order() {
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("x-sum", http::HeaderValue::from_static("7"));
+        let with_trailers = HttpBody::written(body(vec![
+            data("a"),
+            Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
+        ]));
+        assert_eq!(with_trailers.size_hint().exact(), None);
+        let got = frames(with_trailers);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].as_ref().unwrap().data_ref().unwrap(), "a");
+        assert_eq!(
+            got[1].as_ref().unwrap().trailers_ref().unwrap()["x-sum"],
+            "7"
+        );
+
+        let failed = HttpBody::written(body(vec![
+            data("a"),
+            Poll::Ready(Some(Err(Error::HttpProtocolError))),
+        ]));
+        let got = frames(failed);
+        assert_eq!(got.len(), 2);
+        assert!(got[0].is_ok() && got[1].is_err());
+
+        // Not all written yet: what was read comes first, then the rest as it arrives.
+        let unfinished = HttpBody::written(body(vec![data("a"), Poll::Pending, data("b")]));
+        assert_eq!(unfinished.size_hint().exact(), None);
+        let got: Vec<Bytes> = frames(unfinished)
+            .into_iter()
+            .map(|f| f.unwrap().into_data().unwrap())
+            .collect();
+        assert_eq!(got, ["a", "b"]);
+    }
+}
