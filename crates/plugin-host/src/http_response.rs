@@ -43,13 +43,23 @@ impl HttpBody {
     /// A body still being written by `call`, which it runs as it is read; dropped unread (the
     /// client went away), it leaves the call to finish on a task of its own.
     pub(crate) fn streaming(body: HyperOutgoingBody, call: Option<Call>) -> Self {
+        Self::unfinished(VecDeque::new(), call, body, false)
+    }
+
+    /// A body of unknown length: the frames `read` already, then the rest of `body`.
+    fn unfinished(
+        read: VecDeque<Result<Frame<Bytes>, wasmtime_wasi_http::Error>>,
+        call: Option<Call>,
+        body: HyperOutgoingBody,
+        body_ended: bool,
+    ) -> Self {
         Self {
             inner: sync_wrapper::SyncWrapper::new(Inner::Streaming {
-                read: VecDeque::new(),
+                read,
                 call,
                 failure: None,
                 body,
-                body_ended: false,
+                body_ended,
             }),
             hint: SizeHint::default(),
             ended: false,
@@ -72,17 +82,7 @@ impl HttpBody {
             .iter()
             .all(|f| matches!(f, Ok(frame) if frame.is_data()));
         if !(ended && all_data) {
-            return Self {
-                inner: sync_wrapper::SyncWrapper::new(Inner::Streaming {
-                    read,
-                    call: None,
-                    failure: None,
-                    body,
-                    body_ended: ended,
-                }),
-                hint: SizeHint::default(),
-                ended: false,
-            };
+            return Self::unfinished(read, None, body, ended);
         }
         let mut chunks = read
             .into_iter()
@@ -105,9 +105,7 @@ impl HttpBody {
             hint: SizeHint::with_exact(len),
         }
     }
-}
 
-impl HttpBody {
     /// Lets `call` finish on a task of its own; with no runtime to run it, it is dropped
     /// (and its instance with it).
     pub(crate) fn detach(call: Call) {

@@ -502,12 +502,17 @@ impl Plugin {
             }
         };
         let mut call: http_response::Call = Box::pin(call); // Moves a pointer, not kilobytes.
-                                                            // Until the call returns or sets its response, whichever comes first.
+        /// How the call's first stretch ended: it returned, or it set its response and goes on.
+        enum First<R, S> {
+            Returned(R),
+            Set(S),
+        }
+        // Until the call returns or sets its response, whichever comes first.
         let first = std::future::poll_fn(|cx| {
             if let Poll::Ready(result) = call.as_mut().poll(cx) {
-                return Poll::Ready(Err(result));
+                return Poll::Ready(First::Returned(result));
             }
-            std::future::Future::poll(std::pin::Pin::new(&mut receiver), cx).map(Ok)
+            std::future::Future::poll(std::pin::Pin::new(&mut receiver), cx).map(First::Set)
         })
         .await;
         // The response leaves after the worker's other ready tasks have had their turn, as
@@ -525,20 +530,20 @@ impl Plugin {
             |code| PluginFailure::Malformed(format!("answered with the error code {code:?}"));
         match first {
             // Returned: what it set, with the body it wrote.
-            Err(Ok(())) => match receiver.try_recv() {
+            First::Returned(Ok(())) => match receiver.try_recv() {
                 Ok(Ok(resp)) => Ok(resp.map(HttpBody::written)),
                 Ok(Err(code)) => Err(answered(code)),
                 Err(_) => Err(unset()),
             },
-            Err(Err(failure)) => Err(failure),
+            First::Returned(Err(failure)) => Err(failure),
             // Set while the call goes on.
-            Ok(Ok(Ok(resp))) => Ok(resp.map(|b| HttpBody::streaming(b, Some(call)))),
-            Ok(Ok(Err(code))) => {
+            First::Set(Ok(Ok(resp))) => Ok(resp.map(|b| HttpBody::streaming(b, Some(call)))),
+            First::Set(Ok(Err(code))) => {
                 HttpBody::detach(call);
                 Err(answered(code))
             }
             // The response-outparam was dropped unset: how the call ends tells why.
-            Ok(Err(_)) => Err(call.await.err().unwrap_or_else(unset)),
+            First::Set(Err(_)) => Err(call.await.err().unwrap_or_else(unset)),
         }
     }
 
