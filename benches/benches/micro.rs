@@ -141,10 +141,8 @@ struct AuthorizerBench {
     exec: tokio::runtime::Runtime,
 }
 
-/// The setup for the 0.3.0 authorizer `plugins/dist/FILE` (which reads the request through
-/// imports), the request carrying `header`; `None`, said on stderr, when the plugin is not
-/// built.
-fn authorizer_bench(file: &str, header: (&'static str, &'static str)) -> Option<AuthorizerBench> {
+/// The path of `plugins/dist/FILE`; `None`, said on stderr, when the plugin is not built.
+fn built_plugin(file: &str) -> Option<PathBuf> {
     let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../plugins/dist")
         .join(file);
@@ -155,6 +153,14 @@ fn authorizer_bench(file: &str, header: (&'static str, &'static str)) -> Option<
         );
         return None;
     }
+    Some(wasm)
+}
+
+/// The setup for the 0.3.0 authorizer `plugins/dist/FILE` (which reads the request through
+/// imports), the request carrying `header`; `None`, said on stderr, when the plugin is not
+/// built.
+fn authorizer_bench(file: &str, header: (&'static str, &'static str)) -> Option<AuthorizerBench> {
+    let wasm = built_plugin(file)?;
     let host = host();
     let rt = runtime(&host);
     let mut ctx = ctx("GET", "/prod/pets/42");
@@ -284,15 +290,9 @@ fn js_plugin_call(c: &mut Criterion) {
 /// headers around it.
 fn wasi_http_call(c: &mut Criterion) {
     use http_body_util::BodyExt;
-    let wasm =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist/wasi-http-hello.wasm");
-    if !wasm.is_file() {
-        eprintln!(
-            "skipping the wasi:http benchmark: {} is missing (run scripts/build-plugins.sh)",
-            wasm.display()
-        );
+    let Some(wasm) = built_plugin("wasi-http-hello.wasm") else {
         return;
-    }
+    };
     let host = host();
     let settings = PluginSettings {
         timeout: Duration::from_secs(1),
