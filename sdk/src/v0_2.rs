@@ -99,16 +99,44 @@ impl Request {
 
 /// `arn` (a method ARN) with another method and path.
 pub(crate) fn arn_with(arn: &str, method: &str, path: &str) -> String {
-    // `arn:aws:execute-api:REGION:ACCOUNT:` then `API/STAGE/METHOD/PATH`.
-    let resource_at = arn
-        .match_indices(':')
-        .nth(4)
-        .map_or(arn.len(), |(i, _)| i + 1);
-    let api_and_stage = arn[resource_at..]
-        .match_indices('/')
-        .nth(1)
-        .map_or(arn.len(), |(i, _)| resource_at + i + 1);
-    format!("{}{method}/{path}", &arn[..api_and_stage])
+    let kept = &arn[..api_and_stage_len(arn)];
+    let mut out = String::with_capacity(kept.len() + method.len() + 1 + path.len());
+    out.push_str(kept);
+    push_method_and_path(&mut out, method, path);
+    out
+}
+
+/// [`arn_with`] written over `arn` itself: a 0.3.0 plugin's own copy of the method ARN, which
+/// it has no other use for, becomes the new one without another allocation.
+pub(crate) fn into_arn_with(mut arn: String, method: &str, path: &str) -> String {
+    arn.truncate(api_and_stage_len(&arn));
+    push_method_and_path(&mut arn, method, path);
+    arn
+}
+
+fn push_method_and_path(out: &mut String, method: &str, path: &str) {
+    out.push_str(method);
+    out.push('/');
+    out.push_str(path);
+}
+
+/// How much of a method ARN, `arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH`, names
+/// the API and stage: up to the `/` after the stage (all of it when it has fewer parts). A
+/// plain scan of the bytes: the ARN is ASCII up to there, and `str`'s character searches
+/// take several times as long in a plugin's compiled code.
+fn api_and_stage_len(arn: &str) -> usize {
+    let (mut colons, mut slashes) = (0, 0);
+    for (i, &b) in arn.as_bytes().iter().enumerate() {
+        if colons < 5 {
+            colons += usize::from(b == b':');
+        } else if b == b'/' {
+            slashes += 1;
+            if slashes == 2 {
+                return i + 1;
+            }
+        }
+    }
+    arn.len()
 }
 
 impl Decision {
@@ -208,5 +236,44 @@ impl From<f64> for Value {
 impl From<bool> for Value {
     fn from(b: bool) -> Value {
         Value::Boolean(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{arn_with, into_arn_with};
+
+    #[test]
+    fn another_method_and_path_keep_the_api_and_stage() {
+        let arn = "arn:aws:execute-api:us-east-1:123456789012:shop/prod/GET/items/7";
+        let want = "arn:aws:execute-api:us-east-1:123456789012:shop/prod/*/*";
+        assert_eq!(arn_with(arn, "*", "*"), want);
+        assert_eq!(into_arn_with(arn.to_owned(), "*", "*"), want);
+        assert_eq!(
+            arn_with(arn, "DELETE", "items/*"),
+            "arn:aws:execute-api:us-east-1:123456789012:shop/prod/DELETE/items/*"
+        );
+        // A stage or path with colons or non-ASCII text: only the resource's slashes count.
+        let odd = "arn:aws:execute-api:eu-west-1:1:api/st:ä/GET/a:b";
+        assert_eq!(
+            into_arn_with(odd.to_owned(), "PUT", "x"),
+            "arn:aws:execute-api:eu-west-1:1:api/st:ä/PUT/x"
+        );
+    }
+
+    #[test]
+    fn an_arn_of_fewer_parts_is_kept_whole() {
+        for arn in [
+            "",
+            "arn:aws",
+            "arn:aws:execute-api:r:a:api",
+            "arn:aws:execute-api:r:a:api/prod",
+        ] {
+            assert_eq!(arn_with(arn, "GET", "x"), format!("{arn}GET/x"));
+            assert_eq!(
+                into_arn_with(arn.to_owned(), "GET", "x"),
+                format!("{arn}GET/x")
+            );
+        }
     }
 }

@@ -66,7 +66,7 @@ pub use crate::world::request_handler_v0_3::Guest as RequestHandler;
 /// The method ARN of the request with another method and path (each may be a pattern), as
 /// [`crate::v0_2::Request::arn_for`].
 pub fn arn_for(method: &str, path: &str) -> String {
-    crate::v0_2::arn_with(&request::method_arn(), method, path)
+    crate::v0_2::into_arn_with(request::method_arn(), method, path)
 }
 
 /// The request's body as JSON.
