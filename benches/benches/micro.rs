@@ -173,9 +173,9 @@ fn authorizer_bench(file: &str, header: (&'static str, &'static str)) -> Option<
     let request = Arc::new(convert::lent_request(
         &rt,
         &ctx,
-        &headers,
+        convert::lent_headers(&ctx, &headers),
         bytes::Bytes::new(),
-        arn,
+        Arc::new(arn),
     ));
     let exec = match tokio::runtime::Builder::new_current_thread().build() {
         Ok(rt) => rt,

@@ -123,7 +123,7 @@ async fn run(
     shared: &Arc<Shared>,
     rt: &Runtime,
     ctx: &mut RequestCtx,
-    parts: http::request::Parts,
+    mut parts: http::request::Parts,
     body: RequestBody,
 ) -> Result<Response<Body>, Rejection> {
     ctx.host = head::authority(&parts)?;
@@ -189,7 +189,7 @@ async fn run(
     }
     if let Some(binding) = &entry.authorizer {
         let call = authorize::Call {
-            parts: &parts,
+            parts: &mut parts,
             scopes: &entry.authorization_scopes,
             out: &**shared,
         };

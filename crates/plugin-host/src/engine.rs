@@ -207,7 +207,8 @@ impl Running {
     pub fn start() -> Self {
         RUNNING.fetch_add(1, Ordering::SeqCst);
         STARTS.fetch_add(1, Ordering::Relaxed);
-        if PARKED.swap(false, Ordering::SeqCst) {
+        // Looked at before it is swapped: the swap's locked write is paid only to wake it.
+        if PARKED.load(Ordering::SeqCst) && PARKED.swap(false, Ordering::SeqCst) {
             if let Some(t) = &TICKER.lock().unwrap_or_else(|p| p.into_inner()).thread {
                 t.unpark();
             }

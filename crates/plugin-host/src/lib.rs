@@ -331,12 +331,12 @@ impl Plugin {
         store
     }
 
-    /// Arms the limits of one call on `store`: a deadline `timeout` from now, and the fuel.
-    fn begin(&self, store: &mut Store<CallState>, request_id: &str, timeout: Duration) {
+    /// Arms the limits of one call on `store`: the deadline, and the fuel.
+    fn begin(&self, store: &mut Store<CallState>, request_id: &str, deadline: Instant) {
         let state = store.data_mut();
         state.request_id.clear();
         state.request_id.push_str(request_id);
-        state.deadline = Instant::now() + timeout;
+        state.deadline = deadline;
         state.limits.refused = false;
         store.set_epoch_deadline(1);
         if let Some(fuel) = self.settings.fuel {
@@ -350,13 +350,18 @@ impl Plugin {
         if self.kind != wanted {
             return Err(self.wrong_kind(wanted));
         }
-        let mut live = match self.pool.as_ref().and_then(|p| p.take(Instant::now())) {
-            Some(live) => live,
+        // The call's own deadline starts once it has its instance: at once for a ready one
+        // (one clock read serves both), after instantiation for a new one.
+        let now = Instant::now();
+        let (mut live, start) = match self.pool.as_ref().and_then(|p| p.take(now)) {
+            Some(live) => (live, now),
             // Boxed: instantiation's kilobytes of state would widen every (moved) call's future.
-            None => Box::pin(self.instantiate(request_id)).await?,
+            None => (
+                Box::pin(self.instantiate(request_id)).await?,
+                Instant::now(),
+            ),
         };
-        // The call's own deadline starts once it has its instance.
-        self.begin(&mut live.store, request_id, self.settings.timeout);
+        self.begin(&mut live.store, request_id, start + self.settings.timeout);
         Ok(live)
     }
 
@@ -365,7 +370,7 @@ impl Plugin {
     async fn instantiate(&self, request_id: &str) -> Result<Live, PluginFailure> {
         let mut store = self.store(request_id);
         let timeout = self.settings.timeout.max(MIN_INSTANTIATION_TIMEOUT);
-        self.begin(&mut store, request_id, timeout);
+        self.begin(&mut store, request_id, Instant::now() + timeout);
         let exports = match &self.pre {
             PluginPre::Authorizer(pre) => pre
                 .instantiate_async(&mut store)

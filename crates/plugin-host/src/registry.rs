@@ -48,6 +48,7 @@ impl Runtime {
         )?;
         super::bindings::policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         super::bindings::lent_request::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        super::messages::add_borrowing_to_linker(&mut linker)?;
         super::bindings::lent_response::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         super::bindings::kv_keys::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         super::bindings::connections::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;

@@ -157,10 +157,11 @@ impl AuthorizerBinding {
     }
 }
 
-/// What an authorizer reads of the request beside `RequestCtx`.
-#[derive(Clone, Copy)]
+/// What an authorizer reads of the request beside `RequestCtx`. The parts are mutable only so
+/// that a plugin can be lent the headers without a copy (`plugin_auth::call`); they are the
+/// same when `authorize` returns.
 pub struct Call<'a> {
-    pub parts: &'a http::request::Parts,
+    pub parts: &'a mut http::request::Parts,
     /// The method's authorization scopes (JWT and Cognito authorizers).
     pub scopes: &'a [String],
     /// What Lambda authorizers and key set fetches are sent through.
@@ -182,24 +183,8 @@ pub async fn authorize(
     call: Call<'_>,
     binding: &AuthorizerBinding,
 ) -> Result<(), Rejection> {
-    let headers = &call.parts.headers;
-    // Most authorizers read one or two identity sources: kept in place, not allocated.
-    let mut values: smallvec::SmallVec<[&str; 2]> = smallvec::SmallVec::new();
-    for src in &binding.sources {
-        // The URI alone is borrowed, so that the trace can start a span below.
-        match src.value(headers, ctx.uri.query()) {
-            Some(v) => values.push(v),
-            None => {
-                return Err(Rejection::new(
-                    ResponseType::Unauthorized,
-                    format!(
-                        "identity source {src:?} of authorizer `{}` is missing",
-                        binding.name
-                    ),
-                ))
-            }
-        }
-    }
+    // The URI alone is borrowed, so that the trace can start a span below.
+    let values = identity_values(binding, &call.parts.headers, ctx.uri.query())?;
     if let Decider::Jwt(jwt) = &binding.decider {
         // A JWT authorizer reads its token from the first identity source.
         let token = values.first().copied().unwrap_or("");
@@ -222,17 +207,17 @@ pub async fn authorize(
     let (span, trace) = lambda_span(&mut ctx.trace, binding);
     // Made once: the plugin or Lambda function is sent it, and the policy it answers (or the
     // decision cache keeps) is evaluated for it.
-    let arn = method_arn(rt, ctx);
-    let decide = decide(rt, ctx, call, binding, &values, &arn, trace.as_ref());
-    let outcome = match &binding.cache {
-        Some(cache) => {
-            let key = cache_key(&values);
-            Box::pin(cache.try_get_with(key, binding.tiered(key, decide)))
-                .await
-                .map(|d| d.0)
-                .map_err(|e| (*e).clone())
-        }
-        None => decide.await,
+    let arn = Arc::new(method_arn(rt, ctx));
+    let key = binding.cache.as_ref().map(|_| cache_key(&values));
+    // The values borrow the headers, which the call may take for a while.
+    drop(values);
+    let decide = decide(rt, ctx, call, binding, &arn, trace.as_ref());
+    let outcome = match (&binding.cache, key) {
+        (Some(cache), Some(key)) => Box::pin(cache.try_get_with(key, binding.tiered(key, decide)))
+            .await
+            .map(|d| d.0)
+            .map_err(|e| (*e).clone()),
+        _ => decide.await,
     };
     match (trace.is_some_and(|t| t.applied()), &outcome) {
         // A failed call's span stays open: it ends with the request, as an error.
@@ -259,6 +244,31 @@ pub async fn authorize(
             format!("authorizer `{}` denied the request", binding.name),
         )),
     }
+}
+
+/// The values of `binding`'s identity sources (most authorizers read one or two: kept in
+/// place, not allocated), or 401 for the first one missing.
+fn identity_values<'a>(
+    binding: &AuthorizerBinding,
+    headers: &'a http::HeaderMap,
+    query: Option<&'a str>,
+) -> Result<smallvec::SmallVec<[&'a str; 2]>, Rejection> {
+    let mut values = smallvec::SmallVec::new();
+    for src in &binding.sources {
+        match src.value(headers, query) {
+            Some(v) => values.push(v),
+            None => {
+                return Err(Rejection::new(
+                    ResponseType::Unauthorized,
+                    format!(
+                        "identity source {src:?} of authorizer `{}` is missing",
+                        binding.name
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(values)
 }
 
 /// The decision cache's key: a SHA-256 of the identity values, each with its length, so the
@@ -302,8 +312,7 @@ async fn decide(
     ctx: &RequestCtx,
     call: Call<'_>,
     binding: &AuthorizerBinding,
-    values: &[&str],
-    arn: &str,
+    arn: &Arc<String>,
     trace: Option<&Propagation>,
 ) -> Result<Arc<Outcome>, Rejection> {
     match &binding.decider {
@@ -313,14 +322,16 @@ async fn decide(
             Box::pin(super::plugin_auth::call(
                 rt,
                 ctx,
-                &call.parts.headers,
+                &mut call.parts.headers,
                 plugin,
-                || arn.to_owned(),
+                arn,
             ))
             .await
         }
         Decider::Lambda(l) => {
             Box::pin(async move {
+                // Read again: `authorize` checked that each is there.
+                let values = identity_values(binding, &call.parts.headers, ctx.uri.query())?;
                 let event = match l.payload {
                     Payload::Token => token_event(values.first().copied().unwrap_or(""), arn),
                     Payload::Request => {

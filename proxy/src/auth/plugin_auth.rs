@@ -15,27 +15,45 @@ use crate::plugin::bindings::types::{self, AuthorizerError};
 use crate::plugin::{convert, Plugin};
 use std::sync::Arc;
 
-/// Calls `plugin` for the request in `ctx`; `method_arn` gives the method it decides for,
-/// which only a 0.2.0 plugin is sent.
+/// Calls `plugin` for the request in `ctx`; `method_arn` is the method it decides for, which
+/// 0.2.0 and later plugins are sent. A 0.3.0 plugin is lent the request's `headers`
+/// themselves where they need no change ([`convert::lent_as_sent`]): they are taken out for
+/// the call and put back when it ends, however it ends.
 pub async fn call(
     rt: &dyn RouteInfo,
     ctx: &RequestCtx,
-    headers: &http::HeaderMap,
+    headers: &mut http::HeaderMap,
     plugin: &Plugin,
-    method_arn: impl FnOnce() -> String,
+    method_arn: &Arc<String>,
 ) -> Result<Arc<Outcome>, Rejection> {
     let mut id = uuid::Uuid::encode_buffer();
     let id = ctx.request_id.hyphenated().encode_lower(&mut id);
     let answer = if plugin.reads_lent_request() {
-        let req = convert::lent_request(rt, ctx, headers, bytes::Bytes::new(), method_arn());
-        plugin
-            .authorize_lent(id, Arc::new(req))
-            .await
-            .map(|r| r.map(policy_answer))
+        let as_sent = convert::lent_as_sent(ctx, headers);
+        let lent = match as_sent {
+            true => std::mem::take(headers),
+            false => convert::lent_headers(ctx, headers),
+        };
+        let req = Arc::new(convert::lent_request(
+            rt,
+            ctx,
+            lent,
+            bytes::Bytes::new(),
+            method_arn.clone(),
+        ));
+        let answer = plugin.authorize_lent(id, req.clone()).await;
+        if as_sent {
+            // The plugin host holds the request only while the call runs.
+            *headers = match Arc::try_unwrap(req) {
+                Ok(req) => req.headers,
+                Err(req) => req.headers.clone(),
+            };
+        }
+        answer.map(|r| r.map(policy_answer))
     } else if plugin.answers_policy() {
         let req = convert::request(rt, ctx, headers, Vec::new());
         plugin
-            .authorize_policy(id, &policy_request(req, method_arn(), ctx))
+            .authorize_policy(id, &policy_request(req, String::clone(method_arn), ctx))
             .await
             .map(|r| r.map(policy_answer))
     } else {

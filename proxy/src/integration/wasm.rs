@@ -27,7 +27,8 @@ pub async fn call(
     let started;
     let result = if plugin.reads_lent_request() {
         let arn = super::lambda::method_arn(rt, ctx);
-        let req = Arc::new(convert::lent_request(rt, ctx, headers, body, arn));
+        let lent = convert::lent_headers(ctx, headers);
+        let req = Arc::new(convert::lent_request(rt, ctx, lent, body, Arc::new(arn)));
         started = Instant::now();
         plugin.handle_lent(id, req).await
     } else {

@@ -46,7 +46,14 @@ impl Original {
             record: needs(false).then(|| convert::request(rt, ctx, headers, Vec::new())),
             lent: needs(true).then(|| {
                 let arn = crate::auth::authorize::method_arn(rt, ctx);
-                Arc::new(convert::lent_request(rt, ctx, headers, Bytes::new(), arn))
+                let lent = convert::lent_headers(ctx, headers);
+                Arc::new(convert::lent_request(
+                    rt,
+                    ctx,
+                    lent,
+                    Bytes::new(),
+                    Arc::new(arn),
+                ))
             }),
         }
     }

@@ -189,7 +189,7 @@ pub async fn handshake(
         }
         if let Some(binding) = ws.connect.as_ref().and_then(|r| r.authorizer.as_ref()) {
             let call = crate::auth::authorize::Call {
-                parts: &parts,
+                parts: &mut parts,
                 scopes: &[],
                 out: &**shared,
             };

@@ -75,23 +75,17 @@ pub fn request(
 }
 
 /// The request as a 0.3.0 plugin is lent it: the same content as [`request`], with the
-/// method ARN and the client certificate, but headers kept as they are (the client
-/// certificate header put in as for 0.1.0) and turned into text only when the plugin asks.
+/// method ARN and the client certificate, but `headers` (as [`lent_headers`] gives them, or the
+/// client's own where [`lent_as_sent`]) kept as they are and turned into text only when the
+/// plugin asks.
 pub fn lent_request(
     rt: &dyn RouteInfo,
     ctx: &RequestCtx,
-    headers: &HeaderMap,
+    headers: HeaderMap,
     body: bytes::Bytes,
-    method_arn: String,
+    method_arn: std::sync::Arc<String>,
 ) -> RequestView {
     let c = common(rt, ctx);
-    let mut headers = headers.clone();
-    headers.remove(CLIENT_CERT_HEADER);
-    if let Some(cert) = ctx.client_cert.as_deref() {
-        if let Ok(v) = HeaderValue::from_str(&client_cert_form(cert)) {
-            headers.insert(CLIENT_CERT_HEADER, v);
-        }
-    }
     let auth = ctx.authorizer.as_deref();
     RequestView {
         method: ctx.method.clone(),
@@ -115,6 +109,26 @@ pub fn lent_request(
         authorizer: authorizer_pairs(auth),
         body,
     }
+}
+
+/// A copy of `headers` as a 0.3.0 plugin sees them: the client certificate header put in as
+/// for 0.1.0, and one the client sent taken out.
+pub fn lent_headers(ctx: &RequestCtx, headers: &HeaderMap) -> HeaderMap {
+    let mut headers = headers.clone();
+    headers.remove(CLIENT_CERT_HEADER);
+    if let Some(cert) = ctx.client_cert.as_deref() {
+        if let Ok(v) = HeaderValue::from_str(&client_cert_form(cert)) {
+            headers.insert(CLIENT_CERT_HEADER, v);
+        }
+    }
+    headers
+}
+
+/// Whether [`lent_headers`] would give `headers` unchanged: no verified client certificate to
+/// put in, and no header of its name from the client to take out. The client's headers
+/// themselves can then be lent, with no copy.
+pub fn lent_as_sent(ctx: &RequestCtx, headers: &HeaderMap) -> bool {
+    ctx.client_cert.is_none() && !headers.contains_key(CLIENT_CERT_HEADER)
 }
 
 /// The verified mutual TLS client certificate, as 0.2.0 and later plugins see it.
@@ -369,6 +383,43 @@ mod tests {
         assert!(http_response(bad_header)
             .unwrap_err()
             .contains("`bad name`"));
+    }
+
+    #[test]
+    fn headers_are_lent_as_sent_only_when_the_plugin_would_see_them_so() {
+        let (parts, ()) = http::Request::new(()).into_parts();
+        let mut ctx = RequestCtx::new(&parts, "127.0.0.1".parse().unwrap(), false);
+        let mut h = HeaderMap::new();
+        h.append("x-a", HeaderValue::from_static("1"));
+        h.append("x-a", HeaderValue::from_static("2"));
+        assert!(lent_as_sent(&ctx, &h));
+        assert_eq!(lent_headers(&ctx, &h), h);
+
+        // A client's own certificate header is taken out of what the plugin sees.
+        let mut forged = h.clone();
+        forged.insert(
+            CLIENT_CERT_HEADER,
+            HeaderValue::from_static("subjectDN=CN%3Dx"),
+        );
+        assert!(!lent_as_sent(&ctx, &forged));
+        assert_eq!(lent_headers(&ctx, &forged), h);
+
+        // A verified certificate is put in.
+        ctx.client_cert = Some(std::sync::Arc::new(crate::ctx::ClientCert {
+            pem: String::new(),
+            subject_dn: "CN=alice".into(),
+            issuer_dn: "CN=ca".into(),
+            serial_number: "7".into(),
+            not_before: String::new(),
+            not_after: String::new(),
+        }));
+        assert!(!lent_as_sent(&ctx, &h));
+        let lent = lent_headers(&ctx, &h);
+        assert!(lent[CLIENT_CERT_HEADER]
+            .to_str()
+            .unwrap()
+            .contains("CN%3Dalice"));
+        assert_eq!(lent.get_all("x-a").iter().count(), 2);
     }
 
     fn mv(name: &str, values: &[&str]) -> MultiValue {
