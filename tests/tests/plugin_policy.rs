@@ -2,8 +2,8 @@
 //! `gatehouse:plugin@0.2.0` authorizer (`plugins/policy-authorizer`) answers a policy that
 //! Gatehouse evaluates per method as it does a Lambda authorizer's, cached by identity so the
 //! cached policy decides the caller's other methods; its typed context values reach a Lambda
-//! integration and a mapping template. A 0.1.0 authorizer (`plugins/token-authorizer`) loads
-//! beside it and answers allow or deny as before.
+//! integration and a mapping template. A 0.3.0 authorizer (`plugins/token-authorizer`, which
+//! allows its users every method) decides beside it.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -55,10 +55,10 @@ apis:
       /old:
         GET:
           authorizer: bearer
-          integration: {{ type: mock, body: "allowed by a 0.1.0 plugin" }}
+          integration: {{ type: mock, body: "allowed by a 0.3.0 plugin" }}
         DELETE:
           authorizer: bearer
-          integration: {{ type: mock, body: "deleted by a 0.1.0 plugin" }}
+          integration: {{ type: mock, body: "deleted by a 0.3.0 plugin" }}
 "#,
         policies = plugin_path("policy-authorizer").display(),
         tokens = plugin_path("token-authorizer").display(),
@@ -67,7 +67,7 @@ apis:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_0_2_0_policy_decides_per_method_from_the_cache_beside_a_0_1_0_authorizer() {
+async fn a_0_2_0_policy_decides_per_method_from_the_cache_beside_a_0_3_0_authorizer() {
     let lambda = LambdaEndpoint::start().await;
     let gw = Gateway::start(&config(&lambda));
     let c = http1_client();
@@ -135,10 +135,10 @@ async fn a_0_2_0_policy_decides_per_method_from_the_cache_beside_a_0_1_0_authori
         json!({"principal": "root", "user": "root", "level": 2, "admin": true, "ratio": 0.5})
     );
 
-    // The 0.1.0 authorizer in the same gateway: allow or deny, whatever the method.
+    // The 0.3.0 authorizer in the same gateway: a known token is allowed every method.
     for (method, body) in [
-        (reqwest::Method::GET, "allowed by a 0.1.0 plugin"),
-        (reqwest::Method::DELETE, "deleted by a 0.1.0 plugin"),
+        (reqwest::Method::GET, "allowed by a 0.3.0 plugin"),
+        (reqwest::Method::DELETE, "deleted by a 0.3.0 plugin"),
     ] {
         let r = send(method, "/old", "tok-bob").await.unwrap();
         assert_eq!(r.status(), 200);
