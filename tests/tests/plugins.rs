@@ -538,6 +538,11 @@ async fn a_0_3_0_mapper_reads_through_imports_and_its_edits_are_applied() {
     let sent = &echo["headers"];
     assert!(sent.get("x-remove-me").is_none(), "{sent}");
     assert_eq!(sent["x-keep"], "kept", "a header not named passes");
+    // The bearer authorizer, a 0.3.0 plugin whose decision is not cached yet, was lent the
+    // request's own headers before the mapper ran: every one came back.
+    assert_eq!(sent["authorization"], "Bearer tok-alice");
+    assert_eq!(sent["x-in"], "hello");
+    assert_eq!(sent["x-multi"], serde_json::json!(["1", "2"]), "{sent}");
     let read: serde_json::Value = serde_json::from_str(sent["x-read"].as_str().unwrap()).unwrap();
     assert_eq!(
         read,

@@ -15,10 +15,12 @@ use crate::plugin::bindings::types::{self, AuthorizerError};
 use crate::plugin::{convert, Plugin};
 use std::sync::Arc;
 
-/// Calls `plugin` for the request in `ctx`; `method_arn` is the method it decides for, which
-/// 0.2.0 and later plugins are sent. A 0.3.0 plugin is lent the request's `headers`
-/// themselves where they need no change ([`convert::lent_as_sent`]): they are taken out for
-/// the call and put back when it ends, however it ends.
+/// Calls `plugin` for the request in `ctx`; `method_arn` is the method it decides for, which a
+/// 0.2.0 plugin is sent and a 0.3.0 one reads through `request.method-arn`. A 0.3.0 plugin is
+/// lent the request's `headers` themselves where it would see them unchanged
+/// ([`convert::take_as_sent`]): taken out for the call, they are put back when it returns,
+/// whatever it answered or however it failed. (A request dropped during the call drops them
+/// with it; nothing goes on with a request whose authorization was dropped.)
 pub async fn call(
     rt: &dyn RouteInfo,
     ctx: &RequestCtx,
@@ -29,10 +31,9 @@ pub async fn call(
     let mut id = uuid::Uuid::encode_buffer();
     let id = ctx.request_id.hyphenated().encode_lower(&mut id);
     let answer = if plugin.reads_lent_request() {
-        let as_sent = convert::lent_as_sent(ctx, headers);
-        let lent = match as_sent {
-            true => std::mem::take(headers),
-            false => convert::lent_headers(ctx, headers),
+        let (lent, taken) = match convert::take_as_sent(ctx, headers) {
+            Some(lent) => (lent, true),
+            None => (convert::lent_headers(ctx, headers), false),
         };
         let req = Arc::new(convert::lent_request(
             rt,
@@ -42,7 +43,7 @@ pub async fn call(
             method_arn.clone(),
         ));
         let answer = plugin.authorize_lent(id, req.clone()).await;
-        if as_sent {
+        if taken {
             // The plugin host holds the request only while the call runs.
             *headers = match Arc::try_unwrap(req) {
                 Ok(req) => req.headers,

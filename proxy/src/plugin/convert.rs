@@ -75,13 +75,12 @@ pub fn request(
 }
 
 /// The request as a 0.3.0 plugin is lent it: the same content as [`request`], with the
-/// method ARN and the client certificate, but `headers` (as [`lent_headers`] gives them, or the
-/// client's own where [`lent_as_sent`]) kept as they are and turned into text only when the
-/// plugin asks.
+/// method ARN and the client certificate, but `headers` kept as they are and turned into text
+/// only when the plugin asks.
 pub fn lent_request(
     rt: &dyn RouteInfo,
     ctx: &RequestCtx,
-    headers: HeaderMap,
+    headers: LentHeaders,
     body: bytes::Bytes,
     method_arn: std::sync::Arc<String>,
 ) -> RequestView {
@@ -91,7 +90,7 @@ pub fn lent_request(
         method: ctx.method.clone(),
         path: ctx.path().to_owned(),
         resource_path: c.resource_path,
-        headers,
+        headers: headers.0,
         query: query(ctx.query()),
         path_parameters: c.path_parameters,
         stage_variables: c.stage_variables,
@@ -111,9 +110,21 @@ pub fn lent_request(
     }
 }
 
-/// A copy of `headers` as a 0.3.0 plugin sees them: the client certificate header put in as
-/// for 0.1.0, and one the client sent taken out.
-pub fn lent_headers(ctx: &RequestCtx, headers: &HeaderMap) -> HeaderMap {
+/// Headers as a 0.3.0 plugin sees them: the client certificate header put in as for 0.1.0,
+/// and one the client sent taken out. Only [`lent_headers`] and [`take_as_sent`] make them, so
+/// no header of that name from a client reaches a plugin.
+#[derive(Debug)]
+pub struct LentHeaders(HeaderMap);
+
+impl LentHeaders {
+    /// The map, to be put back into the request it was taken from ([`take_as_sent`]).
+    pub fn into_inner(self) -> HeaderMap {
+        self.0
+    }
+}
+
+/// A copy of `headers` as a 0.3.0 plugin sees them.
+pub fn lent_headers(ctx: &RequestCtx, headers: &HeaderMap) -> LentHeaders {
     let mut headers = headers.clone();
     headers.remove(CLIENT_CERT_HEADER);
     if let Some(cert) = ctx.client_cert.as_deref() {
@@ -121,14 +132,16 @@ pub fn lent_headers(ctx: &RequestCtx, headers: &HeaderMap) -> HeaderMap {
             headers.insert(CLIENT_CERT_HEADER, v);
         }
     }
-    headers
+    LentHeaders(headers)
 }
 
-/// Whether [`lent_headers`] would give `headers` unchanged: no verified client certificate to
-/// put in, and no header of its name from the client to take out. The client's headers
-/// themselves can then be lent, with no copy.
-pub fn lent_as_sent(ctx: &RequestCtx, headers: &HeaderMap) -> bool {
-    ctx.client_cert.is_none() && !headers.contains_key(CLIENT_CERT_HEADER)
+/// The request's own `headers`, taken out of it (to be put back after the call), where a
+/// 0.3.0 plugin would see them unchanged: no verified client certificate to put in, and no
+/// header of its name from the client to take out. `None` otherwise: lend [`lent_headers`]'s
+/// copy.
+pub fn take_as_sent(ctx: &RequestCtx, headers: &mut HeaderMap) -> Option<LentHeaders> {
+    (ctx.client_cert.is_none() && !headers.contains_key(CLIENT_CERT_HEADER))
+        .then(|| LentHeaders(std::mem::take(headers)))
 }
 
 /// The verified mutual TLS client certificate, as 0.2.0 and later plugins see it.
@@ -386,14 +399,16 @@ mod tests {
     }
 
     #[test]
-    fn headers_are_lent_as_sent_only_when_the_plugin_would_see_them_so() {
+    fn headers_are_taken_as_sent_only_when_the_plugin_would_see_them_so() {
         let (parts, ()) = http::Request::new(()).into_parts();
         let mut ctx = RequestCtx::new(&parts, "127.0.0.1".parse().unwrap(), false);
         let mut h = HeaderMap::new();
         h.append("x-a", HeaderValue::from_static("1"));
         h.append("x-a", HeaderValue::from_static("2"));
-        assert!(lent_as_sent(&ctx, &h));
-        assert_eq!(lent_headers(&ctx, &h), h);
+        assert_eq!(lent_headers(&ctx, &h).0, h);
+        let mut taken = h.clone();
+        assert_eq!(take_as_sent(&ctx, &mut taken).unwrap().into_inner(), h);
+        assert!(taken.is_empty(), "taken out, to be put back");
 
         // A client's own certificate header is taken out of what the plugin sees.
         let mut forged = h.clone();
@@ -401,8 +416,9 @@ mod tests {
             CLIENT_CERT_HEADER,
             HeaderValue::from_static("subjectDN=CN%3Dx"),
         );
-        assert!(!lent_as_sent(&ctx, &forged));
-        assert_eq!(lent_headers(&ctx, &forged), h);
+        assert!(take_as_sent(&ctx, &mut forged).is_none());
+        assert_eq!(forged.len(), 3, "left in place");
+        assert_eq!(lent_headers(&ctx, &forged).0, h);
 
         // A verified certificate is put in.
         ctx.client_cert = Some(std::sync::Arc::new(crate::ctx::ClientCert {
@@ -413,8 +429,8 @@ mod tests {
             not_before: String::new(),
             not_after: String::new(),
         }));
-        assert!(!lent_as_sent(&ctx, &h));
-        let lent = lent_headers(&ctx, &h);
+        assert!(take_as_sent(&ctx, &mut h.clone()).is_none());
+        let lent = lent_headers(&ctx, &h).0;
         assert!(lent[CLIENT_CERT_HEADER]
             .to_str()
             .unwrap()
