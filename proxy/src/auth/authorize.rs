@@ -208,16 +208,16 @@ pub async fn authorize(
     // Made once: the plugin or Lambda function is sent it, and the policy it answers (or the
     // decision cache keeps) is evaluated for it.
     let arn = Arc::new(method_arn(rt, ctx));
-    let key = binding.cache.as_ref().map(|_| cache_key(&values));
+    let cached = binding.cache.as_ref().map(|c| (c, cache_key(&values)));
     // The values borrow the headers, which the call may take for a while.
     drop(values);
     let decide = decide(rt, ctx, call, binding, &arn, trace.as_ref());
-    let outcome = match (&binding.cache, key) {
-        (Some(cache), Some(key)) => Box::pin(cache.try_get_with(key, binding.tiered(key, decide)))
+    let outcome = match cached {
+        Some((cache, key)) => Box::pin(cache.try_get_with(key, binding.tiered(key, decide)))
             .await
             .map(|d| d.0)
             .map_err(|e| (*e).clone()),
-        _ => decide.await,
+        None => decide.await,
     };
     match (trace.is_some_and(|t| t.applied()), &outcome) {
         // A failed call's span stays open: it ends with the request, as an error.

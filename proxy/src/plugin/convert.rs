@@ -116,13 +116,6 @@ pub fn lent_request(
 #[derive(Debug)]
 pub struct LentHeaders(HeaderMap);
 
-impl LentHeaders {
-    /// The map, to be put back into the request it was taken from ([`take_as_sent`]).
-    pub fn into_inner(self) -> HeaderMap {
-        self.0
-    }
-}
-
 /// A copy of `headers` as a 0.3.0 plugin sees them.
 pub fn lent_headers(ctx: &RequestCtx, headers: &HeaderMap) -> LentHeaders {
     let mut headers = headers.clone();
@@ -407,7 +400,7 @@ mod tests {
         h.append("x-a", HeaderValue::from_static("2"));
         assert_eq!(lent_headers(&ctx, &h).0, h);
         let mut taken = h.clone();
-        assert_eq!(take_as_sent(&ctx, &mut taken).unwrap().into_inner(), h);
+        assert_eq!(take_as_sent(&ctx, &mut taken).unwrap().0, h);
         assert!(taken.is_empty(), "taken out, to be put back");
 
         // A client's own certificate header is taken out of what the plugin sees.
