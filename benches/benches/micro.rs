@@ -169,13 +169,13 @@ fn authorizer_bench(file: &str, header: (&'static str, &'static str)) -> Option<
     }
     let mut headers = http::HeaderMap::new();
     headers.insert(header.0, http::HeaderValue::from_static(header.1));
-    let arn = gatehouse::auth::authorize::method_arn(&rt, &ctx);
+    let arn = gatehouse::auth::authorize::shared_method_arn(&rt, &ctx);
     let request = Arc::new(convert::lent_request(
         &rt,
         &ctx,
         convert::lent_headers(&ctx, &headers),
         bytes::Bytes::new(),
-        Arc::new(arn),
+        arn,
     ));
     let exec = match tokio::runtime::Builder::new_current_thread().build() {
         Ok(rt) => rt,

@@ -275,6 +275,12 @@ pub fn utf8_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// The `i`th path parameter's value, percent-decoded (invalid UTF-8 replaced with U+FFFD);
+/// empty when there is none.
+pub fn decoded_param(ctx: &RequestCtx, i: usize) -> std::borrow::Cow<'_, str> {
+    percent_encoding::percent_decode_str(ctx.param_raw(i).unwrap_or("")).decode_utf8_lossy()
+}
+
 /// `example.com:8080` -> `example.com`, `[::1]:80` -> `[::1]`.
 pub fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
@@ -300,8 +306,17 @@ pub struct Names<'a> {
 /// What the stages and integrations read of the matched route beside the request itself: the
 /// runtime implements it, so the code below the runtime does not depend on it.
 pub trait RouteInfo: Sync {
+    /// The matched resource's path parameter names, in path order: the `i`th one's value is
+    /// [`RequestCtx::param_raw`]`(i)`.
+    fn path_parameter_names(&self, ctx: &RequestCtx) -> &[Box<str>];
     /// The matched resource's path parameters by name, percent-decoded, in path order.
-    fn path_parameters(&self, ctx: &RequestCtx) -> Vec<(&str, String)>;
+    fn path_parameters(&self, ctx: &RequestCtx) -> Vec<(&str, String)> {
+        self.path_parameter_names(ctx)
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (&**name, decoded_param(ctx, i).into_owned()))
+            .collect()
+    }
     /// The matched stage's variables.
     fn stage_variables(&self, ctx: &RequestCtx) -> &[(Box<str>, Box<str>)];
     /// Names for `$context` templates.

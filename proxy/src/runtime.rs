@@ -332,21 +332,12 @@ impl Runtime {
 }
 
 impl RouteInfo for Runtime {
-    /// The matched resource's path parameters by name, percent-decoded, in path order.
-    fn path_parameters(&self, ctx: &RequestCtx) -> Vec<(&str, String)> {
-        let Some(m) = &ctx.matched else {
-            return Vec::new();
-        };
-        self.apis[m.api].resources[m.resource]
-            .param_names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| {
-                let raw = ctx.param_raw(i).unwrap_or("");
-                let value = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
-                (&**name, value.into_owned())
-            })
-            .collect()
+    /// The matched resource's path parameter names, in path order.
+    fn path_parameter_names(&self, ctx: &RequestCtx) -> &[Box<str>] {
+        match &ctx.matched {
+            Some(m) => &self.apis[m.api].resources[m.resource].param_names,
+            None => &[],
+        }
     }
 
     /// The matched stage's variables.

@@ -19,18 +19,16 @@ use wasmtime::StoreContextMut;
 #[derive(Debug)]
 pub struct RequestView {
     pub method: http::Method,
-    pub path: String,
-    pub resource_path: String,
     /// The client's headers, the verified client certificate among them as in 0.1.0.
     pub headers: HeaderMap,
     /// Query string parameters, percent-decoded, in the order they came.
     pub query: Vec<MultiValue>,
-    pub path_parameters: Vec<Pair>,
     pub stage_variables: Vec<Pair>,
+    /// The path, the resource path, the path parameters and the context's texts.
     pub context: LentContext,
     /// Shared, not copied: the gateway evaluates the plugin's policy for it after the call,
     /// and `request.method-arn()` lowers it into the plugin from here.
-    pub method_arn: Arc<String>,
+    pub method_arn: Arc<str>,
     pub client_cert: Option<ClientCert>,
     pub principal_id: Option<String>,
     pub authorizer: Vec<Pair>,
@@ -38,50 +36,84 @@ pub struct RequestView {
     pub body: Bytes,
 }
 
-/// The context of a lent request, its texts kept in one buffer (one allocation instead of one
-/// per text); `request.context()` copies them into the record a plugin gets.
+/// The path, resource path, path parameters and context of a lent request, their texts kept in
+/// one buffer (one allocation instead of several per request); `request.context()` copies the
+/// context's into the record a plugin gets, and the path parameters become a list only for a
+/// plugin that asks for them all.
 #[derive(Debug, Clone, Default)]
 pub struct LentContext {
-    /// The request id, API id, stage, source IP and user agent, one after the other.
+    /// The request id, API id, stage, source IP, user agent, path and resource path, one after
+    /// the other, then each path parameter's name and value.
     texts: String,
-    /// Where each of those five ends in `texts`.
-    ends: [usize; 5],
+    /// Where each of the first seven ends in `texts`.
+    ends: [usize; 7],
+    /// Where each path parameter's name and value end in `texts`, two by two.
+    param_ends: smallvec::SmallVec<[usize; 4]>,
     has_user_agent: bool,
     /// Milliseconds since the Unix epoch when the request arrived.
     pub request_time_epoch: u64,
 }
 
 impl LentContext {
+    /// `ids` are the request id, the API id and the stage; `paths` the path and the resource
+    /// path; `param_bytes` what the path parameters [`push_path_parameter`]ed next will take
+    /// (so the buffer is allocated once).
+    ///
+    /// [`push_path_parameter`]: Self::push_path_parameter
     pub fn new(
-        request_id: &str,
-        api_id: &str,
-        stage: &str,
+        ids: [&str; 3],
+        paths: [&str; 2],
         source_ip: std::net::IpAddr,
         user_agent: Option<&str>,
         request_time_epoch: u64,
+        param_bytes: usize,
     ) -> Self {
-        use std::fmt::Write as _;
         // The longest address is `ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`.
         let ip_len = if source_ip.is_ipv4() { 15 } else { 45 };
         let ua = user_agent.unwrap_or("");
-        let mut texts = String::with_capacity(
-            request_id.len() + api_id.len() + stage.len() + ip_len + ua.len(),
-        );
-        let mut ends = [0; 5];
-        for (i, part) in [request_id, api_id, stage].into_iter().enumerate() {
+        let len = ids.iter().chain(&paths).map(|t| t.len()).sum::<usize>();
+        let mut texts = String::with_capacity(len + ip_len + ua.len() + param_bytes);
+        let mut ends = [0; 7];
+        for (i, part) in ids.into_iter().enumerate() {
             texts.push_str(part);
             ends[i] = texts.len();
         }
-        let _ = write!(texts, "{source_ip}");
+        push_ip(&mut texts, source_ip);
         ends[3] = texts.len();
-        texts.push_str(ua);
-        ends[4] = texts.len();
+        for (i, part) in [ua, paths[0], paths[1]].into_iter().enumerate() {
+            texts.push_str(part);
+            ends[4 + i] = texts.len();
+        }
         LentContext {
             texts,
             ends,
+            param_ends: smallvec::SmallVec::new(),
             has_user_agent: user_agent.is_some(),
             request_time_epoch,
         }
+    }
+
+    /// Adds the next path parameter, in path order.
+    pub fn push_path_parameter(&mut self, name: &str, value: &str) {
+        for part in [name, value] {
+            self.texts.push_str(part);
+            self.param_ends.push(self.texts.len());
+        }
+    }
+
+    /// The path parameters' names and values, in path order.
+    pub fn path_parameters(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.param_ends
+            .chunks_exact(2)
+            .enumerate()
+            .map(move |(i, ends)| {
+                let start = match i {
+                    0 => self.ends[6],
+                    _ => self.param_ends[2 * i - 1],
+                };
+                let name = self.texts.get(start..ends[0]).unwrap_or("");
+                (name, self.texts.get(ends[0]..ends[1]).unwrap_or(""))
+            })
     }
 
     fn text(&self, i: usize) -> &str {
@@ -109,6 +141,14 @@ impl LentContext {
         self.has_user_agent.then(|| self.text(4))
     }
 
+    pub fn path(&self) -> &str {
+        self.text(5)
+    }
+
+    pub fn resource_path(&self) -> &str {
+        self.text(6)
+    }
+
     /// The record `request.context()` answers.
     pub fn record(&self) -> RequestContext {
         RequestContext {
@@ -118,6 +158,31 @@ impl LentContext {
             source_ip: self.source_ip().to_owned(),
             user_agent: self.user_agent().map(str::to_owned),
             request_time_epoch: self.request_time_epoch,
+        }
+    }
+}
+
+/// Writes `ip` as text; an IPv4 address digit by digit, where `Display` takes several hundred
+/// instructions for its four numbers.
+fn push_ip(texts: &mut String, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    texts.push('.');
+                }
+                if octet >= 100 {
+                    texts.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    texts.push(char::from(b'0' + octet / 10 % 10));
+                }
+                texts.push(char::from(b'0' + octet % 10));
+            }
+        }
+        std::net::IpAddr::V6(_) => {
+            use std::fmt::Write as _;
+            let _ = write!(texts, "{ip}");
         }
     }
 }
@@ -227,11 +292,11 @@ impl RequestHost for CallState {
     }
 
     fn path(&mut self) -> wasmtime::Result<String> {
-        Ok(self.lent_request()?.path.clone())
+        Ok(self.lent_request()?.context.path().to_owned())
     }
 
     fn resource_path(&mut self) -> wasmtime::Result<String> {
-        Ok(self.lent_request()?.resource_path.clone())
+        Ok(self.lent_request()?.context.resource_path().to_owned())
     }
 
     // Replaced on the linker by `add_borrowing_to_linker`'s, which answer the same.
@@ -265,11 +330,20 @@ impl RequestHost for CallState {
     }
 
     fn path_parameter(&mut self, name: String) -> wasmtime::Result<Option<String>> {
-        Ok(find(&self.lent_request()?.path_parameters, &name))
+        let context = &self.lent_request()?.context;
+        let mut params = context.path_parameters();
+        Ok(params.find(|(n, _)| *n == name).map(|(_, v)| v.to_owned()))
     }
 
     fn path_parameters(&mut self) -> wasmtime::Result<Vec<Pair>> {
-        Ok(self.lent_request()?.path_parameters.clone())
+        let context = &self.lent_request()?.context;
+        Ok(context
+            .path_parameters()
+            .map(|(name, value)| Pair {
+                name: name.to_owned(),
+                value: value.to_owned(),
+            })
+            .collect())
     }
 
     fn stage_variable(&mut self, name: String) -> wasmtime::Result<Option<String>> {
@@ -286,7 +360,7 @@ impl RequestHost for CallState {
 
     // Replaced on the linker by `add_borrowing_to_linker`'s, which answer the same.
     fn method_arn(&mut self) -> wasmtime::Result<String> {
-        Ok(String::clone(&self.lent_request()?.method_arn))
+        Ok(self.lent_request()?.method_arn.to_string())
     }
 
     fn client_certificate(&mut self) -> wasmtime::Result<Option<ClientCert>> {
@@ -332,19 +406,36 @@ mod tests {
     fn a_lent_context_gives_back_each_text() {
         for (ip, ua) in [
             ("127.0.0.1", Some("curl/8")),
+            ("0.10.100.255", Some("curl/8")),
+            ("203.0.113.9", None),
             ("::ffff:10.0.0.1", None),
             ("1::2", Some("")),
         ] {
-            let c = LentContext::new("id-1", "shop", "prod", ip.parse().unwrap(), ua, 7);
+            let paths = ["/prod/items/7/a%2Fb", "/items/{id}/{name}"];
+            let params = [("id", "7"), ("name", "a/b"), ("empty", "")];
+            let mut c = LentContext::new(
+                ["id-1", "shop", "prod"],
+                paths,
+                ip.parse().unwrap(),
+                ua,
+                7,
+                12,
+            );
+            for (name, value) in params {
+                c.push_path_parameter(name, value);
+            }
+            assert_eq!(c.path_parameters().collect::<Vec<_>>(), params);
             assert_eq!(c.request_id(), "id-1");
             assert_eq!(c.api_id(), "shop");
             assert_eq!(c.stage(), "prod");
             assert_eq!(c.source_ip(), ip);
             assert_eq!(c.user_agent(), ua);
+            assert_eq!([c.path(), c.resource_path()], paths);
             let r = c.record();
             assert_eq!((r.source_ip.as_str(), r.request_time_epoch), (ip, 7));
             assert_eq!(r.user_agent.as_deref(), ua);
         }
         assert_eq!(LentContext::default().record().request_id, "");
+        assert_eq!(LentContext::default().path_parameters().count(), 0);
     }
 }

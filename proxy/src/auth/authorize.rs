@@ -22,8 +22,8 @@ pub use super::policy::Outcome;
 use crate::ctx::RequestCtx;
 use crate::ctx::RouteInfo;
 use crate::error::{Rejection, ResponseType};
-pub use crate::integration::lambda::method_arn;
 use crate::integration::lambda::{event_v1, event_v2, original_names, PayloadFormat};
+pub use crate::integration::lambda::{method_arn, shared_method_arn};
 use crate::integration::Outbound;
 use crate::plugin::Plugin;
 use crate::trace::{Kind, Propagation, RequestTrace, SpanRef, Value};
@@ -207,17 +207,31 @@ pub async fn authorize(
     let (span, trace) = lambda_span(&mut ctx.trace, binding);
     // Made once: the plugin or Lambda function is sent it, and the policy it answers (or the
     // decision cache keeps) is evaluated for it.
-    let arn = Arc::new(method_arn(rt, ctx));
+    let arn = shared_method_arn(rt, ctx);
     let cached = binding.cache.as_ref().map(|c| (c, cache_key(&values)));
     // The values borrow the headers, which the call may take for a while.
     drop(values);
     let decide = decide(rt, ctx, call, binding, &arn, trace.as_ref());
-    let outcome = match cached {
-        Some((cache, key)) => Box::pin(cache.try_get_with(key, binding.tiered(key, decide)))
-            .await
-            .map(|d| d.0)
-            .map_err(|e| (*e).clone()),
-        None => decide.await,
+    // Put in an `Arc` only where the decision cache keeps it.
+    let (kept, fresh);
+    let outcome: Result<&Outcome, Rejection> = match cached {
+        Some((cache, key)) => {
+            let decide = async { decide.await.map(Arc::new) };
+            match Box::pin(cache.try_get_with(key, binding.tiered(key, decide))).await {
+                Ok(d) => {
+                    kept = d.0;
+                    Ok(&*kept)
+                }
+                Err(e) => Err((*e).clone()),
+            }
+        }
+        None => match decide.await {
+            Ok(outcome) => {
+                fresh = outcome;
+                Ok(&fresh)
+            }
+            Err(e) => Err(e),
+        },
     };
     match (trace.is_some_and(|t| t.applied()), &outcome) {
         // A failed call's span stays open: it ends with the request, as an error.
@@ -225,8 +239,7 @@ pub async fn authorize(
         (true, Ok(_)) => ctx.trace.end(span),
         (false, _) => ctx.trace.discard(span),
     }
-    let outcome = outcome?;
-    let allowed = match &*outcome {
+    let allowed = match outcome? {
         Outcome::Allow(auth) => Some(auth.clone()),
         Outcome::Deny => None,
         Outcome::Policy(answer) => match answer.decide(&arn) {
@@ -312,9 +325,9 @@ async fn decide(
     ctx: &RequestCtx,
     call: Call<'_>,
     binding: &AuthorizerBinding,
-    arn: &Arc<String>,
+    arn: &Arc<str>,
     trace: Option<&Propagation>,
-) -> Result<Arc<Outcome>, Rejection> {
+) -> Result<Outcome, Rejection> {
     match &binding.decider {
         Decider::Plugin(plugin) => {
             // Each arm's call is boxed: its state (a Lambda call's is several KiB) would
@@ -347,9 +360,7 @@ async fn decide(
                         request_event(proxy, l.format, arn, identity)
                     }
                 };
-                Ok(Arc::new(Outcome::Policy(
-                    l.call(call.out, event, trace).await?,
-                )))
+                Ok(Outcome::Policy(l.call(call.out, event, trace).await?))
             })
             .await
         }

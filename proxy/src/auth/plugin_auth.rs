@@ -26,8 +26,8 @@ pub async fn call(
     ctx: &RequestCtx,
     headers: &mut http::HeaderMap,
     plugin: &Plugin,
-    method_arn: &Arc<String>,
-) -> Result<Arc<Outcome>, Rejection> {
+    method_arn: &Arc<str>,
+) -> Result<Outcome, Rejection> {
     let mut id = uuid::Uuid::encode_buffer();
     let id = ctx.request_id.hyphenated().encode_lower(&mut id);
     let answer = if plugin.reads_lent_request() {
@@ -54,7 +54,7 @@ pub async fn call(
     } else if plugin.answers_policy() {
         let req = convert::request(rt, ctx, headers, Vec::new());
         plugin
-            .authorize_policy(id, &policy_request(req, String::clone(method_arn), ctx))
+            .authorize_policy(id, &policy_request(req, method_arn.to_string(), ctx))
             .await
             .map(|r| r.map(policy_answer))
     } else {
@@ -64,7 +64,7 @@ pub async fn call(
             .map(|r| r.map(|d| Ok(verdict(d))))
     };
     match answer {
-        Ok(Ok(Ok(outcome))) => Ok(Arc::new(outcome)),
+        Ok(Ok(Ok(outcome))) => Ok(outcome),
         Ok(Ok(Err(malformed))) => Err(Rejection::new(
             ResponseType::AuthorizerFailure,
             format!(

@@ -11,7 +11,7 @@ mod event;
 mod header_case;
 mod response;
 
-pub use event::{event_v1, event_v2, method_arn};
+pub use event::{event_v1, event_v2, method_arn, shared_method_arn};
 pub use response::proxy_response;
 // WebSocket events share payload 1.0's conventions.
 pub(crate) use event::{clf, extended_request_id, v1_headers, v1_query};

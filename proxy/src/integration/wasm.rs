@@ -26,9 +26,9 @@ pub async fn call(
     let id = ctx.request_id.hyphenated().encode_lower(&mut id);
     let started;
     let result = if plugin.reads_lent_request() {
-        let arn = super::lambda::method_arn(rt, ctx);
+        let arn = super::lambda::shared_method_arn(rt, ctx);
         let lent = convert::lent_headers(ctx, headers);
-        let req = Arc::new(convert::lent_request(rt, ctx, lent, body, Arc::new(arn)));
+        let req = Arc::new(convert::lent_request(rt, ctx, lent, body, arn));
         started = Instant::now();
         plugin.handle_lent(id, req).await
     } else {

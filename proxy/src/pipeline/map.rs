@@ -45,15 +45,9 @@ impl Original {
         Original {
             record: needs(false).then(|| convert::request(rt, ctx, headers, Vec::new())),
             lent: needs(true).then(|| {
-                let arn = crate::auth::authorize::method_arn(rt, ctx);
+                let arn = crate::auth::authorize::shared_method_arn(rt, ctx);
                 let lent = convert::lent_headers(ctx, headers);
-                Arc::new(convert::lent_request(
-                    rt,
-                    ctx,
-                    lent,
-                    Bytes::new(),
-                    Arc::new(arn),
-                ))
+                Arc::new(convert::lent_request(rt, ctx, lent, Bytes::new(), arn))
             }),
         }
     }

@@ -4,16 +4,14 @@ use super::bindings::policy::ClientCert;
 use super::bindings::types::{self, MultiValue, Pair};
 use super::messages::{LentContext, RequestView};
 use crate::body::Body;
-use crate::ctx::RequestCtx;
 use crate::ctx::RouteInfo;
+use crate::ctx::{decoded_param, RequestCtx};
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// What the 0.1.0 request record and the 0.3.0 view both carry.
 struct Common<'a> {
-    resource_path: String,
-    path_parameters: Vec<Pair>,
-    stage_variables: Vec<Pair>,
+    resource_path: &'a str,
     request_id: uuid::fmt::Hyphenated,
     api_id: &'a str,
     stage: &'a str,
@@ -23,16 +21,7 @@ struct Common<'a> {
 fn common<'a>(rt: &'a dyn RouteInfo, ctx: &'a RequestCtx) -> Common<'a> {
     let names = rt.names(ctx);
     Common {
-        resource_path: names.resource.unwrap_or("").to_owned(),
-        path_parameters: rt
-            .path_parameters(ctx)
-            .into_iter()
-            .map(|(name, value)| Pair {
-                name: name.to_owned(),
-                value,
-            })
-            .collect(),
-        stage_variables: pairs(rt.stage_variables(ctx)),
+        resource_path: names.resource.unwrap_or(""),
         request_id: ctx.request_id.hyphenated(),
         api_id: names.api.unwrap_or(""),
         stage: names.stage.unwrap_or(""),
@@ -52,12 +41,19 @@ pub fn request(
     types::Request {
         method: ctx.method.as_str().to_owned(),
         path: ctx.path().to_owned(),
-        resource_path: c.resource_path,
-        path_parameters: c.path_parameters,
+        resource_path: c.resource_path.to_owned(),
+        path_parameters: rt
+            .path_parameters(ctx)
+            .into_iter()
+            .map(|(name, value)| Pair {
+                name: name.to_owned(),
+                value,
+            })
+            .collect(),
         query: query(ctx.query()),
         headers: with_client_cert(multi_headers(headers), ctx),
         body,
-        stage_variables: c.stage_variables,
+        stage_variables: pairs(rt.stage_variables(ctx)),
         context: types::RequestContext {
             request_id: c
                 .request_id
@@ -82,26 +78,38 @@ pub fn lent_request(
     ctx: &RequestCtx,
     headers: LentHeaders,
     body: bytes::Bytes,
-    method_arn: std::sync::Arc<String>,
+    method_arn: std::sync::Arc<str>,
 ) -> RequestView {
     let c = common(rt, ctx);
     let auth = ctx.authorizer.as_deref();
-    RequestView {
-        method: ctx.method.clone(),
-        path: ctx.path().to_owned(),
-        resource_path: c.resource_path,
-        headers: headers.0,
-        query: query(ctx.query()),
-        path_parameters: c.path_parameters,
-        stage_variables: c.stage_variables,
-        context: LentContext::new(
+    let params = rt.path_parameter_names(ctx);
+    // A decoded value is never longer than its raw text.
+    let param_bytes = params
+        .iter()
+        .enumerate()
+        .map(|(i, name)| name.len() + ctx.param_raw(i).map_or(0, str::len))
+        .sum();
+    let mut context = LentContext::new(
+        [
             c.request_id.encode_lower(&mut uuid::Uuid::encode_buffer()),
             c.api_id,
             c.stage,
-            ctx.source_ip,
-            c.user_agent,
-            ctx.request_time_ms(),
-        ),
+        ],
+        [ctx.path(), c.resource_path],
+        ctx.source_ip,
+        c.user_agent,
+        ctx.request_time_ms(),
+        param_bytes,
+    );
+    for (i, name) in params.iter().enumerate() {
+        context.push_path_parameter(name, &decoded_param(ctx, i));
+    }
+    RequestView {
+        method: ctx.method.clone(),
+        headers: headers.0,
+        query: query(ctx.query()),
+        stage_variables: pairs(rt.stage_variables(ctx)),
+        context,
         method_arn,
         client_cert: client_cert(ctx),
         principal_id: auth.map(|a| a.principal_id.clone()),

@@ -26,13 +26,37 @@ pub const REGION: &str = "us-east-1";
 /// Lambda authorizer's policy is evaluated for (the path as requested, after the stage), and
 /// the `method-arn` 0.2.0 and 0.3.0 plugins are given.
 pub fn method_arn(rt: &dyn RouteInfo, ctx: &RequestCtx) -> String {
+    let parts = method_arn_parts(rt, ctx);
+    // Sized once: `format!` guesses short and grows, two allocations on every authorized call.
+    let mut arn = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    parts.iter().for_each(|p| arn.push_str(p));
+    arn
+}
+
+/// [`method_arn`], shared, in one allocation (an `Arc` of a `String` takes two).
+pub fn shared_method_arn(rt: &dyn RouteInfo, ctx: &RequestCtx) -> std::sync::Arc<str> {
+    let parts = method_arn_parts(rt, ctx);
+    let mut arn = [0; 512];
+    if parts.iter().map(|p| p.len()).sum::<usize>() > arn.len() {
+        return method_arn(rt, ctx).into();
+    }
+    let mut len = 0;
+    for p in parts {
+        arn[len..len + p.len()].copy_from_slice(p.as_bytes());
+        len += p.len();
+    }
+    // Text joined from text is text: the check cannot fail.
+    std::str::from_utf8(&arn[..len]).unwrap_or_default().into()
+}
+
+fn method_arn_parts<'a>(rt: &'a dyn RouteInfo, ctx: &'a RequestCtx) -> [&'a str; 12] {
     let names = rt.names(ctx);
     let rest = ctx
         .matched
         .as_ref()
         .and_then(|m| ctx.path().get(m.rest_start..))
         .unwrap_or("");
-    let parts = [
+    [
         "arn:aws:execute-api:",
         REGION,
         ":",
@@ -45,11 +69,7 @@ pub fn method_arn(rt: &dyn RouteInfo, ctx: &RequestCtx) -> String {
         ctx.method.as_str(),
         "/",
         rest.trim_start_matches('/'),
-    ];
-    // Sized once: `format!` guesses short and grows, two allocations on every authorized call.
-    let mut arn = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-    parts.iter().for_each(|p| arn.push_str(p));
-    arn
+    ]
 }
 
 fn or_null(m: Map<String, Value>) -> Value {
