@@ -419,7 +419,7 @@ mod tests {
                 ip.parse().unwrap(),
                 ua,
                 7,
-                12,
+                15,
             );
             for (name, value) in params {
                 c.push_path_parameter(name, value);
